@@ -513,6 +513,24 @@ describe("engine commands (AWS emulator, loopback DNS, temp checkout, simulated 
       // No new swap to the failed key; one swap back per Region.
       expect(h.puts() - putsBefore).to.equal(2);
     });
+
+    it("then retire: the plan's proposal to retire the abandoned candidate is carried out, not refused", async function () {
+      // The candidate is newer than the active key, but abandoned: history, not a candidate.
+      const [snap] = await snapshotAll(h.ctx, [domain]);
+      expect(snap!.decision).to.include({ kind: "retire", selector: candidate });
+      const report = await runRetire(h.ctx, domain, candidate);
+      expect(report.steps.map((s) => [s.step, s.acted])).to.deep.equal([
+        ["remove-record", true],
+        ["delete-key", true],
+      ]);
+      expect(existsSync(h.recordFile(domain, candidate))).to.equal(false);
+      expect(h.secret(domain, candidate)?.deletionDate).to.be.instanceOf(Date);
+      // The active key is untouched and the next plan moves on to a fresh rotation.
+      expect(h.secret(domain, previous)?.deletionDate).to.equal(undefined);
+      expectSesOn(h, domain, regions, previous);
+      const [next] = await snapshotAll(h.ctx, [domain]);
+      expect(next!.decision.kind).to.equal("rotate");
+    });
   });
 
   describe("multi-Region crash between Regions", function () {

@@ -20,6 +20,7 @@ import {
   takenSelectors,
   externalSelector,
   activationTime,
+  isHistory,
   type Decision,
   type DnsObservation,
 } from "./planner";
@@ -797,7 +798,7 @@ export async function runRetire(
     const record = records.find((r) => r.selector === selector);
     if (!key && !record)
       refuse(`nothing is known about ${selector} (no record file, no stored key)`);
-    if (key && activeKey && key.createdAt > activeKey.createdAt)
+    if (!isHistory(key, activeKey))
       refuse(
         `${selector} is newer than the active ${activeSelector}: it is a candidate, not history`,
       );

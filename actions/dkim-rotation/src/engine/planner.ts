@@ -104,6 +104,22 @@ export function externalSelector(state: SesIdentityState): string | undefined {
   return state.tokens[0];
 }
 
+/**
+ * Whether a non-active selector's key is history (retirable) rather than a
+ * candidate still on its way to activation. A key newer than the active one
+ * is a candidate, unless it was abandoned: a failed or rolled-back activation
+ * marks it retired. Shared by the planner and `runRetire` so the two never
+ * disagree (a disagreement stalls the rotation: the plan proposes, retire refuses).
+ */
+export function isHistory(key: StoredKey | undefined, activeKey: StoredKey | undefined): boolean {
+  return (
+    !activeKey ||
+    !key ||
+    key.state === "retired" ||
+    key.createdAt.getTime() < activeKey.createdAt.getTime()
+  );
+}
+
 export function plan(input: PlannerInput): Decision {
   const { identity, records, keys, ses, now } = input;
   const domain = identity.domain;
@@ -288,16 +304,7 @@ export function plan(input: PlannerInput): Decision {
   for (const k of keys)
     if (!activeSelectors.has(k.selector) && !k.deletionDate) old.add(k.selector);
   // Only selectors older than the active key: a newer one is a candidate, not history.
-  const retirable = [...old].filter((s) => {
-    const k = keyBySelector.get(s);
-    // A newer key counts as history only once abandoned (a failed or rolled-back activation).
-    return (
-      !activeKey ||
-      !k ||
-      k.state === "retired" ||
-      k.createdAt.getTime() < activeKey.createdAt.getTime()
-    );
-  });
+  const retirable = [...old].filter((s) => isHistory(keyBySelector.get(s), activeKey));
   retirable.sort();
   let retireNotBefore: Date | undefined;
   if (retirable.length && activeSelector) {
