@@ -148,6 +148,40 @@ describe("AWS adapters", function () {
     const fastAdapter = () =>
       new SesAdapter({ clients: clients.ses, pacer: new RegionPacer({ requestsPerSecond: 1000 }) });
 
+    it("production clients time out a held connection and retry it instead of hanging", async function () {
+      const held = createAwsClients({
+        regions: [REGION],
+        endpoint: aws.url,
+        credentials,
+        maxAttempts: 3,
+        requestTimeoutMs: 150,
+      });
+      try {
+        // The first attempt is held far longer than the timeout; the retry is answered.
+        aws.faults.set({ seed: 1, rate: 1, kinds: ["timeout"], timeoutHoldMs: 5000 });
+        let calls = 0;
+        const adapter = new SesAdapter({
+          clients: held.ses,
+          pacer: new RegionPacer({ requestsPerSecond: 1000 }),
+        });
+        const started = performance.now();
+        const pending = adapter.getIdentity(REGION, "example.com").finally(() => calls++);
+        await new Promise((r) => setTimeout(r, 100));
+        aws.faults.set({ seed: 1, rate: 0, kinds: [] });
+        const state = await pending;
+        expect(state.exists).to.equal(false);
+        expect(calls).to.equal(1);
+        expect(performance.now() - started).to.be.below(4000);
+        // One attempt went unanswered (held), the retry was answered.
+        expect(aws.calls().filter((c) => c.status === 0)).to.have.length(1);
+        expect(aws.calls({ operation: "GetEmailIdentity" })).to.have.length(2);
+      } finally {
+        held.ses.get(REGION)!.destroy();
+        held.secrets.destroy();
+        held.cloudwatch.destroy();
+      }
+    });
+
     it("maps NotFoundException to exists:false", async function () {
       const state = await fastAdapter().getIdentity(REGION, "example.com");
       expect(state).to.deep.equal({

@@ -183,6 +183,12 @@ export interface AwsClientsOptions {
   credentials?: SESv2ClientConfig["credentials"];
   /** SDK attempts per call, including the first (default 5). */
   maxAttempts?: number;
+  /**
+   * Per-attempt socket timeout (default 30 s). Without it a connection that
+   * AWS (or a proxy) holds open hangs the job until GitHub's job timeout; with
+   * it the attempt fails and the SDK retries it.
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface AwsClients {
@@ -202,6 +208,11 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
   const common = {
     retryMode: "adaptive" as const,
     maxAttempts: options.maxAttempts ?? 5,
+    // This SDK version only logs a warning on requestTimeout unless told to throw.
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      throwOnRequestTimeout: true,
+    },
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
   };
