@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import {
+  ESTATE_ONLY_KEYS,
   parseProjectConfig,
   type IdentityConfig,
   type ProjectConfig,
@@ -22,7 +23,7 @@ export const MAX_ENVIRONMENT_REVIEWERS = 6;
 const oidcProviderArnPattern =
   /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/;
 
-/** Settings only the estate uses; the engine's schema lets them pass through. */
+/** Settings only the estate uses; the engine schema accepts exactly these names (ESTATE_ONLY_KEYS) unvalidated. */
 const estateOnlySchema = z.object({
   /** An IAM OIDC provider for GitHub that already exists in the account (one per account is allowed). */
   existingOidcProviderArn: z
@@ -90,11 +91,10 @@ export function parseEstateConfig(
   const shared = parseProjectConfig(values, opts);
   const { file, project } = opts;
 
-  const extra = estateOnlySchema.safeParse({
-    existingOidcProviderArn: values["existingOidcProviderArn"],
-    protect: values["protect"],
-    adoptIdentities: values["adoptIdentities"],
-  });
+  // strict(): the engine's list of estate-only names and this schema cannot drift apart.
+  const extra = estateOnlySchema
+    .strict()
+    .safeParse(Object.fromEntries(ESTATE_ONLY_KEYS.map((k) => [k, values[k]])));
   if (!extra.success) {
     const issue = extra.error.issues[0]!;
     throw new InputError({ file, field: fieldOf(project, issue.path), problem: issue.message });

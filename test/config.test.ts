@@ -321,6 +321,18 @@ describe("config", () => {
         problem: /GitHub user or organisation/,
       },
       {
+        name: "a misspelt project setting (graceDays belongs to an identity)",
+        text: stack([base()], { [`${P}:gracedays`]: 10 }),
+        field: `${P}:gracedays`,
+        problem: /is not a known setting/,
+      },
+      {
+        name: "a misspelt project setting (kmsKeyID)",
+        text: stack([base()], { [`${P}:kmsKeyID`]: "alias/other" }),
+        field: `${P}:kmsKeyID`,
+        problem: /is not a known setting/,
+      },
+      {
         name: "no aws:region and no regions",
         text: stack([base()], {}, null),
         field: `${P}:identities[0].regions`,
@@ -393,6 +405,21 @@ describe("config", () => {
       expect(config.identities[0]).to.include({ keyBits: 1024, graceDays: 7 });
       expect(config.identities[0]!.nameservers).to.deep.equal(["127.0.0.1:5300"]);
       expect(config.deletionRecoveryDays).to.equal(30);
+    });
+
+    it("accepts the settings only the Pulumi program reads, and other namespaces", () => {
+      const config = loadConfig(
+        writeStack(
+          stack([base()], {
+            [`${P}:protect`]: false,
+            [`${P}:adoptIdentities`]: ["mail.example.jp"],
+            [`${P}:existingOidcProviderArn`]:
+              "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
+            "github:owner": "example-jp",
+          }),
+        ),
+      );
+      expect(config.identities).to.have.length(1);
     });
 
     it("accepts rotationDays one day above the minimum", () => {

@@ -126,6 +126,9 @@ export interface ProjectConfig {
   github?: z.output<typeof githubSchema>;
 }
 
+/** Project keys only the Pulumi program reads (validated in infra/config.ts). */
+export const ESTATE_ONLY_KEYS = ["existingOidcProviderArn", "protect", "adoptIdentities"] as const;
+
 /** Top-level project keys (without the `<project>:` prefix). */
 const projectSchema = z
   .object({
@@ -148,8 +151,11 @@ const projectSchema = z
     dnsTeam: z.string().min(1).optional(),
     alertEmails: z.array(z.email()).default([]),
     github: githubSchema.optional(),
+    // Read only by the Pulumi program (infra/config.ts validates them); named
+    // here so that a misspelt key is an error, not a setting silently ignored.
+    ...Object.fromEntries(ESTATE_ONLY_KEYS.map((k) => [k, z.unknown().optional()])),
   })
-  .passthrough();
+  .strict();
 
 function issueField(path: PropertyKey[], prefix = ""): string {
   let out = prefix;
@@ -181,6 +187,17 @@ export function parseProjectConfig(
   const top = projectSchema.safeParse(values);
   if (!top.success) {
     const issue = top.error.issues[0]!;
+    const unknownKey =
+      issue.code === "unrecognized_keys" && issue.path.length === 0
+        ? (issue as { keys?: string[] }).keys?.[0]
+        : undefined;
+    if (unknownKey)
+      throw new InputError({
+        file,
+        field: `${project}:${unknownKey}`,
+        problem: "is not a known setting",
+        hint: `known settings: ${Object.keys(projectSchema.shape).join(", ")}`,
+      });
     throw new InputError({
       file,
       field: issueField(issue.path, `${project}:`).replace(/^(.*?):\./, "$1:"),
