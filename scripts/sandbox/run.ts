@@ -138,6 +138,8 @@ export interface RotationRecord {
   publishedAt?: string;
   activatedAt?: string;
   retiredAt?: string;
+  /** The activation failed and every Region went back to `from`; the candidate was abandoned. */
+  rolledBackAt?: string;
   pendingMinutes?: number;
 }
 
@@ -289,8 +291,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   };
   const rotationFor = (domain: string, selector: string) =>
     rotations.find((r) => r.domain === domain && r.to === selector);
+  // The rotation that replaced `selector` for good (not one that was rolled back).
   const retirementOf = (domain: string, selector: string) =>
-    rotations.find((r) => r.domain === domain && r.from === selector);
+    rotations.find((r) => r.domain === domain && r.from === selector && r.activatedAt);
 
   const zoneModel = (state: ZoneState): ZoneModel => ({
     serial: state.serial,
@@ -837,9 +840,11 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
           const message = (err as Error).message;
           if (err instanceof RefusalError)
             refusals.push({ at: clock.now().toISOString(), message });
-          else if (err instanceof ActivationFailedError)
+          else if (err instanceof ActivationFailedError) {
             rollbacks.push({ at: clock.now().toISOString(), message });
-          else jobError("activate", err);
+            const r = rotationFor(d.domain, d.selector);
+            if (r) r.rolledBackAt = clock.now().toISOString();
+          } else jobError("activate", err);
           print(`${stamp(clock.now())} ${d.domain}: activate ${d.selector} stopped: ${message}`);
         }
         acted = true;
@@ -1317,7 +1322,7 @@ export function renderReportMd(report: SandboxReport, failures: string[]): strin
     "|---|---|---|---|---|---|---|---|---:|",
     ...report.rotations.map(
       (r) =>
-        `| ${r.domain} | ${r.from ?? "-"} | ${r.to} | ${d(r.generatedAt)} | ${d(r.mergedAt)} | ${d(r.publishedAt)} | ${d(r.activatedAt)} | ${d(r.retiredAt)} | ${r.pendingMinutes ?? "-"} |`,
+        `| ${r.domain} | ${r.from ?? "-"} | ${r.to} | ${d(r.generatedAt)} | ${d(r.mergedAt)} | ${d(r.publishedAt)} | ${r.activatedAt ? d(r.activatedAt) : r.rolledBackAt ? `rolled back ${d(r.rolledBackAt)}` : "-"} | ${d(r.retiredAt)} | ${r.pendingMinutes ?? "-"} |`,
     ),
     "",
   ];
