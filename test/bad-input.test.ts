@@ -277,6 +277,11 @@ describe("bad-input corpus", function () {
         names: [`identity ${DOMAIN}`, "keybits"],
       },
       {
+        name: "unknown project setting (typo)",
+        yaml: () => stack(identity(), ["  ses-dkim-rotation:kmskeyid: alias/other"]),
+        names: ["ses-dkim-rotation:kmskeyid"],
+      },
+      {
         name: "graceDays below 4",
         yaml: () => stack(identity(["      graceDays: 2"])),
         names: [`identity ${DOMAIN}`, "graceDays"],
