@@ -3,6 +3,7 @@
  * (engine/records.ts), over real files in a temporary checkout.
  */
 import { expect } from "chai";
+import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +21,7 @@ import {
 } from "../actions/dkim-rotation/src/engine/record";
 import {
   checkAllRecords,
+  gitMergeTimes,
   RepoRecords,
   validateRecordFile,
 } from "../actions/dkim-rotation/src/engine/records";
@@ -281,6 +283,55 @@ describe("records (record-file checks)", () => {
       write(recordPath(MAIL, "mail-20260305"), render(MAIL, "mail-20260305", pair2048));
       const records = await new RepoRecords(repo, cfg).read(MAIL);
       expect(records[0]!.mergedAt).to.equal(undefined);
+    });
+
+    it("takes each record's last change from one git log; a shallow clone's boundary gives no time", async () => {
+      const git = (cwd: string, args: string[], date?: string) =>
+        execFileSync("git", args, {
+          cwd,
+          env: {
+            ...process.env,
+            GIT_AUTHOR_NAME: "t",
+            GIT_AUTHOR_EMAIL: "t@example.jp",
+            GIT_COMMITTER_NAME: "t",
+            GIT_COMMITTER_EMAIL: "t@example.jp",
+            ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}),
+          },
+          stdio: ["ignore", "pipe", "pipe"],
+        }).toString();
+      const a = recordPath(MAIL, "mail-20260305");
+      const b = recordPath(MAIL, "mail-20270301");
+      git(repo, ["init", "-q", "-b", "main"]);
+      write(a, render(MAIL, "mail-20260305", pair2048));
+      git(repo, ["add", "."]);
+      git(repo, ["commit", "-qm", "a"], "2026-03-07T00:00:00Z");
+      write(b, render(MAIL, "mail-20270301", pair2048));
+      git(repo, ["add", "."]);
+      git(repo, ["commit", "-qm", "b"], "2027-03-03T00:00:00Z");
+      writeFileSync(join(repo, "README.md"), "not a record\n");
+      git(repo, ["add", "."]);
+      git(repo, ["commit", "-qm", "readme"], "2027-03-10T00:00:00Z");
+
+      const times = gitMergeTimes(repo);
+      expect(await times(a)).to.deep.equal(new Date("2026-03-07T00:00:00Z"));
+      expect(await times(b)).to.deep.equal(new Date("2027-03-03T00:00:00Z"));
+      expect(await times("dns/none.zone")).to.equal(undefined);
+      const records = await new RepoRecords(repo, cfg).read(MAIL);
+      expect(records.map((r) => r.mergedAt?.toISOString())).to.deep.equal([
+        "2026-03-07T00:00:00.000Z",
+        "2027-03-03T00:00:00.000Z",
+      ]);
+
+      // fetch-depth 1: both files seem added by the one commit there is (2027-03-10).
+      const shallow = mkdtempSync(join(tmpdir(), "records-shallow-"));
+      try {
+        git(tmpdir(), ["clone", "-q", "--depth", "1", `file://${repo}`, shallow]);
+        const shallowTimes = gitMergeTimes(shallow);
+        expect(await shallowTimes(a)).to.equal(undefined);
+        expect(await shallowTimes(b)).to.equal(undefined);
+      } finally {
+        rmSync(shallow, { recursive: true, force: true });
+      }
     });
 
     it("throws the InputError of a bad file", async () => {

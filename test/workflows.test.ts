@@ -266,6 +266,19 @@ describe("workflows", () => {
     }
   });
 
+  it("jobs that run the engine check out full history (record merge times come from git)", () => {
+    let engineJobs = 0;
+    for (const { file, id, job } of jobs()) {
+      const steps = job.steps ?? [];
+      if (!steps.some((s) => s.uses === "./actions/dkim-rotation")) continue;
+      if (actionCommand(job).includes("check-records")) continue;
+      engineJobs++;
+      const checkout = steps.find((s) => s.uses?.startsWith("actions/checkout@"));
+      expect(checkout?.with?.["fetch-depth"], `${file} ${id}`).to.equal(0);
+    }
+    expect(engineJobs).to.be.at.least(5);
+  });
+
   it("CI runs lint, typecheck, tests, workflow lint and check-dist", () => {
     const ci = workflows.get("ci.yml")!;
     const runs = Object.values(ci.jobs).flatMap((j) => (j.steps ?? []).map((s) => s.run ?? ""));

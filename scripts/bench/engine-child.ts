@@ -10,9 +10,7 @@
  * around the ports so we can see what the engine itself asked for and which
  * errors reached it (as opposed to throttles the SDK retried away).
  */
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { promisify } from "node:util";
 import { systemClock } from "../../actions/dkim-rotation/src/engine/clock";
 import { loadConfig, type ProjectConfig } from "../../actions/dkim-rotation/src/engine/config";
 import {
@@ -53,11 +51,6 @@ export interface FleetTask {
    * interval). The adapters are then wired by hand, as buildAwsAdapters does.
    */
   pacerMarginMs?: number;
-  /**
-   * Diagnostic: `git-once` reads every record's merge time from one
-   * `git log` over dns/ instead of RepoRecords' one `git log` per file.
-   */
-  records?: "git-per-file" | "git-once";
 }
 
 export interface DnsTask {
@@ -109,7 +102,6 @@ export interface DnsChildResult {
 export type ChildResult = FleetChildResult | DnsChildResult;
 
 const MB = 1024 * 1024;
-const execFileAsync = promisify(execFile);
 
 function countingSes(
   inner: SesPort,
@@ -185,30 +177,6 @@ function countingChanges(counter: { proposals: number }): ChangeRequestPort {
     proposeRemoval: async () => ({ number: ++counter.proposals, created: true }),
     findOpen: async () => undefined,
   };
-}
-
-/**
- * Merge time of every file under dns/ from a single `git log` (newest commit
- * first, so the first time seen per path is its last change), read once per
- * run on first use, inside the measured time.
- */
-function mergeTimesFromOneLog(repoDir: string): (path: string) => Promise<Date | undefined> {
-  let times: Promise<Map<string, Date>> | undefined;
-  const load = async () => {
-    const { stdout } = await execFileAsync(
-      "git",
-      ["log", "--format=%x01%cI", "--name-only", "--", "dns"],
-      { cwd: repoDir, maxBuffer: 256 * 1024 * 1024 },
-    );
-    const map = new Map<string, Date>();
-    let current: Date | undefined;
-    for (const line of stdout.split("\n")) {
-      if (line.startsWith("\x01")) current = new Date(line.slice(1));
-      else if (line && current && !map.has(line)) map.set(line, current);
-    }
-    return map;
-  };
-  return async (path) => (await (times ??= load())).get(path);
 }
 
 /** context.ts's wiring, with the pacer margin under test. */
@@ -293,10 +261,7 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
       task.dns === "real" ? new DnsVerifier({ timeoutMs: 2000, tries: 3 }) : skippedDns,
       dnsVerify,
     ),
-    records:
-      task.records === "git-once"
-        ? new RepoRecords(task.workspace, config, mergeTimesFromOneLog(task.workspace))
-        : new RepoRecords(task.workspace, config),
+    records: new RepoRecords(task.workspace, config),
     changes: countingChanges(counter),
     clock: systemClock,
     log: {

@@ -65,8 +65,6 @@ export interface FleetScenario {
   regions: string[];
   /** Diagnostic only: the pacer's margin in ms (default: the engine's 5 %). */
   pacerMarginMs?: number;
-  /** Diagnostic only: record merge times from one `git log` instead of one per file. */
-  records?: "git-once";
 }
 
 export interface FleetFigures extends FleetScenario {
@@ -144,7 +142,6 @@ async function runScenarioOnce(
     apply: scenario.apply,
     dns: scenario.dns,
     ...(scenario.pacerMarginMs !== undefined ? { pacerMarginMs: scenario.pacerMarginMs } : {}),
-    ...(scenario.records ? { records: scenario.records } : {}),
   };
   const cpu0 = process.cpuUsage();
   const child = await runChild<FleetChildResult>(task);

@@ -47,8 +47,6 @@ export interface BenchOptions {
   overlapSize: number;
   /** Identities for the diagnostic status run with the pacer margin at 0 (0: skip). */
   marginCheckSize: number;
-  /** Identities (awaiting publication) for the diagnostic run with merge times from one git log (0: skip). */
-  gitCheckSize: number;
   keys: number;
   keyConcurrency: number;
   dnsSelectors: number;
@@ -150,11 +148,6 @@ export function parseOptions(argv: string[]): BenchOptions {
       "identities for a diagnostic status run with the pacer margin at 0 (0: skip)",
       nonNegativeInt,
     )
-    .option(
-      "--git-check <n>",
-      "identities for a diagnostic run reading record merge times with one git log (0: skip)",
-      nonNegativeInt,
-    )
     .option("--keys <n>", "RSA-2048 keys per generator", positiveInt)
     .option(
       "--key-concurrency <n>",
@@ -186,7 +179,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     twoRegion?: number;
     overlap?: number;
     marginCheck?: number;
-    gitCheck?: number;
     keys?: number;
     keyConcurrency: number;
     dnsSelectors?: number;
@@ -212,7 +204,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     twoRegionSize: o.twoRegion ?? (smoke ? 0 : largest),
     overlapSize: o.overlap ?? largest,
     marginCheckSize: o.marginCheck ?? (smoke ? 0 : largest),
-    gitCheckSize: o.gitCheck ?? (smoke ? 0 : largest),
     keys: o.keys ?? (smoke ? 5 : 20),
     keyConcurrency: o.keyConcurrency,
     dnsSelectors: o.dnsSelectors ?? (smoke ? 100 : 1000),
@@ -314,29 +305,6 @@ async function fleetSection(world: World, opts: BenchOptions, fleets: Fleets) {
       dnsTimeSummedMs: withDns.dnsVerify.medianTotalMs,
     };
   }
-  if (opts.gitCheckSize) {
-    const n = opts.gitCheckSize;
-    const pub = await fleets.get("publish", n);
-    runs.push(
-      await measureFleet(
-        world,
-        {
-          scenario: "status, DNS verified, one git log (diagnostic)",
-          command: "status",
-          apply: false,
-          dns: "real",
-          identities: n,
-          regions: [HOME_REGION],
-          records: "git-once",
-        },
-        {
-          rate,
-          repeats: Math.min(repeats, 3),
-          prepare: once(pub, world.stackFile(pub, n, [HOME_REGION], rate)),
-        },
-      ),
-    );
-  }
   if (opts.marginCheckSize) {
     const n = opts.marginCheckSize;
     const idle = await fleets.get("idle", n);
@@ -424,7 +392,7 @@ function evaluateGoals(r: BenchReport): Goal[] {
   const goals: Goal[] = [];
   if (r.fleet) {
     // The goal is about the engine as shipped: the margin-0 run is a diagnostic.
-    const shipped = r.fleet.runs.filter((x) => x.pacerMarginMs === undefined && !x.records);
+    const shipped = r.fleet.runs.filter((x) => x.pacerMarginMs === undefined);
     for (const f of shipped.filter((x) => !x.apply && x.dns === "real")) {
       goals.push({
         section: "fleet",

@@ -130,13 +130,16 @@ function parseFor(text: string, rel: string, domain: string): ParsedRecordFile {
   }
 }
 
-/** Reads `dns/<domain>/*.zone` from a checkout; commit times from git when available. */
+/**
+ * Reads `dns/<domain>/*.zone` from a checkout; commit times from git when
+ * available. Git history is read once per instance (one run of the CLI or the
+ * action): create a new instance after the checkout moves.
+ */
 export class RepoRecords implements RecordSource {
   constructor(
     private readonly repoDir: string,
     private readonly config: ProjectConfig,
-    private readonly mergedAt: (path: string) => Promise<Date | undefined> = (path) =>
-      gitCommitTime(repoDir, path),
+    private readonly mergedAt: (path: string) => Promise<Date | undefined> = gitMergeTimes(repoDir),
   ) {}
 
   async read(domain: string): Promise<RecordOnMain[]> {
@@ -203,14 +206,48 @@ export function checkAllRecords(
   return { records, errors };
 }
 
-async function gitCommitTime(repoDir: string, path: string): Promise<Date | undefined> {
-  try {
-    const { stdout } = await execFileAsync("git", ["log", "-1", "--format=%cI", "--", path], {
-      cwd: repoDir,
-    });
-    const text = stdout.trim();
-    return text ? new Date(text) : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The time each file under `dns/` last changed on the checked-out branch,
+ * from ONE `git log` (newest first, so a file's first appearance is its last
+ * change). One git process per record file cost ~2,000 processes per run at
+ * 1,000 identities, each walking history (docs/benchmarks.md).
+ *
+ * A shallow clone (actions/checkout's default `fetch-depth: 1`) shows every
+ * file as added by the boundary commit, which would make every record look
+ * freshly merged and hide an overdue publication. Files first seen in a
+ * boundary commit therefore get no time (the planner then counts from the
+ * key's creation, which is earlier: the overdue alert fires sooner, never later).
+ */
+export function gitMergeTimes(repoDir: string): (path: string) => Promise<Date | undefined> {
+  let times: Promise<Map<string, Date>> | undefined;
+  const load = async (): Promise<Map<string, Date>> => {
+    const map = new Map<string, Date>();
+    let stdout: string;
+    try {
+      ({ stdout } = await execFileAsync(
+        "git",
+        ["log", "--format=%x01%H %cI", "--name-only", "--no-renames", "--", RECORD_DIR],
+        { cwd: repoDir, maxBuffer: 256 * 1024 * 1024 },
+      ));
+    } catch {
+      return map; // not a git checkout, or no commits yet: merge times unknown
+    }
+    const shallowFile = join(repoDir, ".git", "shallow");
+    const boundary = new Set(
+      existsSync(shallowFile) ? readFileSync(shallowFile, "utf8").split("\n").filter(Boolean) : [],
+    );
+    let current: Date | undefined;
+    const seen = new Set<string>();
+    for (const line of stdout.split("\n")) {
+      if (line.startsWith("\x01")) {
+        const [hash, time] = line.slice(1).split(" ");
+        current = boundary.has(hash!) ? undefined : new Date(time!);
+      } else if (line && !seen.has(line)) {
+        seen.add(line);
+        if (current) map.set(line, current);
+      }
+    }
+    return map;
+  };
+  return async (path) => (await (times ??= load())).get(path);
 }
