@@ -36,7 +36,11 @@ import {
   type AwsEmulator,
   type TxtLookupResult,
 } from "../scripts/sandbox/aws-emulator";
-import { generateDkimKeyPair, type DkimKeyPair } from "../actions/dkim-rotation/src/engine/keys";
+import {
+  generateDkimKeyPair,
+  sesPrivateKeyToPem,
+  type DkimKeyPair,
+} from "../actions/dkim-rotation/src/engine/keys";
 import { dkimRecordValue, splitTxt } from "../actions/dkim-rotation/src/engine/record";
 
 const REGION = "ap-northeast-1";
@@ -183,7 +187,7 @@ describe("AWS emulator", function () {
 
     it("rejects private keys SES would reject, without echoing them", async function () {
       await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: "example.com" }));
-      const pem = `-----BEGIN RSA PRIVATE KEY-----\n${key1.sesPrivateKey}\n-----END RSA PRIVATE KEY-----`;
+      const pem = sesPrivateKeyToPem(key1.sesPrivateKey);
       const withNewline = `${key1.sesPrivateKey.slice(0, 64)}\n${key1.sesPrivateKey.slice(64)}`;
       const cases = {
         pem,

@@ -40,20 +40,17 @@ import { run } from "../actions/dkim-rotation/src/main";
 import { main } from "../scripts/dkim";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
 import { startDnsServer, type DnsServer, type ZoneRecord } from "../scripts/sandbox/dns-server";
+import { offlineAwsEnv } from "./helpers/offline-env";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const REGION = "ap-northeast-1";
 const DOMAIN = "bad.example";
-const CHILD_ENV = {
-  AWS_ACCESS_KEY_ID: "AKIDBADINPUT00000000",
-  AWS_SECRET_ACCESS_KEY: "bad-input-secret-not-real",
-  AWS_CONFIG_FILE: "/nonexistent/aws-config",
-  AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-  AWS_EC2_METADATA_DISABLED: "true",
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-};
+const CHILD_ENV = offlineAwsEnv({
+  accessKeyId: "AKIDBADINPUT00000000",
+  secretAccessKey: "bad-input-secret-not-real",
+});
 
 interface Outcome {
   code: number;

@@ -30,21 +30,17 @@ import {
 } from "../actions/dkim-rotation/src/engine/record";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
 import { startDnsServer, type DnsServer } from "../scripts/sandbox/dns-server";
+import { offlineAwsEnv } from "./helpers/offline-env";
 
 // The SDK warns that Node 20 support ends in 2027; these tests only talk to the emulator.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const REGION = "ap-northeast-1";
-const DUMMY_ENV = {
-  AWS_ACCESS_KEY_ID: "AKIDCLITEST000000000",
-  AWS_SECRET_ACCESS_KEY: "cli-test-secret-not-real",
-  // Never look for real credentials or the instance metadata service.
-  AWS_CONFIG_FILE: "/nonexistent/aws-config",
-  AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-  AWS_EC2_METADATA_DISABLED: "true",
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-};
+const DUMMY_ENV = offlineAwsEnv({
+  accessKeyId: "AKIDCLITEST000000000",
+  secretAccessKey: "cli-test-secret-not-real",
+});
 
 interface Run {
   code: number;

@@ -67,6 +67,7 @@ import {
   type ProxiedCall,
 } from "./helpers/crash-proxy";
 import { EMULATOR_CREDENTIALS, startWorld, type World } from "./helpers/world";
+import { offlineAwsEnv } from "./helpers/offline-env";
 
 // The SDK warns that Node 20 support ends in 2027; these tests only talk to the emulator.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -77,16 +78,7 @@ const REGION_B = "ap-northeast-3";
 const PUT = "PutEmailIdentityDkimSigningAttributes";
 const TOKEN = "ghs_crashTestInstallationToken0123456789";
 
-const CHILD_ENV = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: EMULATOR_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: EMULATOR_CREDENTIALS.secretAccessKey,
-  // Never look for real credentials or the instance metadata service.
-  AWS_CONFIG_FILE: "/nonexistent/aws-config",
-  AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-  AWS_EC2_METADATA_DISABLED: "true",
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-};
+const CHILD_ENV = { ...process.env, ...offlineAwsEnv(EMULATOR_CREDENTIALS) };
 
 /** One identity per crash point; each lives in two Regions (BYODKIM is imported per Region). */
 const DOMAINS = {

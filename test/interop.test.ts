@@ -34,7 +34,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import { DnsVerifier } from "../actions/dkim-rotation/src/adapters/dns";
-import { fromSesPrivateKey } from "../actions/dkim-rotation/src/engine/keys";
+import { fromSesPrivateKey, sesPrivateKeyToPem } from "../actions/dkim-rotation/src/engine/keys";
 import { parseRecordFile } from "../actions/dkim-rotation/src/engine/record";
 import { runSandbox, type SandboxReport } from "../scripts/sandbox/run";
 import { checkZone, requireBinary, startBind, type BindServer } from "./helpers/bind";
@@ -208,15 +208,8 @@ describe("DNS interop: sandbox output through named-checkzone, BIND, libunbound 
         // The stored key for this selector: the one whose public key is the record's p=.
         const secret = keys.find((k) => fromSesPrivateKey(k).publicKey === r.publicKey);
         expect(secret, `no stored key for ${r.selector}`).to.be.a("string");
-        const der = Buffer.from(secret!, "base64");
-        const pem = [
-          "-----BEGIN RSA PRIVATE KEY-----",
-          ...(der.toString("base64").match(/.{1,64}/g) ?? []),
-          "-----END RSA PRIVATE KEY-----",
-          "",
-        ].join("\n");
         const keyFile = join(keyDir, `${r.selector}.private`);
-        writeFileSync(keyFile, pem, { mode: 0o600 });
+        writeFileSync(keyFile, sesPrivateKeyToPem(secret!), { mode: 0o600 });
         chmodSync(keyFile, 0o600);
         let output: string;
         try {
@@ -239,12 +232,7 @@ describe("DNS interop: sandbox output through named-checkzone, BIND, libunbound 
       const r = records[0]!;
       const wrong = keys.find((k) => fromSesPrivateKey(k).publicKey !== r.publicKey)!;
       const keyFile = join(keyDir, "wrong.private");
-      const der = Buffer.from(wrong, "base64").toString("base64");
-      writeFileSync(
-        keyFile,
-        `-----BEGIN RSA PRIVATE KEY-----\n${der.match(/.{1,64}/g)!.join("\n")}\n-----END RSA PRIVATE KEY-----\n`,
-        { mode: 0o600 },
-      );
+      writeFileSync(keyFile, sesPrivateKeyToPem(wrong), { mode: 0o600 });
       const refused = await execFileAsync(
         bins.testkey,
         ["-d", r.domain, "-s", r.selector, "-k", keyFile, "-x", conf, "-vvv"],

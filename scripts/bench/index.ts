@@ -224,59 +224,42 @@ async function fleetSection(world: World, opts: BenchOptions, fleets: Fleets) {
   const runs: FleetFigures[] = [];
   const { rate, repeats } = opts;
   const once = (fleet: Fleet, stack: string) => async () => ({ fleet, stack });
-  for (const n of opts.sizes) {
-    const idle = await fleets.get("idle", n);
-    runs.push(
-      await measureFleet(
-        world,
-        {
-          scenario: "status",
-          command: "status",
-          apply: false,
-          dns: "real",
-          identities: n,
-          regions: [HOME_REGION],
-        },
-        { rate, repeats, prepare: once(idle, world.stackFile(idle, n, [HOME_REGION], rate)) },
-      ),
+  /** A read-only run over a prebuilt fleet: the fleet's state does not change between repeats. */
+  const measureStatic = async (
+    kind: "idle" | "due",
+    scenario: string,
+    command: "status" | "plan",
+    n: number,
+    extra: { regions?: string[]; pacerMarginMs?: number; repeats?: number } = {},
+  ) => {
+    const fleet = await fleets.get(kind, n);
+    const regions = extra.regions ?? [HOME_REGION];
+    return measureFleet(
+      world,
+      {
+        scenario,
+        command,
+        apply: false,
+        dns: "real",
+        identities: n,
+        regions,
+        ...(extra.pacerMarginMs !== undefined ? { pacerMarginMs: extra.pacerMarginMs } : {}),
+      },
+      {
+        rate,
+        repeats: extra.repeats ?? repeats,
+        prepare: once(fleet, world.stackFile(fleet, n, regions, rate)),
+      },
     );
-  }
-  for (const n of opts.sizes) {
-    const due = await fleets.get("due", n);
+  };
+  for (const n of opts.sizes) runs.push(await measureStatic("idle", "status", "status", n));
+  for (const n of opts.sizes) runs.push(await measureStatic("due", "plan (dry run)", "plan", n));
+  if (opts.twoRegionSize)
     runs.push(
-      await measureFleet(
-        world,
-        {
-          scenario: "plan (dry run)",
-          command: "plan",
-          apply: false,
-          dns: "real",
-          identities: n,
-          regions: [HOME_REGION],
-        },
-        { rate, repeats, prepare: once(due, world.stackFile(due, n, [HOME_REGION], rate)) },
-      ),
+      await measureStatic("idle", "status", "status", opts.twoRegionSize, {
+        regions: [HOME_REGION, SECOND_REGION],
+      }),
     );
-  }
-  if (opts.twoRegionSize) {
-    const n = opts.twoRegionSize;
-    const idle = await fleets.get("idle", n);
-    const regions = [HOME_REGION, SECOND_REGION];
-    runs.push(
-      await measureFleet(
-        world,
-        {
-          scenario: "status",
-          command: "status",
-          apply: false,
-          dns: "real",
-          identities: n,
-          regions,
-        },
-        { rate, repeats, prepare: once(idle, world.stackFile(idle, n, regions, rate)) },
-      ),
-    );
-  }
   let overlap: OverlapFigures | undefined;
   if (opts.overlapSize) {
     const n = opts.overlapSize;
@@ -305,29 +288,16 @@ async function fleetSection(world: World, opts: BenchOptions, fleets: Fleets) {
       dnsTimeSummedMs: withDns.dnsVerify.medianTotalMs,
     };
   }
-  if (opts.marginCheckSize) {
-    const n = opts.marginCheckSize;
-    const idle = await fleets.get("idle", n);
+  if (opts.marginCheckSize)
     runs.push(
-      await measureFleet(
-        world,
-        {
-          scenario: "status, pacer margin 0 (diagnostic)",
-          command: "status",
-          apply: false,
-          dns: "real",
-          identities: n,
-          regions: [HOME_REGION],
-          pacerMarginMs: 0,
-        },
-        {
-          rate,
-          repeats: Math.min(repeats, 3),
-          prepare: once(idle, world.stackFile(idle, n, [HOME_REGION], rate)),
-        },
+      await measureStatic(
+        "idle",
+        "status, pacer margin 0 (diagnostic)",
+        "status",
+        opts.marginCheckSize,
+        { pacerMarginMs: 0, repeats: Math.min(repeats, 3) },
       ),
     );
-  }
   // Last: every plan --apply run builds a fresh fleet, which grows the emulator's state.
   for (const n of opts.applySizes) {
     runs.push(

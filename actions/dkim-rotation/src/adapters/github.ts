@@ -268,14 +268,7 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       change.content,
       `Add DKIM record ${change.path}`,
     );
-    if (mine) {
-      await this.refreshPull(mine, change.title, change.body, domain);
-      await this.decorate(mine.number, domain, branch, change.path);
-      return { number: mine.number, url: mine.url, created: false, branch, updated };
-    }
-    const pr = await this.createPull(branch, domain, change.title, change.body);
-    await this.decorate(pr.number, domain, branch, change.path);
-    return { number: pr.number, url: pr.url, created: true, branch, updated };
+    return this.refreshOrOpen(mine, branch, domain, change, updated);
   }
 
   async proposeRemoval(change: {
@@ -300,6 +293,17 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       null,
       `Remove DKIM record ${change.path}`,
     );
+    return this.refreshOrOpen(mine, branch, domain, change, updated);
+  }
+
+  /** Refresh this change's open PR (title, body, labels, reviewers), or open it. */
+  private async refreshOrOpen(
+    mine: OpenPull | undefined,
+    branch: string,
+    domain: string,
+    change: { path: string; title: string; body: string },
+    updated: boolean,
+  ): Promise<ChangeResult> {
     if (mine) {
       await this.refreshPull(mine, change.title, change.body, domain);
       await this.decorate(mine.number, domain, branch, change.path);
