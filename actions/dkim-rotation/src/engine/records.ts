@@ -141,7 +141,15 @@ export function checkRecordRepo(repoDir: string, source: { file: string; field: 
   const bad = (problem: string, hint: string) => {
     throw new InputError({ ...source, problem, hint });
   };
-  const stat = statSync(repoDir, { throwIfNoEntry: false });
+  let stat;
+  try {
+    stat = statSync(repoDir, { throwIfNoEntry: false });
+  } catch (err) {
+    bad(
+      `${quote(repoDir)} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+      "pass the repository checkout that holds dns/",
+    );
+  }
   if (!stat)
     bad(`${quote(repoDir)} does not exist`, "pass the repository checkout that holds dns/");
   if (!stat!.isDirectory())
@@ -166,7 +174,7 @@ export function checkRecordRepo(repoDir: string, source: { file: string; field: 
 
 /** Editor swap/backup files and merge leftovers (vim, emacs, git mergetool, patch, our own temp files). */
 const LEFTOVER =
-  /(^\.?#|~$|\.(swp|swo|swx|orig|rej|bak|tmp|old)$|\.(BASE|LOCAL|REMOTE|BACKUP)\.|\.tmp-\d+$|\.merge_file_)/;
+  /(^\.?#|~$|\.(swp|swo|swx|orig|rej|bak|tmp|old)$|_(BASE|LOCAL|REMOTE|BACKUP)_\d+|\.tmp-\d+$|\.merge_file_)/;
 
 /** Top-level files of `dns/` that are documentation, not records. */
 const RECORD_DIR_DOCS = new Set(["README.md", "README", ".gitkeep", "CODEOWNERS"]);
