@@ -45,7 +45,7 @@ import {
 } from "../../actions/dkim-rotation/src/engine/operations";
 import { RefusalError } from "../../actions/dkim-rotation/src/engine/errors";
 import { fromSesPrivateKey } from "../../actions/dkim-rotation/src/engine/keys";
-import type { SesPort } from "../../actions/dkim-rotation/src/engine/ports";
+import type { KeyStorePort, SesPort } from "../../actions/dkim-rotation/src/engine/ports";
 import {
   addCounts,
   AWS_FAULT_KINDS,
@@ -171,9 +171,10 @@ export interface SandboxReport {
   /** Domains whose last activation is older than rotationDays at the end: rotation stalled. */
   stalledDomains: string[];
   /**
-   * Stored keys by origin (the `dkim:key-origin` tag): `kms` made by the
-   * emulated KMS, `local` on the runner (the 1024-bit exception), `operator`
-   * the hand-made keys of the starting world. `local2048` must stay 0.
+   * Keys stored during the run, by how they were made (counted at the key
+   * store boundary): `kms` by the emulated KMS, `local` on the runner (the
+   * 1024-bit exception), `operator` the hand-made keys of the starting world.
+   * `local2048` (2048-bit keys made outside KMS) must stay 0.
    */
   custody: { kms: number; local: number; operator: number; local2048: number };
   faults?: FaultReport;
@@ -620,10 +621,31 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       return adapters.ses.putExternalKey(region, domain, selector, sesPrivateKey);
     },
   };
+  // Key custody audit at the key store boundary: how every stored key was made.
+  const custody = { kms: 0, local: 0, operator: 0, local2048: 0 };
+  const auditedKeys: KeyStorePort = {
+    list: (d) => adapters.keys.list(d),
+    async generate(d, s, at) {
+      const r = await adapters.keys.generate(d, s, at);
+      if (r.created) custody.kms++;
+      return r;
+    },
+    async create(d, s, pair, at, origin) {
+      const r = await adapters.keys.create(d, s, pair, at, origin);
+      if (r.created) {
+        custody[origin ?? "local"]++;
+        if ((origin ?? "local") === "local" && pair.bits === 2048) custody.local2048++;
+      }
+      return r;
+    },
+    readPrivateKey: (d, s) => adapters.keys.readPrivateKey(d, s),
+    markState: (d, s, st, at) => adapters.keys.markState(d, s, st, at),
+    scheduleDeletion: (d, s, n) => adapters.keys.scheduleDeletion(d, s, n),
+  };
   const ctx: EngineContext = {
     config,
     ses: auditedSes,
-    keys: adapters.keys,
+    keys: auditedKeys,
     metrics: adapters.metrics,
     dns: new DnsVerifier({ timeoutMs: 500, tries: 2, clock }),
     records: new RepoRecords(repo, config, async (path) => mergeTimes.get(path)),
@@ -641,7 +663,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     const legacy = `${identity.selectorPrefix}-legacy`;
     const pair = await generateDkimKeyPair(identity.keyBits, (s) => secretsSeen.push(s));
     // The hand-made key each domain signed with before the pipeline: an operator's key.
-    await adapters.keys.create(domain, legacy, pair, clock.now(), "operator");
+    await auditedKeys.create(domain, legacy, pair, clock.now(), "operator");
     const path = recordPath(domain, legacy);
     writeFileAtomic(
       join(repo, path),
@@ -1027,15 +1049,6 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   const duplicateKeys = duplicateKeySets.size;
   const overwrittenSecrets = emulator.secrets.list().filter((s) => s.overwritten).length;
   const unverifiedSwaps = swapAudit.filter((a) => !a.verified).length;
-  const stored = emulator.secrets.list().filter((s) => s.tags["dkim:key-origin"]);
-  const custody = {
-    kms: stored.filter((s) => s.tags["dkim:key-origin"] === "kms").length,
-    local: stored.filter((s) => s.tags["dkim:key-origin"] === "local").length,
-    operator: stored.filter((s) => s.tags["dkim:key-origin"] === "operator").length,
-    local2048: stored.filter(
-      (s) => s.tags["dkim:key-origin"] === "local" && s.tags["dkim:key-bits"] === "2048",
-    ).length,
-  };
   // Liveness: safety alone would be met by never rotating at all.
   const stalledDomains = config.identities
     .filter((identity) => {
