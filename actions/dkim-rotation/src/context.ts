@@ -11,6 +11,7 @@ import { CloudWatchMetrics } from "./adapters/cloudwatch";
 import { InputError } from "./engine/errors";
 import { requestsPerSecondProblem } from "./engine/values";
 import { RegionPacer } from "./adapters/pacer";
+import { KmsKeyCustody } from "./adapters/kms";
 import { SecretsKeyStore } from "./adapters/secrets";
 import { createAwsClients, SesAdapter } from "./adapters/ses";
 
@@ -66,6 +67,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       kmsKeyId: config.kmsKeyId,
       prefix: config.secretPrefix,
       onSecret: options.onSecret,
+      custody: new KmsKeyCustody({ client: clients.kms, keyId: config.kmsKeyId }),
     }),
     metrics: new CloudWatchMetrics({
       client: clients.cloudwatch,
@@ -75,6 +77,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     destroy: () => {
       for (const c of clients.ses.values()) c.destroy();
       clients.secrets.destroy();
+      clients.kms.destroy();
       clients.cloudwatch.destroy();
     },
   };
