@@ -306,8 +306,9 @@ describe("docs/adopting.md, from an empty repository to the first rotation PR", 
     const record = parseRecordFile(github.readFile(path, pr.head)!, path);
     expect(record.owner).to.equal(`${selector}._domainkey.mail.acme.example.`);
     // The key is stored; SES still signs as before (no swap before DNS).
-    expect(emulator.secrets.get(config.defaultRegion, `dkim/mail.acme.example/${selector}`)).to.not
-      .be.undefined;
+    expect(
+      emulator.secrets.get(config.defaultRegion, `dkim/mail.acme.example/${selector}`),
+    ).to.not.equal(undefined);
     expect(emulator.callCount({ operation: "PutEmailIdentityDkimSigningAttributes" })).to.equal(0);
   });
 });

@@ -103,7 +103,7 @@ function cliChild(argv: string[]): Promise<Outcome> {
     execFile(
       process.execPath,
       ["--import", "tsx", "scripts/dkim.ts", ...argv],
-      { cwd: ROOT, env: { ...process.env, ...CHILD_ENV }, timeout: 30_000 },
+      { cwd: ROOT, env: { ...process.env, ...CHILD_ENV }, timeout: 55_000 },
       (e, stdout, stderr) =>
         done({ code: e ? (typeof e.code === "number" ? e.code : -1) : 0, stdout, stderr }),
     );

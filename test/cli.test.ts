@@ -53,7 +53,7 @@ function dkim(args: string[], env: Record<string, string> = {}): Promise<Run> {
     execFile(
       process.execPath,
       ["--import", "tsx", "scripts/dkim.ts", ...args],
-      { cwd: ROOT, env: { ...process.env, ...DUMMY_ENV, ...env }, timeout: 30_000 },
+      { cwd: ROOT, env: { ...process.env, ...DUMMY_ENV, ...env }, timeout: 55_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
         done({ code, stdout, stderr });

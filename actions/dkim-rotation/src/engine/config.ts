@@ -8,7 +8,6 @@
  * got from `pulumi.Config` to `parseProjectConfig`. Both get the same errors.
  */
 import { readFileSync, existsSync } from "node:fs";
-import { isIP } from "node:net";
 import { dirname, join, basename } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { z } from "zod";
@@ -34,6 +33,20 @@ const regionPattern = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const hostnamePattern =
   /^(?=.{1,253}\.?$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
 
+/** Four decimal octets 0–255, no leading zeros (which some resolvers read as octal). */
+const ipv4Pattern = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/** An IPv6 address as the WHATWG URL parser reads a bracketed host (no zone ids). */
+function isIpv6(text: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(":")) return false;
+  try {
+    new URL(`http://[${text}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Split a nameserver entry: `host`, `host:port`, `ipv4:port`, a bare IPv6
  * address, or `[ipv6]:port` (RFC 3986 §3.2.2 brackets, as `dig` and Node's
@@ -53,15 +66,15 @@ export function parseNameserver(
   if (bracketed) {
     host = bracketed[1]!;
     portText = bracketed[2];
-    if (isIP(host) !== 6) return bad(`[${host}] is not an IPv6 address`);
+    if (!isIpv6(host)) return bad(`[${host}] is not an IPv6 address`);
   } else if (entry.indexOf(":") !== entry.lastIndexOf(":")) {
     // More than one colon: only a bare IPv6 address (default port) fits.
-    if (isIP(entry) !== 6) return bad("not an IPv6 address (write [address]:port for a port)");
+    if (!isIpv6(entry)) return bad("not an IPv6 address (write [address]:port for a port)");
     return { host: entry, port: defaultPort };
   } else {
     [host, portText] = entry.split(":") as [string, string | undefined];
     const numeric = /^[0-9.]+$/.test(host);
-    if (numeric ? isIP(host) !== 4 : !hostnamePattern.test(host))
+    if (numeric ? !ipv4Pattern.test(host) : !hostnamePattern.test(host))
       return bad(`${quote(host)} is not ${numeric ? "an IPv4 address" : "a host name"}`);
   }
   if (portText === undefined) return { host: host.replace(/\.$/, ""), port: defaultPort };
