@@ -236,7 +236,7 @@ function readRecordText(repoDir: string, rel: string, domain: string): string {
     throw notRecord(
       rel,
       "is empty",
-      "a record file holds one TXT record; regenerate it with plan --apply or remove it",
+      "a record file holds one TXT record; remove it and let the next plan run write a new one",
       domain,
     );
   return text;
@@ -249,7 +249,7 @@ function duplicateKeyError(record: RecordOnMain, first: RecordOnMain): InputErro
     identity: record.domain,
     field: "p",
     problem: `is the same public key as ${first.path}`,
-    hint: "every selector needs its own key; remove the copy and let plan --apply generate one",
+    hint: "every selector needs its own key; remove the copy and let the next plan run generate one",
   });
 }
 
