@@ -17,6 +17,6 @@ export function sandboxOutProblem(out: string): string | undefined {
   if (!stat) return undefined;
   if (!stat.isDirectory()) return `${path} is a file, not a folder`;
   if (readdirSync(path).length && !existsSync(join(path, SANDBOX_MARKER)))
-    return `${path} is not empty and was not made by the sandbox (no ${SANDBOX_MARKER}); a run empties its folder first`;
+    return `${path} is not empty and is not a sandbox output directory (no ${SANDBOX_MARKER}); a run empties its folder first`;
   return undefined;
 }
