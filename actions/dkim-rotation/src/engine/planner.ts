@@ -24,7 +24,9 @@ export type AlertKind =
   | "regions-disagree"
   | "identity-missing"
   | "publication-overdue"
-  | "record-mismatch";
+  | "record-mismatch"
+  /** A key's tags contradict its name, creation date or public key (the key store used the facts). */
+  | "key-store-tampered";
 
 export interface Alert {
   kind: AlertKind;
@@ -125,6 +127,9 @@ export function plan(input: PlannerInput): Decision {
   const domain = identity.domain;
   const alerts: Alert[] = [];
   const decide = (d: Omit<Decision, "domain" | "alerts">): Decision => ({ domain, alerts, ...d });
+  for (const key of keys)
+    for (const what of key.tampering ?? [])
+      alerts.push({ kind: "key-store-tampered", message: `${key.secretName}: ${what}` });
 
   const missing = ses.filter((s) => !s.exists).map((s) => s.region);
   if (missing.length) {
