@@ -205,8 +205,7 @@ const PATHS: AttackPath[] = [
     action: "secretsmanager:CreateSecret",
     resource: SECRET,
     context: { ...CREATION_TAGS, "secretsmanager:KmsKeyArn": AWS_MANAGED_KEY },
-    expect: "ImplicitlyDenied",
-    withBroad: "Allowed",
+    expect: "ExplicitlyDenied",
   },
   {
     who: "planner",
@@ -218,8 +217,7 @@ const PATHS: AttackPath[] = [
       "aws:RequestTag/dkim:state": "active",
       "secretsmanager:KmsKeyArn": KEY_ARN,
     },
-    expect: "ImplicitlyDenied",
-    withBroad: "Allowed",
+    expect: "ExplicitlyDenied",
   },
   {
     who: "planner",
@@ -354,8 +352,7 @@ const PATHS: AttackPath[] = [
     action: "secretsmanager:TagResource",
     resource: SECRET,
     context: { ...EXISTING, "aws:TagKeys": ["dkim:selector"] },
-    expect: "ImplicitlyDenied",
-    withBroad: "Allowed",
+    expect: "ExplicitlyDenied",
   },
   {
     who: "activator",

@@ -321,6 +321,22 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: secrets,
       },
       {
+        // Negated operators match when the key is absent: no KmsKeyId (the
+        // account's aws/secretsmanager key) is refused too.
+        Sid: "PlannerCreatesOnlyUnderTheProjectKey",
+        Effect: "Deny",
+        Action: ["secretsmanager:CreateSecret"],
+        Resource: "*",
+        Condition: { StringNotEquals: { "secretsmanager:KmsKeyArn": scope.kmsKeyArn } },
+      },
+      {
+        Sid: "PlannerCreatesOnlyPendingKeys",
+        Effect: "Deny",
+        Action: ["secretsmanager:CreateSecret"],
+        Resource: "*",
+        Condition: { StringNotEquals: { "aws:RequestTag/dkim:state": "pending" } },
+      },
+      {
         // Lifecycle tags steer retirement: only the activator writes them.
         Sid: "PlannerNeverRetagsExistingKeys",
         Effect: "Deny",
@@ -416,6 +432,13 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: scope.identityArns,
       },
       ...sharedDenies(scope),
+      {
+        Sid: "ActivatorWritesOnlyLifecycleTags",
+        Effect: "Deny",
+        Action: ["secretsmanager:TagResource"],
+        Resource: "*",
+        Condition: { "ForAnyValue:StringNotEquals": { "aws:TagKeys": LIFECYCLE_TAG_KEYS } },
+      },
       {
         Sid: "ActivatorNeverCreatesKeys",
         Effect: "Deny",
