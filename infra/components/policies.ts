@@ -166,7 +166,8 @@ function sharedDenies(scope: RolePolicyScope): PolicyStatement[] {
       Condition: { Bool: { "secretsmanager:ForceDeleteWithoutRecovery": "true" } },
     },
     {
-      // Omitting the window means AWS's default of 30 days; a shorter one is refused.
+      // A window shorter than 7 days is refused outright (the activator's allow
+      // also needs the key present, so an omitted window is not allowed either).
       Sid: "NoShortRecoveryWindow",
       Effect: "Deny",
       Action: ["secretsmanager:DeleteSecret"],
