@@ -335,7 +335,7 @@ describe("AWS adapters", function () {
       for (const c of clients.ses.values()) c.destroy();
       clients.secrets.destroy();
       clients.cloudwatch.destroy();
-      // DESIGN invariant 4, checked after every test: nothing ever overwrote a value.
+      // docs/design.md#invariant-4-key-material-stays-secret, checked after every test: nothing ever overwrote a value.
       expect(aws.callCount({ operation: "PutSecretValue" })).to.equal(0);
       expect(aws.callCount({ operation: "UpdateSecret" })).to.equal(0);
       await aws.close();

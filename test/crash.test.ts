@@ -1,5 +1,5 @@
 /**
- * Crash recovery (DESIGN invariant 5, issue #5 "Crash recovery"): the real
+ * Crash recovery (docs/design.md#invariant-5-idempotent-and-crash-safe, issue #5 "Crash recovery"): the real
  * CLI — and for the PR boundary the real action — runs as a child process and
  * is SIGKILLed at a side-effect boundary of `plan --apply`, `activate`,
  * `rollback` and `retire`. No crash hook exists in product code: a proxy

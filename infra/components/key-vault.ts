@@ -5,8 +5,7 @@
  * GenerateDataKeyPairWithoutPlaintext, bound to `{domain, selector}`), and
  * Secrets Manager encrypts each secret value under a data key it protects.
  * The key policy lets only the two pipeline roles use it: the planner may make
- * wrapped key pairs, only the activator may decrypt them (docs/design.md
- * invariant 4).
+ * wrapped key pairs, only the activator may decrypt them (docs/design.md#invariant-4-key-material-stays-secret).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";

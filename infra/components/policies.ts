@@ -2,8 +2,8 @@
  * The IAM and KMS policy documents of the estate, as pure functions of
  * resolved values, so the tests and the docs can read exactly what AWS gets.
  *
- * The split of powers (docs/design.md invariant 4: a private key exists in
- * plaintext only inside KMS and, for seconds, in the approved activation
+ * The split of powers (docs/design.md#invariant-4-key-material-stays-secret: a private
+ * key exists in plaintext only inside KMS and, for seconds, in the approved activation
  * job's memory), written for a hostile plan job:
  * - the planner (any run on `main`) asks KMS for a key pair it never sees
  *   (GenerateDataKeyPairWithoutPlaintext, bound to `{domain, selector}`) and
@@ -393,8 +393,9 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: "*",
       },
       {
-        // A retired key is deleted only with a recovery window (docs/design.md
-        // invariant 4). The condition key is absent when the caller omits
+        // A retired key is deleted only with a recovery window
+        // (docs/design.md#secrets-manager-recovery-window). The condition key
+        // is absent when the caller omits
         // RecoveryWindowInDays, so the pipeline must always pass it.
         Sid: "ScheduleRetiredKeyDeletion",
         Effect: "Allow",

@@ -1,5 +1,5 @@
 /**
- * Key custody through KMS (docs/design.md invariant 4): what the planner's
+ * Key custody through KMS (docs/design.md#invariant-4-key-material-stays-secret): what the planner's
  * `generate` (DescribeKey once, GenerateDataKeyPairWithoutPlaintext,
  * CreateSecret) and the activator's read (GetSecretValue, KMS Decrypt with
  * the `{domain, selector}` context, PKCS#8 → PKCS#1) cost per key, through

@@ -24,6 +24,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
+import { ESM_REQUIRE_BANNER } from "../../scripts/action-bundle.mjs";
 
 export interface ProxiedCall {
   service: "ses" | "secretsmanager" | "kms" | "monitoring" | "http";
@@ -252,10 +253,8 @@ export async function bundleEntry(entry: string, outDir: string): Promise<string
     target: "node20",
     outfile,
     logLevel: "error",
-    // Bundled CommonJS dependencies call require() for Node built-ins.
-    banner: {
-      js: "import { createRequire as __crashCreateRequire } from 'node:module'; const require = __crashCreateRequire(import.meta.url);",
-    },
+    // The action bundle's banner: bundled CommonJS dependencies call require() for Node built-ins.
+    banner: { js: ESM_REQUIRE_BANNER },
   });
   return outfile;
 }

@@ -2,7 +2,7 @@
  * Key store on AWS Secrets Manager: one secret per key, `dkim/<domain>/<selector>`,
  * encrypted with the project's KMS key.
  *
- * DESIGN invariant 4: a stored key is immutable. It is created once, with its
+ * docs/design.md#invariant-4-key-material-stays-secret: a stored key is immutable. It is created once, with its
  * value, in a single CreateSecret call, and never overwritten: this adapter has
  * no code path to PutSecretValue or UpdateSecret. Deletion always keeps a
  * recovery window (≥ 7 days; Secrets Manager allows 7–30).
@@ -397,7 +397,7 @@ export class SecretsKeyStore implements KeyStorePort {
       recoveryDays < MIN_RECOVERY_DAYS ||
       recoveryDays > MAX_RECOVERY_DAYS
     ) {
-      // Checked here, before any call: DESIGN invariant 4 (never without a recovery window ≥ 7 days).
+      // Checked here, before any call: never without a recovery window ≥ 7 days (docs/design.md#secrets-manager-recovery-window).
       throw new KeyStoreError(
         `secret ${name}: recovery window must be ${MIN_RECOVERY_DAYS}–${MAX_RECOVERY_DAYS} whole days, got ${recoveryDays}`,
       );

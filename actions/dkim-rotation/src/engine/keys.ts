@@ -46,7 +46,7 @@ export class KeyFormatError extends Error {
 /**
  * Generate a key pair off the main thread (libuv pool), so a fleet can create
  * many keys concurrently. `onSecret` runs synchronously the moment the private
- * key exists, before anything else can log it (DESIGN invariant 4).
+ * key exists, before anything else can log it (docs/design.md#invariant-4-key-material-stays-secret).
  */
 export async function generateDkimKeyPair(
   bits: KeyBits,

@@ -4,7 +4,7 @@
  *
  * Every command follows dkim-rotate's discipline: it tries its steps in
  * order, and each step either acts or says why not. Re-running any command
- * after a crash converges (DESIGN invariant 5).
+ * after a crash converges (docs/design.md#invariant-5-idempotent-and-crash-safe).
  */
 import { addDays, type Clock, isoDate, MINUTE_MS } from "./clock";
 import type { IdentityConfig, ProjectConfig } from "./config";

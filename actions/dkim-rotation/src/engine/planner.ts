@@ -3,7 +3,7 @@
  * happen next, one decision per identity, each with a reason a person can
  * read. It performs no I/O, so it can be tested over random clocks and states.
  *
- * Lifecycle of a selector (DESIGN.md):
+ * Lifecycle of a selector (docs/design.md#lifecycle):
  *   generated (key stored, record PR open)  → await-approval
  *   record on main, DNS not yet serving it  → await-publication
  *   every authoritative NS serves the key   → activate (gated job)

@@ -107,7 +107,7 @@ export interface KeyStorePort {
   readPrivateKey(domain: string, selector: string): Promise<string>;
   /** Record lifecycle timestamps and state as tags. */
   markState(domain: string, selector: string, state: KeyState, at: Date): Promise<void>;
-  /** Schedule deletion with a recovery window (≥ 7 days, DESIGN invariant 4). */
+  /** Schedule deletion with a recovery window (≥ 7 days, docs/design.md#secrets-manager-recovery-window). */
   scheduleDeletion(domain: string, selector: string, recoveryDays: number): Promise<Date>;
 }
 
