@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -497,6 +497,7 @@ describe("KMS custody", function () {
       aws = await startAwsEmulator({ sesRequestsPerSecond: 100 });
       ns = await startDnsServer();
       dir = mkdtempSync(join(tmpdir(), "dkim-nokeygen-"));
+      mkdirSync(join(dir, "dns")); // a checkout with its record folder, as the CLI requires
       const ses = new SESv2Client({ region: REGION, endpoint: aws.url, credentials });
       for (const d of ["big.example", "small.example"])
         await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: d }));
