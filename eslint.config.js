@@ -107,4 +107,9 @@ export default tseslint.config(
     files: ["infra/config.ts"],
     rules: { "no-restricted-imports": infraBoundary(["engine/errors"]) },
   },
+  // The key store's tag keys and KMS context keys: the IAM conditions restrict exactly what the adapter writes.
+  {
+    files: ["infra/components/policies.ts"],
+    rules: { "no-restricted-imports": infraBoundary(["engine/key-store-schema"]) },
+  },
 );

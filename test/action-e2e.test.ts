@@ -19,7 +19,11 @@ import * as core from "@actions/core";
 import { run } from "../actions/dkim-rotation/src/main";
 import { parseRecordFile, recordPath } from "../actions/dkim-rotation/src/engine/record";
 import { rotationBranch } from "../actions/dkim-rotation/src/adapters/github";
-import { startWorld, type World } from "./helpers/world";
+import { EMULATOR_CREDENTIALS, startWorld, type World } from "./helpers/world";
+import { KMSClient } from "@aws-sdk/client-kms";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { KmsKeyCustody } from "../actions/dkim-rotation/src/adapters/kms";
+import { SecretsKeyStore } from "../actions/dkim-rotation/src/adapters/secrets";
 
 const DOMAIN = "mail.example.jp";
 const REGION = "ap-northeast-1";
@@ -425,13 +429,42 @@ describe("action end to end (run() against emulator, loopback DNS and the GitHub
   describe("secret hygiene", function () {
     const PEM = /-----BEGIN|PRIVATE KEY/;
 
-    it("no private key material in stdout, outputs, summaries, PRs or any branch", function () {
+    /** Every stored key, decrypted as only the activator could (base64 PKCS#1, what SES gets). */
+    async function decryptedKeys(): Promise<string[]> {
+      const common = {
+        region: REGION,
+        endpoint: world.emulator.url,
+        credentials: EMULATOR_CREDENTIALS,
+      };
+      const kms = new KMSClient(common);
+      const sm = new SecretsManagerClient(common);
+      const store = new SecretsKeyStore({
+        client: sm,
+        kmsKeyId: "alias/ses-dkim-rotation",
+        custody: new KmsKeyCustody({ client: kms, keyId: "alias/ses-dkim-rotation" }),
+      });
+      try {
+        const out: string[] = [];
+        for (const s of world.emulator.secrets.list(REGION)) {
+          if (!s.currentValue) continue;
+          const [, domain, selector] = s.name.split("/");
+          out.push(await store.readPrivateKey(domain!, selector!));
+        }
+        return out;
+      } finally {
+        kms.destroy();
+        sm.destroy();
+      }
+    }
+
+    it("no private key material in stdout, outputs, summaries, PRs or any branch", async function () {
       const mine = runs.filter((r) => r.workspace === world.workspace);
       expect(mine.length).to.be.greaterThan(8);
-      const secrets = world.emulator.secrets
-        .list()
-        .map((s) => s.currentValue)
-        .filter((v): v is string => !!v);
+      // Stored wrapped by KMS: the secret value itself is ciphertext.
+      expect(JSON.parse(world.emulator.secrets.list(REGION)[0]!.currentValue!).format).to.equal(
+        "kms-wrapped-pkcs8/v1",
+      );
+      const secrets = await decryptedKeys();
       expect(secrets).to.have.length(1);
       // The SES format: base64 PKCS#1 DER (docs/design.md#ses-private-key-format).
       expect(secrets[0]).to.match(/^MIIE[o-p]/);
@@ -474,20 +507,21 @@ describe("action end to end (run() against emulator, loopback DNS and the GitHub
       );
     });
 
-    it("each private key and the token appear in stdout only as ::add-mask:: commands", function () {
-      const secrets = world.emulator.secrets.list().map((s) => s.currentValue!);
+    it("each private key and the token appear in stdout only as ::add-mask:: commands", async function () {
+      const secrets = await decryptedKeys();
       const mine = runs.filter((r) => r.workspace === world.workspace);
       const all = mine.map((r) => r.stdout).join("");
       for (const value of [...secrets, TOKEN]) {
         const lines = all.split("\n").filter((l) => l.includes(value));
-        // The plan run generated the key here, so it was masked then (and again on every read).
+        // Masked by every run that decrypted it (the activator), never seen by others.
         expect(lines.length, "masked at least once").to.be.greaterThan(0);
         for (const l of lines) expect(l).to.equal(`::add-mask::${value}`);
       }
-      // Masked the moment it existed: the first mention is the mask, in the run that made it.
-      const plan = mine[0]!.stdout;
+      // KMS made the key: the plan run never held it, so it never masked it.
       expect(mine[0]!.inputs.command).to.equal("plan");
-      expect(plan.indexOf(`::add-mask::${secrets[0]}`)).to.be.greaterThan(-1);
+      expect(mine[0]!.stdout).not.to.include(secrets[0]!);
+      const firstHolder = mine.find((r) => r.stdout.includes(secrets[0]!))!;
+      expect(firstHolder.inputs.command).to.equal("activate");
     });
   });
 

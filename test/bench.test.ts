@@ -36,7 +36,7 @@ describe("bench (npm run bench) at a tiny size", function () {
     const run = await bench([
       "--json",
       "--only",
-      "fleet,dns,keys,startup",
+      "fleet,dns,keys,custody,startup",
       "--sizes",
       "3",
       "--repeats",
@@ -131,6 +131,15 @@ describe("bench (npm run bench) at a tiny size", function () {
     expect(st.decision).to.equal("idle");
     expect(st.actionMedianMs).to.be.greaterThan(st.nodeMedianMs);
     expect(st.bundleBytes).to.be.greaterThan(100_000);
+  });
+
+  it("times the KMS custody path: the planner's generate and the activator's decrypt", () => {
+    const c = report.custody!;
+    expect(c.keys).to.equal(1);
+    expect(c.generateMedianMs).to.be.greaterThan(0);
+    expect(c.decryptMedianMs).to.be.greaterThan(0);
+    // The whole read includes the decrypt.
+    expect(c.readPrivateKeyMedianMs).to.be.greaterThan(c.decryptMedianMs);
   });
 
   it("lists every goal with its value", () => {

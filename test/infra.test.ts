@@ -205,6 +205,57 @@ const IDENTITY_ARNS_PROD = [
 const SECRETS = `arn:aws:secretsmanager:ap-northeast-1:${ACCOUNT}:secret:dkim/*`;
 const KEY_ARN = `arn:aws:kms:ap-northeast-1:${ACCOUNT}:key/key-vault-key_id`;
 const VIA = "secretsmanager.ap-northeast-1.amazonaws.com";
+const DOMAINS_PROD = ["mail.example.jp", "news.example.jp", "example.co.jp"];
+const CREATION_TAGS = [
+  "dkim:domain",
+  "dkim:selector",
+  "dkim:key-bits",
+  "dkim:fingerprint",
+  "dkim:created-at",
+  "dkim:state",
+  "dkim:key-origin",
+];
+const LIFECYCLE_TAGS = ["dkim:state", "dkim:activated-at", "dkim:retired-at", "dkim:recovery-days"];
+
+/** The explicit denies both roles carry (issue 12's list), each asserted as AWS will read it. */
+function expectSharedDenies(policy: PolicyDocument) {
+  expect(statementFor(policy, "secretsmanager:BatchGetSecretValue", "Deny").Resource).to.satisfy(
+    (r: unknown) => r === "*",
+  );
+  const stayPut = statementFor(policy, "secretsmanager:ReplicateSecretToRegions", "Deny");
+  expect(stayPut.Resource).to.equal(SECRETS);
+  expect(stayPut.Action).to.have.members([
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:StopReplicationToReplica",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:UntagResource",
+  ]);
+  const deletes = policy.Statement.filter(
+    (s) =>
+      s.Effect === "Deny" &&
+      s.Sid !== "PlannerNeverReadsOrDeletesKeys" &&
+      s.Action.includes("secretsmanager:DeleteSecret"),
+  );
+  expect(deletes.map((s) => s.Condition)).to.deep.equal([
+    { Bool: { "secretsmanager:ForceDeleteWithoutRecovery": "true" } },
+    { NumericLessThan: { "secretsmanager:RecoveryWindowInDays": 7 } },
+  ]);
+  expect(statementFor(policy, "kms:GenerateDataKeyPair", "Deny").Action).to.have.members([
+    "kms:GenerateDataKeyPair",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:CreateGrant",
+    "kms:Encrypt",
+  ]);
+}
 
 describe("Pulumi estate (infra/)", function () {
   before(async function () {
@@ -331,13 +382,15 @@ describe("Pulumi estate (infra/)", function () {
       }
     });
 
-    it("grants the planner exactly create/tag/describe/list, GetEmailIdentity, PutMetricData and KMS via Secrets Manager", function () {
+    it("grants the planner creation under the project key, tags only at creation, wrapped key pairs and nothing that reads a key", function () {
       const policy = doc(one("aws:iam/rolePolicy:RolePolicy", "planner").inputs.policy);
       expect(allowedActions(policy)).to.deep.equal(
         [
           "cloudwatch:PutMetricData",
           "kms:Decrypt",
+          "kms:DescribeKey",
           "kms:GenerateDataKey",
+          "kms:GenerateDataKeyPairWithoutPlaintext",
           "secretsmanager:CreateSecret",
           "secretsmanager:DescribeSecret",
           "secretsmanager:ListSecrets",
@@ -352,19 +405,33 @@ describe("Pulumi estate (infra/)", function () {
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecret",
         "secretsmanager:DeleteSecret",
+        "secretsmanager:UntagResource",
+        "kms:GenerateDataKeyPair",
         "ses:PutEmailIdentityDkimSigningAttributes",
       ]) {
         expect(allowedActions(policy)).not.to.include(forbidden);
       }
-      // And an explicit deny survives any broader policy attached later.
-      const deny = statementFor(policy, "secretsmanager:GetSecretValue", "Deny");
-      expect(deny.Action).to.include.members([
-        "secretsmanager:PutSecretValue",
-        "secretsmanager:UpdateSecret",
-        "secretsmanager:BatchGetSecretValue",
-      ]);
-
-      expect(statementFor(policy, "secretsmanager:CreateSecret").Resource).to.equal(SECRETS);
+      // CreateSecret: only under the project key, only the creation tags, state pending, no replicas.
+      const create = statementFor(policy, "secretsmanager:CreateSecret");
+      expect(create.Resource).to.equal(SECRETS);
+      expect(create.Condition).to.deep.equal({
+        StringEquals: {
+          "secretsmanager:KmsKeyArn": KEY_ARN,
+          "aws:RequestTag/dkim:state": "pending",
+        },
+        "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAGS },
+        Null: { "secretsmanager:AddReplicaRegions": "true" },
+      });
+      // TagResource only on a secret without the lifecycle tag (the one being created).
+      const tag = statementFor(policy, "secretsmanager:TagResource");
+      expect(tag.Condition).to.deep.equal({
+        Null: { "aws:ResourceTag/dkim:state": "true" },
+        StringEquals: { "aws:RequestTag/dkim:state": "pending" },
+        "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAGS },
+      });
+      expect(statementFor(policy, "secretsmanager:TagResource", "Deny").Condition).to.deep.equal({
+        Null: { "aws:ResourceTag/dkim:state": "false" },
+      });
       expect(statementFor(policy, "secretsmanager:ListSecrets").Resource).to.equal("*");
       expect(statementFor(policy, "secretsmanager:ListSecrets").Action).to.deep.equal([
         "secretsmanager:ListSecrets",
@@ -375,9 +442,23 @@ describe("Pulumi estate (infra/)", function () {
       expect(statementFor(policy, "cloudwatch:PutMetricData").Condition).to.deep.equal({
         StringEquals: { "cloudwatch:namespace": "SesDkimRotation" },
       });
+      const pairs = statementFor(policy, "kms:GenerateDataKeyPairWithoutPlaintext");
+      expect(pairs.Resource).to.equal(KEY_ARN);
+      expect(pairs.Condition).to.deep.equal({
+        "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": ["domain", "selector"] },
+        StringEquals: {
+          "kms:EncryptionContext:domain": DOMAINS_PROD,
+          "kms:DataKeyPairSpec": "RSA_2048",
+        },
+        Null: { "kms:EncryptionContext:selector": "false" },
+      });
+      expect(statementFor(policy, "kms:DescribeKey").Resource).to.equal(KEY_ARN);
       const generate = statementFor(policy, "kms:GenerateDataKey");
       expect(generate.Resource).to.equal(KEY_ARN);
-      expect(generate.Condition).to.deep.equal({ StringEquals: { "kms:ViaService": VIA } });
+      expect(generate.Condition).to.deep.equal({
+        StringEquals: { "kms:ViaService": VIA },
+        StringLike: { "kms:EncryptionContext:SecretARN": SECRETS },
+      });
       // Decrypt only for Secrets Manager's key-access validation on CreateSecret.
       expect(statementFor(policy, "kms:Decrypt").Condition).to.deep.equal({
         StringEquals: {
@@ -385,12 +466,22 @@ describe("Pulumi estate (infra/)", function () {
           "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
         },
       });
+      expect(statementFor(policy, "kms:Decrypt", "Deny").Condition).to.deep.equal({
+        StringNotEquals: { "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess" },
+      });
+      const noRead = statementFor(policy, "secretsmanager:GetSecretValue", "Deny");
+      expect(noRead.Action).to.have.members([
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DeleteSecret",
+      ]);
+      expectSharedDenies(policy);
     });
 
-    it("grants the activator key reads, scoped SES swaps and deletion only with a recovery window", function () {
+    it("grants the activator key reads, wrapped-key decrypts, lifecycle tags, scoped SES swaps and deletion only with a recovery window", function () {
       const policy = doc(one("aws:iam/rolePolicy:RolePolicy", "activator").inputs.policy);
       expect(allowedActions(policy)).to.deep.equal(
         [
+          "kms:Decrypt",
           "kms:Decrypt",
           "secretsmanager:DeleteSecret",
           "secretsmanager:DescribeSecret",
@@ -406,8 +497,14 @@ describe("Pulumi estate (infra/)", function () {
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecret",
         "secretsmanager:CreateSecret",
+        "kms:GenerateDataKeyPairWithoutPlaintext",
       ]);
       expect(statementFor(policy, "secretsmanager:GetSecretValue").Resource).to.equal(SECRETS);
+      const tag = statementFor(policy, "secretsmanager:TagResource");
+      expect(tag.Condition).to.deep.equal({
+        Null: { "aws:ResourceTag/dkim:state": "false" },
+        "ForAllValues:StringEquals": { "aws:TagKeys": LIFECYCLE_TAGS },
+      });
       const swap = statementFor(policy, "ses:PutEmailIdentityDkimSigningAttributes");
       expect(swap.Resource).to.have.members(IDENTITY_ARNS_PROD);
       expect(swap.Action).to.have.members([
@@ -420,17 +517,23 @@ describe("Pulumi estate (infra/)", function () {
       expect(del.Condition).to.deep.equal({
         NumericGreaterThanEquals: { "secretsmanager:RecoveryWindowInDays": 7 },
       });
-      const noForce = statementFor(policy, "secretsmanager:DeleteSecret", "Deny");
-      expect(noForce.Condition).to.deep.equal({
-        Bool: { "secretsmanager:ForceDeleteWithoutRecovery": "true" },
-      });
-      expect(statementFor(policy, "secretsmanager:PutSecretValue", "Deny").Resource).to.equal(
-        SECRETS,
+      const decrypts = allows(policy).filter((s) => s.Action.includes("kms:Decrypt"));
+      expect(decrypts.map((s) => s.Condition)).to.deep.equal([
+        {
+          StringEquals: { "kms:ViaService": VIA },
+          StringLike: { "kms:EncryptionContext:SecretARN": SECRETS },
+        },
+        {
+          "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": ["domain", "selector"] },
+          StringEquals: { "kms:EncryptionContext:domain": DOMAINS_PROD },
+          Null: { "kms:EncryptionContext:selector": "false" },
+        },
+      ]);
+      for (const d of decrypts) expect(d.Resource).to.equal(KEY_ARN);
+      expect(statementFor(policy, "secretsmanager:CreateSecret", "Deny").Action).to.include(
+        "kms:GenerateDataKeyPairWithoutPlaintext",
       );
-
-      const decrypt = statementFor(policy, "kms:Decrypt");
-      expect(decrypt.Resource).to.equal(KEY_ARN);
-      expect(decrypt.Condition).to.deep.equal({ StringEquals: { "kms:ViaService": VIA } });
+      expectSharedDenies(policy);
     });
 
     it("allows '*' as a resource only where AWS has no resource type", function () {
@@ -448,7 +551,7 @@ describe("Pulumi estate (infra/)", function () {
       }
     });
 
-    it("rotates the KMS key and lets only the two roles use it, only through Secrets Manager", function () {
+    it("rotates the KMS key; only the planner makes wrapped pairs and only the activator decrypts them", function () {
       const key = one("aws:kms/key:Key", "key-vault");
       expect(key.inputs.enableKeyRotation).to.equal(true);
       expect(key.inputs.deletionWindowInDays).to.equal(30);
@@ -468,20 +571,40 @@ describe("Pulumi estate (infra/)", function () {
             "root may not use the key",
           ).to.have.length(0);
           expect(s.Action).to.include("kms:Put*"); // still administrable: no lockout
-        } else {
-          expect([planner, activator]).to.include(principal);
-          expect(s.Condition?.StringEquals?.["kms:ViaService"], s.Sid).to.equal(VIA);
-          expect(s.Condition?.StringEquals?.["kms:CallerAccount"], s.Sid).to.equal(ACCOUNT);
+          continue;
         }
+        expect([planner, activator]).to.include(principal);
+        if (s.Action.includes("kms:DescribeKey")) continue;
+        expect(s.Condition?.StringEquals?.["kms:CallerAccount"], s.Sid).to.equal(ACCOUNT);
+        // Through Secrets Manager, or directly with the wrapped key's context.
+        const via = s.Condition?.StringEquals?.["kms:ViaService"] === VIA;
+        const wrapped =
+          JSON.stringify(s.Condition?.["ForAllValues:StringEquals"]) ===
+          JSON.stringify({ "kms:EncryptionContextKeys": ["domain", "selector"] });
+        expect(via || wrapped, s.Sid).to.equal(true);
+        if (wrapped)
+          expect(s.Condition?.StringEquals?.["kms:EncryptionContext:domain"]).to.deep.equal(
+            DOMAINS_PROD,
+          );
       }
-      const plannerActions = allows(policy)
-        .filter((s) => s.Principal?.AWS === planner)
-        .flatMap((s) => s.Action);
-      const activatorActions = allows(policy)
-        .filter((s) => s.Principal?.AWS === activator)
-        .flatMap((s) => s.Action);
-      expect(plannerActions.sort()).to.deep.equal(["kms:Decrypt", "kms:GenerateDataKey"]);
-      expect(activatorActions).to.deep.equal(["kms:Decrypt"]);
+      const actionsOf = (p: string) =>
+        allows(policy)
+          .filter((s) => s.Principal?.AWS === p)
+          .flatMap((s) => s.Action)
+          .sort();
+      expect(actionsOf(planner)).to.deep.equal([
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyPairWithoutPlaintext",
+      ]);
+      expect(actionsOf(activator)).to.deep.equal(["kms:Decrypt", "kms:Decrypt"]);
+      const deny = statementFor(policy, "kms:Decrypt", "Deny");
+      expect(deny.Principal).to.deep.equal({ AWS: "*" });
+      expect(deny.Condition).to.deep.equal({
+        Null: { "kms:EncryptionContext:domain": "false" },
+        ArnNotEquals: { "aws:PrincipalArn": activator },
+      });
 
       const alias = one("aws:kms/alias:Alias", "key-vault");
       expect(alias.inputs.name).to.equal("alias/ses-dkim-rotation");
@@ -733,8 +856,14 @@ describe("Pulumi estate (infra/)", function () {
       expect(statementFor(activator, "secretsmanager:GetSecretValue").Resource).to.equal(
         `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:dkim/*`,
       );
-      expect(statementFor(activator, "kms:Decrypt").Condition).to.deep.equal({
+      const viaSecretsManager = allows(activator).find(
+        (s) => s.Action.includes("kms:Decrypt") && s.Condition?.StringEquals?.["kms:ViaService"],
+      );
+      expect(viaSecretsManager?.Condition).to.deep.equal({
         StringEquals: { "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com" },
+        StringLike: {
+          "kms:EncryptionContext:SecretARN": `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:dkim/*`,
+        },
       });
       expect(providerRegion(one("aws:kms/key:Key", "key-vault"))).to.equal("eu-west-1");
       const identities = byType("aws:sesv2/emailIdentity:EmailIdentity");

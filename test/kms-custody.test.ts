@@ -497,8 +497,7 @@ describe("KMS custody", function () {
       aws = await startAwsEmulator({ sesRequestsPerSecond: 100 });
       ns = await startDnsServer();
       dir = mkdtempSync(join(tmpdir(), "dkim-nokeygen-"));
-      // A checkout: --repo must be a work tree with dns/ (or .git).
-      mkdirSync(join(dir, "dns"));
+      mkdirSync(join(dir, "dns")); // a checkout with its record folder, as the CLI requires
       const ses = new SESv2Client({ region: REGION, endpoint: aws.url, credentials });
       for (const d of ["big.example", "small.example"])
         await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: d }));

@@ -134,7 +134,12 @@ describe("engine commands (AWS emulator, loopback DNS, temp checkout, simulated 
         .filter((s) => s.name.startsWith("dkim/plan.example/"));
       expect(secrets.map((s) => s.name)).to.deep.equal([`dkim/plan.example/${selector}`]);
       const secret = secrets[0]!;
-      expect(secret.kmsKeyId).to.equal(KMS_KEY_ID);
+      // The key's ARN, resolved from the alias: the planner's IAM compares secretsmanager:KmsKeyArn.
+      const keyArn = h.emulator.kms.keys(REGION_A).find((k) => k.aliases.includes(KMS_KEY_ID))!.arn;
+      expect(secret.kmsKeyId).to.equal(keyArn);
+      // A 2048-bit key is made by KMS: the secret holds ciphertext, never a private key.
+      expect(secret.tags["dkim:key-origin"]).to.equal("kms");
+      expect(JSON.parse(secret.currentValue!).format).to.equal("kms-wrapped-pkcs8/v1");
       expect(secret.operationCounts.CreateSecret).to.equal(1);
       expect(secret.versionCount).to.equal(1);
       expect(secret.overwritten).to.equal(false);
@@ -149,13 +154,15 @@ describe("engine commands (AWS emulator, loopback DNS, temp checkout, simulated 
       const parsed = parseRecordFile(text, path);
       const identity = h.config.identities.find((i) => i.domain === "plan.example")!;
       const record = validateRecordFile(parsed, identity);
-      const stored = fromSesPrivateKey(secret.currentValue!);
+      // Decrypted here as only the activator could: the record carries its public key.
+      const privateKey = await h.aws.keys.readPrivateKey("plan.example", selector);
+      const stored = fromSesPrivateKey(privateKey);
       expect(record.publicKey).to.equal(stored.publicKey);
       expect(parsed.tags.get("p")).to.equal(stored.publicKey);
       expect(parsed.meta.fingerprint).to.equal(stored.fingerprint);
-      // Invariant 4: the private key is masked the moment it exists and is nowhere in the file.
-      expect(h.secretsSeen).to.include(secret.currentValue);
-      expect(text).not.to.include(secret.currentValue!.slice(0, 64));
+      // Invariant 4: the plan never held the private key (nothing to mask), and it is nowhere in the file.
+      expect(h.secretsSeen).to.deep.equal([privateKey]); // the read just above, not the plan
+      expect(text).not.to.include(privateKey.slice(600, 664));
 
       // A re-run finds the stored key and the record: nothing new. (The CLI writes
       // the record into the checkout it reads, so the record now counts as on main
@@ -215,7 +222,9 @@ describe("engine commands (AWS emulator, loopback DNS, temp checkout, simulated 
         readFileSync(h.recordFile("race.example", selector), "utf8"),
         recordPath("race.example", selector),
       );
-      expect(parsed.tags.get("p")).to.equal(fromSesPrivateKey(secrets[0]!.currentValue!).publicKey);
+      expect(parsed.tags.get("p")).to.equal(
+        (JSON.parse(secrets[0]!.currentValue!) as { publicKey: string }).publicKey,
+      );
       expect(readdirSync(join(h.repo, "dns", "race.example"))).to.deep.equal([`${selector}.zone`]);
     });
   });
@@ -359,8 +368,10 @@ describe("engine commands (AWS emulator, loopback DNS, temp checkout, simulated 
       expect(key.state).to.equal("active");
       expect(key.activatedAt).to.be.instanceOf(Date);
       expect(key.activatedAt!.getTime()).to.be.greaterThan(started.getTime());
-      // The activator read the key; it was masked the moment it was read.
-      expect(h.secretsSeen).to.include(h.secret(domain, selector)!.currentValue);
+      // The activator decrypted the key; it was masked the moment it existed.
+      expect(h.secretsSeen).to.have.length.greaterThan(0);
+      for (const s of h.secretsSeen) expect(fromSesPrivateKey(s).publicKey).to.be.a("string");
+      expect(h.secretsSeen.map((s) => fromSesPrivateKey(s).publicKey)).to.include(key.publicKey);
 
       const again = await runActivate(h.ctx, domain, selector);
       expect(again.outcome).to.equal("already-active");

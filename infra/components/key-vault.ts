@@ -1,10 +1,11 @@
 /**
  * The customer managed KMS key that encrypts the stored DKIM private keys.
  *
- * Secrets Manager encrypts each secret value under a data key that this key
- * protects; the key policy lets only the two pipeline roles use it, and only
- * through Secrets Manager, so the private keys cannot be decrypted by any other
- * principal or path (docs/design.md#invariant-4-key-material-stays-secret).
+ * It wraps each 2048-bit DKIM private key itself (KMS
+ * GenerateDataKeyPairWithoutPlaintext, bound to `{domain, selector}`), and
+ * Secrets Manager encrypts each secret value under a data key it protects.
+ * The key policy lets only the two pipeline roles use it: the planner may make
+ * wrapped key pairs, only the activator may decrypt them (docs/design.md#invariant-4-key-material-stays-secret).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -16,6 +17,8 @@ export interface KeyVaultArgs {
   account: pulumi.Input<AccountScope>;
   plannerRoleArn: pulumi.Input<string>;
   activatorRoleArn: pulumi.Input<string>;
+  /** The configured domains: the only `domain` a wrapped DKIM key may be bound to. */
+  domains: string[];
   /** Secret names live under `<secretPrefix>/`; recorded on the key for auditors. */
   secretPrefix: string;
   /** Deleting the key makes every stored DKIM key unreadable: protect it. */
@@ -34,7 +37,9 @@ export class KeyVault extends pulumi.ComponentResource {
     const policy = pulumi
       .all([args.account, args.plannerRoleArn, args.activatorRoleArn])
       .apply(([account, plannerRoleArn, activatorRoleArn]) =>
-        JSON.stringify(keyPolicy({ ...account, plannerRoleArn, activatorRoleArn })),
+        JSON.stringify(
+          keyPolicy({ ...account, plannerRoleArn, activatorRoleArn, domains: args.domains }),
+        ),
       );
 
     this.key = new aws.kms.Key(

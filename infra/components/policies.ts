@@ -2,14 +2,29 @@
  * The IAM and KMS policy documents of the estate, as pure functions of
  * resolved values, so the tests and the docs can read exactly what AWS gets.
  *
- * The split of powers (docs/design.md#invariant-4-key-material-stays-secret, "private key material never leaves
- * AWS"):
- * - the planner (any run on `main`) may create a key's secret, with its value,
- *   in one call, but can never read, overwrite or delete one;
- * - the activator (only a job in the approved environment) may read keys and
- *   hand them to SES for the configured identities, and schedule deletion with
- *   a recovery window, but never write a value.
+ * The split of powers (docs/design.md#invariant-4-key-material-stays-secret: a private
+ * key exists in plaintext only inside KMS and, for seconds, in the approved activation
+ * job's memory), written for a hostile plan job:
+ * - the planner (any run on `main`) asks KMS for a key pair it never sees
+ *   (GenerateDataKeyPairWithoutPlaintext, bound to `{domain, selector}`) and
+ *   creates its secret, with its value and creation tags, in one call, under
+ *   the project key only; it can never read, overwrite, retag, replicate or
+ *   delete a secret, nor decrypt anything but Secrets Manager's key-access
+ *   probe;
+ * - the activator (only a job in the approved environment) may read keys,
+ *   decrypt them with their `{domain, selector}` context for the configured
+ *   domains, hand them to SES, write the lifecycle tags (it alone), and
+ *   schedule deletion with a recovery window of 7+ days; never write a value.
+ * The explicit denies hold even if a broader policy (`secretsmanager:*`) is
+ * attached to either role later.
  */
+
+import {
+  CREATION_TAG_KEYS,
+  KEY_CONTEXT_KEYS,
+  LIFECYCLE_TAG_KEYS,
+  TAG_STATE,
+} from "../../actions/dkim-rotation/src/engine/key-store-schema";
 
 export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
 export const GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com";
@@ -19,6 +34,28 @@ export const KEY_ACCESS_VALIDATION_VERSION = "RequestToValidateKeyAccess";
 
 /** AWS allows 7–30 days; anything shorter would make a deleted key unrecoverable. */
 export const MIN_RECOVERY_WINDOW_DAYS = 7;
+
+/** Every secret the pipeline creates carries this tag from its CreateSecret on. */
+const LIFECYCLE_MARKER = TAG_STATE;
+
+/**
+ * Actions that would copy a key out of its one place or bypass its guards.
+ * Neither role needs any of them; each is denied outright.
+ */
+export const FORBIDDEN_SECRET_ACTIONS = [
+  "secretsmanager:PutSecretValue",
+  "secretsmanager:UpdateSecret",
+  "secretsmanager:ReplicateSecretToRegions",
+  "secretsmanager:RemoveRegionsFromReplication",
+  "secretsmanager:StopReplicationToReplica",
+  "secretsmanager:RotateSecret",
+  "secretsmanager:CancelRotateSecret",
+  "secretsmanager:UpdateSecretVersionStage",
+  "secretsmanager:PutResourcePolicy",
+  "secretsmanager:DeleteResourcePolicy",
+  "secretsmanager:RestoreSecret",
+  "secretsmanager:UntagResource",
+] as const;
 
 export type Condition = Record<string, Record<string, string | string[] | number | boolean>>;
 
@@ -35,16 +72,6 @@ export interface PolicyDocument {
   Version: "2012-10-17";
   Statement: PolicyStatement[];
 }
-
-/** Actions that would read, overwrite or force-delete a stored key. Neither role may ever use them unguarded. */
-export const SECRET_VALUE_READS = [
-  "secretsmanager:GetSecretValue",
-  "secretsmanager:BatchGetSecretValue",
-] as const;
-export const SECRET_VALUE_WRITES = [
-  "secretsmanager:PutSecretValue",
-  "secretsmanager:UpdateSecret",
-] as const;
 
 export function plannerSubject(owner: string, repo: string): string {
   return `repo:${owner}/${repo}:ref:refs/heads/main`;
@@ -104,29 +131,75 @@ export function secretsManagerService(scope: AccountScope): string {
 export interface RolePolicyScope extends AccountScope {
   secretPrefix: string;
   kmsKeyArn: string;
+  /** The configured domains: the only `domain` values a wrapped key may be bound to. */
+  domains: string[];
   /** SES identity ARNs, one per identity and Region. */
   identityArns: string[];
   metricsNamespace: string;
 }
 
-/** Explicit denies that hold even if someone later attaches a broader policy. */
-function immutableKeyDenies(scope: RolePolicyScope, reads: boolean): PolicyStatement[] {
+/** Explicit denies of both roles: they hold even if someone later attaches a broader policy. */
+function sharedDenies(scope: RolePolicyScope): PolicyStatement[] {
   const secrets = secretArnPattern(scope, scope.secretPrefix);
   return [
     {
-      Sid: "StoredKeysAreImmutable",
+      // BatchGetSecretValue has no resource type: a deny scoped to the
+      // secrets' ARNs never matches it. It must name "*".
+      Sid: "NoBatchReads",
       Effect: "Deny",
-      Action: [...SECRET_VALUE_WRITES, ...(reads ? SECRET_VALUE_READS : [])],
+      Action: ["secretsmanager:BatchGetSecretValue"],
+      Resource: "*",
+    },
+    {
+      // A stored key is immutable and lives in one Region, under one key,
+      // with no policy of its own (docs/infrastructure.md, threat model).
+      Sid: "StoredKeysStayPut",
+      Effect: "Deny",
+      Action: [...FORBIDDEN_SECRET_ACTIONS],
       Resource: secrets,
     },
     {
-      Sid: "NoDeletionWithoutRecoveryWindow",
+      Sid: "NoForcedDeletion",
       Effect: "Deny",
       Action: ["secretsmanager:DeleteSecret"],
       Resource: secrets,
       Condition: { Bool: { "secretsmanager:ForceDeleteWithoutRecovery": "true" } },
     },
+    {
+      // A window shorter than 7 days is refused outright (the activator's allow
+      // also needs the key present, so an omitted window is not allowed either).
+      Sid: "NoShortRecoveryWindow",
+      Effect: "Deny",
+      Action: ["secretsmanager:DeleteSecret"],
+      Resource: secrets,
+      Condition: {
+        NumericLessThan: { "secretsmanager:RecoveryWindowInDays": MIN_RECOVERY_WINDOW_DAYS },
+      },
+    },
+    {
+      // Plaintext key pairs, re-encryption under another key, and grants
+      // would each move a key out of its custody.
+      Sid: "NoKeyCustodyBypass",
+      Effect: "Deny",
+      Action: [
+        "kms:GenerateDataKeyPair",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:CreateGrant",
+        "kms:Encrypt",
+      ],
+      Resource: "*",
+    },
   ];
+}
+
+/** Only the configured domains, and only the `{domain, selector}` context (no more, no less). */
+function wrappedKeyContext(domains: string[], extra: Record<string, string> = {}): Condition {
+  return {
+    "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": KEY_CONTEXT_KEYS },
+    StringEquals: { "kms:EncryptionContext:domain": domains, ...extra },
+    Null: { "kms:EncryptionContext:selector": "false" },
+  };
 }
 
 export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
@@ -137,14 +210,41 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
     Statement: [
       {
         // CreateSecret carries the value and the tags in the same call; the
-        // key is never written again (no PutSecretValue/UpdateSecret).
-        Sid: "CreateAndDescribeKeys",
+        // key is never written again (no PutSecretValue/UpdateSecret). Only
+        // under the project key (not aws/secretsmanager, outside the key
+        // policy), only the creation tags, state pending, no replicas.
+        Sid: "CreateKeysUnderTheProjectKey",
         Effect: "Allow",
-        Action: [
-          "secretsmanager:CreateSecret",
-          "secretsmanager:TagResource",
-          "secretsmanager:DescribeSecret",
-        ],
+        Action: ["secretsmanager:CreateSecret"],
+        Resource: secrets,
+        Condition: {
+          StringEquals: {
+            "secretsmanager:KmsKeyArn": scope.kmsKeyArn,
+            "aws:RequestTag/dkim:state": "pending",
+          },
+          "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAG_KEYS },
+          Null: { "secretsmanager:AddReplicaRegions": "true" },
+        },
+      },
+      {
+        // CreateSecret with tags also needs TagResource (Secrets Manager API
+        // reference). Only on a secret that carries no lifecycle tag yet: the
+        // one being created. Every secret the planner creates carries
+        // dkim:state from then on, so it can never retag an existing one.
+        Sid: "TagOnlyAtCreation",
+        Effect: "Allow",
+        Action: ["secretsmanager:TagResource"],
+        Resource: secrets,
+        Condition: {
+          Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "true" },
+          StringEquals: { "aws:RequestTag/dkim:state": "pending" },
+          "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAG_KEYS },
+        },
+      },
+      {
+        Sid: "DescribeKeys",
+        Effect: "Allow",
+        Action: ["secretsmanager:DescribeSecret"],
         Resource: secrets,
       },
       {
@@ -155,18 +255,39 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: "*",
       },
       {
+        // KMS makes the key pair and returns the private key encrypted, bound
+        // to {domain, selector} of a configured domain, RSA-2048 only.
+        Sid: "GenerateWrappedKeyPairs",
+        Effect: "Allow",
+        Action: ["kms:GenerateDataKeyPairWithoutPlaintext"],
+        Resource: scope.kmsKeyArn,
+        Condition: wrappedKeyContext(scope.domains, { "kms:DataKeyPairSpec": "RSA_2048" }),
+      },
+      {
+        // The key's ARN for CreateSecret's KmsKeyArn condition, and a check
+        // that it is an enabled symmetric key.
+        Sid: "DescribeProjectKey",
+        Effect: "Allow",
+        Action: ["kms:DescribeKey"],
+        Resource: scope.kmsKeyArn,
+      },
+      {
+        // Secrets Manager's envelope for the (already wrapped) secret value.
         Sid: "EncryptNewKeysThroughSecretsManager",
         Effect: "Allow",
         Action: ["kms:GenerateDataKey"],
         Resource: scope.kmsKeyArn,
-        Condition: { StringEquals: viaSecretsManager },
+        Condition: {
+          StringEquals: viaSecretsManager,
+          StringLike: { "kms:EncryptionContext:SecretARN": secrets },
+        },
       },
       {
         // CreateSecret with a customer managed key makes Secrets Manager call
         // GenerateDataKey and Decrypt once to validate the caller's access,
         // with SecretVersionId = RequestToValidateKeyAccess. Allowing Decrypt
-        // only for that context means no real secret version can ever be
-        // decrypted on the planner's behalf.
+        // only for that context means no real secret version, and no wrapped
+        // DKIM key, can ever be decrypted on the planner's behalf.
         Sid: "ValidateKeyAccessOnCreate",
         Effect: "Allow",
         Action: ["kms:Decrypt"],
@@ -193,7 +314,50 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: "*",
         Condition: { StringEquals: { "cloudwatch:namespace": scope.metricsNamespace } },
       },
-      ...immutableKeyDenies(scope, true),
+      ...sharedDenies(scope),
+      {
+        Sid: "PlannerNeverReadsOrDeletesKeys",
+        Effect: "Deny",
+        Action: ["secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret"],
+        Resource: secrets,
+      },
+      {
+        // Negated operators match when the key is absent: no KmsKeyId (the
+        // account's aws/secretsmanager key) is refused too.
+        Sid: "PlannerCreatesOnlyUnderTheProjectKey",
+        Effect: "Deny",
+        Action: ["secretsmanager:CreateSecret"],
+        Resource: "*",
+        Condition: { StringNotEquals: { "secretsmanager:KmsKeyArn": scope.kmsKeyArn } },
+      },
+      {
+        Sid: "PlannerCreatesOnlyPendingKeys",
+        Effect: "Deny",
+        Action: ["secretsmanager:CreateSecret"],
+        Resource: "*",
+        Condition: { StringNotEquals: { "aws:RequestTag/dkim:state": "pending" } },
+      },
+      {
+        // Lifecycle tags steer retirement: only the activator writes them.
+        Sid: "PlannerNeverRetagsExistingKeys",
+        Effect: "Deny",
+        Action: ["secretsmanager:TagResource"],
+        Resource: secrets,
+        Condition: { Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "false" } },
+      },
+      {
+        // Negated operators match when the key is absent: any Decrypt but
+        // Secrets Manager's validation probe is refused.
+        Sid: "PlannerDecryptsNothing",
+        Effect: "Deny",
+        Action: ["kms:Decrypt"],
+        Resource: "*",
+        Condition: {
+          StringNotEquals: {
+            "kms:EncryptionContext:SecretVersionId": KEY_ACCESS_VALIDATION_VERSION,
+          },
+        },
+      },
     ],
   };
 }
@@ -204,16 +368,23 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
     Version: "2012-10-17",
     Statement: [
       {
-        // Read the new key (and, for a rollback, the previous one) and record
-        // the activation/retirement state as tags.
-        Sid: "ReadAndMarkKeys",
+        // Read the new key (and, for a rollback, the previous one).
+        Sid: "ReadKeys",
         Effect: "Allow",
-        Action: [
-          "secretsmanager:GetSecretValue",
-          "secretsmanager:DescribeSecret",
-          "secretsmanager:TagResource",
-        ],
+        Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
         Resource: secrets,
+      },
+      {
+        // The only writer of lifecycle state, only on secrets the pipeline
+        // created (they carry dkim:state), only the lifecycle tags.
+        Sid: "WriteLifecycleTags",
+        Effect: "Allow",
+        Action: ["secretsmanager:TagResource"],
+        Resource: secrets,
+        Condition: {
+          Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "false" },
+          "ForAllValues:StringEquals": { "aws:TagKeys": LIFECYCLE_TAG_KEYS },
+        },
       },
       {
         Sid: "ListKeys",
@@ -223,7 +394,8 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
       },
       {
         // A retired key is deleted only with a recovery window
-        // (docs/design.md#secrets-manager-recovery-window). The condition key is absent when the caller omits
+        // (docs/design.md#secrets-manager-recovery-window). The condition key
+        // is absent when the caller omits
         // RecoveryWindowInDays, so the pipeline must always pass it.
         Sid: "ScheduleRetiredKeyDeletion",
         Effect: "Allow",
@@ -236,11 +408,24 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         },
       },
       {
-        Sid: "DecryptKeysThroughSecretsManager",
+        // GetSecretValue: Secrets Manager's own envelope, for DKIM secrets only.
+        Sid: "DecryptSecretsThroughSecretsManager",
         Effect: "Allow",
         Action: ["kms:Decrypt"],
         Resource: scope.kmsKeyArn,
-        Condition: { StringEquals: { "kms:ViaService": secretsManagerService(scope) } },
+        Condition: {
+          StringEquals: { "kms:ViaService": secretsManagerService(scope) },
+          StringLike: { "kms:EncryptionContext:SecretARN": secrets },
+        },
+      },
+      {
+        // The wrapped private key: only with its {domain, selector} context,
+        // only for a configured domain. A blob moved to another name fails.
+        Sid: "DecryptWrappedKeys",
+        Effect: "Allow",
+        Action: ["kms:Decrypt"],
+        Resource: scope.kmsKeyArn,
+        Condition: wrappedKeyContext(scope.domains),
       },
       {
         Sid: "SwapSigningKey",
@@ -248,7 +433,20 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         Action: ["ses:GetEmailIdentity", "ses:PutEmailIdentityDkimSigningAttributes"],
         Resource: scope.identityArns,
       },
-      ...immutableKeyDenies(scope, false),
+      ...sharedDenies(scope),
+      {
+        Sid: "ActivatorWritesOnlyLifecycleTags",
+        Effect: "Deny",
+        Action: ["secretsmanager:TagResource"],
+        Resource: "*",
+        Condition: { "ForAnyValue:StringNotEquals": { "aws:TagKeys": LIFECYCLE_TAG_KEYS } },
+      },
+      {
+        Sid: "ActivatorNeverCreatesKeys",
+        Effect: "Deny",
+        Action: ["secretsmanager:CreateSecret", "kms:GenerateDataKeyPairWithoutPlaintext"],
+        Resource: "*",
+      },
     ],
   };
 }
@@ -256,13 +454,18 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
 export interface KeyPolicyScope extends AccountScope {
   plannerRoleArn: string;
   activatorRoleArn: string;
+  /** The configured domains (the `domain` a wrapped key may be bound to). */
+  domains: string[];
 }
 
 /**
  * The key policy. The account (root) may administer the key but not use it
  * for cryptography, so no IAM policy can grant another principal access to
- * the stored keys; only the two roles can, and only through Secrets Manager
- * in the home Region (`kms:ViaService`).
+ * the stored keys. Only the two roles can: through Secrets Manager in the
+ * home Region (`kms:ViaService`) for the secrets' envelope; directly, with
+ * the `{domain, selector}` context, for the wrapped DKIM keys (the planner
+ * may only make them, the activator only decrypt them). An explicit deny
+ * stops any other principal decrypting a wrapped key, whatever IAM says.
  */
 export function keyPolicy(scope: KeyPolicyScope): PolicyDocument {
   const root = `arn:${scope.partition}:iam::${scope.accountId}:root`;
@@ -324,6 +527,45 @@ export function keyPolicy(scope: KeyPolicyScope): PolicyDocument {
         Action: ["kms:Decrypt"],
         Resource: "*",
         Condition: { StringEquals: via },
+      },
+      {
+        Sid: "PlannerMakesWrappedKeyPairs",
+        Effect: "Allow",
+        Principal: { AWS: scope.plannerRoleArn },
+        Action: ["kms:GenerateDataKeyPairWithoutPlaintext"],
+        Resource: "*",
+        Condition: wrappedKeyContext(scope.domains, {
+          "kms:DataKeyPairSpec": "RSA_2048",
+          "kms:CallerAccount": scope.accountId,
+        }),
+      },
+      {
+        Sid: "PlannerDescribesTheKey",
+        Effect: "Allow",
+        Principal: { AWS: scope.plannerRoleArn },
+        Action: ["kms:DescribeKey"],
+        Resource: "*",
+      },
+      {
+        Sid: "ActivatorDecryptsWrappedKeys",
+        Effect: "Allow",
+        Principal: { AWS: scope.activatorRoleArn },
+        Action: ["kms:Decrypt"],
+        Resource: "*",
+        Condition: wrappedKeyContext(scope.domains, { "kms:CallerAccount": scope.accountId }),
+      },
+      {
+        // Whatever IAM grants: a wrapped DKIM key (it has a `domain` context)
+        // decrypts for the activator role only.
+        Sid: "OnlyTheActivatorDecryptsWrappedKeys",
+        Effect: "Deny",
+        Principal: { AWS: "*" },
+        Action: ["kms:Decrypt"],
+        Resource: "*",
+        Condition: {
+          Null: { "kms:EncryptionContext:domain": "false" },
+          ArnNotEquals: { "aws:PrincipalArn": scope.activatorRoleArn },
+        },
       },
     ],
   };

@@ -27,11 +27,12 @@ import {
   type FleetFigures,
 } from "./fleet";
 import { measureKeys, type KeyFigures } from "./keys";
+import { measureCustody, type CustodyFigures } from "./custody";
 import { measureStartup, type StartupFigures } from "./startup";
 import { measureRotation, type RotationFigures } from "./rotation";
 import { machineInfo, progress, round, table, type Goal, type MachineInfo } from "./common";
 
-export const SECTIONS = ["fleet", "dns", "keys", "startup", "rotation"] as const;
+export const SECTIONS = ["fleet", "dns", "keys", "custody", "startup", "rotation"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -84,6 +85,7 @@ export interface BenchReport {
   };
   dns?: DnsFigures;
   keys?: KeyFigures;
+  custody?: CustodyFigures;
   startup?: StartupFigures;
   rotation?: RotationFigures;
   goals: Goal[];
@@ -587,6 +589,25 @@ export function renderTables(r: BenchReport): string {
       "",
     );
   }
+  if (r.custody) {
+    const c = r.custody;
+    out.push(
+      `CUSTODY — KMS through the emulator, ${c.keys} keys (the emulated KMS makes its RSA pairs in-process)`,
+      table(
+        ["step", "median ms", "p95 ms"],
+        [
+          ["planner generate (KMS pair + CreateSecret)", c.generateMedianMs, c.generateP95Ms],
+          ["activator decrypt (KMS Decrypt + PKCS#8→PKCS#1)", c.decryptMedianMs, c.decryptP95Ms],
+          [
+            "activator readPrivateKey (GetSecretValue + decrypt)",
+            c.readPrivateKeyMedianMs,
+            c.readPrivateKeyP95Ms,
+          ],
+        ],
+      ),
+      "",
+    );
+  }
   if (r.startup) {
     const st = r.startup;
     out.push(
@@ -714,6 +735,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   }
   if (want("keys"))
     report.keys = await measureKeys({ keys: opts.keys, concurrency: opts.keyConcurrency });
+  if (want("custody")) report.custody = await measureCustody({ keys: opts.keys });
   if (want("rotation"))
     report.rotation = await measureRotation({ years: opts.years, parallel: opts.smoke });
   report.goals = evaluateGoals(report);

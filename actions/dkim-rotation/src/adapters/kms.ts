@@ -25,9 +25,6 @@ import {
 /** The only KeyPairSpec we ask for: SES accepts RSA 1024 or 2048, and KMS has no 1024. */
 export const KMS_KEY_PAIR_SPEC = "RSA_2048";
 
-/** The encryption context every wrapped DKIM key is bound to (keys named in the IAM conditions). */
-export const KEY_CONTEXT_KEYS = ["domain", "selector"] as const;
-
 export function keyContext(domain: string, selector: string): Record<string, string> {
   return { domain, selector };
 }

@@ -40,46 +40,25 @@ import type { DkimKeyPair } from "../engine/keys";
 import { KeyFormatError, operatorKeyToSesPrivateKey, publicKeyFingerprint } from "../engine/keys";
 import type { KeyOrigin, KeyState, KeyStorePort, StoredKey } from "../engine/ports";
 import { KmsCustodyError, type KmsKeyCustody } from "./kms";
+import {
+  TAG_ACTIVATED_AT,
+  TAG_CREATED_AT,
+  TAG_DOMAIN,
+  TAG_FINGERPRINT,
+  TAG_KEY_BITS,
+  TAG_KEY_ORIGIN,
+  TAG_RECOVERY_DAYS,
+  TAG_RETIRED_AT,
+  TAG_SELECTOR,
+  TAG_STATE,
+} from "../engine/key-store-schema";
 
-export const TAG_DOMAIN = "dkim:domain";
-export const TAG_SELECTOR = "dkim:selector";
-export const TAG_KEY_BITS = "dkim:key-bits";
-export const TAG_FINGERPRINT = "dkim:fingerprint";
-export const TAG_CREATED_AT = "dkim:created-at";
-export const TAG_STATE = "dkim:state";
-export const TAG_ACTIVATED_AT = "dkim:activated-at";
-export const TAG_RETIRED_AT = "dkim:retired-at";
-export const TAG_KEY_ORIGIN = "dkim:key-origin";
+export * from "../engine/key-store-schema";
+
 /** `format` of a KMS-wrapped secret value. */
 export const KMS_WRAPPED_FORMAT = "kms-wrapped-pkcs8/v1";
-/** Tags set once, by CreateSecret (the planner's IAM allows exactly these at creation). */
 /** A created-at tag further than this from CreatedDate was not written by CreateSecret. */
 const CREATED_AT_TOLERANCE_MS = 60 * 60 * 1000;
-/**
- * The recovery window we asked for. Secrets Manager reports only when
- * DeleteSecret was called (DeletedDate), not when the purge happens, so we
- * record the window before deleting to compute the deletion date later.
- */
-export const TAG_RECOVERY_DAYS = "dkim:recovery-days";
-
-/** Tags set once, by CreateSecret (the planner's IAM allows exactly these, only at creation). */
-export const CREATION_TAG_KEYS = [
-  TAG_DOMAIN,
-  TAG_SELECTOR,
-  TAG_KEY_BITS,
-  TAG_FINGERPRINT,
-  TAG_CREATED_AT,
-  TAG_STATE,
-  TAG_KEY_ORIGIN,
-] as const;
-/** Lifecycle tags only the activator writes (its IAM allows exactly these). */
-export const LIFECYCLE_TAG_KEYS = [
-  TAG_STATE,
-  TAG_ACTIVATED_AT,
-  TAG_RETIRED_AT,
-  TAG_RECOVERY_DAYS,
-] as const;
-
 /** Secrets Manager's recovery window bounds (DeleteSecret API reference). */
 export const MIN_RECOVERY_DAYS = 7;
 export const MAX_RECOVERY_DAYS = 30;

@@ -1,0 +1,37 @@
+/**
+ * The key store's schema as AWS sees it: secret tag keys and the KMS
+ * encryption context of a wrapped key. One definition, read by the key store
+ * adapter (adapters/secrets.ts, adapters/kms.ts) and by the IAM policies that
+ * restrict them (infra/components/policies.ts).
+ */
+export const TAG_DOMAIN = "dkim:domain";
+export const TAG_SELECTOR = "dkim:selector";
+export const TAG_KEY_BITS = "dkim:key-bits";
+export const TAG_FINGERPRINT = "dkim:fingerprint";
+export const TAG_CREATED_AT = "dkim:created-at";
+export const TAG_STATE = "dkim:state";
+export const TAG_ACTIVATED_AT = "dkim:activated-at";
+export const TAG_RETIRED_AT = "dkim:retired-at";
+export const TAG_KEY_ORIGIN = "dkim:key-origin";
+/**
+ * The recovery window we asked for. Secrets Manager reports only when
+ * DeleteSecret was called (DeletedDate), not when the purge happens, so we
+ * record the window before deleting to compute the deletion date later.
+ */
+export const TAG_RECOVERY_DAYS = "dkim:recovery-days";
+
+/** Tags set once, by CreateSecret (the planner's IAM allows exactly these, only at creation). */
+export const CREATION_TAG_KEYS = [
+  TAG_DOMAIN,
+  TAG_SELECTOR,
+  TAG_KEY_BITS,
+  TAG_FINGERPRINT,
+  TAG_CREATED_AT,
+  TAG_STATE,
+  TAG_KEY_ORIGIN,
+];
+/** Lifecycle tags only the activator writes (its IAM allows exactly these). */
+export const LIFECYCLE_TAG_KEYS = [TAG_STATE, TAG_ACTIVATED_AT, TAG_RETIRED_AT, TAG_RECOVERY_DAYS];
+
+/** The encryption context keys every KMS-wrapped DKIM key is bound to. */
+export const KEY_CONTEXT_KEYS = ["domain", "selector"];
