@@ -20,6 +20,8 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
+import { codeownersFor } from "../actions/dkim-rotation/src/adapters/github";
+import { ActionsModel, HttpFailure } from "./github-fake-actions";
 
 /** SHA-1 git object id of a blob, as `git hash-object` computes it. */
 export function gitBlobSha(content: string | Buffer): string {
@@ -66,6 +68,8 @@ export interface InjectedFailure {
   errors?: { resource?: string; code: string; field?: string; message?: string }[];
   /** How many matching requests fail; default 1. */
   times?: number;
+  /** Response headers, e.g. `retry-after` on a secondary rate limit. */
+  headers?: Record<string, string>;
 }
 
 export interface RecordedRequest {
@@ -74,6 +78,10 @@ export interface RecordedRequest {
   query: Record<string, string>;
   body: unknown;
   status: number;
+  /** The JSON the fake answered with (for checks against GitHub's OpenAPI description). */
+  response?: unknown;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
 }
 
 export interface GitHubFakeOptions {
@@ -85,6 +93,13 @@ export interface GitHubFakeOptions {
   /** Login that owns the token (PR author). */
   login?: string;
   port?: number;
+  /** The owner's and the repository's immutable numeric IDs. */
+  ownerId?: number;
+  repositoryId?: number;
+  /** Default OIDC `sub` claims carry the immutable IDs (GitHub docs, "Immutable subject claims"). */
+  immutableSubjects?: boolean;
+  /** How a job waiting for approval sits in its concurrency group (scripts/github-fake-actions.ts). */
+  waitingHolds?: "pending" | "running";
 }
 
 class HttpError extends Error {
@@ -92,6 +107,7 @@ class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly errors?: InjectedFailure["errors"],
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -116,12 +132,28 @@ export class GitHubFake {
   private server?: Server;
   private baseUrl = "";
   private clock = 0;
+  readonly ownerId: number;
+  readonly repositoryId: number;
+  /** Workflows, runs, jobs, environments, approvals, variables, OIDC (scripts/github-fake-actions.ts). */
+  readonly actions: ActionsModel;
 
   constructor(opts: GitHubFakeOptions = {}) {
     this.owner = opts.owner ?? "example-jp";
     this.repo = opts.repo ?? "ses-dkim-rotation";
     this.defaultBranch = opts.defaultBranch ?? "main";
     this.login = opts.login ?? "dkim-rotation[bot]";
+    this.ownerId = opts.ownerId ?? 4200001;
+    this.repositoryId = opts.repositoryId ?? 987654321;
+    this.actions = new ActionsModel({
+      owner: this.owner,
+      repo: this.repo,
+      ownerId: this.ownerId,
+      repositoryId: this.repositoryId,
+      immutableSubjects: opts.immutableSubjects ?? false,
+      waitingHolds: opts.waitingHolds ?? "pending",
+      now: () => this.now(),
+      baseUrl: () => this.baseUrl,
+    });
     const tree = new Map<string, string>();
     for (const [path, content] of Object.entries(opts.files ?? {}))
       tree.set(path, this.putBlob(Buffer.from(content)));
@@ -157,6 +189,27 @@ export class GitHubFake {
   /** Make the next `times` matching requests fail with `status`. */
   failNext(failure: InjectedFailure): void {
     this.failures.push({ times: 1, ...failure });
+  }
+
+  /**
+   * GitHub's secondary rate limit on the next `times` matching requests:
+   * 403 (or 429) with `retry-after` and the message GitHub sends (REST API
+   * docs, "Rate limits for the REST API": wait `retry-after` seconds).
+   */
+  secondaryRateLimit(
+    method: string,
+    path: string | RegExp,
+    opts: { status?: 403 | 429; retryAfter?: number; times?: number } = {},
+  ): void {
+    this.failNext({
+      method,
+      path,
+      status: opts.status ?? 403,
+      message:
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+      headers: { "retry-after": String(opts.retryAfter ?? 60) },
+      times: opts.times ?? 1,
+    });
   }
 
   /** Open and closed pull requests, oldest first (copies). */
@@ -310,12 +363,10 @@ export class GitHubFake {
   private repoJson() {
     const full = `${this.owner}/${this.repo}`;
     return {
-      id: 1,
-      node_id: "R_fake",
+      ...this.actions.minimalRepository(),
       name: this.repo,
       full_name: full,
       private: true,
-      owner: { login: this.owner, type: "Organization" },
       html_url: `https://github.com/${full}`,
       url: `${this.baseUrl}/repos/${full}`,
       default_branch: this.defaultBranch,
@@ -406,6 +457,8 @@ export class GitHubFake {
     const method = (req.method ?? "GET").toUpperCase();
     let body: unknown = undefined;
     let status = 500;
+    let response: unknown = undefined;
+    const at = Date.now();
     try {
       const raw = await readBody(req);
       if (raw.length) {
@@ -417,8 +470,13 @@ export class GitHubFake {
       }
       if (!req.headers.authorization) throw new HttpError(401, "Requires authentication");
       const injected = this.takeFailure(method, path);
-      if (injected) throw new HttpError(injected.status, injected.message, injected.errors);
-      const out = this.route(method, path, query, (body ?? {}) as Record<string, unknown>);
+      if (injected)
+        throw new HttpError(injected.status, injected.message, injected.errors, injected.headers);
+      const out =
+        path === "/_runner/idtoken" && method === "GET"
+          ? this.actions.idToken(query, req.headers.authorization)
+          : this.route(method, path, query, (body ?? {}) as Record<string, unknown>);
+      response = out.body;
       status = out.status;
       res.writeHead(out.status, {
         "content-type": "application/json; charset=utf-8",
@@ -428,22 +486,26 @@ export class GitHubFake {
       res.end(out.status === 204 ? undefined : JSON.stringify(out.body));
     } catch (err) {
       const e =
-        err instanceof HttpError ? err : new HttpError(500, `fake: ${(err as Error).message}`);
+        err instanceof HttpError
+          ? err
+          : err instanceof HttpFailure
+            ? new HttpError(err.status, err.message)
+            : new HttpError(500, `fake: ${(err as Error).message}`);
       status = e.status;
       res.writeHead(e.status, {
         "content-type": "application/json; charset=utf-8",
         "x-github-request-id": `FAKE:${this.requests.length + 1}`,
+        ...e.headers,
       });
-      res.end(
-        JSON.stringify({
-          message: e.message,
-          ...(e.errors ? { errors: e.errors } : {}),
-          documentation_url: DOCS,
-          status: String(e.status),
-        }),
-      );
+      response = {
+        message: e.message,
+        ...(e.errors ? { errors: e.errors } : {}),
+        documentation_url: DOCS,
+        status: String(e.status),
+      };
+      res.end(JSON.stringify(response));
     } finally {
-      this.requests.push({ method, path, query, body, status });
+      this.requests.push({ method, path, query, body, status, response, at });
     }
   }
 
@@ -473,6 +535,8 @@ export class GitHubFake {
     let m: RegExpExecArray | null;
 
     if (rest === "" && method === "GET") return { status: 200, body: this.repoJson() };
+    const actions = this.actions.route(method, rest, query, body);
+    if (actions) return actions;
 
     // --- git refs
     if ((m = /^\/git\/ref\/heads\/(.+)$/.exec(rest)) && method === "GET") {
@@ -589,7 +653,56 @@ export class GitHubFake {
       return { status: 201, body: this.commitJson(this.commits.get(sha)!) };
     }
 
-    // --- contents (read only)
+    // --- contents: create, update or delete one file in one commit
+    if ((m = /^\/contents\/(.+)$/.exec(rest)) && (method === "PUT" || method === "DELETE")) {
+      const p = m[1]!;
+      const branch = body.branch === undefined ? this.defaultBranch : str(body.branch, "branch");
+      if (!this.refs.has(branch)) throw new HttpError(404, `Branch ${branch} not found`);
+      const message = str(body.message, "message");
+      const current = this.treeOf(branch).get(p);
+      const given = body.sha === undefined ? undefined : str(body.sha, "sha");
+      if (method === "DELETE") {
+        if (!current) throw new HttpError(404, "Not Found");
+        if (given === undefined)
+          throw new HttpError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.');
+        if (given !== current) throw new HttpError(409, `${p} does not match ${given}`);
+        const sha = this.commitFiles({ [p]: null }, message, branch);
+        return {
+          status: 200,
+          body: { content: null, commit: this.commitJson(this.commits.get(sha)!) },
+        };
+      }
+      const content = Buffer.from(str(body.content, "content"), "base64");
+      if (current && given === undefined)
+        throw new HttpError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.');
+      if (current && given !== current) throw new HttpError(409, `${p} does not match ${given}`);
+      const sha = this.commitFiles({ [p]: content.toString("utf8") }, message, branch);
+      const blob = gitBlobSha(content);
+      return {
+        status: current ? 200 : 201,
+        body: {
+          content: {
+            name: p.split("/").pop(),
+            path: p,
+            sha: blob,
+            size: content.length,
+            type: "file",
+            url: `${this.baseUrl}${prefix}/contents/${p}?ref=${branch}`,
+            html_url: `https://github.com/${this.owner}/${this.repo}/blob/${branch}/${p}`,
+            git_url: `${this.baseUrl}${prefix}/git/blobs/${blob}`,
+            download_url: `https://raw.githubusercontent.com/${this.owner}/${this.repo}/${branch}/${p}`,
+            _links: {
+              self: `${this.baseUrl}${prefix}/contents/${p}?ref=${branch}`,
+              git: `${this.baseUrl}${prefix}/git/blobs/${blob}`,
+              html: `https://github.com/${this.owner}/${this.repo}/blob/${branch}/${p}`,
+            },
+          },
+          commit: this.commitJson(this.commits.get(sha)!),
+        },
+      };
+    }
+
+    // --- contents (read)
     if ((m = /^\/contents\/(.+)$/.exec(rest)) && method === "GET") {
       const ref = query.ref ?? this.defaultBranch;
       const branch = ref.replace(/^refs\/heads\//, "");
@@ -709,6 +822,7 @@ export class GitHubFake {
         updatedAt: now,
         user: this.login,
       };
+      this.requestCodeOwners(pr);
       this.pulls.push(pr);
       return { status: 201, body: this.pullJson(pr) };
     }
@@ -746,6 +860,28 @@ export class GitHubFake {
     }
 
     throw new HttpError(404, "Not Found");
+  }
+
+  /**
+   * GitHub requests review from the code owners of the changed files when a
+   * (non-draft) PR opens, per the base branch's CODEOWNERS ("About code
+   * owners"; lookup order .github/, root, docs/).
+   */
+  private requestCodeOwners(pr: FakePull): void {
+    const base = this.treeOf(pr.base);
+    const file = [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"].find((p) => base.has(p));
+    if (!file) return;
+    const text = this.blobs.get(base.get(file)!)!.toString("utf8");
+    const head = this.treeOf(pr.head);
+    const changed = [...new Set([...base.keys(), ...head.keys()])].filter(
+      (p) => base.get(p) !== head.get(p),
+    );
+    for (const path of changed) {
+      const owners = codeownersFor(path, text);
+      for (const u of owners.users)
+        if (u !== pr.user && !pr.reviewers.includes(u)) pr.reviewers.push(u);
+      for (const t of owners.teams) if (!pr.teamReviewers.includes(t)) pr.teamReviewers.push(t);
+    }
   }
 
   private pull(n: number): FakePull {
