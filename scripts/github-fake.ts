@@ -212,6 +212,28 @@ export class GitHubFake {
     });
   }
 
+  /**
+   * A running job in `environment` that a required reviewer approved, in a
+   * run of a workflow that is not one of the gated ones: what the approval
+   * gate sees inside a properly gated job. Creates the environment (one
+   * required reviewer, self-review prevented) if it does not exist.
+   */
+  approvedJob(environment = "dkim-production", name = "Gated job") {
+    if (!this.actions.environments.get(environment)?.reviewers.length)
+      this.actions.setEnvironment(environment, {
+        reviewers: [{ type: "User", id: 501, login: "approver" }],
+        preventSelfReview: true,
+        branchPatterns: ["main"],
+      });
+    const run = this.actions.startRun(".github/workflows/gated-test.yml", {
+      event: "workflow_dispatch",
+      headSha: this.refs.get(this.defaultBranch)!,
+    });
+    const job = this.actions.queueJob(run.id, { name, environment });
+    this.actions.review(run.id, environment, "approved", "approver");
+    return { run, job, env: this.actions.runnerEnv(job.id) };
+  }
+
   /** Open and closed pull requests, oldest first (copies). */
   listPulls(): FakePull[] {
     return this.pulls.map((p) => ({
@@ -912,6 +934,19 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
+}
+
+/**
+ * What `core.getIDToken(audience)` does on a runner, for tests that hand the
+ * action an `idToken` function: GET the runner's token URL with its bearer token.
+ */
+export async function fetchIdToken(env: Record<string, string>, audience: string): Promise<string> {
+  const res = await fetch(
+    `${env.ACTIONS_ID_TOKEN_REQUEST_URL}&audience=${encodeURIComponent(audience)}`,
+    { headers: { authorization: `Bearer ${env.ACTIONS_ID_TOKEN_REQUEST_TOKEN}` } },
+  );
+  if (!res.ok) throw new Error(`Failed to get ID Token (${res.status})`);
+  return ((await res.json()) as { value: string }).value;
 }
 
 /** Create and start a fake. Close it with `await fake.close()`. */

@@ -29,7 +29,16 @@ import { RepoRecords } from "./engine/records";
 import { annotateError } from "./annotations";
 import { buildAwsAdapters } from "./context";
 import { DnsVerifier } from "./adapters/dns";
-import { createOctokit, GitHubChangeRequests, readCodeowners } from "./adapters/github";
+import {
+  createOctokit,
+  GitHubChangeRequests,
+  readCodeowners,
+  type GitHubClient,
+  type GitHubPacing,
+} from "./adapters/github";
+import { GitHubRuns } from "./adapters/github-runs";
+import { holdBack } from "./approval-requests";
+import { confirmApproval } from "./gate";
 import { readInputs, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
 import { writeJobSummary, type JobSummary } from "./summary";
@@ -88,13 +97,31 @@ export interface RunEnvironment {
   apiUrl?: string;
   /** Time source; the system clock on a runner, a controlled one in tests. */
   clock?: Clock;
+  /** GITHUB_RUN_ID: the run whose approval the gate checks. */
+  runId?: string;
+  /** GITHUB_EVENT_NAME: schedule, push, workflow_dispatch. */
+  event?: string;
+  /** The job's OIDC token for an audience (core.getIDToken on a runner). */
+  idToken?: (audience: string) => Promise<string>;
+  /** Rate-limit pacing of the GitHub client; GitHub's own on a runner. */
+  githubPacing?: GitHubPacing;
+}
+
+/** The commands that read a private key: they run only past the approval gate. */
+const GATED = new Set(["activate", "rollback", "retire"] as const);
+
+function repositoryOf(config: ProjectConfig, env: RunEnvironment): { owner: string; repo: string } {
+  const [owner, repo] = (env.repository ?? `${config.github?.owner}/${config.github?.repo}`).split(
+    "/",
+  );
+  return { owner: owner!, repo: repo! };
 }
 
 function buildContext(
   inputs: ActionInputs,
   config: ProjectConfig,
   env: RunEnvironment,
-): { ctx: EngineContext; close(): void } {
+): { ctx: EngineContext; octokit?: GitHubClient; close(): void } {
   const aws = buildAwsAdapters({
     config,
     endpoint: inputs.awsEndpoint,
@@ -106,19 +133,20 @@ function buildContext(
       : undefined,
   });
   let changes: ChangeRequestPort = noChanges;
-  if (!inputs.dryRun && inputs.githubToken) {
-    const [owner, repo] = (
-      env.repository ?? `${config.github?.owner}/${config.github?.repo}`
-    ).split("/");
-    changes = new GitHubChangeRequests(
-      createOctokit({ token: inputs.githubToken, baseUrl: env.apiUrl }),
-      {
-        owner: owner!,
-        repo: repo!,
-        codeowners: readCodeowners(env.workspace),
-        onWarning: (m) => core.warning(m),
-      },
-    );
+  const octokit = inputs.githubToken
+    ? createOctokit({
+        token: inputs.githubToken,
+        baseUrl: env.apiUrl,
+        pacing: env.githubPacing,
+        onWait: (m) => core.info(m),
+      })
+    : undefined;
+  if (!inputs.dryRun && octokit) {
+    changes = new GitHubChangeRequests(octokit, {
+      ...repositoryOf(config, env),
+      codeowners: readCodeowners(env.workspace),
+      onWarning: (m) => core.warning(m),
+    });
   }
   const ctx: EngineContext = {
     config,
@@ -133,7 +161,7 @@ function buildContext(
     onSecret: (s) => core.setSecret(s),
     changeText: markdownChangeText,
   };
-  return { ctx, close: () => aws.destroy() };
+  return { ctx, octokit, close: () => aws.destroy() };
 }
 
 function summaryRows(snapshots: IdentitySnapshot[]): JobSummary["identities"] {
@@ -152,10 +180,23 @@ function timelineOf(r: SwapReport) {
 export async function execute(inputs: ActionInputs, env: RunEnvironment): Promise<JobSummary> {
   const config = loadConfig(resolve(env.workspace, inputs.config));
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, close } = buildContext(inputs, config, env);
+  const { ctx, octokit, close } = buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
+    if (GATED.has(inputs.command as "activate")) {
+      core.info(
+        await confirmApproval({
+          command: inputs.command as "activate",
+          domain: inputs.domain ?? "(all identities)",
+          environment: config.github?.environment ?? "dkim-production",
+          ...repositoryOf(config, env),
+          runId: env.runId,
+          octokit,
+          idToken: env.idToken ?? ((audience) => core.getIDToken(audience)),
+        }),
+      );
+    }
     switch (inputs.command) {
       case "status": {
         const snaps = await snapshotAll(ctx, domains);
@@ -208,13 +249,33 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           return { title, identities: [], notes };
         }
         const snaps = await snapshotAll(ctx, domains);
-        const ready = readyOf(snaps);
-        core.setOutput("ready", JSON.stringify(ready));
+        let ready = readyOf(snaps);
         // Old keys whose record has left main: the gated retire job deletes them
         // (only the activator role may, and only with a recovery window).
-        core.setOutput("retire", JSON.stringify(retirableKeys(snaps)));
+        let retire = retirableKeys(snaps);
+        const held: string[] = [];
+        if (octokit && env.runId && (ready.length || retire.length)) {
+          // One approval request per decision: never queue a second one (approval-requests.ts).
+          const runs = new GitHubRuns(octokit, repositoryOf(config, env), Number(env.runId));
+          const open = await runs.openGatedJobs();
+          const failures = env.event === "schedule" ? await runs.recentFailures() : [];
+          const a = holdBack("activate", ready, open, failures, env.event ?? "");
+          const r = holdBack("retire", retire, open, failures, env.event ?? "");
+          ready = a.offer;
+          retire = r.offer;
+          for (const h of [...a.held, ...r.held]) {
+            held.push(`${h.domain}: ${h.selector}: ${h.reason}`);
+            core.info(`${h.domain}: ${h.selector}: ${h.reason}`);
+          }
+        }
+        core.setOutput("ready", JSON.stringify(ready));
+        core.setOutput("retire", JSON.stringify(retire));
         core.setOutput("decisions", JSON.stringify(snaps.map((s) => s.decision)));
-        return { title, identities: summaryRows(snaps), notes: notesOf(snaps) };
+        return {
+          title,
+          identities: summaryRows(snaps),
+          notes: [...notesOf(snaps), ...held],
+        };
       }
       case "activate": {
         const targets =
@@ -291,6 +352,8 @@ export async function run(
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
     repository: process.env.GITHUB_REPOSITORY,
     apiUrl: process.env.GITHUB_API_URL,
+    runId: process.env.GITHUB_RUN_ID,
+    event: process.env.GITHUB_EVENT_NAME,
   },
 ): Promise<void> {
   try {
