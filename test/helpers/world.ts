@@ -42,7 +42,12 @@ import {
   type ZoneModel,
   type ZoneRecord,
 } from "../../scripts/sandbox/dns-server";
-import { fetchIdToken, startGitHubFake, type GitHubFake } from "../../scripts/github-fake";
+import {
+  fetchIdToken,
+  startGitHubFake,
+  type GitHubFake,
+  type GitHubFakeOptions,
+} from "../../scripts/github-fake";
 
 /** The stack file the world writes, relative to the workspace (the action's `config` input). */
 export const WORLD_CONFIG_FILE = "Pulumi.e2e.yaml";
@@ -88,6 +93,8 @@ export interface WorldOptions {
    * DNS servers serve; the rest are SES-like defaults.
    */
   dkim?: Partial<DkimTimings>;
+  /** GitHub fake options (e.g. how a waiting job sits in its concurrency group). */
+  github?: Pick<GitHubFakeOptions, "waitingHolds" | "immutableSubjects">;
 }
 
 /**
@@ -285,7 +292,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       writeFileSync(join(workspace, path), content);
     }
 
-    const github = await startGitHubFake({ owner, repo, files });
+    const github = await startGitHubFake({ owner, repo, files, ...options.github });
     closers.push(() => github.close());
 
     const ses = new SESv2Client({
