@@ -20,16 +20,9 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
-import { codeownersFor } from "../actions/dkim-rotation/src/adapters/github";
+// One derivation of a blob id; test/git-blob-sha.test.ts checks it against `git hash-object`.
+import { codeownersFor, gitBlobSha } from "../actions/dkim-rotation/src/adapters/github";
 import { ActionsModel, HttpFailure } from "./github-fake-actions";
-
-/** SHA-1 git object id of a blob, as `git hash-object` computes it. */
-export function gitBlobSha(content: string | Buffer): string {
-  const buf = typeof content === "string" ? Buffer.from(content, "utf8") : content;
-  return createHash("sha1")
-    .update(Buffer.concat([Buffer.from(`blob ${buf.length}\0`), buf]))
-    .digest("hex");
-}
 
 interface FakeCommit {
   sha: string;

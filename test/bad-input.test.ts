@@ -1,5 +1,5 @@
 /**
- * The bad-input corpus (DESIGN invariant 6, issue #5): config files, CLI
+ * The bad-input corpus (docs/design.md#invariant-6-bad-input-fails-early, issue #5): config files, CLI
  * arguments, action inputs, record files and malformed SES or DNS answers.
  *
  * For every CLI / action case: a non-zero exit (or `core.setFailed`), ONE

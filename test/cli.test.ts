@@ -1,8 +1,8 @@
 /**
  * The operator CLI as an operator runs it: `node --import tsx scripts/dkim.ts`
  * in a child process, from the repository root. Checks exit codes, that bad
- * input fails in ONE line with no stack trace and writes nothing (DESIGN
- * invariant 6), and that the AWS-facing commands work against the emulator.
+ * input fails in ONE line with no stack trace and writes nothing
+ * (docs/design.md#invariant-6-bad-input-fails-early), and that the AWS-facing commands work against the emulator.
  */
 import { execFile } from "node:child_process";
 import {

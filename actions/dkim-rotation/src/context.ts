@@ -9,6 +9,7 @@ import type { ProjectConfig } from "./engine/config";
 import type { KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
 import { CloudWatchMetrics } from "./adapters/cloudwatch";
 import { RegionPacer } from "./adapters/pacer";
+import { KmsKeyCustody } from "./adapters/kms";
 import { SecretsKeyStore } from "./adapters/secrets";
 import { createAwsClients, SesAdapter } from "./adapters/ses";
 
@@ -51,6 +52,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       kmsKeyId: config.kmsKeyId,
       prefix: config.secretPrefix,
       onSecret: options.onSecret,
+      custody: new KmsKeyCustody({ client: clients.kms, keyId: config.kmsKeyId }),
     }),
     metrics: new CloudWatchMetrics({
       client: clients.cloudwatch,
@@ -60,6 +62,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     destroy: () => {
       for (const c of clients.ses.values()) c.destroy();
       clients.secrets.destroy();
+      clients.kms.destroy();
       clients.cloudwatch.destroy();
     },
   };

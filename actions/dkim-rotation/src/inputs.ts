@@ -1,6 +1,6 @@
 /**
  * Every action input, read and validated in one place before any side effect
- * (DESIGN invariant 6; the pattern of aws-actions/configure-aws-credentials).
+ * (docs/design.md#invariant-6-bad-input-fails-early; the pattern of aws-actions/configure-aws-credentials).
  * A bad input is an `InputError` naming `input:<name>` and the field, with a
  * hint, so it prints as one line and nothing is written.
  */

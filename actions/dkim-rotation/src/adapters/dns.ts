@@ -1,6 +1,6 @@
 /**
  * DNS verification: does every authoritative nameserver serve exactly the
- * DKIM record for the new selector? (DESIGN invariant 1.)
+ * DKIM record for the new selector? (docs/design.md#invariant-1-no-swap-without-dns)
  *
  * Each server is asked directly, with its own resolver pointed only at it,
  * never through a caching resolver: asking a recursive resolver about a

@@ -1,7 +1,7 @@
 /**
  * Errors that the front ends (CLI, action, sandbox) turn into one line.
  *
- * DESIGN invariant 6: bad input fails early, in one line that names the file,
+ * docs/design.md#invariant-6-bad-input-fails-early: bad input fails early, in one line that names the file,
  * the identity and the field, and nothing is written. `InputError` carries
  * exactly those parts so every front end formats them the same way.
  */

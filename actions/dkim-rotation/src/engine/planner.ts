@@ -3,7 +3,7 @@
  * happen next, one decision per identity, each with a reason a person can
  * read. It performs no I/O, so it can be tested over random clocks and states.
  *
- * Lifecycle of a selector (DESIGN.md):
+ * Lifecycle of a selector (docs/design.md#lifecycle):
  *   generated (key stored, record PR open)  → await-approval
  *   record on main, DNS not yet serving it  → await-publication
  *   every authoritative NS serves the key   → activate (gated job)
@@ -24,7 +24,9 @@ export type AlertKind =
   | "regions-disagree"
   | "identity-missing"
   | "publication-overdue"
-  | "record-mismatch";
+  | "record-mismatch"
+  /** A key's tags contradict its name, creation date or public key (the key store used the facts). */
+  | "key-store-tampered";
 
 export interface Alert {
   kind: AlertKind;
@@ -125,6 +127,9 @@ export function plan(input: PlannerInput): Decision {
   const domain = identity.domain;
   const alerts: Alert[] = [];
   const decide = (d: Omit<Decision, "domain" | "alerts">): Decision => ({ domain, alerts, ...d });
+  for (const key of keys)
+    for (const what of key.tampering ?? [])
+      alerts.push({ kind: "key-store-tampered", message: `${key.secretName}: ${what}` });
 
   const missing = ses.filter((s) => !s.exists).map((s) => s.region);
   if (missing.length) {

@@ -118,7 +118,7 @@ export function validateRecordFile(
  * Parse a record file of `domain`'s directory. A syntax error (a string over
  * 255 bytes, a CNAME, an unterminated quote) is found before the identity is
  * known to the parser; add it, so the one-line error names the file, the
- * identity and the field (DESIGN invariant 6).
+ * identity and the field (docs/design.md#invariant-6-bad-input-fails-early).
  */
 function parseFor(text: string, rel: string, domain: string): ParsedRecordFile {
   try {
