@@ -41,6 +41,12 @@ import { isValidSelector } from "../actions/dkim-rotation/src/engine/selector";
 import { DnsVerifier } from "../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../actions/dkim-rotation/src/adapters/local";
 import { buildAwsAdapters } from "../actions/dkim-rotation/src/context";
+import {
+  doctorGitHub,
+  hasFailure,
+  renderDoctor,
+  runDoctor,
+} from "../actions/dkim-rotation/src/doctor";
 
 interface GlobalOptions {
   config: string;
@@ -109,7 +115,12 @@ function seed(value: string): number {
   return n;
 }
 
-function engine(g: GlobalOptions): { ctx: EngineContext; config: ProjectConfig; close(): void } {
+function engine(g: GlobalOptions): {
+  ctx: EngineContext;
+  config: ProjectConfig;
+  aws: ReturnType<typeof buildAwsAdapters>;
+  close(): void;
+} {
   const config = loadConfig(g.config);
   const repo = resolve(g.repo);
   const onSecret = () => {
@@ -134,7 +145,7 @@ function engine(g: GlobalOptions): { ctx: EngineContext; config: ProjectConfig; 
     log: cliLogger(g.json),
     onSecret,
   };
-  return { ctx, config, close: () => aws.destroy() };
+  return { ctx, config, aws, close: () => aws.destroy() };
 }
 
 export function buildProgram(): Command {
@@ -282,6 +293,30 @@ export function buildProgram(): Command {
       try {
         const report = await runRetire(e.ctx, o.domain, o.selector, { dryRun: o.dryRun });
         out(g().json ? JSON.stringify(report, null, 2) : renderRetire(report));
+      } finally {
+        e.close();
+      }
+    });
+
+  program
+    .command("doctor")
+    .description(
+      "read-only check of the estate: SES per Region, KMS, Secrets Manager, nameservers over UDP and TCP, record files, and GitHub (with GITHUB_TOKEN); exit 1 on any fail",
+    )
+    .action(async () => {
+      const e = engine(g());
+      try {
+        const checks = await runDoctor({
+          ...e.ctx,
+          repoRoot: resolve(g().repo),
+          kms: e.aws.kmsRead,
+          dns: new DnsVerifier({}),
+          github: doctorGitHub(e.config, process.env.GITHUB_TOKEN, {
+            apiUrl: process.env.GITHUB_API_URL,
+          }),
+        });
+        out(g().json ? JSON.stringify({ checks }, null, 2) : renderDoctor(checks));
+        if (hasFailure(checks)) process.exitCode = ExitCode.failure;
       } finally {
         e.close();
       }

@@ -9,14 +9,11 @@
  * entry is queued with the name, environment and concurrency group that
  * .github/workflows/dkim-activate.yml renders for it.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { expect } from "chai";
 import { parse } from "yaml";
 import * as core from "@actions/core";
-import { execute, type RunEnvironment } from "../actions/dkim-rotation/src/main";
-import type { ActionInputs } from "../actions/dkim-rotation/src/inputs";
+import type { RunEnvironment } from "../actions/dkim-rotation/src/main";
 import { parseRecordFile, recordPath } from "../actions/dkim-rotation/src/engine/record";
 import {
   ACTIVATE_WORKFLOW,
@@ -25,10 +22,10 @@ import {
 import { fetchIdToken } from "../scripts/github-fake";
 import type { FakeJob } from "../scripts/github-fake-actions";
 import { startWorld, type World } from "./helpers/world";
+import { action } from "./helpers/action";
 
 const DOMAIN = "mail.example.jp";
 const ENV = "dkim-production";
-const TOKEN = "ghs_approvalsTestToken000000000000000000";
 const REVIEWERS = [{ type: "User" as const, id: 501, login: "approver" }];
 
 interface WorkflowJob {
@@ -48,62 +45,6 @@ function render(template: string, values: Record<string, string>): string {
     if (!(k in values)) throw new Error(`no value for ${k} in ${template}`);
     return values[k]!;
   });
-}
-
-/** Run the action in-process; returns its outputs (GITHUB_OUTPUT) and what it printed. */
-async function action(
-  world: World,
-  inputs: Partial<ActionInputs> & { command: ActionInputs["command"] },
-  env: Partial<RunEnvironment>,
-): Promise<{ outputs: Record<string, string>; log: string; error?: string }> {
-  const dir = mkdtempSync(join(tmpdir(), "dkim-approvals-"));
-  const outFile = join(dir, "output");
-  writeFileSync(outFile, "");
-  const saved = process.env.GITHUB_OUTPUT;
-  process.env.GITHUB_OUTPUT = outFile;
-  const chunks: string[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((c: string | Uint8Array) => {
-    chunks.push(String(c));
-    return true;
-  }) as typeof process.stdout.write;
-  let error: string | undefined;
-  try {
-    await execute(
-      {
-        config: world.configFile,
-        dryRun: false,
-        githubToken: TOKEN,
-        awsEndpoint: world.emulator.url,
-        ...inputs,
-      },
-      {
-        workspace: world.workspace,
-        repository: world.repository,
-        apiUrl: world.github.url,
-        githubPacing: { retryAfterBaseMs: 5, writeIntervalMs: 0 },
-        clock: {
-          now: () => world.clock.now(),
-          sleep: async (ms: number) => {
-            world.clock.advance(ms);
-            await world.emulator.advance();
-          },
-        },
-        ...env,
-      },
-    );
-  } catch (err) {
-    error = (err as Error).message;
-  } finally {
-    process.stdout.write = write;
-    if (saved === undefined) delete process.env.GITHUB_OUTPUT;
-    else process.env.GITHUB_OUTPUT = saved;
-  }
-  const outputs: Record<string, string> = {};
-  const re = /^([^\n<]+)<<(ghadelimiter_[0-9a-f-]+)\n([\s\S]*?)\n\2$/gm;
-  for (const m of readFileSync(outFile, "utf8").matchAll(re)) outputs[m[1]!] = m[3]!;
-  rmSync(dir, { recursive: true, force: true });
-  return { outputs, log: chunks.join(""), error };
 }
 
 /** The env a runner gives a step of `job` (its run id, event and OIDC token). */

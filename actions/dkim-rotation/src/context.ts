@@ -10,6 +10,8 @@ import type { KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
 import { CloudWatchMetrics } from "./adapters/cloudwatch";
 import { RegionPacer } from "./adapters/pacer";
 import { KmsKeyCustody } from "./adapters/kms";
+import { KmsReader } from "./adapters/kms-read";
+import type { KmsReadPort } from "./doctor";
 import { SecretsKeyStore } from "./adapters/secrets";
 import { createAwsClients, SesAdapter } from "./adapters/ses";
 
@@ -29,6 +31,8 @@ export interface AwsAdapters {
   ses: SesPort;
   keys: KeyStorePort;
   metrics: MetricsPort;
+  /** Read-only KMS key facts (doctor). */
+  kmsRead?: KmsReadPort;
   destroy(): void;
 }
 
@@ -47,6 +51,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
   });
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
+    kmsRead: new KmsReader(clients.kms),
     keys: new SecretsKeyStore({
       client: clients.secrets,
       kmsKeyId: config.kmsKeyId,

@@ -9,7 +9,15 @@ import { identitySchema, DEFAULT_CONFIG_FILE } from "./engine/config";
 import { InputError } from "./engine/errors";
 import { isValidSelector } from "./engine/selector";
 
-export const COMMANDS = ["plan", "verify", "activate", "rollback", "retire", "status"] as const;
+export const COMMANDS = [
+  "plan",
+  "verify",
+  "activate",
+  "rollback",
+  "retire",
+  "status",
+  "doctor",
+] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface ActionInputs {
@@ -42,6 +50,7 @@ const NEEDS: Record<
   verify: { domain: "optional", selector: "optional" },
   activate: { domain: "optional", selector: "optional" },
   status: { domain: "optional", selector: "forbidden" },
+  doctor: { domain: "forbidden", selector: "forbidden" },
   rollback: { domain: "required", selector: "required" },
   retire: { domain: "required", selector: "required" },
 };

@@ -39,6 +39,7 @@ import {
 import { GitHubRuns } from "./adapters/github-runs";
 import { holdBack } from "./approval-requests";
 import { confirmApproval } from "./gate";
+import { doctorGitHub, hasFailure, renderDoctor, runDoctor } from "./doctor";
 import { readInputs, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
 import { writeJobSummary, type JobSummary } from "./summary";
@@ -121,7 +122,12 @@ function buildContext(
   inputs: ActionInputs,
   config: ProjectConfig,
   env: RunEnvironment,
-): { ctx: EngineContext; octokit?: GitHubClient; close(): void } {
+): {
+  ctx: EngineContext;
+  octokit?: GitHubClient;
+  kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
+  close(): void;
+} {
   const aws = buildAwsAdapters({
     config,
     endpoint: inputs.awsEndpoint,
@@ -161,7 +167,7 @@ function buildContext(
     onSecret: (s) => core.setSecret(s),
     changeText: markdownChangeText,
   };
-  return { ctx, octokit, close: () => aws.destroy() };
+  return { ctx, octokit, kmsRead: aws.kmsRead, close: () => aws.destroy() };
 }
 
 function summaryRows(snapshots: IdentitySnapshot[]): JobSummary["identities"] {
@@ -180,7 +186,7 @@ function timelineOf(r: SwapReport) {
 export async function execute(inputs: ActionInputs, env: RunEnvironment): Promise<JobSummary> {
   const config = loadConfig(resolve(env.workspace, inputs.config));
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, octokit, close } = buildContext(inputs, config, env);
+  const { ctx, octokit, kmsRead, close } = buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
@@ -305,6 +311,39 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         if (!targets.length) notes.push("nothing is ready to activate");
         const snaps = await snapshotAll(ctx, domains);
         return { title, identities: summaryRows(snaps), timelines, notes };
+      }
+      case "doctor": {
+        const checks = await runDoctor({
+          ...ctx,
+          repoRoot: env.workspace,
+          kms: kmsRead,
+          dns: new DnsVerifier({}),
+          github: doctorGitHub(config, inputs.githubToken, {
+            apiUrl: env.apiUrl,
+            repository: env.repository,
+            pacing: env.githubPacing,
+          }),
+        });
+        core.setOutput("checks", JSON.stringify(checks));
+        for (const line of renderDoctor(checks).split("\n")) core.info(line);
+        const summary: JobSummary = {
+          title,
+          identities: [],
+          notes: checks.map(
+            (c) =>
+              `${c.status}: ${c.check}: ${c.detail}${c.fix && c.status !== "ok" ? ` (fix: ${c.fix})` : ""}`,
+          ),
+        };
+        if (hasFailure(checks)) {
+          await writeJobSummary(summary);
+          throw new Error(
+            `doctor: ${checks
+              .filter((c) => c.status === "fail")
+              .map((c) => c.check)
+              .join("; ")} failed`,
+          );
+        }
+        return summary;
       }
       case "rollback": {
         const report = await runRollback(ctx, inputs.domain!, inputs.selector!, {
