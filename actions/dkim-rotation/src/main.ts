@@ -215,7 +215,12 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         core.setOutput(
           "decisions",
           JSON.stringify(
-            outcomes.map((o) => ({ ...o.decision, action: o.action, error: o.error })),
+            outcomes.map((o) => ({
+              ...o.decision,
+              action: o.action,
+              error: o.error,
+              pullRequest: o.pullRequest?.number,
+            })),
           ),
         );
         const pr = outcomes.find((o) => o.pullRequest?.number !== undefined)?.pullRequest?.number;
@@ -280,7 +285,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return {
           title,
           identities: summaryRows(snaps),
-          notes: [...notesOf(snaps), ...held],
+          notes: [...notesOf(snaps), ...nameserverNotes(snaps), ...held],
         };
       }
       case "activate": {
@@ -365,6 +370,18 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   } finally {
     close();
   }
+}
+
+/** Each pending selector's answer from every authoritative server (docs/operations.md). */
+function nameserverNotes(snaps: IdentitySnapshot[]): string[] {
+  return snaps.flatMap((s) =>
+    Object.values(s.dns).flatMap((d) =>
+      (d.verification?.servers ?? []).map(
+        (ns) =>
+          `${d.verification!.selector}._domainkey.${d.verification!.domain} @ ${ns.server}: ${ns.status}${ns.status === "ok" ? "" : ` (${ns.detail})`}`,
+      ),
+    ),
+  );
 }
 
 function readyOf(snaps: IdentitySnapshot[]): { domain: string; selector: string }[] {
