@@ -561,8 +561,9 @@ export class ActionsModel {
     };
   }
 
-  private userJson(login: string, id = 1) {
-    const u = `https://api.github.com/users/${login}`;
+  userJson(login: string, id = 1) {
+    // A bot's login ("name[bot]") is percent-encoded in its URLs, as GitHub does.
+    const u = `https://api.github.com/users/${encodeURIComponent(login)}`;
     return {
       login,
       id,
@@ -570,7 +571,7 @@ export class ActionsModel {
       avatar_url: `https://avatars.githubusercontent.com/u/${id}`,
       gravatar_id: "",
       url: u,
-      html_url: `https://github.com/${login}`,
+      html_url: `https://github.com/${encodeURIComponent(login)}`,
       followers_url: `${u}/followers`,
       following_url: `${u}/following{/other_user}`,
       gists_url: `${u}/gists{/gist_id}`,
@@ -585,7 +586,7 @@ export class ActionsModel {
     };
   }
 
-  private teamJson(r: { id: number; login: string }) {
+  teamJson(r: { id: number; login: string }) {
     const url = `https://api.github.com/teams/${r.id}`;
     return {
       id: r.id,
@@ -600,7 +601,7 @@ export class ActionsModel {
       members_url: `${url}/members{/member}`,
       repositories_url: `${url}/repos`,
       parent: null,
-      type: "team",
+      type: "organization",
     };
   }
 

@@ -382,6 +382,36 @@ export class GitHubFake {
       name: this.repo,
       full_name: full,
       private: true,
+      visibility: "private",
+      clone_url: `https://github.com/${full}.git`,
+      git_url: `git://github.com/${full}.git`,
+      ssh_url: `git@github.com:${full}.git`,
+      svn_url: `https://github.com/${full}`,
+      homepage: null,
+      language: null,
+      mirror_url: null,
+      license: null,
+      forks: 0,
+      forks_count: 0,
+      stargazers_count: 0,
+      watchers: 0,
+      watchers_count: 0,
+      open_issues: 0,
+      open_issues_count: 0,
+      network_count: 0,
+      subscribers_count: 0,
+      size: 0,
+      has_issues: true,
+      has_projects: false,
+      has_wiki: false,
+      has_pages: false,
+      has_downloads: true,
+      has_discussions: false,
+      archived: false,
+      disabled: false,
+      pushed_at: "2026-01-01T00:00:00Z",
+      created_at: "2026-01-01T00:00:00Z",
+      updated_at: "2026-01-01T00:00:00Z",
       html_url: `https://github.com/${full}`,
       url: `${this.baseUrl}/repos/${full}`,
       default_branch: this.defaultBranch,
@@ -423,10 +453,61 @@ export class GitHubFake {
     };
   }
 
+  private labelJson(name: string, i: number) {
+    return {
+      id: i + 1,
+      node_id: `LA_${i + 1}`,
+      url: `${this.baseUrl}/repos/${this.owner}/${this.repo}/labels/${encodeURIComponent(name)}`,
+      name,
+      // pull-request-simple's label requires a string here.
+      description: "",
+      color: "ededed",
+      default: false,
+    };
+  }
+
   private pullJson(p: FakePull) {
     const full = `${this.owner}/${this.repo}`;
     const headSha = this.refs.get(p.head) ?? p.headSha ?? "";
+    const api = `${this.baseUrl}/repos/${full}`;
+    const html = `https://github.com/${full}/pull/${p.number}`;
+    const links = {
+      self: `${api}/pulls/${p.number}`,
+      html,
+      issue: `${api}/issues/${p.number}`,
+      comments: `${api}/issues/${p.number}/comments`,
+      review_comments: `${api}/pulls/${p.number}/comments`,
+      review_comment: `${api}/pulls/comments{/number}`,
+      commits: `${api}/pulls/${p.number}/commits`,
+      statuses: `${api}/statuses/${headSha}`,
+    };
     return {
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      issue_url: links.issue,
+      commits_url: links.commits,
+      review_comments_url: links.review_comments,
+      review_comment_url: links.review_comment,
+      comments_url: links.comments,
+      statuses_url: links.statuses,
+      _links: Object.fromEntries(Object.entries(links).map(([k, href]) => [k, { href }])),
+      assignee: null,
+      assignees: [],
+      milestone: null,
+      active_lock_reason: null,
+      merge_commit_sha: null,
+      author_association: "NONE",
+      auto_merge: null,
+      additions: 0,
+      deletions: 0,
+      changed_files: 1,
+      comments: 0,
+      review_comments: 0,
+      commits: 1,
+      mergeable: null,
+      mergeable_state: "unknown",
+      maintainer_can_modify: false,
+      merged_by: null,
       url: `${this.baseUrl}/repos/${full}/pulls/${p.number}`,
       id: 1000 + p.number,
       node_id: `PR_${p.number}`,
@@ -436,10 +517,12 @@ export class GitHubFake {
       locked: false,
       title: p.title,
       body: p.body,
-      user: { login: p.user, type: "Bot" },
-      labels: p.labels.map((name, i) => ({ id: i + 1, name, color: "ededed", default: false })),
-      requested_reviewers: p.reviewers.map((login) => ({ login, type: "User" })),
-      requested_teams: p.teamReviewers.map((slug) => ({ slug, name: slug })),
+      user: { ...this.actions.userJson(p.user, 41898282), type: "Bot" },
+      labels: p.labels.map((name, i) => this.labelJson(name, i)),
+      requested_reviewers: p.reviewers.map((login, i) => this.actions.userJson(login, 600 + i)),
+      requested_teams: p.teamReviewers.map((slug, i) =>
+        this.actions.teamJson({ id: 700 + i, login: slug }),
+      ),
       created_at: p.createdAt,
       updated_at: p.updatedAt,
       closed_at: p.state === "closed" ? p.updatedAt : null,
@@ -450,14 +533,14 @@ export class GitHubFake {
         label: `${this.owner}:${p.head}`,
         ref: p.head,
         sha: headSha,
-        user: { login: this.owner },
+        user: this.actions.userJson(this.owner, this.ownerId),
         repo: this.repoJson(),
       },
       base: {
         label: `${this.owner}:${p.base}`,
         ref: p.base,
         sha: this.refs.get(p.base) ?? "",
-        user: { login: this.owner },
+        user: this.actions.userJson(this.owner, this.ownerId),
         repo: this.repoJson(),
       },
     };
@@ -740,6 +823,13 @@ export class GitHubFake {
             content: (content.toString("base64").match(/.{1,60}/g) ?? [""]).join("\n") + "\n",
             url: `${this.baseUrl}${prefix}/contents/${p}?ref=${branch}`,
             html_url: `https://github.com/${this.owner}/${this.repo}/blob/${branch}/${p}`,
+            git_url: `${this.baseUrl}${prefix}/git/blobs/${sha}`,
+            download_url: `https://raw.githubusercontent.com/${this.owner}/${this.repo}/${branch}/${p}`,
+            _links: {
+              self: `${this.baseUrl}${prefix}/contents/${p}?ref=${branch}`,
+              git: `${this.baseUrl}${prefix}/git/blobs/${sha}`,
+              html: `https://github.com/${this.owner}/${this.repo}/blob/${branch}/${p}`,
+            },
           },
         };
       }
@@ -870,7 +960,7 @@ export class GitHubFake {
       for (const l of arr(body.labels, "labels")) if (!pr.labels.includes(l)) pr.labels.push(l);
       return {
         status: 200,
-        body: pr.labels.map((name, i) => ({ id: i + 1, name, color: "ededed", default: false })),
+        body: pr.labels.map((name, i) => this.labelJson(name, i)),
       };
     }
 
