@@ -120,6 +120,38 @@ describe("docs/design.md and the citations of it", () => {
     expect(missing).to.deep.equal([]);
   });
 
+  it("every test title it quotes is in the test file it names", () => {
+    // "- Tests:" bullets name `test/<file>.test.ts`, then quote titles from that file.
+    const squash = (t: string) => t.replace(/\s+/g, " ");
+    const bullets = design.split(/\n(?=- )/).filter((b) => b.startsWith("- Tests:"));
+    const missing: string[] = [];
+    let quoted = 0;
+    for (const bullet of bullets) {
+      let file: string | undefined;
+      for (const m of squash(bullet).matchAll(/`(test\/[\w.-]+\.test\.ts)`|"([^"]+)"/g)) {
+        if (m[1]) file = m[1];
+        else if (file) {
+          quoted++;
+          const source = squash(readFileSync(join(ROOT, file), "utf8"));
+          if (!source.includes(m[2]!)) missing.push(`${file}: "${m[2]}"`);
+        }
+      }
+    }
+    expect(bullets, "one Tests bullet per invariant").to.have.length(6);
+    expect(quoted).to.be.greaterThan(20);
+    expect(missing).to.deep.equal([]);
+  });
+
+  it("every repository file it names exists", () => {
+    const named = [
+      ...design.matchAll(
+        /`((?:actions|infra|scripts|test|docs|\.github)\/[\w./-]+\.(?:ts|mjs|js|yml|md))(?::\d+)?`/g,
+      ),
+    ].map((m) => m[1]!);
+    expect(named.length).to.be.greaterThan(20);
+    expect(named.filter((f) => !files.includes(f))).to.deep.equal([]);
+  });
+
   it("has the lifecycle diagram, the six invariants and the hard facts", () => {
     expect(design).to.match(/```mermaid\nstateDiagram-v2\n/);
     for (let n = 1; n <= 6; n++)

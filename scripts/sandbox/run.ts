@@ -15,7 +15,8 @@
  * `--naive` replaces the pipeline with the seed documents' flow (swap SES at
  * once, then ask DNS), to show the damage the hazard does in the same world.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import { SendEmailCommand, SESv2Client, CreateEmailIdentityCommand } from "@aws-sdk/client-sesv2";
@@ -1234,16 +1235,11 @@ function renderSandboxConfig(config: ProjectConfig): string {
 }
 
 function prepareOut(out: string): void {
-  if (existsSync(out) && readdirSync(out).length) {
-    if (!existsSync(join(out, ".sandbox-output"))) {
-      throw new Error(
-        `${out} exists and is not a sandbox output directory; refusing to delete it (choose another --out)`,
-      );
-    }
-    rmSync(out, { recursive: true, force: true });
-  }
+  const problem = sandboxOutProblem(out);
+  if (problem) throw new Error(`${problem}; refusing to delete it (choose another --out)`);
+  if (existsSync(out)) rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, ".sandbox-output"), "created by npm run sandbox; safe to delete\n");
+  writeFileSync(join(out, SANDBOX_MARKER), "created by npm run sandbox; safe to delete\n");
 }
 
 function parseP(recordFile: string): string {

@@ -1,7 +1,7 @@
 /**
  * Emulated AWS KMS (JSON 1.1, `X-Amz-Target: TrentService.<Op>`), per Region:
  * `GenerateDataKeyPairWithoutPlaintext`, `Decrypt` and `DescribeKey`, as the
- * KMS API reference describes them (docs/design.md, "KMS"):
+ * KMS API reference describes them (docs/design.md#kms-key-pairs):
  *
  * - `KeyId` resolves a key id, a key ARN, an alias name or an alias ARN, in
  *   the caller's Region only (`NotFoundException` otherwise);

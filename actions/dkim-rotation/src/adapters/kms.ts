@@ -1,5 +1,5 @@
 /**
- * Key custody through AWS KMS (docs/design.md, invariant 4).
+ * Key custody through AWS KMS (docs/design.md#invariant-4-key-material-stays-secret).
  *
  * The planner asks KMS `GenerateDataKeyPairWithoutPlaintext` (KeyPairSpec
  * `RSA_2048`) for each new key. KMS answers with the public key as DER

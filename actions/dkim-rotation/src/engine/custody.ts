@@ -1,5 +1,5 @@
 /**
- * Where a new key's private half comes from (invariant 4, docs/design.md).
+ * Where a new key's private half comes from (docs/design.md#invariant-4-key-material-stays-secret).
  *
  * 2048-bit keys are made by KMS (`KeyStorePort.generate`): the plan job never
  * holds their plaintext. KMS has no RSA-1024 data key pairs, so a `keyBits:

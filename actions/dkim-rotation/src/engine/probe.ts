@@ -1,5 +1,5 @@
 /**
- * A real signature before every swap (invariant 1, docs/design.md).
+ * A real signature before every swap (docs/design.md#invariant-1-no-swap-without-dns).
  *
  * Comparing `p=` with the stored key proves the right key is published, not
  * that receivers will accept signatures made with it: a record whose other
