@@ -109,6 +109,14 @@ export function parseEstateConfig(
       hint: "the OIDC roles trust one repository: set github.owner, github.repo and github.environment",
     });
   }
+  if ((shared.githubOwnerId === undefined) !== (shared.githubRepositoryId === undefined)) {
+    throw new InputError({
+      file,
+      field: `${project}:${shared.githubOwnerId === undefined ? "githubOwnerId" : "githubRepositoryId"}`,
+      problem: "is missing while the other immutable ID is set",
+      hint: "set both githubOwnerId and githubRepositoryId (gh api repos/OWNER/REPO --jq '.owner.id, .id'), or neither",
+    });
+  }
   const reviewerCount = github.reviewers.users.length + github.reviewers.teams.length;
   if (github.manageRepository && reviewerCount === 0) {
     throw new InputError({

@@ -9,7 +9,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { EstateConfig } from "./config";
 import { GithubOidc } from "./components/github-oidc";
-import { GithubRepository } from "./components/github-repository";
+import { GithubRepository, readRepositoryIds } from "./components/github-repository";
 import { KeyVault } from "./components/key-vault";
 import { Monitoring } from "./components/monitoring";
 import { identityArn, type AccountScope } from "./components/policies";
@@ -88,6 +88,13 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
   const oidc = new GithubOidc("github-oidc", {
     owner: config.github.owner,
     repo: config.github.repo,
+    // Immutable subjects when the IDs are configured, or read from GitHub when the stack manages the repository.
+    ids:
+      config.githubOwnerId !== undefined && config.githubRepositoryId !== undefined
+        ? { ownerId: config.githubOwnerId, repositoryId: config.githubRepositoryId }
+        : config.github.manageRepository
+          ? readRepositoryIds(config.github.owner, config.github.repo)
+          : undefined,
     environment: config.github.environment,
     existingProviderArn: config.existingOidcProviderArn,
     namePrefix,

@@ -51,6 +51,12 @@ import {
 import { DnsVerifier } from "../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../actions/dkim-rotation/src/adapters/local";
 import { buildAwsAdapters } from "../actions/dkim-rotation/src/context";
+import {
+  doctorGitHub,
+  hasFailure,
+  renderDoctor,
+  runDoctor,
+} from "../actions/dkim-rotation/src/doctor";
 import { ALERT_EXIT_CODE, handle, runCli, type CommandOutcome } from "./cli-contract";
 import { bashCompletion, zshCompletion } from "./completion";
 import { sandboxOutProblem } from "./sandbox/out-dir";
@@ -130,7 +136,12 @@ function endpointArg(value: string): string {
 
 const ARGV = (field: string) => ({ file: "argv", field });
 
-function engine(g: GlobalOptions): { ctx: EngineContext; config: ProjectConfig; close(): void } {
+function engine(g: GlobalOptions): {
+  ctx: EngineContext;
+  config: ProjectConfig;
+  aws: ReturnType<typeof buildAwsAdapters>;
+  close(): void;
+} {
   const config = loadConfig(g.config);
   const repo = resolve(g.repo);
   checkRecordRepo(repo, ARGV("--repo"));
@@ -157,7 +168,7 @@ function engine(g: GlobalOptions): { ctx: EngineContext; config: ProjectConfig; 
     log: cliLogger(g.json),
     onSecret,
   };
-  return { ctx, config, close: () => aws.destroy() };
+  return { ctx, config, aws, close: () => aws.destroy() };
 }
 
 /** Run `fn` with the engine, always closing its clients. */
@@ -361,6 +372,41 @@ export function buildProgram(): Command {
         withEngine(g(), async (e) => {
           const report = await runRetire(e.ctx, o.domain, o.selector, { dryRun: o.dryRun });
           return { result: report, text: renderRetire(report) };
+        }),
+      ),
+    );
+
+  program
+    .command("doctor")
+    .description(
+      "read-only check of the estate: SES per Region, KMS, Secrets Manager, nameservers over UDP and TCP, record files, and GitHub (with GITHUB_TOKEN); exit 1 on any fail",
+    )
+    .action(
+      handle(() =>
+        withEngine(g(), async (e) => {
+          const checks = await runDoctor({
+            ...e.ctx,
+            repoRoot: resolve(g().repo),
+            kms: e.aws.kmsRead,
+            dns: new DnsVerifier({}),
+            github: doctorGitHub(e.config, process.env.GITHUB_TOKEN, {
+              apiUrl: process.env.GITHUB_API_URL,
+            }),
+          });
+          const failed = checks.filter((c) => c.status === "fail");
+          return {
+            result: { checks },
+            text: renderDoctor(checks),
+            ...(hasFailure(checks)
+              ? {
+                  exitCode: ExitCode.failure,
+                  error: {
+                    kind: "failure" as const,
+                    message: `doctor: ${failed.length} check(s) failed; first: ${failed[0]!.check}: ${failed[0]!.detail}`,
+                  },
+                }
+              : {}),
+          };
         }),
       ),
     );

@@ -21,7 +21,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 // One derivation of a blob id; test/git-blob-sha.test.ts checks it against `git hash-object`.
-import { gitBlobSha } from "../actions/dkim-rotation/src/adapters/github";
+import { codeownersFor, gitBlobSha } from "../actions/dkim-rotation/src/adapters/github";
+import { ActionsModel, HttpFailure } from "./github-fake-actions";
 
 interface FakeCommit {
   sha: string;
@@ -60,6 +61,8 @@ export interface InjectedFailure {
   errors?: { resource?: string; code: string; field?: string; message?: string }[];
   /** How many matching requests fail; default 1. */
   times?: number;
+  /** Response headers, e.g. `retry-after` on a secondary rate limit. */
+  headers?: Record<string, string>;
 }
 
 export interface RecordedRequest {
@@ -68,6 +71,10 @@ export interface RecordedRequest {
   query: Record<string, string>;
   body: unknown;
   status: number;
+  /** The JSON the fake answered with (for checks against GitHub's OpenAPI description). */
+  response?: unknown;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
 }
 
 export interface GitHubFakeOptions {
@@ -79,6 +86,13 @@ export interface GitHubFakeOptions {
   /** Login that owns the token (PR author). */
   login?: string;
   port?: number;
+  /** The owner's and the repository's immutable numeric IDs. */
+  ownerId?: number;
+  repositoryId?: number;
+  /** Default OIDC `sub` claims carry the immutable IDs (GitHub docs, "Immutable subject claims"). */
+  immutableSubjects?: boolean;
+  /** How a job waiting for approval sits in its concurrency group (scripts/github-fake-actions.ts). */
+  waitingHolds?: "pending" | "running";
 }
 
 class HttpError extends Error {
@@ -86,6 +100,7 @@ class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly errors?: InjectedFailure["errors"],
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -110,12 +125,28 @@ export class GitHubFake {
   private server?: Server;
   private baseUrl = "";
   private clock = 0;
+  readonly ownerId: number;
+  readonly repositoryId: number;
+  /** Workflows, runs, jobs, environments, approvals, variables, OIDC (scripts/github-fake-actions.ts). */
+  readonly actions: ActionsModel;
 
   constructor(opts: GitHubFakeOptions = {}) {
     this.owner = opts.owner ?? "example-jp";
     this.repo = opts.repo ?? "ses-dkim-rotation";
     this.defaultBranch = opts.defaultBranch ?? "main";
     this.login = opts.login ?? "dkim-rotation[bot]";
+    this.ownerId = opts.ownerId ?? 4200001;
+    this.repositoryId = opts.repositoryId ?? 987654321;
+    this.actions = new ActionsModel({
+      owner: this.owner,
+      repo: this.repo,
+      ownerId: this.ownerId,
+      repositoryId: this.repositoryId,
+      immutableSubjects: opts.immutableSubjects ?? false,
+      waitingHolds: opts.waitingHolds ?? "pending",
+      now: () => this.now(),
+      baseUrl: () => this.baseUrl,
+    });
     const tree = new Map<string, string>();
     for (const [path, content] of Object.entries(opts.files ?? {}))
       tree.set(path, this.putBlob(Buffer.from(content)));
@@ -151,6 +182,49 @@ export class GitHubFake {
   /** Make the next `times` matching requests fail with `status`. */
   failNext(failure: InjectedFailure): void {
     this.failures.push({ times: 1, ...failure });
+  }
+
+  /**
+   * GitHub's secondary rate limit on the next `times` matching requests:
+   * 403 (or 429) with `retry-after` and the message GitHub sends (REST API
+   * docs, "Rate limits for the REST API": wait `retry-after` seconds).
+   */
+  secondaryRateLimit(
+    method: string,
+    path: string | RegExp,
+    opts: { status?: 403 | 429; retryAfter?: number; times?: number } = {},
+  ): void {
+    this.failNext({
+      method,
+      path,
+      status: opts.status ?? 403,
+      message:
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+      headers: { "retry-after": String(opts.retryAfter ?? 60) },
+      times: opts.times ?? 1,
+    });
+  }
+
+  /**
+   * A running job in `environment` that a required reviewer approved, in a
+   * run of a workflow that is not one of the gated ones: what the approval
+   * gate sees inside a properly gated job. Creates the environment (one
+   * required reviewer, self-review prevented) if it does not exist.
+   */
+  approvedJob(environment = "dkim-production", name = "Gated job") {
+    if (!this.actions.environments.get(environment)?.reviewers.length)
+      this.actions.setEnvironment(environment, {
+        reviewers: [{ type: "User", id: 501, login: "approver" }],
+        preventSelfReview: true,
+        branchPatterns: ["main"],
+      });
+    const run = this.actions.startRun(".github/workflows/gated-test.yml", {
+      event: "workflow_dispatch",
+      headSha: this.refs.get(this.defaultBranch)!,
+    });
+    const job = this.actions.queueJob(run.id, { name, environment });
+    this.actions.review(run.id, environment, "approved", "approver");
+    return { run, job, env: this.actions.runnerEnv(job.id) };
   }
 
   /** Open and closed pull requests, oldest first (copies). */
@@ -304,12 +378,40 @@ export class GitHubFake {
   private repoJson() {
     const full = `${this.owner}/${this.repo}`;
     return {
-      id: 1,
-      node_id: "R_fake",
+      ...this.actions.minimalRepository(),
       name: this.repo,
       full_name: full,
       private: true,
-      owner: { login: this.owner, type: "Organization" },
+      visibility: "private",
+      clone_url: `https://github.com/${full}.git`,
+      git_url: `git://github.com/${full}.git`,
+      ssh_url: `git@github.com:${full}.git`,
+      svn_url: `https://github.com/${full}`,
+      homepage: null,
+      language: null,
+      mirror_url: null,
+      license: null,
+      forks: 0,
+      forks_count: 0,
+      stargazers_count: 0,
+      watchers: 0,
+      watchers_count: 0,
+      open_issues: 0,
+      open_issues_count: 0,
+      network_count: 0,
+      subscribers_count: 0,
+      size: 0,
+      has_issues: true,
+      has_projects: false,
+      has_wiki: false,
+      has_pages: false,
+      has_downloads: true,
+      has_discussions: false,
+      archived: false,
+      disabled: false,
+      pushed_at: "2026-01-01T00:00:00Z",
+      created_at: "2026-01-01T00:00:00Z",
+      updated_at: "2026-01-01T00:00:00Z",
       html_url: `https://github.com/${full}`,
       url: `${this.baseUrl}/repos/${full}`,
       default_branch: this.defaultBranch,
@@ -351,10 +453,61 @@ export class GitHubFake {
     };
   }
 
+  private labelJson(name: string, i: number) {
+    return {
+      id: i + 1,
+      node_id: `LA_${i + 1}`,
+      url: `${this.baseUrl}/repos/${this.owner}/${this.repo}/labels/${encodeURIComponent(name)}`,
+      name,
+      // pull-request-simple's label requires a string here.
+      description: "",
+      color: "ededed",
+      default: false,
+    };
+  }
+
   private pullJson(p: FakePull) {
     const full = `${this.owner}/${this.repo}`;
     const headSha = this.refs.get(p.head) ?? p.headSha ?? "";
+    const api = `${this.baseUrl}/repos/${full}`;
+    const html = `https://github.com/${full}/pull/${p.number}`;
+    const links = {
+      self: `${api}/pulls/${p.number}`,
+      html,
+      issue: `${api}/issues/${p.number}`,
+      comments: `${api}/issues/${p.number}/comments`,
+      review_comments: `${api}/pulls/${p.number}/comments`,
+      review_comment: `${api}/pulls/comments{/number}`,
+      commits: `${api}/pulls/${p.number}/commits`,
+      statuses: `${api}/statuses/${headSha}`,
+    };
     return {
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      issue_url: links.issue,
+      commits_url: links.commits,
+      review_comments_url: links.review_comments,
+      review_comment_url: links.review_comment,
+      comments_url: links.comments,
+      statuses_url: links.statuses,
+      _links: Object.fromEntries(Object.entries(links).map(([k, href]) => [k, { href }])),
+      assignee: null,
+      assignees: [],
+      milestone: null,
+      active_lock_reason: null,
+      merge_commit_sha: null,
+      author_association: "NONE",
+      auto_merge: null,
+      additions: 0,
+      deletions: 0,
+      changed_files: 1,
+      comments: 0,
+      review_comments: 0,
+      commits: 1,
+      mergeable: null,
+      mergeable_state: "unknown",
+      maintainer_can_modify: false,
+      merged_by: null,
       url: `${this.baseUrl}/repos/${full}/pulls/${p.number}`,
       id: 1000 + p.number,
       node_id: `PR_${p.number}`,
@@ -364,10 +517,12 @@ export class GitHubFake {
       locked: false,
       title: p.title,
       body: p.body,
-      user: { login: p.user, type: "Bot" },
-      labels: p.labels.map((name, i) => ({ id: i + 1, name, color: "ededed", default: false })),
-      requested_reviewers: p.reviewers.map((login) => ({ login, type: "User" })),
-      requested_teams: p.teamReviewers.map((slug) => ({ slug, name: slug })),
+      user: { ...this.actions.userJson(p.user, 41898282), type: "Bot" },
+      labels: p.labels.map((name, i) => this.labelJson(name, i)),
+      requested_reviewers: p.reviewers.map((login, i) => this.actions.userJson(login, 600 + i)),
+      requested_teams: p.teamReviewers.map((slug, i) =>
+        this.actions.teamJson({ id: 700 + i, login: slug }),
+      ),
       created_at: p.createdAt,
       updated_at: p.updatedAt,
       closed_at: p.state === "closed" ? p.updatedAt : null,
@@ -378,14 +533,14 @@ export class GitHubFake {
         label: `${this.owner}:${p.head}`,
         ref: p.head,
         sha: headSha,
-        user: { login: this.owner },
+        user: this.actions.userJson(this.owner, this.ownerId),
         repo: this.repoJson(),
       },
       base: {
         label: `${this.owner}:${p.base}`,
         ref: p.base,
         sha: this.refs.get(p.base) ?? "",
-        user: { login: this.owner },
+        user: this.actions.userJson(this.owner, this.ownerId),
         repo: this.repoJson(),
       },
     };
@@ -400,6 +555,8 @@ export class GitHubFake {
     const method = (req.method ?? "GET").toUpperCase();
     let body: unknown = undefined;
     let status = 500;
+    let response: unknown = undefined;
+    const at = Date.now();
     try {
       const raw = await readBody(req);
       if (raw.length) {
@@ -411,8 +568,13 @@ export class GitHubFake {
       }
       if (!req.headers.authorization) throw new HttpError(401, "Requires authentication");
       const injected = this.takeFailure(method, path);
-      if (injected) throw new HttpError(injected.status, injected.message, injected.errors);
-      const out = this.route(method, path, query, (body ?? {}) as Record<string, unknown>);
+      if (injected)
+        throw new HttpError(injected.status, injected.message, injected.errors, injected.headers);
+      const out =
+        path === "/_runner/idtoken" && method === "GET"
+          ? this.actions.idToken(query, req.headers.authorization)
+          : this.route(method, path, query, (body ?? {}) as Record<string, unknown>);
+      response = out.body;
       status = out.status;
       res.writeHead(out.status, {
         "content-type": "application/json; charset=utf-8",
@@ -422,22 +584,26 @@ export class GitHubFake {
       res.end(out.status === 204 ? undefined : JSON.stringify(out.body));
     } catch (err) {
       const e =
-        err instanceof HttpError ? err : new HttpError(500, `fake: ${(err as Error).message}`);
+        err instanceof HttpError
+          ? err
+          : err instanceof HttpFailure
+            ? new HttpError(err.status, err.message)
+            : new HttpError(500, `fake: ${(err as Error).message}`);
       status = e.status;
       res.writeHead(e.status, {
         "content-type": "application/json; charset=utf-8",
         "x-github-request-id": `FAKE:${this.requests.length + 1}`,
+        ...e.headers,
       });
-      res.end(
-        JSON.stringify({
-          message: e.message,
-          ...(e.errors ? { errors: e.errors } : {}),
-          documentation_url: DOCS,
-          status: String(e.status),
-        }),
-      );
+      response = {
+        message: e.message,
+        ...(e.errors ? { errors: e.errors } : {}),
+        documentation_url: DOCS,
+        status: String(e.status),
+      };
+      res.end(JSON.stringify(response));
     } finally {
-      this.requests.push({ method, path, query, body, status });
+      this.requests.push({ method, path, query, body, status, response, at });
     }
   }
 
@@ -467,6 +633,8 @@ export class GitHubFake {
     let m: RegExpExecArray | null;
 
     if (rest === "" && method === "GET") return { status: 200, body: this.repoJson() };
+    const actions = this.actions.route(method, rest, query, body);
+    if (actions) return actions;
 
     // --- git refs
     if ((m = /^\/git\/ref\/heads\/(.+)$/.exec(rest)) && method === "GET") {
@@ -583,7 +751,56 @@ export class GitHubFake {
       return { status: 201, body: this.commitJson(this.commits.get(sha)!) };
     }
 
-    // --- contents (read only)
+    // --- contents: create, update or delete one file in one commit
+    if ((m = /^\/contents\/(.+)$/.exec(rest)) && (method === "PUT" || method === "DELETE")) {
+      const p = m[1]!;
+      const branch = body.branch === undefined ? this.defaultBranch : str(body.branch, "branch");
+      if (!this.refs.has(branch)) throw new HttpError(404, `Branch ${branch} not found`);
+      const message = str(body.message, "message");
+      const current = this.treeOf(branch).get(p);
+      const given = body.sha === undefined ? undefined : str(body.sha, "sha");
+      if (method === "DELETE") {
+        if (!current) throw new HttpError(404, "Not Found");
+        if (given === undefined)
+          throw new HttpError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.');
+        if (given !== current) throw new HttpError(409, `${p} does not match ${given}`);
+        const sha = this.commitFiles({ [p]: null }, message, branch);
+        return {
+          status: 200,
+          body: { content: null, commit: this.commitJson(this.commits.get(sha)!) },
+        };
+      }
+      const content = Buffer.from(str(body.content, "content"), "base64");
+      if (current && given === undefined)
+        throw new HttpError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.');
+      if (current && given !== current) throw new HttpError(409, `${p} does not match ${given}`);
+      const sha = this.commitFiles({ [p]: content.toString("utf8") }, message, branch);
+      const blob = gitBlobSha(content);
+      return {
+        status: current ? 200 : 201,
+        body: {
+          content: {
+            name: p.split("/").pop(),
+            path: p,
+            sha: blob,
+            size: content.length,
+            type: "file",
+            url: `${this.baseUrl}${prefix}/contents/${p}?ref=${branch}`,
+            html_url: `https://github.com/${this.owner}/${this.repo}/blob/${branch}/${p}`,
+            git_url: `${this.baseUrl}${prefix}/git/blobs/${blob}`,
+            download_url: `https://raw.githubusercontent.com/${this.owner}/${this.repo}/${branch}/${p}`,
+            _links: {
+              self: `${this.baseUrl}${prefix}/contents/${p}?ref=${branch}`,
+              git: `${this.baseUrl}${prefix}/git/blobs/${blob}`,
+              html: `https://github.com/${this.owner}/${this.repo}/blob/${branch}/${p}`,
+            },
+          },
+          commit: this.commitJson(this.commits.get(sha)!),
+        },
+      };
+    }
+
+    // --- contents (read)
     if ((m = /^\/contents\/(.+)$/.exec(rest)) && method === "GET") {
       const ref = query.ref ?? this.defaultBranch;
       const branch = ref.replace(/^refs\/heads\//, "");
@@ -606,6 +823,13 @@ export class GitHubFake {
             content: (content.toString("base64").match(/.{1,60}/g) ?? [""]).join("\n") + "\n",
             url: `${this.baseUrl}${prefix}/contents/${p}?ref=${branch}`,
             html_url: `https://github.com/${this.owner}/${this.repo}/blob/${branch}/${p}`,
+            git_url: `${this.baseUrl}${prefix}/git/blobs/${sha}`,
+            download_url: `https://raw.githubusercontent.com/${this.owner}/${this.repo}/${branch}/${p}`,
+            _links: {
+              self: `${this.baseUrl}${prefix}/contents/${p}?ref=${branch}`,
+              git: `${this.baseUrl}${prefix}/git/blobs/${sha}`,
+              html: `https://github.com/${this.owner}/${this.repo}/blob/${branch}/${p}`,
+            },
           },
         };
       }
@@ -703,6 +927,7 @@ export class GitHubFake {
         updatedAt: now,
         user: this.login,
       };
+      this.requestCodeOwners(pr);
       this.pulls.push(pr);
       return { status: 201, body: this.pullJson(pr) };
     }
@@ -735,11 +960,33 @@ export class GitHubFake {
       for (const l of arr(body.labels, "labels")) if (!pr.labels.includes(l)) pr.labels.push(l);
       return {
         status: 200,
-        body: pr.labels.map((name, i) => ({ id: i + 1, name, color: "ededed", default: false })),
+        body: pr.labels.map((name, i) => this.labelJson(name, i)),
       };
     }
 
     throw new HttpError(404, "Not Found");
+  }
+
+  /**
+   * GitHub requests review from the code owners of the changed files when a
+   * (non-draft) PR opens, per the base branch's CODEOWNERS ("About code
+   * owners"; lookup order .github/, root, docs/).
+   */
+  private requestCodeOwners(pr: FakePull): void {
+    const base = this.treeOf(pr.base);
+    const file = [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"].find((p) => base.has(p));
+    if (!file) return;
+    const text = this.blobs.get(base.get(file)!)!.toString("utf8");
+    const head = this.treeOf(pr.head);
+    const changed = [...new Set([...base.keys(), ...head.keys()])].filter(
+      (p) => base.get(p) !== head.get(p),
+    );
+    for (const path of changed) {
+      const owners = codeownersFor(path, text);
+      for (const u of owners.users)
+        if (u !== pr.user && !pr.reviewers.includes(u)) pr.reviewers.push(u);
+      for (const t of owners.teams) if (!pr.teamReviewers.includes(t)) pr.teamReviewers.push(t);
+    }
   }
 
   private pull(n: number): FakePull {
@@ -770,6 +1017,19 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
+}
+
+/**
+ * What `core.getIDToken(audience)` does on a runner, for tests that hand the
+ * action an `idToken` function: GET the runner's token URL with its bearer token.
+ */
+export async function fetchIdToken(env: Record<string, string>, audience: string): Promise<string> {
+  const res = await fetch(
+    `${env.ACTIONS_ID_TOKEN_REQUEST_URL}&audience=${encodeURIComponent(audience)}`,
+    { headers: { authorization: `Bearer ${env.ACTIONS_ID_TOKEN_REQUEST_TOKEN}` } },
+  );
+  if (!res.ok) throw new Error(`Failed to get ID Token (${res.status})`);
+  return ((await res.json()) as { value: string }).value;
 }
 
 /** Create and start a fake. Close it with `await fake.close()`. */

@@ -98,6 +98,8 @@ async function runAction(world: World, inputs: Record<string, string>): Promise<
   const all: Record<string, string> = {
     config: world.configFile,
     "aws-endpoint": world.emulator.url,
+    // action.yml's default, ${{ github.token }}: the approval gate reads GitHub with it.
+    "github-token": TOKEN,
     ...inputs,
   };
   const vars: Record<string, string> = {
@@ -197,11 +199,13 @@ describe("action end to end: a plan where one identity fails", function () {
 
   it("reports the failure on one line, and still writes the summary of what it did", async function () {
     // Identities are planned in config order: the first PR creation (mail) fails.
+    // Octokit retries a 5xx three times; the fourth failure stands.
     world.github.failNext({
       method: "POST",
       path: `/repos/${world.repository}/pulls`,
       status: 502,
       message: "Server Error",
+      times: 4,
     });
     const r = await runAction(world, { command: "plan", "github-token": TOKEN });
     expect(r.exitCode).to.equal(1);

@@ -112,6 +112,7 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
       "activate",
       "rollback",
       "retire",
+      "doctor",
       "check-records",
       "sandbox",
     ])

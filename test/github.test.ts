@@ -37,17 +37,26 @@ const CODEOWNERS = [
 
 const DOMAIN = "mail.example.jp";
 
-function client(fake: GitHubFake): Octokit {
-  return createOctokit({ token: "test-token", baseUrl: fake.url });
+/** GitHub's pacing, scaled: 1 s of `retry-after` is 5 ms here; writes are not spaced. */
+const TEST_PACING = { retryAfterBaseMs: 5, writeIntervalMs: 0 };
+
+function client(fake: GitHubFake, onWait?: (m: string) => void): Octokit {
+  return createOctokit({ token: "test-token", baseUrl: fake.url, pacing: TEST_PACING, onWait });
 }
 
-function adapter(fake: GitHubFake, warnings: string[] = []): GitHubChangeRequests {
+/** One adapter is one run: it lists the open PRs once. */
+function adapter(
+  fake: GitHubFake,
+  warnings: string[] = [],
+  extra: { reviewers?: string[]; teamReviewers?: string[] } = {},
+): GitHubChangeRequests {
   return new GitHubChangeRequests(client(fake), {
     owner: fake.owner,
     repo: fake.repo,
     base: "main",
     codeowners: CODEOWNERS,
     onWarning: (m) => warnings.push(m),
+    ...extra,
   });
 }
 
@@ -148,10 +157,11 @@ describe("GitHubChangeRequests against the GitHub fake", function () {
     await fake.close();
   });
 
-  it("opens one PR whose branch holds only the record file, with title, labels and CODEOWNERS reviewers", async () => {
+  it("opens one PR in 6 requests whose branch holds only the record file, with title, labels and CODEOWNERS reviewers (requested by GitHub)", async () => {
     const selector = "mail-20261122";
     const rec = recordFor(pairA, selector);
     const body = bodyFor(pairA, selector, rec.content);
+    const before = fake.requests.length;
     const res = await adapter(fake).proposeRecord({
       domain: DOMAIN,
       selector,
@@ -163,6 +173,18 @@ describe("GitHubChangeRequests against the GitHub fake", function () {
     expect(res.created).to.equal(true);
     expect(res.number).to.equal(1);
     expect(res.url).to.equal(`https://github.com/${fake.owner}/${fake.repo}/pull/1`);
+    // Was 11 (7 content-creating): list, ref, base, commit, blob, tree, commit, ref, PR, labels, reviewers.
+    const used = fake.requests
+      .slice(before)
+      .map((r) => `${r.method} ${r.path.replace(/^\/repos\/[^/]+\/[^/]+/, "")}`);
+    expect(used).to.deep.equal([
+      "GET /pulls",
+      "GET /git/ref/heads/main",
+      "POST /git/refs",
+      `PUT /contents/${rec.path}`,
+      "POST /pulls",
+      "POST /issues/1/labels",
+    ]);
 
     const [pr] = fake.listPulls();
     expect(pr!.head).to.equal(`dkim/${DOMAIN}/${selector}`);
@@ -212,11 +234,12 @@ describe("GitHubChangeRequests against the GitHub fake", function () {
       1,
     );
     expect(writes.filter((r) => r.path.includes("/git/refs"))).to.have.length(1);
-    // Only the idempotent label/reviewer calls were repeated.
-    expect(writes.slice(writesAfterFirst).map((r) => r.path.replace(/\d+/g, "N"))).to.deep.equal([
-      `/repos/${fake.owner}/${fake.repo}/issues/N/labels`,
-      `/repos/${fake.owner}/${fake.repo}/pulls/N/requested_reviewers`,
-    ]);
+    // Nothing is written again: labels are present, GitHub requested the owners once.
+    expect(writes.slice(writesAfterFirst)).to.deep.equal([]);
+    // A new run (a new adapter) of the daily plan costs two reads and no write.
+    const beforeDaily = fake.requests.length;
+    await adapter(fake).proposeRecord(change);
+    expect(fake.requests.slice(beforeDaily).map((r) => r.method)).to.deep.equal(["GET", "GET"]);
 
     // main moved on; body and content changed: the same PR is updated, the branch is rebuilt on main.
     fake.commitFiles({ "README.md": "# records (v2)\n" });
@@ -290,9 +313,9 @@ describe("GitHubChangeRequests against the GitHub fake", function () {
     });
     expect(other).to.include({ created: true, number: 2 });
 
-    // Once #1 is merged, the next rotation may open.
+    // Once #1 is merged, the next run's rotation may open.
     fake.merge(1);
-    const next = await gh.proposeRecord({
+    const next = await adapter(fake).proposeRecord({
       domain: DOMAIN,
       selector: "mail-20261123",
       path: b.path,
@@ -341,8 +364,8 @@ describe("GitHubChangeRequests against the GitHub fake", function () {
 
     fake.merge(1);
     expect(fake.readFile(path)).to.equal(undefined);
-    // The file is gone from main: nothing to propose any more.
-    const after = await gh.proposeRemoval(change);
+    // The file is gone from main: the next run has nothing to propose any more.
+    const after = await adapter(fake).proposeRemoval(change);
     expect(after.created).to.equal(false);
     expect(after.number).to.equal(undefined);
     expect(fake.listPulls()).to.have.length(1);
@@ -383,7 +406,14 @@ describe("GitHubChangeRequests against the GitHub fake", function () {
     expect(err?.message).to.not.include("\n");
     expect(err?.message).to.not.include("headers");
 
-    fake.failNext({ method: "GET", path: /\/pulls$/, status: 500, message: "Server Error" });
+    // plugin-retry tries a 5xx three more times; the fourth failure is reported.
+    fake.failNext({
+      method: "GET",
+      path: /\/pulls$/,
+      status: 500,
+      message: "Server Error",
+      times: 4,
+    });
     try {
       await adapter(fake).findOpen(DOMAIN);
       expect.fail("should throw");
@@ -414,7 +444,10 @@ describe("GitHubChangeRequests against the GitHub fake", function () {
     });
     const warnings: string[] = [];
     const rec = recordFor(pairA, "mail-20261122");
-    const res = await adapter(fake, warnings).proposeRecord({
+    const res = await adapter(fake, warnings, {
+      reviewers: ["mail-lead"],
+      teamReviewers: ["mail-platform"],
+    }).proposeRecord({
       domain: DOMAIN,
       selector: "mail-20261122",
       path: rec.path,
@@ -424,9 +457,90 @@ describe("GitHubChangeRequests against the GitHub fake", function () {
     });
     expect(res.created).to.equal(true);
     expect(warnings).to.deep.equal([
-      "github: requesting reviewers dns-lead, example-jp/dns-team on #1 for mail.example.jp (dkim/mail.example.jp/mail-20261122): 422 Reviews may only be requested from collaborators.",
+      "github: requesting reviewers mail-lead, example-jp/mail-platform on #1 for mail.example.jp (dkim/mail.example.jp/mail-20261122): 422 Reviews may only be requested from collaborators.",
     ]);
   });
+
+  it("labels are best effort: a transient 422 on labelling is a warning and the next run adds them", async () => {
+    fake.failNext({ method: "POST", path: /\/labels$/, status: 422, message: "Validation Failed" });
+    const warnings: string[] = [];
+    const rec = recordFor(pairA, "mail-20261122");
+    const change = {
+      domain: DOMAIN,
+      selector: "mail-20261122",
+      path: rec.path,
+      content: rec.content,
+      title: "t",
+      body: "b",
+    };
+    expect((await adapter(fake, warnings).proposeRecord(change)).created).to.equal(true);
+    expect(warnings).to.deep.equal([
+      "github: labelling pull request #1 (dkim, dns-change) for mail.example.jp (dkim/mail.example.jp/mail-20261122): 422 Validation Failed",
+    ]);
+    expect(fake.listPulls()[0]!.labels).to.deep.equal([]);
+    await adapter(fake).proposeRecord(change);
+    expect(fake.listPulls()[0]!.labels).to.deep.equal(["dkim", "dns-change"]);
+  });
+
+  it("a crash after the branch was created: 422 Reference already exists is the idempotent case", async () => {
+    const rec = recordFor(pairA, "mail-20261122");
+    const change = {
+      domain: DOMAIN,
+      selector: "mail-20261122",
+      path: rec.path,
+      content: rec.content,
+      title: "t",
+      body: "b",
+    };
+    // The first run dies after creating the branch and writing the file (no PR yet).
+    fake.failNext({
+      method: "POST",
+      path: /\/pulls$/,
+      status: 502,
+      message: "Bad Gateway",
+      times: 4,
+    });
+    let err: unknown;
+    await adapter(fake)
+      .proposeRecord(change)
+      .catch((e: unknown) => (err = e));
+    expect(String(err)).to.match(/creating pull request .*502/);
+    const res = await adapter(fake).proposeRecord(change);
+    expect(res).to.include({ created: true, number: 1, updated: false });
+    const refs = fake.requests.filter((r) => r.method === "POST" && r.path.endsWith("/git/refs"));
+    expect(refs.map((r) => r.status)).to.deep.equal([201, 422]);
+    expect(fake.readFile(rec.path, rotationBranch(DOMAIN, "mail-20261122"))).to.equal(rec.content);
+  });
+
+  for (const status of [403, 429] as const) {
+    it(`recovers from a ${status} secondary rate limit, waiting retry-after`, async () => {
+      const waits: string[] = [];
+      const gh = new GitHubChangeRequests(
+        client(fake, (m) => waits.push(m)),
+        {
+          owner: fake.owner,
+          repo: fake.repo,
+        },
+      );
+      fake.secondaryRateLimit("POST", /\/pulls$/, { status, retryAfter: 20 });
+      const rec = recordFor(pairA, "mail-20261122");
+      const res = await gh.proposeRecord({
+        domain: DOMAIN,
+        selector: "mail-20261122",
+        path: rec.path,
+        content: rec.content,
+        title: "t",
+        body: "b",
+      });
+      expect(res.created).to.equal(true);
+      const posts = fake.requests.filter((r) => r.method === "POST" && r.path.endsWith("/pulls"));
+      expect(posts.map((r) => r.status)).to.deep.equal([status, 201]);
+      // retry-after 20 s at 5 ms per second: the retry came at least 100 ms later.
+      expect(posts[1]!.at - posts[0]!.at).to.be.at.least(100);
+      expect(waits).to.have.length(1);
+      expect(waits[0]).to.match(/secondary rate limit .*retrying in 20 s/);
+    });
+  }
 
   it("lists open PRs across pages", async () => {
     const gh = adapter(fake);

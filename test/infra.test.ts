@@ -104,6 +104,11 @@ const mocks: pulumi.runtime.Mocks = {
           userId: "AROAEXAMPLE:session",
           id: ACCOUNT,
         };
+      // The managed repository's immutable IDs (readRepositoryIds).
+      case "github:index/getUser:getUser":
+        return { id: "4200001", login: String(args.inputs.username) };
+      case "github:index/getRepository:getRepository":
+        return { id: String(args.inputs.fullName), repoId: 987654321 };
       case "aws:index/getPartition:getPartition":
         return {
           partition: "aws",
@@ -775,6 +780,59 @@ describe("Pulumi estate (infra/)", function () {
           Federated: existing,
         });
       }
+    });
+
+    const subjectsOf = () =>
+      Object.fromEntries(
+        ["planner", "activator"].map((role) => {
+          const trust = doc(one("aws:iam/role:Role", role).inputs.assumeRolePolicy);
+          expect(trust.Statement, role).to.have.length(1);
+          const cond = trust.Statement[0]!.Condition as Record<string, Record<string, unknown>>;
+          // One exact subject: no StringLike, no list of both forms.
+          expect(Object.keys(cond), role).to.deep.equal(["StringEquals"]);
+          return [role, cond.StringEquals!["token.actions.githubusercontent.com:sub"]];
+        }),
+      );
+
+    it("trusts only the immutable subject form when githubOwnerId and githubRepositoryId are set", async function () {
+      await buildEstate(
+        parse({ ...baseValues(), githubOwnerId: 4200001, githubRepositoryId: 987654321 }),
+        { namePrefix: "t-ids" },
+      );
+      expect(subjectsOf()).to.deep.equal({
+        planner: "repo:example-jp@4200001/ses-dkim-rotation@987654321:ref:refs/heads/main",
+        activator:
+          "repo:example-jp@4200001/ses-dkim-rotation@987654321:environment:dkim-production",
+      });
+      const activator = one("aws:iam/role:Role", "activator");
+      expect(activator.inputs.maxSessionDuration).to.equal(7200);
+    });
+
+    it("trusts only the name form without the IDs", async function () {
+      await buildEstate(parse(baseValues()), { namePrefix: "t-names" });
+      expect(subjectsOf()).to.deep.equal({
+        planner: "repo:example-jp/ses-dkim-rotation:ref:refs/heads/main",
+        activator: "repo:example-jp/ses-dkim-rotation:environment:dkim-production",
+      });
+    });
+
+    it("reads the immutable IDs through @pulumi/github when it manages the repository", async function () {
+      const values = baseValues();
+      values.github = {
+        ...(values.github as object),
+        manageRepository: true,
+        reviewers: { users: [101], teams: [] },
+      };
+      await buildEstate(parse(values), { namePrefix: "t-managed" });
+      expect(subjectsOf().activator).to.equal(
+        "repo:example-jp@4200001/ses-dkim-rotation@987654321:environment:dkim-production",
+      );
+    });
+
+    it("refuses one immutable ID without the other", function () {
+      expect(() => parse({ ...baseValues(), githubOwnerId: 4200001 })).to.throw(
+        /githubRepositoryId: is missing while the other immutable ID is set/,
+      );
     });
 
     it("manages the gated environment, main-only branch policy and role variables when asked", async function () {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { loadConfig } from "../actions/dkim-rotation/src/engine/config";
 import { readInputs } from "../actions/dkim-rotation/src/inputs";
+import { GATED_JOB_NAMES } from "../actions/dkim-rotation/src/adapters/github-runs";
 
 interface Step {
   uses?: string;
@@ -149,7 +150,12 @@ describe("workflows", () => {
     // It reads SES status and key metadata to know which selectors are already
     // active, so an active selector is not offered for approval every hour.
     expect(assumesAws(verify)).to.equal(true);
-    expect(verify.permissions).to.deep.equal({ contents: "read", "id-token": "write" });
+    // actions: read lets it see gated jobs already waiting for a reviewer (one request per decision).
+    expect(verify.permissions).to.deep.equal({
+      contents: "read",
+      actions: "read",
+      "id-token": "write",
+    });
     expect(actionCommand(verify)).to.deep.equal(["verify"]);
     const step = verify.steps!.find((s) => s.uses === "./actions/dkim-rotation")!;
     // With a selector the action checks DNS only and would offer that selector
@@ -169,8 +175,18 @@ describe("workflows", () => {
 
   it("record checks have no AWS access and no secrets", () => {
     const records = workflows.get("dkim-records.yml")!;
-    expect(Object.keys(records.on)).to.deep.equal(["pull_request"]);
-    expect((records.on.pull_request as { paths: string[] }).paths).to.deep.equal(["dns/**"]);
+    // Every PR, no path filter: a required check skipped by a filter stays pending and blocks the PR.
+    expect(Object.keys(records.on)).to.deep.equal(["pull_request", "merge_group"]);
+    expect(records.on.pull_request).to.equal(null);
+    expect(text("dkim-records.yml")).to.not.match(/^\s+paths(-ignore)?:/m);
+    const job = records.jobs["check-records"]!;
+    expect((job as { name?: string }).name).to.equal("Check record files");
+    expect(job.if).to.equal(undefined);
+    // The job decides: every step after the dns/ diff runs only when dns/ changed.
+    const [checkout, diff, ...rest] = job.steps!;
+    expect(checkout!.uses).to.match(/^actions\/checkout@/);
+    expect(diff!.run).to.match(/git diff --quiet HEAD\^1 HEAD -- dns\//);
+    for (const step of rest) expect(step.if).to.equal("steps.changes.outputs.dns == 'true'");
     expect(text("dkim-records.yml")).to.not.match(/secrets\.|aws-actions|id-token/);
     const steps = records.jobs["check-records"]!.steps!.map((s) => s.run ?? "").join("\n");
     expect(steps).to.match(/npm run --silent dkim -- --config Pulumi.prod.yaml check-records/);
@@ -183,7 +199,11 @@ describe("workflows", () => {
     expect(actionCommand(retire)).to.deep.equal(["retire"]);
     const roles = (retire.steps ?? []).map((s) => s.with?.["role-to-assume"]).filter(Boolean);
     expect(roles).to.deep.equal(["${{ vars.AWS_ACTIVATOR_ROLE_ARN }}"]);
-    expect(retire.permissions).to.deep.equal({ contents: "read", "id-token": "write" });
+    expect(retire.permissions).to.deep.equal({
+      contents: "read",
+      actions: "read",
+      "id-token": "write",
+    });
   });
 
   it("activations are serialised per domain and never cancelled in progress", () => {
@@ -198,11 +218,25 @@ describe("workflows", () => {
       "cancel-in-progress": false,
     });
     const rollback = workflows.get("dkim-rollback.yml")!.jobs.rollback!;
-    // Same group as activation: a rollback never overlaps an activation of the same domain.
+    // A group of its own: in the activation's group the next hourly run would
+    // cancel a rollback waiting for approval. The gate keeps them apart instead.
     expect(rollback.concurrency).to.deep.equal({
-      group: "dkim-activate-${{ inputs.domain }}",
+      group: "dkim-rollback-${{ inputs.domain }}",
       "cancel-in-progress": false,
     });
+    // The approval machinery recognises the gated jobs by these names.
+    const render = (name: string) =>
+      name
+        .replace(/\$\{\{ (?:matrix|inputs)\.domain \}\}/g, "D")
+        .replace(/\$\{\{ (?:matrix|inputs)\.selector \}\}/g, "S");
+    const named = (job: Job) => render((job as { name?: string }).name ?? "");
+    const activateWf = workflows.get("dkim-activate.yml")!.jobs;
+    expect(named(activateWf.activate!)).to.equal(GATED_JOB_NAMES.activate("D", "S"));
+    expect(named(activateWf.retire!)).to.equal(GATED_JOB_NAMES.retire("D", "S"));
+    expect(named(rollback)).to.equal(GATED_JOB_NAMES.rollback("D", "S"));
+    // Every gated job can read its environment and its run's approvals (the gate).
+    for (const job of [activateWf.activate!, activateWf.retire!, rollback])
+      expect((job.permissions as Record<string, string>).actions).to.equal("read");
     const on = workflows.get("dkim-activate.yml")!.on as {
       push: { branches: string[]; paths: string[] };
       schedule: unknown[];
@@ -218,7 +252,10 @@ describe("workflows", () => {
     expect((wf.on.schedule as { cron: string }[])[0]!.cron).to.match(/^\d+ \d+ \* \* \*$/);
     const steps = wf.jobs.plan!.steps!;
     const app = steps.find((s) => s.uses?.startsWith("actions/create-github-app-token@"))!;
-    expect(app.if).to.equal("vars.DKIM_APP_ID != ''");
+    expect(app.if).to.equal("vars.DKIM_APP_CLIENT_ID != ''");
+    // app-id is deprecated in actions/create-github-app-token.
+    expect(app.with).to.have.property("client-id", "${{ vars.DKIM_APP_CLIENT_ID }}");
+    expect(app.with).to.not.have.property("app-id");
     const action = steps.find((s) => s.uses === "./actions/dkim-rotation")!;
     expect(action.with).to.include({
       command: "plan",

@@ -18,6 +18,13 @@ import {
 export interface GithubOidcArgs {
   owner: string;
   repo: string;
+  /**
+   * The immutable IDs of the owner and the repository. Given, the roles trust
+   * the immutable subject form `repo:OWNER@OWNER_ID/REPO@REPO_ID:…` only;
+   * absent, the name form `repo:OWNER/REPO:…` only. Never both, never a
+   * wildcard: one exact subject per role.
+   */
+  ids?: { ownerId: pulumi.Input<number | string>; repositoryId: pulumi.Input<number | string> };
   /** The deployment environment whose required reviewers gate activation. */
   environment: string;
   /** An account has at most one provider per URL; reuse it when it exists. */
@@ -36,6 +43,8 @@ export class GithubOidc extends pulumi.ComponentResource {
   readonly providerArn: pulumi.Output<string>;
   readonly plannerRole: aws.iam.Role;
   readonly activatorRole: aws.iam.Role;
+  /** The one `sub` each role trusts. */
+  readonly subjects: { planner: pulumi.Output<string>; activator: pulumi.Output<string> };
 
   constructor(name: string, args: GithubOidcArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-dkim-rotation:index:GithubOidc", name, {}, opts);
@@ -54,17 +63,26 @@ export class GithubOidc extends pulumi.ComponentResource {
           childOpts,
         ).arn;
 
-    const planner = plannerSubject(args.owner, args.repo);
-    const activator = activatorSubject(args.owner, args.repo, args.environment);
+    // GitHub appends each immutable ID to its name with "@" (docs, "Immutable
+    // subject claims"), so the name-form builders give the immutable form
+    // when handed "owner@id" and "repo@id".
+    const who = args.ids
+      ? pulumi
+          .all([args.ids.ownerId, args.ids.repositoryId])
+          .apply(([o, r]) => ({ owner: `${args.owner}@${o}`, repo: `${args.repo}@${r}` }))
+      : pulumi.output({ owner: args.owner, repo: args.repo });
+    const planner = who.apply((w) => plannerSubject(w.owner, w.repo));
+    const activator = who.apply((w) => activatorSubject(w.owner, w.repo, args.environment));
+    this.subjects = { planner, activator };
 
     this.plannerRole = new aws.iam.Role(
       `${name}-planner`,
       {
         name: roleName(args.namePrefix, "planner"),
         description: `Plans DKIM rotations from ${args.owner}/${args.repo} main: creates keys, never reads them`,
-        assumeRolePolicy: this.providerArn.apply((arn) =>
-          JSON.stringify(githubTrustPolicy(arn, planner)),
-        ),
+        assumeRolePolicy: pulumi
+          .all([this.providerArn, planner])
+          .apply(([arn, sub]) => JSON.stringify(githubTrustPolicy(arn, sub))),
         maxSessionDuration: 3600,
       },
       childOpts,
@@ -75,10 +93,12 @@ export class GithubOidc extends pulumi.ComponentResource {
       {
         name: roleName(args.namePrefix, "activator"),
         description: `Activates DKIM keys; only jobs in the ${args.environment} environment of ${args.owner}/${args.repo}`,
-        assumeRolePolicy: this.providerArn.apply((arn) =>
-          JSON.stringify(githubTrustPolicy(arn, activator)),
-        ),
-        maxSessionDuration: 3600,
+        assumeRolePolicy: pulumi
+          .all([this.providerArn, activator])
+          .apply(([arn, sub]) => JSON.stringify(githubTrustPolicy(arn, sub))),
+        // The activation job asks for 90 min (role-duration-seconds 5400):
+        // 30 min for SUCCESS, a rollback and its 30 min, DNS checks.
+        maxSessionDuration: 7200,
       },
       childOpts,
     );
@@ -87,6 +107,8 @@ export class GithubOidc extends pulumi.ComponentResource {
       providerArn: this.providerArn,
       plannerRoleArn: this.plannerRole.arn,
       activatorRoleArn: this.activatorRole.arn,
+      plannerSubject: planner,
+      activatorSubject: activator,
     });
   }
 }

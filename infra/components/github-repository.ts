@@ -22,6 +22,23 @@ export const REPOSITORY_VARIABLES = {
   region: "AWS_REGION",
 } as const;
 
+/**
+ * The immutable IDs of a managed repository and its owner, read through the
+ * GitHub provider (the repository's `repoId`, the owner's user/organisation id).
+ */
+export function readRepositoryIds(
+  owner: string,
+  repo: string,
+): { ownerId: pulumi.Output<string>; repositoryId: pulumi.Output<number> } {
+  // Plain reads (no owner needed): the token comes from GITHUB_TOKEN, as for the component.
+  return {
+    ownerId: pulumi.output(github.getUser({ username: owner })).apply((u) => u.id),
+    repositoryId: pulumi
+      .output(github.getRepository({ fullName: `${owner}/${repo}` }))
+      .apply((r) => r.repoId),
+  };
+}
+
 export interface GithubRepositoryArgs {
   owner: string;
   repo: string;

@@ -42,7 +42,12 @@ import {
   type ZoneModel,
   type ZoneRecord,
 } from "../../scripts/sandbox/dns-server";
-import { startGitHubFake, type GitHubFake } from "../../scripts/github-fake";
+import {
+  fetchIdToken,
+  startGitHubFake,
+  type GitHubFake,
+  type GitHubFakeOptions,
+} from "../../scripts/github-fake";
 
 /** The stack file the world writes, relative to the workspace (the action's `config` input). */
 export const WORLD_CONFIG_FILE = "Pulumi.e2e.yaml";
@@ -88,6 +93,8 @@ export interface WorldOptions {
    * DNS servers serve; the rest are SES-like defaults.
    */
   dkim?: Partial<DkimTimings>;
+  /** GitHub fake options (e.g. how a waiting job sits in its concurrency group). */
+  github?: Pick<GitHubFakeOptions, "waitingHolds" | "immutableSubjects">;
 }
 
 /**
@@ -123,8 +130,19 @@ export interface World {
   readonly github: GitHubFake;
   /** An SES client on the emulator, for setting up identities the way an operator would. */
   readonly ses: SESv2Client;
-  /** The `env` argument for the action's `run()` / `execute()`. */
-  runEnvironment(): { workspace: string; repository: string; apiUrl: string };
+  /**
+   * The `env` argument for the action's `run()` / `execute()`: a job the GitHub
+   * fake runs in the approved `dkim-production` environment (the approval gate
+   * passes), with GitHub's pacing scaled down.
+   */
+  runEnvironment(): {
+    workspace: string;
+    repository: string;
+    apiUrl: string;
+    runId: string;
+    idToken: (audience: string) => Promise<string>;
+    githubPacing: { retryAfterBaseMs: number; writeIntervalMs: number };
+  };
   /** Create a domain identity on Easy DKIM (SES's default), as the Pulumi estate does. */
   createEasyDkimIdentity(domain: string, region?: string): Promise<void>;
   /**
@@ -274,7 +292,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       writeFileSync(join(workspace, path), content);
     }
 
-    const github = await startGitHubFake({ owner, repo, files });
+    const github = await startGitHubFake({ owner, repo, files, ...options.github });
     closers.push(() => github.close());
 
     const ses = new SESv2Client({
@@ -297,7 +315,17 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       ns2,
       github,
       ses,
-      runEnvironment: () => ({ workspace, repository, apiUrl: github.url }),
+      runEnvironment: () => {
+        const { env } = github.approvedJob();
+        return {
+          workspace,
+          repository,
+          apiUrl: github.url,
+          runId: env.GITHUB_RUN_ID!,
+          idToken: (audience: string) => fetchIdToken(env, audience),
+          githubPacing: { retryAfterBaseMs: 5, writeIntervalMs: 0 },
+        };
+      },
       async createEasyDkimIdentity(domain, inRegion = region) {
         const client =
           inRegion === region

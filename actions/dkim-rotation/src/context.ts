@@ -12,6 +12,8 @@ import { InputError } from "./engine/errors";
 import { requestsPerSecondProblem } from "./engine/values";
 import { RegionPacer } from "./adapters/pacer";
 import { KmsKeyCustody } from "./adapters/kms";
+import { KmsReader } from "./adapters/kms-read";
+import type { KmsReadPort } from "./doctor";
 import { SecretsKeyStore } from "./adapters/secrets";
 import { createAwsClients, SesAdapter } from "./adapters/ses";
 
@@ -33,6 +35,8 @@ export interface AwsAdapters {
   ses: SesPort;
   keys: KeyStorePort;
   metrics: MetricsPort;
+  /** Read-only KMS key facts (doctor). */
+  kmsRead?: KmsReadPort;
   destroy(): void;
 }
 
@@ -62,6 +66,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
   const pacer = new RegionPacer({ requestsPerSecond });
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
+    kmsRead: new KmsReader(clients.kms),
     keys: new SecretsKeyStore({
       client: clients.secrets,
       kmsKeyId: config.kmsKeyId,

@@ -18,7 +18,15 @@ import {
   readNumber,
 } from "./engine/values";
 
-export const COMMANDS = ["plan", "verify", "activate", "rollback", "retire", "status"] as const;
+export const COMMANDS = [
+  "plan",
+  "verify",
+  "activate",
+  "rollback",
+  "retire",
+  "status",
+  "doctor",
+] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface ActionInputs {
@@ -51,6 +59,7 @@ const NEEDS: Record<
   verify: { domain: "optional", selector: "optional" },
   activate: { domain: "optional", selector: "optional" },
   status: { domain: "optional", selector: "forbidden" },
+  doctor: { domain: "forbidden", selector: "forbidden" },
   rollback: { domain: "required", selector: "required" },
   retire: { domain: "required", selector: "required" },
 };

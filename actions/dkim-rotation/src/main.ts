@@ -28,7 +28,17 @@ import { RepoRecords } from "./engine/records";
 import { annotateError } from "./annotations";
 import { buildAwsAdapters } from "./context";
 import { DnsVerifier } from "./adapters/dns";
-import { createOctokit, GitHubChangeRequests, readCodeowners } from "./adapters/github";
+import {
+  createOctokit,
+  GitHubChangeRequests,
+  readCodeowners,
+  type GitHubClient,
+  type GitHubPacing,
+} from "./adapters/github";
+import { GitHubRuns } from "./adapters/github-runs";
+import { holdBack } from "./approval-requests";
+import { confirmApproval } from "./gate";
+import { doctorGitHub, hasFailure, renderDoctor, runDoctor } from "./doctor";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
 import { writeJobSummary, type JobSummary } from "./summary";
@@ -87,13 +97,36 @@ export interface RunEnvironment {
   apiUrl?: string;
   /** Time source; the system clock on a runner, a controlled one in tests. */
   clock?: Clock;
+  /** GITHUB_RUN_ID: the run whose approval the gate checks. */
+  runId?: string;
+  /** GITHUB_EVENT_NAME: schedule, push, workflow_dispatch. */
+  event?: string;
+  /** The job's OIDC token for an audience (core.getIDToken on a runner). */
+  idToken?: (audience: string) => Promise<string>;
+  /** Rate-limit pacing of the GitHub client; GitHub's own on a runner. */
+  githubPacing?: GitHubPacing;
+}
+
+/** The commands that read a private key: they run only past the approval gate. */
+const GATED = new Set(["activate", "rollback", "retire"] as const);
+
+function repositoryOf(config: ProjectConfig, env: RunEnvironment): { owner: string; repo: string } {
+  const [owner, repo] = (env.repository ?? `${config.github?.owner}/${config.github?.repo}`).split(
+    "/",
+  );
+  return { owner: owner!, repo: repo! };
 }
 
 function buildContext(
   inputs: ActionInputs,
   config: ProjectConfig,
   env: RunEnvironment,
-): { ctx: EngineContext; close(): void } {
+): {
+  ctx: EngineContext;
+  octokit?: GitHubClient;
+  kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
+  close(): void;
+} {
   const aws = buildAwsAdapters({
     config,
     endpoint: inputs.awsEndpoint,
@@ -106,19 +139,20 @@ function buildContext(
       : undefined,
   });
   let changes: ChangeRequestPort = noChanges;
-  if (!inputs.dryRun && inputs.githubToken) {
-    const [owner, repo] = (
-      env.repository ?? `${config.github?.owner}/${config.github?.repo}`
-    ).split("/");
-    changes = new GitHubChangeRequests(
-      createOctokit({ token: inputs.githubToken, baseUrl: env.apiUrl }),
-      {
-        owner: owner!,
-        repo: repo!,
-        codeowners: readCodeowners(env.workspace),
-        onWarning: (m) => core.warning(m),
-      },
-    );
+  const octokit = inputs.githubToken
+    ? createOctokit({
+        token: inputs.githubToken,
+        baseUrl: env.apiUrl,
+        pacing: env.githubPacing,
+        onWait: (m) => core.info(m),
+      })
+    : undefined;
+  if (!inputs.dryRun && octokit) {
+    changes = new GitHubChangeRequests(octokit, {
+      ...repositoryOf(config, env),
+      codeowners: readCodeowners(env.workspace),
+      onWarning: (m) => core.warning(m),
+    });
   }
   const ctx: EngineContext = {
     config,
@@ -133,7 +167,7 @@ function buildContext(
     onSecret: (s) => core.setSecret(s),
     changeText: markdownChangeText,
   };
-  return { ctx, close: () => aws.destroy() };
+  return { ctx, octokit, kmsRead: aws.kmsRead, close: () => aws.destroy() };
 }
 
 function summaryRows(snapshots: IdentitySnapshot[]): JobSummary["identities"] {
@@ -154,10 +188,23 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
     fileHint: "set the action's config input to the stack file's path in the repository",
   });
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, close } = buildContext(inputs, config, env);
+  const { ctx, octokit, kmsRead, close } = buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
+    if (GATED.has(inputs.command as "activate")) {
+      core.info(
+        await confirmApproval({
+          command: inputs.command as "activate",
+          domain: inputs.domain ?? "(all identities)",
+          environment: config.github?.environment ?? "dkim-production",
+          ...repositoryOf(config, env),
+          runId: env.runId,
+          octokit,
+          idToken: env.idToken ?? ((audience) => core.getIDToken(audience)),
+        }),
+      );
+    }
     switch (inputs.command) {
       case "status": {
         const snaps = await snapshotAll(ctx, domains);
@@ -170,7 +217,12 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         core.setOutput(
           "decisions",
           JSON.stringify(
-            outcomes.map((o) => ({ ...o.decision, action: o.action, error: o.error })),
+            outcomes.map((o) => ({
+              ...o.decision,
+              action: o.action,
+              error: o.error,
+              pullRequest: o.pullRequest?.number,
+            })),
           ),
         );
         const pr = outcomes.find((o) => o.pullRequest?.number !== undefined)?.pullRequest?.number;
@@ -210,13 +262,33 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           return { title, identities: [], notes };
         }
         const snaps = await snapshotAll(ctx, domains);
-        const ready = readyOf(snaps);
-        core.setOutput("ready", JSON.stringify(ready));
+        let ready = readyOf(snaps);
         // Old keys whose record has left main: the gated retire job deletes them
         // (only the activator role may, and only with a recovery window).
-        core.setOutput("retire", JSON.stringify(retirableKeys(snaps)));
+        let retire = retirableKeys(snaps);
+        const held: string[] = [];
+        if (octokit && env.runId && (ready.length || retire.length)) {
+          // One approval request per decision: never queue a second one (approval-requests.ts).
+          const runs = new GitHubRuns(octokit, repositoryOf(config, env), Number(env.runId));
+          const open = await runs.openGatedJobs();
+          const failures = env.event === "schedule" ? await runs.recentFailures() : [];
+          const a = holdBack("activate", ready, open, failures, env.event ?? "");
+          const r = holdBack("retire", retire, open, failures, env.event ?? "");
+          ready = a.offer;
+          retire = r.offer;
+          for (const h of [...a.held, ...r.held]) {
+            held.push(`${h.domain}: ${h.selector}: ${h.reason}`);
+            core.info(`${h.domain}: ${h.selector}: ${h.reason}`);
+          }
+        }
+        core.setOutput("ready", JSON.stringify(ready));
+        core.setOutput("retire", JSON.stringify(retire));
         core.setOutput("decisions", JSON.stringify(snaps.map((s) => s.decision)));
-        return { title, identities: summaryRows(snaps), notes: notesOf(snaps) };
+        return {
+          title,
+          identities: summaryRows(snaps),
+          notes: [...notesOf(snaps), ...nameserverNotes(snaps), ...held],
+        };
       }
       case "activate": {
         const targets =
@@ -247,6 +319,39 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         const snaps = await snapshotAll(ctx, domains);
         return { title, identities: summaryRows(snaps), timelines, notes };
       }
+      case "doctor": {
+        const checks = await runDoctor({
+          ...ctx,
+          repoRoot: env.workspace,
+          kms: kmsRead,
+          dns: new DnsVerifier({}),
+          github: doctorGitHub(config, inputs.githubToken, {
+            apiUrl: env.apiUrl,
+            repository: env.repository,
+            pacing: env.githubPacing,
+          }),
+        });
+        core.setOutput("checks", JSON.stringify(checks));
+        for (const line of renderDoctor(checks).split("\n")) core.info(line);
+        const summary: JobSummary = {
+          title,
+          identities: [],
+          notes: checks.map(
+            (c) =>
+              `${c.status}: ${c.check}: ${c.detail}${c.fix && c.status !== "ok" ? ` (fix: ${c.fix})` : ""}`,
+          ),
+        };
+        if (hasFailure(checks)) {
+          await writeJobSummary(summary);
+          throw new Error(
+            `doctor: ${checks
+              .filter((c) => c.status === "fail")
+              .map((c) => c.check)
+              .join("; ")} failed`,
+          );
+        }
+        return summary;
+      }
       case "rollback": {
         const report = await runRollback(ctx, inputs.domain!, inputs.selector!, {
           dryRun: inputs.dryRun,
@@ -267,6 +372,18 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   } finally {
     close();
   }
+}
+
+/** Each pending selector's answer from every authoritative server (docs/operations.md). */
+function nameserverNotes(snaps: IdentitySnapshot[]): string[] {
+  return snaps.flatMap((s) =>
+    Object.values(s.dns).flatMap((d) =>
+      (d.verification?.servers ?? []).map(
+        (ns) =>
+          `${d.verification!.selector}._domainkey.${d.verification!.domain} @ ${ns.server}: ${ns.status}${ns.status === "ok" ? "" : ` (${ns.detail})`}`,
+      ),
+    ),
+  );
 }
 
 function readyOf(snaps: IdentitySnapshot[]): { domain: string; selector: string }[] {
@@ -293,6 +410,8 @@ export async function run(
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
     repository: process.env.GITHUB_REPOSITORY,
     apiUrl: process.env.GITHUB_API_URL,
+    runId: process.env.GITHUB_RUN_ID,
+    event: process.env.GITHUB_EVENT_NAME,
   },
 ): Promise<void> {
   try {

@@ -19,6 +19,9 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Octokit } from "@octokit/rest";
+import { retry } from "@octokit/plugin-retry";
+import { throttling } from "@octokit/plugin-throttling";
+import Bottleneck from "bottleneck/light.js";
 import { RefusalError } from "../engine/errors";
 import type { ChangeRequestPort } from "../engine/ports";
 
@@ -118,23 +121,70 @@ export function readCodeowners(root: string): string | undefined {
   return undefined;
 }
 
+/** Octokit with GitHub's retry and throttling plugins (DESIGN: rate limits). */
+const PacedOctokit = Octokit.plugin(retry, throttling);
+export type GitHubClient = InstanceType<typeof PacedOctokit>;
+
+export interface GitHubPacing {
+  /** Milliseconds per second of `retry-after` (1000 on a runner; tests shrink it). */
+  retryAfterBaseMs: number;
+  /** Gap between content-creating requests (GitHub: about 80 a minute; Octokit paces 1/s). */
+  writeIntervalMs: number;
+}
+
+export const RUNNER_PACING: GitHubPacing = { retryAfterBaseMs: 1000, writeIntervalMs: 1000 };
+
 /**
- * An Octokit for the adapter. Octokit's request log prints every non-2xx
- * response with `console.error`, including the 404s this adapter expects
- * (a branch or file that does not exist yet); the adapter reports real
- * failures itself, in one line, so the request log is silenced here.
+ * An Octokit for the adapters: retries 5xx and network errors (plugin-retry),
+ * and on primary and secondary rate limits (403/429) waits `retry-after` or
+ * until `x-ratelimit-reset` and retries up to three times (plugin-throttling),
+ * as GitHub's REST docs ask ("Best practices for using the REST API").
+ * Octokit's request log prints every non-2xx response with `console.error`,
+ * including the 404s this adapter expects, so it is silenced: the adapters
+ * report real failures themselves, in one line.
  */
 export function createOctokit(opts: {
   token: string;
   baseUrl?: string;
   userAgent?: string;
-}): Octokit {
+  pacing?: GitHubPacing;
+  /** One line per rate-limit wait (the action passes core.info). */
+  onWait?: (message: string) => void;
+}): GitHubClient {
   const noop = () => {};
-  return new Octokit({
+  const pacing = opts.pacing ?? RUNNER_PACING;
+  const onLimit =
+    (kind: string) =>
+    (
+      retryAfter: number,
+      options: { method?: string; url?: string },
+      _o: unknown,
+      retryCount: number,
+    ) => {
+      opts.onWait?.(
+        `github: ${kind} rate limit on ${options.method ?? ""} ${options.url ?? ""}; retrying in ${retryAfter} s (attempt ${retryCount + 1} of 3)`,
+      );
+      return retryCount < 3;
+    };
+  return new PacedOctokit({
     auth: opts.token,
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
     userAgent: opts.userAgent ?? "ses-dkim-rotation",
     log: { debug: noop, info: noop, warn: console.warn, error: noop },
+    // 429 is left to plugin-throttling, which honours retry-after (plugin-retry
+    // would retry it at once with its own backoff).
+    retry: {
+      retryAfterBaseValue: pacing.retryAfterBaseMs,
+      doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451],
+    },
+    throttle: {
+      retryAfterBaseValue: pacing.retryAfterBaseMs,
+      // One limiter per client: tests run several fakes in one process.
+      id: `dkim-${Math.random().toString(36).slice(2)}`,
+      write: new Bottleneck.Group({ maxConcurrent: 1, minTime: pacing.writeIntervalMs }),
+      onRateLimit: onLimit("primary"),
+      onSecondaryRateLimit: onLimit("secondary"),
+    },
   });
 }
 
@@ -210,6 +260,9 @@ interface OpenPull {
   kind: "rotation" | "retirement";
   title: string;
   body: string;
+  labels: string[];
+  reviewers: string[];
+  teamReviewers: string[];
 }
 
 export interface ChangeResult {
@@ -230,6 +283,8 @@ export class GitHubChangeRequests implements ChangeRequestPort {
   private readonly labels: string[];
   private readonly opts: GitHubChangeRequestsOptions;
   private readonly warn: (message: string) => void;
+  /** Our open PRs, oldest first ("the open PR" is stable across runs); listed once. */
+  private openCache?: OpenPull[];
 
   constructor(octokit: Octokit, opts: GitHubChangeRequestsOptions) {
     this.octokit = octokit;
@@ -267,6 +322,7 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       change.path,
       change.content,
       `Add DKIM record ${change.path}`,
+      mine !== undefined,
     );
     return this.refreshOrOpen(mine, branch, domain, change, updated);
   }
@@ -282,7 +338,8 @@ export class GitHubChangeRequests implements ChangeRequestPort {
     const branch = retirementBranch(domain, selector);
     const open = await this.openPulls(domain, "retirement");
     const mine = open.find((p) => p.selector === selector);
-    if (!mine && !(await this.fileSha(change.path, this.base, domain))) {
+    const onBase = mine ? undefined : await this.fileSha(change.path, this.base, domain);
+    if (!mine && !onBase) {
       // Already gone from the base branch: nothing to propose.
       return { created: false, branch };
     }
@@ -292,6 +349,8 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       change.path,
       null,
       `Remove DKIM record ${change.path}`,
+      mine !== undefined,
+      onBase,
     );
     return this.refreshOrOpen(mine, branch, domain, change, updated);
   }
@@ -306,11 +365,23 @@ export class GitHubChangeRequests implements ChangeRequestPort {
   ): Promise<ChangeResult> {
     if (mine) {
       await this.refreshPull(mine, change.title, change.body, domain);
-      await this.decorate(mine.number, domain, branch, change.path);
+      await this.decorate(mine, domain, branch, change.path);
       return { number: mine.number, url: mine.url, created: false, branch, updated };
     }
     const pr = await this.createPull(branch, domain, change.title, change.body);
-    await this.decorate(pr.number, domain, branch, change.path);
+    const opened: OpenPull = {
+      ...pr,
+      branch,
+      selector: branch.slice(branch.indexOf(`/${domain}/`) + domain.length + 2),
+      kind: branch.startsWith(`${RETIREMENT_BRANCH_PREFIX}/`) ? "retirement" : "rotation",
+      title: change.title,
+      body: change.body,
+      labels: [],
+      reviewers: [],
+      teamReviewers: [],
+    };
+    this.openCache?.push(opened);
+    await this.decorate(opened, domain, branch, change.path);
     return { number: pr.number, url: pr.url, created: true, branch, updated };
   }
 
@@ -338,6 +409,17 @@ export class GitHubChangeRequests implements ChangeRequestPort {
    * against the base and filter by prefix; PRs from forks never count.
    */
   private async openPulls(domain: string, kind?: "rotation" | "retirement"): Promise<OpenPull[]> {
+    this.openCache ??= await this.listOpen(domain);
+    return this.openCache
+      .filter((p) => p.branch.split("/")[1] === domain && (!kind || p.kind === kind))
+      .sort((a, b) => a.number - b.number);
+  }
+
+  /**
+   * Every open PR of ours, listed once per adapter (one run): the daily plan
+   * asks about each identity, and one listing serves them all.
+   */
+  private async listOpen(domain: string): Promise<OpenPull[]> {
     const pulls = await this.call("listing open pull requests", domain, () =>
       this.octokit.paginate(this.octokit.rest.pulls.list, {
         owner: this.owner,
@@ -355,8 +437,9 @@ export class GitHubChangeRequests implements ChangeRequestPort {
         ["rotation", ROTATION_BRANCH_PREFIX],
         ["retirement", RETIREMENT_BRANCH_PREFIX],
       ] as const) {
-        const start = `${prefix}/${domain}/`;
-        if (p.head.ref.startsWith(start) && (!kind || kind === k)) {
+        const m = new RegExp(`^${prefix}/([^/]+)/([^/]+)$`).exec(p.head.ref);
+        if (m) {
+          const start = `${prefix}/${m[1]}/`;
           out.push({
             number: p.number,
             url: p.html_url,
@@ -365,12 +448,14 @@ export class GitHubChangeRequests implements ChangeRequestPort {
             kind: k,
             title: p.title,
             body: p.body ?? "",
+            labels: (p.labels ?? []).map((l) => l.name ?? ""),
+            reviewers: (p.requested_reviewers ?? []).map((u) => u.login),
+            teamReviewers: (p.requested_teams ?? []).map((t) => t.slug),
           });
         }
       }
     }
-    // Oldest first, so "the open PR" is stable across runs.
-    return out.sort((a, b) => a.number - b.number);
+    return out;
   }
 
   /** The blob SHA of `path` on `ref`, or undefined if it does not exist there. */
@@ -410,6 +495,12 @@ export class GitHubChangeRequests implements ChangeRequestPort {
    * (or deletes it when `content` is null). If the branch already has the
    * wanted file state it is left alone (no force-push, no re-triggered checks).
    * Returns whether the branch was written.
+   *
+   * A new branch costs three requests: read the base head, create the ref
+   * there, and one contents write (GitHub makes blob, tree and commit in one
+   * call). A "Reference already exists" answer means an earlier run got that
+   * far (invariant 5): the branch is then checked and, if it is not right,
+   * rebuilt on the current base.
    */
   private async writeBranch(
     branch: string,
@@ -417,76 +508,83 @@ export class GitHubChangeRequests implements ChangeRequestPort {
     path: string,
     content: string | null,
     message: string,
+    branchExists: boolean,
+    /** The file's blob on the base branch, when the caller has just read it. */
+    onBase?: string,
   ): Promise<boolean> {
     const input = `${domain} (${branch})`;
-    const existing = await this.branchHead(branch, domain);
-    if (existing) {
-      const sha = await this.fileSha(path, branch, domain);
-      const wanted = content === null ? undefined : gitBlobSha(content);
-      if (sha === wanted) return false;
-    }
+    const wanted = content === null ? undefined : gitBlobSha(content);
+    // An open PR's branch exists: one read tells whether it is already right.
+    if (branchExists && (await this.fileSha(path, branch, domain)) === wanted) return false;
     const baseSha = await this.branchHead(this.base, domain);
     if (!baseSha)
       throw new GitHubApiError("reading base branch", `${domain} (${this.base})`, {
         status: 404,
         message: "Not Found",
       });
-    const baseCommit = await this.call("reading base commit", input, () =>
-      this.octokit.rest.git.getCommit({ owner: this.owner, repo: this.repo, commit_sha: baseSha }),
-    );
-    let entry: { path: string; mode: "100644"; type: "blob"; sha: string | null };
-    if (content === null) {
-      entry = { path, mode: "100644", type: "blob", sha: null };
-    } else {
-      const blob = await this.call("creating blob", `${domain} (${path})`, () =>
-        this.octokit.rest.git.createBlob({
-          owner: this.owner,
-          repo: this.repo,
-          content,
-          encoding: "utf-8",
-        }),
-      );
-      entry = { path, mode: "100644", type: "blob", sha: blob.data.sha };
-    }
-    const tree = await this.call("creating tree", `${domain} (${path})`, () =>
-      this.octokit.rest.git.createTree({
-        owner: this.owner,
-        repo: this.repo,
-        base_tree: baseCommit.data.tree.sha,
-        tree: [entry],
-      }),
-    );
-    const commit = await this.call("creating commit", input, () =>
-      this.octokit.rest.git.createCommit({
-        owner: this.owner,
-        repo: this.repo,
-        message,
-        tree: tree.data.sha,
-        parents: [baseSha],
-      }),
-    );
-    if (existing) {
-      // Our own branch, rebuilt on the current base: it must hold only the record change.
+    const created = !branchExists && (await this.createRef(branch, baseSha, input));
+    if (!created) {
+      // The branch exists: keep it if it already holds the change.
+      if (!branchExists && (await this.fileSha(path, branch, domain)) === wanted) return false;
       await this.call("updating branch", input, () =>
         this.octokit.rest.git.updateRef({
           owner: this.owner,
           repo: this.repo,
           ref: `heads/${branch}`,
-          sha: commit.data.sha,
+          sha: baseSha,
           force: true,
         }),
       );
-    } else {
-      await this.call("creating branch", input, () =>
-        this.octokit.rest.git.createRef({
+    }
+    // The branch now equals the base, so the file's state there is the base's.
+    const current = created
+      ? (onBase ?? (content === null ? await this.fileSha(path, branch, domain) : undefined))
+      : await this.fileSha(path, branch, domain);
+    if (content === null) {
+      if (!current) return !created;
+      await this.call("removing the record", `${domain} (${path})`, () =>
+        this.octokit.rest.repos.deleteFile({
           owner: this.owner,
           repo: this.repo,
-          ref: `refs/heads/${branch}`,
-          sha: commit.data.sha,
+          path,
+          message,
+          sha: current,
+          branch,
         }),
       );
+      return true;
     }
+    if (current === wanted) return !created;
+    await this.call("writing the record", `${domain} (${path})`, () =>
+      this.octokit.rest.repos.createOrUpdateFileContents({
+        owner: this.owner,
+        repo: this.repo,
+        path,
+        message,
+        content: Buffer.from(content, "utf8").toString("base64"),
+        branch,
+        ...(current ? { sha: current } : {}),
+      }),
+    );
     return true;
+  }
+
+  /** Create `refs/heads/<branch>` at `sha`; false when it already exists (GitHub's 422 "Reference already exists"). */
+  private async createRef(branch: string, sha: string, input: string): Promise<boolean> {
+    try {
+      await this.octokit.rest.git.createRef({
+        owner: this.owner,
+        repo: this.repo,
+        ref: `refs/heads/${branch}`,
+        sha,
+      });
+      return true;
+    } catch (err) {
+      const e = err as { status?: number; response?: { data?: { message?: unknown } } };
+      if (e.status === 422 && /reference already exists/i.test(String(e.response?.data?.message)))
+        return false;
+      throw new GitHubApiError("creating branch", input, err);
+    }
   }
 
   private async createPull(
@@ -527,44 +625,68 @@ export class GitHubChangeRequests implements ChangeRequestPort {
     );
   }
 
-  /** Labels (failure is fatal: filters and dashboards rely on them) and reviewers (failure is a warning). */
+  /**
+   * Labels and extra reviewers, each only when missing, so the daily run does
+   * not notify anyone again. Both are best effort: a PR without them is still
+   * a valid change (GitHub requests the CODEOWNERS itself when the PR opens,
+   * and branch protection still requires them), so a failure is a warning.
+   */
   private async decorate(
-    number: number,
+    pr: OpenPull,
     domain: string,
     branch: string,
     path: string,
   ): Promise<void> {
-    if (this.labels.length) {
-      await this.call(`labelling pull request #${number}`, `${domain} (${branch})`, () =>
-        this.octokit.rest.issues.addLabels({
+    const input = `${domain} (${branch})`;
+    const missingLabels = this.labels.filter((l) => !pr.labels.includes(l));
+    if (missingLabels.length) {
+      try {
+        await this.octokit.rest.issues.addLabels({
           owner: this.owner,
           repo: this.repo,
-          issue_number: number,
-          labels: this.labels,
-        }),
-      );
+          issue_number: pr.number,
+          labels: missingLabels,
+        });
+        pr.labels.push(...missingLabels);
+      } catch (err) {
+        this.warn(
+          new GitHubApiError(
+            `labelling pull request #${pr.number} (${missingLabels.join(", ")})`,
+            input,
+            err,
+          ).message,
+        );
+      }
     }
-    const owners = this.opts.codeowners
-      ? codeownersFor(path, this.opts.codeowners)
-      : { users: [], teams: [], other: [] };
-    const reviewers = [...new Set([...owners.users, ...(this.opts.reviewers ?? [])])];
-    const teamReviewers = [...new Set([...owners.teams, ...(this.opts.teamReviewers ?? [])])];
+    if (this.opts.codeowners !== undefined) {
+      const owners = codeownersFor(path, this.opts.codeowners);
+      if (!owners.users.length && !owners.teams.length && !pr.reviewers.length)
+        this.warn(
+          `github: no CODEOWNERS entry covers ${path}, so GitHub asks nobody to review #${pr.number} for ${input} (add "/dns/ @org/dns-team" to .github/CODEOWNERS)`,
+        );
+    }
+    const reviewers = [...new Set(this.opts.reviewers ?? [])].filter(
+      (u) => !pr.reviewers.includes(u),
+    );
+    const teamReviewers = [...new Set(this.opts.teamReviewers ?? [])].filter(
+      (t) => !pr.teamReviewers.includes(t),
+    );
     if (!reviewers.length && !teamReviewers.length) return;
     try {
       await this.octokit.rest.pulls.requestReviewers({
         owner: this.owner,
         repo: this.repo,
-        pull_number: number,
+        pull_number: pr.number,
         reviewers,
         team_reviewers: teamReviewers,
       });
+      pr.reviewers.push(...reviewers);
+      pr.teamReviewers.push(...teamReviewers);
     } catch (err) {
-      // CODEOWNERS still auto-requests the owners and branch protection still
-      // requires them, so the PR is valid without the explicit request.
       this.warn(
         new GitHubApiError(
-          `requesting reviewers ${[...reviewers, ...teamReviewers.map((t) => `${this.owner}/${t}`)].join(", ")} on #${number}`,
-          `${domain} (${branch})`,
+          `requesting reviewers ${[...reviewers, ...teamReviewers.map((t) => `${this.owner}/${t}`)].join(", ")} on #${pr.number}`,
+          input,
           err,
         ).message,
       );

@@ -181,6 +181,14 @@ export interface ProjectConfig {
   dnsTeam?: string;
   alertEmails: string[];
   github?: z.output<typeof githubSchema>;
+  /**
+   * The immutable numeric IDs of the repository's owner and of the
+   * repository. Set both when the repository's OIDC tokens carry them
+   * (`repo:OWNER@OWNER_ID/REPO@REPO_ID:…`, GitHub docs "Immutable subject
+   * claims"); the roles then trust that form only.
+   */
+  githubOwnerId?: number;
+  githubRepositoryId?: number;
 }
 
 /** Project keys only the Pulumi program reads (validated in infra/config.ts). */
@@ -216,6 +224,8 @@ const projectSchema = z
     dnsTeam: z.string().min(1).optional(),
     alertEmails: z.array(z.email()).default([]),
     github: githubSchema.optional(),
+    githubOwnerId: z.number().int().positive().optional(),
+    githubRepositoryId: z.number().int().positive().optional(),
     // Read only by the Pulumi program (infra/config.ts validates them); named
     // here so that a misspelt key is an error, not a setting silently ignored.
     ...Object.fromEntries(ESTATE_ONLY_KEYS.map((k) => [k, z.unknown().optional()])),
@@ -351,6 +361,8 @@ export function parseProjectConfig(
     dnsTeam: rest.dnsTeam,
     alertEmails: rest.alertEmails,
     github: rest.github,
+    githubOwnerId: rest.githubOwnerId,
+    githubRepositoryId: rest.githubRepositoryId,
   };
 }
 

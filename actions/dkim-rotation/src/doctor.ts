@@ -1,0 +1,520 @@
+/**
+ * `doctor`: a read-only check of a whole estate, before go-live and on every
+ * scheduled run. One line per check, `ok`, `warn` or `fail`, each failure
+ * with its fix; `fail` anywhere makes the command exit non-zero.
+ *
+ * It reads, and never writes: SES identities per Region (GetEmailIdentity),
+ * the KMS key (DescribeKey, GetKeyRotationStatus), Secrets Manager (a
+ * listing), each domain's authoritative nameservers (an SOA query over UDP
+ * and over TCP: SES and many verifiers fall back to TCP for 2048-bit
+ * records, RFC 7766), the record files, and on GitHub the OIDC subject
+ * template against the trust's form, the environment's protection rules,
+ * the repository variables the workflows read, the token's reach and whether
+ * the workflows are enabled (GitHub disables schedules after 60 days without
+ * activity in a public repository).
+ */
+import { createSocket } from "node:dgram";
+import { Socket } from "node:net";
+import * as dnsPacket from "dns-packet";
+import type { Octokit } from "@octokit/rest";
+import type { ProjectConfig } from "./engine/config";
+import type { KeyStorePort, SesPort } from "./engine/ports";
+import type { NameserverTarget } from "./adapters/dns";
+import { checkAllRecords } from "./engine/records";
+import { createOctokit, type GitHubPacing } from "./adapters/github";
+
+export type CheckStatus = "ok" | "warn" | "fail";
+export interface CheckResult {
+  check: string;
+  status: CheckStatus;
+  detail: string;
+  fix?: string;
+}
+
+/** The KMS reads doctor needs (a port: the adapter wraps the SDK client). */
+export interface KmsReadPort {
+  describeKey(
+    keyId: string,
+  ): Promise<{ arn: string; enabled: boolean; state: string; usage?: string }>;
+  rotationEnabled(keyArn: string): Promise<boolean>;
+}
+
+export interface DoctorPorts {
+  config: ProjectConfig;
+  /** Checkout whose dns/ holds the record files. */
+  repoRoot: string;
+  ses: SesPort;
+  keys: KeyStorePort;
+  kms?: KmsReadPort;
+  /** Each domain's authoritative servers with their addresses (DnsVerifier). */
+  dns: { targets(domain: string, configured?: string[]): Promise<NameserverTarget[]> };
+  github?: { octokit: Octokit; owner: string; repo: string };
+  /** DNS query timeout per server and transport. */
+  dnsTimeoutMs?: number;
+}
+
+/** The workflows the pipeline needs enabled. */
+export const PIPELINE_WORKFLOWS = [
+  ".github/workflows/dkim-rotate.yml",
+  ".github/workflows/dkim-activate.yml",
+  ".github/workflows/dkim-rollback.yml",
+  ".github/workflows/dkim-records.yml",
+];
+export const PIPELINE_VARIABLES = ["AWS_PLANNER_ROLE_ARN", "AWS_ACTIVATOR_ROLE_ARN"];
+
+function msg(err: unknown): string {
+  const e = err as { name?: string; message?: string; status?: number };
+  return `${e.status ?? e.name ?? "Error"}: ${String(e.message ?? err).split("\n")[0]}`;
+}
+
+function isForbidden(err: unknown): boolean {
+  const s = (err as { status?: number }).status;
+  return s === 403 || s === 401;
+}
+
+export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const add = (check: string, status: CheckStatus, detail: string, fix?: string) =>
+    out.push({ check, status, detail, ...(fix ? { fix } : {}) });
+  const { config } = p;
+
+  // --- SES, per identity and Region
+  for (const identity of config.identities) {
+    for (const region of identity.regions) {
+      const check = `ses ${region} ${identity.domain}`;
+      try {
+        const s = await p.ses.getIdentity(region, identity.domain);
+        if (!s.exists) {
+          add(
+            check,
+            "fail",
+            "no such identity in SES",
+            "create it (pulumi up) or fix the Region in the config",
+          );
+          continue;
+        }
+        // BYODKIM Tokens may be empty (SES guide's own example): never read "no key" from that.
+        const signs =
+          s.origin === "EXTERNAL"
+            ? `BYODKIM ${s.tokens[0] ?? "(selector not reported)"}`
+            : "Easy DKIM";
+        if (s.status === "FAILED")
+          add(
+            check,
+            "fail",
+            `DKIM FAILED (${signs})`,
+            "publish the active selector's record, or roll back",
+          );
+        else if (s.status === "SUCCESS" && s.signingEnabled) add(check, "ok", `SUCCESS, ${signs}`);
+        else
+          add(
+            check,
+            "warn",
+            `DKIM ${s.status}${s.signingEnabled ? "" : ", signing disabled"} (${signs})`,
+            "wait for SES to verify, or run `status` for the next step",
+          );
+      } catch (err) {
+        add(
+          check,
+          "fail",
+          `cannot read the identity (${msg(err)})`,
+          isForbidden(err)
+            ? "grant ses:GetEmailIdentity to this role"
+            : "create it (pulumi up) or fix the Region in the config",
+        );
+      }
+    }
+  }
+
+  // --- KMS key
+  if (p.kms) {
+    try {
+      const k = await p.kms.describeKey(config.kmsKeyId);
+      if (!k.enabled)
+        add(
+          "kms key",
+          "fail",
+          `${config.kmsKeyId} is ${k.state}`,
+          "enable the key: no key can be stored or read",
+        );
+      else add("kms key", "ok", `${config.kmsKeyId} enabled (${k.usage ?? "usage unknown"})`);
+      try {
+        const on = await p.kms.rotationEnabled(k.arn);
+        add(
+          "kms rotation",
+          on ? "ok" : "warn",
+          on ? "automatic key rotation on" : "automatic key rotation off",
+          on ? undefined : "turn it on (the estate sets enableKeyRotation: true)",
+        );
+      } catch (err) {
+        add(
+          "kms rotation",
+          "warn",
+          `rotation status unreadable (${msg(err)})`,
+          "grant kms:GetKeyRotationStatus to read it",
+        );
+      }
+    } catch (err) {
+      add(
+        "kms key",
+        "fail",
+        `cannot describe ${config.kmsKeyId} (${msg(err)})`,
+        "check kmsKeyId and grant kms:DescribeKey",
+      );
+    }
+  }
+
+  // --- Secrets Manager reachability
+  try {
+    const first = config.identities[0]!.domain;
+    const keys = await p.keys.list(first);
+    add("secrets manager", "ok", `reachable (${keys.length} stored key(s) for ${first})`);
+  } catch (err) {
+    add(
+      "secrets manager",
+      "fail",
+      `cannot list secrets (${msg(err)})`,
+      "grant secretsmanager:ListSecrets under the secret prefix",
+    );
+  }
+
+  // --- DNS: every authoritative server over UDP and TCP
+  for (const identity of config.identities) {
+    let servers: NameserverTarget[];
+    try {
+      servers = await p.dns.targets(identity.domain, identity.nameservers);
+    } catch (err) {
+      add(
+        `dns ${identity.domain}`,
+        "fail",
+        `no authoritative nameservers (${msg(err)})`,
+        "fix the domain's NS records or set nameservers in the config",
+      );
+      continue;
+    }
+    for (const server of servers) {
+      for (const transport of ["udp", "tcp"] as const) {
+        const check = `dns ${identity.domain} ${server.label} ${transport}`;
+        if (!server.address) {
+          add(
+            check,
+            "fail",
+            server.problem ?? "has no address",
+            "give the nameserver an A/AAAA record",
+          );
+          continue;
+        }
+        try {
+          const rcode = await soaQuery(
+            server.address,
+            server.port,
+            identity.domain,
+            transport,
+            p.dnsTimeoutMs ?? 3000,
+          );
+          if (rcode === "NOERROR") add(check, "ok", "answers SOA");
+          else
+            add(
+              check,
+              "fail",
+              `answers ${rcode}`,
+              "the server must be authoritative for the domain",
+            );
+        } catch (err) {
+          add(
+            check,
+            "fail",
+            `no answer (${(err as Error).message})`,
+            transport === "tcp"
+              ? "open TCP/53 to this server: 2048-bit records need TCP when UDP answers are truncated"
+              : "open UDP/53 to this server",
+          );
+        }
+      }
+    }
+  }
+
+  // --- record files
+  try {
+    const { records, errors } = checkAllRecords(p.repoRoot, config);
+    if (errors.length)
+      for (const e of errors) add("records", "fail", e.message, "fix the file (see check-records)");
+    else add("records", "ok", `${records.length} record file(s) valid`);
+  } catch (err) {
+    add("records", "fail", msg(err), "run check-records");
+  }
+
+  if (p.github) await githubChecks(p, add);
+  return out;
+}
+
+async function githubChecks(
+  p: DoctorPorts,
+  add: (check: string, status: CheckStatus, detail: string, fix?: string) => void,
+): Promise<void> {
+  const { octokit, owner, repo } = p.github!;
+  const { config } = p;
+  const tokenFix = (perm: string) => `give the token ${perm}`;
+
+  // OIDC subject: the repository's template and ID form against the trust's form.
+  try {
+    const [tpl, r] = await Promise.all([
+      octokit.rest.actions.getCustomOidcSubClaimForRepo({ owner, repo }),
+      octokit.rest.repos.get({ owner, repo }),
+    ]);
+    const ids = { owner: r.data.owner.id, repo: r.data.id };
+    if (!tpl.data.use_default)
+      add(
+        "github oidc subject",
+        "fail",
+        `custom subject template (${(tpl.data.include_claim_keys ?? []).join(", ")}); the roles trust the default template`,
+        `reset it: gh api -X PUT repos/${owner}/${repo}/actions/oidc/customization/sub -F use_default=true`,
+      );
+    else if (config.githubOwnerId !== undefined || config.githubRepositoryId !== undefined) {
+      if (config.githubOwnerId === ids.owner && config.githubRepositoryId === ids.repo)
+        add(
+          "github oidc subject",
+          "ok",
+          `default template; trust uses the immutable form repo:${owner}@${ids.owner}/${repo}@${ids.repo}`,
+        );
+      else
+        add(
+          "github oidc subject",
+          "fail",
+          `trust names owner ${config.githubOwnerId}/repository ${config.githubRepositoryId}, GitHub has ${ids.owner}/${ids.repo}`,
+          `set githubOwnerId: ${ids.owner} and githubRepositoryId: ${ids.repo}, then pulumi up`,
+        );
+    } else
+      add(
+        "github oidc subject",
+        "warn",
+        `default template; trust uses the name form repo:${owner}/${repo}`,
+        `if this repository was created, renamed or transferred after 2026-07-15 its tokens carry IDs: set githubOwnerId: ${ids.owner} and githubRepositoryId: ${ids.repo}, then pulumi up`,
+      );
+    const perms = (r.data as { permissions?: { push?: boolean } }).permissions;
+    if (perms && perms.push === false)
+      add(
+        "github token",
+        "warn",
+        "cannot push to the repository",
+        "plan needs contents: write and pull-requests: write (or a GitHub App token)",
+      );
+    else add("github token", "ok", "reads the repository");
+  } catch (err) {
+    add(
+      "github oidc subject",
+      "fail",
+      `cannot read the subject template (${msg(err)})`,
+      tokenFix("actions: read (and metadata: read)"),
+    );
+  }
+
+  // The gate's environment.
+  const envName = config.github?.environment ?? "dkim-production";
+  try {
+    const env = (
+      await octokit.rest.repos.getEnvironment({ owner, repo, environment_name: envName })
+    ).data;
+    const rules = (env.protection_rules ?? []) as {
+      type?: string;
+      prevent_self_review?: boolean;
+      reviewers?: unknown[];
+    }[];
+    const reviewers = rules.find((r) => r.type === "required_reviewers");
+    if (!reviewers?.reviewers?.length)
+      add(
+        `github environment ${envName}`,
+        "fail",
+        "no required reviewers: activate, rollback and retire will refuse",
+        "add required reviewers (Settings → Environments; private repositories need GitHub Enterprise) or set github.manageRepository: true",
+      );
+    else if (!reviewers.prevent_self_review)
+      add(
+        `github environment ${envName}`,
+        "warn",
+        `${reviewers.reviewers.length} required reviewer(s), self-review allowed`,
+        "turn on 'Prevent self-review'",
+      );
+    else if (!env.deployment_branch_policy)
+      add(
+        `github environment ${envName}`,
+        "warn",
+        "any branch may deploy",
+        "limit deployment branches to main",
+      );
+    else
+      add(
+        `github environment ${envName}`,
+        "ok",
+        `${reviewers.reviewers.length} required reviewer(s), no self-review, branch policy set`,
+      );
+  } catch (err) {
+    if ((err as { status?: number }).status === 404)
+      add(
+        `github environment ${envName}`,
+        "fail",
+        "does not exist",
+        "create it with required reviewers (or github.manageRepository: true)",
+      );
+    else
+      add(
+        `github environment ${envName}`,
+        "fail",
+        `cannot read it (${msg(err)})`,
+        tokenFix("actions: read"),
+      );
+  }
+
+  // Repository variables the workflows read.
+  try {
+    const vars = await octokit.paginate(octokit.rest.actions.listRepoVariables, {
+      owner,
+      repo,
+      per_page: 30,
+    });
+    const names = new Set(vars.map((v) => v.name));
+    const missing = PIPELINE_VARIABLES.filter((v) => !names.has(v));
+    if (missing.length)
+      add(
+        "github variables",
+        "fail",
+        `missing ${missing.join(", ")}`,
+        "set them from the stack outputs (or github.manageRepository: true)",
+      );
+    else if (!names.has("AWS_REGION"))
+      add(
+        "github variables",
+        "warn",
+        "AWS_REGION unset: the workflows use ap-northeast-1",
+        "set AWS_REGION to the stack's home Region",
+      );
+    else add("github variables", "ok", [...PIPELINE_VARIABLES, "AWS_REGION"].join(", "));
+  } catch (err) {
+    add(
+      "github variables",
+      "fail",
+      `cannot list them (${msg(err)})`,
+      tokenFix("actions: read (variables: read for an App)"),
+    );
+  }
+
+  // Workflows enabled (GitHub disables schedules after 60 days without activity).
+  try {
+    const wfs = await octokit.paginate(octokit.rest.actions.listRepoWorkflows, {
+      owner,
+      repo,
+      per_page: 100,
+    });
+    for (const path of PIPELINE_WORKFLOWS) {
+      const wf = wfs.find((w) => w.path === path);
+      const name = path.split("/").pop()!;
+      if (!wf)
+        add(
+          `github workflow ${name}`,
+          "fail",
+          "not found on the default branch",
+          "commit it from this repository",
+        );
+      else if (wf.state !== "active")
+        add(
+          `github workflow ${name}`,
+          "fail",
+          `is ${wf.state}`,
+          `enable it: gh workflow enable ${name}`,
+        );
+      else add(`github workflow ${name}`, "ok", "active");
+    }
+  } catch (err) {
+    add("github workflows", "fail", `cannot list them (${msg(err)})`, tokenFix("actions: read"));
+  }
+}
+
+/** One SOA query to `host`:`port` over UDP or TCP; resolves with the rcode. */
+export function soaQuery(
+  host: string,
+  port: number,
+  domain: string,
+  transport: "udp" | "tcp",
+  timeoutMs: number,
+): Promise<string> {
+  const id = Math.floor(Math.random() * 65535);
+  const query: dnsPacket.Packet = {
+    type: "query",
+    id,
+    flags: 0,
+    questions: [{ type: "SOA", name: domain, class: "IN" }],
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`timeout after ${timeoutMs} ms`));
+    }, timeoutMs);
+    let done = () => clearTimeout(timer);
+    const answer = (packet: dnsPacket.Packet) => {
+      done();
+      resolve((packet as { rcode?: string }).rcode ?? "NOERROR");
+    };
+    if (transport === "udp") {
+      const sock = createSocket(host.includes(":") ? "udp6" : "udp4");
+      done = () => {
+        clearTimeout(timer);
+        sock.close();
+      };
+      sock.on("error", (e) => {
+        done();
+        reject(e);
+      });
+      sock.on("message", (m) => {
+        const p = dnsPacket.decode(m);
+        if (p.id === id) answer(p);
+      });
+      sock.send(dnsPacket.encode(query), port, host);
+    } else {
+      const sock = new Socket();
+      let buf = Buffer.alloc(0);
+      done = () => {
+        clearTimeout(timer);
+        sock.destroy();
+      };
+      sock.on("error", (e) => {
+        done();
+        reject(e);
+      });
+      sock.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0))
+          answer(dnsPacket.streamDecode(buf));
+      });
+      sock.connect(port, host, () => sock.write(dnsPacket.streamEncode(query)));
+    }
+  });
+}
+
+/** `ok   check: detail` / `fail check: detail — fix: …`, one line each. */
+export function renderDoctor(results: CheckResult[]): string {
+  return results
+    .map(
+      (r) =>
+        `${r.status.padEnd(4)} ${r.check}: ${r.detail}${r.fix && r.status !== "ok" ? ` — fix: ${r.fix}` : ""}`,
+    )
+    .join("\n");
+}
+
+/** GitHub for doctor from a token and the config's repository (the CLI reads GITHUB_TOKEN). */
+export function doctorGitHub(
+  config: ProjectConfig,
+  token: string | undefined,
+  opts: { apiUrl?: string; repository?: string; pacing?: GitHubPacing } = {},
+): DoctorPorts["github"] {
+  const [owner, repo] = (opts.repository ?? `${config.github?.owner}/${config.github?.repo}`).split(
+    "/",
+  );
+  if (!token || !owner || !repo || owner === "undefined") return undefined;
+  return {
+    octokit: createOctokit({ token, baseUrl: opts.apiUrl, pacing: opts.pacing }),
+    owner,
+    repo,
+  };
+}
+
+export const hasFailure = (results: CheckResult[]) => results.some((r) => r.status === "fail");

@@ -1,0 +1,162 @@
+/**
+ * The approval gate, checked before `activate`, `rollback` or `retire` reads
+ * any private key (docs/design.md, "A gate that fails closed").
+ *
+ * The `environment:` line of a workflow proves nothing by itself: GitHub
+ * creates a missing environment on first use with no protection rules,
+ * required reviewers need GitHub Enterprise on private repositories, and a
+ * job without the line runs unapproved. So the job confirms, through GitHub:
+ *
+ * 1. that it runs in the expected environment: its own OIDC token (issued by
+ *    GitHub to this job only) names the environment, this run and this
+ *    repository;
+ * 2. that the environment requires reviewers (its `required_reviewers`
+ *    protection rule names at least one);
+ * 3. that a reviewer approved this run for that environment (the run's
+ *    review history, GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals);
+ * 4. that no other gated job acts on the same domain right now (an
+ *    activation and a rollback run in different concurrency groups).
+ *
+ * Any doubt (a missing token, a 403, an unexpected answer) is a refusal: one
+ * line that says which check failed and how to fix it. Nothing else runs.
+ */
+import type { Octokit } from "@octokit/rest";
+import { RefusalError } from "./engine/errors";
+import { GitHubRuns } from "./adapters/github-runs";
+
+/** The audience of the token the gate asks for: not STS's, so it cannot be replayed to assume a role. */
+export const GATE_AUDIENCE = "ses-dkim-rotation-gate";
+
+export interface GateRequest {
+  command: "activate" | "rollback" | "retire";
+  domain: string;
+  environment: string;
+  owner: string;
+  repo: string;
+  /** GITHUB_RUN_ID. */
+  runId?: string;
+  /** Undefined when the action was given no token. */
+  octokit?: Octokit;
+  /** The job's OIDC token (core.getIDToken on a runner). */
+  idToken: (audience: string) => Promise<string>;
+}
+
+function claimsOf(jwt: string): Record<string, unknown> {
+  const payload = jwt.split(".")[1];
+  if (!payload) throw new Error("not a JWT");
+  return JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
+}
+
+function statusOf(err: unknown): number | undefined {
+  const s = (err as { status?: unknown }).status;
+  return typeof s === "number" ? s : undefined;
+}
+
+/** Throws a RefusalError naming the failed check and its fix; returns what it confirmed. */
+export async function confirmApproval(g: GateRequest): Promise<string> {
+  const refuse = (what: string, fix: string): never => {
+    throw new RefusalError(g.domain, `${g.command} refused by the approval gate: ${what}; ${fix}`);
+  };
+  const env = g.environment;
+  if (!g.runId || !/^\d+$/.test(g.runId))
+    refuse(
+      "not inside a GitHub Actions run (GITHUB_RUN_ID is unset)",
+      "run it from the gated workflow",
+    );
+  if (!g.octokit)
+    refuse(
+      "no GitHub token to read the environment and the run's approvals",
+      "pass github-token (the default ${{ github.token }}) and give the job `permissions: actions: read`",
+    );
+  const octokit = g.octokit!;
+  const runId = Number(g.runId);
+
+  // 1. This job's environment, from its own OIDC token.
+  let claims: Record<string, unknown>;
+  try {
+    claims = claimsOf(await g.idToken(GATE_AUDIENCE));
+  } catch (err) {
+    return refuse(
+      `cannot obtain this job's OIDC token (${String((err as Error).message ?? err).split("\n")[0]})`,
+      "give the job `permissions: id-token: write`",
+    );
+  }
+  if (claims.environment !== env)
+    refuse(
+      `this job is not in the ${env} environment (its OIDC token names ${typeof claims.environment === "string" ? `"${claims.environment}"` : "no environment"})`,
+      `set \`environment: ${env}\` on the job`,
+    );
+  if (claims.run_id !== String(runId) || claims.repository !== `${g.owner}/${g.repo}`)
+    refuse(
+      `the OIDC token is for run ${String(claims.run_id)} of ${String(claims.repository)}, not run ${runId} of ${g.owner}/${g.repo}`,
+      "run the action only inside the gated workflow",
+    );
+
+  // 2. The environment requires reviewers.
+  let rules: { type?: string; reviewers?: { reviewer?: { login?: string; slug?: string } }[] }[];
+  try {
+    const res = await octokit.rest.repos.getEnvironment({
+      owner: g.owner,
+      repo: g.repo,
+      environment_name: env,
+    });
+    rules = (res.data.protection_rules ?? []) as typeof rules;
+  } catch (err) {
+    if (statusOf(err) === 404)
+      return refuse(
+        `environment ${env} does not exist`,
+        `create it with required reviewers (Settings → Environments, or github.manageRepository: true)`,
+      );
+    return refuse(
+      `cannot read environment ${env} (${statusOf(err) ?? "error"} ${String((err as Error).message).split("\n")[0]})`,
+      "give the job `permissions: actions: read`",
+    );
+  }
+  const reviewers = rules
+    .filter((r) => r.type === "required_reviewers")
+    .flatMap((r) => r.reviewers ?? [])
+    .map((r) => r.reviewer?.login ?? r.reviewer?.slug)
+    .filter((x): x is string => !!x);
+  if (!reviewers.length)
+    refuse(
+      `environment ${env} requires no reviewers, so nobody approved this run`,
+      "add required reviewers to it (Settings → Environments; on a private repository this needs GitHub Enterprise), or set github.manageRepository: true",
+    );
+
+  // 3. This run was approved for that environment.
+  let approvals: {
+    state?: string;
+    user?: { login?: string } | null;
+    environments?: { name?: string }[];
+  }[];
+  try {
+    approvals = (
+      await octokit.rest.actions.getReviewsForRun({ owner: g.owner, repo: g.repo, run_id: runId })
+    ).data;
+  } catch (err) {
+    return refuse(
+      `cannot read the approvals of run ${runId} (${statusOf(err) ?? "error"})`,
+      "give the job `permissions: actions: read`",
+    );
+  }
+  const approval = approvals.find(
+    (a) => a.state === "approved" && (a.environments ?? []).some((e) => e.name === env),
+  );
+  if (!approval)
+    refuse(
+      `run ${runId} has no approval for environment ${env}`,
+      `a required reviewer (${reviewers.join(", ")}) must approve the job in ${env}`,
+    );
+
+  // 4. Nobody else acts on this domain now.
+  const busy = (
+    await new GitHubRuns(octokit, { owner: g.owner, repo: g.repo }, runId).openGatedJobs()
+  ).filter((j) => j.domain === g.domain && j.status === "in_progress");
+  if (busy.length)
+    refuse(
+      `the ${busy[0]!.kind} job for ${busy[0]!.selector} is running in run ${busy[0]!.runId}`,
+      "re-run this job when that one has finished",
+    );
+
+  return `approval gate: job in ${env} (required reviewers: ${reviewers.join(", ")}); run ${runId} approved by ${approval!.user?.login ?? "a reviewer"}`;
+}

@@ -1,0 +1,102 @@
+/**
+ * `doctor` against a good and a broken estate: the AWS emulator (SES, KMS,
+ * Secrets Manager), two loopback authoritative servers, the record files,
+ * and the GitHub fake (subject template, environment, variables, workflows).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect } from "chai";
+import { parse, stringify } from "yaml";
+import type { CheckResult } from "../actions/dkim-rotation/src/doctor";
+import { PIPELINE_WORKFLOWS } from "../actions/dkim-rotation/src/doctor";
+import { startWorld, type World } from "./helpers/world";
+import { action } from "./helpers/action";
+
+const DOMAIN = "mail.example.jp";
+
+function byStatus(checks: CheckResult[], status: CheckResult["status"]): string[] {
+  return checks.filter((c) => c.status === status).map((c) => c.check);
+}
+
+describe("doctor", function () {
+  this.timeout(120_000);
+  let world: World;
+
+  before(async () => {
+    world = await startWorld();
+    await world.createEasyDkimIdentity(DOMAIN);
+    const gh = world.github.actions;
+    gh.setEnvironment("dkim-production", {
+      reviewers: [{ type: "Team", id: 4242, login: "dns-team" }],
+      preventSelfReview: true,
+      branchPatterns: ["main"],
+    });
+    for (const v of ["AWS_PLANNER_ROLE_ARN", "AWS_ACTIVATOR_ROLE_ARN", "AWS_REGION"])
+      gh.variables.set(v, "x");
+    for (const path of PIPELINE_WORKFLOWS) gh.addWorkflow(path, path);
+  });
+  after(async () => world?.close());
+
+  it("a good estate: no fail, exit 0, one line per check", async () => {
+    await world.emulator.advance();
+    const r = await action(world, { command: "doctor" }, {});
+    const checks = JSON.parse(r.outputs.checks!) as CheckResult[];
+    console.log(
+      checks.map((c) => `      ${c.status.padEnd(4)} ${c.check}: ${c.detail}`).join("\n"),
+    );
+    expect(r.error, r.log).to.equal(undefined);
+    expect(byStatus(checks, "fail")).to.deep.equal([]);
+    const names = checks.map((c) => c.check);
+    expect(names).to.include.members([
+      `ses ap-northeast-1 ${DOMAIN}`,
+      "kms key",
+      "secrets manager",
+      `dns ${DOMAIN} ${world.ns1.address} udp`,
+      `dns ${DOMAIN} ${world.ns1.address} tcp`,
+      `dns ${DOMAIN} ${world.ns2.address} tcp`,
+      "records",
+      "github oidc subject",
+      "github environment dkim-production",
+      "github variables",
+      "github workflow dkim-activate.yml",
+    ]);
+    // The name-form trust on a repository whose IDs are known is a warning with the IDs to set.
+    const oidc = checks.find((c) => c.check === "github oidc subject")!;
+    expect(oidc.status).to.equal("warn");
+    expect(oidc.fix).to.include(`githubRepositoryId: ${world.github.repositoryId}`);
+  });
+
+  it("a broken estate: each fault is a fail line with its fix, and the run fails", async () => {
+    const gh = world.github.actions;
+    gh.environments.delete("dkim-production");
+    gh.variables.delete("AWS_ACTIVATOR_ROLE_ARN");
+    gh.addWorkflow(".github/workflows/dkim-rotate.yml", "plan", "disabled_inactivity");
+    gh.subjectTemplate = { use_default: false, include_claim_keys: ["repo", "context"] };
+    // A third nameserver that answers nothing (nothing listens on port 9).
+    const file = join(world.workspace, world.configFile);
+    const stack = parse(readFileSync(file, "utf8")) as {
+      config: Record<string, { nameservers: string[] }[]>;
+    };
+    stack.config["ses-dkim-rotation:identities"]![0]!.nameservers.push("127.0.0.1:9");
+    writeFileSync(file, stringify(stack));
+    const r = await action(world, { command: "doctor" }, {});
+    const checks = JSON.parse(r.outputs.checks!) as CheckResult[];
+    console.log(
+      checks
+        .filter((c) => c.status !== "ok")
+        .map((c) => `      ${c.status.padEnd(4)} ${c.check}: ${c.detail} — fix: ${c.fix}`)
+        .join("\n"),
+    );
+    expect(byStatus(checks, "fail")).to.include.members([
+      `dns ${DOMAIN} 127.0.0.1:9 udp`,
+      `dns ${DOMAIN} 127.0.0.1:9 tcp`,
+      "github oidc subject",
+      "github environment dkim-production",
+      "github variables",
+      "github workflow dkim-rotate.yml",
+    ]);
+    for (const c of checks.filter((x) => x.status === "fail"))
+      expect(c.fix, c.check).to.be.a("string");
+    expect(r.error).to.match(/^doctor: .*github environment dkim-production.* failed$/);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * The GitHub fake answers as GitHub documents it: every successful response
+ * the product's adapters receive from the fake, on every route they use, is
+ * validated against GitHub's published OpenAPI description
+ * (@octokit/openapi, api.github.com), with Ajv.
+ */
+import { createRequire } from "node:module";
+import { expect } from "chai";
+import { Ajv } from "ajv";
+import addFormatsModule from "ajv-formats";
+import { createOctokit, GitHubChangeRequests } from "../actions/dkim-rotation/src/adapters/github";
+import { GitHubRuns } from "../actions/dkim-rotation/src/adapters/github-runs";
+import { confirmApproval } from "../actions/dkim-rotation/src/gate";
+import { runDoctor } from "../actions/dkim-rotation/src/doctor";
+import { fetchIdToken, startGitHubFake, type GitHubFake } from "../scripts/github-fake";
+
+const require = createRequire(import.meta.url);
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+interface OpenApi {
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>
+  >;
+  components: Record<string, unknown>;
+}
+
+/**
+ * Point `#/components/…` refs at the spec registered as `gh`, and give a
+ * nullable enum its `null` (OpenAPI 3.0 allows null there; Ajv wants it listed).
+ */
+function rebase(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(rebase);
+  if (node && typeof node === "object") {
+    const o = node as Record<string, unknown>;
+    if (o.nullable === true && Array.isArray(o.enum) && !o.enum.includes(null))
+      return rebase({ ...o, enum: [...o.enum, null] });
+    return Object.fromEntries(
+      Object.entries(node).map(([k, v]) => [
+        k,
+        k === "$ref" && typeof v === "string" && v.startsWith("#/") ? `gh${v}` : rebase(v),
+      ]),
+    );
+  }
+  return node;
+}
+
+describe("the GitHub fake against GitHub's OpenAPI description", function () {
+  this.timeout(120_000);
+  let spec: OpenApi;
+  let ajv: Ajv;
+  let fake: GitHubFake;
+  const templates: { method: string; path: string; re: RegExp }[] = [];
+
+  before(async () => {
+    spec = require("@octokit/openapi/generated/api.github.com.json") as OpenApi;
+    ajv = new Ajv({ strict: false, allErrors: true, validateFormats: true });
+    addFormats(ajv);
+    ajv.addSchema({ $id: "gh", components: rebase(spec.components) });
+    for (const [path, ops] of Object.entries(spec.paths))
+      for (const method of Object.keys(ops))
+        templates.push({
+          method: method.toUpperCase(),
+          path,
+          // `{path}` and `{ref}` span segments; other parameters are one segment.
+          re: new RegExp(
+            `^${path.replace(/\{(?:path|ref)\}/g, ".+").replace(/\{[^}]+\}/g, "[^/]+")}$`,
+          ),
+        });
+    fake = await startGitHubFake({
+      files: {
+        ".github/CODEOWNERS": "/dns/ @example-jp/dns-team\n",
+        "dns/a.example.jp/old-1.zone": "x\n",
+      },
+    });
+  });
+  after(async () => fake?.close());
+
+  it("every response the adapters read validates against its documented schema", async () => {
+    const octokit = createOctokit({
+      token: "t",
+      baseUrl: fake.url,
+      pacing: { retryAfterBaseMs: 1, writeIntervalMs: 0 },
+    });
+    const repo = { owner: fake.owner, repo: fake.repo };
+    // Pull requests: open, re-run, retire.
+    const prs = new GitHubChangeRequests(octokit, { ...repo, reviewers: ["lead"] });
+    const change = {
+      domain: "a.example.jp",
+      selector: "new-1",
+      path: "dns/a.example.jp/new-1.zone",
+      content: "record\n",
+      title: "t",
+      body: "b",
+    };
+    await prs.proposeRecord(change);
+    await new GitHubChangeRequests(octokit, repo).proposeRecord({
+      ...change,
+      content: "record 2\n",
+    });
+    await new GitHubChangeRequests(octokit, repo).proposeRemoval({
+      domain: "a.example.jp",
+      selector: "old-1",
+      path: "dns/a.example.jp/old-1.zone",
+      title: "t",
+      body: "b",
+    });
+    // Actions: a gated run, its approval, the gate and the hold-back reads, doctor.
+    const { job } = fake.approvedJob("dkim-production");
+    const run = fake.actions.startRun(".github/workflows/dkim-activate.yml", {
+      event: "schedule",
+      headSha: "0".repeat(40),
+    });
+    fake.actions.queueJob(run.id, {
+      name: "Activate new-1 for a.example.jp",
+      environment: "dkim-production",
+      group: "g",
+    });
+    fake.actions.variables.set("AWS_PLANNER_ROLE_ARN", "arn");
+    const runs = new GitHubRuns(octokit, repo);
+    await runs.openGatedJobs();
+    fake.actions.review(run.id, "dkim-production", "rejected", "approver");
+    await runs.recentFailures();
+    await octokit.rest.actions.getPendingDeploymentsForRun({ ...repo, run_id: run.id });
+    await confirmApproval({
+      command: "activate",
+      domain: "a.example.jp",
+      environment: "dkim-production",
+      ...repo,
+      runId: String(job.runId),
+      octokit,
+      idToken: (aud) => fetchIdToken(fake.actions.runnerEnv(job.id), aud),
+    });
+    await runDoctor({
+      config: {
+        file: "x",
+        project: "p",
+        defaultRegion: "ap-northeast-1",
+        identities: [],
+        kmsKeyId: "alias/x",
+        secretPrefix: "dkim",
+        deletionRecoveryDays: 30,
+        metricsNamespace: "n",
+        sesRequestsPerSecond: 1,
+        alertEmails: [],
+      },
+      repoRoot: "/nonexistent",
+      ses: { getIdentity: () => Promise.reject(new Error("unused")) } as never,
+      keys: { list: () => Promise.resolve([]) } as never,
+      dns: { targets: () => Promise.resolve([]) },
+      github: { octokit, ...repo },
+    }).catch(() => undefined);
+    await octokit.rest.actions.getWorkflowRun({ ...repo, run_id: run.id });
+
+    const checked = new Map<string, number>();
+    const failures: string[] = [];
+    for (const r of fake.requests) {
+      if (r.status >= 300 || r.path.startsWith("/_runner/")) continue;
+      const t = templates.find((x) => x.method === r.method && x.re.test(r.path));
+      expect(t, `${r.method} ${r.path} is not a documented route`).to.not.equal(undefined);
+      const response = spec.paths[t!.path]![t!.method.toLowerCase()]!.responses[String(r.status)];
+      expect(response, `${r.method} ${t!.path} documents no ${r.status}`).to.not.equal(undefined);
+      const schema = response!.content?.["application/json"]?.schema;
+      if (!schema) continue;
+      const key = `${t!.method} ${t!.path} ${r.status}`;
+      const validate = ajv.compile(rebase(schema) as object);
+      if (!validate(r.response))
+        failures.push(
+          `${key}: ${(validate.errors ?? [])
+            .slice(0, 5)
+            .map((e) => `${e.instancePath} ${e.message}`)
+            .join("; ")}`,
+        );
+      checked.set(key, (checked.get(key) ?? 0) + 1);
+    }
+    console.log(
+      `      validated ${[...checked.values()].reduce((a, b) => a + b, 0)} responses on ${checked.size} routes`,
+    );
+    expect(failures).to.deep.equal([]);
+    expect(checked.size).to.be.at.least(15);
+  });
+});
