@@ -41,7 +41,7 @@ const UDP_EDNS_MAX = 1232;
 
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 
-export type ZoneRecordType = "TXT" | "NS" | "A" | "AAAA" | "SOA";
+export type ZoneRecordType = "TXT" | "NS" | "A" | "AAAA" | "SOA" | "CNAME";
 
 export interface ZoneRecord {
   /**
@@ -212,7 +212,12 @@ export function compileZone(originInput: string, zone: ZoneModel): CompiledZone 
         throw new Error(`${where(r)}: not an IPv4 address`);
       if (r.type === "AAAA" && net.isIPv6(r.data) === false)
         throw new Error(`${where(r)}: not an IPv6 address`);
-      add({ name, type: r.type, ttl, data: r.type === "NS" ? canonicalName(r.data) : r.data });
+      add({
+        name,
+        type: r.type,
+        ttl,
+        data: r.type === "NS" || r.type === "CNAME" ? canonicalName(r.data) : r.data,
+      });
     }
   }
   // Every zone needs NS records at its apex (RFC 1035 §5.2; BIND will not
@@ -343,7 +348,14 @@ export function answer(zones: Map<string, CompiledZone>, question: Question): An
 
   const answers: Answer[] = [];
   if (atApex && (qtype === "SOA" || qtype === "ANY")) answers.push(zone.soa);
-  const matching = here.filter((rr) => qtype === "ANY" || rr.type === qtype);
+  // A CNAME owner has no other data: any other type is answered with the
+  // CNAME itself (RFC 1034 §3.6.2); its target lies outside our zones, so
+  // the resolver follows it, not us (Easy DKIM's <token>.dkim.amazonses.com).
+  const alias = here.find((rr) => rr.type === "CNAME");
+  const matching =
+    alias && qtype !== "CNAME" && qtype !== "ANY"
+      ? [alias]
+      : here.filter((rr) => qtype === "ANY" || rr.type === qtype);
   answers.push(...matching.map(toAnswer));
   if (!answers.length) return base(RCODE.NOERROR, true, { authorities: [negativeSoa(zone)] });
   const additionals = glueFor(

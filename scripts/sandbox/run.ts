@@ -603,6 +603,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   }[] = [];
   const auditedSes: SesPort = {
     getIdentity: (region, domain) => adapters.ses.getIdentity(region, domain),
+    useEasyDkim: (region, domain) => adapters.ses.useEasyDkim(region, domain),
     async putExternalKey(region, domain, selector, sesPrivateKey) {
       const value = dkimRecordValue(fromSesPrivateKey(sesPrivateKey).publicKey);
       const verified = servers.every(

@@ -268,15 +268,17 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
 }
 
 function readyOf(snaps: IdentitySnapshot[]): { domain: string; selector: string }[] {
-  return snaps
-    .filter((s) => s.decision.kind === "activate" && s.decision.selector)
-    .map((s) => ({ domain: s.decision.domain, selector: s.decision.selector! }));
+  return snaps.flatMap(({ decision: d }) =>
+    d.kind === "activate" ? [{ domain: d.domain, selector: d.selector }] : [],
+  );
 }
 
 function retirableKeys(snaps: IdentitySnapshot[]): { domain: string; selector: string }[] {
-  return snaps
-    .filter((s) => s.decision.kind === "retire" && s.decision.retireStep === "delete-key")
-    .map((s) => ({ domain: s.decision.domain, selector: s.decision.selector! }));
+  return snaps.flatMap(({ decision: d }) =>
+    d.kind === "retire" && d.retireStep === "delete-key"
+      ? [{ domain: d.domain, selector: d.selector }]
+      : [],
+  );
 }
 
 function notesOf(snaps: IdentitySnapshot[]): string[] {
