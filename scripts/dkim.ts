@@ -41,6 +41,7 @@ import { isValidSelector } from "../actions/dkim-rotation/src/engine/selector";
 import { DnsVerifier } from "../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../actions/dkim-rotation/src/adapters/local";
 import { buildAwsAdapters } from "../actions/dkim-rotation/src/context";
+import { registerAdopt } from "./dkim-adopt";
 
 interface GlobalOptions {
   config: string;
@@ -286,6 +287,8 @@ export function buildProgram(): Command {
         e.close();
       }
     });
+
+  registerAdopt(program, () => ({ ...engine(g()), endpoint: g().endpoint, json: g().json }));
 
   program
     .command("check-records")

@@ -35,6 +35,7 @@ import {
   type MetricDatapoint,
 } from "./aws-emulator/cloudwatch";
 import { SecretsBackend, type SecretView } from "./aws-emulator/secrets";
+import { SsmBackend } from "./aws-emulator/ssm";
 import {
   AWS_FAULT_KINDS,
   FaultDecider,
@@ -123,7 +124,7 @@ export interface AwsEmulatorOptions {
   faults?: AwsEmulatorFaults;
 }
 
-export type EmulatedService = "ses" | "secretsmanager" | "monitoring";
+export type EmulatedService = "ses" | "secretsmanager" | "monitoring" | "ssm";
 
 /** One request the emulator received, whatever its outcome. */
 export interface CallRecord {
@@ -262,6 +263,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     allowForceDelete: options.allowForceDelete ?? false,
   });
   const cloudwatch = new CloudWatchBackend();
+  const ssm = new SsmBackend();
   const callLog: CallRecord[] = [];
   let faultPlan: AwsEmulatorFaults | undefined;
   let decider: FaultDecider<AwsFaultKind> | undefined;
@@ -311,6 +313,9 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     if (typeof target === "string" && target.startsWith("secretsmanager.")) {
       service = "secretsmanager";
       operation = target.slice("secretsmanager.".length);
+    } else if (typeof target === "string" && target.startsWith("AmazonSSM.")) {
+      service = "ssm";
+      operation = target.slice("AmazonSSM.".length);
     } else if (typeof target === "string" && target.startsWith("GraniteServiceVersion20100801.")) {
       service = "monitoring";
       operation = target.slice("GraniteServiceVersion20100801.".length);
@@ -346,7 +351,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const contentType =
         service === "ses"
           ? "application/json"
-          : service === "secretsmanager"
+          : service === "secretsmanager" || service === "ssm"
             ? "application/x-amz-json-1.1"
             : "application/x-amz-json-1.0";
       res.writeHead(status, {
@@ -361,7 +366,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       if (service === "ses") {
         // REST-JSON: the SDK reads the code from x-amzn-errortype.
         send(err.status, { message: err.message }, { "x-amzn-errortype": err.code });
-      } else if (service === "secretsmanager") {
+      } else if (service === "secretsmanager" || service === "ssm") {
         send(err.status, { __type: err.code, message: err.message });
       } else {
         const queryCode = err instanceof CloudWatchError ? err.queryCode : err.code;
@@ -510,6 +515,16 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
             400,
           );
         return send(200, op(region, now, input));
+      }
+      if (service === "ssm") {
+        const input = parseJson(body, "SerializationException");
+        if (operation === "GetParameter") return send(200, ssm.getParameter(region, input));
+        if (operation === "PutParameter") return send(200, ssm.putParameter(region, now, input));
+        throw new AwsApiError(
+          "UnknownOperationException",
+          `Operation ${operation} is not emulated`,
+          400,
+        );
       }
       const input = parseJson(body, "SerializationException");
       if (operation !== "PutMetricData") {
