@@ -331,8 +331,20 @@ export function buildProgram(): Command {
       faultRate,
     )
     .option("--seed <n>", "seed for --faults (same seed, same faults)", seed, 1)
+    .option(
+      "--ses-quirks",
+      "SES answers as its docs also allow: empty BYODKIM Tokens, TEMPORARY_FAILURE spells after SUCCESS",
+      false,
+    )
     .action(
-      async (o: { out: string; years: number; naive: boolean; faults?: number; seed: number }) => {
+      async (o: {
+        out: string;
+        years: number;
+        naive: boolean;
+        faults?: number;
+        seed: number;
+        sesQuirks: boolean;
+      }) => {
         const quiet = g().json;
         // Loaded on demand: the sandbox pulls in the emulator and mailauth, which
         // every other command would otherwise pay for at start-up.
@@ -341,6 +353,7 @@ export function buildProgram(): Command {
           out: o.out,
           years: o.years,
           naive: o.naive,
+          sesQuirks: o.sesQuirks,
           ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
           print: quiet ? undefined : out,
           progress: (line) =>

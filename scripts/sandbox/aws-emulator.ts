@@ -50,6 +50,7 @@ import {
   type DkimTimings,
   type IdentityView,
   type SentMessage,
+  type SesQuirks,
 } from "./aws-emulator/ses";
 
 export type { EmulatorClock, LookupTxt, TxtLookupResult } from "./aws-emulator/common";
@@ -60,6 +61,7 @@ export type {
   DkimStatus,
   StatusChange,
   DkimStatusFault,
+  SesQuirks,
 } from "./aws-emulator/ses";
 export type { AwsFaultKind, FaultPlan } from "./faults";
 export type { SecretView } from "./aws-emulator/secrets";
@@ -116,6 +118,8 @@ export interface AwsEmulatorOptions {
   sesBurst?: number;
   /** DKIM check schedule in simulated time. */
   dkim?: Partial<DkimTimings>;
+  /** Documented SES answers to switch on (empty BYODKIM Tokens, TEMPORARY_FAILURE spells). */
+  sesQuirks?: SesQuirks;
   accountId?: string;
   /** Allow Secrets Manager `ForceDeleteWithoutRecovery`. Default false: refused with InvalidParameterException. */
   allowForceDelete?: boolean;
@@ -255,6 +259,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
   const clock = options.clock ?? { now: () => new Date() };
   const ses = new SesBackend({
     timings: { ...DEFAULT_DKIM_TIMINGS, ...options.dkim },
+    ...(options.sesQuirks ? { quirks: options.sesQuirks } : {}),
     lookupTxt: options.lookupTxt ?? resolverLookup(options.dnsServers),
     ...(options.onMessage ? { onMessage: options.onMessage } : {}),
   });

@@ -303,7 +303,11 @@ export interface Answered {
  * Answer one question from the zones (pure; no I/O). Handles referrals below
  * zone cuts, empty non-terminals (NODATA, not NXDOMAIN: RFC 8020 §2) and ANY.
  */
-export function answer(zones: Map<string, CompiledZone>, question: Question): Answered {
+export function answer(
+  zones: Map<string, CompiledZone>,
+  question: Question,
+  depth = 0,
+): Answered {
   const name = canonicalName(question.name);
   // dns-packet decodes type 255 as "ANY", which its RecordType union lacks.
   const qtype: string = question.type;
@@ -346,16 +350,22 @@ export function answer(zones: Map<string, CompiledZone>, question: Question): An
     atApex || here.length > 0 || [...zone.nodes.keys()].some((owner) => owner.endsWith(`.${name}`));
   if (!exists) return base(RCODE.NXDOMAIN, true, { authorities: [negativeSoa(zone)] });
 
-  const answers: Answer[] = [];
-  if (atApex && (qtype === "SOA" || qtype === "ANY")) answers.push(zone.soa);
-  // A CNAME owner has no other data: any other type is answered with the
-  // CNAME itself (RFC 1034 §3.6.2); its target lies outside our zones, so
-  // the resolver follows it, not us (Easy DKIM's <token>.dkim.amazonses.com).
   const alias = here.find((rr) => rr.type === "CNAME");
-  const matching =
-    alias && qtype !== "CNAME" && qtype !== "ANY"
-      ? [alias]
-      : here.filter((rr) => qtype === "ANY" || rr.type === qtype);
+  const answers: Answer[] = [];
+  if (alias && qtype !== "CNAME" && qtype !== "ANY") {
+    // A CNAME owner has no other data: any other type is answered with the
+    // CNAME (RFC 1034 §3.6.2), followed into zones this server holds (§4.3.2
+    // step 3a, as BIND does); a target elsewhere is left to the resolver.
+    answers.push(toAnswer(alias));
+    const target = alias.data as string;
+    if (depth < 8 && findZone(zones, target)) {
+      const chased = answer(zones, { ...question, name: target }, depth + 1);
+      answers.push(...(chased.packet.answers ?? []));
+    }
+    return base(RCODE.NOERROR, true, { answers });
+  }
+  if (atApex && (qtype === "SOA" || qtype === "ANY")) answers.push(zone.soa);
+  const matching = here.filter((rr) => qtype === "ANY" || rr.type === qtype);
   answers.push(...matching.map(toAnswer));
   if (!answers.length) return base(RCODE.NOERROR, true, { authorities: [negativeSoa(zone)] });
   const additionals = glueFor(
