@@ -69,7 +69,6 @@ import {
   recordPath,
 } from "../../actions/dkim-rotation/src/engine/record";
 import { RepoRecords } from "../../actions/dkim-rotation/src/engine/records";
-import { publicKeyFingerprint } from "../../actions/dkim-rotation/src/engine/keys";
 import { DnsVerifier, queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import { writeFileAtomic } from "../../actions/dkim-rotation/src/adapters/local";
 import { startAwsEmulator, type AwsEmulator, type SentMessage } from "./aws-emulator";
