@@ -9,6 +9,7 @@ import { systemClock, type Clock } from "./engine/clock";
 import { loadConfig, type ProjectConfig } from "./engine/config";
 import { oneLine } from "./engine/errors";
 import { statusRows } from "./engine/format";
+import { describeRollback } from "./engine/lifecycle";
 import {
   ActivationFailedError,
   findIdentity,
@@ -46,6 +47,7 @@ const markdownChangeText: ChangeText = {
       nameservers: i.nameservers,
       publishBy: i.publishBy,
       previousSelector: i.previousSelector,
+      rollback: describeRollback(i.rollback),
       recordPath: i.path,
       timeline: {
         generatedAt: i.generatedAt,
