@@ -376,6 +376,10 @@ export function buildProgram(): Command {
                 )}; failed calls ${f.failedCalls}; failed runs retried ${f.errorsSurvived}; refusals ${f.refusals.length}; rollbacks ${f.rollbacks.length}`,
             );
           }
+          if (report.sesQuirks)
+            out(
+              `SES quirks: ${report.sesQuirks.temporaryFailureSpells} TEMPORARY_FAILURE spell(s) after SUCCESS; Tokens [] for every BYODKIM identity (${report.sesQuirks.getEmailIdentityCalls} GetEmailIdentity calls)`,
+            );
           out(`${report.ok ? "PASS" : "FAIL"}: ${report.verdict}`);
           out(`artifacts: ${resolve(o.out)}/{report.json,report.md,zones/,mail/}`);
         }

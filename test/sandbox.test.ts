@@ -147,6 +147,23 @@ describe("sandbox (end to end)", function () {
     }
   });
 
+  it("--ses-quirks (empty BYODKIM Tokens, TEMPORARY_FAILURE spells): the same verdict, both first rotations done", async () => {
+    const out = mkdtempSync(join(tmpdir(), "sandbox-quirks-"));
+    try {
+      const quirks = await runSandbox({ out, years: 0.4, naive: false, sesQuirks: true });
+      expect(quirks.ok, quirks.verdict).to.equal(true);
+      expect(quirks.failed).to.equal(0);
+      expect(quirks.sesQuirks!.temporaryFailureSpells).to.be.greaterThan(0);
+      expect(quirks.rotations.map((r) => [r.from, Boolean(r.activatedAt)])).to.deep.equal([
+        ["easy-dkim", true],
+        ["gooid-21-prod", true],
+      ]);
+      expect(quirks.rotations.some((r) => r.rolledBackAt)).to.equal(false);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it("refuses to delete a directory that is not its own output", async () => {
     const dir = mkdtempSync(join(tmpdir(), "not-sandbox-"));
     try {

@@ -303,11 +303,7 @@ export interface Answered {
  * Answer one question from the zones (pure; no I/O). Handles referrals below
  * zone cuts, empty non-terminals (NODATA, not NXDOMAIN: RFC 8020 §2) and ANY.
  */
-export function answer(
-  zones: Map<string, CompiledZone>,
-  question: Question,
-  depth = 0,
-): Answered {
+export function answer(zones: Map<string, CompiledZone>, question: Question, depth = 0): Answered {
   const name = canonicalName(question.name);
   // dns-packet decodes type 255 as "ANY", which its RecordType union lacks.
   const qtype: string = question.type;

@@ -176,6 +176,8 @@ export interface SandboxReport {
   /** Domains whose last activation is older than rotationDays at the end: rotation stalled. */
   stalledDomains: string[];
   faults?: FaultReport;
+  /** With --ses-quirks: how often SES answered the documented odd ways. */
+  sesQuirks?: { temporaryFailureSpells: number; getEmailIdentityCalls: number };
   ok: boolean;
   verdict: string;
 }
@@ -1120,6 +1122,18 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       }
     : undefined;
   const unsignedMinutes = pendingMinutesTotal(emulator, config, start);
+  const sesQuirks = options.sesQuirks
+    ? {
+        temporaryFailureSpells: config.identities
+          .flatMap((i) => i.regions.flatMap((r) => history(r, i.domain)))
+          .filter((c) => c.reason.endsWith("(quirk)")).length,
+        // GetEmailIdentity answers; every BYODKIM one carried "Tokens": [].
+        getEmailIdentityCalls: emulator.callCount({
+          service: "ses",
+          operation: "GetEmailIdentity",
+        }),
+      }
+    : undefined;
   const ok =
     mailStats.failed === 0 &&
     unsignedOutsidePending === 0 &&
@@ -1147,6 +1161,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     duplicatePrs,
     stalledDomains,
     ...(faultReport ? { faults: faultReport } : {}),
+    ...(sesQuirks ? { sesQuirks } : {}),
     ok,
     verdict: ok
       ? `0 failed signatures; ${mailStats.unsigned} unsigned message(s), all inside SES's pending checks right after a verified swap (${unsignedMinutes} pending minutes in all)${faultReport ? `; under ${faultReport.rate * 100}% faults (seed ${faultReport.seed}): ${Object.values(faultReport.injected).reduce((a, b) => a + (b ?? 0), 0)} injected, ${faultReport.errorsSurvived} failed run(s) retried, ${refusals.length} refusal(s), ${rollbacks.length} rollback(s), no duplicate key or PR` : ""}`
