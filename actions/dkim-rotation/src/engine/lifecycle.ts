@@ -439,8 +439,10 @@ export interface SwapPlan {
   pendingRegions: string[];
   /** Where a failure goes back to (for `rollback` mode: nothing further). */
   rollback: RollbackTarget;
-  /** The selector SES signs with now, for the timeline. */
+  /** What SES signs with now, for the timeline. */
   from: string;
+  /** The BYODKIM selector the swap leaves behind, if any (a rollback abandons it). */
+  leaving?: string;
 }
 
 /**
@@ -487,10 +489,20 @@ export function checkSwap(
         return no(`Regions disagree (${s.detail}) and no stored key exists to finish with`);
       }
       if (mode === "rollback") {
-        const target = others[0]
-          ? { kind: "none" as const, why: "this is the rollback" }
+        // Going back: if it fails, the key we leave still signs in the other Regions.
+        const leaving = others[0];
+        const target: RollbackTarget = leaving
+          ? { kind: "byodkim", selector: leaving }
           : s.rollback;
-        return { ok: true, value: { pendingRegions, rollback: target, from: from() } };
+        return {
+          ok: true,
+          value: {
+            pendingRegions,
+            rollback: target,
+            from: from(),
+            ...(leaving ? { leaving } : {}),
+          },
+        };
       }
       return { ok: true, value: { pendingRegions, rollback: s.rollback, from: from() } };
     }
@@ -518,7 +530,12 @@ export function checkSwap(
         // Going back is the rollback; if it fails, the key we left is still there.
         return {
           ok: true,
-          value: { pendingRegions, rollback: rollbackFromActive(active), from: active.selector },
+          value: {
+            pendingRegions,
+            rollback: rollbackFromActive(active),
+            from: active.selector,
+            leaving: active.selector,
+          },
         };
       }
       if (lc.candidate?.key.selector !== selector) {

@@ -569,7 +569,7 @@ export async function runActivate(
       refuse(`key ${selector} is scheduled for deletion on ${key!.deletionDate.toISOString()}`);
     const check = checkSwap(lc, selector, mode);
     if (!check.ok) return refuse(check.why);
-    const { pendingRegions, rollback, from } = check.value;
+    const { pendingRegions, rollback, from, leaving } = check.value;
     const previousSelector = rollbackSelector(rollback);
     event(
       "precondition",
@@ -651,11 +651,11 @@ export async function runActivate(
       const at = mode === "rollback" && key!.activatedAt ? key!.activatedAt : ctx.clock.now();
       await ctx.keys.markState(domain, selector, "active", at);
       event("record", `activation of ${selector} recorded`);
-      if (mode === "rollback" && from !== selector && keys.some((k) => k.selector === from)) {
+      if (mode === "rollback" && leaving && keys.some((k) => k.selector === leaving)) {
         // The key we left is abandoned: never offered for activation again,
         // retired after the grace period like any old selector.
-        await ctx.keys.markState(domain, from, "retired", ctx.clock.now());
-        event("record", `${from} marked retired (rolled back from)`);
+        await ctx.keys.markState(domain, leaving, "retired", ctx.clock.now());
+        event("record", `${leaving} marked retired (rolled back from)`);
       }
       const pendingMinutes = Math.round(
         (polled.successAt!.getTime() - swapStart.getTime()) / MINUTE_MS,
