@@ -1,9 +1,79 @@
-// Flat config: typescript-eslint's recommended rules over every TypeScript source.
+// Flat config: typescript-eslint's recommended rules over every TypeScript source,
+// plus the layer boundaries (docs/design.md#boundaries).
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/** Node modules that do I/O: the engine decides, adapters act. */
+const IO_MODULES = [
+  "fs",
+  "fs/promises",
+  "child_process",
+  "net",
+  "dgram",
+  "dns",
+  "dns/promises",
+  "http",
+  "https",
+  "http2",
+  "tls",
+].flatMap((m) => [m, `node:${m}`]);
+
+/**
+ * The engine (pure decision logic and its ports) imports nothing outside its
+ * folder, no SDK or client library, and no I/O module. `allow` lists the
+ * current violations, each to be moved into an adapter and then removed here.
+ */
+function engineBoundary(allow = []) {
+  return [
+    "error",
+    {
+      paths: IO_MODULES.filter((m) => !allow.includes(m)).map((name) => ({
+        name,
+        message: "the engine does no I/O: take a port and let an adapter do it",
+      })),
+      patterns: [
+        {
+          group: ["../*"],
+          message: "the engine imports only the engine (adapters and front ends import it)",
+        },
+        {
+          group: ["@aws-sdk/*", "@smithy/*", "@octokit/*", "@actions/*", "@pulumi/*", "dns-packet"],
+          message: "the engine uses no SDK or client: adapters are handed their clients",
+        },
+      ],
+    },
+  ];
+}
+
+/** infra/ reads the engine's config schema and nothing else of the action. */
+function infraBoundary(allow = []) {
+  const allowed = ["engine/config", ...allow].map((p) => p.replace(/[/.]/g, "\\$&")).join("|");
+  return [
+    "error",
+    {
+      patterns: [
+        {
+          regex: `(^|/)actions/(?!dkim-rotation/src/(${allowed})$)`,
+          message: "infra/ imports only the config schema (engine/config) from the action",
+        },
+      ],
+    },
+  ];
+}
+
+const ENGINE = "actions/dkim-rotation/src/engine";
+
 export default tseslint.config(
-  { ignores: ["node_modules/**", "actions/*/dist/**", "sandbox-out/**", "coverage/**"] },
+  {
+    ignores: [
+      "node_modules/**",
+      "actions/*/dist/**",
+      "sandbox-out/**",
+      "coverage/**",
+      // Node 24 for the second test run, installed by .ci/run
+      ".ci/node24/**",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -14,5 +84,27 @@ export default tseslint.config(
       ],
       "no-console": "off",
     },
+  },
+  { files: [`${ENGINE}/**/*.ts`], rules: { "no-restricted-imports": engineBoundary() } },
+  // Current violations, listed so CI stays green; remove each line once fixed.
+  // config.ts reads the stack file itself (loadConfig).
+  {
+    files: [`${ENGINE}/config.ts`],
+    rules: { "no-restricted-imports": engineBoundary(["node:fs"]) },
+  },
+  // records.ts reads dns/ from the working tree and runs `git log` (RepoRecords, gitMergeTimes).
+  {
+    files: [`${ENGINE}/records.ts`],
+    rules: { "no-restricted-imports": engineBoundary(["node:fs", "node:child_process"]) },
+  },
+  { files: ["infra/**/*.ts"], rules: { "no-restricted-imports": infraBoundary() } },
+  // Current violations: the alarm's metric names and the error type live in the engine.
+  {
+    files: ["infra/components/monitoring.ts"],
+    rules: { "no-restricted-imports": infraBoundary(["engine/metrics"]) },
+  },
+  {
+    files: ["infra/config.ts"],
+    rules: { "no-restricted-imports": infraBoundary(["engine/errors"]) },
   },
 );

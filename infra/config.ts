@@ -235,7 +235,7 @@ export function readEstateConfig(): EstateConfig {
 /**
  * `readEstateConfig` for the program's entry point: a config problem becomes a
  * `pulumi.RunError`, which the Pulumi CLI prints as its one-line message
- * without a stack trace (DESIGN invariant 6).
+ * without a stack trace (docs/design.md#invariant-6-bad-input-fails-early).
  */
 export function loadEstateConfig(): EstateConfig {
   try {

@@ -20,6 +20,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from "node
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { actionBuildOptions } from "./action-bundle.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -30,20 +31,6 @@ const opt = (name, fallback) => {
 const check = args.includes("--check");
 const entry = resolve(root, opt("--entry", "actions/dkim-rotation/src/index.ts"));
 const committed = resolve(root, opt("--outdir", "actions/dkim-rotation/dist"));
-
-/**
- * The bundle is ESM (the sources and @actions/core@3 are ESM). Some bundled
- * CommonJS dependencies call `require()` for Node built-ins, and `__dirname`;
- * the banner gives them both.
- */
-const banner = [
-  "import { createRequire as __dkimCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __dkimFileURLToPath } from 'node:url';",
-  "import { dirname as __dkimDirname } from 'node:path';",
-  "const require = __dkimCreateRequire(import.meta.url);",
-  "const __filename = __dkimFileURLToPath(import.meta.url);",
-  "const __dirname = __dkimDirname(__filename);",
-].join("\n");
 
 async function bundle(outdir) {
   try {
@@ -59,23 +46,11 @@ async function bundle(outdir) {
 
 async function buildOnce(outdir) {
   await build({
-    absWorkingDir: root,
-    entryPoints: { index: entry },
+    ...actionBuildOptions(root, entry),
     outdir,
-    bundle: true,
-    platform: "node",
-    target: "node24",
-    format: "esm",
-    outExtension: { ".js": ".js" },
-    banner: { js: banner },
     minify: true,
-    // Licences of bundled code go to dist/index.js.LEGAL.txt, not into the bundle.
-    legalComments: "external",
     sourcemap: false,
-    // Deterministic output: no absolute paths, no metafile, stable charset.
-    charset: "utf8",
     logLevel: "warning",
-    tsconfig: join(root, "tsconfig.json"),
   });
 }
 

@@ -1,21 +1,19 @@
 /**
- * Operator CLI: `npm run dkim -- <command>`. A thin front end over the same
- * engine the GitHub Action runs. Exit codes are documented in README.md.
+ * Operator CLI: `npx ses-dkim-rotation <command>` (or `dkim` once installed,
+ * `npm run -s dkim -- <command>` in this repository). A thin front end over
+ * the same engine the GitHub Action runs. Output and exit codes follow one
+ * contract (scripts/cli-contract.ts, documented in README.md).
  */
 import { resolve } from "node:path";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { systemClock } from "../actions/dkim-rotation/src/engine/clock";
 import {
   DEFAULT_CONFIG_FILE,
+  identitySchema,
   loadConfig,
   type ProjectConfig,
 } from "../actions/dkim-rotation/src/engine/config";
-import {
-  ExitCode,
-  InputError,
-  oneLine,
-  RefusalError,
-} from "../actions/dkim-rotation/src/engine/errors";
+import { ExitCode, InputError } from "../actions/dkim-rotation/src/engine/errors";
 import {
   renderPlan,
   renderRetire,
@@ -26,7 +24,6 @@ import {
 } from "../actions/dkim-rotation/src/engine/format";
 import {
   ActivationFailedError,
-  LockedError,
   runActivate,
   runPlan,
   runRetire,
@@ -36,12 +33,28 @@ import {
   type EngineContext,
   type Logger,
 } from "../actions/dkim-rotation/src/engine/operations";
-import { checkAllRecords, RepoRecords } from "../actions/dkim-rotation/src/engine/records";
+import type { Decision } from "../actions/dkim-rotation/src/engine/planner";
+import {
+  checkAllRecords,
+  checkRecordRepo,
+  RepoRecords,
+} from "../actions/dkim-rotation/src/engine/records";
 import { isValidSelector } from "../actions/dkim-rotation/src/engine/selector";
+import {
+  EMULATOR_MAX_REQUESTS_PER_SECOND,
+  MIN_REQUESTS_PER_SECOND,
+  quote,
+  readEndpoint,
+  readNumber,
+  type NumberRule,
+} from "../actions/dkim-rotation/src/engine/values";
 import { DnsVerifier } from "../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../actions/dkim-rotation/src/adapters/local";
 import { buildAwsAdapters } from "../actions/dkim-rotation/src/context";
 import { registerAdopt } from "./dkim-adopt";
+import { ALERT_EXIT_CODE, handle, runCli, type CommandOutcome } from "./cli-contract";
+import { bashCompletion, zshCompletion } from "./completion";
+import { sandboxOutProblem } from "./sandbox/out-dir";
 
 interface GlobalOptions {
   config: string;
@@ -52,7 +65,6 @@ interface GlobalOptions {
   requestsPerSecond?: number;
 }
 
-const out = (s: string) => process.stdout.write(`${s}\n`);
 const err = (s: string) => process.stderr.write(`${s}\n`);
 
 /** Progress goes to stderr so `--json` stdout stays one document. */
@@ -73,46 +85,56 @@ function cliLogger(quiet: boolean): Logger {
   };
 }
 
+// ---- argument parsers: each refuses with a reason commander prints as one line ----
+
 function selectorArg(value: string): string {
-  if (!isValidSelector(value)) {
+  if (!isValidSelector(value))
     throw new InvalidArgumentError(
-      `"${value}" is not a valid SES selector (1–63 letters, digits, inner hyphens)`,
+      `${quote(value)} is not a valid SES selector (1–63 letters, digits, inner hyphens)`,
     );
-  }
   return value;
 }
 
-function rateArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 1000)
-    throw new InvalidArgumentError("must be a number in (0, 1000]");
-  return n;
+function domainArg(value: string, previous?: string[]): string[] {
+  if (!identitySchema.shape.domain.safeParse(value).success)
+    throw new InvalidArgumentError(
+      `${quote(value)} is not a domain name (lower case, no trailing dot, e.g. mail.example.jp)`,
+    );
+  return [...(previous ?? []), value];
 }
 
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 20)
-    throw new InvalidArgumentError("must be a number of years in (0, 20]");
-  return n;
+const oneDomainArg = (value: string) => domainArg(value)[0]!;
+
+/** A number flag read by the one number reader (engine/values.ts). */
+function numberArg(rule: NumberRule): (value: string) => number {
+  return (value) => {
+    const n = readNumber(value, rule);
+    if ("problem" in n) throw new InvalidArgumentError(n.problem);
+    return n.value;
+  };
 }
 
-function faultRate(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > 1)
-    throw new InvalidArgumentError("must be a fault rate between 0 and 1 (0.2 = 20%)");
-  return n;
+const rateArg = numberArg({
+  min: MIN_REQUESTS_PER_SECOND,
+  max: EMULATOR_MAX_REQUESTS_PER_SECOND,
+  what: "requests per second (AWS allows 1)",
+});
+const yearsArg = numberArg({ min: 0, minExclusive: true, max: 20, what: "a number of years" });
+const faultRateArg = numberArg({ min: 0, max: 1, what: "a fault rate (0.2 = 20%)" });
+const seedArg = numberArg({ integer: true, min: 0, max: 0xffffffff, what: "an integer seed" });
+
+function endpointArg(value: string): string {
+  const e = readEndpoint(value);
+  if ("problem" in e) throw new InvalidArgumentError(`${e.problem} (e.g. http://127.0.0.1:4566)`);
+  return e.text;
 }
 
-function seed(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
-    throw new InvalidArgumentError("must be an integer seed 0–4294967295");
-  return n;
-}
+const ARGV = (field: string) => ({ file: "argv", field });
 
 function engine(g: GlobalOptions): { ctx: EngineContext; config: ProjectConfig; close(): void } {
   const config = loadConfig(g.config);
   const repo = resolve(g.repo);
+  checkRecordRepo(repo, ARGV("--repo"));
   const onSecret = () => {
     // Nothing to mask on a terminal; the value is never printed. The action masks with core.setSecret.
   };
@@ -120,6 +142,7 @@ function engine(g: GlobalOptions): { ctx: EngineContext; config: ProjectConfig; 
     config,
     endpoint: g.endpoint,
     requestsPerSecond: g.requestsPerSecond,
+    requestsPerSecondSource: ARGV("--requests-per-second"),
     onSecret,
   });
   const ctx: EngineContext = {
@@ -138,13 +161,53 @@ function engine(g: GlobalOptions): { ctx: EngineContext; config: ProjectConfig; 
   return { ctx, config, close: () => aws.destroy() };
 }
 
+/** Run `fn` with the engine, always closing its clients. */
+async function withEngine(
+  g: GlobalOptions,
+  fn: (e: ReturnType<typeof engine>) => Promise<CommandOutcome>,
+): Promise<CommandOutcome> {
+  const e = engine(g);
+  try {
+    return await fn(e);
+  } finally {
+    e.close();
+  }
+}
+
+/** `--fail-on-alert`: exit 6 when any decision carries an ALERT. */
+function alertOutcome(
+  outcome: CommandOutcome,
+  decisions: Decision[],
+  failOnAlert: boolean,
+): CommandOutcome {
+  const alerted = decisions.filter((d) => d.alerts.length || d.kind === "alert");
+  if (!failOnAlert || !alerted.length || outcome.exitCode) return outcome;
+  return {
+    ...outcome,
+    exitCode: ALERT_EXIT_CODE,
+    error: {
+      kind: "alert",
+      message: `ALERT on ${alerted.length} identit${alerted.length === 1 ? "y" : "ies"}: ${alerted
+        .map((d) => `${d.domain} (${d.alerts.map((a) => a.kind).join(", ") || d.reason})`)
+        .join("; ")}`,
+    },
+  };
+}
+
+const failOnAlertOption = () =>
+  new Option(
+    "--fail-on-alert",
+    `exit ${ALERT_EXIT_CODE} when any identity has an ALERT (for scripts and cron)`,
+  ).default(false);
+
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name("dkim")
     .description(
       "Rotate Amazon SES BYODKIM keys safely: DNS first, a human gate, zero downtime.\n" +
-        "Exit codes: 0 ok, 1 failure, 2 bad input (nothing written), 3 refused (precondition not met; safe to re-run), 4 activation rolled back, 5 another run holds the domain's lock.",
+        `Exit codes: 0 ok, 1 failure, 2 bad input (nothing written), 3 refused (precondition not met; safe to re-run), 4 activation rolled back, 5 another run holds the domain's lock, ${ALERT_EXIT_CODE} an ALERT with --fail-on-alert.\n` +
+        "With --json, stdout is exactly one JSON document (schema ses-dkim-rotation/cli/v1) for every outcome, errors included.",
     )
     .option(
       "-c, --config <file>",
@@ -152,25 +215,20 @@ export function buildProgram(): Command {
       DEFAULT_CONFIG_FILE,
     )
     .option("--repo <dir>", "checkout whose dns/ holds the record files on main", ".")
-    .option("--json", "print one JSON document on stdout", false)
-    .option("--debug", "show stack traces", false)
-    .option(
-      "--endpoint <url>",
-      "AWS endpoint override (the sandbox emulator); real AWS when absent",
+    .option("--json", "print one JSON document on stdout, whatever the outcome", false)
+    .option("--debug", "show stack traces and the AWS SDK's runtime warnings", false)
+    .addOption(
+      new Option(
+        "--endpoint <url>",
+        "AWS endpoint override (the sandbox emulator); real AWS when absent",
+      ).argParser(endpointArg),
     )
     .addOption(
-      new Option("--requests-per-second <n>", "SES pacing per Region (AWS allows 1)").argParser(
-        rateArg,
-      ),
-    )
-    // Invariant 6: a usage error is ONE line. showHelpAfterError would print its
-    // hint as a second line, so the hint rides on the error line instead.
-    // Subcommands inherit this output configuration.
-    .configureOutput({
-      outputError: (message, write) =>
-        write(`${oneLine(message.trimEnd())} (run with --help for usage)\n`),
-    })
-    .exitOverride();
+      new Option(
+        "--requests-per-second <n>",
+        "SES pacing per Region (AWS allows 1; more only with --endpoint)",
+      ).argParser(rateArg),
+    );
 
   const g = () => program.opts<GlobalOptions>();
 
@@ -179,23 +237,23 @@ export function buildProgram(): Command {
     .description(
       "show every identity: active selector, SES status per Region, key age, days to expiry, next step",
     )
-    .action(async () => {
-      const e = engine(g());
-      try {
-        const snaps = await snapshotAll(e.ctx);
-        out(
-          g().json
-            ? JSON.stringify(
-                { identities: statusRows(snaps), decisions: snaps.map((s) => s.decision) },
-                null,
-                2,
-              )
-            : renderStatus(snaps),
-        );
-      } finally {
-        e.close();
-      }
-    });
+    .addOption(failOnAlertOption())
+    .action(
+      handle(async (o: { failOnAlert: boolean }) =>
+        withEngine(g(), async (e) => {
+          const snaps = await snapshotAll(e.ctx);
+          const decisions = snaps.map((s) => s.decision);
+          return alertOutcome(
+            {
+              result: { identities: statusRows(snaps), decisions },
+              text: renderStatus(snaps),
+            },
+            decisions,
+            o.failOnAlert,
+          );
+        }),
+      ),
+    );
 
   program
     .command("plan")
@@ -203,22 +261,34 @@ export function buildProgram(): Command {
       "decide the next step per identity; with --apply generate keys and write record files / open PRs (never swaps SES)",
     )
     .option("--apply", "carry out rotate and retire steps", false)
-    .option("--domain <domain...>", "limit to these identities")
-    .action(async (o: { apply: boolean; domain?: string[] }) => {
-      const e = engine(g());
-      try {
-        const { outcomes } = await runPlan(e.ctx, { apply: o.apply, domains: o.domain });
-        out(g().json ? JSON.stringify({ outcomes }, null, 2) : renderPlan(outcomes));
-        if (outcomes.some((x) => x.error)) process.exitCode = ExitCode.failure;
-      } finally {
-        e.close();
-      }
-    });
+    .option("--domain <domain...>", "limit to these identities", domainArg)
+    .addOption(failOnAlertOption())
+    .action(
+      handle(async (o: { apply: boolean; domain?: string[]; failOnAlert: boolean }) =>
+        withEngine(g(), async (e) => {
+          const { outcomes } = await runPlan(e.ctx, { apply: o.apply, domains: o.domain });
+          const failed = outcomes.filter((x) => x.error);
+          const outcome: CommandOutcome = { result: { outcomes }, text: renderPlan(outcomes) };
+          if (failed.length) {
+            outcome.exitCode = ExitCode.failure;
+            outcome.error = {
+              kind: "failure",
+              message: failed.map((x) => `${x.domain}: ${x.error}`).join("; "),
+            };
+          }
+          return alertOutcome(
+            outcome,
+            outcomes.map((x) => x.decision),
+            o.failOnAlert,
+          );
+        }),
+      ),
+    );
 
   program
     .command("verify")
     .description("query every authoritative nameserver directly for <selector>._domainkey.<domain>")
-    .requiredOption("--domain <domain>", "identity")
+    .requiredOption("--domain <domain>", "identity", oneDomainArg)
     .requiredOption("--selector <selector>", "selector to check", selectorArg)
     .addOption(
       new Option(
@@ -228,16 +298,26 @@ export function buildProgram(): Command {
         .choices(["stored", "record"])
         .default("stored"),
     )
-    .action(async (o: { domain: string; selector: string; keySource: "stored" | "record" }) => {
-      const e = engine(g());
-      try {
-        const v = await runVerify(e.ctx, o.domain, o.selector, o.keySource);
-        out(g().json ? JSON.stringify(v, null, 2) : renderVerification(v));
-        if (!v.ok) process.exitCode = ExitCode.refused;
-      } finally {
-        e.close();
-      }
-    });
+    .action(
+      handle(async (o: { domain: string; selector: string; keySource: "stored" | "record" }) =>
+        withEngine(g(), async (e) => {
+          const v = await runVerify(e.ctx, o.domain, o.selector, o.keySource);
+          return {
+            result: v,
+            text: renderVerification(v),
+            ...(v.ok
+              ? {}
+              : {
+                  exitCode: ExitCode.refused,
+                  error: {
+                    kind: "refused" as const,
+                    message: `${o.selector}._domainkey.${o.domain} is not verified on every authoritative nameserver`,
+                  },
+                }),
+          };
+        }),
+      ),
+    );
 
   const swapCommand = (name: "activate" | "rollback") =>
     program
@@ -247,26 +327,25 @@ export function buildProgram(): Command {
           ? "swap SES to the selector in every Region, only if DNS serves the stored key on every authoritative nameserver; roll back on failure"
           : "swap SES back to an older selector that is still published (same DNS check)",
       )
-      .requiredOption("--domain <domain>", "identity")
+      .requiredOption("--domain <domain>", "identity", oneDomainArg)
       .requiredOption(
         name === "activate" ? "--selector <selector>" : "--to <selector>",
         "target selector",
         selectorArg,
       )
       .option("--dry-run", "check every precondition, change nothing", false)
-      .action(async (o: { domain: string; selector?: string; to?: string; dryRun: boolean }) => {
-        const e = engine(g());
-        try {
-          const target = (o.selector ?? o.to)!;
-          const report =
-            name === "activate"
-              ? await runActivate(e.ctx, o.domain, target, { dryRun: o.dryRun })
-              : await runRollback(e.ctx, o.domain, target, { dryRun: o.dryRun });
-          out(g().json ? JSON.stringify(report, null, 2) : renderSwap(report));
-        } finally {
-          e.close();
-        }
-      });
+      .action(
+        handle(async (o: { domain: string; selector?: string; to?: string; dryRun: boolean }) =>
+          withEngine(g(), async (e) => {
+            const target = (o.selector ?? o.to)!;
+            const report =
+              name === "activate"
+                ? await runActivate(e.ctx, o.domain, target, { dryRun: o.dryRun })
+                : await runRollback(e.ctx, o.domain, target, { dryRun: o.dryRun });
+            return { result: report, text: renderSwap(report) };
+          }),
+        ),
+      );
   swapCommand("activate");
   swapCommand("rollback");
 
@@ -275,100 +354,132 @@ export function buildProgram(): Command {
     .description(
       "after graceDays of SES SUCCESS on the new key: remove the old record file and schedule its key for deletion",
     )
-    .requiredOption("--domain <domain>", "identity")
+    .requiredOption("--domain <domain>", "identity", oneDomainArg)
     .requiredOption("--selector <selector>", "old selector", selectorArg)
     .option("--dry-run", "say what would happen", false)
-    .action(async (o: { domain: string; selector: string; dryRun: boolean }) => {
-      const e = engine(g());
-      try {
-        const report = await runRetire(e.ctx, o.domain, o.selector, { dryRun: o.dryRun });
-        out(g().json ? JSON.stringify(report, null, 2) : renderRetire(report));
-      } finally {
-        e.close();
-      }
-    });
+    .action(
+      handle(async (o: { domain: string; selector: string; dryRun: boolean }) =>
+        withEngine(g(), async (e) => {
+          const report = await runRetire(e.ctx, o.domain, o.selector, { dryRun: o.dryRun });
+          return { result: report, text: renderRetire(report) };
+        }),
+      ),
+    );
 
   registerAdopt(program, () => ({ ...engine(g()), endpoint: g().endpoint, json: g().json }));
 
   program
     .command("check-records")
     .description(
-      "validate every dns/<domain>/<selector>.zone offline: syntax, 255-byte strings, selector, key size, fingerprint",
+      "validate every dns/<domain>/<selector>.zone offline: syntax, 255-byte strings, selector, key size, fingerprint, stray files",
     )
-    .action(async () => {
-      const config = loadConfig(g().config);
-      const { records, errors } = checkAllRecords(resolve(g().repo), config);
-      if (g().json)
-        out(
-          JSON.stringify(
-            { records: records.map((r) => r.path), errors: errors.map((x) => x.message) },
-            null,
-            2,
-          ),
-        );
-      else {
-        for (const r of records) out(`ok    ${r.path} (RSA-${r.keyBits})`);
-        for (const x of errors) out(`error ${x.message}`);
-      }
-      if (errors.length) process.exitCode = ExitCode.badInput;
-    });
+    .action(
+      handle(async () => {
+        const config = loadConfig(g().config);
+        const repo = resolve(g().repo);
+        checkRecordRepo(repo, ARGV("--repo"));
+        const { records, errors } = checkAllRecords(repo, config);
+        const text = [
+          ...records.map((r) => `ok    ${r.path} (RSA-${r.keyBits})`),
+          ...errors.map((x) => `error ${x.message}`),
+        ].join("\n");
+        return {
+          result: { records: records.map((r) => r.path), errors: errors.map((x) => x.message) },
+          text,
+          ...(errors.length
+            ? {
+                exitCode: ExitCode.badInput,
+                error: {
+                  kind: "input" as const,
+                  message: `${errors.length} record file problem(s); first: ${errors[0]!.message}`,
+                },
+              }
+            : {}),
+        };
+      }),
+    );
 
   program
     .command("sandbox")
     .description(
       "run the whole lifecycle locally on a simulated clock (no AWS, GitHub or network) and prove no mail lost its DKIM signature",
     )
-    .option("--out <dir>", "artifacts: zones/, mail/, report.json, report.md", "sandbox-out")
-    .option("--years <n>", "simulated years", positiveNumber, 2)
     .option(
-      "--naive",
-      "run the seed documents' swap-before-DNS flow instead, for comparison",
-      false,
+      "--out <dir>",
+      "artifacts: zones/, mail/, report.json, report.md (emptied first: new, empty or an earlier sandbox output only)",
+      "sandbox-out",
     )
-    .option(
-      "--faults <rate>",
-      "inject seeded faults (AWS throttling, 5xx, timeouts, slow answers, SES status; DNS stale, wrong key, malformed, truncated) at this rate",
-      faultRate,
+    .option("--years <n>", "simulated years", yearsArg, 2)
+    .addOption(
+      new Option(
+        "--naive",
+        "run the seed documents' swap-before-DNS flow instead, for comparison",
+      ).default(false),
     )
-    .option("--seed <n>", "seed for --faults (same seed, same faults)", seed, 1)
+    .addOption(
+      new Option(
+        "--faults <rate>",
+        "inject seeded faults (AWS throttling, 5xx, timeouts, slow answers, SES status; DNS stale, wrong key, malformed, truncated) at this rate",
+      )
+        .argParser(faultRateArg)
+        // The naive flow breaks DKIM on its own; faults measure the pipeline.
+        .conflicts("naive"),
+    )
+    .option("--seed <n>", "seed for --faults (same seed, same faults)", seedArg, 1)
     .option(
       "--ses-quirks",
       "SES answers as its docs also allow: empty BYODKIM Tokens, TEMPORARY_FAILURE spells after SUCCESS",
       false,
     )
     .action(
-      async (o: {
-        out: string;
-        years: number;
-        naive: boolean;
-        faults?: number;
-        seed: number;
-        sesQuirks: boolean;
-      }) => {
-        const quiet = g().json;
-        // Loaded on demand: the sandbox pulls in the emulator and mailauth, which
-        // every other command would otherwise pay for at start-up.
-        const { runSandbox } = await import("./sandbox/run");
-        const report = await runSandbox({
-          out: o.out,
-          years: o.years,
-          naive: o.naive,
-          sesQuirks: o.sesQuirks,
-          ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
-          print: quiet ? undefined : out,
-          progress: (line) =>
-            process.stderr.isTTY ? process.stderr.write(`\r${line}   `) : undefined,
-        });
-        if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
-        if (quiet) out(JSON.stringify(report, null, 2));
-        else {
-          out("");
-          out(
+      handle(
+        async (
+          o: {
+            out: string;
+            years: number;
+            naive: boolean;
+            faults?: number;
+            seed: number;
+            sesQuirks: boolean;
+          },
+          command,
+        ) => {
+          if (command.getOptionValueSource("seed") === "cli" && o.faults === undefined)
+            throw new InputError({
+              ...ARGV("--seed"),
+              problem: "is used only with --faults",
+              hint: "add --faults RATE, or drop --seed",
+            });
+          const problem = sandboxOutProblem(o.out);
+          if (problem)
+            throw new InputError({
+              ...ARGV("--out"),
+              problem,
+              hint: "choose a new or empty folder, e.g. --out sandbox-out",
+            });
+          const quiet = g().json;
+          const lines: string[] = [];
+          // Loaded on demand: the sandbox pulls in the emulator and mailauth, which
+          // every other command would otherwise pay for at start-up.
+          const { runSandbox } = await import("./sandbox/run");
+          const report = await runSandbox({
+            out: o.out,
+            years: o.years,
+            naive: o.naive,
+            sesQuirks: o.sesQuirks,
+            ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
+            print: quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
+            progress: (line) =>
+              process.stderr.isTTY ? process.stderr.write(`\r${line}   `) : undefined,
+          });
+          if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+          lines.push(
+            "",
             `messages ${report.messages}  verified ${report.verified}  unsigned ${report.unsigned}  failed ${report.failed}`,
           );
           if (report.faults) {
             const f = report.faults;
-            out(
+            lines.push(
               `faults injected ${Object.entries(f.injected)
                 .map(([k, v]) => `${k} ${v}`)
                 .join(
@@ -377,41 +488,51 @@ export function buildProgram(): Command {
             );
           }
           if (report.sesQuirks)
-            out(
+            lines.push(
               `SES quirks: ${report.sesQuirks.temporaryFailureSpells} TEMPORARY_FAILURE spell(s) after SUCCESS; Tokens [] for every BYODKIM identity (${report.sesQuirks.getEmailIdentityCalls} GetEmailIdentity calls)`,
             );
-          out(`${report.ok ? "PASS" : "FAIL"}: ${report.verdict}`);
-          out(`artifacts: ${resolve(o.out)}/{report.json,report.md,zones/,mail/}`);
-        }
-        if (!report.ok) process.exitCode = ExitCode.failure;
-      },
+          lines.push(
+            `${report.ok ? "PASS" : "FAIL"}: ${report.verdict}`,
+            `artifacts: ${resolve(o.out)}/{report.json,report.md,zones/,mail/}`,
+          );
+          return {
+            result: report,
+            text: lines.join("\n"),
+            ...(report.ok
+              ? {}
+              : {
+                  exitCode: ExitCode.failure,
+                  error: { kind: "failure" as const, message: report.verdict },
+                }),
+          };
+        },
+      ),
+    );
+
+  program
+    .command("completion")
+    .description("print a bash or zsh completion script for dkim and ses-dkim-rotation")
+    .addArgument(new Argument("<shell>", "bash or zsh").choices(["bash", "zsh"]))
+    .action(
+      handle(async (_o, command) => {
+        const shell = command.processedArgs[0] as "bash" | "zsh";
+        const script = shell === "bash" ? bashCompletion(program) : zshCompletion(program);
+        return { result: { shell, script }, text: script.trimEnd() };
+      }),
     );
 
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  const debug = argv.includes("--debug");
-  try {
-    await program.parseAsync(argv, { from: "user" });
-    return Number(process.exitCode ?? 0);
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // Commander already printed its one-line message (or help/version).
-      return e.exitCode === 0 ? 0 : ExitCode.badInput;
-    }
-    if (debug && e instanceof Error) err(e.stack ?? e.message);
-    else err(`error: ${oneLine(e)}`);
-    if (e instanceof InputError) return ExitCode.badInput;
-    if (e instanceof RefusalError) return ExitCode.refused;
-    if (e instanceof ActivationFailedError) {
-      if (!program.opts<GlobalOptions>().json) err(renderSwap(e.report));
-      return e.report.outcome === "rolled-back" ? ExitCode.rolledBack : ExitCode.failure;
-    }
-    if (e instanceof LockedError) return ExitCode.locked;
-    return ExitCode.failure;
-  }
+  // The AWS SDK warns on stderr that its 2027 releases need Node 22; the
+  // supported Node versions and why are in README.md. --debug shows it.
+  if (!argv.includes("--debug"))
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+  return runCli(buildProgram(), argv, {
+    renderErrorReport: (e) =>
+      e instanceof ActivationFailedError ? renderSwap(e.report) : undefined,
+  });
 }
 
 const invokedDirectly =

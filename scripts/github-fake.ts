@@ -20,14 +20,8 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
-
-/** SHA-1 git object id of a blob, as `git hash-object` computes it. */
-export function gitBlobSha(content: string | Buffer): string {
-  const buf = typeof content === "string" ? Buffer.from(content, "utf8") : content;
-  return createHash("sha1")
-    .update(Buffer.concat([Buffer.from(`blob ${buf.length}\0`), buf]))
-    .digest("hex");
-}
+// One derivation of a blob id; test/git-blob-sha.test.ts checks it against `git hash-object`.
+import { gitBlobSha } from "../actions/dkim-rotation/src/adapters/github";
 
 interface FakeCommit {
   sha: string;

@@ -433,7 +433,7 @@ describe("action end to end (run() against emulator, loopback DNS and the GitHub
         .map((s) => s.currentValue)
         .filter((v): v is string => !!v);
       expect(secrets).to.have.length(1);
-      // The SES format: base64 PKCS#1 DER (DESIGN, hard facts).
+      // The SES format: base64 PKCS#1 DER (docs/design.md#ses-private-key-format).
       expect(secrets[0]).to.match(/^MIIE[o-p]/);
 
       const places: [string, string][] = [];

@@ -2,7 +2,7 @@
  * The AWS adapters (SES, Secrets Manager key store, CloudWatch, pacer)
  * against the AWS emulator on loopback, through real SDK v3 clients.
  */
-import { generateKeyPair } from "node:crypto";
+import { createPrivateKey, generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
@@ -20,7 +20,11 @@ import { SecretsKeyStore } from "../actions/dkim-rotation/src/adapters/secrets";
 import { CloudWatchMetrics } from "../actions/dkim-rotation/src/adapters/cloudwatch";
 import { RegionPacer } from "../actions/dkim-rotation/src/adapters/pacer";
 import { RefusalError } from "../actions/dkim-rotation/src/engine/errors";
-import { generateDkimKeyPair, type DkimKeyPair } from "../actions/dkim-rotation/src/engine/keys";
+import {
+  fromSesPrivateKey,
+  generateDkimKeyPair,
+  type DkimKeyPair,
+} from "../actions/dkim-rotation/src/engine/keys";
 import { dkimRecordValue, splitTxt } from "../actions/dkim-rotation/src/engine/record";
 
 const REGION = "ap-northeast-1";
@@ -331,7 +335,7 @@ describe("AWS adapters", function () {
       for (const c of clients.ses.values()) c.destroy();
       clients.secrets.destroy();
       clients.cloudwatch.destroy();
-      // DESIGN invariant 4, checked after every test: nothing ever overwrote a value.
+      // docs/design.md#invariant-4-key-material-stays-secret, checked after every test: nothing ever overwrote a value.
       expect(aws.callCount({ operation: "PutSecretValue" })).to.equal(0);
       expect(aws.callCount({ operation: "UpdateSecret" })).to.equal(0);
       await aws.close();
@@ -356,6 +360,7 @@ describe("AWS adapters", function () {
         `DKIM private key for s1._domainkey.example.com (SES BYODKIM). p=${pair2.publicKey}`,
       );
       expect(view?.tags).to.deep.equal({
+        "dkim:key-origin": "local",
         "dkim:domain": "example.com",
         "dkim:selector": "s1",
         "dkim:key-bits": "2048",
@@ -395,7 +400,7 @@ describe("AWS adapters", function () {
       expect(masked).to.deep.equal([]);
     });
 
-    it("readPrivateKey masks, then refuses, a stored value SES would not verify", async function () {
+    it("readPrivateKey reads an operator's PKCS#8 key as PKCS#1, and refuses PEM SES would not verify", async function () {
       // Planted by hand (not through the adapter): a PKCS#8 key under a DKIM name.
       const { SecretsManagerClient, CreateSecretCommand } =
         await import("@aws-sdk/client-secrets-manager");
@@ -412,16 +417,33 @@ describe("AWS adapters", function () {
           Description: "p=x",
         }),
       );
+      const pem = Buffer.from(
+        createPrivateKey({ key: Buffer.from(pkcs8, "base64"), format: "der", type: "pkcs8" })
+          .export({ type: "pkcs1", format: "pem" })
+          .toString(),
+      ).toString("base64");
+      await raw.send(
+        new CreateSecretCommand({
+          Name: "dkim/example.com/pem",
+          SecretString: pem,
+          Description: "p=x",
+        }),
+      );
       raw.destroy();
+      // SES has been reported to accept PKCS#8 and never verify it: what is read is PKCS#1.
+      const read = await store.readPrivateKey("example.com", "bad");
+      expect(read.startsWith("MIIE")).to.equal(true);
+      expect(fromSesPrivateKey(read).bits).to.equal(2048);
+      expect(masked).to.deep.equal([pkcs8, read]);
       let err: unknown;
       try {
-        await store.readPrivateKey("example.com", "bad");
+        await store.readPrivateKey("example.com", "pem");
       } catch (e) {
         err = e;
       }
-      expect(masked).to.deep.equal([pkcs8]);
+      expect(masked).to.include(pem);
       expect((err as Error).message).to.match(
-        /^secret dkim\/example\.com\/bad: private key is PKCS#8/,
+        /^secret dkim\/example\.com\/pem: private key is base64 of a PEM file/,
       );
     });
 

@@ -1,5 +1,5 @@
 /**
- * The bad-input corpus (DESIGN invariant 6, issue #5): config files, CLI
+ * The bad-input corpus (docs/design.md#invariant-6-bad-input-fails-early, issue #5): config files, CLI
  * arguments, action inputs, record files and malformed SES or DNS answers.
  *
  * For every CLI / action case: a non-zero exit (or `core.setFailed`), ONE
@@ -15,7 +15,15 @@
 import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +48,7 @@ import { run } from "../actions/dkim-rotation/src/main";
 import { main } from "../scripts/dkim";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
 import { startDnsServer, type DnsServer, type ZoneRecord } from "../scripts/sandbox/dns-server";
+import { startGitHubFake, type GitHubFake } from "../scripts/github-fake";
 import { offlineAwsEnv } from "./helpers/offline-env";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -94,19 +103,24 @@ function cliChild(argv: string[]): Promise<Outcome> {
     execFile(
       process.execPath,
       ["--import", "tsx", "scripts/dkim.ts", ...argv],
-      { cwd: ROOT, env: { ...process.env, ...CHILD_ENV }, timeout: 30_000 },
+      { cwd: ROOT, env: { ...process.env, ...CHILD_ENV }, timeout: 55_000 },
       (e, stdout, stderr) =>
         done({ code: e ? (typeof e.code === "number" ? e.code : -1) : 0, stdout, stderr }),
     );
   });
 }
 
-/** Every file under `dir`, relative, sorted (what "nothing written" compares). */
+/**
+ * Every file and folder under `dir` (folders end in `/`), relative, sorted:
+ * what "nothing written" compares, so an empty lock folder or a temp file
+ * left behind shows. Symbolic links are listed, not followed.
+ */
 function tree(dir: string): string[] {
   const walk = (d: string): string[] =>
     readdirSync(d).flatMap((n) => {
       const p = join(d, n);
-      return statSync(p).isDirectory() ? walk(p) : [relative(dir, p)];
+      const s = lstatSync(p);
+      return s.isDirectory() ? [`${relative(dir, p)}/`, ...walk(p)] : [relative(dir, p)];
     });
   return walk(dir).sort();
 }
@@ -127,6 +141,7 @@ const count = (category: string) => (tally[category] = (tally[category] ?? 0) + 
 describe("bad-input corpus", function () {
   this.timeout(60_000);
   let emulator: AwsEmulator;
+  let github: GitHubFake;
   let ns: DnsServer;
   let dir: string;
   let good: DkimKeyPair;
@@ -135,6 +150,7 @@ describe("bad-input corpus", function () {
   before(async function () {
     [good, small] = await Promise.all([generateDkimKeyPair(2048), generateDkimKeyPair(1024)]);
     emulator = await startAwsEmulator({ sesRequestsPerSecond: 1000 });
+    github = await startGitHubFake({ owner: "example-jp", repo: "bad" });
     const ses = new SESv2Client({
       region: REGION,
       endpoint: emulator.url,
@@ -155,6 +171,7 @@ describe("bad-input corpus", function () {
   });
   after(async function () {
     await emulator?.close();
+    await github?.close();
     await ns?.close();
     const total = Object.values(tally).reduce((a, b) => a + b, 0);
     if (total)
@@ -166,6 +183,8 @@ describe("bad-input corpus", function () {
   });
   beforeEach(function () {
     dir = mkdtempSync(join(tmpdir(), "dkim-bad-"));
+    // A checkout: --repo must be a work tree with dns/ (or .git).
+    mkdirSync(join(dir, "dns"));
   });
   afterEach(function () {
     rmSync(dir, { recursive: true, force: true });
@@ -194,20 +213,16 @@ describe("bad-input corpus", function () {
     return file;
   };
 
-  /** Nothing reached AWS that writes, and the checkout holds only what the test put there. */
-  function expectNothingWritten(before: string[], calls0: { creates: number; puts: number }) {
+  /** Nothing reached AWS or GitHub that writes, and the checkout holds only what the test put there. */
+  function expectNothingWritten(before: string[], calls0: ReturnType<typeof calls>) {
     expect(tree(dir), "files written").to.deep.equal(before);
-    expect(emulator.callCount({ operation: "CreateSecret" }), "secrets created").to.equal(
-      calls0.creates,
-    );
-    expect(
-      emulator.callCount({ operation: "PutEmailIdentityDkimSigningAttributes" }),
-      "SES swaps",
-    ).to.equal(calls0.puts);
+    expect(calls(), "AWS and GitHub writes").to.deep.equal(calls0);
   }
   const calls = () => ({
     creates: emulator.callCount({ operation: "CreateSecret" }),
     puts: emulator.callCount({ operation: "PutEmailIdentityDkimSigningAttributes" }),
+    deletes: emulator.callCount({ operation: "DeleteSecret" }),
+    githubWrites: github.requests.filter((r) => r.method !== "GET" && r.method !== "HEAD").length,
   });
 
   function expectOneLine(o: Outcome, names: string[], code = 2) {
@@ -344,6 +359,57 @@ describe("bad-input corpus", function () {
           stack(identity()).replace("sesRequestsPerSecond: 1000", "sesRequestsPerSecond: 0"),
         names: ["sesRequestsPerSecond"],
       },
+      // issue 14: nameserver host:port, checked when the config is read
+      ...(
+        [
+          ["port 99999", "127.0.0.1:99999", "port"],
+          ["port 0", "127.0.0.1:0", "port"],
+          ["port with a leading zero", "127.0.0.1:053", "port"],
+          ["port not a number", "ns1.bad.example:dns", "port"],
+          ["IPv6 literal with two ::", "[1::2::3]:53", "IPv6"],
+          ["bare IPv6 that is not one", "1::2::3", "IPv6"],
+          ["IPv6 in brackets without the closing one", "[::1:53", "IPv6"],
+          ["IPv4 out of range", "300.1.1.1:53", "IPv4"],
+          ["empty host", ":53", "host"],
+          ["host with an underscore", "ns_1.bad.example", "host name"],
+        ] as const
+      ).map(([name, value, word]) => ({
+        name: `nameserver ${name} (${value})`,
+        yaml: () => stack(identity().replace(/nameservers: .*/, `nameservers: ['${value}']`)),
+        names: [`identity ${DOMAIN}`, "nameservers[0]", word],
+      })),
+      // issue 14: numbers in every notation readers disagree on
+      ...(
+        [
+          ["graceDays octal-looking", "graceDays: 014", "graceDays", "leading zero"],
+          ["graceDays negative", "graceDays: -5", "graceDays", ""],
+          ["graceDays in exponent form", "graceDays: 1e1", "graceDays", "plain decimal"],
+          ["recordTtl in hex", "recordTtl: 0x100", "recordTtl", "plain decimal"],
+          ["rotationDays infinite", "rotationDays: .inf", "rotationDays", "finite"],
+          ["recordTtl NaN", "recordTtl: .nan", "recordTtl", "finite"],
+          ["rotationDays beyond 2^53", "rotationDays: 9007199254740993", "rotationDays", "2^53"],
+          ["dnsLeadDays fractional", "dnsLeadDays: 14.5", "dnsLeadDays", ""],
+          ["alertDays zero", "alertDays: 0", "alertDays", ""],
+        ] as const
+      ).map(([name, line, field, word]) => ({
+        name,
+        yaml: () => stack(identity([`      ${line}`])),
+        names: [`identity ${DOMAIN}`, field, word].filter(Boolean),
+      })),
+      // issue 14: pacing — a hang of days, a timer overflow, or more than SES allows
+      ...(
+        [
+          ["sesRequestsPerSecond negative", "-1", ""],
+          ["sesRequestsPerSecond absurdly small", "0.001", "0.1"],
+          ["sesRequestsPerSecond above the emulator's ceiling", "5000", "1000"],
+          ["sesRequestsPerSecond octal-looking", "01", "leading zero"],
+        ] as const
+      ).map(([name, value, word]) => ({
+        name,
+        yaml: () =>
+          stack(identity()).replace("sesRequestsPerSecond: 1000", `sesRequestsPerSecond: ${value}`),
+        names: ["sesRequestsPerSecond", word].filter(Boolean),
+      })),
     ];
     for (const c of cases) {
       it(c.name, async function () {
@@ -370,7 +436,7 @@ describe("bad-input corpus", function () {
       count("config file");
       const o = await cliInProcess(["--config", join(dir, "nope.yaml"), "--repo", dir, "status"]);
       expectOneLine(o, ["nope.yaml"]);
-      expect(tree(dir)).to.deep.equal([]);
+      expect(tree(dir)).to.deep.equal(["dns/"]);
     });
   });
 
@@ -459,6 +525,111 @@ describe("bad-input corpus", function () {
         args: () => ["retire", "--domain", "nope.example", "--selector", "bad-1"],
         names: ["identity nope.example", "field domain"],
       },
+      // issue 14: numbers given to flags, each refused with its reason
+      ...(
+        [
+          ["--requests-per-second", "014", "leading zero"],
+          ["--requests-per-second", "-1", "negative"],
+          ["--requests-per-second", "0.001", "too small"],
+          ["--requests-per-second", "Infinity", "finite"],
+          ["--requests-per-second", "NaN", "finite"],
+          ["--requests-per-second", "1e3", "plain decimal"],
+          ["--requests-per-second", "9007199254740993", "2^53"],
+        ] as const
+      ).map(([flag, value, word]) => ({
+        name: `${flag} ${value}`,
+        args: () => [flag, value, "status"],
+        names: [flag, word],
+      })),
+      ...(
+        [
+          ["--years", "014", "leading zero"],
+          ["--years", "-2", "negative"],
+          ["--years", "Infinity", "finite"],
+          ["--years", "21", "too large"],
+          ["--seed", "1.5", "whole number"],
+          ["--seed", "9007199254740993", "2^53"],
+          ["--faults", "NaN", "finite"],
+          ["--faults", "1.5", "too large"],
+        ] as const
+      ).map(([flag, value, word]) => ({
+        name: `sandbox ${flag} ${value}`,
+        args: () => [
+          "sandbox",
+          "--out",
+          join(dir, "out"),
+          ...(flag === "--seed" ? ["--faults", "0.1"] : []),
+          flag,
+          value,
+        ],
+        names: [flag, word],
+      })),
+      // issue 14: --endpoint must be a plain http(s) URL
+      ...(
+        [
+          ["not a URL", "127.0.0.1 4566", "not a URL"],
+          ["not http", "ftp://127.0.0.1:21", "http"],
+          ["with credentials", "http://user:pass@127.0.0.1:4566", "credentials"],
+          ["with a query", "http://127.0.0.1:4566/?region=x", "query"],
+        ] as const
+      ).map(([name, value, word]) => ({
+        name: `--endpoint ${name}`,
+        args: () => ["--endpoint", value, "status"],
+        names: ["--endpoint", word],
+      })),
+      // issue 14: --repo that is not a work tree with dns/
+      {
+        name: "--repo that does not exist (check-records on a typo)",
+        args: () => ["--repo", join(dir, "typo"), "check-records"],
+        names: ["--repo", "does not exist"],
+      },
+      {
+        name: "--repo that is a file (plan --apply would store keys first)",
+        args: (config) => ["--repo", config, "plan", "--apply"],
+        names: ["--repo", "not a directory"],
+      },
+      {
+        name: "--repo without dns/ or .git",
+        args: () => ["--repo", join(dir, "dns"), "plan", "--apply"],
+        names: ["--repo", "not a work tree"],
+      },
+      // issue 14: sandbox --out, and options that cannot go together
+      {
+        name: "sandbox --out that is a file",
+        args: (config) => ["sandbox", "--out", config],
+        names: ["--out", "is a file"],
+      },
+      {
+        name: "sandbox --out /",
+        args: () => ["sandbox", "--out", "/"],
+        names: ["--out", "root of the file system"],
+      },
+      {
+        name: "sandbox --out a non-empty project folder",
+        args: () => ["sandbox", "--out", dir],
+        names: ["--out", "not empty"],
+      },
+      {
+        name: "sandbox --faults with --naive",
+        args: () => ["sandbox", "--out", join(dir, "out"), "--naive", "--faults", "0.2"],
+        names: ["--faults", "--naive"],
+      },
+      {
+        name: "sandbox --seed without --faults",
+        args: () => ["sandbox", "--out", join(dir, "out"), "--seed", "7"],
+        names: ["--seed", "--faults"],
+      },
+      {
+        name: "completion for a shell it does not know",
+        args: () => ["completion", "fish"],
+        names: ["fish", "bash, zsh"],
+      },
+      // issue 14: a domain must look like one before anything else happens
+      {
+        name: "verify --domain with a space",
+        args: () => ["verify", "--domain", "bad example", "--selector", "bad-1"],
+        names: ["--domain", "not a domain name"],
+      },
     ];
     for (const c of cases) {
       it(c.name, async function () {
@@ -523,6 +694,108 @@ describe("bad-input corpus", function () {
         count("CLI process");
         expectOneLine(o, runs[i]!.names);
       });
+      expectNothingWritten(before, c0);
+    });
+  });
+
+  // ---- 2b. issue 14: huge values, SES's limit, refusals that leave nothing ----
+  describe("CLI: huge values, SES's pacing limit, refusals that leave nothing behind", function () {
+    const huge = "a".repeat(100 * 1024);
+    const cases: { name: string; args: (config: string) => string[]; names: string[] }[] = [
+      {
+        name: "a 100 KB --domain",
+        args: () => ["plan", "--domain", `${huge}.example`],
+        names: ["--domain"],
+      },
+      {
+        name: "a 100 KB --selector",
+        args: () => ["activate", "--domain", DOMAIN, "--selector", huge],
+        names: ["--selector"],
+      },
+      { name: "a 100 KB --config", args: () => ["--config", join(dir, huge), "status"], names: [] },
+      { name: "a 100 KB unknown command", args: () => [huge], names: ["unknown command"] },
+      {
+        name: "a 100 KB --repo",
+        args: () => ["--repo", join(dir, huge), "status"],
+        names: ["--repo"],
+      },
+    ];
+    for (const c of cases) {
+      it(`${c.name} gives a short line`, async function () {
+        count("huge value");
+        const config = writeConfig(stack(identity()));
+        const before = tree(dir);
+        const c0 = calls();
+        const o = await cliInProcess([
+          "--config",
+          config,
+          "--repo",
+          dir,
+          "--endpoint",
+          emulator.url,
+          ...c.args(config),
+        ]);
+        expectOneLine(o, c.names);
+        expect(o.stderr.length, o.stderr.slice(0, 300)).to.be.below(600);
+        expectNothingWritten(before, c0);
+      });
+    }
+
+    it("a stack file pacing above SES's 1 request/s without --endpoint", async function () {
+      count("pacing");
+      const config = writeConfig(
+        stack(identity()).replace("sesRequestsPerSecond: 1000", "sesRequestsPerSecond: 2"),
+      );
+      const before = tree(dir);
+      const c0 = calls();
+      const o = await cliInProcess(["--config", config, "--repo", dir, "plan", "--apply"]);
+      expectOneLine(o, [config, "ses-dkim-rotation:sesRequestsPerSecond", "SES's limit", "hint: "]);
+      expectNothingWritten(before, c0);
+    });
+
+    it("--requests-per-second above SES's 1 request/s without --endpoint", async function () {
+      count("pacing");
+      const config = writeConfig(
+        stack(identity()).replace("sesRequestsPerSecond: 1000", "sesRequestsPerSecond: 1"),
+      );
+      const before = tree(dir);
+      const o = await cliInProcess([
+        "--config",
+        config,
+        "--repo",
+        dir,
+        "--requests-per-second",
+        "5",
+        "status",
+      ]);
+      expectOneLine(o, ["argv", "field --requests-per-second", "SES's limit"]);
+      expect(tree(dir)).to.deep.equal(before);
+    });
+
+    it("a refused rollback leaves no lock folder and no temp file", async function () {
+      count("refusal");
+      const config = writeConfig(stack(identity()));
+      const before = tree(dir);
+      const c0 = calls();
+      const o = await cliInProcess([
+        "--config",
+        config,
+        "--repo",
+        dir,
+        "--endpoint",
+        emulator.url,
+        "rollback",
+        "--domain",
+        DOMAIN,
+        "--to",
+        "bad-20260101",
+      ]);
+      // A refusal is exit 3: its last line says why (the engine's timeline may warn first).
+      expect(o.code, o.stderr).to.equal(3);
+      expect(o.stderr).not.to.include("    at ");
+      expect(o.stderr.trimEnd().split("\n").pop()).to.match(
+        /^error: bad\.example: rollback .* refused: /,
+      );
       expectNothingWritten(before, c0);
     });
   });
@@ -597,6 +870,42 @@ describe("bad-input corpus", function () {
         inputs: { "requests-per-second": "1e3" },
         field: "requests-per-second",
       },
+      // issue 14: numbers and endpoints, the same readers as the CLI's flags
+      {
+        name: "requests-per-second octal-looking",
+        inputs: { "requests-per-second": "014" },
+        field: "requests-per-second",
+      },
+      {
+        name: "requests-per-second negative",
+        inputs: { "requests-per-second": "-1" },
+        field: "requests-per-second",
+      },
+      {
+        name: "requests-per-second absurdly small",
+        inputs: { "requests-per-second": "0.0001" },
+        field: "requests-per-second",
+      },
+      {
+        name: "requests-per-second Infinity",
+        inputs: { "requests-per-second": "Infinity" },
+        field: "requests-per-second",
+      },
+      {
+        name: "requests-per-second beyond 2^53",
+        inputs: { "requests-per-second": "9007199254740993" },
+        field: "requests-per-second",
+      },
+      {
+        name: "aws-endpoint with a query",
+        inputs: { "aws-endpoint": "http://127.0.0.1:4566/?x=1" },
+        field: "aws-endpoint",
+      },
+      {
+        name: "a 100 KB domain",
+        inputs: { domain: `${"a".repeat(100 * 1024)}.example` },
+        field: "domain",
+      },
       {
         name: "github-token with a newline",
         inputs: { "github-token": "ghs_a\nghs_b" },
@@ -625,6 +934,7 @@ describe("bad-input corpus", function () {
         expect(thrown, "must throw").to.be.instanceOf(InputError);
         const message = (thrown as InputError).message;
         expect(message.split("\n")).to.have.length(1);
+        expect(message.length, "a short line").to.be.below(600);
         expect(message).to.include(`input:${c.field}`);
         expect(message).to.include(`field ${c.field}`);
         // The token is masked even when another input is bad.
@@ -662,7 +972,7 @@ describe("bad-input corpus", function () {
       }) as typeof process.stdout.write;
       let exitCode: number | undefined;
       try {
-        await run({ workspace: dir, repository: "example-jp/bad", apiUrl: "http://127.0.0.1:9" });
+        await run({ workspace: dir, repository: "example-jp/bad", apiUrl: github.url });
       } finally {
         process.stdout.write = write;
         reset();
@@ -723,6 +1033,77 @@ describe("bad-input corpus", function () {
         expect(r.errors, r.stdout).to.have.length(1);
         expect(r.stdout).not.to.include("    at ");
         for (const n of c.names) expect(r.errors[0], `should name ${n}`).to.include(n);
+        expectNothingWritten(before, c0);
+      });
+    }
+
+    it("a config path that leaves the workspace through a symbolic link", async function () {
+      count("action run()");
+      const outside = mkdtempSync(join(tmpdir(), "dkim-outside-"));
+      try {
+        writeFileSync(join(outside, "Pulumi.prod.yaml"), stack(identity()));
+        symlinkSync(join(outside, "Pulumi.prod.yaml"), join(dir, "Pulumi.link.yaml"));
+        const before = tree(dir);
+        const c0 = calls();
+        const r = await runAction({
+          config: "Pulumi.link.yaml",
+          "aws-endpoint": emulator.url,
+          command: "status",
+        });
+        expect(r.exitCode, r.stdout).to.equal(1);
+        expect(r.errors, r.stdout).to.have.length(1);
+        expect(r.errors[0]).to.include("input:config");
+        expect(r.errors[0]).to.include("symbolic link");
+        expectNothingWritten(before, c0);
+      } finally {
+        rmSync(outside, { recursive: true, force: true });
+      }
+    });
+
+    // Hints must name the action's inputs: a workflow author cannot pass --config.
+    const inputHints: {
+      name: string;
+      inputs: Record<string, string>;
+      config?: string;
+      names: string[];
+    }[] = [
+      {
+        name: "a missing stack file",
+        inputs: { command: "status", config: "Pulumi.missing.yaml" },
+        names: ["Pulumi.missing.yaml", "config input"],
+      },
+      {
+        name: "requests-per-second above SES's limit against real AWS",
+        inputs: { command: "status", "requests-per-second": "5", "aws-endpoint": "" },
+        names: ["input:requests-per-second", "SES's limit"],
+      },
+      {
+        name: "a stack file pacing above SES's limit against real AWS",
+        inputs: { command: "status", "aws-endpoint": "" },
+        config: "2",
+        names: ["sesRequestsPerSecond", "SES's limit"],
+      },
+    ];
+    for (const c of inputHints) {
+      it(`${c.name}: the hint names action inputs, not CLI flags`, async function () {
+        count("action run()");
+        writeConfig(
+          stack(identity()).replace(
+            "sesRequestsPerSecond: 1000",
+            `sesRequestsPerSecond: ${c.config ?? "1"}`,
+          ),
+        );
+        const before = tree(dir);
+        const c0 = calls();
+        const r = await runAction({
+          config: "Pulumi.bad.yaml",
+          "aws-endpoint": emulator.url,
+          ...c.inputs,
+        });
+        expect(r.exitCode, r.stdout).to.equal(1);
+        expect(r.errors, r.stdout).to.have.length(1);
+        for (const n of c.names) expect(r.errors[0], `should name ${n}`).to.include(n);
+        expect(r.errors[0]).not.to.match(/(^|[\s(])--[a-z]/);
         expectNothingWritten(before, c0);
       });
     }
@@ -861,6 +1242,192 @@ describe("bad-input corpus", function () {
             "--apply",
           ]);
           expectOneLine(plan, [`identity ${DOMAIN}`]);
+        }
+        expectNothingWritten(before, c0);
+      });
+    }
+  });
+
+  // ---- 4b. issue 14: anything odd under dns/ ---------------------------------
+  describe("the record tree (check-records, and plan --apply refusing before any write)", function () {
+    const render = (pair: DkimKeyPair, selector: string) =>
+      renderRecordFile({
+        domain: DOMAIN,
+        selector,
+        keyBits: 2048,
+        fingerprint: publicKeyFingerprint(pair.publicKey),
+        createdAt: "2027-01-04T00:00:00.000Z",
+        publishBy: "2027-01-18",
+        publicKey: pair.publicKey,
+        ttl: 3600,
+      });
+    const domainDir = () => join(dir, "dns", DOMAIN);
+    const put = (name: string, text: string) => {
+      mkdirSync(domainDir(), { recursive: true });
+      writeFileSync(join(domainDir(), name), text);
+    };
+    const good1 = () => put("bad-20270104.zone", render(good, "bad-20270104"));
+    let outside: string;
+    beforeEach(function () {
+      outside = mkdtempSync(join(tmpdir(), "dkim-outside-"));
+    });
+    afterEach(function () {
+      rmSync(outside, { recursive: true, force: true });
+    });
+    const MARK = "OUTSIDE-THE-REPOSITORY-MARK";
+    const cases: {
+      name: string;
+      setup: () => void;
+      /** What the one error line must name. */
+      names: string[];
+      /** plan --apply is refused too (false: only check-records sees it). */
+      plan?: boolean;
+    }[] = [
+      {
+        name: "a symbolic link to a file outside the repository",
+        setup: () => {
+          good1();
+          writeFileSync(join(outside, "x.zone"), `; ${MARK}\n${render(good, "bad-20270105")}`);
+          symlinkSync(join(outside, "x.zone"), join(domainDir(), "bad-20270105.zone"));
+        },
+        names: [`dns/${DOMAIN}/bad-20270105.zone`, "symbolic link"],
+      },
+      {
+        name: "a domain folder that is a symbolic link",
+        setup: () => {
+          writeFileSync(
+            join(outside, "bad-20270104.zone"),
+            `; ${MARK}\n${render(good, "bad-20270104")}`,
+          );
+          symlinkSync(outside, domainDir());
+        },
+        names: [`dns/${DOMAIN}`, "symbolic link"],
+      },
+      ...(
+        [
+          ["an editor backup (~)", "bad-20270104.zone~"],
+          ["a vim swap file", ".bad-20270104.zone.swp"],
+          ["an emacs lock file", ".#bad-20270104.zone"],
+          ["a patch leftover (.orig)", "bad-20270104.zone.orig"],
+          ["a patch reject (.rej)", "bad-20270104.zone.rej"],
+          ["a git mergetool leftover", "bad-20270104_BASE_4242.zone"],
+          ["an interrupted atomic write", "bad-20270104.zone.tmp-4242"],
+        ] as const
+      ).map(([name, file]) => ({
+        name,
+        setup: () => {
+          good1();
+          put(file, render(good, "bad-20270104"));
+        },
+        names: [`dns/${DOMAIN}/${file}`, "leftover"],
+      })),
+      {
+        name: "a file that is not a .zone",
+        setup: () => {
+          good1();
+          put("notes.txt", "publish on Monday\n");
+        },
+        names: [`dns/${DOMAIN}/notes.txt`, "not a record file"],
+      },
+      {
+        name: "a directory named like a record file",
+        setup: () => {
+          good1();
+          mkdirSync(join(domainDir(), "bad-20270105.zone"));
+        },
+        names: [`dns/${DOMAIN}/bad-20270105.zone`, "directory named like a record file"],
+      },
+      {
+        name: "an empty record file",
+        setup: () => put("bad-20270104.zone", ""),
+        names: [`dns/${DOMAIN}/bad-20270104.zone`, "is empty"],
+      },
+      {
+        name: "a record file of blank lines",
+        setup: () => put("bad-20270104.zone", "\n  \n\t\n"),
+        names: [`dns/${DOMAIN}/bad-20270104.zone`, "is empty"],
+      },
+      {
+        name: "the same public key under two selectors",
+        setup: () => {
+          good1();
+          put("bad-20270105.zone", render(good, "bad-20270105"));
+        },
+        names: [`dns/${DOMAIN}/bad-20270105.zone`, "field p", `dns/${DOMAIN}/bad-20270104.zone`],
+      },
+      ...(
+        [
+          ["$TTL", "$TTL 3600"],
+          ["$ORIGIN", `$ORIGIN ${DOMAIN}.`],
+          ["$INCLUDE", "$INCLUDE /etc/bind/other.zone"],
+          ["$GENERATE", "$GENERATE 1-3 host$ A 192.0.2.$"],
+        ] as const
+      ).map(([directive, line]) => ({
+        name: `a ${directive} line`,
+        setup: () => put("bad-20270104.zone", `${line}\n${render(good, "bad-20270104")}`),
+        names: [`dns/${DOMAIN}/bad-20270104.zone:1`, `field ${directive}`],
+      })),
+      {
+        name: "dns that is a file",
+        setup: () => {
+          rmSync(join(dir, "dns"), { recursive: true });
+          writeFileSync(join(dir, "dns"), "not a folder\n");
+        },
+        names: ["dns", "is a file"],
+      },
+      {
+        name: "dns that is a symbolic link",
+        setup: () => {
+          rmSync(join(dir, "dns"), { recursive: true });
+          symlinkSync(outside, join(dir, "dns"));
+        },
+        names: ["dns", "symbolic link"],
+      },
+      {
+        name: "a domain folder that is a file",
+        setup: () => writeFileSync(domainDir(), "not a folder\n"),
+        names: [`dns/${DOMAIN}`, "not a domain folder"],
+      },
+      {
+        name: "a record file at the top of dns/",
+        setup: () =>
+          writeFileSync(join(dir, "dns", "bad-20270104.zone"), render(good, "bad-20270104")),
+        names: ["dns/bad-20270104.zone", "not a domain folder"],
+        plan: false,
+      },
+    ];
+    for (const c of cases) {
+      it(c.name, async function () {
+        count("record tree");
+        const config = writeConfig(stack(identity()));
+        c.setup();
+        const before = tree(dir);
+        const c0 = calls();
+        const checked = await cliInProcess(["--config", config, "--repo", dir, "check-records"]);
+        const where = checked.stdout + checked.stderr;
+        expect(checked.code, where).to.equal(2);
+        expect(where).not.to.include(MARK);
+        expect(where).not.to.include("    at ");
+        const line =
+          checked.stdout.split("\n").find((l) => l.startsWith("error ")) ?? checked.stderr;
+        expect(
+          `${checked.stdout}${checked.stderr}`.split("\n").filter((l) => /^error[ :]/.test(l)),
+          where,
+        ).to.have.length(1);
+        for (const n of c.names) expect(line, `should name ${n}`).to.include(n);
+        if (c.plan !== false) {
+          const plan = await cliInProcess([
+            "--config",
+            config,
+            "--repo",
+            dir,
+            "--endpoint",
+            emulator.url,
+            "plan",
+            "--apply",
+          ]);
+          expectOneLine(plan, [c.names[0]!]);
+          expect(plan.stderr).not.to.include(MARK);
         }
         expectNothingWritten(before, c0);
       });

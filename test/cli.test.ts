@@ -1,8 +1,8 @@
 /**
  * The operator CLI as an operator runs it: `node --import tsx scripts/dkim.ts`
  * in a child process, from the repository root. Checks exit codes, that bad
- * input fails in ONE line with no stack trace and writes nothing (DESIGN
- * invariant 6), and that the AWS-facing commands work against the emulator.
+ * input fails in ONE line with no stack trace and writes nothing
+ * (docs/design.md#invariant-6-bad-input-fails-early), and that the AWS-facing commands work against the emulator.
  */
 import { execFile } from "node:child_process";
 import {
@@ -53,7 +53,7 @@ function dkim(args: string[], env: Record<string, string> = {}): Promise<Run> {
     execFile(
       process.execPath,
       ["--import", "tsx", "scripts/dkim.ts", ...args],
-      { cwd: ROOT, env: { ...process.env, ...DUMMY_ENV, ...env }, timeout: 30_000 },
+      { cwd: ROOT, env: { ...process.env, ...DUMMY_ENV, ...env }, timeout: 55_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
         done({ code, stdout, stderr });
@@ -95,6 +95,8 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
 
   beforeEach(function () {
     dir = mkdtempSync(join(tmpdir(), "dkim-cli-"));
+    // A checkout: --repo must be a work tree with dns/ (or .git).
+    mkdirSync(join(dir, "dns"));
   });
   afterEach(function () {
     rmSync(dir, { recursive: true, force: true });
@@ -137,7 +139,7 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
     const sandboxOut = join(dir, "sandbox-out");
     const cases: { args: string[]; names: string[] }[] = [
       {
-        args: ["--config", good, "--repo", dir, "verify", "--domain", "x"],
+        args: ["--config", good, "--repo", dir, "verify", "--domain", "x.example"],
         names: ["--selector"],
       },
       {
@@ -148,7 +150,7 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
           dir,
           "activate",
           "--domain",
-          "d",
+          "d.example",
           "--selector",
           "bad_sel",
         ],
@@ -182,7 +184,7 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
       expect(run.stdout).to.equal("");
     });
     // Nothing written: no record files, no lock files, no sandbox output.
-    expect(readdirSync(dir).sort()).to.deep.equal(["Pulumi.cli.yaml", "bad"]);
+    expect(readdirSync(dir).sort()).to.deep.equal(["Pulumi.cli.yaml", "bad", "dns"]);
     expect(readdirSync(badDir)).to.deep.equal(["Pulumi.cli.yaml"]);
     expect(existsSync(sandboxOut)).to.equal(false);
   });
@@ -291,9 +293,11 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
         "status",
       ]);
       expect(run.code, run.stderr).to.equal(0);
-      const doc = JSON.parse(run.stdout) as {
-        identities: { domain: string; sesStatus: Record<string, string>; nextStep: string }[];
-        decisions: { kind: string }[];
+      const { result: doc } = JSON.parse(run.stdout) as {
+        result: {
+          identities: { domain: string; sesStatus: Record<string, string>; nextStep: string }[];
+          decisions: { kind: string }[];
+        };
       };
       expect(doc.identities).to.have.length(1);
       expect(doc.identities[0]!.domain).to.equal("cli.example");
@@ -303,7 +307,8 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
         1,
       );
       expect(emulator.callCount({ operation: "CreateSecret" })).to.equal(0);
-      expect(readdirSync(dir)).to.deep.equal(["Pulumi.cli.yaml"]);
+      expect(readdirSync(dir)).to.deep.equal(["Pulumi.cli.yaml", "dns"]);
+      expect(readdirSync(join(dir, "dns"))).to.deep.equal([]);
     });
 
     it("plan --apply writes the record file; activate then refuses (exit 3) in one line without a swap", async function () {
@@ -339,8 +344,8 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
       expect(emulator.callCount({ operation: "PutEmailIdentityDkimSigningAttributes" })).to.equal(
         0,
       );
-      // The lock was released.
-      expect(readdirSync(join(dir, ".dkim-locks"))).to.deep.equal([]);
+      // The lock was released, and its folder with it: a refusal leaves nothing behind.
+      expect(existsSync(join(dir, ".dkim-locks"))).to.equal(false);
     });
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The one config file (engine/config.ts): the repository's real stack file,
  * and a table of bad files, each of which must fail with ONE line naming the
- * file, the identity (when known) and the field (DESIGN invariant 6).
+ * file, the identity (when known) and the field (docs/design.md#invariant-6-bad-input-fails-early).
  */
 import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Crash recovery (DESIGN invariant 5, issue #5 "Crash recovery"): the real
+ * Crash recovery (docs/design.md#invariant-5-idempotent-and-crash-safe, issue #5 "Crash recovery"): the real
  * CLI — and for the PR boundary the real action — runs as a child process and
  * is SIGKILLed at a side-effect boundary of `plan --apply`, `activate`,
  * `rollback` and `retire`. No crash hook exists in product code: a proxy
@@ -85,6 +85,8 @@ const CHILD_ENV = { ...process.env, ...offlineAwsEnv(EMULATOR_CREDENTIALS) };
 const DOMAINS = {
   planKey: "plan-key.example",
   planRecord: "plan-record.example",
+  planKms: "plan-kms.example",
+  actDecrypt: "act-decrypt.example",
   actRegion1: "act-r1.example",
   actRegion1Stale: "act-r1-stale.example",
   actBoth: "act-both.example",
@@ -174,7 +176,16 @@ describe("crash recovery: SIGKILL at every side-effect boundary, then re-run", f
 
   /** plan --apply in-process: store a key, write its record, serve it on both nameservers. */
   async function storeAndPublish(domain: string, at: Date): Promise<string> {
-    const { outcomes } = await runPlan(engineAt(at), { apply: true, domains: [domain] });
+    // The emulator's clock goes back too: Secrets Manager's CreatedDate is the
+    // fact the key store trusts over the created-at tag.
+    const shift = at.getTime() - world.clock.now().getTime();
+    world.clock.advance(shift);
+    let outcomes;
+    try {
+      ({ outcomes } = await runPlan(engineAt(at), { apply: true, domains: [domain] }));
+    } finally {
+      world.clock.advance(-shift);
+    }
     const selector = outcomes[0]!.selector!;
     expect(outcomes[0]!.error, outcomes[0]!.action).to.equal(undefined);
     const key = (await adapters.keys.list(domain)).find((k) => k.selector === selector)!;
@@ -344,6 +355,53 @@ describe("crash recovery: SIGKILL at every side-effect boundary, then re-run", f
       expect(secrets(domain)).to.have.length(1);
       // No temp file of the atomic write left beside the record.
       expect(readdirSync(dir).filter((n) => !n.endsWith(".zone"))).to.deep.equal([]);
+    });
+  });
+
+  describe("KMS custody paths", function () {
+    it("plan --apply killed after KMS made the key pair, before CreateSecret: the re-run asks KMS again and stores one key", async function () {
+      const domain = DOMAINS.planKms;
+      const { rerunCalls } = await crashAndRerun(
+        "plan --apply: after KMS GenerateDataKeyPairWithoutPlaintext",
+        ["plan", "--apply", "--domain", domain],
+        {
+          match: (c) =>
+            c.service === "kms" && c.operation === "GenerateDataKeyPairWithoutPlaintext",
+          phase: "after-response",
+        },
+        domain,
+      );
+      const stored = secrets(domain);
+      expect(stored).to.have.length(1);
+      expect(stored[0]!.tags["dkim:key-origin"]).to.equal("kms");
+      const selector = stored[0]!.name.split("/").pop()!;
+      expect(recordFiles(domain)).to.deep.equal([selector]);
+      // The crashed run's pair was never stored; the re-run made its own.
+      expect(
+        rerunCalls.filter((c) => c.operation === "GenerateDataKeyPairWithoutPlaintext"),
+      ).to.have.length(1);
+      expect(
+        rerunCalls.filter((c) => c.operation === "CreateSecret" && c.forwarded),
+      ).to.have.length(1);
+    });
+
+    it("activate killed after KMS Decrypt answered, before any swap: the re-run decrypts again and swaps each Region once", async function () {
+      const domain = DOMAINS.actDecrypt;
+      const { k1 } = await rotationPending(domain);
+      const putsBefore = putsFor(domain).length;
+      const { rerunCalls } = await crashAndRerun(
+        "activate: after KMS Decrypt",
+        ["activate", "--domain", domain, "--selector", k1],
+        { match: (c) => c.service === "kms" && c.operation === "Decrypt", phase: "after-response" },
+        domain,
+      );
+      expectConverged(domain, { keys: 2, active: k1 });
+      expect(
+        putsFor(domain)
+          .slice(putsBefore)
+          .map((p) => p.region),
+      ).to.deep.equal([REGION_A, REGION_B]);
+      expect(rerunCalls.filter((c) => c.operation === "Decrypt").length).to.be.greaterThan(0);
     });
   });
 

@@ -3,7 +3,7 @@
  * clients (buildAwsAdapters), authoritative loopback DNS servers, record
  * files in a temp checkout, the file lock and a simulated clock. No mocks:
  * every assertion is about what the emulator, the DNS servers or the
- * checkout hold afterwards (DESIGN invariants 1–5).
+ * checkout hold afterwards (docs/design.md#invariants, 1–5).
  */
 import { spawnSync, spawn } from "node:child_process";
 import {

@@ -64,15 +64,17 @@ function tamper(publicKey: string): string {
 describe("records (record-file checks)", () => {
   let pair2048: DkimKeyPair;
   let pair1024: DkimKeyPair;
+  let next2048: DkimKeyPair;
   let repo: string;
   const cfg = config();
   const mail = cfg.identities[0]!;
   const news = cfg.identities[1]!;
 
   before(async () => {
-    [pair2048, pair1024] = await Promise.all([
+    [pair2048, pair1024, next2048] = await Promise.all([
       generateDkimKeyPair(2048),
       generateDkimKeyPair(1024),
+      generateDkimKeyPair(2048),
     ]);
   });
 
@@ -139,10 +141,9 @@ describe("records (record-file checks)", () => {
   });
 
   describe("checkAllRecords", () => {
-    it("accepts good files for every configured identity and skips non-zone files", () => {
+    it("accepts good files for every configured identity and dns/README.md beside them", () => {
       write(recordPath(MAIL, "mail-20260305"), render(MAIL, "mail-20260305", pair2048));
       write(recordPath(NEWS, "news-20260305"), render(NEWS, "news-20260305", pair1024));
-      write(`dns/${MAIL}/README.md`, "# not a record\n");
       write("dns/README.md", "# not a domain\n");
       const { records, errors } = checkAllRecords(repo, cfg);
       expect(errors.map((e) => e.message)).to.deep.equal([]);
@@ -305,7 +306,7 @@ describe("records (record-file checks)", () => {
       write(a, render(MAIL, "mail-20260305", pair2048));
       git(repo, ["add", "."]);
       git(repo, ["commit", "-qm", "a"], "2026-03-07T00:00:00Z");
-      write(b, render(MAIL, "mail-20270301", pair2048));
+      write(b, render(MAIL, "mail-20270301", next2048));
       git(repo, ["add", "."]);
       git(repo, ["commit", "-qm", "b"], "2027-03-03T00:00:00Z");
       writeFileSync(join(repo, "README.md"), "not a record\n");

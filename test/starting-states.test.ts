@@ -53,14 +53,12 @@ describe("first activation from every starting state × {success, SES FAILED, ti
     const all = [h.ns1, h.ns2, h.ns3];
     if (start === "no-dkim") {
       for (const region of regions)
-        await h
-          .sesClient(region)
-          .send(
-            new PutEmailIdentityDkimAttributesCommand({
-              EmailIdentity: domain,
-              SigningEnabled: false,
-            }),
-          );
+        await h.sesClient(region).send(
+          new PutEmailIdentityDkimAttributesCommand({
+            EmailIdentity: domain,
+            SigningEnabled: false,
+          }),
+        );
       return;
     }
     if (start === "easy-dkim") return;

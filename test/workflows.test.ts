@@ -57,13 +57,14 @@ const actionCommand = (job: Job) =>
     .map((s) => String(s.with?.command));
 
 describe("workflows", () => {
-  it("are the five expected files", () => {
+  it("are the six expected files", () => {
     expect(files).to.deep.equal([
       "ci.yml",
       "dkim-activate.yml",
       "dkim-records.yml",
       "dkim-rollback.yml",
       "dkim-rotate.yml",
+      "release.yml",
     ]);
   });
 
@@ -87,9 +88,12 @@ describe("workflows", () => {
       for (const [scope, level] of Object.entries(perms)) {
         expect(["read", "write", "none"], `${file} ${id} ${scope}`).to.include(level);
       }
-      // Only the planner may write to the repository (its GITHUB_TOKEN fallback opens PRs).
+      // Only the planner may write to the repository (its GITHUB_TOKEN fallback opens PRs),
+      // and the release job its tags (contents only, after the tests and check-dist).
       const writes = Object.entries(perms).filter(([s, l]) => l === "write" && s !== "id-token");
-      if (!(file === "dkim-rotate.yml" && id === "plan"))
+      if (file === "release.yml" && id === "release")
+        expect(writes, `${file} ${id}`).to.deep.equal([["contents", "write"]]);
+      else if (!(file === "dkim-rotate.yml" && id === "plan"))
         expect(writes, `${file} ${id}`).to.deep.equal([]);
     }
   });
@@ -291,6 +295,32 @@ describe("workflows", () => {
     ]) {
       expect(runs, cmd).to.include(cmd);
     }
+  });
+});
+
+describe("release.yml", () => {
+  const release = () => workflows.get("release.yml")!;
+  it("tags only from main, only after the tests on Node 20 and 24 and check-dist", () => {
+    const job = release().jobs.release! as Job & { needs?: string[]; if?: string };
+    expect(job.needs).to.deep.equal(["test", "check-dist"]);
+    expect(job.if).to.equal("github.ref == 'refs/heads/main'");
+    const test = release().jobs.test! as Job & { strategy?: { matrix?: { node?: string[] } } };
+    expect(test.strategy?.matrix?.node).to.deep.equal(["20", "24"]);
+    const runs = (j: Job) => (j.steps ?? []).map((s) => (s as { run?: string }).run);
+    expect(runs(test)).to.include("npm test");
+    expect(runs(release().jobs["check-dist"]!)).to.include("npm run check-dist");
+  });
+  it("checks the version against package.json and CHANGELOG.md, then moves the major tag", () => {
+    const text = readFileSync(join(DIR, "release.yml"), "utf8");
+    expect(text).to.include('require("./package.json").version');
+    expect(text).to.include("CHANGELOG.md");
+    expect(text).to.match(/major="v\$\{VERSION%%\.\*\}"/);
+    // The input reaches the scripts through env only (no ${{ }} inside run: scripts).
+    for (const step of release().jobs.release!.steps ?? []) {
+      const run = (step as { run?: string }).run;
+      if (run) expect(run).not.to.include("${{");
+    }
+    expect(readFileSync("CHANGELOG.md", "utf8")).to.match(/^## \[Unreleased\]$/m);
   });
 });
 

@@ -4,7 +4,7 @@
  * Secrets Manager encrypts each secret value under a data key that this key
  * protects; the key policy lets only the two pipeline roles use it, and only
  * through Secrets Manager, so the private keys cannot be decrypted by any other
- * principal or path (DESIGN invariant 4).
+ * principal or path (docs/design.md#invariant-4-key-material-stays-secret).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";

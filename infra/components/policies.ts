@@ -2,7 +2,7 @@
  * The IAM and KMS policy documents of the estate, as pure functions of
  * resolved values, so the tests and the docs can read exactly what AWS gets.
  *
- * The split of powers (DESIGN invariant 4, "private key material never leaves
+ * The split of powers (docs/design.md#invariant-4-key-material-stays-secret, "private key material never leaves
  * AWS"):
  * - the planner (any run on `main`) may create a key's secret, with its value,
  *   in one call, but can never read, overwrite or delete one;
@@ -222,8 +222,8 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: "*",
       },
       {
-        // A retired key is deleted only with a recovery window (DESIGN
-        // invariant 4). The condition key is absent when the caller omits
+        // A retired key is deleted only with a recovery window
+        // (docs/design.md#secrets-manager-recovery-window). The condition key is absent when the caller omits
         // RecoveryWindowInDays, so the pipeline must always pass it.
         Sid: "ScheduleRetiredKeyDeletion",
         Effect: "Allow",

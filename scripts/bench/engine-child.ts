@@ -33,6 +33,7 @@ import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
 import { CloudWatchMetrics } from "../../actions/dkim-rotation/src/adapters/cloudwatch";
 import { RegionPacer } from "../../actions/dkim-rotation/src/adapters/pacer";
 import { SecretsKeyStore } from "../../actions/dkim-rotation/src/adapters/secrets";
+import { KmsKeyCustody } from "../../actions/dkim-rotation/src/adapters/kms";
 import { createAwsClients, SesAdapter } from "../../actions/dkim-rotation/src/adapters/ses";
 import { BENCH_CREDENTIALS, mapLimit } from "./common";
 
@@ -145,7 +146,8 @@ function countingSes(
 function countingKeys(inner: KeyStorePort, counts: FleetChildResult["keyStore"]): KeyStorePort {
   return {
     list: (d) => (counts.list++, inner.list(d)),
-    create: (d, s, p, at) => (counts.create++, inner.create(d, s, p, at)),
+    generate: (d, s, at) => (counts.create++, inner.generate(d, s, at)),
+    create: (d, s, p, at, origin) => (counts.create++, inner.create(d, s, p, at, origin)),
     readPrivateKey: (d, s) => (counts.other++, inner.readPrivateKey(d, s)),
     markState: (d, s, st, at) => (counts.other++, inner.markState(d, s, st, at)),
     scheduleDeletion: (d, s, days) => (counts.other++, inner.scheduleDeletion(d, s, days)),
@@ -210,6 +212,7 @@ function adaptersWithMargin(config: ProjectConfig, task: FleetTask) {
       client: clients.secrets,
       kmsKeyId: config.kmsKeyId,
       prefix: config.secretPrefix,
+      custody: new KmsKeyCustody({ client: clients.kms, keyId: config.kmsKeyId }),
     }),
     metrics: new CloudWatchMetrics({
       client: clients.cloudwatch,
@@ -218,6 +221,7 @@ function adaptersWithMargin(config: ProjectConfig, task: FleetTask) {
     destroy: () => {
       for (const c of clients.ses.values()) c.destroy();
       clients.secrets.destroy();
+      clients.kms.destroy();
       clients.cloudwatch.destroy();
     },
   };

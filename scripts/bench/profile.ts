@@ -18,6 +18,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { build } from "esbuild";
+import { actionBuildOptions } from "../action-bundle.mjs";
 import { progress, round, table } from "./common";
 import { REPO_ROOT } from "./fleet";
 import { BUNDLE } from "./startup";
@@ -42,26 +43,8 @@ export interface StartupProfile {
 }
 
 const BUILD_BASE = {
-  absWorkingDir: REPO_ROOT,
-  entryPoints: { index: "actions/dkim-rotation/src/index.ts" },
-  bundle: true,
-  platform: "node" as const,
-  target: "node24",
-  format: "esm" as const,
-  outExtension: { ".js": ".js" },
-  legalComments: "external" as const,
+  ...actionBuildOptions(REPO_ROOT, "actions/dkim-rotation/src/index.ts"),
   logLevel: "error" as const,
-  tsconfig: join(REPO_ROOT, "tsconfig.json"),
-  banner: {
-    js: [
-      "import { createRequire as __dkimCreateRequire } from 'node:module';",
-      "import { fileURLToPath as __dkimFileURLToPath } from 'node:url';",
-      "import { dirname as __dkimDirname } from 'node:path';",
-      "const require = __dkimCreateRequire(import.meta.url);",
-      "const __filename = __dkimFileURLToPath(import.meta.url);",
-      "const __dirname = __dkimDirname(__filename);",
-    ].join("\n"),
-  },
 };
 
 function packageOf(path: string): string {

@@ -1,7 +1,8 @@
 /**
  * A local AWS emulator that the real SDK v3 clients talk to over loopback:
- * SES v2 (REST-JSON), Secrets Manager (JSON 1.1) and CloudWatch
- * PutMetricData (JSON 1.0, query-compatible) — the wire protocols the
+ * SES v2 (REST-JSON), Secrets Manager (JSON 1.1), KMS (JSON 1.1,
+ * aws-emulator/kms.ts) and CloudWatch PutMetricData (JSON 1.0,
+ * query-compatible) — the wire protocols the
  * installed clients actually send, so a serialization or error-mapping
  * mistake fails here as it would against AWS.
  *
@@ -36,6 +37,7 @@ import {
 } from "./aws-emulator/cloudwatch";
 import { SecretsBackend, type SecretView } from "./aws-emulator/secrets";
 import { SsmBackend } from "./aws-emulator/ssm";
+import { KmsBackend, type KmsKeySpec, type KmsKeyView } from "./aws-emulator/kms";
 import {
   AWS_FAULT_KINDS,
   FaultDecider,
@@ -65,6 +67,7 @@ export type {
 } from "./aws-emulator/ses";
 export type { AwsFaultKind, FaultPlan } from "./faults";
 export type { SecretView } from "./aws-emulator/secrets";
+export type { KmsKeySpec, KmsKeyView } from "./aws-emulator/kms";
 export type { MetricDatapoint } from "./aws-emulator/cloudwatch";
 
 /**
@@ -126,9 +129,15 @@ export interface AwsEmulatorOptions {
   /** Every message SES accepts, as it leaves SES (signed when DKIM is SUCCESS/TEMPORARY_FAILURE). */
   onMessage?: (event: SentMessage) => void | Promise<void>;
   faults?: AwsEmulatorFaults;
+  /**
+   * KMS keys every Region has (made on first use there), as the stack's
+   * Pulumi program would have provisioned them. Default: one symmetric key,
+   * `alias/ses-dkim-rotation`. Any other key: `kms.createKey`.
+   */
+  kmsKeys?: KmsKeySpec[];
 }
 
-export type EmulatedService = "ses" | "secretsmanager" | "monitoring" | "ssm";
+export type EmulatedService = "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm";
 
 /** One request the emulator received, whatever its outcome. */
 export interface CallRecord {
@@ -177,6 +186,12 @@ export interface AwsEmulator {
   secrets: {
     list(region?: string): SecretView[];
     get(region: string, name: string): SecretView | undefined;
+  };
+  kms: {
+    keys(region?: string): KmsKeyView[];
+    createKey(region: string, spec?: KmsKeySpec): KmsKeyView;
+    /** DisableKey / EnableKey. */
+    setEnabled(region: string, keyIdOrAlias: string, enabled: boolean): void;
   };
   metrics: {
     datapoints(filter?: {
@@ -269,6 +284,10 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
   });
   const cloudwatch = new CloudWatchBackend();
   const ssm = new SsmBackend();
+  const kms = new KmsBackend({
+    accountId: options.accountId ?? "123456789012",
+    keys: options.kmsKeys ?? [{ alias: "alias/ses-dkim-rotation" }],
+  });
   const callLog: CallRecord[] = [];
   let faultPlan: AwsEmulatorFaults | undefined;
   let decider: FaultDecider<AwsFaultKind> | undefined;
@@ -321,6 +340,9 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     } else if (typeof target === "string" && target.startsWith("AmazonSSM.")) {
       service = "ssm";
       operation = target.slice("AmazonSSM.".length);
+    } else if (typeof target === "string" && target.startsWith("TrentService.")) {
+      service = "kms";
+      operation = target.slice("TrentService.".length);
     } else if (typeof target === "string" && target.startsWith("GraniteServiceVersion20100801.")) {
       service = "monitoring";
       operation = target.slice("GraniteServiceVersion20100801.".length);
@@ -356,7 +378,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const contentType =
         service === "ses"
           ? "application/json"
-          : service === "secretsmanager" || service === "ssm"
+          : service === "secretsmanager" || service === "kms" || service === "ssm"
             ? "application/x-amz-json-1.1"
             : "application/x-amz-json-1.0";
       res.writeHead(status, {
@@ -371,7 +393,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       if (service === "ses") {
         // REST-JSON: the SDK reads the code from x-amzn-errortype.
         send(err.status, { message: err.message }, { "x-amzn-errortype": err.code });
-      } else if (service === "secretsmanager" || service === "ssm") {
+      } else if (service === "secretsmanager" || service === "kms" || service === "ssm") {
         send(err.status, { __type: err.code, message: err.message });
       } else {
         const queryCode = err instanceof CloudWatchError ? err.queryCode : err.code;
@@ -531,6 +553,22 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
           400,
         );
       }
+      if (service === "kms") {
+        const input = parseJson(body, "SerializationException");
+        switch (operation) {
+          case "GenerateDataKeyPairWithoutPlaintext":
+            return send(200, await kms.generateDataKeyPairWithoutPlaintext(region, now, input));
+          case "Decrypt":
+            return send(200, kms.decrypt(region, now, input));
+          case "DescribeKey":
+            return send(200, kms.describeKey(region, now, input));
+        }
+        throw new AwsApiError(
+          "UnknownOperationException",
+          `Operation ${operation} is not emulated`,
+          400,
+        );
+      }
       const input = parseJson(body, "SerializationException");
       if (operation !== "PutMetricData") {
         throw new AwsApiError(
@@ -559,7 +597,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     try {
       const parsed: unknown = JSON.parse(body.toString("utf8"));
       if (isRecord(parsed)) {
-        const name = parsed.SecretId ?? parsed.Name;
+        const name = parsed.SecretId ?? parsed.Name ?? parsed.KeyId;
         if (typeof name === "string") return name;
       }
     } catch {
@@ -614,6 +652,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       list: (region) => secrets.views(region),
       get: (region, name) => secrets.view(region, name),
     },
+    kms: {
+      keys: (region) => kms.views(region),
+      createKey: (region, spec) => kms.createKey(region, spec, clock.now()),
+      setEnabled: (region, id, enabled) => kms.setEnabled(region, id, enabled),
+    },
     faults: {
       set: setFaults,
       counts: () => decider?.counts() ?? {},
@@ -640,12 +683,14 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
 function throttlingError(service: EmulatedService): AwsApiError {
   if (service === "ses")
     return new AwsApiError("TooManyRequestsException", "Too Many Requests", 429);
-  if (service === "secretsmanager")
+  if (service === "secretsmanager" || service === "kms")
     return new AwsApiError("ThrottlingException", "Rate exceeded", 400);
   return new AwsApiError("Throttling", "Rate exceeded", 400);
 }
 
 function internalError(service: EmulatedService): AwsApiError {
+  if (service === "kms")
+    return new AwsApiError("KMSInternalException", "An internal error occurred.", 500);
   return service === "ses"
     ? new AwsApiError(
         "InternalFailure",

@@ -15,8 +15,9 @@
  * `--naive` replaces the pipeline with the seed documents' flow (swap SES at
  * once, then ask DNS), to show the damage the hazard does in the same world.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import { SendEmailCommand, SESv2Client, CreateEmailIdentityCommand } from "@aws-sdk/client-sesv2";
@@ -51,7 +52,7 @@ import {
 } from "../../actions/dkim-rotation/src/engine/operations";
 import { RefusalError } from "../../actions/dkim-rotation/src/engine/errors";
 import { fromSesPrivateKey } from "../../actions/dkim-rotation/src/engine/keys";
-import type { SesPort } from "../../actions/dkim-rotation/src/engine/ports";
+import type { KeyStorePort, SesPort } from "../../actions/dkim-rotation/src/engine/ports";
 import {
   addCounts,
   AWS_FAULT_KINDS,
@@ -83,7 +84,9 @@ import { buildAwsAdapters, type AwsAdapters } from "../../actions/dkim-rotation/
 import { SesAdapter } from "../../actions/dkim-rotation/src/adapters/ses";
 import { RegionPacer } from "../../actions/dkim-rotation/src/adapters/pacer";
 import { SecretsKeyStore } from "../../actions/dkim-rotation/src/adapters/secrets";
+import { KmsKeyCustody } from "../../actions/dkim-rotation/src/adapters/kms";
 import { CloudWatchMetrics } from "../../actions/dkim-rotation/src/adapters/cloudwatch";
+import { KMSClient } from "@aws-sdk/client-kms";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
@@ -175,6 +178,13 @@ export interface SandboxReport {
   duplicatePrs: number;
   /** Domains whose last activation is older than rotationDays at the end: rotation stalled. */
   stalledDomains: string[];
+  /**
+   * Keys stored during the run, by how they were made (counted at the key
+   * store boundary): `kms` by the emulated KMS, `local` on the runner (the
+   * 1024-bit exception), `operator` the hand-made keys of the starting world.
+   * `local2048` (2048-bit keys made outside KMS) must stay 0.
+   */
+  custody: { kms: number; local: number; operator: number; local2048: number };
   faults?: FaultReport;
   /** With --ses-quirks: how often SES answered the documented odd ways. */
   sesQuirks?: { temporaryFailureSpells: number; getEmailIdentityCalls: number };
@@ -632,10 +642,31 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       return adapters.ses.putExternalKey(region, domain, selector, sesPrivateKey);
     },
   };
+  // Key custody audit at the key store boundary: how every stored key was made.
+  const custody = { kms: 0, local: 0, operator: 0, local2048: 0 };
+  const auditedKeys: KeyStorePort = {
+    list: (d) => adapters.keys.list(d),
+    async generate(d, s, at) {
+      const r = await adapters.keys.generate(d, s, at);
+      if (r.created) custody.kms++;
+      return r;
+    },
+    async create(d, s, pair, at, origin) {
+      const r = await adapters.keys.create(d, s, pair, at, origin);
+      if (r.created) {
+        custody[origin ?? "local"]++;
+        if ((origin ?? "local") === "local" && pair.bits === 2048) custody.local2048++;
+      }
+      return r;
+    },
+    readPrivateKey: (d, s) => adapters.keys.readPrivateKey(d, s),
+    markState: (d, s, st, at) => adapters.keys.markState(d, s, st, at),
+    scheduleDeletion: (d, s, n) => adapters.keys.scheduleDeletion(d, s, n),
+  };
   const ctx: EngineContext = {
     config,
     ses: auditedSes,
-    keys: adapters.keys,
+    keys: auditedKeys,
     metrics: adapters.metrics,
     dns: new DnsVerifier({ timeoutMs: 500, tries: 2, clock }),
     records: new RepoRecords(repo, config, async (path) => mergeTimes.get(path)),
@@ -1143,6 +1174,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         duplicateKeys === 0 &&
         duplicatePrs === 0 &&
         overwrittenSecrets === 0 &&
+        custody.local2048 === 0 &&
         (faultReport?.refusalsWithoutServer ?? 0) === 0));
   const report: SandboxReport = {
     mode: options.naive ? "naive" : "pipeline",
@@ -1160,12 +1192,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     overwrittenSecrets,
     duplicatePrs,
     stalledDomains,
+    custody,
     ...(faultReport ? { faults: faultReport } : {}),
     ...(sesQuirks ? { sesQuirks } : {}),
     ok,
     verdict: ok
-      ? `0 failed signatures; ${mailStats.unsigned} unsigned message(s), all inside SES's pending checks right after a verified swap (${unsignedMinutes} pending minutes in all)${faultReport ? `; under ${faultReport.rate * 100}% faults (seed ${faultReport.seed}): ${Object.values(faultReport.injected).reduce((a, b) => a + (b ?? 0), 0)} injected, ${faultReport.errorsSurvived} failed run(s) retried, ${refusals.length} refusal(s), ${rollbacks.length} rollback(s), no duplicate key or PR` : ""}`
-      : `${mailStats.failed} failed signature(s), ${unsignedOutsidePending} unsigned message(s) outside SES's pending checks (${unsignedMinutes} minutes of unsigned mail)${options.naive ? "" : `; ${unverifiedSwaps} swap(s) without DNS, ${stalledDomains.length ? `rotation stalled for ${stalledDomains.join(", ")} (active key older than rotationDays), ` : ""}${duplicateKeys} duplicate key(s), ${duplicatePrs} duplicate PR(s), ${overwrittenSecrets} overwritten secret(s), ${faultReport?.refusalsWithoutServer ?? 0} refusal(s) not naming the server`}`,
+      ? `0 failed signatures; ${mailStats.unsigned} unsigned message(s), all inside SES's pending checks right after a verified swap (${unsignedMinutes} pending minutes in all)${options.naive ? "" : `; every new 2048-bit key made by KMS (${custody.kms} KMS, ${custody.local} local 1024-bit, ${custody.operator} operator)`}${faultReport ? `; under ${faultReport.rate * 100}% faults (seed ${faultReport.seed}): ${Object.values(faultReport.injected).reduce((a, b) => a + (b ?? 0), 0)} injected, ${faultReport.errorsSurvived} failed run(s) retried, ${refusals.length} refusal(s), ${rollbacks.length} rollback(s), no duplicate key or PR` : ""}`
+      : `${mailStats.failed} failed signature(s), ${unsignedOutsidePending} unsigned message(s) outside SES's pending checks (${unsignedMinutes} minutes of unsigned mail)${options.naive ? "" : `; ${unverifiedSwaps} swap(s) without DNS, ${stalledDomains.length ? `rotation stalled for ${stalledDomains.join(", ")} (active key older than rotationDays), ` : ""}${duplicateKeys} duplicate key(s), ${duplicatePrs} duplicate PR(s), ${overwrittenSecrets} overwritten secret(s), ${custody.local2048} 2048-bit key(s) made outside KMS, ${faultReport?.refusalsWithoutServer ?? 0} refusal(s) not naming the server`}`,
   };
   writeFileSync(join(out, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(out, "report.md"), renderReportMd(report, failures));
@@ -1205,6 +1238,7 @@ function faultTolerantAdapters(
   const regions = [...new Set(config.identities.flatMap((i) => i.regions))];
   const ses = new Map(regions.map((region) => [region, new SESv2Client({ ...common(), region })]));
   const secrets = new SecretsManagerClient({ ...common(), region: config.defaultRegion });
+  const kms = new KMSClient({ ...common(), region: config.defaultRegion });
   const cloudwatch = new CloudWatchClient({ ...common(), region: config.defaultRegion });
   return {
     ses: new SesAdapter({ clients: ses, pacer: new RegionPacer({ requestsPerSecond: 1000 }) }),
@@ -1213,6 +1247,7 @@ function faultTolerantAdapters(
       kmsKeyId: config.kmsKeyId,
       prefix: config.secretPrefix,
       onSecret,
+      custody: new KmsKeyCustody({ client: kms, keyId: config.kmsKeyId }),
     }),
     metrics: new CloudWatchMetrics({
       client: cloudwatch,
@@ -1222,6 +1257,7 @@ function faultTolerantAdapters(
     destroy: () => {
       for (const c of ses.values()) c.destroy();
       secrets.destroy();
+      kms.destroy();
       cloudwatch.destroy();
     },
   };
@@ -1282,16 +1318,11 @@ function renderSandboxConfig(config: ProjectConfig): string {
 }
 
 function prepareOut(out: string): void {
-  if (existsSync(out) && readdirSync(out).length) {
-    if (!existsSync(join(out, ".sandbox-output"))) {
-      throw new Error(
-        `${out} exists and is not a sandbox output directory; refusing to delete it (choose another --out)`,
-      );
-    }
-    rmSync(out, { recursive: true, force: true });
-  }
+  const problem = sandboxOutProblem(out);
+  if (problem) throw new Error(`${problem}; refusing to delete it (choose another --out)`);
+  if (existsSync(out)) rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, ".sandbox-output"), "created by npm run sandbox; safe to delete\n");
+  writeFileSync(join(out, SANDBOX_MARKER), "created by npm run sandbox; safe to delete\n");
 }
 
 function parseP(recordFile: string): string {
@@ -1413,9 +1444,9 @@ export function renderReportMd(report: SandboxReport, failures: string[]): strin
   lines.push(
     "## Safety checks",
     "",
-    "| swaps | swaps without DNS on every server | duplicate keys | duplicate PRs | overwritten secrets | rotation stalled |",
-    "|---:|---:|---:|---:|---:|---|",
-    `| ${report.swaps} | ${report.unverifiedSwaps} | ${report.duplicateKeys} | ${report.duplicatePrs} | ${report.overwrittenSecrets} | ${report.stalledDomains.join(", ") || "none"} |`,
+    "| swaps | swaps without DNS on every server | duplicate keys | duplicate PRs | overwritten secrets | rotation stalled | keys by KMS / local / operator | 2048-bit keys outside KMS |",
+    "|---:|---:|---:|---:|---:|---|---|---:|",
+    `| ${report.swaps} | ${report.unverifiedSwaps} | ${report.duplicateKeys} | ${report.duplicatePrs} | ${report.overwrittenSecrets} | ${report.stalledDomains.join(", ") || "none"} | ${report.custody.kms} / ${report.custody.local} / ${report.custody.operator} | ${report.custody.local2048} |`,
     "",
   );
   const f = report.faults;

@@ -1,7 +1,7 @@
 /**
  * Real DNS software for interop tests: BIND `named` on a loopback port,
  * `named-checkzone` and `dig`. A fake resolver accepts anything; these do not
- * (DESIGN: "test splitting against a real server").
+ * (docs/design.md#txt-string-splitting: test splitting against a real server).
  *
  * Missing binaries: the test is skipped on a developer machine, but fails when
  * `CI` is set, because `.ci/install-dns.sh` installs them there and a missing

@@ -24,9 +24,10 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
+import { ESM_REQUIRE_BANNER } from "../../scripts/action-bundle.mjs";
 
 export interface ProxiedCall {
-  service: "ses" | "secretsmanager" | "monitoring" | "http";
+  service: "ses" | "secretsmanager" | "kms" | "monitoring" | "http";
   /** `CreateSecret`, `PutEmailIdentityDkimSigningAttributes`, … or `<METHOD> <path>`. */
   operation: string;
   /** From the SigV4 credential scope (empty for non-AWS traffic). */
@@ -69,6 +70,8 @@ function classify(req: IncomingMessage, body: Buffer): ProxiedCall {
   const base = { region, method, path, forwarded: false };
   if (typeof target === "string" && target.startsWith("secretsmanager."))
     return { ...base, service: "secretsmanager", operation: target.slice(15) };
+  if (typeof target === "string" && target.startsWith("TrentService."))
+    return { ...base, service: "kms", operation: target.slice("TrentService.".length) };
   if (typeof target === "string" && target.startsWith("GraniteServiceVersion20100801."))
     return { ...base, service: "monitoring", operation: target.split(".")[1] ?? target };
   if (path.startsWith("/v2/email/")) {
@@ -250,10 +253,8 @@ export async function bundleEntry(entry: string, outDir: string): Promise<string
     target: "node20",
     outfile,
     logLevel: "error",
-    // Bundled CommonJS dependencies call require() for Node built-ins.
-    banner: {
-      js: "import { createRequire as __crashCreateRequire } from 'node:module'; const require = __crashCreateRequire(import.meta.url);",
-    },
+    // The action bundle's banner: bundled CommonJS dependencies call require() for Node built-ins.
+    banner: { js: ESM_REQUIRE_BANNER },
   });
   return outfile;
 }

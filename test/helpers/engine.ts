@@ -17,7 +17,7 @@ import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import { buildAwsAdapters, type AwsAdapters } from "../../actions/dkim-rotation/src/context";
 import { DnsVerifier, queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../../actions/dkim-rotation/src/adapters/local";
-import { DAY_MS, MINUTE_MS, type Clock } from "../../actions/dkim-rotation/src/engine/clock";
+import { DAY_MS, MINUTE_MS, SimClock } from "../../actions/dkim-rotation/src/engine/clock";
 import {
   parseProjectConfig,
   type IdentityInput,
@@ -52,21 +52,6 @@ export const TEST_CREDENTIALS = {
   accessKeyId: "AKIDENGINETEST000000",
   secretAccessKey: "engine-test-secret-not-real",
 };
-
-/** Simulated time: `sleep` advances it and runs what the emulator has due meanwhile. */
-export class SimClock implements Clock {
-  constructor(
-    public t: number,
-    private readonly onAdvance: () => Promise<void>,
-  ) {}
-  now(): Date {
-    return new Date(this.t);
-  }
-  async sleep(ms: number): Promise<void> {
-    this.t += ms;
-    await this.onAdvance();
-  }
-}
 
 export interface HarnessOptions {
   /** Identities; `nameservers` are filled in with ns1 and ns2. */
@@ -133,8 +118,13 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     // AWS's 1 request/s would make a poll loop over 72 simulated hours take minutes.
     sesRequestsPerSecond: 1000,
   });
-  const clock = new SimClock((options.start ?? new Date("2027-01-04T00:00:00Z")).getTime(), () =>
-    emulator.advance(),
+  // A sleep moves time first, then runs what the emulator has due by then.
+  const clock: SimClock = new SimClock(
+    (options.start ?? new Date("2027-01-04T00:00:00Z")).getTime(),
+    async (to) => {
+      clock.t = to;
+      await emulator.advance();
+    },
   );
   h.clock = clock;
 

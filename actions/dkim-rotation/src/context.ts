@@ -8,7 +8,10 @@ import type { Clock } from "./engine/clock";
 import type { ProjectConfig } from "./engine/config";
 import type { KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
 import { CloudWatchMetrics } from "./adapters/cloudwatch";
+import { InputError } from "./engine/errors";
+import { requestsPerSecondProblem } from "./engine/values";
 import { RegionPacer } from "./adapters/pacer";
+import { KmsKeyCustody } from "./adapters/kms";
 import { SecretsKeyStore } from "./adapters/secrets";
 import { createAwsClients, SesAdapter } from "./adapters/ses";
 
@@ -19,6 +22,8 @@ export interface AwsAdapterOptions {
   credentials?: SESv2ClientConfig["credentials"];
   /** Overrides the config's `sesRequestsPerSecond` (AWS: 1, cannot be raised). */
   requestsPerSecond?: number;
+  /** Where the override came from, for the error line: the CLI flag or the action input. */
+  requestsPerSecondSource?: { file: string; field: string };
   clock?: Clock;
   onSecret: (secret: string) => void;
   maxAttempts?: number;
@@ -41,9 +46,20 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     credentials: options.credentials,
     maxAttempts: options.maxAttempts,
   });
-  const pacer = new RegionPacer({
-    requestsPerSecond: options.requestsPerSecond ?? config.sesRequestsPerSecond,
-  });
+  const requestsPerSecond = options.requestsPerSecond ?? config.sesRequestsPerSecond;
+  const problem = requestsPerSecondProblem(requestsPerSecond, { endpoint: options.endpoint });
+  if (problem) {
+    const source =
+      options.requestsPerSecond !== undefined
+        ? (options.requestsPerSecondSource ?? { file: "argv", field: "requestsPerSecond" })
+        : { file: config.file, field: `${config.project}:sesRequestsPerSecond` };
+    throw new InputError({
+      ...source,
+      problem,
+      hint: "use 1 against AWS; faster rates only against the sandbox emulator's endpoint",
+    });
+  }
+  const pacer = new RegionPacer({ requestsPerSecond });
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
     keys: new SecretsKeyStore({
@@ -51,6 +67,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       kmsKeyId: config.kmsKeyId,
       prefix: config.secretPrefix,
       onSecret: options.onSecret,
+      custody: new KmsKeyCustody({ client: clients.kms, keyId: config.kmsKeyId }),
     }),
     metrics: new CloudWatchMetrics({
       client: clients.cloudwatch,
@@ -60,6 +77,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     destroy: () => {
       for (const c of clients.ses.values()) c.destroy();
       clients.secrets.destroy();
+      clients.kms.destroy();
       clients.cloudwatch.destroy();
     },
   };

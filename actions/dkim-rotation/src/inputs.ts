@@ -1,13 +1,22 @@
 /**
  * Every action input, read and validated in one place before any side effect
- * (DESIGN invariant 6; the pattern of aws-actions/configure-aws-credentials).
+ * (docs/design.md#invariant-6-bad-input-fails-early; the pattern of aws-actions/configure-aws-credentials).
  * A bad input is an `InputError` naming `input:<name>` and the field, with a
  * hint, so it prints as one line and nothing is written.
  */
+import { realpathSync } from "node:fs";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import * as core from "@actions/core";
 import { identitySchema, DEFAULT_CONFIG_FILE } from "./engine/config";
 import { InputError } from "./engine/errors";
 import { isValidSelector } from "./engine/selector";
+import {
+  EMULATOR_MAX_REQUESTS_PER_SECOND,
+  MIN_REQUESTS_PER_SECOND,
+  quote,
+  readEndpoint,
+  readNumber,
+} from "./engine/values";
 
 export const COMMANDS = ["plan", "verify", "activate", "rollback", "retire", "status"] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -71,7 +80,7 @@ export function readInputs(
   const commandIn = raw("command");
   if (!commandIn) bad("command", "is required", `one of ${COMMANDS.join(", ")}`);
   if (!(COMMANDS as readonly string[]).includes(commandIn)) {
-    bad("command", `"${commandIn.slice(0, 40)}" is not a command`, `one of ${COMMANDS.join(", ")}`);
+    bad("command", `${quote(commandIn)} is not a command`, `one of ${COMMANDS.join(", ")}`);
   }
   const command = commandIn as Command;
 
@@ -79,7 +88,7 @@ export function readInputs(
   if (!CONFIG_PATTERN.test(config) || config.split("/").includes("..") || config.startsWith("/")) {
     bad(
       "config",
-      `"${config.slice(0, 80)}" is not a stack file path inside the repository`,
+      `${quote(config)} is not a stack file path inside the repository`,
       `e.g. ${DEFAULT_CONFIG_FILE}`,
     );
   }
@@ -90,7 +99,7 @@ export function readInputs(
     if (!identitySchema.shape.domain.safeParse(domainIn).success) {
       bad(
         "domain",
-        `"${domainIn.slice(0, 80)}" is not a domain name`,
+        `${quote(domainIn)} is not a domain name`,
         "lower case, no trailing dot, e.g. mail.example.jp",
       );
     }
@@ -103,7 +112,7 @@ export function readInputs(
     if (!isValidSelector(selectorIn)) {
       bad(
         "selector",
-        `"${selectorIn.slice(0, 80)}" is not a valid SES selector`,
+        `${quote(selectorIn)} is not a valid SES selector`,
         "1–63 letters, digits and inner hyphens; no dots or underscores",
       );
     }
@@ -135,7 +144,7 @@ export function readInputs(
   if (dryIn) {
     if (BOOLEAN_TRUE.includes(dryIn)) dryRun = true;
     else if (!BOOLEAN_FALSE.includes(dryIn))
-      bad("dry-run", `"${dryIn.slice(0, 20)}" is not a boolean`, "true or false");
+      bad("dry-run", `${quote(dryIn)} is not a boolean`, "true or false");
   }
 
   let githubToken: string | undefined;
@@ -159,44 +168,61 @@ export function readInputs(
   const endpointIn = raw("aws-endpoint");
   let awsEndpoint: string | undefined;
   if (endpointIn) {
-    let url: URL;
-    try {
-      url = new URL(endpointIn);
-    } catch {
-      bad(
-        "aws-endpoint",
-        `"${endpointIn.slice(0, 80)}" is not a URL`,
-        "e.g. http://127.0.0.1:4566",
-      );
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:")
-      bad("aws-endpoint", "must be http or https");
-    if (url.username || url.password) bad("aws-endpoint", "must not carry credentials");
+    const endpoint = readEndpoint(endpointIn);
+    if ("problem" in endpoint) bad("aws-endpoint", endpoint.problem, "e.g. http://127.0.0.1:4566");
     // The override exists for the sandbox; pointing production credentials at a
     // remote endpoint would hand it signed requests and, on activation, keys.
-    if (!/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname)) {
+    const host = endpoint.url.hostname;
+    if (!/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(host)) {
       bad(
         "aws-endpoint",
-        `host ${url.hostname} is not loopback`,
+        `host ${quote(host)} is not loopback`,
         "only the local sandbox emulator may replace AWS",
       );
     }
-    awsEndpoint = url.toString().replace(/\/$/, "");
+    awsEndpoint = endpoint.text;
   }
 
   const rpsIn = raw("requests-per-second");
   let requestsPerSecond: number | undefined;
   if (rpsIn) {
-    const n = Number(rpsIn);
-    if (!/^\d+(\.\d+)?$/.test(rpsIn) || !(n > 0) || n > 1000) {
+    const n = readNumber(rpsIn, {
+      min: MIN_REQUESTS_PER_SECOND,
+      max: EMULATOR_MAX_REQUESTS_PER_SECOND,
+      what: "requests per second",
+    });
+    if ("problem" in n)
       bad(
         "requests-per-second",
-        `"${rpsIn.slice(0, 20)}" is not a rate between 0 and 1000`,
+        n.problem,
         "SES allows 1 request/s per account and Region; e.g. 1",
       );
-    }
-    requestsPerSecond = n;
+    requestsPerSecond = n.value;
   }
 
   return { command, config, domain, selector, githubToken, dryRun, awsEndpoint, requestsPerSecond };
+}
+
+/**
+ * The stack file's real path, which must stay inside the workspace: the
+ * `config` input is checked as text by `readInputs`, but a symbolic link in
+ * the checkout could still lead out of it (to a runner file, another
+ * checkout). A missing file is left to `loadConfig`, which says so.
+ */
+export function resolveConfigPath(workspace: string, config: string): string {
+  const path = resolve(workspace, config);
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return path;
+  }
+  const inside = relative(realpathSync(workspace), real);
+  if (inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside))
+    bad(
+      "config",
+      `${quote(config)} leads outside the workspace through a symbolic link`,
+      "point the config input at the stack file itself, inside the repository",
+    );
+  return real;
 }

@@ -3,7 +3,6 @@
  * object before any side effect; everything else is the same engine the CLI
  * and the sandbox run. `run()` catches once and reports with core.setFailed.
  */
-import { resolve } from "node:path";
 import * as core from "@actions/core";
 import { systemClock, type Clock } from "./engine/clock";
 import { loadConfig, type ProjectConfig } from "./engine/config";
@@ -31,7 +30,7 @@ import { annotateError } from "./annotations";
 import { buildAwsAdapters } from "./context";
 import { DnsVerifier } from "./adapters/dns";
 import { createOctokit, GitHubChangeRequests, readCodeowners } from "./adapters/github";
-import { readInputs, type ActionInputs } from "./inputs";
+import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
 import { writeJobSummary, type JobSummary } from "./summary";
 
@@ -101,6 +100,7 @@ function buildContext(
     config,
     endpoint: inputs.awsEndpoint,
     requestsPerSecond: inputs.requestsPerSecond,
+    requestsPerSecondSource: { file: "input:requests-per-second", field: "requests-per-second" },
     onSecret: (s) => core.setSecret(s),
     // The emulator accepts any SigV4-shaped credentials; real runs use the OIDC role from the environment.
     credentials: inputs.awsEndpoint
@@ -152,7 +152,9 @@ function timelineOf(r: SwapReport) {
 
 /** Run one command; returns the summary to write. Throws on failure. */
 export async function execute(inputs: ActionInputs, env: RunEnvironment): Promise<JobSummary> {
-  const config = loadConfig(resolve(env.workspace, inputs.config));
+  const config = loadConfig(resolveConfigPath(env.workspace, inputs.config), undefined, {
+    fileHint: "set the action's config input to the stack file's path in the repository",
+  });
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
   const { ctx, close } = buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;

@@ -11,7 +11,7 @@
  *
  * Public keys only. `assertNoPrivateKeyMaterial` runs over every body before
  * it is returned, so a caller that passes the wrong string fails here instead
- * of publishing a private key in a PR (DESIGN invariant 4).
+ * of publishing a private key in a PR (docs/design.md#invariant-4-key-material-stays-secret).
  */
 import { createPrivateKey } from "node:crypto";
 

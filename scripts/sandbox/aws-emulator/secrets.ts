@@ -6,7 +6,7 @@
  * of 7–30 days; a secret marked for deletion refuses reads, writes and tag
  * changes until restored; ListSecrets hides planned deletions unless asked.
  * PutSecretValue and UpdateSecret are implemented faithfully so tests can
- * prove the key store never calls them (DESIGN invariant 4: immutable keys).
+ * prove the key store never calls them (immutable keys, docs/design.md#invariant-4-key-material-stays-secret).
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { AwsApiError, epochSeconds, isRecord } from "./common";

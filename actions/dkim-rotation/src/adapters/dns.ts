@@ -1,6 +1,6 @@
 /**
  * DNS verification: does every authoritative nameserver serve exactly the
- * DKIM record for the new selector? (DESIGN invariant 1.)
+ * DKIM record for the new selector? (docs/design.md#invariant-1-no-swap-without-dns)
  *
  * Each server is asked directly, with its own resolver pointed only at it,
  * never through a caching resolver: asking a recursive resolver about a
@@ -16,6 +16,7 @@ import { promises as dnsPromises } from "node:dns";
 import { isIP } from "node:net";
 import { checkRecordValue, parseDkimTags } from "../engine/record";
 import { systemClock, type Clock } from "../engine/clock";
+import { parseNameserver } from "../engine/config";
 import type { DnsPort, DnsVerification, NameserverCheck } from "../engine/ports";
 
 /** The part of `dns.promises.Resolver` we use; tests and the sandbox may hand in their own. */
@@ -97,17 +98,11 @@ function serverSpec(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** Split `host`, `host:port` or `[v6]:port` (the config's nameserver pattern). */
+/** Split `host`, `host:port` or `[v6]:port` (the config's one reading, `parseNameserver`). */
 export function parseServer(entry: string, defaultPort = 53): { host: string; port: number } {
-  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(entry);
-  if (v6) return { host: v6[1]!, port: v6[2] ? Number(v6[2]) : defaultPort };
-  if (isIP(entry) === 6) return { host: entry, port: defaultPort };
-  const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(entry);
-  if (!m) throw new NameserverDiscoveryError(`nameserver "${entry}" is not host or host:port`);
-  const port = m[2] ? Number(m[2]) : defaultPort;
-  if (port < 1 || port > 65535)
-    throw new NameserverDiscoveryError(`nameserver "${entry}" has port ${port}, outside 1–65535`);
-  return { host: m[1]!.replace(/\.$/, ""), port };
+  const parsed = parseNameserver(entry, defaultPort);
+  if ("problem" in parsed) throw new NameserverDiscoveryError(`nameserver ${parsed.problem}`);
+  return parsed;
 }
 
 /** How a person would ask the same server with dig: `ns1.example.jp`, or `127.0.0.1 -p 5300`. */

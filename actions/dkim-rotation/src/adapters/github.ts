@@ -4,7 +4,7 @@
  * One branch per change, created from the base branch's head with exactly one
  * commit that touches exactly one file (the record), like
  * peter-evans/create-pull-request: a fixed branch name per change, and a re-run
- * updates the open PR instead of opening another (DESIGN invariant 5).
+ * updates the open PR instead of opening another (docs/design.md#invariant-5-idempotent-and-crash-safe).
  *
  * - rotation:   branch `dkim/<domain>/<selector>`, adds `dns/<domain>/<selector>.zone`;
  *               at most one open rotation PR per domain.
@@ -42,9 +42,9 @@ export function retirementTitle(domain: string, selector: string): string {
   return `DKIM retirement: ${domain} ← ${selector}`;
 }
 
-/** Git's object id for a blob, so a branch's file can be compared without downloading it. */
-export function gitBlobSha(content: string): string {
-  const buf = Buffer.from(content, "utf8");
+/** Git's object id for a blob (`git hash-object`), so a branch's file can be compared without downloading it. */
+export function gitBlobSha(content: string | Buffer): string {
+  const buf = typeof content === "string" ? Buffer.from(content, "utf8") : content;
   return createHash("sha1")
     .update(Buffer.concat([Buffer.from(`blob ${buf.length}\0`), buf]))
     .digest("hex");

@@ -9,6 +9,7 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -68,7 +69,11 @@ export class FileLock implements LockPort {
       );
       try {
         linkSync(tmp, path);
-        return async () => rmSync(path, { force: true });
+        return async () => {
+          rmSync(path, { force: true });
+          // The folder exists only for locks: a run that is over leaves no trace.
+          removeIfEmpty(this.dir);
+        };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
         const holder = readHolder(path);
@@ -81,6 +86,15 @@ export class FileLock implements LockPort {
       }
     }
     throw new LockedError(domain, "lock file keeps reappearing");
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOTEMPTY" && code !== "EEXIST" && code !== "ENOENT") throw err;
   }
 }
 

@@ -19,6 +19,7 @@
  * signed and sent (`installPacer` in ses.ts); retries are paced too, since
  * AWS counts throttled attempts against the same limit.
  */
+import { requestsPerSecondProblem, SES_REQUESTS_PER_SECOND } from "../engine/values";
 
 export interface RegionPacerOptions {
   /** Requests per second per key (AWS: 1 for SES, not raisable). */
@@ -47,9 +48,11 @@ export class RegionPacer {
   private readonly nextSlot = new Map<string, number>();
 
   constructor(options: RegionPacerOptions = {}) {
-    const rate = options.requestsPerSecond ?? 1;
-    if (!(rate > 0) || !Number.isFinite(rate))
-      throw new RangeError(`requestsPerSecond must be a positive number, got ${rate}`);
+    const rate = options.requestsPerSecond ?? SES_REQUESTS_PER_SECOND;
+    // The range check without the endpoint rule (adapters do not know the endpoint);
+    // front ends report the full rule as bad input before building adapters.
+    const problem = requestsPerSecondProblem(rate, { endpoint: "(any)" });
+    if (problem) throw new RangeError(`requestsPerSecond ${problem}`);
     const base = 1000 / rate;
     this.intervalMs = base + (options.marginMs ?? base * 0.05);
     this.now = options.now ?? (() => performance.now());

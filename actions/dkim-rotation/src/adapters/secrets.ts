@@ -2,7 +2,7 @@
  * Key store on AWS Secrets Manager: one secret per key, `dkim/<domain>/<selector>`,
  * encrypted with the project's KMS key.
  *
- * DESIGN invariant 4: a stored key is immutable. It is created once, with its
+ * docs/design.md#invariant-4-key-material-stays-secret: a stored key is immutable. It is created once, with its
  * value, in a single CreateSecret call, and never overwritten: this adapter has
  * no code path to PutSecretValue or UpdateSecret. Deletion always keeps a
  * recovery window (≥ 7 days; Secrets Manager allows 7–30).
@@ -11,6 +11,18 @@
  * role that may not call GetSecretValue: the SPKI public key in the
  * Description (so a crashed run can rebuild the record file), and the
  * lifecycle in tags.
+ *
+ * Secret values, by origin (`dkim:key-origin` tag; the value's own shape
+ * decides how it is read, never the tag):
+ * - `kms`: JSON `{format: "kms-wrapped-pkcs8/v1", keyArn, keyPairSpec,
+ *   privateKeyCiphertextBlob, publicKey, fingerprint}`; the private key is
+ *   ciphertext bound to `{domain, selector}` (adapters/kms.ts);
+ * - `local` (1024-bit, and keys stored before KMS custody) and `operator`
+ *   (adopted): base64 DER, PKCS#1 or PKCS#8, converted to PKCS#1 on read.
+ *
+ * Facts over tags: a secret's name says its domain and selector, and its
+ * CreatedDate (set by Secrets Manager) says when it was made. Tags that
+ * contradict them are reported as tampering and ignored.
  */
 import {
   CreateSecretCommand,
@@ -25,8 +37,9 @@ import {
   type Tag,
 } from "@aws-sdk/client-secrets-manager";
 import type { DkimKeyPair } from "../engine/keys";
-import { KeyFormatError, parseSesPrivateKey } from "../engine/keys";
-import type { KeyState, KeyStorePort, StoredKey } from "../engine/ports";
+import { KeyFormatError, operatorKeyToSesPrivateKey, publicKeyFingerprint } from "../engine/keys";
+import type { KeyOrigin, KeyState, KeyStorePort, StoredKey } from "../engine/ports";
+import { KmsCustodyError, type KmsKeyCustody } from "./kms";
 
 export const TAG_DOMAIN = "dkim:domain";
 export const TAG_SELECTOR = "dkim:selector";
@@ -36,12 +49,36 @@ export const TAG_CREATED_AT = "dkim:created-at";
 export const TAG_STATE = "dkim:state";
 export const TAG_ACTIVATED_AT = "dkim:activated-at";
 export const TAG_RETIRED_AT = "dkim:retired-at";
+export const TAG_KEY_ORIGIN = "dkim:key-origin";
+/** `format` of a KMS-wrapped secret value. */
+export const KMS_WRAPPED_FORMAT = "kms-wrapped-pkcs8/v1";
+/** Tags set once, by CreateSecret (the planner's IAM allows exactly these at creation). */
+/** A created-at tag further than this from CreatedDate was not written by CreateSecret. */
+const CREATED_AT_TOLERANCE_MS = 60 * 60 * 1000;
 /**
  * The recovery window we asked for. Secrets Manager reports only when
  * DeleteSecret was called (DeletedDate), not when the purge happens, so we
  * record the window before deleting to compute the deletion date later.
  */
 export const TAG_RECOVERY_DAYS = "dkim:recovery-days";
+
+/** Tags set once, by CreateSecret (the planner's IAM allows exactly these, only at creation). */
+export const CREATION_TAG_KEYS = [
+  TAG_DOMAIN,
+  TAG_SELECTOR,
+  TAG_KEY_BITS,
+  TAG_FINGERPRINT,
+  TAG_CREATED_AT,
+  TAG_STATE,
+  TAG_KEY_ORIGIN,
+] as const;
+/** Lifecycle tags only the activator writes (its IAM allows exactly these). */
+export const LIFECYCLE_TAG_KEYS = [
+  TAG_STATE,
+  TAG_ACTIVATED_AT,
+  TAG_RETIRED_AT,
+  TAG_RECOVERY_DAYS,
+] as const;
 
 /** Secrets Manager's recovery window bounds (DeleteSecret API reference). */
 export const MIN_RECOVERY_DAYS = 7;
@@ -58,6 +95,8 @@ export interface SecretsKeyStoreOptions {
   prefix?: string;
   /** Called with the private key the moment it is read, before anything else sees it (e.g. `core.setSecret`). */
   onSecret?: (value: string) => void;
+  /** KMS custody: makes 2048-bit keys (planner) and unwraps them (activator). */
+  custody?: KmsKeyCustody;
 }
 
 export class KeyStoreError extends Error {
@@ -88,6 +127,7 @@ export class SecretsKeyStore implements KeyStorePort {
   private readonly kmsKeyId: string;
   private readonly prefix: string;
   private readonly onSecret: (value: string) => void;
+  private readonly custody?: KmsKeyCustody;
 
   constructor(options: SecretsKeyStoreOptions) {
     if (!options.kmsKeyId)
@@ -98,6 +138,7 @@ export class SecretsKeyStore implements KeyStorePort {
     this.kmsKeyId = options.kmsKeyId;
     this.prefix = (options.prefix ?? "dkim").replace(/\/+$/, "");
     this.onSecret = options.onSecret ?? (() => {});
+    this.custody = options.custody;
   }
 
   secretName(domain: string, selector: string): string {
@@ -109,17 +150,49 @@ export class SecretsKeyStore implements KeyStorePort {
     const tags = tagMap(entry.Tags);
     const rest = name.slice(this.prefix.length + 1);
     const slash = rest.lastIndexOf("/");
-    const domain = tags.get(TAG_DOMAIN) ?? rest.slice(0, slash);
-    const selector = tags.get(TAG_SELECTOR) ?? rest.slice(slash + 1);
+    // The name is the fact: IAM scopes every grant to it and KMS binds the key to it.
+    const domain = rest.slice(0, slash);
+    const selector = rest.slice(slash + 1);
+    const tampering: string[] = [];
+    for (const [tag, fact] of [
+      [TAG_DOMAIN, domain],
+      [TAG_SELECTOR, selector],
+    ] as const) {
+      const value = tags.get(tag);
+      if (value !== undefined && value !== fact)
+        tampering.push(
+          `tag ${tag}=${value} contradicts the secret's name (${fact}); using the name`,
+        );
+    }
     const p = /\bp=([A-Za-z0-9+/]+={0,2})\s*$/.exec(entry.Description ?? "");
     if (!p) {
       throw new KeyStoreError(
         `secret ${name}: its description has no p= public key; cannot rebuild its record (was it edited by hand?)`,
       );
     }
+    const fingerprintTag = tags.get(TAG_FINGERPRINT);
+    if (fingerprintTag !== undefined && fingerprintTag !== publicKeyFingerprint(p[1] as string))
+      tampering.push(
+        `tag ${TAG_FINGERPRINT} contradicts the public key in the description; using the description`,
+      );
     const stateTag = tags.get(TAG_STATE);
     const state = STATES.find((s) => s === stateTag) ?? "pending";
-    const createdAt = isoDate(tags.get(TAG_CREATED_AT)) ?? entry.CreatedDate ?? new Date(0);
+    const createdTag = isoDate(tags.get(TAG_CREATED_AT));
+    let createdAt = entry.CreatedDate ?? createdTag ?? new Date(0);
+    if (
+      entry.CreatedDate &&
+      createdTag &&
+      Math.abs(createdTag.getTime() - entry.CreatedDate.getTime()) > CREATED_AT_TOLERANCE_MS
+    ) {
+      tampering.push(
+        `tag ${TAG_CREATED_AT}=${createdTag.toISOString()} contradicts the secret's CreatedDate ${entry.CreatedDate.toISOString()}; using CreatedDate`,
+      );
+    } else if (createdTag) {
+      // Same moment (the tag went in with CreateSecret): keep the engine's clock reading.
+      createdAt = createdTag;
+    }
+    const originTag = tags.get(TAG_KEY_ORIGIN);
+    const origin = (["kms", "local", "operator"] as const).find((o) => o === originTag);
     const activatedAt = isoDate(tags.get(TAG_ACTIVATED_AT));
     const retiredAt = isoDate(tags.get(TAG_RETIRED_AT));
     let deletionDate: Date | undefined;
@@ -141,6 +214,8 @@ export class SecretsKeyStore implements KeyStorePort {
       ...(activatedAt ? { activatedAt } : {}),
       ...(retiredAt ? { retiredAt } : {}),
       ...(deletionDate ? { deletionDate } : {}),
+      ...(origin ? { origin } : {}),
+      ...(tampering.length ? { tampering } : {}),
     };
   }
 
@@ -172,28 +247,64 @@ export class SecretsKeyStore implements KeyStorePort {
     );
   }
 
+  async generate(
+    domain: string,
+    selector: string,
+    createdAt: Date,
+  ): Promise<{ key: StoredKey; created: boolean }> {
+    if (!this.custody)
+      throw new KeyStoreError("this key store has no KMS custody; it cannot generate keys");
+    // A re-run after a crash between KMS and CreateSecret asks KMS again; the
+    // first pair was never stored, so nothing is lost or duplicated.
+    const wrapped = await this.custody.generate(domain, selector);
+    const value = JSON.stringify({
+      format: KMS_WRAPPED_FORMAT,
+      keyArn: wrapped.keyArn,
+      keyPairSpec: "RSA_2048",
+      privateKeyCiphertextBlob: wrapped.ciphertext,
+      publicKey: wrapped.publicKey,
+      fingerprint: wrapped.fingerprint,
+    });
+    return this.store(domain, selector, value, wrapped, createdAt, "kms");
+  }
+
   async create(
     domain: string,
     selector: string,
     pair: DkimKeyPair,
     createdAt: Date,
+    origin: Exclude<KeyOrigin, "kms"> = "local",
+  ): Promise<{ key: StoredKey; created: boolean }> {
+    return this.store(domain, selector, pair.sesPrivateKey, pair, createdAt, origin);
+  }
+
+  private async store(
+    domain: string,
+    selector: string,
+    value: string,
+    pub: { publicKey: string; bits: number; fingerprint: string },
+    createdAt: Date,
+    origin: KeyOrigin,
   ): Promise<{ key: StoredKey; created: boolean }> {
     const name = this.secretName(domain, selector);
+    // The ARN, not the alias: the planner's IAM compares secretsmanager:KmsKeyArn.
+    const kmsKeyId = this.custody ? await this.custody.keyArn() : this.kmsKeyId;
     try {
       await this.client.send(
         new CreateSecretCommand({
           Name: name,
           // The value goes in with the create: one call, never a later PutSecretValue.
-          SecretString: pair.sesPrivateKey,
-          KmsKeyId: this.kmsKeyId,
-          Description: description(domain, selector, pair.publicKey),
+          SecretString: value,
+          KmsKeyId: kmsKeyId,
+          Description: description(domain, selector, pub.publicKey),
           Tags: [
             { Key: TAG_DOMAIN, Value: domain },
             { Key: TAG_SELECTOR, Value: selector },
-            { Key: TAG_KEY_BITS, Value: String(pair.bits) },
-            { Key: TAG_FINGERPRINT, Value: pair.fingerprint },
+            { Key: TAG_KEY_BITS, Value: String(pub.bits) },
+            { Key: TAG_FINGERPRINT, Value: pub.fingerprint },
             { Key: TAG_CREATED_AT, Value: createdAt.toISOString() },
             { Key: TAG_STATE, Value: "pending" },
+            { Key: TAG_KEY_ORIGIN, Value: origin },
           ],
         }),
       );
@@ -212,9 +323,10 @@ export class SecretsKeyStore implements KeyStorePort {
         selector,
         secretName: name,
         createdAt,
-        publicKey: pair.publicKey,
-        keyBits: pair.bits,
+        publicKey: pub.publicKey,
+        keyBits: pub.bits,
         state: "pending",
+        origin,
       },
       created: true,
     };
@@ -232,15 +344,52 @@ export class SecretsKeyStore implements KeyStorePort {
     const out = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
     const value = out.SecretString;
     if (value === undefined) throw new KeyStoreError(`secret ${name} has no SecretString`);
+    if (value.trimStart().startsWith("{")) return this.unwrap(name, domain, selector, value);
     this.onSecret(value);
     try {
-      parseSesPrivateKey(value);
+      return operatorKeyToSesPrivateKey(value, this.onSecret);
     } catch (err) {
       // The message describes the format only; it never contains key material.
       if (err instanceof KeyFormatError) throw new KeyStoreError(`secret ${name}: ${err.message}`);
       throw err;
     }
-    return value;
+  }
+
+  private async unwrap(
+    name: string,
+    domain: string,
+    selector: string,
+    value: string,
+  ): Promise<string> {
+    let wrapped: { format?: unknown; privateKeyCiphertextBlob?: unknown };
+    try {
+      wrapped = JSON.parse(value) as typeof wrapped;
+    } catch {
+      throw new KeyStoreError(`secret ${name}: its value is neither a key nor valid JSON`);
+    }
+    if (
+      wrapped.format !== KMS_WRAPPED_FORMAT ||
+      typeof wrapped.privateKeyCiphertextBlob !== "string"
+    )
+      throw new KeyStoreError(
+        `secret ${name}: unknown key format ${JSON.stringify(wrapped.format)} (expected ${KMS_WRAPPED_FORMAT})`,
+      );
+    if (!this.custody)
+      throw new KeyStoreError(
+        `secret ${name}: a KMS-wrapped key, and this key store has no KMS custody`,
+      );
+    try {
+      // The context comes from the name (the fact), never from the value.
+      return await this.custody.unwrap(
+        domain,
+        selector,
+        wrapped.privateKeyCiphertextBlob,
+        this.onSecret,
+      );
+    } catch (err) {
+      if (err instanceof KmsCustodyError) throw new KeyStoreError(`secret ${name}: ${err.message}`);
+      throw err;
+    }
   }
 
   async markState(domain: string, selector: string, state: KeyState, at: Date): Promise<void> {
@@ -269,7 +418,7 @@ export class SecretsKeyStore implements KeyStorePort {
       recoveryDays < MIN_RECOVERY_DAYS ||
       recoveryDays > MAX_RECOVERY_DAYS
     ) {
-      // Checked here, before any call: DESIGN invariant 4 (never without a recovery window ≥ 7 days).
+      // Checked here, before any call: never without a recovery window ≥ 7 days (docs/design.md#secrets-manager-recovery-window).
       throw new KeyStoreError(
         `secret ${name}: recovery window must be ${MIN_RECOVERY_DAYS}–${MAX_RECOVERY_DAYS} whole days, got ${recoveryDays}`,
       );

@@ -17,6 +17,7 @@ import {
 } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { KMSClient } from "@aws-sdk/client-kms";
 import { RefusalError } from "../engine/errors";
 import { KeyFormatError, parseSesPrivateKey } from "../engine/keys";
 import type { SesDkimStatus, SesIdentityState, SesPort } from "../engine/ports";
@@ -208,6 +209,8 @@ export interface AwsClientsOptions {
 export interface AwsClients {
   ses: Map<string, SESv2Client>;
   secrets: SecretsManagerClient;
+  /** In the home Region, beside the secrets it wraps keys for. */
+  kms: KMSClient;
   cloudwatch: CloudWatchClient;
 }
 
@@ -234,6 +237,7 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
   return {
     ses: new Map(options.regions.map((region) => [region, new SESv2Client({ ...common, region })])),
     secrets: new SecretsManagerClient({ ...common, region: home }),
+    kms: new KMSClient({ ...common, region: home }),
     cloudwatch: new CloudWatchClient({ ...common, region: home }),
   };
 }

@@ -231,7 +231,7 @@ export async function runAdopt(ctx: EngineContext, req: AdoptRequest): Promise<A
   // The key was created before it signed; its activation date is the operator's.
   const { created } = existing
     ? { created: false }
-    : await ctx.keys.create(domain, selector, pair, activatedAt);
+    : await ctx.keys.create(domain, selector, pair, activatedAt, "operator");
   steps.push({
     step: "store-key",
     acted: created,

@@ -29,3 +29,24 @@ export function daysBetween(from: Date, to: Date): number {
 export function isoDate(d: Date): string {
   return d.toISOString().slice(0, 10);
 }
+
+/**
+ * Simulated time, the one the sandbox, the tests and the bench share.
+ * `sleep` hands the target time to `advanceTo`, which moves `t` there (in
+ * steps, if it wants to run what falls due on the way); `t` never ends a
+ * sleep earlier than the target.
+ */
+export class SimClock implements Clock {
+  constructor(
+    public t: number,
+    private readonly advanceTo: (to: number) => Promise<void>,
+  ) {}
+  now(): Date {
+    return new Date(this.t);
+  }
+  async sleep(ms: number): Promise<void> {
+    const to = this.t + ms;
+    await this.advanceTo(to);
+    if (this.t < to) this.t = to;
+  }
+}

@@ -9,10 +9,11 @@
  */
 import { readFileSync, existsSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { z } from "zod";
 import { InputError } from "./errors";
 import { SES_SELECTOR_PATTERN } from "./selector";
+import { EMULATOR_MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND, quote } from "./values";
 
 export const DEFAULT_CONFIG_FILE = "Pulumi.prod.yaml";
 export const DEFAULT_PROJECT = "ses-dkim-rotation";
@@ -29,7 +30,58 @@ const MAX_PREFIX_LENGTH = 63 - "-yyyymmdd".length - "-NN".length;
 
 const domainPattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const regionPattern = /^[a-z]{2}(-[a-z]+)+-\d$/;
-const nameserverPattern = /^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]+)(:\d{1,5})?$/;
+const hostnamePattern =
+  /^(?=.{1,253}\.?$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
+
+/** Four decimal octets 0–255, no leading zeros (which some resolvers read as octal). */
+const ipv4Pattern = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/** An IPv6 address as the WHATWG URL parser reads a bracketed host (no zone ids). */
+function isIpv6(text: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(":")) return false;
+  try {
+    new URL(`http://[${text}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Split a nameserver entry: `host`, `host:port`, `ipv4:port`, a bare IPv6
+ * address, or `[ipv6]:port` (RFC 3986 §3.2.2 brackets, as `dig` and Node's
+ * `setServers` write them). The one reading of the config's nameservers:
+ * the config check and the DNS adapter both call it.
+ */
+export function parseNameserver(
+  entry: string,
+  defaultPort = 53,
+): { host: string; port: number } | { problem: string } {
+  const bad = (detail: string) => ({
+    problem: `${quote(entry)} is not host or host:port ([IPv6]:port for IPv6): ${detail}`,
+  });
+  let host: string;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(entry);
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2];
+    if (!isIpv6(host)) return bad(`[${host}] is not an IPv6 address`);
+  } else if (entry.indexOf(":") !== entry.lastIndexOf(":")) {
+    // More than one colon: only a bare IPv6 address (default port) fits.
+    if (!isIpv6(entry)) return bad("not an IPv6 address (write [address]:port for a port)");
+    return { host: entry, port: defaultPort };
+  } else {
+    [host, portText] = entry.split(":") as [string, string | undefined];
+    const numeric = /^[0-9.]+$/.test(host);
+    if (numeric ? !ipv4Pattern.test(host) : !hostnamePattern.test(host))
+      return bad(`${quote(host)} is not ${numeric ? "an IPv4 address" : "a host name"}`);
+  }
+  if (portText === undefined) return { host: host.replace(/\.$/, ""), port: defaultPort };
+  if (!/^[1-9]\d{0,4}$/.test(portText) || Number(portText) > 65535)
+    return bad(`port ${quote(portText)} is not a port number 1–65535`);
+  return { host: host.replace(/\.$/, ""), port: Number(portText) };
+}
 
 export const identitySchema = z
   .object({
@@ -68,7 +120,12 @@ export const identitySchema = z
       .default(7),
     recordTtl: z.number().int().min(60).max(86400).default(3600),
     nameservers: z
-      .array(z.string().regex(nameserverPattern, { error: "must be host or host:port" }))
+      .array(
+        z.string().superRefine((entry, ctx) => {
+          const parsed = parseNameserver(entry);
+          if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
+        }),
+      )
       .min(1)
       .optional(),
   })
@@ -147,7 +204,15 @@ const projectSchema = z
       .max(30)
       .default(30),
     metricsNamespace: z.string().min(1).default("SesDkimRotation"),
-    sesRequestsPerSecond: z.number().positive().max(1000).default(1),
+    // SES's own limit (1/s) is checked where the endpoint is known (context.ts):
+    // faster pacing is for the sandbox emulator only.
+    sesRequestsPerSecond: z
+      .number()
+      .min(MIN_REQUESTS_PER_SECOND, {
+        error: `must be at least ${MIN_REQUESTS_PER_SECOND} (one call per ${1 / MIN_REQUESTS_PER_SECOND} s; slower, a fleet run takes days)`,
+      })
+      .max(EMULATOR_MAX_REQUESTS_PER_SECOND)
+      .default(1),
     dnsTeam: z.string().min(1).optional(),
     alertEmails: z.array(z.email()).default([]),
     github: githubSchema.optional(),
@@ -298,7 +363,7 @@ function hintFor(field: PropertyKey | undefined): string | undefined {
     case "keyBits":
       return "use 2048 unless your DNS host cannot serve a 410-byte TXT record";
     case "nameservers":
-      return "e.g. 127.0.0.1:5300 or ns1.example.jp";
+      return "host, host:port or [IPv6]:port, e.g. 127.0.0.1:5300, ns1.example.jp, [2001:db8::53]:53";
     case "regions":
       return "e.g. [ap-northeast-1, ap-northeast-3]";
     default:
@@ -312,7 +377,7 @@ function projectNameFor(file: string): string {
   if (!existsSync(pulumiYaml)) return DEFAULT_PROJECT;
   let doc: { name?: unknown } | null;
   try {
-    doc = parseYaml(readFileSync(pulumiYaml, "utf8")) as { name?: unknown } | null;
+    doc = readYaml(readFileSync(pulumiYaml, "utf8"), pulumiYaml) as { name?: unknown } | null;
   } catch (err) {
     throw new InputError({
       file: pulumiYaml,
@@ -324,8 +389,83 @@ function projectNameFor(file: string): string {
   return typeof doc?.name === "string" ? doc.name : DEFAULT_PROJECT;
 }
 
+/**
+ * Where a number is written in a notation readers disagree on, or cannot
+ * hold exactly: a leading zero (`014` is 12 to YAML 1.1 readers, 14 to YAML
+ * 1.2, which this engine uses), hex/octal/exponent forms, `.inf`, `.nan`, and
+ * integers beyond 2^53. Pulumi and this engine must read the same value.
+ */
+function numberNotationProblem(source: string, value: unknown): string | undefined {
+  if (typeof value !== "number") return undefined;
+  const text = source.trim();
+  if (/^[-+]?\.(inf|nan)$/i.test(text)) return `${text} is not a finite number`;
+  if (/^[-+]?0\d/.test(text))
+    return `${text} has a leading zero (octal to YAML 1.1 readers, decimal to YAML 1.2); write ${text.replace(/^([-+]?)0+(?=\d)/, "$1")}`;
+  if (!/^-?\d+(\.\d+)?$/.test(text)) return `${text} is not a plain decimal number`;
+  if (Number.isInteger(value) && !Number.isSafeInteger(value))
+    return `${text} is beyond 2^53 and cannot be held exactly`;
+  return undefined;
+}
+
+/**
+ * Parse YAML (1.2, duplicate keys refused) and check every number's notation.
+ * Errors name the file and line; a number's error also names its key path.
+ */
+function readYaml(text: string, file: string): unknown {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
+  const error = doc.errors[0];
+  if (error) {
+    const line = error.linePos?.[0]?.line;
+    const problem = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    throw new InputError({
+      file: line ? `${file}:${line}` : file,
+      field: "(yaml)",
+      problem: `is not valid YAML: ${problem}`,
+    });
+  }
+  visit(doc, {
+    Scalar(_key, node, path) {
+      if (node.type !== "PLAIN" || typeof node.source !== "string") return;
+      const problem = numberNotationProblem(node.source, node.value);
+      if (!problem) return;
+      const field: string[] = [];
+      let identity: string | undefined;
+      path.forEach((ancestor, i) => {
+        const next = path[i + 1] ?? node;
+        if (isPair(ancestor) && isScalar(ancestor.key)) {
+          const key = String(ancestor.key.value);
+          if (key !== "config") field.push(field.length ? `.${key}` : key);
+        } else if (isSeq(ancestor)) {
+          const index = ancestor.items.indexOf(next as never);
+          field.push(`[${index}]`);
+          const item = ancestor.items[index];
+          const domain = isMap(item) ? item.get("domain") : undefined;
+          if (typeof domain === "string") identity = domain;
+        }
+      });
+      const line = node.range ? lines.linePos(node.range[0]).line : undefined;
+      throw new InputError({
+        file: line ? `${file}:${line}` : file,
+        identity,
+        field: field.join("") || "(value)",
+        problem,
+        hint: "write numbers as plain decimals, e.g. 14 or 0.5",
+      });
+    },
+  });
+  return doc.toJS();
+}
+
 /** Load and validate a Pulumi stack file. Throws `InputError` on any problem. */
-export function loadConfig(file: string = DEFAULT_CONFIG_FILE, project?: string): ProjectConfig {
+export function loadConfig(
+  file: string = DEFAULT_CONFIG_FILE,
+  project?: string,
+  opts: {
+    /** How to point at another file, in the front end's words (a CLI flag, an action input). */
+    fileHint?: string;
+  } = {},
+): ProjectConfig {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -334,24 +474,16 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE, project?: string)
     throw new InputError({
       file,
       field: "(file)",
-      problem: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? "error"})`,
-      hint: "pass --config FILE, or run from the repository root",
+      problem:
+        code === "ENOENT"
+          ? "does not exist"
+          : code === "EISDIR"
+            ? "is a directory, not a stack file"
+            : `cannot be read (${code ?? "error"})`,
+      hint: opts.fileHint ?? "pass --config FILE, or run from the repository root",
     });
   }
-  let doc: unknown;
-  try {
-    // prettyErrors (the default) is what fills in linePos.
-    doc = parseYaml(text);
-  } catch (err) {
-    const e = err as { linePos?: { line: number }[]; message: string };
-    const line = e.linePos?.[0]?.line;
-    const problem = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-    throw new InputError({
-      file: line ? `${file}:${line}` : file,
-      field: "(yaml)",
-      problem: `is not valid YAML: ${problem}`,
-    });
-  }
+  const doc = readYaml(text, file);
   const projectName = project ?? projectNameFor(file);
   const config = (doc as { config?: unknown } | null)?.config;
   if (!config || typeof config !== "object") {

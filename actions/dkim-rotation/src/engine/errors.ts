@@ -1,10 +1,12 @@
 /**
  * Errors that the front ends (CLI, action, sandbox) turn into one line.
  *
- * DESIGN invariant 6: bad input fails early, in one line that names the file,
+ * docs/design.md#invariant-6-bad-input-fails-early: bad input fails early, in one line that names the file,
  * the identity and the field, and nothing is written. `InputError` carries
  * exactly those parts so every front end formats them the same way.
  */
+import { clipLongWords } from "./values";
+
 export interface InputErrorParts {
   /** The file (or input source, e.g. `input:domain`, `argv`) that held the bad value. */
   file: string;
@@ -32,7 +34,7 @@ export function formatInputError(p: InputErrorParts): string {
     .filter(Boolean)
     .join(": ");
   const hint = p.hint ? ` (hint: ${p.hint})` : "";
-  return `${where}: ${p.problem}${hint}`.replace(/\s*\n\s*/g, " ");
+  return clipLongWords(`${where}: ${p.problem}${hint}`.replace(/\s*\n\s*/g, " "));
 }
 
 /**
@@ -64,8 +66,8 @@ export const ExitCode = {
   locked: 5,
 } as const;
 
-/** One line for any thrown value; no stack trace. */
+/** One short line for any thrown value; no stack trace, no 100 KB argument echoed back. */
 export function oneLine(err: unknown): string {
-  if (err instanceof Error) return err.message.replace(/\s*\n\s*/g, " ");
-  return String(err).replace(/\s*\n\s*/g, " ");
+  const text = err instanceof Error ? err.message : String(err);
+  return clipLongWords(text.replace(/\s*\n\s*/g, " "));
 }

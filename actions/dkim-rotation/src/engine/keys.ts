@@ -46,7 +46,7 @@ export class KeyFormatError extends Error {
 /**
  * Generate a key pair off the main thread (libuv pool), so a fleet can create
  * many keys concurrently. `onSecret` runs synchronously the moment the private
- * key exists, before anything else can log it (DESIGN invariant 4).
+ * key exists, before anything else can log it (docs/design.md#invariant-4-key-material-stays-secret).
  */
 export async function generateDkimKeyPair(
   bits: KeyBits,
@@ -146,6 +146,52 @@ export function parseDnsPublicKey(p: string): { bits: number } {
   }
   if (key.asymmetricKeyType !== "rsa") throw new KeyFormatError("p= is not an RSA key");
   return { bits: key.asymmetricKeyDetails?.modulusLength ?? 0 };
+}
+
+/**
+ * A PKCS#8 DER RSA private key (what KMS `Decrypt` returns for a data key
+ * pair) as SES's `DomainSigningPrivateKey`: base64 PKCS#1 DER. `onSecret` runs
+ * on the result before it is returned. The DER buffer is zeroed afterwards:
+ * the only copy left is the string the caller holds for the swap.
+ */
+export function pkcs8DerToSesPrivateKey(
+  der: Uint8Array,
+  onSecret: (secret: string) => void = () => {},
+): string {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
+  } catch {
+    throw new KeyFormatError("decrypted key is not a PKCS#8 DER private key");
+  } finally {
+    der.fill?.(0);
+  }
+  if (key.asymmetricKeyType !== "rsa")
+    throw new KeyFormatError(`decrypted key is ${key.asymmetricKeyType}, not RSA`);
+  const pkcs1 = key.export({ type: "pkcs1", format: "der" });
+  const sesPrivateKey = pkcs1.toString("base64");
+  pkcs1.fill(0);
+  onSecret(sesPrivateKey);
+  parseSesPrivateKey(sesPrivateKey); // bits and shape, as for every key handed to SES
+  return sesPrivateKey;
+}
+
+/**
+ * An operator's key, as an adopted secret may hold it: base64 PKCS#1 DER (what
+ * SES takes) or base64 PKCS#8 DER (also accepted by SES's current guide; sent
+ * as PKCS#1 because PKCS#8 has been reported to verify never). Returns PKCS#1.
+ */
+export function operatorKeyToSesPrivateKey(
+  value: string,
+  onSecret: (secret: string) => void = () => {},
+): string {
+  try {
+    parseSesPrivateKey(value);
+    return value;
+  } catch (err) {
+    if (!(err instanceof KeyFormatError) || !/PKCS#8/.test(err.message)) throw err;
+  }
+  return pkcs8DerToSesPrivateKey(Buffer.from(value, "base64"), onSecret);
 }
 
 /** PEM form of a SES private key, for signing libraries that want PEM (sandbox only). */

@@ -129,6 +129,8 @@ export interface Lifecycle {
   allSuccess: boolean;
   /** What this snapshot cannot tell; the planner refuses to guess. */
   unknowns: string[];
+  /** Keys whose tags contradict their name, date or public key (the key store used the facts). */
+  tampered: { secretName: string; what: string }[];
 }
 
 const EASY_DKIM_ORIGIN = /^AWS_SES/;
@@ -240,7 +242,10 @@ export function deriveLifecycle(input: LifecycleInput): Lifecycle {
   const failed = ses.filter((s) => s.exists && s.status === "FAILED");
   const allSuccess = ses.every((s) => s.exists && s.status === "SUCCESS");
   const unknowns: string[] = [];
-  const base = { identity, now, regions, failed, allSuccess, unknowns };
+  const tampered = keys.flatMap((k) =>
+    (k.tampering ?? []).map((what) => ({ secretName: k.secretName, what })),
+  );
+  const base = { identity, now, regions, failed, allSuccess, unknowns, tampered };
   const nothing = {
     rollback: { kind: "none", why: "no activation is possible in this state" } as RollbackTarget,
     history: [],

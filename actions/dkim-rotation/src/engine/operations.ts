@@ -4,7 +4,7 @@
  *
  * Every command follows dkim-rotate's discipline: it tries its steps in
  * order, and each step either acts or says why not. Re-running any command
- * after a crash converges (docs/design.md, invariant 5).
+ * after a crash converges (docs/design.md#invariant-5-idempotent-and-crash-safe).
  *
  * Where an identity stands is derived once per snapshot, by lifecycle.ts; the
  * planner and every command here read that one state.
@@ -12,7 +12,9 @@
 import { addDays, type Clock, isoDate, MINUTE_MS } from "./clock";
 import type { IdentityConfig, ProjectConfig } from "./config";
 import { InputError, RefusalError } from "./errors";
-import { fromSesPrivateKey, generateDkimKeyPair, publicKeyFingerprint } from "./keys";
+import { localKeyWarning, storeNewKey } from "./custody";
+import { fromSesPrivateKey, publicKeyFingerprint } from "./keys";
+import { probeSignature } from "./probe";
 import {
   METRIC_DAYS_UNTIL_EXPIRY,
   METRIC_DKIM_STATUS_NOT_SUCCESS,
@@ -255,6 +257,10 @@ export async function runPlan(
   opts: { apply: boolean; domains?: string[] },
 ): Promise<{ snapshots: IdentitySnapshot[]; outcomes: PlanOutcome[] }> {
   const snapshots = await snapshotAll(ctx, opts.domains);
+  for (const snap of snapshots) {
+    const warning = localKeyWarning(snap.identity);
+    if (warning) ctx.log.warn(warning);
+  }
   const outcomes: PlanOutcome[] = [];
   let index = 0;
   for (const snap of snapshots) {
@@ -357,9 +363,7 @@ async function createKeyAndPropose(
   rollback: RollbackTarget,
 ): Promise<{ action: string; pr: PlanOutcome["pullRequest"] }> {
   const domain = snap.identity.domain;
-  ctx.log.info(`${domain}: generating RSA-${snap.identity.keyBits} key for ${selector}`);
-  const pair = await generateDkimKeyPair(snap.identity.keyBits, ctx.onSecret);
-  const { key, created } = await ctx.keys.create(domain, selector, pair, ctx.clock.now());
+  const { key, created } = await storeNewKey(ctx, snap.identity, selector);
   if (!created) {
     // Another run stored this selector first (two plans at once, or a crash
     // and re-run). The stored key wins; ours is discarded, never stored.
@@ -475,7 +479,8 @@ async function readKey(ctx: EngineContext, domain: string, selector: string): Pr
 
 export interface TimelineEvent {
   at: Date;
-  step: "lock" | "precondition" | "dns" | "swap" | "poll" | "rollback" | "record" | "retire";
+  step:
+    "lock" | "precondition" | "dns" | "probe" | "swap" | "poll" | "rollback" | "record" | "retire";
   detail: string;
   ok: boolean;
 }
@@ -612,6 +617,21 @@ export async function runActivate(
           s.status === "ok",
         );
       if (!dns.ok) refuse(`DNS not verified: ${summarizeDns(dns)}`);
+      // Invariant 1: a real signature, verified against each server's own answer.
+      const probe = await probeSignature(domain, selector, secret, dns.servers, ctx.clock.now());
+      for (const p of probe.results)
+        event(
+          "probe",
+          `${p.server}: ${p.result}${p.detail ? ` (${p.detail})` : ""}`,
+          p.result === "pass",
+        );
+      if (!probe.ok)
+        refuse(
+          `probe signature does not verify: ${probe.results
+            .filter((p) => p.result !== "pass")
+            .map((p) => `${p.server}: DKIM ${p.result}${p.detail ? ` (${p.detail})` : ""}`)
+            .join("; ")}`,
+        );
       if (rollback.kind === "easy-dkim" && rollback.tokens?.length) {
         // Invariant 2: the way back to Easy DKIM exists only while its three
         // CNAMEs resolve on every authoritative server.

@@ -3,8 +3,8 @@
  * happen next, one decision per identity, each with a reason a person can
  * read. It performs no I/O, so it can be tested over random clocks and states.
  *
- * Lifecycle of a selector (docs/design.md); the state itself is derived once,
- * in lifecycle.ts:
+ * Lifecycle of a selector (docs/design.md#lifecycle); the state itself is
+ * derived once, in lifecycle.ts:
  *   generated (key stored, record PR open)  → await-approval
  *   record on main, DNS not yet serving it  → await-publication
  *   every authoritative NS serves the key   → activate (gated job)
@@ -37,7 +37,9 @@ export type AlertKind =
   | "regions-disagree"
   | "identity-missing"
   | "publication-overdue"
-  | "record-mismatch";
+  | "record-mismatch"
+  /** A key's tags contradict its name, creation date or public key (the key store used the facts). */
+  | "key-store-tampered";
 
 export interface Alert {
   kind: AlertKind;
@@ -124,6 +126,8 @@ export function decide(lc: Lifecycle): Decision {
   const alerts: Alert[] = [];
   const out = (d: DecisionDraft): Decision => ({ domain, alerts, ...d });
   const s = lc.signing;
+  for (const t of lc.tampered)
+    alerts.push({ kind: "key-store-tampered", message: `${t.secretName}: ${t.what}` });
 
   switch (s.kind) {
     case "missing":

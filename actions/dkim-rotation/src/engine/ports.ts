@@ -48,6 +48,16 @@ export interface SesPort {
 
 export type KeyState = "pending" | "active" | "retired";
 
+/**
+ * Where a stored key's private half came from, and so how the activator reads it:
+ * - `kms`: made by KMS `GenerateDataKeyPairWithoutPlaintext`; stored wrapped,
+ *   decrypted only by the activator (no plaintext ever in the plan job);
+ * - `local`: made on the runner, stored as SES's base64 PKCS#1 (1024-bit keys,
+ *   which KMS cannot make, and keys stored before KMS custody);
+ * - `operator`: a key an operator brought (`adopt`), base64 PKCS#1 or PKCS#8.
+ */
+export type KeyOrigin = "kms" | "local" | "operator";
+
 /** A key as the key store describes it, without the private part. */
 export interface StoredKey {
   domain: string;
@@ -62,26 +72,50 @@ export interface StoredKey {
   retiredAt?: Date;
   /** Set when deletion is scheduled (recovery window running). */
   deletionDate?: Date;
+  /** As the key's tag says (the value itself decides how it is read). */
+  origin?: KeyOrigin;
+  /**
+   * Where the secret's tags contradict facts (its name, its creation date, its
+   * public key): the key store used the facts; each entry says what differed.
+   */
+  tampering?: string[];
 }
 
 export interface KeyStorePort {
   /** Every key for the domain, including those scheduled for deletion (names are never reused). */
   list(domain: string): Promise<StoredKey[]>;
   /**
-   * Create the secret with its value in one call (a stored key is immutable).
-   * If it already exists, return it with `created: false` and do not touch it.
+   * Have KMS make an RSA-2048 key pair and store it wrapped, in one
+   * CreateSecret; this process never holds the private key. If the name is
+   * taken, return what is there with `created: false` and do not touch it.
+   */
+  generate(
+    domain: string,
+    selector: string,
+    createdAt: Date,
+  ): Promise<{ key: StoredKey; created: boolean }>;
+  /**
+   * Store a key whose private half exists in plaintext here: `local` for the
+   * documented 1024-bit exception, `operator` for an adopted key. One call
+   * with its value (a stored key is immutable); an existing name is returned
+   * with `created: false`, untouched.
    */
   create(
     domain: string,
     selector: string,
     pair: DkimKeyPair,
     createdAt: Date,
+    origin?: Exclude<KeyOrigin, "kms">,
   ): Promise<{ key: StoredKey; created: boolean }>;
-  /** Read the private key. Only the activator role can. Callers mask it at once. */
+  /**
+   * Read the private key as SES takes it (base64 PKCS#1 DER), whatever its
+   * origin; a `kms` key is decrypted with the context of its name. Only the
+   * activator role can. The adapter masks it (onSecret) the moment it exists.
+   */
   readPrivateKey(domain: string, selector: string): Promise<string>;
   /** Record lifecycle timestamps and state as tags. */
   markState(domain: string, selector: string, state: KeyState, at: Date): Promise<void>;
-  /** Schedule deletion with a recovery window (≥ 7 days, DESIGN invariant 4). */
+  /** Schedule deletion with a recovery window (≥ 7 days, docs/design.md#secrets-manager-recovery-window). */
   scheduleDeletion(domain: string, selector: string, recoveryDays: number): Promise<Date>;
 }
 

@@ -125,6 +125,31 @@ export function parseRecordFile(text: string, path: string): ParsedRecordFile {
     if (stripped.trim()) body.push({ text: stripped, line });
   });
   const identity = meta.domain;
+  // Master-file directives (RFC 1035 §5.1, BIND's $TTL from RFC 2308 §4): a
+  // record file is $INCLUDEd into the DNS team's zone, where a directive would
+  // change the TTL, origin or content of the records after it, beyond the one
+  // record reviewers approved.
+  for (const { text: lineText, line } of body) {
+    const directive = /^\s*(\$[A-Za-z]*)/.exec(lineText)?.[1];
+    if (!directive) continue;
+    const name = directive.toUpperCase();
+    const why: Record<string, string> = {
+      $TTL: "would set the default TTL for every record after it in the including zone",
+      $ORIGIN: "would change the origin of every relative name after it in the including zone",
+      $INCLUDE: "would pull another file into the zone, unseen by the reviewers of this one",
+      $GENERATE: "would generate records beyond the one reviewed",
+    };
+    fail(
+      path,
+      line,
+      name,
+      `directive is not allowed in a record file: it ${why[name] ?? "is not a resource record"}`,
+      name === "$TTL"
+        ? "remove the line; the record carries its own TTL (recordTtl)"
+        : "remove the line; a record file holds one TXT record with an absolute owner",
+      identity,
+    );
+  }
   if (!body.length) fail(path, 1, "record", "holds no resource record", undefined, identity);
 
   // Tokenise the record: bare words and quoted strings, across parentheses.

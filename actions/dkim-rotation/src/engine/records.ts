@@ -3,7 +3,7 @@
  * the DNS-review workflow runs on them without any AWS access.
  */
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { IdentityConfig, ProjectConfig } from "./config";
@@ -12,6 +12,7 @@ import { parseDnsPublicKey, publicKeyFingerprint, KeyFormatError } from "./keys"
 import type { RecordOnMain } from "./ports";
 import { parseRecordFile, recordOwner, RECORD_DIR, type ParsedRecordFile } from "./record";
 import { isValidSelector } from "./selector";
+import { quote } from "./values";
 
 const execFileAsync = promisify(execFile);
 
@@ -118,7 +119,7 @@ export function validateRecordFile(
  * Parse a record file of `domain`'s directory. A syntax error (a string over
  * 255 bytes, a CNAME, an unterminated quote) is found before the identity is
  * known to the parser; add it, so the one-line error names the file, the
- * identity and the field (DESIGN invariant 6).
+ * identity and the field (docs/design.md#invariant-6-bad-input-fails-early).
  */
 function parseFor(text: string, rel: string, domain: string): ParsedRecordFile {
   try {
@@ -128,6 +129,128 @@ function parseFor(text: string, rel: string, domain: string): ParsedRecordFile {
       throw new InputError({ ...err.parts, identity: domain });
     throw err;
   }
+}
+
+/**
+ * A checkout the engine may read records from and write them into: an
+ * existing directory that is a work tree (`.git`) or already holds `dns/`,
+ * with `dns` (when present) a real directory. `source` names the flag or
+ * input that gave the path. Throws InputError; touches nothing.
+ */
+export function checkRecordRepo(repoDir: string, source: { file: string; field: string }): void {
+  const bad = (problem: string, hint: string) => {
+    throw new InputError({ ...source, problem, hint });
+  };
+  let stat;
+  try {
+    stat = statSync(repoDir, { throwIfNoEntry: false });
+  } catch (err) {
+    bad(
+      `${quote(repoDir)} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+      "pass the repository checkout that holds dns/",
+    );
+  }
+  if (!stat)
+    bad(`${quote(repoDir)} does not exist`, "pass the repository checkout that holds dns/");
+  if (!stat!.isDirectory())
+    bad(`${quote(repoDir)} is not a directory`, "pass the repository checkout that holds dns/");
+  const dns = lstatSync(join(repoDir, RECORD_DIR), { throwIfNoEntry: false });
+  if (dns && !dns.isDirectory()) {
+    throw new InputError({
+      file: `${RECORD_DIR}`,
+      field: "(file)",
+      problem: dns.isSymbolicLink()
+        ? "is a symbolic link; the record folder must be part of the repository"
+        : "is a file, not the record folder",
+      hint: `record files live in ${RECORD_DIR}/<domain>/<selector>.zone`,
+    });
+  }
+  if (!dns && !existsSync(join(repoDir, ".git")))
+    bad(
+      `${quote(repoDir)} is not a work tree with ${RECORD_DIR}/ (neither ${RECORD_DIR}/ nor .git is there)`,
+      "pass the repository root; a new repository needs git init (or an empty dns/ folder)",
+    );
+}
+
+/** Editor swap/backup files and merge leftovers (vim, emacs, git mergetool, patch, our own temp files). */
+const LEFTOVER =
+  /(^\.?#|~$|\.(swp|swo|swx|orig|rej|bak|tmp|old)$|_(BASE|LOCAL|REMOTE|BACKUP)_\d+|\.tmp-\d+$|\.merge_file_)/;
+
+/** Top-level files of `dns/` that are documentation, not records. */
+const RECORD_DIR_DOCS = new Set(["README.md", "README", ".gitkeep", "CODEOWNERS"]);
+
+function notRecord(rel: string, problem: string, hint: string, identity?: string): InputError {
+  return new InputError({ file: rel, identity, field: "(file)", problem, hint });
+}
+
+/**
+ * The record files of one domain directory, in name order, refusing anything
+ * else that sits there: a symbolic link (it could point outside the
+ * repository, and reviewers would approve a file they cannot see in the PR),
+ * a directory, an editor or merge leftover, a file that is not `.zone`, an
+ * empty file. Returns relative paths; throws the first problem.
+ */
+function recordFilesOf(repoDir: string, domain: string): string[] {
+  const dirRel = `${RECORD_DIR}/${domain}`;
+  const stat = lstatSync(join(repoDir, dirRel), { throwIfNoEntry: false });
+  if (!stat) return [];
+  if (!stat.isDirectory())
+    throw notRecord(
+      dirRel,
+      stat.isSymbolicLink() ? "is a symbolic link" : "is a file, not a domain folder",
+      `record files live in ${RECORD_DIR}/<domain>/<selector>.zone`,
+      domain,
+    );
+  const out: string[] = [];
+  const entries: Dirent[] = readdirSync(join(repoDir, dirRel), { withFileTypes: true });
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const rel = `${dirRel}/${entry.name}`;
+    const only = "only <selector>.zone record files belong here";
+    if (entry.isSymbolicLink())
+      throw notRecord(
+        rel,
+        "is a symbolic link; record files must be regular files in the repository",
+        "replace the link with the file itself",
+        domain,
+      );
+    if (LEFTOVER.test(entry.name))
+      throw notRecord(rel, "looks like an editor or merge leftover", `remove it; ${only}`, domain);
+    if (entry.isDirectory())
+      throw notRecord(
+        rel,
+        entry.name.endsWith(".zone") ? "is a directory named like a record file" : "is a directory",
+        only,
+        domain,
+      );
+    if (!entry.isFile()) throw notRecord(rel, "is not a regular file", only, domain);
+    if (!entry.name.endsWith(".zone"))
+      throw notRecord(rel, "is not a record file (.zone)", `move or remove it; ${only}`, domain);
+    out.push(rel);
+  }
+  return out;
+}
+
+function readRecordText(repoDir: string, rel: string, domain: string): string {
+  const text = readFileSync(join(repoDir, rel), "utf8");
+  if (!text.trim())
+    throw notRecord(
+      rel,
+      "is empty",
+      "a record file holds one TXT record; regenerate it with plan --apply or remove it",
+      domain,
+    );
+  return text;
+}
+
+/** Two record files carrying one public key: a copy under a new selector is never a new key. */
+function duplicateKeyError(record: RecordOnMain, first: RecordOnMain): InputError {
+  return new InputError({
+    file: record.path,
+    identity: record.domain,
+    field: "p",
+    problem: `is the same public key as ${first.path}`,
+    hint: "every selector needs its own key; remove the copy and let plan --apply generate one",
+  });
 }
 
 /**
@@ -145,14 +268,22 @@ export class RepoRecords implements RecordSource {
   async read(domain: string): Promise<RecordOnMain[]> {
     const identity = this.config.identities.find((i) => i.domain === domain);
     if (!identity) return [];
-    const dir = join(this.repoDir, RECORD_DIR, domain);
-    if (!existsSync(dir)) return [];
+    const root = lstatSync(join(this.repoDir, RECORD_DIR), { throwIfNoEntry: false });
+    if (!root) return [];
+    if (!root.isDirectory())
+      throw notRecord(
+        RECORD_DIR,
+        "is not a directory",
+        `record files live in ${RECORD_DIR}/<domain>/<selector>.zone`,
+      );
     const out: RecordOnMain[] = [];
-    for (const name of readdirSync(dir).sort()) {
-      if (!name.endsWith(".zone")) continue;
-      const rel = `${RECORD_DIR}/${domain}/${name}`;
-      const parsed = parseFor(readFileSync(join(this.repoDir, rel), "utf8"), rel, domain);
+    const byKey = new Map<string, RecordOnMain>();
+    for (const rel of recordFilesOf(this.repoDir, domain)) {
+      const parsed = parseFor(readRecordText(this.repoDir, rel, domain), rel, domain);
       const record = validateRecordFile(parsed, identity);
+      const first = byKey.get(record.publicKey);
+      if (first) throw duplicateKeyError(record, first);
+      byKey.set(record.publicKey, record);
       record.mergedAt = await this.mergedAt(rel);
       out.push(record);
     }
@@ -169,19 +300,36 @@ export function checkAllRecords(
   const errors: InputError[] = [];
   const root = join(repoDir, RECORD_DIR);
   if (!existsSync(root)) return { records, errors };
-  for (const domain of readdirSync(root).sort()) {
-    const dir = join(root, domain);
-    const identity = config.identities.find((i) => i.domain === domain);
-    let names: string[];
+  const byKey = new Map<string, RecordOnMain>();
+  const collect = (fn: () => void) => {
     try {
-      names = readdirSync(dir);
-    } catch {
-      continue; // a plain file such as dns/README.md
+      fn();
+    } catch (err) {
+      if (err instanceof InputError) errors.push(err);
+      else throw err;
     }
-    for (const name of names.sort()) {
-      const rel = `${RECORD_DIR}/${domain}/${name}`;
-      if (!name.endsWith(".zone")) continue;
-      try {
+  };
+  const entries = readdirSync(root, { withFileTypes: true }).sort((a, b) =>
+    a.name < b.name ? -1 : 1,
+  );
+  for (const entry of entries) {
+    const domain = entry.name;
+    if (!entry.isDirectory()) {
+      if (entry.isFile() && RECORD_DIR_DOCS.has(domain)) continue;
+      collect(() => {
+        throw notRecord(
+          `${RECORD_DIR}/${domain}`,
+          entry.isSymbolicLink() ? "is a symbolic link" : "is not a domain folder",
+          `record files live in ${RECORD_DIR}/<domain>/<selector>.zone; only ${[...RECORD_DIR_DOCS].join(", ")} may sit beside the folders`,
+        );
+      });
+      continue;
+    }
+    const identity = config.identities.find((i) => i.domain === domain);
+    let files: string[] = [];
+    collect(() => (files = recordFilesOf(repoDir, domain)));
+    for (const rel of files) {
+      collect(() => {
         if (!identity) {
           throw new InputError({
             file: `${rel}:1`,
@@ -191,16 +339,15 @@ export function checkAllRecords(
             hint: "add the identity to the stack file first, or move the file",
           });
         }
-        records.push(
-          validateRecordFile(
-            parseFor(readFileSync(join(repoDir, rel), "utf8"), rel, domain),
-            identity,
-          ),
+        const record = validateRecordFile(
+          parseFor(readRecordText(repoDir, rel, domain), rel, domain),
+          identity,
         );
-      } catch (err) {
-        if (err instanceof InputError) errors.push(err);
-        else throw err;
-      }
+        const first = byKey.get(record.publicKey);
+        if (first) throw duplicateKeyError(record, first);
+        byKey.set(record.publicKey, record);
+        records.push(record);
+      });
     }
   }
   return { records, errors };

@@ -1,0 +1,125 @@
+/**
+ * A real signature before every swap (docs/design.md#invariant-1-no-swap-without-dns).
+ *
+ * Comparing `p=` with the stored key proves the right key is published, not
+ * that receivers will accept signatures made with it: a record whose other
+ * tags are wrong (`k=` not rsa, `h=` without sha256, `s=` without email, a
+ * syntax error) passes the comparison and fails every verifier. So the
+ * activator signs a probe message with the decrypted key and verifies it with
+ * mailauth's DKIM verifier (RFC 6376 §6), once per authoritative nameserver,
+ * resolving the key record from that server's own answer.
+ *
+ * The probe never leaves this process; only verdicts are reported.
+ */
+import { dkimSign, dkimVerify } from "mailauth";
+import { sesPrivateKeyToPem } from "./keys";
+import type { NameserverCheck } from "./ports";
+
+export interface ProbeResult {
+  server: string;
+  /** mailauth's result: pass, fail, neutral, temperror, permerror, or none (no signature checked). */
+  result: string;
+  /** mailauth's comment, e.g. "bad signature" or "unsupported key type". */
+  detail: string;
+}
+
+export interface ProbeReport {
+  ok: boolean;
+  results: ProbeResult[];
+}
+
+interface DkimResult {
+  signingDomain?: string;
+  selector?: string;
+  status?: { result?: string; comment?: string };
+}
+
+function probeMessage(domain: string, at: Date): Buffer {
+  const address = `dkim-probe@${domain}`;
+  return Buffer.from(
+    [
+      `From: ${address}`,
+      `To: ${address}`,
+      `Subject: DKIM activation probe`,
+      `Date: ${at.toUTCString()}`,
+      `Message-ID: <probe-${at.getTime()}@${domain}>`,
+      "MIME-Version: 1.0",
+      "Content-Type: text/plain; charset=utf-8",
+      "",
+      "This message is signed and verified inside the activation job; it is never sent.",
+      "",
+    ].join("\r\n"),
+  );
+}
+
+/** Sign once, then verify against each server's answer (as `DnsPort.verify` recorded it). */
+export async function probeSignature(
+  domain: string,
+  selector: string,
+  sesPrivateKey: string,
+  servers: NameserverCheck[],
+  now: Date,
+): Promise<ProbeReport> {
+  const raw = probeMessage(domain, now);
+  // A Buffer, not a string: it is zeroed after signing, and no string copy of the key is made.
+  const pem = Buffer.from(sesPrivateKeyToPem(sesPrivateKey));
+  let signatures: string;
+  try {
+    const signature = { signingDomain: domain, selector, privateKey: pem };
+    const signed = await dkimSign(raw, {
+      ...signature,
+      algorithm: "rsa-sha256",
+      canonicalization: "relaxed/relaxed",
+      signTime: now,
+      signatureData: [
+        { ...signature, algorithm: "rsa-sha256", canonicalization: "relaxed/relaxed" },
+      ],
+    } as Parameters<typeof dkimSign>[1]);
+    if (signed.errors?.length) {
+      const why = signed.errors.map((e) => e.message).join("; ");
+      return {
+        ok: false,
+        results: servers.map((s) => ({
+          server: s.server,
+          result: "none",
+          detail: `signing failed: ${why}`,
+        })),
+      };
+    }
+    signatures = signed.signatures;
+  } finally {
+    pem.fill(0);
+  }
+  const message = Buffer.concat([Buffer.from(signatures), raw]);
+  const owner = `${selector}._domainkey.${domain}`.toLowerCase();
+  const results: ProbeResult[] = [];
+  for (const server of servers) {
+    if (server.value === undefined) {
+      results.push({
+        server: server.server,
+        result: "none",
+        detail: "the server gave no record to verify against",
+      });
+      continue;
+    }
+    const answer = server.value;
+    const resolver = async (name: string, rr: string) => {
+      if (rr === "TXT" && name.toLowerCase().replace(/\.$/, "") === owner) return [[answer]];
+      throw Object.assign(new Error(`no ${rr} for ${name}`), { code: "ENOTFOUND" });
+    };
+    const verdict = await dkimVerify(message, {
+      resolver,
+      curTime: now,
+    } as Parameters<typeof dkimVerify>[1]);
+    const ours = ((verdict.results ?? []) as DkimResult[]).find(
+      (r) => r.signingDomain === domain && r.selector === selector,
+    );
+    results.push({
+      server: server.server,
+      result: ours?.status?.result ?? "none",
+      detail:
+        ours?.status?.comment ?? (ours ? "" : "the verifier found no signature of the domain"),
+    });
+  }
+  return { ok: results.length > 0 && results.every((r) => r.result === "pass"), results };
+}
