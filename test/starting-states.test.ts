@@ -77,6 +77,7 @@ describe("first activation from every starting state × {success, SES FAILED, ti
         activatedAt: "2026-01-01",
         source: fileKeySource(file, domain),
       });
+      await h.advance(HOUR_MS);
     } else {
       // The key is lost; someone wrote the record file by hand.
       const path = join(h.repo, recordPath(domain, LEGACY));

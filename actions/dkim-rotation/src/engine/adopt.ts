@@ -228,10 +228,11 @@ export async function runAdopt(ctx: EngineContext, req: AdoptRequest): Promise<A
     };
   }
 
-  // The key was created before it signed; its activation date is the operator's.
+  // Stored now (the key store dates a key by its secret's creation); its
+  // activation date is the operator's, recorded next.
   const { created } = existing
     ? { created: false }
-    : await ctx.keys.create(domain, selector, pair, activatedAt, "operator");
+    : await ctx.keys.create(domain, selector, pair, ctx.clock.now(), "operator");
   steps.push({
     step: "store-key",
     acted: created,
