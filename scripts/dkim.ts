@@ -57,6 +57,7 @@ import {
   renderDoctor,
   runDoctor,
 } from "../actions/dkim-rotation/src/doctor";
+import { registerAdopt } from "./dkim-adopt";
 import { ALERT_EXIT_CODE, handle, runCli, type CommandOutcome } from "./cli-contract";
 import { bashCompletion, zshCompletion } from "./completion";
 import { sandboxOutProblem } from "./sandbox/out-dir";
@@ -376,6 +377,8 @@ export function buildProgram(): Command {
       ),
     );
 
+  registerAdopt(program, () => ({ ...engine(g()), endpoint: g().endpoint, json: g().json }));
+
   program
     .command("doctor")
     .description(
@@ -469,10 +472,22 @@ export function buildProgram(): Command {
         .conflicts("naive"),
     )
     .option("--seed <n>", "seed for --faults (same seed, same faults)", seedArg, 1)
+    .option(
+      "--ses-quirks",
+      "SES answers as its docs also allow: empty BYODKIM Tokens, TEMPORARY_FAILURE spells after SUCCESS",
+      false,
+    )
     .action(
       handle(
         async (
-          o: { out: string; years: number; naive: boolean; faults?: number; seed: number },
+          o: {
+            out: string;
+            years: number;
+            naive: boolean;
+            faults?: number;
+            seed: number;
+            sesQuirks: boolean;
+          },
           command,
         ) => {
           if (command.getOptionValueSource("seed") === "cli" && o.faults === undefined)
@@ -497,6 +512,7 @@ export function buildProgram(): Command {
             out: o.out,
             years: o.years,
             naive: o.naive,
+            sesQuirks: o.sesQuirks,
             ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
             print: quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
             progress: (line) =>
@@ -517,6 +533,10 @@ export function buildProgram(): Command {
                 )}; failed calls ${f.failedCalls}; failed runs retried ${f.errorsSurvived}; refusals ${f.refusals.length}; rollbacks ${f.rollbacks.length}`,
             );
           }
+          if (report.sesQuirks)
+            lines.push(
+              `SES quirks: ${report.sesQuirks.temporaryFailureSpells} TEMPORARY_FAILURE spell(s) after SUCCESS; Tokens [] for every BYODKIM identity (${report.sesQuirks.getEmailIdentityCalls} GetEmailIdentity calls)`,
+            );
           lines.push(
             `${report.ok ? "PASS" : "FAIL"}: ${report.verdict}`,
             `artifacts: ${resolve(o.out)}/{report.json,report.md,zones/,mail/}`,

@@ -57,6 +57,7 @@ import {
   type EngineContext,
 } from "../actions/dkim-rotation/src/engine/operations";
 import { recordPath } from "../actions/dkim-rotation/src/engine/record";
+import { generateDkimKeyPair, sesPrivateKeyToPem } from "../actions/dkim-rotation/src/engine/keys";
 import { RepoRecords } from "../actions/dkim-rotation/src/engine/records";
 import {
   bundleEntry,
@@ -95,6 +96,8 @@ const DOMAINS = {
   retireTag: "rt-tag.example",
   retireDeleted: "rt-deleted.example",
   actionPr: "action-pr.example",
+  adoptKey: "adopt-key.example",
+  adoptTag: "adopt-tag.example",
 } as const;
 
 /** Crash points that fired (the report's figure); a point that never fired fails its test. */
@@ -597,6 +600,69 @@ describe("crash recovery: SIGKILL at every side-effect boundary, then re-run", f
       expect(
         aws.calls.filter((c) => c.operation === "DeleteSecret").length - deletesBefore,
       ).to.equal(1);
+    });
+  });
+
+  describe("adopt (a legacy key from a key file)", function () {
+    const LEGACY = "gooid-21-prod";
+    /** SES signs with a hand-made key in both Regions; both servers serve it. */
+    async function legacy(domain: string): Promise<string[]> {
+      const pair = await generateDkimKeyPair(2048);
+      // Published before the hand import, as a careful operator once did.
+      world.publish(domain, LEGACY, pair.publicKey);
+      published.add(`${domain}/${LEGACY}`);
+      for (const region of [REGION_A, REGION_B])
+        await adapters.ses.putExternalKey(region, domain, LEGACY, pair.sesPrivateKey);
+      // The emulator checks DNS as requests arrive: one read each settles SUCCESS.
+      for (const region of [REGION_A, REGION_B]) await adapters.ses.getIdentity(region, domain);
+      const file = join(world.workspace, `${domain}.pem`);
+      writeFileSync(file, sesPrivateKeyToPem(pair.sesPrivateKey));
+      return [
+        "adopt",
+        "--domain",
+        domain,
+        "--selector",
+        LEGACY,
+        "--activated-at",
+        "2026-02-20",
+        "--key-file",
+        file,
+      ];
+    }
+    async function expectAdopted(domain: string) {
+      expectConverged(domain, { keys: 1, active: LEGACY });
+      expect(recordFiles(domain)).to.deep.equal([LEGACY]);
+      const key = (await adapters.keys.list(domain))[0]!;
+      expect([key.state, key.activatedAt?.toISOString()]).to.deep.equal([
+        "active",
+        "2026-02-20T00:00:00.000Z",
+      ]);
+      expect(putsFor(domain).filter((p) => p.selector !== LEGACY)).to.deep.equal([]);
+    }
+
+    it("killed after the key is stored (CreateSecret done, answer lost): the re-run records it active and writes its record, one key", async function () {
+      const domain = DOMAINS.adoptKey;
+      const args = await legacy(domain);
+      await crashAndRerun(
+        "adopt: after key stored",
+        args,
+        { match: (c) => c.operation === "CreateSecret", phase: "after-response" },
+        domain,
+      );
+      await expectAdopted(domain);
+    });
+
+    it("killed after the activation tag, before the record file: the re-run writes the record only", async function () {
+      const domain = DOMAINS.adoptTag;
+      const args = await legacy(domain);
+      const { rerunCalls } = await crashAndRerun(
+        "adopt: after activation tag",
+        args,
+        { match: (c) => c.operation === "TagResource", phase: "after-response" },
+        domain,
+      );
+      expect(rerunCalls.filter((c) => c.operation === "CreateSecret")).to.have.length(0);
+      await expectAdopted(domain);
     });
   });
 

@@ -55,7 +55,13 @@ type Callback = (err: unknown, res: unknown) => void;
 let registrations: Registration[] = [];
 let pending = 0;
 
-function fakeState(type: string, name: string, inputs: Record<string, unknown>, region: string) {
+function fakeState(
+  type: string,
+  name: string,
+  inputs: Record<string, unknown>,
+  region: string,
+  imported = false,
+) {
   const id = `${name}_id`;
   switch (type) {
     case "aws:iam/role:Role":
@@ -76,6 +82,8 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>, 
       };
     case "aws:sesv2/emailIdentity:EmailIdentity":
       return {
+        // An imported identity arrives with what it already has in SES.
+        ...(imported ? { configurationSetName: "legacy-events", tags: { team: "mail" } } : {}),
         ...inputs,
         arn: `arn:aws:ses:${region}:${ACCOUNT}:identity/${String(inputs.emailIdentity)}`,
       };
@@ -93,7 +101,10 @@ const mocks: pulumi.runtime.Mocks = {
     }
     const providerId = args.provider?.split("::").pop() ?? "";
     const region = providerRegions.get(providerId) ?? "us-east-1";
-    return { id: `${args.name}_id`, state: fakeState(args.type, args.name, args.inputs, region) };
+    return {
+      id: args.id || `${args.name}_id`,
+      state: fakeState(args.type, args.name, args.inputs, region, Boolean(args.id)),
+    };
   },
   call(args) {
     switch (args.token) {
@@ -348,8 +359,10 @@ describe("Pulumi estate (infra/)", function () {
       ).to.have.length(0);
     });
 
-    it("gives every identity a configuration set with reputation metrics, in the same Region", function () {
-      for (const identity of byType("aws:sesv2/emailIdentity:EmailIdentity")) {
+    it("gives every created identity a configuration set with reputation metrics, in the same Region", function () {
+      for (const identity of byType("aws:sesv2/emailIdentity:EmailIdentity").filter(
+        (r) => !r.importId,
+      )) {
         const sets = byType("aws:sesv2/configurationSet:ConfigurationSet").filter(
           (s) =>
             s.inputs.configurationSetName === identity.inputs.configurationSetName &&
@@ -896,6 +909,31 @@ describe("Pulumi estate (infra/)", function () {
       for (const identity of byType("aws:sesv2/emailIdentity:EmailIdentity")) {
         expect(identity.ignoreChanges).to.include("dkimSigningAttributes");
       }
+    });
+
+    it("an imported identity keeps its own configuration set and every attribute it does not own", async function () {
+      const values = baseValues();
+      values.adoptIdentities = ["example.co.jp"];
+      const estate = await buildEstate(parse(values), { namePrefix: "t6" });
+      const imported = byType("aws:sesv2/emailIdentity:EmailIdentity").filter((r) => r.importId);
+      expect(imported.map((r) => r.inputs.emailIdentity)).to.deep.equal(["example.co.jp"]);
+      const [identity] = imported;
+      // Nothing the import would change: no new set attached, no tags, no MAIL FROM.
+      expect(identity!.inputs).to.deep.equal({ emailIdentity: "example.co.jp" });
+      expect(identity!.ignoreChanges).to.include.members([
+        "dkimSigningAttributes",
+        "configurationSetName",
+        "tags",
+        "mailFromAttributes",
+      ]);
+      // No configuration set is created for it; the others still get theirs.
+      const sets = byType("aws:sesv2/configurationSet:ConfigurationSet");
+      expect(sets.map((s) => String(s.inputs.configurationSetName))).to.not.include(
+        "dkim-example-co-jp",
+      );
+      expect(sets.length).to.equal(byType("aws:sesv2/emailIdentity:EmailIdentity").length - 1);
+      const component = estate.identities.find((i) => i.domain === "example.co.jp")!;
+      expect(await valueOf(component.configurationSetName)).to.equal("legacy-events");
     });
 
     it("scopes identity ARNs and the KMS Region to the stack's home Region and partition", async function () {

@@ -437,6 +437,7 @@ describe("KMS custody", function () {
       const other = await generateDkimKeyPair(2048);
       const lying: DnsPort = {
         nameservers: (d, c) => h.ctx.dns.nameservers(d, c),
+        verifyEasyDkim: (d, t, c) => h.ctx.dns.verifyEasyDkim(d, t, c),
         async verify(...args) {
           const v = await h.ctx.dns.verify(...args);
           return {

@@ -11,8 +11,6 @@ import {
   type IdentityConfig,
 } from "../actions/dkim-rotation/src/engine/config";
 import {
-  activationTime,
-  externalSelector,
   plan,
   rotationStart,
   takenSelectors,
@@ -20,6 +18,11 @@ import {
   type DnsObservation,
   type PlannerInput,
 } from "../actions/dkim-rotation/src/engine/planner";
+import {
+  deriveLifecycle,
+  regionSigning,
+  signingSelector,
+} from "../actions/dkim-rotation/src/engine/lifecycle";
 import type {
   KeyState,
   RecordOnMain,
@@ -160,9 +163,11 @@ function alertKinds(d: Decision): string[] {
 interface Case {
   name: string;
   input: () => PlannerInput;
-  expect: Omit<Partial<Decision>, "alerts" | "reason"> & {
+  /** Fields of the decision (whichever its kind carries), plus alert kinds and a reason pattern. */
+  expect: {
     alerts?: string[];
     reason?: RegExp | string;
+    [field: string]: unknown;
   };
 }
 
@@ -196,7 +201,11 @@ const cases: Case[] = [
     name: "onboarding: first key stored, no record → await-approval",
     input: () =>
       input({ ses: [easyDkim(TOKYO)], keys: [key(A, T0, "pending")], now: addDays(T0, 1) }),
-    expect: { kind: "await-approval", selector: A, previousSelector: undefined },
+    expect: {
+      kind: "await-approval",
+      selector: A,
+      rollback: { kind: "easy-dkim", tokens: ["abc123", "def456", "ghi789"] },
+    },
   },
   {
     name: "onboarding: first record served everywhere → activate (first BYODKIM key)",
@@ -211,8 +220,8 @@ const cases: Case[] = [
     expect: {
       kind: "activate",
       selector: A,
-      previousSelector: undefined,
-      reason: /first BYODKIM key/,
+      rollback: { kind: "easy-dkim", tokens: ["abc123", "def456", "ghi789"] },
+      reason: /first BYODKIM key, from Easy DKIM/,
     },
   },
 
@@ -251,18 +260,76 @@ const cases: Case[] = [
     name: "exactly at rotation start → rotate, replacing the active selector",
     input: () =>
       input({ keys: [keyA()], records: [record(A, T0)], ses: [byodkim(TOKYO, A)], now: ROTATE_AT }),
-    expect: { kind: "rotate", previousSelector: A, activeSelector: A, alerts: [] },
+    expect: {
+      kind: "rotate",
+      rollback: { kind: "byodkim", selector: A },
+      activeSelector: A,
+      alerts: [],
+    },
   },
   {
-    name: "a key without an activation tag is dated by SES's last success",
+    name: "a key without an activation time is never dated by SES's last success (it moves on every re-check): rotate",
     input: () =>
       input({
         keys: [keyA({ activatedAt: undefined })],
         records: [record(A, T0)],
-        ses: [byodkim(TOKYO, A, "SUCCESS", { lastSuccessAt: addDays(T0, 3) })],
-        now: addDays(T0, 4),
+        ses: [byodkim(TOKYO, A, "SUCCESS", { lastSuccessAt: addDays(T0, 314) })],
+        now: addDays(T0, 315),
       }),
-    expect: { kind: "idle", notBefore: addDays(ROTATE_AT, 3), keyAgeDays: 1 },
+    expect: {
+      kind: "rotate",
+      keyAgeDays: undefined,
+      alerts: ["age-unknown"],
+      reason: /age is unknown/,
+    },
+  },
+  {
+    name: "a hand-written record file without a stored key: age unknown, rotate with no rollback",
+    input: () =>
+      input({
+        records: [record("gooid-21-prod", T0)],
+        ses: [byodkim(TOKYO, "gooid-21-prod", "SUCCESS", { lastSuccessAt: addDays(T0, 314) })],
+        now: addDays(T0, 315),
+      }),
+    expect: {
+      kind: "rotate",
+      activeSelector: "gooid-21-prod",
+      alerts: ["age-unknown"],
+      reason: /age is unknown/,
+    },
+  },
+  {
+    name: "SES answers EXTERNAL with empty Tokens: the selector is the key store's active record",
+    input: () =>
+      input({
+        keys: [keyA()],
+        records: [record(A, T0)],
+        ses: [byodkim(TOKYO, A, "SUCCESS", { tokens: [] })],
+        now: addDays(T0, 1),
+      }),
+    expect: { kind: "idle", activeSelector: A, notBefore: ROTATE_AT, alerts: [] },
+  },
+  {
+    name: "EXTERNAL with empty Tokens and no active record anywhere → refuse, naming what is unknown",
+    input: () =>
+      input({
+        keys: [key(A, T0, "pending")],
+        records: [record(A, T0)],
+        ses: [byodkim(TOKYO, A, "SUCCESS", { tokens: [] })],
+        now: addDays(T0, 1),
+      }),
+    expect: { kind: "alert", alerts: ["unknown-state"], reason: /empty Tokens.*unknown/ },
+  },
+  {
+    name: "TEMPORARY_FAILURE after SUCCESS on the active key: no alert, retirement waits",
+    input: () =>
+      input({
+        keys: [keyA(), keyBActive()],
+        records: [record(A, T0), record(B, B_MERGED)],
+        ses: [byodkim(TOKYO, B, "TEMPORARY_FAILURE")],
+        now: addDays(RETIRE_AT, 1),
+      }),
+    expect: { kind: "idle", selector: A, alerts: [], reason: /with SES SUCCESS everywhere/ },
   },
   {
     name: "past the alert threshold with nothing in flight → rotate with the expiring alert",
@@ -289,7 +356,7 @@ const cases: Case[] = [
     expect: {
       kind: "await-approval",
       selector: B,
-      previousSelector: A,
+      rollback: { kind: "byodkim", selector: A },
       activeSelector: A,
       reason: /stored 2026-11-20; .*awaits DNS review.*publish by 2026-12-04/,
     },
@@ -318,7 +385,7 @@ const cases: Case[] = [
     expect: {
       kind: "await-publication",
       selector: B,
-      previousSelector: A,
+      rollback: { kind: "byodkim", selector: A },
       pendingPublicationDays: 5,
       reason: /not yet served everywhere: ns2\.example\.jp: missing \(NXDOMAIN\)/,
       alerts: [],
@@ -337,7 +404,7 @@ const cases: Case[] = [
     expect: {
       kind: "activate",
       selector: B,
-      previousSelector: A,
+      rollback: { kind: "byodkim", selector: A },
       activeSelector: A,
       reason: new RegExp(`replacing ${A}`),
       alerts: [],
@@ -354,7 +421,12 @@ const cases: Case[] = [
         dns: { [B]: ok() },
         now: addDays(T0, 330),
       }),
-    expect: { kind: "activate", selector: B, previousSelector: A, alerts: [] },
+    expect: {
+      kind: "activate",
+      selector: B,
+      rollback: { kind: "byodkim", selector: A },
+      alerts: [],
+    },
   },
   {
     name: "record p= differs from the stored public key → alert record-mismatch",
@@ -456,7 +528,7 @@ const cases: Case[] = [
         ses: [byodkim(TOKYO, A)],
         now: addDays(B_CREATED, 1),
       }),
-    expect: { kind: "rotate", previousSelector: A },
+    expect: { kind: "rotate", rollback: { kind: "byodkim", selector: A } },
   },
 
   // SES trouble
@@ -516,7 +588,7 @@ const cases: Case[] = [
       retireStep: undefined,
       activeSelector: "gooid-21-prod",
       alerts: ["drift"],
-      reason: /drift.*refusing to act/,
+      reason: /drift.*refusing to act until it is adopted \(npm run dkim -- adopt\)/,
     },
   },
   {
@@ -550,7 +622,7 @@ const cases: Case[] = [
     expect: {
       kind: "activate",
       selector: B,
-      previousSelector: A,
+      rollback: { kind: "byodkim", selector: A },
       alerts: ["regions-disagree"],
       reason: /Regions disagree \(ap-northeast-1: mail-20261120, ap-northeast-3: mail-20260108\)/,
     },
@@ -568,7 +640,10 @@ const cases: Case[] = [
     expect: {
       kind: "activate",
       selector: A,
-      previousSelector: undefined,
+      rollback: {
+        kind: "none",
+        why: "mail-20260108 already signs in the other Regions; if it fails in ap-northeast-3, fix it there",
+      },
       alerts: ["regions-disagree"],
       reason: /ap-northeast-3: AWS_SES/,
     },
@@ -727,7 +802,7 @@ const cases: Case[] = [
         ses: [byodkim(TOKYO, A)],
         now: addDays(T0, 360),
       }),
-    expect: { kind: "rotate", previousSelector: A },
+    expect: { kind: "rotate", rollback: { kind: "byodkim", selector: A } },
   },
 ];
 
@@ -739,7 +814,10 @@ describe("planner", () => {
         const { alerts, reason, ...fields } = c.expect;
         expect(d.domain).to.equal(DOMAIN);
         for (const [k, v] of Object.entries(fields)) {
-          expect(d[k as keyof Decision], `${k} (reason: ${d.reason})`).to.deep.equal(v);
+          expect(
+            (d as unknown as Record<string, unknown>)[k],
+            `${k} (reason: ${d.reason})`,
+          ).to.deep.equal(v);
         }
         if (alerts) expect(alertKinds(d), d.reason).to.deep.equal(alerts);
         if (reason instanceof RegExp) expect(d.reason).to.match(reason);
@@ -759,23 +837,25 @@ describe("planner", () => {
       expect(addDays(start, id.dnsLeadDays + ROTATION_BUFFER_DAYS)).to.deep.equal(alertAt);
     });
 
-    it("activationTime prefers the tag, then SES's earliest success, then creation", () => {
-      const s1 = byodkim(TOKYO, A, "SUCCESS", { lastSuccessAt: addDays(T0, 5) });
-      const s2 = byodkim(OSAKA, A, "SUCCESS", { lastSuccessAt: addDays(T0, 2) });
-      expect(activationTime(keyA(), [s1])).to.deep.equal(T0);
-      expect(activationTime(keyA({ activatedAt: undefined }), [s1, s2])).to.deep.equal(
-        addDays(T0, 2),
+    it("regionSigning reads BYODKIM's token, else the key store's active record, else unknown", () => {
+      expect(regionSigning(byodkim(TOKYO, A), [])).to.deep.equal({
+        kind: "byodkim",
+        selector: A,
+        source: "tokens",
+      });
+      expect(regionSigning(byodkim(TOKYO, A, "SUCCESS", { tokens: [] }), [keyA()])).to.deep.equal({
+        kind: "byodkim",
+        selector: A,
+        source: "key-store",
+      });
+      expect(
+        regionSigning(byodkim(TOKYO, A, "SUCCESS", { tokens: [] }), [keyA()], B),
+      ).to.deep.equal({ kind: "byodkim", selector: B, source: "this-run" });
+      expect(regionSigning(byodkim(TOKYO, A, "SUCCESS", { tokens: [] }), []).kind).to.equal(
+        "byodkim-unknown",
       );
-      expect(activationTime(keyA({ activatedAt: undefined }), [byodkim(TOKYO, A)])).to.deep.equal(
-        addDays(T0, -16),
-      );
-      expect(activationTime(undefined, [])).to.equal(undefined);
-    });
-
-    it("externalSelector is only BYODKIM's token", () => {
-      expect(externalSelector(byodkim(TOKYO, A))).to.equal(A);
-      expect(externalSelector(easyDkim(TOKYO))).to.equal(undefined);
-      expect(externalSelector(missingIdentity(TOKYO))).to.equal(undefined);
+      expect(regionSigning(easyDkim(TOKYO), []).kind).to.equal("easy-dkim");
+      expect(regionSigning(missingIdentity(TOKYO), []).kind).to.equal("missing");
     });
 
     it("takenSelectors holds every name ever used", () => {
@@ -867,6 +947,8 @@ describe("planner", () => {
           { arbitrary: fc.constantFrom(...STATUSES), weight: 4 },
         ),
         lastSuccessAt: optDate,
+        // The developer guide's BYODKIM example: EXTERNAL, SUCCESS, "Tokens": [].
+        tokenless: rarely(6),
       });
     type SesDraw = ReturnType<typeof sesStateArb> extends fc.Arbitrary<infer T> ? T : never;
     const toSes = (region: string, d: SesDraw): SesIdentityState => {
@@ -874,7 +956,10 @@ describe("planner", () => {
       if (d.mode === "easy") return { ...easyDkim(region), status: d.status };
       if (d.mode === "none")
         return { ...missingIdentity(region), exists: true, status: "NOT_STARTED" };
-      return byodkim(region, d.selector, d.status, { lastSuccessAt: d.lastSuccessAt });
+      return byodkim(region, d.selector, d.status, {
+        lastSuccessAt: d.lastSuccessAt,
+        ...(d.tokenless ? { tokens: [] } : {}),
+      });
     };
     /** Regions mostly agree (one shared draw); sometimes one goes its own way. */
     const sesArb = (regions: string[], known: string[]) =>
@@ -911,8 +996,13 @@ describe("planner", () => {
         }),
     ) as fc.Arbitrary<PlannerInput>;
 
+    // What SES signs with, read as the lifecycle model reads it (empty Tokens included).
     const signing = (i: PlannerInput) =>
-      new Set(i.ses.map(externalSelector).filter((s): s is string => !!s));
+      new Set(
+        deriveLifecycle(i)
+          .regions.map(signingSelector)
+          .filter((s): s is string => !!s),
+      );
     const runs = { numRuns: 5000 };
 
     it("never throws, and always explains itself in one line", () => {
@@ -932,7 +1022,7 @@ describe("planner", () => {
       fc.assert(
         fc.property(stateArb, (i) => {
           const d = plan(i);
-          if (d.kind !== "idle" || d.notBefore! > i.now) return;
+          if (d.kind !== "idle" || d.notBefore > i.now) return;
           // The only idle whose time has passed: retirement held back by a Region not at SUCCESS.
           expect(d.selector, d.reason).to.be.a("string");
           expect(
@@ -950,11 +1040,14 @@ describe("planner", () => {
           const d = plan(i);
           if (d.kind !== "retire") return;
           expect(d.selector).to.be.a("string");
-          expect(signing(i).has(d.selector!), d.reason).to.equal(false);
+          expect(signing(i).has(d.selector), d.reason).to.equal(false);
           expect(i.ses.every((s) => s.status === "SUCCESS")).to.equal(true);
+          // Grace is counted from the recorded activation only, never from SES's last success.
           const active = i.keys.find((k) => k.selector === d.activeSelector);
-          const since = activationTime(active, i.ses)!;
-          expect(i.now.getTime()).to.be.at.least(addDays(since, i.identity.graceDays).getTime());
+          expect(active?.activatedAt, d.reason).to.be.instanceOf(Date);
+          expect(i.now.getTime()).to.be.at.least(
+            addDays(active!.activatedAt!, i.identity.graceDays).getTime(),
+          );
         }),
         runs,
       );
@@ -966,9 +1059,9 @@ describe("planner", () => {
           const d = plan(i);
           if (d.kind !== "activate") return;
           expect(d.selector, d.reason).to.be.a("string");
-          const finishing = signing(i).has(d.selector!);
+          const finishing = signing(i).has(d.selector);
           if (!finishing) {
-            expect(i.dns?.[d.selector!]?.ok, d.reason).to.equal(true);
+            expect(i.dns?.[d.selector]?.ok, d.reason).to.equal(true);
             // Invariant 1: the record on main carries the stored key.
             const rec = i.records.find((r) => r.selector === d.selector);
             const stored = i.keys.find((k) => k.selector === d.selector);
@@ -1010,7 +1103,10 @@ describe("planner", () => {
           if (!i.ses.every((s) => s.exists)) return;
           if (signing(i).has(ROGUE)) {
             expect(d.kind).to.equal("alert");
-            expect(alertKinds(d)).to.include("drift");
+            // A Region answering empty Tokens beside it makes the state unknown: also an alert.
+            expect(alertKinds(d)).to.satisfy((k: string[]) =>
+              k.some((x) => x === "drift" || x === "unknown-state"),
+            );
           }
         }),
         runs,

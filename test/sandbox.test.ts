@@ -24,8 +24,9 @@ describe("sandbox (end to end)", function () {
 
   before(async () => {
     pipelineOut = mkdtempSync(join(tmpdir(), "sandbox-e2e-"));
-    // 0.7 years: the legacy keys (200 days old at the start) rotate once, and
-    // the old selectors are retired after the grace period.
+    // 0.7 years: the adopted legacy key (200 days old at the start) rotates
+    // once, the Easy DKIM domain is onboarded at once, and the old selector is
+    // retired after the grace period.
     pipeline = await runSandbox({
       out: pipelineOut,
       years: 0.7,
@@ -47,8 +48,12 @@ describe("sandbox (end to end)", function () {
 
   it("completes a rotation per domain: generated → merged → published → activated → retired", () => {
     expect(pipeline.rotations).to.have.length(2);
-    for (const r of pipeline.rotations) {
-      expect(r.from).to.match(/-legacy$/);
+    // The real starting states: the adopted hand-made selector, and Easy DKIM.
+    expect(pipeline.rotations.map((r) => `${r.domain} ${r.from}`).sort()).to.deep.equal([
+      "news.example easy-dkim",
+      "shop.example gooid-21-prod",
+    ]);
+    for (const r of pipeline.rotations.filter((x) => x.from !== "easy-dkim")) {
       const order = [r.generatedAt, r.mergedAt, r.publishedAt, r.activatedAt, r.retiredAt].map(
         (t) => Date.parse(t!),
       );
@@ -88,6 +93,8 @@ describe("sandbox (end to end)", function () {
     const json = JSON.parse(readFileSync(join(pipelineOut, "report.json"), "utf8"));
     expect(json).to.include.keys("messages", "verified", "unsigned", "failed", "rotations");
     for (const r of json.rotations) {
+      // From Easy DKIM there is no old record to retire.
+      if (r.from === "easy-dkim") expect(r).not.to.have.key("retiredAt");
       expect(r).to.include.keys(
         "domain",
         "from",
@@ -96,7 +103,7 @@ describe("sandbox (end to end)", function () {
         "mergedAt",
         "publishedAt",
         "activatedAt",
-        "retiredAt",
+        ...(r.from === "easy-dkim" ? [] : ["retiredAt"]),
         "pendingMinutes",
       );
     }
@@ -135,6 +142,23 @@ describe("sandbox (end to end)", function () {
       // Swap on day 0, DNS lead 2 + 14 days, re-applied the day after publication.
       expect(naive.rotations[0]!.pendingMinutes).to.be.greaterThan(14 * 24 * 60);
       expect(existsSync(join(out, "report.md"))).to.equal(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it("--ses-quirks (empty BYODKIM Tokens, TEMPORARY_FAILURE spells): the same verdict, both first rotations done", async () => {
+    const out = mkdtempSync(join(tmpdir(), "sandbox-quirks-"));
+    try {
+      const quirks = await runSandbox({ out, years: 0.4, naive: false, sesQuirks: true });
+      expect(quirks.ok, quirks.verdict).to.equal(true);
+      expect(quirks.failed).to.equal(0);
+      expect(quirks.sesQuirks!.temporaryFailureSpells).to.be.greaterThan(0);
+      expect(quirks.rotations.map((r) => [r.from, Boolean(r.activatedAt)])).to.deep.equal([
+        ["easy-dkim", true],
+        ["gooid-21-prod", true],
+      ]);
+      expect(quirks.rotations.some((r) => r.rolledBackAt)).to.equal(false);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

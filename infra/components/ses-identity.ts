@@ -18,6 +18,19 @@ import { regionalName } from "./naming";
  */
 export const PIPELINE_OWNED_PROPERTIES = ["dkimSigningAttributes"] as const;
 
+/**
+ * An imported identity keeps what it already has: its configuration set
+ * (with its event destinations) and every attribute this project does not
+ * own. Without these, the import's inputs would differ from the identity's
+ * state, so `pulumi up` would refuse the import or, once imported, detach the
+ * configuration set and strip tags.
+ */
+export const ADOPTED_KEPT_PROPERTIES = [
+  "configurationSetName",
+  "tags",
+  "mailFromAttributes",
+] as const;
+
 export interface SesIdentityArgs {
   domain: string;
   region: string;
@@ -27,7 +40,8 @@ export interface SesIdentityArgs {
   protect: boolean;
   /**
    * The identity already exists in SES: adopt it (Pulumi `import` option, by
-   * domain) instead of creating it. Its current DKIM keys stay in place.
+   * domain) instead of creating it. Its current DKIM keys, configuration set
+   * and other attributes stay in place (ADOPTED_KEPT_PROPERTIES).
    */
   adoptExisting?: boolean;
 }
@@ -44,36 +58,46 @@ export class SesIdentity extends pulumi.ComponentResource {
     this.region = args.region;
     const childOpts = { parent: this, provider: args.provider };
 
-    // Reputation metrics (bounce and complaint rate) are only tracked for mail
-    // sent through a configuration set that enables them; making it the
-    // identity's default set covers senders that name none.
-    const configurationSet = new aws.sesv2.ConfigurationSet(
-      `${name}-config`,
-      {
-        configurationSetName: regionalName("dkim", args.domain, 64),
-        reputationOptions: { reputationMetricsEnabled: true },
-        sendingOptions: { sendingEnabled: true },
-      },
-      childOpts,
-    );
-
-    const identity = new aws.sesv2.EmailIdentity(
-      `${name}-identity`,
-      {
-        emailIdentity: args.domain,
-        configurationSetName: configurationSet.configurationSetName,
-        // No dkimSigningAttributes: see PIPELINE_OWNED_PROPERTIES.
-      },
-      {
-        ...childOpts,
-        ignoreChanges: [...PIPELINE_OWNED_PROPERTIES],
-        protect: args.protect,
-        ...(args.adoptExisting ? { import: args.domain } : {}),
-      },
-    );
-
-    this.identityArn = identity.arn;
-    this.configurationSetName = configurationSet.configurationSetName;
+    if (args.adoptExisting) {
+      // Adopt as it is: no new configuration set, nothing set that it already has.
+      const identity = new aws.sesv2.EmailIdentity(
+        `${name}-identity`,
+        { emailIdentity: args.domain },
+        {
+          ...childOpts,
+          ignoreChanges: [...PIPELINE_OWNED_PROPERTIES, ...ADOPTED_KEPT_PROPERTIES],
+          protect: args.protect,
+          import: args.domain,
+        },
+      );
+      this.identityArn = identity.arn;
+      // Its own set; "" when it has none (reputation metrics then need one, docs/infrastructure.md).
+      this.configurationSetName = identity.configurationSetName.apply((n) => n ?? "");
+    } else {
+      // Reputation metrics (bounce and complaint rate) are only tracked for mail
+      // sent through a configuration set that enables them; making it the
+      // identity's default set covers senders that name none.
+      const configurationSet = new aws.sesv2.ConfigurationSet(
+        `${name}-config`,
+        {
+          configurationSetName: regionalName("dkim", args.domain, 64),
+          reputationOptions: { reputationMetricsEnabled: true },
+          sendingOptions: { sendingEnabled: true },
+        },
+        childOpts,
+      );
+      const identity = new aws.sesv2.EmailIdentity(
+        `${name}-identity`,
+        {
+          emailIdentity: args.domain,
+          configurationSetName: configurationSet.configurationSetName,
+          // No dkimSigningAttributes: see PIPELINE_OWNED_PROPERTIES.
+        },
+        { ...childOpts, ignoreChanges: [...PIPELINE_OWNED_PROPERTIES], protect: args.protect },
+      );
+      this.identityArn = identity.arn;
+      this.configurationSetName = configurationSet.configurationSetName;
+    }
     this.registerOutputs({
       identityArn: this.identityArn,
       configurationSetName: this.configurationSetName,

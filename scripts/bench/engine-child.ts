@@ -132,6 +132,14 @@ function countingSes(
         throw err;
       }
     },
+    async useEasyDkim(region, domain) {
+      try {
+        return await inner.useEasyDkim(region, domain);
+      } catch (err) {
+        noteError(err);
+        throw err;
+      }
+    },
   };
 }
 
@@ -149,6 +157,7 @@ function countingKeys(inner: KeyStorePort, counts: FleetChildResult["keyStore"])
 function countingDns(inner: DnsPort, stats: FleetChildResult["dnsVerify"]): DnsPort {
   return {
     nameservers: (d, c) => inner.nameservers(d, c),
+    verifyEasyDkim: (d, t, c) => inner.verifyEasyDkim(d, t, c),
     async verify(domain, selector, key, configured) {
       const t = performance.now();
       const v = await inner.verify(domain, selector, key, configured);
@@ -166,6 +175,13 @@ const skippedDns: DnsPort = {
   verify: async (domain, selector): Promise<DnsVerification> => ({
     domain,
     selector,
+    ok: false,
+    servers: [],
+    checkedAt: new Date(),
+  }),
+  verifyEasyDkim: async (domain, tokens): Promise<DnsVerification> => ({
+    domain,
+    selector: tokens[0] ?? "",
     ok: false,
     servers: [],
     checkedAt: new Date(),

@@ -36,6 +36,7 @@ import {
   type MetricDatapoint,
 } from "./aws-emulator/cloudwatch";
 import { SecretsBackend, type SecretView } from "./aws-emulator/secrets";
+import { SsmBackend } from "./aws-emulator/ssm";
 import { KmsBackend, type KmsKeySpec, type KmsKeyView } from "./aws-emulator/kms";
 import {
   AWS_FAULT_KINDS,
@@ -51,6 +52,7 @@ import {
   type DkimTimings,
   type IdentityView,
   type SentMessage,
+  type SesQuirks,
 } from "./aws-emulator/ses";
 
 export type { EmulatorClock, LookupTxt, TxtLookupResult } from "./aws-emulator/common";
@@ -61,6 +63,7 @@ export type {
   DkimStatus,
   StatusChange,
   DkimStatusFault,
+  SesQuirks,
 } from "./aws-emulator/ses";
 export type { AwsFaultKind, FaultPlan } from "./faults";
 export type { SecretView } from "./aws-emulator/secrets";
@@ -118,6 +121,8 @@ export interface AwsEmulatorOptions {
   sesBurst?: number;
   /** DKIM check schedule in simulated time. */
   dkim?: Partial<DkimTimings>;
+  /** Documented SES answers to switch on (empty BYODKIM Tokens, TEMPORARY_FAILURE spells). */
+  sesQuirks?: SesQuirks;
   accountId?: string;
   /** Allow Secrets Manager `ForceDeleteWithoutRecovery`. Default false: refused with InvalidParameterException. */
   allowForceDelete?: boolean;
@@ -132,7 +137,7 @@ export interface AwsEmulatorOptions {
   kmsKeys?: KmsKeySpec[];
 }
 
-export type EmulatedService = "ses" | "secretsmanager" | "kms" | "monitoring";
+export type EmulatedService = "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm";
 
 /** One request the emulator received, whatever its outcome. */
 export interface CallRecord {
@@ -269,6 +274,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
   const clock = options.clock ?? { now: () => new Date() };
   const ses = new SesBackend({
     timings: { ...DEFAULT_DKIM_TIMINGS, ...options.dkim },
+    ...(options.sesQuirks ? { quirks: options.sesQuirks } : {}),
     lookupTxt: options.lookupTxt ?? resolverLookup(options.dnsServers),
     ...(options.onMessage ? { onMessage: options.onMessage } : {}),
   });
@@ -277,6 +283,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     allowForceDelete: options.allowForceDelete ?? false,
   });
   const cloudwatch = new CloudWatchBackend();
+  const ssm = new SsmBackend();
   const kms = new KmsBackend({
     accountId: options.accountId ?? "123456789012",
     keys: options.kmsKeys ?? [{ alias: "alias/ses-dkim-rotation" }],
@@ -330,6 +337,9 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     if (typeof target === "string" && target.startsWith("secretsmanager.")) {
       service = "secretsmanager";
       operation = target.slice("secretsmanager.".length);
+    } else if (typeof target === "string" && target.startsWith("AmazonSSM.")) {
+      service = "ssm";
+      operation = target.slice("AmazonSSM.".length);
     } else if (typeof target === "string" && target.startsWith("TrentService.")) {
       service = "kms";
       operation = target.slice("TrentService.".length);
@@ -368,7 +378,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const contentType =
         service === "ses"
           ? "application/json"
-          : service === "secretsmanager" || service === "kms"
+          : service === "secretsmanager" || service === "kms" || service === "ssm"
             ? "application/x-amz-json-1.1"
             : "application/x-amz-json-1.0";
       res.writeHead(status, {
@@ -383,7 +393,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       if (service === "ses") {
         // REST-JSON: the SDK reads the code from x-amzn-errortype.
         send(err.status, { message: err.message }, { "x-amzn-errortype": err.code });
-      } else if (service === "secretsmanager" || service === "kms") {
+      } else if (service === "secretsmanager" || service === "kms" || service === "ssm") {
         send(err.status, { __type: err.code, message: err.message });
       } else {
         const queryCode = err instanceof CloudWatchError ? err.queryCode : err.code;
@@ -532,6 +542,16 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
             400,
           );
         return send(200, op(region, now, input));
+      }
+      if (service === "ssm") {
+        const input = parseJson(body, "SerializationException");
+        if (operation === "GetParameter") return send(200, ssm.getParameter(region, input));
+        if (operation === "PutParameter") return send(200, ssm.putParameter(region, now, input));
+        throw new AwsApiError(
+          "UnknownOperationException",
+          `Operation ${operation} is not emulated`,
+          400,
+        );
       }
       if (service === "kms") {
         const input = parseJson(body, "SerializationException");

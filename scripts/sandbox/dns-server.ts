@@ -41,7 +41,7 @@ const UDP_EDNS_MAX = 1232;
 
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 
-export type ZoneRecordType = "TXT" | "NS" | "A" | "AAAA" | "SOA";
+export type ZoneRecordType = "TXT" | "NS" | "A" | "AAAA" | "SOA" | "CNAME";
 
 export interface ZoneRecord {
   /**
@@ -212,7 +212,12 @@ export function compileZone(originInput: string, zone: ZoneModel): CompiledZone 
         throw new Error(`${where(r)}: not an IPv4 address`);
       if (r.type === "AAAA" && net.isIPv6(r.data) === false)
         throw new Error(`${where(r)}: not an IPv6 address`);
-      add({ name, type: r.type, ttl, data: r.type === "NS" ? canonicalName(r.data) : r.data });
+      add({
+        name,
+        type: r.type,
+        ttl,
+        data: r.type === "NS" || r.type === "CNAME" ? canonicalName(r.data) : r.data,
+      });
     }
   }
   // Every zone needs NS records at its apex (RFC 1035 §5.2; BIND will not
@@ -298,7 +303,7 @@ export interface Answered {
  * Answer one question from the zones (pure; no I/O). Handles referrals below
  * zone cuts, empty non-terminals (NODATA, not NXDOMAIN: RFC 8020 §2) and ANY.
  */
-export function answer(zones: Map<string, CompiledZone>, question: Question): Answered {
+export function answer(zones: Map<string, CompiledZone>, question: Question, depth = 0): Answered {
   const name = canonicalName(question.name);
   // dns-packet decodes type 255 as "ANY", which its RecordType union lacks.
   const qtype: string = question.type;
@@ -341,7 +346,20 @@ export function answer(zones: Map<string, CompiledZone>, question: Question): An
     atApex || here.length > 0 || [...zone.nodes.keys()].some((owner) => owner.endsWith(`.${name}`));
   if (!exists) return base(RCODE.NXDOMAIN, true, { authorities: [negativeSoa(zone)] });
 
+  const alias = here.find((rr) => rr.type === "CNAME");
   const answers: Answer[] = [];
+  if (alias && qtype !== "CNAME" && qtype !== "ANY") {
+    // A CNAME owner has no other data: any other type is answered with the
+    // CNAME (RFC 1034 §3.6.2), followed into zones this server holds (§4.3.2
+    // step 3a, as BIND does); a target elsewhere is left to the resolver.
+    answers.push(toAnswer(alias));
+    const target = alias.data as string;
+    if (depth < 8 && findZone(zones, target)) {
+      const chased = answer(zones, { ...question, name: target }, depth + 1);
+      answers.push(...(chased.packet.answers ?? []));
+    }
+    return base(RCODE.NOERROR, true, { answers });
+  }
   if (atApex && (qtype === "SOA" || qtype === "ANY")) answers.push(zone.soa);
   const matching = here.filter((rr) => qtype === "ANY" || rr.type === qtype);
   answers.push(...matching.map(toAnswer));

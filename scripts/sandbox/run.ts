@@ -15,7 +15,8 @@
  * `--naive` replaces the pipeline with the seed documents' flow (swap SES at
  * once, then ask DNS), to show the damage the hazard does in the same world.
  */
-import { mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
@@ -34,7 +35,12 @@ import {
   parseProjectConfig,
   type ProjectConfig,
 } from "../../actions/dkim-rotation/src/engine/config";
-import { generateDkimKeyPair } from "../../actions/dkim-rotation/src/engine/keys";
+import {
+  generateDkimKeyPair,
+  sesPrivateKeyToPem,
+} from "../../actions/dkim-rotation/src/engine/keys";
+import { runAdopt } from "../../actions/dkim-rotation/src/engine/adopt";
+import { fileKeySource } from "../../actions/dkim-rotation/src/adapters/legacy-key";
 import {
   ActivationFailedError,
   runActivate,
@@ -64,7 +70,6 @@ import {
   recordPath,
 } from "../../actions/dkim-rotation/src/engine/record";
 import { RepoRecords } from "../../actions/dkim-rotation/src/engine/records";
-import { publicKeyFingerprint } from "../../actions/dkim-rotation/src/engine/keys";
 import { DnsVerifier, queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import { writeFileAtomic } from "../../actions/dkim-rotation/src/adapters/local";
 import { startAwsEmulator, type AwsEmulator, type SentMessage } from "./aws-emulator";
@@ -100,6 +105,8 @@ export interface SandboxOptions {
   onSecret?: (secret: string) => void;
   /** Seeded fault injection from the first simulated day (pipeline mode only). */
   faults?: SandboxFaults;
+  /** SES answers empty BYODKIM Tokens and has TEMPORARY_FAILURE spells after SUCCESS. */
+  sesQuirks?: boolean;
 }
 
 export interface SandboxFaults {
@@ -179,6 +186,8 @@ export interface SandboxReport {
    */
   custody: { kms: number; local: number; operator: number; local2048: number };
   faults?: FaultReport;
+  /** With --ses-quirks: how often SES answered the documented odd ways. */
+  sesQuirks?: { temporaryFailureSpells: number; getEmailIdentityCalls: number };
   ok: boolean;
   verdict: string;
 }
@@ -266,6 +275,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     // The real limit is 1 request/s per Region; scaled so two years fit in a minute.
     sesRequestsPerSecond: 1000,
     dkim: { firstCheckMinutes: 15, recheckMinutes: 30 },
+    ...(options.sesQuirks
+      ? { sesQuirks: { emptyExternalTokens: true, temporaryFailureEvery: 5 } }
+      : {}),
     onMessage: (e) => {
       sentEvents.push(e);
       if (e.domain && e.selector) everSigned.add(`${e.selector}._domainkey.${e.domain}`);
@@ -278,6 +290,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
 
   // ---- world state -------------------------------------------------------
   const zones = new Map<string, ZoneState>();
+  /** Easy DKIM CNAME tokens the DNS team published for a domain (they stay). */
+  const easyCnames = new Map<string, string[]>();
   const zoneArchive = new Set<string>();
   const prs: SandboxPr[] = [];
   const mergeTimes = new Map<string, Date>();
@@ -326,6 +340,11 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         type: "TXT",
         ttl: 3600,
         data: splitTxt(value),
+      })),
+      ...(easyCnames.get(state.domain) ?? []).map((token): ZoneRecord => ({
+        name: `${token}._domainkey`,
+        type: "CNAME",
+        data: `${token}.dkim.amazonses.com.`,
       })),
     ],
   });
@@ -613,6 +632,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   }[] = [];
   const auditedSes: SesPort = {
     getIdentity: (region, domain) => adapters.ses.getIdentity(region, domain),
+    useEasyDkim: (region, domain) => adapters.ses.useEasyDkim(region, domain),
     async putExternalKey(region, domain, selector, sesPrivateKey) {
       const value = dkimRecordValue(fromSesPrivateKey(sesPrivateKey).publicKey);
       const verified = servers.every(
@@ -657,31 +677,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     activation: { pollIntervalMs: 60_000, timeoutMs: 60 * MINUTE_MS },
   };
 
-  // ---- the world before `start`: legacy BYODKIM keys, signing for 300 days ----
-  for (const identity of config.identities) {
-    const domain = identity.domain;
-    zones.set(domain, { domain, dkim: new Map(), serial: 2026010100 });
-    const legacy = `${identity.selectorPrefix}-legacy`;
-    const pair = await generateDkimKeyPair(identity.keyBits, (s) => secretsSeen.push(s));
-    // The hand-made key each domain signed with before the pipeline: an operator's key.
-    await auditedKeys.create(domain, legacy, pair, clock.now(), "operator");
-    const path = recordPath(domain, legacy);
-    writeFileAtomic(
-      join(repo, path),
-      renderRecordFile({
-        domain,
-        selector: legacy,
-        keyBits: pair.bits,
-        fingerprint: publicKeyFingerprint(pair.publicKey),
-        createdAt: clock.now().toISOString(),
-        publishBy: isoDate(clock.now()),
-        publicKey: pair.publicKey,
-        ttl: identity.recordTtl,
-        nameservers: [ns1Address, ns2Address],
-      }),
-    );
-    mergeTimes.set(path, clock.now());
-    zones.get(domain)!.dkim.set(legacy, dkimRecordValue(pair.publicKey));
+  // ---- the world before `start`: the real starting states ----------------
+  // The first domain signs with a hand-made BYODKIM key this repository did
+  // not make (as the seed documents' production domain does), adopted from
+  // a key file; the others sign with Easy DKIM and are onboarded from it.
+  const [legacyIdentity, ...easyIdentities] = config.identities;
+  const legacySelector = LEGACY_SELECTOR;
+  const keyDir = mkdtempSync(join(tmpdir(), "sandbox-legacy-key-"));
+  const renderZones = (domain: string) => {
     for (const [server] of servers) {
       server.setZone(domain, zoneModel(zones.get(domain)!));
       served.set(`${server.port}/${domain}`, new Map(zones.get(domain)!.dkim));
@@ -691,26 +694,88 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       renderZoneFile({ ...zoneModel(zones.get(domain)!), origin: domain }),
     );
     zoneArchive.add(`${domain}.${zones.get(domain)!.serial}`);
-    for (const region of identity.regions) {
+  };
+  const legacyPair = await generateDkimKeyPair(legacyIdentity!.keyBits, (s) => secretsSeen.push(s));
+  {
+    const domain = legacyIdentity!.domain;
+    zones.set(domain, { domain, dkim: new Map(), serial: 2026010100 });
+    zones.get(domain)!.dkim.set(legacySelector, dkimRecordValue(legacyPair.publicKey));
+    renderZones(domain);
+    for (const region of legacyIdentity!.regions) {
       await sesClient(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
-      await adapters.ses.putExternalKey(region, domain, legacy, pair.sesPrivateKey);
+      await adapters.ses.putExternalKey(region, domain, legacySelector, legacyPair.sesPrivateKey);
     }
   }
+  // Easy DKIM's signing key lives at <token>.dkim.amazonses.com, a zone both servers hold here.
+  const amazonses: ZoneModel = {
+    serial: 1,
+    ttl: 3600,
+    soa: {
+      mname: "ns1.amazonses.com",
+      rname: "hostmaster.amazonses.com",
+      refresh: 3600,
+      retry: 600,
+      expire: 604800,
+      minimum: 300,
+    },
+    records: [],
+  };
+  for (const identity of easyIdentities) {
+    const domain = identity.domain;
+    zones.set(domain, { domain, dkim: new Map(), serial: 2026010100 });
+    const tokens: string[] = [];
+    for (const region of identity.regions) {
+      await sesClient(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
+      const view = emulator.ses.identity(region, domain)!;
+      tokens.push(...view.tokens);
+      const p = await emulator.ses.easyDkimPublicKey(region, domain);
+      for (const token of view.tokens)
+        amazonses.records.push({
+          name: `${token}.dkim.amazonses.com.`,
+          type: "TXT",
+          data: splitTxt(dkimRecordValue(p)),
+        });
+      everSigned.add(`${view.tokens[0]}._domainkey.${domain}`);
+    }
+    easyCnames.set(domain, tokens);
+    renderZones(domain);
+  }
+  for (const [server] of servers) server.setZone("dkim.amazonses.com", amazonses);
   await advanceTo(legacyActivatedAt.getTime() + HOUR_MS);
-  for (const identity of config.identities) {
-    await adapters.keys.markState(
-      identity.domain,
-      `${identity.selectorPrefix}-legacy`,
-      "active",
-      clock.now(),
-    );
+  // The operator adopts the legacy key once, from the key file (docs/operations.md):
+  // its record file goes to main directly, as the adoption commit would.
+  {
+    const domain = legacyIdentity!.domain;
+    const keyFile = join(keyDir, `${legacySelector}.pem`);
+    writeFileSync(keyFile, sesPrivateKeyToPem(legacyPair.sesPrivateKey), { mode: 0o600 });
+    const adoptCtx: EngineContext = {
+      ...ctx,
+      changes: {
+        ...changes,
+        async proposeRecord(c) {
+          writeFileAtomic(join(repo, c.path), c.content);
+          mergeTimes.set(c.path, clock.now());
+          return { created: true };
+        },
+      },
+    };
+    try {
+      const report = await runAdopt(adoptCtx, {
+        domain,
+        selector: legacySelector,
+        activatedAt: legacyActivatedAt.toISOString(),
+        source: fileKeySource(keyFile, domain),
+      });
+      print(`${stamp(clock.now())} ${report.message}`);
+    } finally {
+      rmSync(keyDir, { recursive: true, force: true });
+    }
+    everSigned.add(`${legacySelector}._domainkey.${domain}`);
   }
   clock.t = start.getTime();
   await emulator.advance();
-  for (const identity of config.identities) {
+  for (const identity of config.identities)
     nextMailAt.set(identity.domain, start.getTime() + 5 * MINUTE_MS);
-    everSigned.add(`${identity.selectorPrefix}-legacy._domainkey.${identity.domain}`);
-  }
   swapAudit.length = 0;
   if (options.faults) {
     const f = options.faults;
@@ -741,7 +806,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       });
   }
   print(
-    `${stamp(start)} sandbox: ${config.identities.map((i) => `${i.domain} (${i.regions.join(", ")})`).join(", ")} sign with legacy keys activated ${isoDate(legacyActivatedAt)}; mode ${options.naive ? "NAIVE (swap first, DNS later)" : "pipeline (DNS first, gated swap)"}`,
+    `${stamp(start)} sandbox: ${legacyIdentity!.domain} (${legacyIdentity!.regions.join(", ")}) signs with the adopted legacy key ${legacySelector} (since ${isoDate(legacyActivatedAt)}); ${easyIdentities.map((i) => `${i.domain} (${i.regions.join(", ")})`).join(", ")} on Easy DKIM; mode ${options.naive ? "NAIVE (swap first, DNS later)" : "pipeline (DNS first, gated swap)"}`,
   );
 
   // ---- the simulated years -------------------------------------------------
@@ -806,7 +871,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         if (o.decision.kind === "rotate" && o.selector) {
           rotations.push({
             domain: o.domain,
-            from: o.decision.activeSelector,
+            from:
+              o.decision.activeSelector ??
+              (o.decision.rollback.kind === "easy-dkim" ? "easy-dkim" : undefined),
             to: o.selector,
             generatedAt: clock.now().toISOString(),
           });
@@ -1086,6 +1153,18 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       }
     : undefined;
   const unsignedMinutes = pendingMinutesTotal(emulator, config, start);
+  const sesQuirks = options.sesQuirks
+    ? {
+        temporaryFailureSpells: config.identities
+          .flatMap((i) => i.regions.flatMap((r) => history(r, i.domain)))
+          .filter((c) => c.reason.endsWith("(quirk)")).length,
+        // GetEmailIdentity answers; every BYODKIM one carried "Tokens": [].
+        getEmailIdentityCalls: emulator.callCount({
+          service: "ses",
+          operation: "GetEmailIdentity",
+        }),
+      }
+    : undefined;
   const ok =
     mailStats.failed === 0 &&
     unsignedOutsidePending === 0 &&
@@ -1115,6 +1194,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     stalledDomains,
     custody,
     ...(faultReport ? { faults: faultReport } : {}),
+    ...(sesQuirks ? { sesQuirks } : {}),
     ok,
     verdict: ok
       ? `0 failed signatures; ${mailStats.unsigned} unsigned message(s), all inside SES's pending checks right after a verified swap (${unsignedMinutes} pending minutes in all)${options.naive ? "" : `; every new 2048-bit key made by KMS (${custody.kms} KMS, ${custody.local} local 1024-bit, ${custody.operator} operator)`}${faultReport ? `; under ${faultReport.rate * 100}% faults (seed ${faultReport.seed}): ${Object.values(faultReport.injected).reduce((a, b) => a + (b ?? 0), 0)} injected, ${faultReport.errorsSurvived} failed run(s) retried, ${refusals.length} refusal(s), ${rollbacks.length} rollback(s), no duplicate key or PR` : ""}`
@@ -1182,6 +1262,9 @@ function faultTolerantAdapters(
     },
   };
 }
+
+/** The legacy domain's hand-made selector, named as the seed documents' production key is. */
+const LEGACY_SELECTOR = "gooid-21-prod";
 
 const SANDBOX_CREDENTIALS = {
   accessKeyId: "AKIASANDBOXEXAMPLE00",

@@ -188,6 +188,8 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
 
   // Per server, per domain: selector → TXT value.
   const served = new Map<DnsServer, Map<string, Map<string, string>>>();
+  // Per domain: the Easy DKIM CNAME tokens the DNS team published (every server).
+  const cnames = new Map<string, string[]>();
   let serial = 2027010100;
   const render = (server: DnsServer, domain: string) => {
     const dkim = served.get(server)?.get(domain) ?? new Map<string, string>();
@@ -202,6 +204,11 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
           name: `${selector}._domainkey`,
           type: "TXT",
           data: splitTxt(value),
+        })),
+        ...(cnames.get(domain) ?? []).map((token): ZoneRecord => ({
+          name: `${token}._domainkey`,
+          type: "CNAME",
+          data: `${token}.dkim.amazonses.com.`,
         })),
       ],
     };
@@ -252,6 +259,12 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
       for (const server of [ns1, ns2, ns3]) render(server, domain);
       for (const region of identity.regions)
         await sesClient(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
+      // Easy DKIM, as SES asks: the DNS team publishes its three CNAMEs per Region.
+      cnames.set(
+        domain,
+        identity.regions.flatMap((r) => emulator.ses.identity(r, domain)?.tokens ?? []),
+      );
+      for (const server of [ns1, ns2, ns3]) render(server, domain);
     },
     serve,
     publish: (domain, selector, publicKey, servers) =>

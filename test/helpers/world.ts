@@ -207,6 +207,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     // Per server, per domain: selector → joined TXT value.
     const served = new Map<WorldNameserver, Map<string, Map<string, string>>>();
     const serials = new Map<string, number>();
+    // Per domain: the Easy DKIM CNAME tokens published (as SES asks, every Region's three).
+    const cnames = new Map<string, string[]>();
     const render = (domain: string, dkim: Map<string, string>): ZoneModel => {
       const serial = (serials.get(domain) ?? 2026010100) + 1;
       serials.set(domain, serial);
@@ -221,6 +223,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
             name: `${selector}._domainkey`,
             type: "TXT",
             data: splitTxt(value),
+          })),
+          ...(cnames.get(domain) ?? []).map((token): ZoneRecord => ({
+            name: `${token}._domainkey`,
+            type: "CNAME",
+            data: `${token}.dkim.amazonses.com.`,
           })),
         ],
       };
@@ -340,6 +347,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         } finally {
           if (client !== ses) client.destroy();
         }
+        // The DNS team publishes the three Easy DKIM CNAMEs on both servers.
+        const tokens = emulator.ses.identity(inRegion, domain)?.tokens ?? [];
+        cnames.set(domain, [...(cnames.get(domain) ?? []), ...tokens]);
+        if (identities.some((i) => i.domain === domain)) change(domain, both, () => {});
       },
       publish(domain, selector, publicKey, on = both) {
         change(domain, on, (dkim) => dkim.set(selector, dkimRecordValue(publicKey)));

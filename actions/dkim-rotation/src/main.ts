@@ -8,6 +8,7 @@ import { systemClock, type Clock } from "./engine/clock";
 import { loadConfig, type ProjectConfig } from "./engine/config";
 import { oneLine } from "./engine/errors";
 import { statusRows } from "./engine/format";
+import { describeRollback } from "./engine/lifecycle";
 import {
   ActivationFailedError,
   findIdentity,
@@ -55,6 +56,7 @@ const markdownChangeText: ChangeText = {
       nameservers: i.nameservers,
       publishBy: i.publishBy,
       previousSelector: i.previousSelector,
+      rollback: describeRollback(i.rollback),
       recordPath: i.path,
       timeline: {
         generatedAt: i.generatedAt,
@@ -387,15 +389,17 @@ function nameserverNotes(snaps: IdentitySnapshot[]): string[] {
 }
 
 function readyOf(snaps: IdentitySnapshot[]): { domain: string; selector: string }[] {
-  return snaps
-    .filter((s) => s.decision.kind === "activate" && s.decision.selector)
-    .map((s) => ({ domain: s.decision.domain, selector: s.decision.selector! }));
+  return snaps.flatMap(({ decision: d }) =>
+    d.kind === "activate" ? [{ domain: d.domain, selector: d.selector }] : [],
+  );
 }
 
 function retirableKeys(snaps: IdentitySnapshot[]): { domain: string; selector: string }[] {
-  return snaps
-    .filter((s) => s.decision.kind === "retire" && s.decision.retireStep === "delete-key")
-    .map((s) => ({ domain: s.decision.domain, selector: s.decision.selector! }));
+  return snaps.flatMap(({ decision: d }) =>
+    d.kind === "retire" && d.retireStep === "delete-key"
+      ? [{ domain: d.domain, selector: d.selector }]
+      : [],
+  );
 }
 
 function notesOf(snaps: IdentitySnapshot[]): string[] {

@@ -37,6 +37,11 @@ export interface RotationPrBodyInput {
   timeline: RotationTimeline;
   /** The selector SES signs with now, which stays published until retirement. */
   previousSelector?: string;
+  /**
+   * Where a failed activation goes back to, in plain words (lifecycle
+   * describeRollback): approvers must never be surprised that none exists.
+   */
+  rollback?: string;
   /** Path of the record file in the repository. */
   recordPath?: string;
   keyBits?: number;
@@ -127,6 +132,7 @@ export function renderRotationPrBody(input: RotationPrBodyInput): string {
       " until every authoritative nameserver serves this record and an approver runs the activation.",
     "Nothing changes for outgoing mail when this PR is merged.",
     "",
+    ...(input.rollback ? [`**Rollback:** ${input.rollback}.`, ""] : []),
     "Do **not** remove or change any other `_domainkey` record" +
       (input.previousSelector
         ? ` (in particular \`${input.previousSelector}._domainkey.${domain}\`, which SES signs with today)`

@@ -114,6 +114,8 @@ interface Identity {
   statusFault?: DkimStatusFault;
   /** Selectors SES found in DNS at least once for this identity. */
   verifiedSelectors: Set<string>;
+  /** Successful re-checks while SUCCESS (drives the TEMPORARY_FAILURE quirk). */
+  successRechecks?: number;
 }
 
 /** What tests and the sandbox read about an identity (no private key). */
@@ -278,8 +280,30 @@ function judgeRecord(answer: TxtLookupResult, identity: Identity): CheckResult {
   return { ok: false, errorType: "INVALID_VALUE" };
 }
 
+/**
+ * Documented SES answers the engine must survive, each behind a switch
+ * (docs/design.md, "SES as AWS answers"). `LastSuccessTimestamp` moving
+ * forward on every successful re-check is always on: it is how SES behaves.
+ */
+export interface SesQuirks {
+  /**
+   * BYODKIM identities answer `"Tokens": []` (GetEmailIdentity and the PUT's
+   * `DkimTokens`), as in the SES developer guide's own BYODKIM example; off,
+   * `[selector]` as the API reference describes.
+   */
+  emptyExternalTokens?: boolean;
+  /**
+   * Every `temporaryFailureEvery`-th successful re-check of an identity that
+   * is already SUCCESS reports TEMPORARY_FAILURE instead, for one recheck
+   * interval, then SUCCESS again (SES documents TEMPORARY_FAILURE as a
+   * transient state that may follow SUCCESS).
+   */
+  temporaryFailureEvery?: number;
+}
+
 export interface SesBackendOptions {
   timings: DkimTimings;
+  quirks?: SesQuirks;
   lookupTxt: LookupTxt;
   onMessage?: (event: SentMessage) => void | Promise<void>;
 }
@@ -359,6 +383,16 @@ export class SesBackend {
     const { recheckMinutes, successRecheckHours, failAfterHours } = this.options.timings;
     identity.lastCheckedAt = at;
     if (result.ok) {
+      const every = this.options.quirks?.temporaryFailureEvery;
+      if (every && identity.status === "SUCCESS") {
+        identity.successRechecks = (identity.successRechecks ?? 0) + 1;
+        if (identity.successRechecks % every === 0) {
+          // A transient spell: signing goes on, SES reports it cannot tell.
+          this.setStatus(identity, at, "TEMPORARY_FAILURE", "transient DNS issue (quirk)");
+          identity.nextCheckAt = new Date(at.getTime() + recheckMinutes * MINUTE);
+          return;
+        }
+      }
       if (identity.selector) identity.verifiedSelectors.add(identity.selector);
       identity.lastSuccessAt = at;
       identity.errorType = undefined;
@@ -370,6 +404,8 @@ export class SesBackend {
       return;
     }
     identity.errorType = result.errorType;
+    // A quirk spell is TEMPORARY_FAILURE with no failing run yet: this check starts one.
+    if (identity.status === "TEMPORARY_FAILURE") identity.failingSince ??= at;
     if (identity.status === "SUCCESS") {
       identity.failingSince = at;
       this.setStatus(
@@ -537,7 +573,7 @@ export class SesBackend {
       IdentityType: identity.type,
       FeedbackForwardingStatus: true,
       VerifiedForSendingStatus: identity.verifiedForSending,
-      DkimAttributes: dkimAttributes(identity),
+      DkimAttributes: { ...dkimAttributes(identity), Tokens: this.tokensOf(identity) },
       MailFromAttributes: { BehaviorOnMxFailure: "USE_DEFAULT_VALUE" },
       Policies: {},
       Tags: identity.tags,
@@ -607,7 +643,14 @@ export class SesBackend {
       }
       this.applyEasyDkim(identity, now);
     }
-    return { DkimStatus: identity.status, DkimTokens: identity.tokens };
+    return { DkimStatus: identity.status, DkimTokens: this.tokensOf(identity) };
+  }
+
+  /** `Tokens` as this emulator answers them (see SesQuirks.emptyExternalTokens). */
+  tokensOf(identity: Identity): string[] {
+    return identity.origin === "EXTERNAL" && this.options.quirks?.emptyExternalTokens
+      ? []
+      : [...identity.tokens];
   }
 
   putDkimAttributes(

@@ -23,6 +23,8 @@ import type { DnsPort, DnsVerification, NameserverCheck } from "../engine/ports"
 export interface ResolverLike {
   setServers(servers: string[]): void;
   resolveTxt(name: string): Promise<string[][]>;
+  /** Only the Easy DKIM check asks for CNAMEs; test fakes may leave it out. */
+  resolveCname?(name: string): Promise<string[]>;
   resolveNs(name: string): Promise<string[]>;
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
@@ -272,6 +274,62 @@ export class DnsVerifier implements DnsPort {
     return {
       domain,
       selector,
+      ok: servers.length > 0 && servers.every((s) => s.status === "ok"),
+      servers,
+      checkedAt: this.clock.now(),
+    };
+  }
+
+  async verifyEasyDkim(
+    domain: string,
+    tokens: string[],
+    configured?: string[],
+  ): Promise<DnsVerification> {
+    const apex = domain.replace(/\.$/, "");
+    let targets: NameserverTarget[];
+    try {
+      targets = await this.targets(domain, configured);
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      return {
+        domain,
+        selector: tokens[0] ?? "",
+        ok: false,
+        servers: [{ server: "(nameserver discovery)", status: "unreachable", detail }],
+        checkedAt: this.clock.now(),
+      };
+    }
+    const servers = await Promise.all(
+      targets.map(async (t): Promise<NameserverCheck> => {
+        if (!t.address)
+          return { server: t.label, status: "unreachable", detail: `${t.host} has no address` };
+        const bad: string[] = [];
+        for (const token of tokens) {
+          const name = `${token}._domainkey.${apex}`;
+          const want = `${token}.dkim.amazonses.com`;
+          const resolver = this.createResolver(this.settings);
+          resolver.setServers([serverSpec(t.address, t.port)]);
+          try {
+            if (!resolver.resolveCname)
+              throw Object.assign(new Error("no CNAME"), { code: "ENOTIMP" });
+            const got = (await resolver.resolveCname(name)).map((n) =>
+              n.replace(/\.$/, "").toLowerCase(),
+            );
+            if (!got.includes(want)) bad.push(`${name} → ${got.join(", ") || "nothing"}`);
+          } catch (err) {
+            bad.push(`${name}: ${errorCode(err)}`);
+          } finally {
+            resolver.cancel();
+          }
+        }
+        return bad.length
+          ? { server: t.label, status: "missing", detail: `Easy DKIM CNAME ${bad.join("; ")}` }
+          : { server: t.label, status: "ok", detail: "serves the three Easy DKIM CNAMEs" };
+      }),
+    );
+    return {
+      domain,
+      selector: tokens[0] ?? "",
       ok: servers.length > 0 && servers.every((s) => s.status === "ok"),
       servers,
       checkedAt: this.clock.now(),

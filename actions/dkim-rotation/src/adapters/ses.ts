@@ -149,6 +149,20 @@ export class SesAdapter implements SesPort {
     const status = asStatus(out.DkimStatus);
     return { ...(status ? { status } : {}), tokens: out.DkimTokens ?? [] };
   }
+
+  async useEasyDkim(
+    region: string,
+    domain: string,
+  ): Promise<{ status?: SesDkimStatus; tokens: string[] }> {
+    const out = await this.client(region).send(
+      new PutEmailIdentityDkimSigningAttributesCommand({
+        EmailIdentity: domain,
+        SigningAttributesOrigin: "AWS_SES",
+      }),
+    );
+    const status = asStatus(out.DkimStatus);
+    return { ...(status ? { status } : {}), tokens: out.DkimTokens ?? [] };
+  }
 }
 
 export const PACER_MIDDLEWARE = "dkimRotationRegionPacer";

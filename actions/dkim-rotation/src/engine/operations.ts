@@ -5,6 +5,9 @@
  * Every command follows dkim-rotate's discipline: it tries its steps in
  * order, and each step either acts or says why not. Re-running any command
  * after a crash converges (docs/design.md#invariant-5-idempotent-and-crash-safe).
+ *
+ * Where an identity stands is derived once per snapshot, by lifecycle.ts; the
+ * planner and every command here read that one state.
  */
 import { addDays, type Clock, isoDate, MINUTE_MS } from "./clock";
 import type { IdentityConfig, ProjectConfig } from "./config";
@@ -18,11 +21,18 @@ import {
   METRIC_PENDING_PUBLICATION_DAYS,
 } from "./metrics";
 import {
-  plan,
+  checkRetirement,
+  checkSwap,
+  deriveLifecycle,
+  describeRollback,
+  regionSigning,
+  type Lifecycle,
+  type RollbackTarget,
+} from "./lifecycle";
+import {
+  decide,
+  rollbackSelector,
   takenSelectors,
-  externalSelector,
-  activationTime,
-  isHistory,
   type Decision,
   type DnsObservation,
 } from "./planner";
@@ -77,6 +87,8 @@ export interface RotationInfo {
   identity: IdentityConfig;
   selector: string;
   previousSelector?: string;
+  /** Where a failed activation of this key goes back to, said plainly in the PR (invariant 2). */
+  rollback: RollbackTarget;
   path: string;
   recordFileText: string;
   joinedValue: string;
@@ -92,6 +104,8 @@ export const plainChangeText: ChangeText = {
     title: `DKIM rotation: ${i.identity.domain} → ${i.selector}`,
     body: [
       `Publish ${recordOwner(i.identity.domain, i.selector)} TXT by ${isoDate(i.publishBy)}.`,
+      "",
+      `Rollback: ${describeRollback(i.rollback)}.`,
       "",
       i.recordFileText,
       "Joined value:",
@@ -134,6 +148,7 @@ export interface IdentitySnapshot {
   keys: StoredKey[];
   ses: SesIdentityState[];
   dns: Record<string, DnsObservation & { verification?: DnsVerification }>;
+  lifecycle: Lifecycle;
   decision: Decision;
 }
 
@@ -179,11 +194,13 @@ export async function snapshotIdentity(
     readSes(ctx, identity),
   ]);
   const dns: IdentitySnapshot["dns"] = {};
-  let decision = plan({ identity, records, keys, ses, now: ctx.clock.now() });
-  if (decision.kind === "await-publication" && decision.selector) {
+  const now = ctx.clock.now();
+  let lifecycle = deriveLifecycle({ identity, records, keys, ses, now });
+  const candidate = lifecycle.candidate;
+  if (candidate?.phase === "awaiting-publication") {
     // The planner role cannot read private keys; the public key recorded with
     // the stored key at generation is the same key. Activation re-derives it.
-    const key = keys.find((k) => k.selector === decision.selector)!;
+    const key = candidate.key;
     const verification = await ctx.dns.verify(
       identity.domain,
       key.selector,
@@ -191,9 +208,9 @@ export async function snapshotIdentity(
       identity.nameservers,
     );
     dns[key.selector] = { ok: verification.ok, summary: summarizeDns(verification), verification };
-    decision = plan({ identity, records, keys, ses, dns, now: ctx.clock.now() });
+    lifecycle = deriveLifecycle({ identity, records, keys, ses, dns, now });
   }
-  return { identity, records, keys, ses, dns, decision };
+  return { identity, records, keys, ses, dns, lifecycle, decision: decide(lifecycle) };
 }
 
 /** Snapshot many identities with bounded concurrency, reporting progress. */
@@ -283,18 +300,18 @@ async function applyDecision(
       );
       if (!apply)
         return { ...base, selector, action: `would generate ${selector} and open its record PR` };
-      const result = await createKeyAndPropose(ctx, snap, selector);
+      const result = await createKeyAndPropose(ctx, snap, selector, d.rollback);
       return { ...base, selector, pullRequest: result.pr, action: result.action };
     }
     case "await-approval": {
-      const key = snap.keys.find((k) => k.selector === d.selector)!;
+      const key = snap.lifecycle.candidate!.key;
       if (!apply)
         return {
           ...base,
           selector: key.selector,
           action: `would make sure the record PR for ${key.selector} is open`,
         };
-      const pr = await proposeRecordFor(ctx, snap, key, d.previousSelector);
+      const pr = await proposeRecordFor(ctx, snap, key, d.rollback);
       return {
         ...base,
         selector: key.selector,
@@ -318,7 +335,7 @@ async function applyDecision(
           selector: d.selector,
           action: `would open the retirement PR for ${d.selector}`,
         };
-      const pr = await proposeRemovalFor(ctx, snap.identity.domain, d.selector!, d.activeSelector);
+      const pr = await proposeRemovalFor(ctx, snap.identity.domain, d.selector, d.activeSelector);
       return {
         ...base,
         selector: d.selector,
@@ -332,7 +349,9 @@ async function applyDecision(
         selector: d.selector,
         action: "ready: the gated activate job swaps SES after approval",
       };
-    default:
+    case "idle":
+    case "await-publication":
+    case "alert":
       return { ...base, selector: d.selector, action: "nothing" };
   }
 }
@@ -341,6 +360,7 @@ async function createKeyAndPropose(
   ctx: EngineContext,
   snap: IdentitySnapshot,
   selector: string,
+  rollback: RollbackTarget,
 ): Promise<{ action: string; pr: PlanOutcome["pullRequest"] }> {
   const domain = snap.identity.domain;
   const { key, created } = await storeNewKey(ctx, snap.identity, selector);
@@ -349,7 +369,7 @@ async function createKeyAndPropose(
     // and re-run). The stored key wins; ours is discarded, never stored.
     ctx.log.info(`${domain}: ${selector} already stored by another run; using the stored key`);
   }
-  const pr = await proposeRecordFor(ctx, snap, key, snap.decision.previousSelector);
+  const pr = await proposeRecordFor(ctx, snap, key, rollback);
   return {
     action: `${created ? "stored key" : "found stored key"} ${selector}; record PR ${pr.created ? "opened" : "updated"}${pr.number ? ` (#${pr.number})` : ""}`,
     pr,
@@ -360,7 +380,7 @@ export async function renderRotation(
   ctx: EngineContext,
   identity: IdentityConfig,
   key: StoredKey,
-  previousSelector?: string,
+  rollback: RollbackTarget,
 ): Promise<RotationInfo> {
   const nameservers = await ctx.dns
     .nameservers(identity.domain, identity.nameservers)
@@ -380,7 +400,8 @@ export async function renderRotation(
   return {
     identity,
     selector: key.selector,
-    previousSelector,
+    previousSelector: rollbackSelector(rollback),
+    rollback,
     path: recordPath(identity.domain, key.selector),
     recordFileText,
     joinedValue: dkimRecordValue(key.publicKey),
@@ -396,9 +417,9 @@ async function proposeRecordFor(
   ctx: EngineContext,
   snap: IdentitySnapshot,
   key: StoredKey,
-  previousSelector?: string,
+  rollback: RollbackTarget,
 ) {
-  const info = await renderRotation(ctx, snap.identity, key, previousSelector);
+  const info = await renderRotation(ctx, snap.identity, key, rollback);
   const text = (ctx.changeText ?? plainChangeText).rotation(info);
   return ctx.changes.proposeRecord({
     domain: snap.identity.domain,
@@ -467,7 +488,10 @@ export interface TimelineEvent {
 export interface SwapReport {
   domain: string;
   selector: string;
+  /** The BYODKIM selector a failure goes (or went) back to, when that is the way back. */
   previousSelector?: string;
+  /** Where a failure goes (or went) back to: said plainly in every summary (invariant 2). */
+  rollback: RollbackTarget;
   outcome: "activated" | "already-active" | "rolled-back" | "failed" | "dry-run";
   timeline: TimelineEvent[];
   /** Minutes from the first swap until SES reported SUCCESS everywhere. */
@@ -497,10 +521,29 @@ async function withLock<T>(
   }
 }
 
+/** Read one identity's records, keys and SES state, and derive its lifecycle (one derivation). */
+async function readLifecycle(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+): Promise<{ records: RecordOnMain[]; keys: StoredKey[]; ses: SesIdentityState[]; lc: Lifecycle }> {
+  const [records, keys, ses] = await Promise.all([
+    ctx.records.read(identity.domain),
+    ctx.keys.list(identity.domain),
+    readSes(ctx, identity),
+  ]);
+  return {
+    records,
+    keys,
+    ses,
+    lc: deriveLifecycle({ identity, records, keys, ses, now: ctx.clock.now() }),
+  };
+}
+
 /**
  * `activate`: swap SES to `selector` in every Region, only if at this moment
  * every authoritative nameserver serves the key derived from the *stored*
- * private key (invariant 1); poll until SUCCESS; roll back on failure.
+ * private key (invariant 1); poll until SUCCESS; roll back on failure to the
+ * lifecycle's rollback target: the previous BYODKIM key, or Easy DKIM.
  */
 export async function runActivate(
   ctx: EngineContext,
@@ -521,11 +564,7 @@ export async function runActivate(
       throw new RefusalError(domain, `${mode} ${selector} refused: ${why}`);
     };
 
-    const [records, keys, ses] = await Promise.all([
-      ctx.records.read(domain),
-      ctx.keys.list(domain),
-      readSes(ctx, identity),
-    ]);
+    const { records, keys, lc } = await readLifecycle(ctx, identity);
     const record = records.find((r) => r.selector === selector);
     if (!record)
       refuse(`${recordPath(domain, selector)} is not on main (the DNS team has not approved it)`);
@@ -533,65 +572,28 @@ export async function runActivate(
     if (!key) refuse(`no stored key for ${selector}`);
     if (key!.deletionDate)
       refuse(`key ${selector} is scheduled for deletion on ${key!.deletionDate.toISOString()}`);
-    const missing = ses.filter((s) => !s.exists);
-    if (missing.length)
-      refuse(`SES identity missing in ${missing.map((s) => s.region).join(", ")}`);
-
-    const current = ses.map((s) => ({ region: s.region, selector: externalSelector(s), state: s }));
-    const others = [
-      ...new Set(current.map((c) => c.selector).filter((s): s is string => !!s && s !== selector)),
-    ];
-    if (others.length > 1)
-      refuse(`Regions sign with several other selectors (${others.join(", ")}); reconcile by hand`);
-    // Invariant 2 across a crash (invariant 5): if an earlier run swapped every
-    // Region and died while polling, SES no longer shows what it replaced. The
-    // key store still does: the newest older key whose activation was recorded.
-    const previousSelector =
-      others[0] ??
-      (mode === "activate" && key && current.every((c) => c.selector === selector)
-        ? keys
-            .filter(
-              (k) =>
-                k.selector !== selector &&
-                k.state === "active" &&
-                !k.deletionDate &&
-                k.createdAt.getTime() < key.createdAt.getTime(),
-            )
-            .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0]?.selector
-        : undefined);
-    if (previousSelector && !keys.some((k) => k.selector === previousSelector)) {
-      refuse(
-        `SES signs with ${previousSelector}, which has no stored key here (drift); refusing to replace a key we cannot roll back to`,
-      );
-    }
-    if (mode === "activate" && previousSelector) {
-      const prev = keys.find((k) => k.selector === previousSelector)!;
-      if (prev.createdAt.getTime() > key!.createdAt.getTime()) {
-        refuse(
-          `${selector} is older than the active ${previousSelector}; use rollback to go back to an older key`,
-        );
-      }
-    }
+    const check = checkSwap(lc, selector, mode);
+    if (!check.ok) return refuse(check.why);
+    const { pendingRegions, rollback, from, leaving } = check.value;
+    const previousSelector = rollbackSelector(rollback);
     event(
       "precondition",
-      `record on main, key stored, SES on ${others[0] ?? current.find((c) => c.selector)?.selector ?? "no BYODKIM key (onboarding)"}`,
+      `record on main, key stored, SES on ${from}; ${describeRollback(rollback)}`,
     );
 
-    const done = current.every((c) => c.selector === selector && c.state.status === "SUCCESS");
-    if (done) {
+    if (pendingRegions.length === 0 && lc.allSuccess) {
       if (key!.state !== "active") {
-        await ctx.keys.markState(
-          domain,
-          selector,
-          "active",
-          activationTime(key, ses) ?? ctx.clock.now(),
-        );
+        // A run swapped every Region and died before recording it. SES's
+        // LastSuccessTimestamp moves on every re-check, so it cannot date the
+        // activation: the time we first see it settled is the honest bound.
+        await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
         event("record", `recorded activation of ${selector}`);
       }
       return {
         domain,
         selector,
         previousSelector,
+        rollback,
         outcome: "already-active",
         timeline,
         message: `${domain}: SES already signs with ${selector} in every Region; nothing to do`,
@@ -605,7 +607,6 @@ export async function runActivate(
         `${record!.path} does not carry the public key of the stored private key (stored ${derived.fingerprint.slice(0, 19)}…)`,
       );
     }
-    const pendingRegions = current.filter((c) => c.selector !== selector).map((c) => c.region);
     if (pendingRegions.length) {
       // Invariant 1: checked now, against the key derived from the stored private key.
       const dns = await ctx.dns.verify(domain, selector, derived.publicKey, identity.nameservers);
@@ -631,6 +632,16 @@ export async function runActivate(
             .map((p) => `${p.server}: DKIM ${p.result}${p.detail ? ` (${p.detail})` : ""}`)
             .join("; ")}`,
         );
+      if (rollback.kind === "easy-dkim" && rollback.tokens?.length) {
+        // Invariant 2: the way back to Easy DKIM exists only while its three
+        // CNAMEs resolve on every authoritative server.
+        const cn = await ctx.dns.verifyEasyDkim(domain, rollback.tokens, identity.nameservers);
+        if (!cn.ok)
+          refuse(
+            `the Easy DKIM CNAMEs (the way back) are not served everywhere: ${summarizeDns(cn)}`,
+          );
+        event("dns", `Easy DKIM CNAMEs served everywhere (the way back)`);
+      }
     } else {
       event("dns", "every Region already carries the key; polling only");
     }
@@ -639,29 +650,32 @@ export async function runActivate(
         domain,
         selector,
         previousSelector,
+        rollback,
         outcome: "dry-run",
         timeline,
-        message: `${domain}: would swap ${pendingRegions.join(", ")} to ${selector}`,
+        message: `${domain}: would swap ${pendingRegions.join(", ")} to ${selector}; ${describeRollback(rollback)}`,
       };
     }
 
+    const put = new Map<string, string>();
     const swapStart = ctx.clock.now();
     for (const region of pendingRegions) {
       const r = await ctx.ses.putExternalKey(region, domain, selector, secret);
+      put.set(region, selector);
       event("swap", `${region}: now ${selector} (SES ${r.status ?? "?"})`);
     }
-    const polled = await pollUntilSettled(ctx, identity, selector, event);
+    const polled = await pollUntilSettled(ctx, identity, selector, event, keys, put);
     if (polled.ok) {
       // A rollback restores an older key: keep its first activation time, so
       // its age (and the next rotation date) stays true.
       const at = mode === "rollback" && key!.activatedAt ? key!.activatedAt : ctx.clock.now();
       await ctx.keys.markState(domain, selector, "active", at);
       event("record", `activation of ${selector} recorded`);
-      if (mode === "rollback" && previousSelector) {
+      if (mode === "rollback" && leaving && keys.some((k) => k.selector === leaving)) {
         // The key we left is abandoned: never offered for activation again,
         // retired after the grace period like any old selector.
-        await ctx.keys.markState(domain, previousSelector, "retired", ctx.clock.now());
-        event("record", `${previousSelector} marked retired (rolled back from)`);
+        await ctx.keys.markState(domain, leaving, "retired", ctx.clock.now());
+        event("record", `${leaving} marked retired (rolled back from)`);
       }
       const pendingMinutes = Math.round(
         (polled.successAt!.getTime() - swapStart.getTime()) / MINUTE_MS,
@@ -670,72 +684,121 @@ export async function runActivate(
         domain,
         selector,
         previousSelector,
+        rollback,
         outcome: "activated",
         timeline,
         pendingMinutes,
         message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`,
       };
     }
-
-    // Invariant 2: roll back every Region to the previous selector.
-    if (!previousSelector) {
-      const report: SwapReport = {
-        domain,
-        selector,
-        outcome: "failed",
-        timeline,
-        message: `${domain}: ${selector} did not verify (${polled.why}) and there is no previous BYODKIM key to roll back to; SES signs only with its own domain until fixed`,
-      };
-      throw new ActivationFailedError(report);
-    }
-    event("rollback", `${polled.why}; rolling back to ${previousSelector}`, false);
-    const prevSecret = await readKey(ctx, domain, previousSelector);
-    for (const s of await readSes(ctx, identity)) {
-      if (externalSelector(s) !== previousSelector) {
-        await ctx.ses.putExternalKey(s.region, domain, previousSelector, prevSecret);
-        event("rollback", `${s.region}: back on ${previousSelector}`);
-      }
-    }
-    const back = await pollUntilSettled(ctx, identity, previousSelector, event);
-    // The failed key is not offered again (it would fail again until someone
-    // fixes what SES saw); the planner rotates to a fresh key instead.
-    await ctx.keys.markState(domain, selector, "retired", ctx.clock.now());
-    event("record", `${selector} marked retired after the failed activation`, false);
-    const report: SwapReport = {
-      domain,
-      selector,
-      previousSelector,
-      outcome: "rolled-back",
-      timeline,
-      message: `${domain}: activation of ${selector} failed (${polled.why}); rolled back to ${previousSelector}${back.ok ? " (SES SUCCESS)" : ` but SES has not confirmed it yet (${back.why})`}`,
-    };
-    throw new ActivationFailedError(report);
+    throw new ActivationFailedError(
+      await rollBack(ctx, identity, selector, rollback, polled.why!, timeline, event, keys),
+    );
   });
 }
 
+/** Invariant 2: take every Region back to the rollback target after a failed activation. */
+async function rollBack(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+  selector: string,
+  rollback: RollbackTarget,
+  why: string,
+  timeline: TimelineEvent[],
+  event: (step: TimelineEvent["step"], detail: string, ok?: boolean) => void,
+  keys: StoredKey[],
+): Promise<SwapReport> {
+  const domain = identity.domain;
+  if (rollback.kind === "none") {
+    return {
+      domain,
+      selector,
+      rollback,
+      outcome: "failed",
+      timeline,
+      message: `${domain}: ${selector} did not verify (${why}) and there is no way back: ${rollback.why}`,
+    };
+  }
+  let back: { ok: boolean; why?: string };
+  let to: string;
+  if (rollback.kind === "byodkim") {
+    to = rollback.selector;
+    event("rollback", `${why}; rolling back to ${to}`, false);
+    const prevSecret = await readKey(ctx, domain, to);
+    const put = new Map<string, string>();
+    for (const s of await readSes(ctx, identity)) {
+      if (regionSigning(s, keys).kind !== "byodkim" || s.tokens[0] !== to) {
+        await ctx.ses.putExternalKey(s.region, domain, to, prevSecret);
+        put.set(s.region, to);
+        event("rollback", `${s.region}: back on ${to}`);
+      }
+    }
+    back = await pollUntilSettled(ctx, identity, to, event, keys, put);
+  } else {
+    to = "Easy DKIM";
+    event("rollback", `${why}; returning to Easy DKIM (AWS_SES) in every Region`, false);
+    for (const region of identity.regions) {
+      await ctx.ses.useEasyDkim(region, domain);
+      event("rollback", `${region}: back on Easy DKIM`);
+    }
+    back = await pollUntilSettled(ctx, identity, EASY_DKIM, event, keys, new Map());
+  }
+  // The failed key is not offered again (it would fail again until someone
+  // fixes what SES saw); the planner rotates to a fresh key instead.
+  await ctx.keys.markState(domain, selector, "retired", ctx.clock.now());
+  event("record", `${selector} marked retired after the failed activation`, false);
+  return {
+    domain,
+    selector,
+    previousSelector: rollbackSelector(rollback),
+    rollback,
+    outcome: "rolled-back",
+    timeline,
+    message: `${domain}: activation of ${selector} failed (${why}); rolled back to ${to}${back.ok ? " (SES SUCCESS)" : ` but SES has not confirmed it yet (${back.why})`}`,
+  };
+}
+
+/** The poll target meaning "Easy DKIM in every Region". */
+const EASY_DKIM = "\0easy-dkim";
+
+/**
+ * Poll SES until every Region has reached SUCCESS on `selector` since the
+ * swap. A Region that reached SUCCESS and then shows TEMPORARY_FAILURE (SES
+ * re-checks, and such spells are documented) has verified the key: that is
+ * not a reason to roll back. Empty `Tokens` right after our own PUT mean the
+ * selector we put (the developer guide's BYODKIM example shows `"Tokens": []`).
+ */
 async function pollUntilSettled(
   ctx: EngineContext,
   identity: IdentityConfig,
   selector: string,
   event: (step: TimelineEvent["step"], detail: string, ok?: boolean) => void,
+  keys: StoredKey[],
+  put: ReadonlyMap<string, string>,
 ): Promise<{ ok: boolean; why?: string; successAt?: Date }> {
   const { pollIntervalMs, timeoutMs } = ctx.activation ?? {
     pollIntervalMs: 30_000,
     timeoutMs: 30 * MINUTE_MS,
   };
   const deadline = ctx.clock.now().getTime() + timeoutMs;
+  const verified = new Set<string>();
   let polls = 0;
   for (;;) {
     const states = await readSes(ctx, identity);
     polls++;
     const summary = states.map((s) => `${s.region}: ${s.status}`).join(", ");
-    const wrong = states.find((s) => externalSelector(s) !== selector);
-    if (wrong)
-      return {
-        ok: false,
-        why: `${wrong.region} now signs with ${externalSelector(wrong) ?? "no BYODKIM key"}`,
-      };
-    if (states.every((s) => s.status === "SUCCESS")) {
+    for (const s of states) {
+      const on = regionSigning(s, keys, put.get(s.region));
+      const label =
+        on.kind === "byodkim" ? on.selector : on.kind === "easy-dkim" ? EASY_DKIM : undefined;
+      if (label !== selector)
+        return {
+          ok: false,
+          why: `${s.region} now signs with ${on.kind === "byodkim" ? on.selector : on.kind === "easy-dkim" ? "Easy DKIM" : "no known BYODKIM key"}`,
+        };
+      if (s.status === "SUCCESS") verified.add(s.region);
+    }
+    if (states.every((s) => verified.has(s.region))) {
       event("poll", `poll ${polls}: ${summary}`);
       return { ok: true, successAt: ctx.clock.now() };
     }
@@ -789,45 +852,12 @@ export async function runRetire(
 ): Promise<RetireReport> {
   const identity = findIdentity(ctx.config, domain);
   return withLock(ctx, domain, "retire", async () => {
-    const [records, keys, ses] = await Promise.all([
-      ctx.records.read(domain),
-      ctx.keys.list(domain),
-      readSes(ctx, identity),
-    ]);
-    const refuse = (why: string): never => {
-      throw new RefusalError(domain, `retire ${selector} refused: ${why}`);
-    };
-    const signing = ses.filter((s) => s.tokens.includes(selector));
-    if (signing.length)
-      refuse(
-        `SES signs with ${selector} in ${signing.map((s) => s.region).join(", ")} (the active record is never removed)`,
-      );
-    const active = [...new Set(ses.map(externalSelector))];
-    if (active.length !== 1 || !active[0])
-      refuse(
-        `Regions do not agree on one active BYODKIM selector (${active.join(", ") || "none"})`,
-      );
-    const activeSelector = active[0]!;
-    const notSuccess = ses.filter((s) => s.status !== "SUCCESS");
-    if (notSuccess.length)
-      refuse(
-        `SES is ${notSuccess.map((s) => `${s.status} in ${s.region}`).join(", ")} for ${activeSelector}; the old key stays for rollback`,
-      );
-    const activeKey = keys.find((k) => k.selector === activeSelector);
-    const key = keys.find((k) => k.selector === selector);
-    const record = records.find((r) => r.selector === selector);
-    if (!key && !record)
-      refuse(`nothing is known about ${selector} (no record file, no stored key)`);
-    if (!isHistory(key, activeKey))
-      refuse(
-        `${selector} is newer than the active ${activeSelector}: it is a candidate, not history`,
-      );
-    const activatedAt = activationTime(activeKey, ses)!;
-    const after = addDays(activatedAt, identity.graceDays);
-    if (ctx.clock.now() < after)
-      refuse(
-        `not until ${after.toISOString()} (${activeSelector} activated ${activatedAt.toISOString()}, grace ${identity.graceDays} days)`,
-      );
+    const { lc } = await readLifecycle(ctx, identity);
+    const check = checkRetirement(lc, selector);
+    if (!check.ok) throw new RefusalError(domain, `retire ${selector} refused: ${check.why}`);
+    const activeSelector = check.value.activeSelector;
+    const entry = lc.history.find((h) => h.selector === selector)!;
+    const { key, record } = entry;
 
     const steps: RetireReport["steps"] = [];
     if (record) {
@@ -907,7 +937,10 @@ export async function publishMetrics(
     data.push({
       name: METRIC_PENDING_PUBLICATION_DAYS,
       domain: d.domain,
-      value: d.pendingPublicationDays ?? 0,
+      value:
+        d.kind === "await-publication" || d.kind === "activate"
+          ? (d.pendingPublicationDays ?? 0)
+          : 0,
     });
   }
   await ctx.metrics!.publish(data);

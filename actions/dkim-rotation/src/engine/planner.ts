@@ -3,16 +3,27 @@
  * happen next, one decision per identity, each with a reason a person can
  * read. It performs no I/O, so it can be tested over random clocks and states.
  *
- * Lifecycle of a selector (docs/design.md#lifecycle):
+ * Lifecycle of a selector (docs/design.md#lifecycle); the state itself is
+ * derived once, in lifecycle.ts:
  *   generated (key stored, record PR open)  → await-approval
  *   record on main, DNS not yet serving it  → await-publication
  *   every authoritative NS serves the key   → activate (gated job)
  *   SES SUCCESS in every Region             → active
  *   newer key active for graceDays          → retire (remove record, then delete key)
  */
-import { addDays, DAY_MS, daysBetween, isoDate } from "./clock";
+import { addDays, isoDate } from "./clock";
 import { ROTATION_BUFFER_DAYS, type IdentityConfig } from "./config";
+import {
+  deriveLifecycle,
+  keyClock,
+  type Candidate,
+  type Lifecycle,
+  type LifecycleInput,
+  type RollbackTarget,
+} from "./lifecycle";
 import type { RecordOnMain, SesIdentityState, StoredKey } from "./ports";
+
+export type { DnsObservation, RollbackTarget } from "./lifecycle";
 
 export type DecisionKind =
   "idle" | "rotate" | "await-approval" | "await-publication" | "activate" | "retire" | "alert";
@@ -21,6 +32,8 @@ export type AlertKind =
   | "expiring"
   | "ses-failed"
   | "drift"
+  | "unknown-state"
+  | "age-unknown"
   | "regions-disagree"
   | "identity-missing"
   | "publication-overdue"
@@ -33,64 +46,61 @@ export interface Alert {
   message: string;
 }
 
-/** DNS observation for one selector, gathered by the caller (planner stays pure). */
-export interface DnsObservation {
-  ok: boolean;
-  /** One line, e.g. "ns2.example.jp: missing (NXDOMAIN)". */
-  summary: string;
-}
+export type PlannerInput = LifecycleInput;
 
-export interface PlannerInput {
-  identity: IdentityConfig;
-  /** Record files for this domain on the main branch. */
-  records: RecordOnMain[];
-  /** Keys for this domain in the key store, including ones scheduled for deletion. */
-  keys: StoredKey[];
-  /** One entry per configured Region. */
-  ses: SesIdentityState[];
-  /** DNS results keyed by selector (only candidates need one). */
-  dns?: Record<string, DnsObservation>;
-  now: Date;
-}
-
-export interface Decision {
+/** What every decision carries: the identity, why, and the active key's clock. */
+interface DecisionCommon {
   domain: string;
-  kind: DecisionKind;
   reason: string;
-  /** The selector the decision is about (new key, or the one to retire). */
-  selector?: string;
-  /** The selector SES signs with in every Region, if they agree. */
+  /** The selector SES signs with in every Region, if they agree (or the unknown one, on drift). */
   activeSelector?: string;
-  /** For activate: the selector a failed activation rolls back to. */
-  previousSelector?: string;
-  /** For retire: which half is due. */
-  retireStep?: "remove-record" | "delete-key";
-  /** For idle (and a retire not yet due): the earliest time the next step can act. */
-  notBefore?: Date;
-  /** When the active key is due to be replaced (activation + rotationDays). */
+  /** When the active key is due to be replaced (recorded activation + rotationDays). */
   expiresAt?: Date;
   daysToExpiry?: number;
   keyAgeDays?: number;
-  /** Days since the candidate's record reached main, while awaiting publication. */
-  pendingPublicationDays?: number;
   /** Non-blocking warnings that ride along with the decision. */
   alerts: Alert[];
 }
 
-const EASY_DKIM_ORIGINS = /^AWS_SES/;
+/** One decision per identity, typed per kind: each kind carries exactly what it needs. */
+export type Decision = DecisionCommon &
+  (
+    | {
+        kind: "idle";
+        /** The earliest time the next step can act. */
+        notBefore: Date;
+        /** The old selector waiting out its grace period, when that is the next step. */
+        selector?: string;
+      }
+    | {
+        kind: "rotate";
+        /** Where a failure of the key this rotation makes will go back to. */
+        rollback: RollbackTarget;
+      }
+    | { kind: "await-approval"; selector: string; rollback: RollbackTarget }
+    | {
+        kind: "await-publication";
+        selector: string;
+        rollback: RollbackTarget;
+        /** Days since the candidate's record reached main. */
+        pendingPublicationDays: number;
+      }
+    | {
+        kind: "activate";
+        selector: string;
+        rollback: RollbackTarget;
+        pendingPublicationDays?: number;
+      }
+    | { kind: "retire"; selector: string; retireStep: "remove-record" | "delete-key" }
+    | { kind: "alert"; selector?: string }
+  );
 
-/** When a key was activated: its tag, else SES's last success, else its creation. */
-export function activationTime(
-  key: StoredKey | undefined,
-  ses: SesIdentityState[],
-): Date | undefined {
-  if (key?.activatedAt) return key.activatedAt;
-  const successes = ses
-    .map((s) => s.lastSuccessAt?.getTime())
-    .filter((t): t is number => t !== undefined);
-  if (successes.length) return new Date(Math.min(...successes));
-  return key?.createdAt;
-}
+/** A decision before the identity and its alerts are attached (Omit distributed over the kinds). */
+type DecisionDraft = Decision extends infer D
+  ? D extends Decision
+    ? Omit<D, "domain" | "alerts">
+    : never
+  : never;
 
 /** The day rotation must start so lead time + buffer ends before the expiry alert. */
 export function rotationStart(identity: IdentityConfig, activatedAt: Date): Date {
@@ -100,279 +110,251 @@ export function rotationStart(identity: IdentityConfig, activatedAt: Date): Date
   );
 }
 
-/** The selector SES signs with, per Region (undefined for Easy DKIM, none, or a missing identity). */
-export function externalSelector(state: SesIdentityState): string | undefined {
-  if (!state.exists || state.origin !== "EXTERNAL") return undefined;
-  return state.tokens[0];
-}
-
-/**
- * Whether a non-active selector's key is history (retirable) rather than a
- * candidate still on its way to activation. A key newer than the active one
- * is a candidate, unless it was abandoned: a failed or rolled-back activation
- * marks it retired. Shared by the planner and `runRetire` so the two never
- * disagree (a disagreement stalls the rotation: the plan proposes, retire refuses).
- */
-export function isHistory(key: StoredKey | undefined, activeKey: StoredKey | undefined): boolean {
-  return (
-    !activeKey ||
-    !key ||
-    key.state === "retired" ||
-    key.createdAt.getTime() < activeKey.createdAt.getTime()
-  );
+/** The selector that a rollback target names, for texts that show one. */
+export function rollbackSelector(r: RollbackTarget): string | undefined {
+  return r.kind === "byodkim" ? r.selector : undefined;
 }
 
 export function plan(input: PlannerInput): Decision {
-  const { identity, records, keys, ses, now } = input;
+  return decide(deriveLifecycle(input));
+}
+
+/** The pure map from lifecycle state to the next step. */
+export function decide(lc: Lifecycle): Decision {
+  const { identity, now } = lc;
   const domain = identity.domain;
   const alerts: Alert[] = [];
-  const decide = (d: Omit<Decision, "domain" | "alerts">): Decision => ({ domain, alerts, ...d });
-  for (const key of keys)
-    for (const what of key.tampering ?? [])
-      alerts.push({ kind: "key-store-tampered", message: `${key.secretName}: ${what}` });
+  const out = (d: DecisionDraft): Decision => ({ domain, alerts, ...d });
+  const s = lc.signing;
+  for (const t of lc.tampered)
+    alerts.push({ kind: "key-store-tampered", message: `${t.secretName}: ${t.what}` });
 
-  const missing = ses.filter((s) => !s.exists).map((s) => s.region);
-  if (missing.length) {
-    alerts.push({ kind: "identity-missing", message: `no SES identity in ${missing.join(", ")}` });
-    return decide({
-      kind: "alert",
-      reason: `SES identity does not exist in ${missing.join(", ")}; run pulumi up to create it`,
-    });
-  }
-
-  const keyBySelector = new Map(keys.map((k) => [k.selector, k]));
-  const recordBySelector = new Map(records.map((r) => [r.selector, r]));
-  const perRegion = ses.map((s) => ({ region: s.region, selector: externalSelector(s), state: s }));
-  const externalSelectors = [
-    ...new Set(perRegion.map((r) => r.selector).filter(Boolean)),
-  ] as string[];
-  const onboarding = perRegion.every((r) => r.selector === undefined);
-
-  // Drift: SES signs with a selector this repository never made.
-  const unknown = externalSelectors.filter(
-    (s) => !keyBySelector.has(s) && !recordBySelector.has(s),
-  );
-  if (unknown.length) {
-    alerts.push({
-      kind: "drift",
-      message: `SES signs with ${unknown.join(", ")}, which has no stored key or record file`,
-    });
-    return decide({
-      kind: "alert",
-      reason: `drift: SES signs with ${unknown.join(", ")}, unknown to this repository; refusing to act until a person reconciles it`,
-      activeSelector: unknown[0],
-    });
-  }
-
-  // Regions disagree: an activation or rollback stopped half-way. Finish it.
-  if (
-    externalSelectors.length > 1 ||
-    (externalSelectors.length === 1 && perRegion.some((r) => !r.selector))
-  ) {
-    const newest = newestKey(externalSelectors.map((s) => keyBySelector.get(s)).filter(isKey));
-    const detail = perRegion
-      .map((r) => `${r.region}: ${r.selector ?? r.state.origin ?? "none"}`)
-      .join(", ");
-    alerts.push({ kind: "regions-disagree", message: `Regions disagree (${detail})` });
-    if (!newest) {
-      // Known only from record files: without a stored key nothing can be imported anywhere.
-      return decide({
+  switch (s.kind) {
+    case "missing":
+      alerts.push({
+        kind: "identity-missing",
+        message: `no SES identity in ${s.regions.join(", ")}`,
+      });
+      return out({
         kind: "alert",
-        reason: `Regions disagree (${detail}) and no stored key exists for ${externalSelectors.join(", ")}; reconcile by hand`,
+        reason: `SES identity does not exist in ${s.regions.join(", ")}; run pulumi up to create it`,
+      });
+    case "unknown":
+      alerts.push({ kind: "unknown-state", message: s.what });
+      return out({ kind: "alert", reason: `refusing to act: ${s.what}` });
+    case "drift": {
+      const sel = s.selectors.join(", ");
+      alerts.push({
+        kind: "drift",
+        message: `SES signs with ${sel}, which has no stored key or record file; fix: npm run dkim -- adopt --domain ${domain} --selector ${s.selectors[0]} (docs/operations.md, onboarding)`,
+      });
+      return out({
+        kind: "alert",
+        reason: `drift: SES signs with ${sel}, unknown to this repository; refusing to act until it is adopted (npm run dkim -- adopt)`,
+        activeSelector: s.selectors[0],
       });
     }
-    const others = externalSelectors.filter((s) => s !== newest.selector);
-    return decide({
-      kind: "activate",
-      selector: newest.selector,
-      previousSelector: others[0],
-      reason: `Regions disagree (${detail}); finish activating ${newest.selector} everywhere (it was started, so its DNS was verified) or roll back`,
-    });
+    case "split": {
+      alerts.push({ kind: "regions-disagree", message: `Regions disagree (${s.detail})` });
+      if (!s.finish) {
+        const names = [
+          ...new Set(
+            lc.regions
+              .map((r) => (r.signing.kind === "byodkim" ? r.signing.selector : ""))
+              .filter(Boolean),
+          ),
+        ];
+        return out({
+          kind: "alert",
+          reason: `Regions disagree (${s.detail}) and no stored key exists for ${names.join(", ")}; reconcile by hand`,
+        });
+      }
+      return out({
+        kind: "activate",
+        selector: s.finish.selector,
+        rollback: s.rollback,
+        reason: `Regions disagree (${s.detail}); finish activating ${s.finish.selector} everywhere (it was started, so its DNS was verified) or roll back`,
+      });
+    }
+    case "onboarding":
+    case "byodkim":
+      break;
   }
 
-  const activeSelector = externalSelectors[0];
-  const activeKey = activeSelector ? keyBySelector.get(activeSelector) : undefined;
-
-  const failed = ses.filter((s) => s.status === "FAILED");
-  if (activeSelector && failed.length) {
+  const active = lc.active;
+  const activeSelector = active?.selector;
+  if (active && lc.failed.length) {
     alerts.push({
       kind: "ses-failed",
-      message: `SES DKIM status FAILED in ${failed.map((s) => s.region).join(", ")} (${failed[0]!.errorType ?? "no error type"})`,
+      message: `SES DKIM status FAILED in ${lc.failed.map((f) => f.region).join(", ")} (${lc.failed[0]!.errorType ?? "no error type"})`,
     });
   }
-
-  const activatedAt = activeSelector ? activationTime(activeKey, ses) : undefined;
-  const expiresAt = activatedAt ? addDays(activatedAt, identity.rotationDays) : undefined;
-  const daysToExpiry = expiresAt
-    ? Math.floor((expiresAt.getTime() - now.getTime()) / DAY_MS)
-    : undefined;
-  const keyAgeDays = activatedAt ? daysBetween(activatedAt, now) : undefined;
-  if (daysToExpiry !== undefined && daysToExpiry < identity.alertDays) {
+  const clock = keyClock(identity, active?.since, now);
+  if (clock.daysToExpiry !== undefined && clock.daysToExpiry < identity.alertDays) {
     alerts.push({
       kind: "expiring",
-      message: `active key ${activeSelector} reaches ${identity.rotationDays} days in ${daysToExpiry} days (alert threshold ${identity.alertDays})`,
+      message: `active key ${activeSelector} reaches ${identity.rotationDays} days in ${clock.daysToExpiry} days (alert threshold ${identity.alertDays})`,
     });
   }
-  const common = { activeSelector, expiresAt, daysToExpiry, keyAgeDays };
+  const common = { activeSelector, ...clock };
 
-  // A key that SES already signs with but whose activation was never recorded.
-  if (activeKey && activeKey.state !== "active" && activeKey.state !== "retired") {
-    const allSuccess = ses.every((s) => s.status === "SUCCESS");
-    return decide({
+  if (active?.unrecorded) {
+    const summary = lc.regions.map((r) => `${r.region}: ${r.ses.status}`).join(", ");
+    return out({
       ...common,
       kind: "activate",
-      selector: activeSelector,
-      reason: allSuccess
-        ? `SES signs with ${activeSelector} in every Region but its activation was not recorded; re-run activate to record it`
-        : `activation of ${activeSelector} is in progress (SES ${ses.map((s) => `${s.region}: ${s.status}`).join(", ")}); re-run activate to finish polling`,
+      selector: active.selector,
+      rollback: lc.rollback,
+      reason: lc.allSuccess
+        ? `SES signs with ${active.selector} in every Region but its activation was not recorded; re-run activate to record it`
+        : `activation of ${active.selector} is in progress (SES ${summary}); re-run activate to finish polling`,
     });
   }
 
-  if (failed.length && activeSelector) {
-    return decide({
+  if (active && lc.failed.length) {
+    return out({
       ...common,
       kind: "alert",
-      reason: `SES DKIM status is FAILED for ${activeSelector}; mail is not signed with the domain key. Check that ${activeSelector}._domainkey.${domain} is still published, then roll back or re-activate`,
+      reason: `SES DKIM status is FAILED for ${active.selector}; mail is not signed with the domain key. Check that ${active.selector}._domainkey.${domain} is still published, then roll back or re-activate`,
     });
   }
 
-  // The candidate: the newest stored key that is newer than the active one and not retired.
-  const candidates = keys.filter(
-    (k) =>
-      k.selector !== activeSelector &&
-      !k.deletionDate &&
-      k.state === "pending" &&
-      (!activeKey || k.createdAt.getTime() > activeKey.createdAt.getTime()),
-  );
-  const candidate = newestKey(candidates);
-  if (candidate) {
-    const record = recordBySelector.get(candidate.selector);
-    const publishBy = addDays(candidate.createdAt, identity.dnsLeadDays);
-    if (!record) {
-      return decide({
-        ...common,
-        kind: "await-approval",
-        selector: candidate.selector,
-        previousSelector: activeSelector,
-        reason: `key ${candidate.selector} stored ${isoDate(candidate.createdAt)}; its record file awaits DNS review and merge (publish by ${isoDate(publishBy)})`,
-      });
-    }
-    if (record.publicKey !== candidate.publicKey) {
-      alerts.push({
-        kind: "record-mismatch",
-        message: `record file ${record.path} does not carry the stored public key of ${candidate.selector}`,
-      });
-      return decide({
-        ...common,
-        kind: "alert",
-        selector: candidate.selector,
-        reason: `record file ${record.path} on main differs from the stored key for ${candidate.selector}; fix the file (never the key)`,
-      });
-    }
-    const since = record.mergedAt ?? candidate.createdAt;
-    const pendingPublicationDays = Math.max(0, daysBetween(since, now));
-    if (pendingPublicationDays > identity.dnsLeadDays + 7) {
-      alerts.push({
-        kind: "publication-overdue",
-        message: `record for ${candidate.selector} merged ${pendingPublicationDays} days ago and is still not served (lead time ${identity.dnsLeadDays} days)`,
-      });
-    }
-    const dns = input.dns?.[candidate.selector];
-    if (!dns?.ok) {
-      return decide({
-        ...common,
-        kind: "await-publication",
-        selector: candidate.selector,
-        previousSelector: activeSelector,
-        pendingPublicationDays,
-        reason: dns
-          ? `record for ${candidate.selector} is on main but not yet served everywhere: ${dns.summary}`
-          : `record for ${candidate.selector} is on main; DNS not checked yet`,
-      });
-    }
-    return decide({
-      ...common,
-      kind: "activate",
-      selector: candidate.selector,
-      previousSelector: activeSelector,
-      pendingPublicationDays,
-      reason: `every authoritative nameserver serves ${candidate.selector}; ready to activate${activeSelector ? ` (replacing ${activeSelector})` : " (first BYODKIM key)"}`,
+  if (active && !active.since) {
+    alerts.push({
+      kind: "age-unknown",
+      message: `${active.selector} has no recorded activation time (${active.key ? "never recorded" : "record file without a stored key"}); its age is not read from SES's LastSuccessTimestamp, which moves on every re-check. Record it: npm run dkim -- adopt --domain ${domain} --selector ${active.selector} --activated-at <date>`,
     });
   }
+
+  const c = lc.candidate;
+  if (c) return candidateDecision(lc, c, common, alerts, out);
 
   // Nothing in flight. Is an old selector due for retirement?
-  const allSuccess = ses.every((s) => s.status === "SUCCESS");
-  const retireAfter = activatedAt ? addDays(activatedAt, identity.graceDays) : undefined;
-  const activeSelectors = new Set(externalSelectors);
-  const old = new Set<string>();
-  for (const r of records) if (!activeSelectors.has(r.selector)) old.add(r.selector);
-  for (const k of keys)
-    if (!activeSelectors.has(k.selector) && !k.deletionDate) old.add(k.selector);
-  // Only selectors older than the active key: a newer one is a candidate, not history.
-  const retirable = [...old].filter((s) => isHistory(keyBySelector.get(s), activeKey));
-  retirable.sort();
+  const retirable = active
+    ? lc.history.filter((h) => h.record || (h.key && !h.key.deletionDate))
+    : [];
   let retireNotBefore: Date | undefined;
-  if (retirable.length && activeSelector) {
-    const selector = retirable[0]!;
-    const step = recordBySelector.has(selector) ? "remove-record" : "delete-key";
-    if (retireAfter && now >= retireAfter && allSuccess) {
-      return decide({
+  if (active && retirable.length && active.since) {
+    const entry = retirable[0]!;
+    const step = entry.record ? "remove-record" : "delete-key";
+    const retireAfter = addDays(active.since, identity.graceDays);
+    if (now >= retireAfter && lc.allSuccess) {
+      return out({
         ...common,
         kind: "retire",
-        selector,
+        selector: entry.selector,
         retireStep: step,
         reason:
           step === "remove-record"
-            ? `${activeSelector} has signed for ${identity.graceDays}+ days with SES SUCCESS; remove the record for ${selector}`
-            : `record for ${selector} is gone from main; schedule its key for deletion (recoverable window)`,
+            ? `${active.selector} has signed for ${identity.graceDays}+ days with SES SUCCESS; remove the record for ${entry.selector}`
+            : `record for ${entry.selector} is gone from main; schedule its key for deletion (recoverable window)`,
       });
     }
     retireNotBefore = retireAfter;
   }
 
-  if (onboarding && keys.filter((k) => !k.deletionDate).length === 0) {
-    const origin = ses.find((s) => s.origin && EASY_DKIM_ORIGINS.test(s.origin))
-      ? "Easy DKIM"
-      : "no DKIM";
-    return decide({
+  if (lc.signing.kind === "onboarding") {
+    const live = lc.history.filter((h) => h.key && !h.key.deletionDate).length;
+    return out({
       kind: "rotate",
-      reason: `onboarding: SES uses ${origin}; generate the first BYODKIM key and open its record PR`,
+      rollback: lc.rollback,
+      reason:
+        live === 0
+          ? `onboarding: SES uses ${lc.signing.from === "easy-dkim" ? "Easy DKIM" : "no DKIM"}; generate the first BYODKIM key and open its record PR`
+          : `no active BYODKIM key; generate one`,
     });
   }
 
-  const rotateAt = activatedAt ? rotationStart(identity, activatedAt) : now;
+  // An unknown age is read as "due": rotating early is safe, rotating late is not.
+  const rotateAt = active?.since ? rotationStart(identity, active.since) : now;
   if (now >= rotateAt) {
-    return decide({
+    return out({
       ...common,
       kind: "rotate",
-      previousSelector: activeSelector,
-      reason: activeSelector
-        ? `${activeSelector} is ${keyAgeDays} days old; rotation starts at day ${identity.rotationDays - identity.alertDays - identity.dnsLeadDays - ROTATION_BUFFER_DAYS} so DNS lead (${identity.dnsLeadDays} d) + buffer (${ROTATION_BUFFER_DAYS} d) end before the expiry alert`
-        : `no active BYODKIM key; generate one`,
+      rollback: lc.rollback,
+      reason: active?.since
+        ? `${active.selector} is ${clock.keyAgeDays} days old; rotation starts at day ${identity.rotationDays - identity.alertDays - identity.dnsLeadDays - ROTATION_BUFFER_DAYS} so DNS lead (${identity.dnsLeadDays} d) + buffer (${ROTATION_BUFFER_DAYS} d) end before the expiry alert`
+        : `${activeSelector}'s age is unknown (no recorded activation); rotating now`,
     });
   }
 
   const next = retireNotBefore && retireNotBefore < rotateAt ? retireNotBefore : rotateAt;
-  return decide({
+  const waitingRetire = retireNotBefore !== undefined && next === retireNotBefore;
+  return out({
     ...common,
     kind: "idle",
     notBefore: next,
-    selector: retireNotBefore && next === retireNotBefore ? retirable[0] : undefined,
-    reason:
-      retireNotBefore && next === retireNotBefore
-        ? `nothing to do until ${next.toISOString()}: ${retirable[0]} stays published for rollback until ${activeSelector} has signed ${identity.graceDays} days${allSuccess ? "" : " with SES SUCCESS everywhere"}`
-        : `nothing to do until ${isoDate(next)}: ${activeSelector} is ${keyAgeDays} days old, rotation starts ${isoDate(rotateAt)}`,
+    ...(waitingRetire ? { selector: retirable[0]!.selector } : {}),
+    reason: waitingRetire
+      ? `nothing to do until ${next.toISOString()}: ${retirable[0]!.selector} stays published for rollback until ${activeSelector} has signed ${identity.graceDays} days${lc.allSuccess ? "" : " with SES SUCCESS everywhere"}`
+      : `nothing to do until ${isoDate(next)}: ${activeSelector} is ${clock.keyAgeDays} days old, rotation starts ${isoDate(rotateAt)}`,
   });
 }
 
-function isKey(k: StoredKey | undefined): k is StoredKey {
-  return k !== undefined;
-}
-
-function newestKey(keys: StoredKey[]): StoredKey | undefined {
-  return [...keys].sort(
-    (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.selector.localeCompare(a.selector),
-  )[0];
+function candidateDecision(
+  lc: Lifecycle,
+  c: Candidate,
+  common: Pick<Decision, "activeSelector" | "expiresAt" | "daysToExpiry" | "keyAgeDays">,
+  alerts: Alert[],
+  out: (d: DecisionDraft) => Decision,
+): Decision {
+  const { identity } = lc;
+  const selector = c.key.selector;
+  const activeSelector = lc.active?.selector;
+  const rollback = lc.rollback;
+  switch (c.phase) {
+    case "awaiting-approval": {
+      const publishBy = addDays(c.key.createdAt, identity.dnsLeadDays);
+      return out({
+        ...common,
+        kind: "await-approval",
+        selector,
+        rollback,
+        reason: `key ${selector} stored ${isoDate(c.key.createdAt)}; its record file awaits DNS review and merge (publish by ${isoDate(publishBy)})`,
+      });
+    }
+    case "record-mismatch":
+      alerts.push({
+        kind: "record-mismatch",
+        message: `record file ${c.record!.path} does not carry the stored public key of ${selector}`,
+      });
+      return out({
+        ...common,
+        kind: "alert",
+        selector,
+        reason: `record file ${c.record!.path} on main differs from the stored key for ${selector}; fix the file (never the key)`,
+      });
+    case "awaiting-publication":
+    case "ready": {
+      const days = c.pendingPublicationDays ?? 0;
+      if (days > identity.dnsLeadDays + 7) {
+        alerts.push({
+          kind: "publication-overdue",
+          message: `record for ${selector} merged ${days} days ago and is still not served (lead time ${identity.dnsLeadDays} days)`,
+        });
+      }
+      if (c.phase === "awaiting-publication") {
+        return out({
+          ...common,
+          kind: "await-publication",
+          selector,
+          rollback,
+          pendingPublicationDays: days,
+          reason: c.dns
+            ? `record for ${selector} is on main but not yet served everywhere: ${c.dns.summary}`
+            : `record for ${selector} is on main; DNS not checked yet`,
+        });
+      }
+      return out({
+        ...common,
+        kind: "activate",
+        selector,
+        rollback,
+        pendingPublicationDays: days,
+        reason: `every authoritative nameserver serves ${selector}; ready to activate${activeSelector ? ` (replacing ${activeSelector})` : rollback.kind === "easy-dkim" ? " (first BYODKIM key, from Easy DKIM)" : " (first BYODKIM key)"}`,
+      });
+    }
+  }
 }
 
 /** Every selector name ever used for the domain: never reuse one. */

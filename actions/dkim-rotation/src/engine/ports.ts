@@ -36,6 +36,14 @@ export interface SesPort {
     selector: string,
     sesPrivateKey: string,
   ): Promise<{ status?: SesDkimStatus; tokens: string[] }>;
+  /**
+   * `PutEmailIdentityDkimSigningAttributes` with origin AWS_SES: back to Easy
+   * DKIM, the way back of a first BYODKIM switch that did not verify.
+   */
+  useEasyDkim(
+    region: string,
+    domain: string,
+  ): Promise<{ status?: SesDkimStatus; tokens: string[] }>;
 }
 
 export type KeyState = "pending" | "active" | "retired";
@@ -142,6 +150,13 @@ export interface DnsPort {
     expectedPublicKey: string,
     configured?: string[],
   ): Promise<DnsVerification>;
+  /**
+   * Whether every authoritative nameserver serves the three Easy DKIM CNAMEs
+   * (`<token>._domainkey.<domain>` → `<token>.dkim.amazonses.com`): the way
+   * back to Easy DKIM exists only while they do. `selector` in the result is
+   * the first token.
+   */
+  verifyEasyDkim(domain: string, tokens: string[], configured?: string[]): Promise<DnsVerification>;
 }
 
 /** A record file as it is on the main branch. */

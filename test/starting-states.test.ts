@@ -1,0 +1,169 @@
+/**
+ * The first activation from every real starting state × {success, SES FAILED,
+ * timeout}, against the AWS emulator and loopback nameservers. Where a way
+ * back exists the identity goes back to it (the adopted key, or Easy DKIM in
+ * every Region); where none exists (no DKIM before, or a legacy key whose
+ * private key was lost) every report says so plainly (invariant 2).
+ */
+import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { PutEmailIdentityDkimAttributesCommand } from "@aws-sdk/client-sesv2";
+import { expect } from "chai";
+import { HOUR_MS, MINUTE_MS } from "../actions/dkim-rotation/src/engine/clock";
+import { runAdopt } from "../actions/dkim-rotation/src/engine/adopt";
+import { generateDkimKeyPair, sesPrivateKeyToPem } from "../actions/dkim-rotation/src/engine/keys";
+import {
+  ActivationFailedError,
+  runActivate,
+  runPlan,
+  type SwapReport,
+} from "../actions/dkim-rotation/src/engine/operations";
+import { recordPath, renderRecordFile } from "../actions/dkim-rotation/src/engine/record";
+import { fileKeySource } from "../actions/dkim-rotation/src/adapters/legacy-key";
+import { REGION_A, REGION_B, startEngineHarness, type EngineHarness } from "./helpers/engine";
+
+type Start = "no-dkim" | "easy-dkim" | "legacy-adopted" | "legacy-key-lost";
+type Outcome = "success" | "ses-failed" | "timeout";
+const STARTS: Start[] = ["no-dkim", "easy-dkim", "legacy-adopted", "legacy-key-lost"];
+const OUTCOMES: Outcome[] = ["success", "ses-failed", "timeout"];
+const LEGACY = "gooid-21-prod";
+const regions = [REGION_A, REGION_B];
+
+describe("first activation from every starting state × {success, SES FAILED, timeout}", function () {
+  let h: EngineHarness;
+  const tmp = mkdtempSync(join(tmpdir(), "dkim-starts-"));
+  const domainOf = (s: Start, o: Outcome) => `${s}-${o}.example`;
+  const prefixOf = (s: Start, o: Outcome) => `${s.split("-")[0]}${OUTCOMES.indexOf(o)}`;
+
+  before(async function () {
+    h = await startEngineHarness({
+      identities: STARTS.flatMap((s) =>
+        OUTCOMES.map((o) => ({ domain: domainOf(s, o), selectorPrefix: prefixOf(s, o), regions })),
+      ),
+    });
+  });
+  after(async function () {
+    await h?.close();
+  });
+
+  /** Put the identity in its starting state; every record is served where SES looks too. */
+  async function setUp(start: Start, domain: string): Promise<void> {
+    await h.createIdentity(domain);
+    const all = [h.ns1, h.ns2, h.ns3];
+    if (start === "no-dkim") {
+      for (const region of regions)
+        await h.sesClient(region).send(
+          new PutEmailIdentityDkimAttributesCommand({
+            EmailIdentity: domain,
+            SigningEnabled: false,
+          }),
+        );
+      return;
+    }
+    if (start === "easy-dkim") return;
+    const legacy = await generateDkimKeyPair(2048);
+    for (const region of regions)
+      await h.ctx.ses.putExternalKey(region, domain, LEGACY, legacy.sesPrivateKey);
+    h.publish(domain, LEGACY, legacy.publicKey, all);
+    h.sesDns = h.ns1;
+    await h.advance(HOUR_MS);
+    if (start === "legacy-adopted") {
+      const file = join(tmp, `${domain}.pem`);
+      writeFileSync(file, sesPrivateKeyToPem(legacy.sesPrivateKey));
+      await runAdopt(h.ctx, {
+        domain,
+        selector: LEGACY,
+        activatedAt: "2026-01-01",
+        source: fileKeySource(file, domain),
+      });
+      await h.advance(HOUR_MS);
+    } else {
+      // The key is lost; someone wrote the record file by hand.
+      const path = join(h.repo, recordPath(domain, LEGACY));
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(
+        path,
+        renderRecordFile({
+          domain,
+          selector: LEGACY,
+          keyBits: 2048,
+          fingerprint: legacy.fingerprint,
+          createdAt: "2026-01-01T00:00:00.000Z",
+          publishBy: "2026-01-01",
+          publicKey: legacy.publicKey,
+          ttl: 3600,
+        }),
+      );
+    }
+  }
+
+  for (const start of STARTS) {
+    for (const outcome of OUTCOMES) {
+      it(`${start} → ${outcome}`, async function () {
+        const domain = domainOf(start, outcome);
+        await setUp(start, domain);
+        const { outcomes } = await runPlan(h.ctx, { apply: true, domains: [domain] });
+        const o = outcomes[0]!;
+        expect(o.decision.kind, o.decision.reason).to.equal("rotate");
+        const selector = o.selector!;
+        const rollback = o.decision.kind === "rotate" ? o.decision.rollback : undefined;
+        const expected =
+          start === "easy-dkim" ? "easy-dkim" : start === "legacy-adopted" ? "byodkim" : "none";
+        expect(rollback?.kind, JSON.stringify(rollback)).to.equal(expected);
+        const key = (await h.ctx.keys.list(domain)).find((k) => k.selector === selector)!;
+        // Published where the engine verifies; where SES looks only on success.
+        h.publish(domain, selector, key.publicKey, [h.ns1, h.ns2]);
+        h.sesDns = outcome === "success" ? h.ns1 : h.ns3;
+        h.ctx.activation =
+          outcome === "ses-failed"
+            ? { pollIntervalMs: 30 * MINUTE_MS, timeoutMs: 80 * HOUR_MS }
+            : { pollIntervalMs: 10 * MINUTE_MS, timeoutMs: 2 * HOUR_MS };
+        let report: SwapReport;
+        try {
+          report = await runActivate(h.ctx, domain, selector);
+        } catch (err) {
+          if (!(err instanceof ActivationFailedError)) throw err;
+          report = err.report;
+        } finally {
+          h.sesDns = h.ns1;
+        }
+        const precondition = report.timeline.find((e) => e.step === "precondition")!.detail;
+        const views = regions.map((r) => h.emulator.ses.identity(r, domain)!);
+        if (outcome === "success") {
+          expect(report.outcome, report.message).to.equal("activated");
+          for (const v of views)
+            expect([v.origin, v.selector, v.status]).to.deep.equal([
+              "EXTERNAL",
+              selector,
+              "SUCCESS",
+            ]);
+          return;
+        }
+        const why =
+          outcome === "ses-failed"
+            ? /SES FAILED in ap-northeast-\d/
+            : /SES not SUCCESS after 120 min/;
+        expect(report.message).to.match(why);
+        if (expected === "none") {
+          expect(report.outcome).to.equal("failed");
+          expect(precondition).to.match(/NO ROLLBACK EXISTS/);
+          expect(report.message).to.match(/there is no way back/);
+          return;
+        }
+        expect(report.outcome, report.message).to.equal("rolled-back");
+        if (expected === "easy-dkim") {
+          expect(report.message).to.include("rolled back to Easy DKIM (SES SUCCESS)");
+          for (const v of views) expect([v.origin, v.status]).to.deep.equal(["AWS_SES", "SUCCESS"]);
+        } else {
+          expect(report.message).to.include(`rolled back to ${LEGACY} (SES SUCCESS)`);
+          for (const v of views)
+            expect([v.origin, v.selector, v.status]).to.deep.equal(["EXTERNAL", LEGACY, "SUCCESS"]);
+        }
+        expect(
+          (await h.ctx.keys.list(domain)).find((k) => k.selector === selector)!.state,
+        ).to.equal("retired");
+      });
+    }
+  }
+});
