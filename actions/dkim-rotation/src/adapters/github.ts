@@ -121,7 +121,7 @@ export function readCodeowners(root: string): string | undefined {
   return undefined;
 }
 
-/** Octokit with GitHub's retry and throttling plugins (DESIGN: rate limits). */
+/** Octokit with GitHub's retry and throttling plugins (docs/design.md#github-rate-limits). */
 const PacedOctokit = Octokit.plugin(retry, throttling);
 export type GitHubClient = InstanceType<typeof PacedOctokit>;
 
