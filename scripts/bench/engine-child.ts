@@ -274,7 +274,16 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
   const ctx: EngineContext = {
     config,
     ses: countingSes(aws.ses, getCounts, sesErrors),
-    keys: countingKeys(aws.keys, keyStore),
+    keys: {
+      ...countingKeys(aws.keys, keyStore),
+      // KMS makes 2048-bit keys: count what the store created, not secrets seen.
+      generate: async (d, s, at) => {
+        keyStore.create++;
+        const r = await aws.keys.generate(d, s, at);
+        if (r.created) keysGenerated++;
+        return r;
+      },
+    },
     // As in the action: metrics are published by an applying plan only.
     ...(task.command === "plan" && task.apply ? { metrics: aws.metrics } : {}),
     dns: countingDns(
@@ -292,9 +301,7 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
           process.stderr.write(`bench child: ${label} ${done}/${all}\n`);
       },
     },
-    onSecret: () => {
-      keysGenerated++;
-    },
+    onSecret: () => {},
   };
   const setupMs = performance.now() - t0;
   const failures: string[] = [];

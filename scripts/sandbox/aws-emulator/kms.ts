@@ -23,6 +23,7 @@
  */
 import {
   createCipheriv,
+  createHash,
   createDecipheriv,
   generateKeyPair,
   randomBytes,
@@ -137,8 +138,12 @@ export class KmsBackend {
     this.everyRegion = options.keys ?? [];
   }
 
-  createKey(region: string, spec: KmsKeySpec = {}, now = new Date()): KmsKeyView {
-    const keyId = randomUUID();
+  createKey(
+    region: string,
+    spec: KmsKeySpec = {},
+    now = new Date(),
+    keyId: string = randomUUID(),
+  ): KmsKeyView {
     const key: KmsKey = {
       region,
       keyId,
@@ -187,7 +192,15 @@ export class KmsBackend {
 
   private materialise(region: string): void {
     for (const spec of this.everyRegion) {
-      if (spec.alias && !this.findAlias(region, spec.alias)) this.createKey(region, spec);
+      // A stable id per account, Region and alias: the same world gives the same
+      // ARNs, so seeded fault decisions (keyed by the request's target) repeat.
+      if (spec.alias && !this.findAlias(region, spec.alias)) {
+        const h = createHash("sha256")
+          .update(`${this.options.accountId}/${region}/${spec.alias}`)
+          .digest("hex");
+        const id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+        this.createKey(region, spec, new Date(0), id);
+      }
     }
   }
 
