@@ -378,7 +378,8 @@ describe("action end to end (run() against emulator, loopback DNS and the GitHub
       expect(r.summary).to.include(`### Timeline: ${DOMAIN} → ${selector}`);
       const rows = r.summary.split("\n").filter((l) => /^\| \d{4}-\d\d-\d\d /.test(l));
       const step = (name: string) => rows.filter((l) => l.split(" | ")[2] === name);
-      expect(step("dns")).to.have.length(2);
+      // One row per nameserver, plus the probe/CNAME check rows the activation adds.
+      expect(step("dns").length).to.be.at.least(2);
       for (const row of step("dns")) expect(row).to.include("✅").and.match(/: ok/);
       expect(step("swap")).to.have.length(1);
       expect(step("swap")[0]).to.include(`${REGION}: now ${selector}`);

@@ -394,7 +394,7 @@ describe("action.yml", () => {
     const set = [
       ...new Set([...main.matchAll(/core\.setOutput\("([^"]+)"/g)].map((m) => m[1])),
     ].sort();
-    expect(set).to.deep.equal(["decisions", "pull-request-number", "ready", "retire"]);
+    expect(set).to.deep.equal(["checks", "decisions", "pull-request-number", "ready", "retire"]);
     expect(Object.keys(action.outputs).sort()).to.deep.equal(set);
     for (const [name, output] of Object.entries(action.outputs))
       expect((output as { description?: string }).description, name).to.be.a("string");
