@@ -253,6 +253,18 @@ export class DnsVerifier implements DnsPort {
     configured?: string[],
   ): Promise<DnsVerification> {
     const name = `${selector}._domainkey.${domain.replace(/\.$/, "")}`;
+    return this.onEachServer(domain, selector, configured, (t) =>
+      this.checkOne(t, name, expectedPublicKey),
+    );
+  }
+
+  /** Ask every authoritative server, concurrently: a slow server must not make the others' answers stale. */
+  private async onEachServer(
+    domain: string,
+    selector: string,
+    configured: string[] | undefined,
+    check: (target: NameserverTarget) => Promise<NameserverCheck>,
+  ): Promise<DnsVerification> {
     let targets: NameserverTarget[];
     try {
       targets = await this.targets(domain, configured);
@@ -267,10 +279,7 @@ export class DnsVerifier implements DnsPort {
         checkedAt: this.clock.now(),
       };
     }
-    // Concurrently: a slow server must not make the others' answers stale.
-    const servers = await Promise.all(
-      targets.map((t) => this.checkOne(t, name, expectedPublicKey)),
-    );
+    const servers = await Promise.all(targets.map(check));
     return {
       domain,
       selector,
@@ -286,21 +295,11 @@ export class DnsVerifier implements DnsPort {
     configured?: string[],
   ): Promise<DnsVerification> {
     const apex = domain.replace(/\.$/, "");
-    let targets: NameserverTarget[];
-    try {
-      targets = await this.targets(domain, configured);
-    } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
-      return {
-        domain,
-        selector: tokens[0] ?? "",
-        ok: false,
-        servers: [{ server: "(nameserver discovery)", status: "unreachable", detail }],
-        checkedAt: this.clock.now(),
-      };
-    }
-    const servers = await Promise.all(
-      targets.map(async (t): Promise<NameserverCheck> => {
+    return this.onEachServer(
+      domain,
+      tokens[0] ?? "",
+      configured,
+      async (t): Promise<NameserverCheck> => {
         if (!t.address)
           return { server: t.label, status: "unreachable", detail: `${t.host} has no address` };
         const bad: string[] = [];
@@ -325,15 +324,8 @@ export class DnsVerifier implements DnsPort {
         return bad.length
           ? { server: t.label, status: "missing", detail: `Easy DKIM CNAME ${bad.join("; ")}` }
           : { server: t.label, status: "ok", detail: "serves the three Easy DKIM CNAMEs" };
-      }),
+      },
     );
-    return {
-      domain,
-      selector: tokens[0] ?? "",
-      ok: servers.length > 0 && servers.every((s) => s.status === "ok"),
-      servers,
-      checkedAt: this.clock.now(),
-    };
   }
 
   private async checkOne(
