@@ -477,6 +477,14 @@ export function buildProgram(): Command {
       "SES answers as its docs also allow: empty BYODKIM Tokens, TEMPORARY_FAILURE spells after SUCCESS",
       false,
     )
+    .addOption(
+      new Option(
+        "--easy-dkim-switch-back <reading>",
+        "what SES gives when an identity goes back to Easy DKIM (AWS does not say): new-tokens (unpublished CNAMEs) or same-tokens",
+      )
+        .choices(["new-tokens", "same-tokens"])
+        .default("new-tokens"),
+    )
     .action(
       handle(
         async (
@@ -487,6 +495,7 @@ export function buildProgram(): Command {
             faults?: number;
             seed: number;
             sesQuirks: boolean;
+            easyDkimSwitchBack: "new-tokens" | "same-tokens";
           },
           command,
         ) => {
@@ -513,6 +522,7 @@ export function buildProgram(): Command {
             years: o.years,
             naive: o.naive,
             sesQuirks: o.sesQuirks,
+            easyDkimSwitchBack: o.easyDkimSwitchBack,
             ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
             print: quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
             progress: (line) =>

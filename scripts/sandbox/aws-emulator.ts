@@ -50,6 +50,7 @@ import {
   SesBackend,
   type DkimStatusFault,
   type DkimTimings,
+  type EasyDkimKey,
   type IdentityView,
   type SentMessage,
   type SesQuirks,
@@ -63,6 +64,7 @@ export type {
   DkimStatus,
   StatusChange,
   DkimStatusFault,
+  EasyDkimKey,
   SesQuirks,
 } from "./aws-emulator/ses";
 export type { AwsFaultKind, FaultPlan } from "./faults";
@@ -128,6 +130,8 @@ export interface AwsEmulatorOptions {
   allowForceDelete?: boolean;
   /** Every message SES accepts, as it leaves SES (signed when DKIM is SUCCESS/TEMPORARY_FAILURE). */
   onMessage?: (event: SentMessage) => void | Promise<void>;
+  /** Every Easy DKIM key SES makes, to be served at `<token>.dkim.amazonses.com`. */
+  onEasyDkimKey?: (key: EasyDkimKey) => void | Promise<void>;
   faults?: AwsEmulatorFaults;
   /**
    * KMS keys every Region has (made on first use there), as the stack's
@@ -277,6 +281,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     ...(options.sesQuirks ? { quirks: options.sesQuirks } : {}),
     lookupTxt: options.lookupTxt ?? resolverLookup(options.dnsServers),
     ...(options.onMessage ? { onMessage: options.onMessage } : {}),
+    ...(options.onEasyDkimKey ? { onEasyDkimKey: options.onEasyDkimKey } : {}),
   });
   const secrets = new SecretsBackend({
     accountId: options.accountId ?? "123456789012",

@@ -31,6 +31,7 @@ import {
   type DnsFaultKind,
   type FaultPlan,
 } from "./faults";
+import { dkimRecordValue, splitTxt } from "../../actions/dkim-rotation/src/engine/record";
 
 /** One character-string holds at most 255 bytes (RFC 1035 §3.3, §3.3.14). */
 const TXT_STRING_MAX = 255;
@@ -727,4 +728,44 @@ function splitStrings(value: string): Buffer[] {
   for (let i = 0; i < bytes.length; i += TXT_STRING_MAX)
     out.push(bytes.subarray(i, i + TXT_STRING_MAX));
   return out.length ? out : [Buffer.alloc(0)];
+}
+
+/**
+ * SES's own zone: each Easy DKIM key at `<token>.dkim.amazonses.com`, where
+ * the customer's CNAMEs lead. SES publishes a key as soon as it makes it (the
+ * emulator's `onEasyDkimKey`); every server given here holds the zone, so
+ * CNAMEs are followed into it (RFC 1034 §4.3.2).
+ */
+export class AmazonSesKeyZone {
+  static readonly ORIGIN = "dkim.amazonses.com";
+  private readonly model: ZoneModel = {
+    serial: 1,
+    ttl: 3600,
+    soa: {
+      mname: "ns1.amazonses.com",
+      rname: "hostmaster.amazonses.com",
+      refresh: 3600,
+      retry: 600,
+      expire: 604800,
+      minimum: 300,
+    },
+    records: [],
+  };
+
+  constructor(private readonly servers: () => DnsServer[]) {}
+
+  /** Serve `publicKey` under each token (replacing what a token held before). */
+  publish(tokens: string[], publicKey: string): void {
+    const names = new Set(tokens.map((t) => `${t}.${AmazonSesKeyZone.ORIGIN}.`));
+    this.model.records = [
+      ...this.model.records.filter((r) => !names.has(r.name)),
+      ...[...names].map((name): ZoneRecord => ({
+        name,
+        type: "TXT",
+        data: splitTxt(dkimRecordValue(publicKey)),
+      })),
+    ];
+    this.model.serial++;
+    for (const server of this.servers()) server.setZone(AmazonSesKeyZone.ORIGIN, this.model);
+  }
 }

@@ -72,8 +72,14 @@ import {
 import { RepoRecords } from "../../actions/dkim-rotation/src/engine/records";
 import { DnsVerifier, queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import { writeFileAtomic } from "../../actions/dkim-rotation/src/adapters/local";
-import { startAwsEmulator, type AwsEmulator, type SentMessage } from "./aws-emulator";
 import {
+  startAwsEmulator,
+  type AwsEmulator,
+  type EasyDkimKey,
+  type SentMessage,
+} from "./aws-emulator";
+import {
+  AmazonSesKeyZone,
   startDnsServer,
   renderZoneFile,
   type DnsServer,
@@ -107,6 +113,8 @@ export interface SandboxOptions {
   faults?: SandboxFaults;
   /** SES answers empty BYODKIM Tokens and has TEMPORARY_FAILURE spells after SUCCESS. */
   sesQuirks?: boolean;
+  /** What a switch back to Easy DKIM gives (default `new-tokens`, the stricter reading). */
+  easyDkimSwitchBack?: "new-tokens" | "same-tokens";
 }
 
 export interface SandboxFaults {
@@ -155,6 +163,8 @@ export interface RotationRecord {
 
 export interface SandboxReport {
   mode: "pipeline" | "naive";
+  /** The emulated SES's reading of a switch back to Easy DKIM (docs/design.md, ses-easy-dkim-switch-back). */
+  easyDkimSwitchBack: "new-tokens" | "same-tokens";
   start: string;
   end: string;
   messages: number;
@@ -268,16 +278,26 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   const sentEvents: SentMessage[] = [];
   /** Owner names of selectors SES has signed mail with: DNS faults spare them (see below). */
   const everSigned = new Set<string>();
+  // Easy DKIM's signing keys live at <token>.dkim.amazonses.com, a zone both servers hold here.
+  const amazonses = new AmazonSesKeyZone(() => servers.map(([server]) => server));
+  const publishEasyDkimKey = (key: EasyDkimKey) => {
+    // SES's own key signs mail as soon as the CNAMEs verify: DNS faults spare
+    // its names as they spare every selector SES signed with (see below).
+    for (const t of key.tokens) everSigned.add(`${t}._domainkey.${key.identity}`);
+    amazonses.publish(key.tokens, key.publicKey);
+  };
   const emulator: AwsEmulator = await startAwsEmulator({
+    onEasyDkimKey: publishEasyDkimKey,
     clock: { now: () => clock.now() },
     // SES resolves through the public DNS; here, straight from ns1.
     lookupTxt: (name) => queryTxt(ns1Address, name, { timeout: 500, tries: 2 }),
     // The real limit is 1 request/s per Region; scaled so two years fit in a minute.
     sesRequestsPerSecond: 1000,
     dkim: { firstCheckMinutes: 15, recheckMinutes: 30 },
-    ...(options.sesQuirks
-      ? { sesQuirks: { emptyExternalTokens: true, temporaryFailureEvery: 5 } }
-      : {}),
+    sesQuirks: {
+      ...(options.sesQuirks ? { emptyExternalTokens: true, temporaryFailureEvery: 5 } : {}),
+      easyDkimSwitchBack: options.easyDkimSwitchBack ?? "new-tokens",
+    },
     onMessage: (e) => {
       sentEvents.push(e);
       if (e.domain && e.selector) everSigned.add(`${e.selector}._domainkey.${e.domain}`);
@@ -706,20 +726,6 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       await adapters.ses.putExternalKey(region, domain, legacySelector, legacyPair.sesPrivateKey);
     }
   }
-  // Easy DKIM's signing key lives at <token>.dkim.amazonses.com, a zone both servers hold here.
-  const amazonses: ZoneModel = {
-    serial: 1,
-    ttl: 3600,
-    soa: {
-      mname: "ns1.amazonses.com",
-      rname: "hostmaster.amazonses.com",
-      refresh: 3600,
-      retry: 600,
-      expire: 604800,
-      minimum: 300,
-    },
-    records: [],
-  };
   for (const identity of easyIdentities) {
     const domain = identity.domain;
     zones.set(domain, { domain, dkim: new Map(), serial: 2026010100 });
@@ -728,19 +734,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       await sesClient(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
       const view = emulator.ses.identity(region, domain)!;
       tokens.push(...view.tokens);
-      const p = await emulator.ses.easyDkimPublicKey(region, domain);
-      for (const token of view.tokens)
-        amazonses.records.push({
-          name: `${token}.dkim.amazonses.com.`,
-          type: "TXT",
-          data: splitTxt(dkimRecordValue(p)),
-        });
+      // Makes SES's key now, so publishEasyDkimKey serves it before SES's first check.
+      await emulator.ses.easyDkimPublicKey(region, domain);
       everSigned.add(`${view.tokens[0]}._domainkey.${domain}`);
     }
     easyCnames.set(domain, tokens);
     renderZones(domain);
   }
-  for (const [server] of servers) server.setZone("dkim.amazonses.com", amazonses);
   await advanceTo(legacyActivatedAt.getTime() + HOUR_MS);
   // The operator adopts the legacy key once, from the key file (docs/operations.md):
   // its record file goes to main directly, as the adoption commit would.
@@ -1178,6 +1178,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         (faultReport?.refusalsWithoutServer ?? 0) === 0));
   const report: SandboxReport = {
     mode: options.naive ? "naive" : "pipeline",
+    easyDkimSwitchBack: options.easyDkimSwitchBack ?? "new-tokens",
     start: start.toISOString(),
     end: end.toISOString(),
     ...mailStats,
@@ -1423,7 +1424,7 @@ export function renderReportMd(report: SandboxReport, failures: string[]): strin
   const lines = [
     `# Sandbox report (${report.mode})`,
     "",
-    `Simulated ${report.start.slice(0, 10)} → ${report.end.slice(0, 10)}.`,
+    `Simulated ${report.start.slice(0, 10)} → ${report.end.slice(0, 10)}; a switch back to Easy DKIM gives ${report.easyDkimSwitchBack === "new-tokens" ? "new tokens" : "the same tokens"}.`,
     "",
     `| messages | verified | unsigned | failed | unsigned outside SES pending checks | pending minutes |`,
     `|---:|---:|---:|---:|---:|---:|`,

@@ -36,6 +36,7 @@ import {
   type SecretView,
 } from "../../scripts/sandbox/aws-emulator";
 import {
+  AmazonSesKeyZone,
   startDnsServer,
   type DnsServer,
   type ZoneModel,
@@ -58,6 +59,8 @@ export interface HarnessOptions {
   identities: IdentityInput[];
   start?: Date;
   deletionRecoveryDays?: number;
+  /** What SES gives on a switch back to Easy DKIM (the emulator's default: `new-tokens`). */
+  easyDkimSwitchBack?: "new-tokens" | "same-tokens";
 }
 
 export interface EngineHarness {
@@ -111,7 +114,12 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
   const label = (s: DnsServer) => `127.0.0.1:${s.port}`;
   // Mutable state the emulator's callbacks read (the clock exists only after the emulator).
   const h: { sesDns: DnsServer; clock?: SimClock } = { sesDns: ns1 };
+  const amazonses = new AmazonSesKeyZone(() => [ns1, ns2, ns3]);
   const emulator = await startAwsEmulator({
+    onEasyDkimKey: (key) => amazonses.publish(key.tokens, key.publicKey),
+    ...(options.easyDkimSwitchBack
+      ? { sesQuirks: { easyDkimSwitchBack: options.easyDkimSwitchBack } }
+      : {}),
     clock: { now: () => h.clock!.now() },
     // SES resolves through whatever server the test chose, asked directly.
     lookupTxt: (name) => queryTxt(label(h.sesDns), name, { timeout: 500, tries: 2 }),
@@ -265,6 +273,8 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
         identity.regions.flatMap((r) => emulator.ses.identity(r, domain)?.tokens ?? []),
       );
       for (const server of [ns1, ns2, ns3]) render(server, domain);
+      // SES finds the CNAMEs at its first check and Easy DKIM signs from then on.
+      await clock.sleep(10 * MINUTE_MS);
     },
     serve,
     publish: (domain, selector, publicKey, servers) =>

@@ -116,6 +116,8 @@ interface Identity {
   verifiedSelectors: Set<string>;
   /** Successful re-checks while SUCCESS (drives the TEMPORARY_FAILURE quirk). */
   successRechecks?: number;
+  /** The identity's last Easy DKIM set-up (tokens and SES-held key), for a switch back. */
+  easyDkim?: { tokens: string[]; signingKey?: KeyObject; publicKey?: string };
 }
 
 /** What tests and the sandbox read about an identity (no private key). */
@@ -299,6 +301,15 @@ export interface SesQuirks {
    * transient state that may follow SUCCESS).
    */
   temporaryFailureEvery?: number;
+  /**
+   * What a switch from BYODKIM back to Easy DKIM (`SigningAttributesOrigin`
+   * `AWS_SES`) gives: `new-tokens` (the default, the stricter reading) makes
+   * three new tokens and a new SES-held key, whose CNAMEs nobody has
+   * published; `same-tokens` gives back the identity's earlier tokens and key.
+   * The API reference lists "Change from using BYODKIM to using Easy DKIM"
+   * and says nothing about the tokens (docs/design.md, "ses-easy-dkim-switch-back").
+   */
+  easyDkimSwitchBack?: "new-tokens" | "same-tokens";
 }
 
 export interface SesBackendOptions {
@@ -306,6 +317,19 @@ export interface SesBackendOptions {
   quirks?: SesQuirks;
   lookupTxt: LookupTxt;
   onMessage?: (event: SentMessage) => void | Promise<void>;
+  /**
+   * SES publishes each Easy DKIM key at `<token>.dkim.amazonses.com` as soon
+   * as it makes it; a world that serves that zone hears of every new key here.
+   */
+  onEasyDkimKey?: (key: EasyDkimKey) => void | Promise<void>;
+}
+
+/** An Easy DKIM key SES holds: the three tokens and the public key their CNAMEs lead to. */
+export interface EasyDkimKey {
+  region: string;
+  identity: string;
+  tokens: string[];
+  publicKey: string;
 }
 
 export class SesBackend {
@@ -352,6 +376,24 @@ export class SesBackend {
     for (const identity of this.identities.values()) {
       while (identity.nextCheckAt && identity.nextCheckAt.getTime() <= now.getTime()) {
         const at = identity.nextCheckAt;
+        if (identity.origin === "AWS_SES") {
+          // Easy DKIM: each of the three CNAMEs must lead to SES's key.
+          await this.signingKeyOf(identity);
+          let easy: CheckResult = { ok: true };
+          for (const token of identity.tokens) {
+            const answer = await lookup(`${token}._domainkey.${identity.name}`);
+            const one: CheckResult =
+              answer instanceof Error
+                ? { ok: false, errorType: "DNS_SERVER_ERROR" }
+                : judgeRecord(answer, identity);
+            if (!one.ok) {
+              easy = one;
+              break;
+            }
+          }
+          this.applyCheck(identity, at, easy);
+          continue;
+        }
         const answer = await lookup(`${identity.selector}._domainkey.${identity.name}`);
         let result: CheckResult =
           answer instanceof Error
@@ -454,45 +496,45 @@ export class SesBackend {
     identity.publicKey = spkiBase64(parsed.key);
     identity.keyBits = parsed.bits;
     identity.signingEnabled = true;
-    identity.signingAttributesSetAt = now;
-    identity.failingSince = undefined;
-    identity.errorType = undefined;
     // Status faults model "SES cannot verify this NEW key"; a selector SES
     // already verified (a rollback target) is spared, or no engine could recover.
     identity.statusFault = identity.verifiedSelectors.has(selector)
       ? undefined
       : statusFault?.(selector);
+    this.startChecking(identity, now, `signing attributes set: EXTERNAL selector ${selector}`);
+  }
+
+  /** New signing attributes: PENDING, the first DNS check due after `firstCheckMinutes`. */
+  private startChecking(identity: Identity, now: Date, reason: string): void {
+    identity.signingAttributesSetAt = now;
+    identity.failingSince = undefined;
+    identity.errorType = undefined;
     identity.nextCheckAt = new Date(
       now.getTime() + this.options.timings.firstCheckMinutes * MINUTE,
     );
-    this.setStatus(
-      identity,
-      now,
-      "PENDING",
-      `signing attributes set: EXTERNAL selector ${selector}`,
-    );
+    this.setStatus(identity, now, "PENDING", reason);
   }
 
   private applyEasyDkim(identity: Identity, now: Date): void {
-    // Easy DKIM is kept simple: SES publishes its own CNAME targets, so we
-    // treat it as verified at once and sign with an emulator-held key.
+    // SES looks for the three CNAMEs and signs only "after successful
+    // detection" (API reference, IdentityDkimAttributes): PENDING until then.
+    const back = this.options.quirks?.easyDkimSwitchBack === "same-tokens" && identity.easyDkim;
+    const easy = back || { tokens: easyDkimTokens() };
+    identity.easyDkim = easy;
     identity.origin = "AWS_SES";
     identity.statusFault = undefined;
-    identity.tokens = easyDkimTokens();
+    identity.tokens = [...easy.tokens];
     identity.selector = identity.tokens[0];
     identity.keyFormat = "pkcs1";
-    identity.signingKey = undefined;
-    identity.publicKey = undefined;
+    identity.signingKey = easy.signingKey;
+    identity.publicKey = easy.publicKey;
     identity.keyBits = 2048;
     identity.signingEnabled = true;
-    identity.signingAttributesSetAt = now;
-    identity.nextCheckAt = undefined;
-    identity.failingSince = undefined;
-    identity.errorType = undefined;
-    identity.verifiedForSending = true;
-    identity.lastSuccessAt = now;
-    identity.lastCheckedAt = now;
-    this.setStatus(identity, now, "SUCCESS", "Easy DKIM (AWS_SES) configured");
+    this.startChecking(
+      identity,
+      now,
+      `Easy DKIM (AWS_SES) configured: tokens ${identity.tokens.join(", ")}`,
+    );
   }
 
   createEmailIdentity(
@@ -782,6 +824,16 @@ export class SesBackend {
       const { privateKey } = await generateKeyPairAsync("rsa", { modulusLength: 2048 });
       identity.signingKey = privateKey;
       identity.publicKey = spkiBase64(privateKey);
+      if (identity.origin === "AWS_SES" && identity.easyDkim) {
+        identity.easyDkim.signingKey = privateKey;
+        identity.easyDkim.publicKey = identity.publicKey;
+        await this.options.onEasyDkimKey?.({
+          region: identity.region,
+          identity: identity.name,
+          tokens: [...identity.easyDkim.tokens],
+          publicKey: identity.publicKey,
+        });
+      }
     }
     return identity.signingKey;
   }

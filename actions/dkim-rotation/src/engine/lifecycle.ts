@@ -519,11 +519,16 @@ export function checkSwap(
     case "byodkim": {
       const active = s.active;
       if (active.selector === selector) {
-        // Already signing everywhere: finish polling / record it.
+        // Already set everywhere: finish polling / record it. For a recorded
+        // active key, where SES shows FAILED it has stopped looking (DkimStatus
+        // FAILED): a fresh PUT, after the same DNS and signature checks, makes
+        // it look again. An unrecorded one (a crashed run) rolls back instead.
         return {
           ok: true,
           value: {
-            pendingRegions: [],
+            pendingRegions: active.unrecorded
+              ? []
+              : lc.regions.filter((r) => r.ses.status === "FAILED").map((r) => r.region),
             rollback: active.unrecorded ? lc.rollback : { kind: "none", why: "already active" },
             from: selector,
           },

@@ -691,9 +691,20 @@ export async function runActivate(
         message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`,
       };
     }
-    throw new ActivationFailedError(
-      await rollBack(ctx, identity, selector, rollback, polled.why!, timeline, event, keys),
+    const after = await rollBack(
+      ctx,
+      identity,
+      selector,
+      secret,
+      rollback,
+      polled.why!,
+      timeline,
+      event,
+      keys,
     );
+    // Easy DKIM gave no way back and the second try verified: activated after all.
+    if (after.outcome === "activated") return after;
+    throw new ActivationFailedError(after);
   });
 }
 
@@ -702,6 +713,7 @@ async function rollBack(
   ctx: EngineContext,
   identity: IdentityConfig,
   selector: string,
+  secret: string,
   rollback: RollbackTarget,
   why: string,
   timeline: TimelineEvent[],
@@ -741,6 +753,39 @@ async function rollBack(
       await ctx.ses.useEasyDkim(region, domain);
       event("rollback", `${region}: back on Easy DKIM`);
     }
+    // The API reference does not say whether a switch back to AWS_SES keeps
+    // the identity's three tokens (docs/design.md, "ses-easy-dkim-switch-back").
+    // Tokens whose CNAMEs no server serves mean Easy DKIM cannot sign.
+    const given = [...new Set((await readSes(ctx, identity)).flatMap((s) => s.tokens))];
+    const served = new Set(rollback.tokens ?? []);
+    const fresh = given.filter((t) => !served.has(t));
+    const cn =
+      given.length && !fresh.length
+        ? { ok: true as const }
+        : await ctx.dns.verifyEasyDkim(domain, given, identity.nameservers);
+    if (!cn.ok) {
+      const retry = await retryCandidate(ctx, identity, selector, secret, given, event, keys);
+      if (retry.ok) {
+        return {
+          domain,
+          selector,
+          previousSelector: undefined,
+          rollback,
+          outcome: "activated",
+          timeline,
+          pendingMinutes: retry.pendingMinutes,
+          message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} on a second try (the first did not verify: ${why}; Easy DKIM was no way back: SES gave it new tokens whose CNAMEs are not published)`,
+        };
+      }
+      return {
+        domain,
+        selector,
+        rollback,
+        outcome: "failed",
+        timeline,
+        message: `${domain}: ${selector} did not verify twice (${why}; then ${retry.why}) and Easy DKIM is no way back: SES gave it new tokens whose CNAMEs are not published (${easyDkimCnames(domain, given)}); publish those CNAMEs or find why SES does not verify ${selector}`,
+      };
+    }
     back = await pollUntilSettled(ctx, identity, EASY_DKIM, event, keys, new Map());
   }
   // The failed key is not offered again (it would fail again until someone
@@ -756,6 +801,58 @@ async function rollBack(
     timeline,
     message: `${domain}: activation of ${selector} failed (${why}); rolled back to ${to}${back.ok ? " (SES SUCCESS)" : ` but SES has not confirmed it yet (${back.why})`}`,
   };
+}
+
+/**
+ * Put the candidate back in every Region when going back to Easy DKIM turned
+ * out to be no way back: its record is on every server (checked before the
+ * first swap, with a real signature), so a second SES check is the best
+ * chance of signed mail.
+ */
+async function retryCandidate(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+  selector: string,
+  secret: string,
+  tokens: string[],
+  event: (step: TimelineEvent["step"], detail: string, ok?: boolean) => void,
+  keys: StoredKey[],
+): Promise<{ ok: boolean; why?: string; pendingMinutes?: number }> {
+  const domain = identity.domain;
+  event(
+    "rollback",
+    `Easy DKIM is no way back: SES gave new tokens (${tokens.join(", ") || "none"}) whose CNAMEs are not served; trying ${selector} once more`,
+    false,
+  );
+  const put = new Map<string, string>();
+  const start = ctx.clock.now();
+  for (const region of identity.regions) {
+    const r = await ctx.ses.putExternalKey(region, domain, selector, secret);
+    put.set(region, selector);
+    event("swap", `${region}: ${selector} again (SES ${r.status ?? "?"})`);
+  }
+  const again = await pollUntilSettled(ctx, identity, selector, event, keys, put);
+  if (!again.ok) {
+    // Nothing better exists: SES stays set to the candidate, whose record every
+    // server serves, and the key store says so. Recorded as active, it is not
+    // offered for activation again (each offer would cycle Easy DKIM's tokens
+    // and ask the approvers anew); every plan raises ses-failed until SES
+    // verifies it.
+    await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
+    event("record", `${selector} recorded as what SES is set to (not verified by SES)`, false);
+    return { ok: false, why: again.why! };
+  }
+  await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
+  event("record", `activation of ${selector} recorded (second try)`);
+  return {
+    ok: true,
+    pendingMinutes: Math.round((again.successAt!.getTime() - start.getTime()) / MINUTE_MS),
+  };
+}
+
+/** The Easy DKIM CNAMEs for `tokens`, as the DNS team would publish them. */
+function easyDkimCnames(domain: string, tokens: string[]): string {
+  return tokens.map((t) => `${t}._domainkey.${domain} CNAME ${t}.dkim.amazonses.com`).join("; ");
 }
 
 /** The poll target meaning "Easy DKIM in every Region". */

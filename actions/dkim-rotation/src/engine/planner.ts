@@ -189,6 +189,14 @@ export function decide(lc: Lifecycle): Decision {
       message: `SES DKIM status FAILED in ${lc.failed.map((f) => f.region).join(", ")} (${lc.failed[0]!.errorType ?? "no error type"})`,
     });
   }
+  const unverified = lc.regions.filter((r) => r.ses.status === "PENDING");
+  if (active?.key?.state === "active" && !active.unrecorded && unverified.length) {
+    // Only a candidate tried twice with no way back is recorded active unverified.
+    alerts.push({
+      kind: "ses-failed",
+      message: `SES has not verified the active key ${active.selector} in ${unverified.map((r) => r.region).join(", ")} (PENDING): mail is not signed with the domain key`,
+    });
+  }
   const clock = keyClock(identity, active?.since, now);
   if (clock.daysToExpiry !== undefined && clock.daysToExpiry < identity.alertDays) {
     alerts.push({
