@@ -16,6 +16,7 @@ import { loadConfig, type ProjectConfig } from "../../actions/dkim-rotation/src/
 import {
   runPlan,
   snapshotAll,
+  snapshotForVerify,
   type EngineContext,
   type IdentitySnapshot,
   type PlanOutcome,
@@ -43,7 +44,7 @@ export interface FleetTask {
   workspace: string;
   endpoint: string;
   rate: number;
-  command: "status" | "plan";
+  command: "status" | "plan" | "verify";
   apply: boolean;
   /** `skip`: a DNS port that answers at once without asking anyone. */
   dns: "real" | "skip";
@@ -311,6 +312,7 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
   const cpu0 = process.cpuUsage();
   try {
     if (task.command === "status") snapshots = await snapshotAll(ctx);
+    else if (task.command === "verify") ({ snapshots } = await snapshotForVerify(ctx));
     else ({ snapshots, outcomes } = await runPlan(ctx, { apply: task.apply }));
   } catch (err) {
     failures.push(`run: ${(err as Error).name}: ${(err as Error).message}`);

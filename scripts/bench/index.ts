@@ -230,7 +230,7 @@ async function fleetSection(world: World, opts: BenchOptions, fleets: Fleets) {
   const measureStatic = async (
     kind: "idle" | "due",
     scenario: string,
-    command: "status" | "plan",
+    command: "status" | "plan" | "verify",
     n: number,
     extra: { regions?: string[]; pacerMarginMs?: number; repeats?: number } = {},
   ) => {
@@ -256,6 +256,9 @@ async function fleetSection(world: World, opts: BenchOptions, fleets: Fleets) {
   };
   for (const n of opts.sizes) runs.push(await measureStatic("idle", "status", "status", n));
   for (const n of opts.sizes) runs.push(await measureStatic("due", "plan (dry run)", "plan", n));
+  // The hourly verify over a settled fleet: the key store and records, SES for none.
+  for (const n of opts.sizes)
+    runs.push(await measureStatic("idle", "verify (hourly)", "verify", n));
   if (opts.twoRegionSize)
     runs.push(
       await measureStatic("idle", "status", "status", opts.twoRegionSize, {
@@ -365,7 +368,19 @@ function evaluateGoals(r: BenchReport): Goal[] {
   if (r.fleet) {
     // The goal is about the engine as shipped: the margin-0 run is a diagnostic.
     const shipped = r.fleet.runs.filter((x) => x.pacerMarginMs === undefined);
-    for (const f of shipped.filter((x) => !x.apply && x.dns === "real")) {
+    for (const f of shipped.filter((x) => x.command === "verify")) {
+      // No SES read over a settled fleet: the rate limit does not apply, so
+      // the measured wall is the real one; dkim-activate.yml's verify job has
+      // timeout-minutes: 15.
+      goals.push({
+        section: "fleet",
+        name: `${f.scenario}, ${f.identities} × ${f.regions.length} Region(s): wall, SES reads`,
+        goal: "< 15 min, 0 reads",
+        value: `${round(f.wallMs / 1000, 2)} s, ${f.sesCallsPerIdentity} reads/identity`,
+        met: f.wallMs < 15 * 60_000 && f.sesCallsPerIdentity === 0,
+      });
+    }
+    for (const f of shipped.filter((x) => !x.apply && x.dns === "real" && x.command !== "verify")) {
       goals.push({
         section: "fleet",
         name: `${f.scenario}, ${f.identities} × ${f.regions.length} Region(s): wall ÷ floor`,

@@ -18,6 +18,7 @@ import {
   runRollback,
   runVerify,
   snapshotAll,
+  snapshotForVerify,
   type ChangeText,
   type EngineContext,
   type IdentitySnapshot,
@@ -263,7 +264,12 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             );
           return { title, identities: [], notes };
         }
-        const snaps = await snapshotAll(ctx, domains);
+        // SES only where an activation or a deletion may be due (the daily plan reads the fleet).
+        const { snapshots: snaps, skipped } = await snapshotForVerify(ctx, domains);
+        if (skipped)
+          core.info(
+            `${skipped} identit${skipped === 1 ? "y has" : "ies have"} no pending key and no deletion due: SES not read`,
+          );
         let ready = readyOf(snaps);
         // Old keys whose record has left main: the gated retire job deletes them
         // (only the activator role may, and only with a recovery window).
@@ -289,7 +295,16 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return {
           title,
           identities: summaryRows(snaps),
-          notes: [...notesOf(snaps), ...nameserverNotes(snaps), ...held],
+          notes: [
+            ...notesOf(snaps),
+            ...nameserverNotes(snaps),
+            ...held,
+            ...(skipped
+              ? [
+                  `${skipped} identities with no pending key and no deletion due: SES not read (the daily plan reads every identity)`,
+                ]
+              : []),
+          ],
         };
       }
       case "activate": {

@@ -148,6 +148,29 @@ export function newestKey(keys: StoredKey[]): StoredKey | undefined {
   )[0];
 }
 
+/**
+ * Whether the hourly verify must read SES for an identity, from the key store
+ * and the records on main alone: only a live key that is not the newest active
+ * one and is either pending (a candidate, or an activation a crashed run left)
+ * or has lost its record on main (a deletion now due) can lead verify to an
+ * activation or a retirement. Everything else is the daily plan's, which
+ * reads the whole fleet.
+ */
+export function verifyNeedsSes(
+  keys: StoredKey[],
+  records: RecordOnMain[],
+): { needed: boolean; why: string } {
+  const active = keyStoreActive(keys);
+  const onMain = new Set(records.map((r) => r.selector));
+  for (const k of keys) {
+    if (k.deletionDate || k === active) continue;
+    if (k.state === "pending") return { needed: true, why: `${k.selector} is a pending key` };
+    if (!onMain.has(k.selector))
+      return { needed: true, why: `${k.selector}'s record has left main (deletion due)` };
+  }
+  return { needed: false, why: "no pending key and no deletion due" };
+}
+
 /** What SES signs with in one Region, read under every documented `Tokens` answer. */
 export function regionSigning(
   state: SesIdentityState,

@@ -26,6 +26,7 @@ import {
   deriveLifecycle,
   describeRollback,
   regionSigning,
+  verifyNeedsSes,
   type Lifecycle,
   type RollbackTarget,
 } from "./lifecycle";
@@ -187,10 +188,11 @@ async function readSes(ctx: EngineContext, identity: IdentityConfig): Promise<Se
 export async function snapshotIdentity(
   ctx: EngineContext,
   identity: IdentityConfig,
+  read?: { records: RecordOnMain[]; keys: StoredKey[] },
 ): Promise<IdentitySnapshot> {
   const [records, keys, ses] = await Promise.all([
-    ctx.records.read(identity.domain),
-    ctx.keys.list(identity.domain),
+    read?.records ?? ctx.records.read(identity.domain),
+    read?.keys ?? ctx.keys.list(identity.domain),
     readSes(ctx, identity),
   ]);
   const dns: IdentitySnapshot["dns"] = {};
@@ -213,28 +215,71 @@ export async function snapshotIdentity(
   return { identity, records, keys, ses, dns, lifecycle, decision: decide(lifecycle) };
 }
 
+/** Run `each` over `items` with the context's concurrency, reporting progress. */
+async function forEachIdentity<T>(
+  ctx: EngineContext,
+  items: readonly IdentityConfig[],
+  what: string,
+  each: (identity: IdentityConfig) => Promise<T>,
+): Promise<T[]> {
+  const out: T[] = new Array(items.length);
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      out[index] = await each(items[index]!);
+      done++;
+      ctx.log.progress(what, done, items.length);
+    }
+  };
+  const width = Math.max(1, Math.min(ctx.concurrency ?? 16, items.length));
+  await Promise.all(Array.from({ length: width }, worker));
+  return out;
+}
+
+function identitiesOf(ctx: EngineContext, domains?: string[]): IdentityConfig[] {
+  return domains?.length ? domains.map((d) => findIdentity(ctx.config, d)) : ctx.config.identities;
+}
+
 /** Snapshot many identities with bounded concurrency, reporting progress. */
 export async function snapshotAll(
   ctx: EngineContext,
   domains?: string[],
 ): Promise<IdentitySnapshot[]> {
-  const identities = domains?.length
-    ? domains.map((d) => findIdentity(ctx.config, d))
-    : ctx.config.identities;
-  const out: IdentitySnapshot[] = new Array(identities.length);
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    while (next < identities.length) {
-      const index = next++;
-      out[index] = await snapshotIdentity(ctx, identities[index]!);
-      done++;
-      ctx.log.progress("reading SES, key store and DNS", done, identities.length);
-    }
-  };
-  const width = Math.max(1, Math.min(ctx.concurrency ?? 16, identities.length));
-  await Promise.all(Array.from({ length: width }, worker));
-  return out;
+  return forEachIdentity(ctx, identitiesOf(ctx, domains), "reading SES, key store and DNS", (i) =>
+    snapshotIdentity(ctx, i),
+  );
+}
+
+/**
+ * The hourly verify's snapshot: the key store and the records for every
+ * identity, SES (1 request/s per Region) only where `verifyNeedsSes` says an
+ * activation or a deletion may be due. `skipped` counts the others.
+ */
+export async function snapshotForVerify(
+  ctx: EngineContext,
+  domains?: string[],
+): Promise<{ snapshots: IdentitySnapshot[]; skipped: number }> {
+  const identities = identitiesOf(ctx, domains);
+  const read = await forEachIdentity(ctx, identities, "reading the key store", async (i) => {
+    const [records, keys] = await Promise.all([
+      ctx.records.read(i.domain),
+      ctx.keys.list(i.domain),
+    ]);
+    return { identity: i, records, keys, ...verifyNeedsSes(keys, records) };
+  });
+  const due = read.filter((r) => r.needed);
+  const snapshots = await forEachIdentity(
+    ctx,
+    due.map((r) => r.identity),
+    "reading SES and DNS",
+    (i) => {
+      const r = due.find((d) => d.identity === i)!;
+      return snapshotIdentity(ctx, i, { records: r.records, keys: r.keys });
+    },
+  );
+  return { snapshots, skipped: read.length - due.length };
 }
 
 export interface PlanOutcome {
