@@ -382,7 +382,7 @@ export function buildProgram(): Command {
   program
     .command("doctor")
     .description(
-      "read-only check of the estate: SES per Region, KMS, Secrets Manager, nameservers over UDP and TCP, record files, and GitHub (with GITHUB_TOKEN); exit 1 on any fail",
+      "read-only check of the estate: the AWS caller, SES per Region, KMS, Secrets Manager, nameservers over UDP and TCP, record files, and GitHub (with GITHUB_TOKEN); exit 1 on any fail",
     )
     .action(
       handle(() =>
@@ -391,6 +391,7 @@ export function buildProgram(): Command {
             ...e.ctx,
             repoRoot: resolve(g().repo),
             kms: e.aws.kmsRead,
+            caller: e.aws.caller,
             dns: new DnsVerifier({}),
             github: doctorGitHub(e.config, process.env.GITHUB_TOKEN, {
               apiUrl: process.env.GITHUB_API_URL,

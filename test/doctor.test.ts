@@ -12,6 +12,9 @@ import { PIPELINE_WORKFLOWS } from "../actions/dkim-rotation/src/doctor";
 import { startWorld, type World } from "./helpers/world";
 import { action } from "./helpers/action";
 
+// The SDK warns that Node 20 support ends; these tests only talk to the emulator.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 const DOMAIN = "mail.example.jp";
 
 function byStatus(checks: CheckResult[], status: CheckResult["status"]): string[] {
@@ -31,8 +34,10 @@ describe("doctor", function () {
       preventSelfReview: true,
       branchPatterns: ["main"],
     });
-    for (const v of ["AWS_PLANNER_ROLE_ARN", "AWS_ACTIVATOR_ROLE_ARN", "AWS_REGION"])
-      gh.variables.set(v, "x");
+    // The emulator's account (its GetCallerIdentity answers 123456789012).
+    gh.variables.set("AWS_PLANNER_ROLE_ARN", "arn:aws:iam::123456789012:role/dkim-planner");
+    gh.variables.set("AWS_ACTIVATOR_ROLE_ARN", "arn:aws:iam::123456789012:role/dkim-activator");
+    gh.variables.set("AWS_REGION", "ap-northeast-1");
     for (const path of PIPELINE_WORKFLOWS) gh.addWorkflow(path, path);
   });
   after(async () => world?.close());
@@ -48,6 +53,9 @@ describe("doctor", function () {
     expect(byStatus(checks, "fail")).to.deep.equal([]);
     const names = checks.map((c) => c.check);
     expect(names).to.include.members([
+      "aws caller",
+      "github AWS_PLANNER_ROLE_ARN",
+      "github AWS_ACTIVATOR_ROLE_ARN",
       `ses ap-northeast-1 ${DOMAIN}`,
       "kms key",
       "secrets manager",
@@ -64,12 +72,19 @@ describe("doctor", function () {
     const oidc = checks.find((c) => c.check === "github oidc subject")!;
     expect(oidc.status).to.equal("warn");
     expect(oidc.fix).to.include(`githubRepositoryId: ${world.github.repositoryId}`);
+    const caller = checks.find((c) => c.check === "aws caller")!;
+    expect(caller.status).to.equal("ok");
+    expect(caller.detail).to.match(
+      /^arn:aws:sts::123456789012:assumed-role\/.+ \(account 123456789012\)$/,
+    );
   });
 
   it("a broken estate: each fault is a fail line with its fix, and the run fails", async () => {
     const gh = world.github.actions;
     gh.environments.delete("dkim-production");
     gh.variables.delete("AWS_ACTIVATOR_ROLE_ARN");
+    // A role from another account: these credentials could never assume it.
+    gh.variables.set("AWS_PLANNER_ROLE_ARN", "arn:aws:iam::999999999999:role/dkim-planner");
     gh.addWorkflow(".github/workflows/dkim-rotate.yml", "plan", "disabled_inactivity");
     gh.subjectTemplate = { use_default: false, include_claim_keys: ["repo", "context"] };
     // A third nameserver that answers nothing (nothing listens on port 9).
@@ -93,8 +108,12 @@ describe("doctor", function () {
       "github oidc subject",
       "github environment dkim-production",
       "github variables",
+      "github AWS_PLANNER_ROLE_ARN",
       "github workflow dkim-rotate.yml",
     ]);
+    expect(checks.find((c) => c.check === "github AWS_PLANNER_ROLE_ARN")!.detail).to.equal(
+      "the role is in account 999999999999, these credentials are in 123456789012",
+    );
     for (const c of checks.filter((x) => x.status === "fail"))
       expect(c.fix, c.check).to.be.a("string");
     expect(r.error).to.match(/^doctor: .*github environment dkim-production.* failed$/);

@@ -126,6 +126,11 @@ export interface AwsEmulatorOptions {
   /** Documented SES answers to switch on (empty BYODKIM Tokens, TEMPORARY_FAILURE spells). */
   sesQuirks?: SesQuirks;
   accountId?: string;
+  /**
+   * What STS GetCallerIdentity answers (default: an assumed planner role in
+   * `accountId`), so `doctor` can be shown a caller from another account.
+   */
+  caller?: { arn: string; account: string };
   /** Allow Secrets Manager `ForceDeleteWithoutRecovery`. Default false: refused with InvalidParameterException. */
   allowForceDelete?: boolean;
   /** Every message SES accepts, as it leaves SES (signed when DKIM is SUCCESS/TEMPORARY_FAILURE). */
@@ -141,7 +146,7 @@ export interface AwsEmulatorOptions {
   kmsKeys?: KmsKeySpec[];
 }
 
-export type EmulatedService = "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm";
+export type EmulatedService = "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm" | "sts";
 
 /** One request the emulator received, whatever its outcome. */
 export interface CallRecord {
@@ -214,6 +219,10 @@ export interface AwsEmulator {
 }
 
 const MAX_BODY = 40 * 1024 * 1024;
+
+function xmlEscape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -351,6 +360,15 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     } else if (typeof target === "string" && target.startsWith("GraniteServiceVersion20100801.")) {
       service = "monitoring";
       operation = target.slice("GraniteServiceVersion20100801.".length);
+    } else if (
+      target === undefined &&
+      method === "POST" &&
+      url.pathname === "/" &&
+      (req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")
+    ) {
+      // STS speaks the query protocol: the operation is the form's Action.
+      service = "sts";
+      operation = "(query)";
     } else {
       service = "ses";
       route = sesRoute(method, url.pathname);
@@ -393,9 +411,21 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       });
       res.end(JSON.stringify(payload));
     };
+    const sendXml = (status: number, xml: string) => {
+      if (dropResponse) return resetConnection();
+      record.status = status;
+      res.writeHead(status, { "content-type": "text/xml", "x-amzn-requestid": requestId });
+      res.end(xml);
+    };
     const sendError = (err: AwsApiError) => {
       record.errorCode = err.code;
-      if (service === "ses") {
+      if (service === "sts") {
+        // awsQuery errors: an XML ErrorResponse; the SDK reads Error/Code.
+        sendXml(
+          err.status,
+          `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>${err.status >= 500 ? "Receiver" : "Sender"}</Type><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+        );
+      } else if (service === "ses") {
         // REST-JSON: the SDK reads the code from x-amzn-errortype.
         send(err.status, { message: err.message }, { "x-amzn-errortype": err.code });
       } else if (service === "secretsmanager" || service === "kms" || service === "ssm") {
@@ -519,6 +549,24 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         );
       }
 
+      if (service === "sts") {
+        const form = new URLSearchParams(body.toString("utf8"));
+        record.operation = form.get("Action") ?? "(none)";
+        if (form.get("Action") !== "GetCallerIdentity" || form.get("Version") !== "2011-06-15")
+          throw new AwsApiError(
+            "InvalidAction",
+            `Could not find operation ${form.get("Action")} for version ${form.get("Version")}`,
+            400,
+          );
+        const me = options.caller ?? {
+          arn: `arn:aws:sts::${options.accountId ?? "123456789012"}:assumed-role/ses-dkim-rotation-planner/emulator`,
+          account: options.accountId ?? "123456789012",
+        };
+        return sendXml(
+          200,
+          `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>${xmlEscape(me.arn)}</Arn><UserId>AROAEMULATOR0000000:emulator</UserId><Account>${me.account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
+        );
+      }
       if (method !== "POST" || url.pathname !== "/") {
         throw new AwsApiError("UnknownOperationException", "JSON RPC requests are POST /", 404);
       }

@@ -13,7 +13,8 @@ import { requestsPerSecondProblem } from "./engine/values";
 import { RegionPacer } from "./adapters/pacer";
 import { KmsKeyCustody } from "./adapters/kms";
 import { KmsReader } from "./adapters/kms-read";
-import type { KmsReadPort } from "./doctor";
+import type { CallerPort, KmsReadPort } from "./doctor";
+import { StsCaller } from "./adapters/caller";
 import { SecretsKeyStore } from "./adapters/secrets";
 import { createAwsClients, SesAdapter } from "./adapters/ses";
 
@@ -37,6 +38,8 @@ export interface AwsAdapters {
   metrics: MetricsPort;
   /** Read-only KMS key facts (doctor). */
   kmsRead?: KmsReadPort;
+  /** Who the credentials belong to (doctor). */
+  caller?: CallerPort;
   destroy(): void;
 }
 
@@ -67,6 +70,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
     kmsRead: new KmsReader(clients.kms),
+    caller: new StsCaller(clients.sts),
     keys: new SecretsKeyStore({
       client: clients.secrets,
       kmsKeyId: config.kmsKeyId,
@@ -84,6 +88,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       clients.secrets.destroy();
       clients.kms.destroy();
       clients.cloudwatch.destroy();
+      clients.sts.destroy();
     },
   };
 }

@@ -3,7 +3,8 @@
  * scheduled run. One line per check, `ok`, `warn` or `fail`, each failure
  * with its fix; `fail` anywhere makes the command exit non-zero.
  *
- * It reads, and never writes: SES identities per Region (GetEmailIdentity),
+ * It reads, and never writes: who the credentials are (STS GetCallerIdentity,
+ * which needs no permission), SES identities per Region (GetEmailIdentity),
  * the KMS key (DescribeKey, GetKeyRotationStatus), Secrets Manager (a
  * listing), each domain's authoritative nameservers (an SOA query over UDP
  * and over TCP: SES and many verifiers fall back to TCP for 2048-bit
@@ -39,8 +40,14 @@ export interface KmsReadPort {
   rotationEnabled(keyArn: string): Promise<boolean>;
 }
 
+/** Who the AWS credentials belong to (STS GetCallerIdentity). */
+export interface CallerPort {
+  whoAmI(): Promise<{ arn: string; account: string }>;
+}
+
 export interface DoctorPorts {
   config: ProjectConfig;
+  caller?: CallerPort;
   /** Checkout whose dns/ holds the record files. */
   repoRoot: string;
   ses: SesPort;
@@ -77,6 +84,30 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
   const add = (check: string, status: CheckStatus, detail: string, fix?: string) =>
     out.push({ check, status, detail, ...(fix ? { fix } : {}) });
   const { config } = p;
+
+  // --- Who these credentials are (GetCallerIdentity needs no permission)
+  let callerAccount: string | undefined;
+  if (p.caller) {
+    try {
+      const me = await p.caller.whoAmI();
+      callerAccount = me.account;
+      if (/:root$/.test(me.arn))
+        add(
+          "aws caller",
+          "warn",
+          `${me.arn}: the account's root user`,
+          "run with the planner role (the workflows assume it through OIDC) or an operator role",
+        );
+      else add("aws caller", "ok", `${me.arn} (account ${me.account})`);
+    } catch (err) {
+      add(
+        "aws caller",
+        "fail",
+        `cannot tell who these credentials are (${msg(err)})`,
+        "configure credentials: the OIDC role in the workflow, or AWS_PROFILE / AWS_* for the CLI",
+      );
+    }
+  }
 
   // --- SES, per identity and Region
   for (const identity of config.identities) {
@@ -244,13 +275,14 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
     add("records", "fail", msg(err), "run check-records");
   }
 
-  if (p.github) await githubChecks(p, add);
+  if (p.github) await githubChecks(p, add, callerAccount);
   return out;
 }
 
 async function githubChecks(
   p: DoctorPorts,
   add: (check: string, status: CheckStatus, detail: string, fix?: string) => void,
+  callerAccount: string | undefined,
 ): Promise<void> {
   const { octokit, owner, repo } = p.github!;
   const { config } = p;
@@ -389,6 +421,28 @@ async function githubChecks(
         "set AWS_REGION to the stack's home Region",
       );
     else add("github variables", "ok", [...PIPELINE_VARIABLES, "AWS_REGION"].join(", "));
+    // The roles the workflows assume must live in the account these credentials reach.
+    if (callerAccount)
+      for (const name of PIPELINE_VARIABLES) {
+        const value = vars.find((v) => v.name === name)?.value;
+        const account = value ? /^arn:aws[\w-]*:iam::(\d{12}):role\//.exec(value)?.[1] : undefined;
+        if (!value) continue;
+        if (!account)
+          add(
+            `github ${name}`,
+            "fail",
+            `${value} is not an IAM role ARN`,
+            "set it to the stack output (arn:aws:iam::<account>:role/<name>)",
+          );
+        else if (account !== callerAccount)
+          add(
+            `github ${name}`,
+            "fail",
+            `the role is in account ${account}, these credentials are in ${callerAccount}`,
+            "point the variable at this stack's role, or run doctor against the right account",
+          );
+        else add(`github ${name}`, "ok", `${value} (this account)`);
+      }
   } catch (err) {
     add(
       "github variables",

@@ -128,6 +128,7 @@ function buildContext(
   ctx: EngineContext;
   octokit?: GitHubClient;
   kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
+  caller?: ReturnType<typeof buildAwsAdapters>["caller"];
   close(): void;
 } {
   const aws = buildAwsAdapters({
@@ -170,7 +171,7 @@ function buildContext(
     onSecret: (s) => core.setSecret(s),
     changeText: markdownChangeText,
   };
-  return { ctx, octokit, kmsRead: aws.kmsRead, close: () => aws.destroy() };
+  return { ctx, octokit, kmsRead: aws.kmsRead, caller: aws.caller, close: () => aws.destroy() };
 }
 
 function summaryRows(snapshots: IdentitySnapshot[]): JobSummary["identities"] {
@@ -191,7 +192,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
     fileHint: "set the action's config input to the stack file's path in the repository",
   });
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, octokit, kmsRead, close } = buildContext(inputs, config, env);
+  const { ctx, octokit, kmsRead, caller, close } = buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
@@ -341,6 +342,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           ...ctx,
           repoRoot: env.workspace,
           kms: kmsRead,
+          caller,
           dns: new DnsVerifier({}),
           github: doctorGitHub(config, inputs.githubToken, {
             apiUrl: env.apiUrl,

@@ -17,6 +17,7 @@ import {
 } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { STSClient } from "@aws-sdk/client-sts";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { RefusalError } from "../engine/errors";
 import { KeyFormatError, parseSesPrivateKey } from "../engine/keys";
@@ -212,6 +213,8 @@ export interface AwsClients {
   /** In the home Region, beside the secrets it wraps keys for. */
   kms: KMSClient;
   cloudwatch: CloudWatchClient;
+  /** GetCallerIdentity only (doctor). */
+  sts: STSClient;
 }
 
 /**
@@ -239,5 +242,6 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
     secrets: new SecretsManagerClient({ ...common, region: home }),
     kms: new KMSClient({ ...common, region: home }),
     cloudwatch: new CloudWatchClient({ ...common, region: home }),
+    sts: new STSClient({ ...common, region: home }),
   };
 }
