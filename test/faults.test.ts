@@ -485,6 +485,38 @@ describe("faults: negative caching through a real unbound", function () {
   });
 });
 
+describe("faults: an SES status fault on the first switch from Easy DKIM, under both readings", function () {
+  this.timeout(300_000);
+  // Seed 3 faults news.example's first BYODKIM activation (SES FAILED at the first check).
+  for (const reading of ["new-tokens", "same-tokens"] as const) {
+    it(`${reading}: ${reading === "new-tokens" ? "Easy DKIM is no way back, the key verifies on a second try" : "back on Easy DKIM with SES SUCCESS"}; 0 failed signatures`, async () => {
+      const out = mkdtempSync(join(tmpdir(), "faults-easy-"));
+      const lines: string[] = [];
+      try {
+        const r = await runSandbox({
+          out,
+          years: 0.1,
+          naive: false,
+          faults: { rate: 0.2, seed: 3 },
+          easyDkimSwitchBack: reading,
+          print: (l) => lines.push(l),
+        });
+        expect(r.ok, r.verdict).to.equal(true);
+        expect(r.failed).to.equal(0);
+        expect(r.unsignedOutsidePending).to.equal(0);
+        const news = lines.filter((l) => l.includes("news.example"));
+        if (reading === "new-tokens")
+          expect(news.join("\n")).to.match(
+            /SES signs with news-\d+ in ap-northeast-1 on a second try \(the first did not verify: SES FAILED/,
+          );
+        else expect(news.join("\n")).to.match(/rolled back to Easy DKIM \(SES SUCCESS\)/);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe("faults: a seeded sandbox run at a 20% fault rate", function () {
   this.timeout(600_000);
   const outs: string[] = [];
