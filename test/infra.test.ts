@@ -819,6 +819,8 @@ describe("Pulumi estate (infra/)", function () {
       });
       const activator = one("aws:iam/role:Role", "activator");
       expect(activator.inputs.maxSessionDuration).to.equal(7200);
+      // The daily plan's 100-minute job asks for a 110-minute session.
+      expect(one("aws:iam/role:Role", "planner").inputs.maxSessionDuration).to.equal(7200);
     });
 
     it("trusts only the name form without the IDs", async function () {
