@@ -72,6 +72,10 @@ describe("doctor", function () {
     const oidc = checks.find((c) => c.check === "github oidc subject")!;
     expect(oidc.status).to.equal("warn");
     expect(oidc.fix).to.include(`githubRepositoryId: ${world.github.repositoryId}`);
+    expect(checks.find((c) => c.check === "kms rotation")).to.deep.include({
+      status: "ok",
+      detail: "automatic key rotation on",
+    });
     const caller = checks.find((c) => c.check === "aws caller")!;
     expect(caller.status).to.equal("ok");
     expect(caller.detail).to.match(

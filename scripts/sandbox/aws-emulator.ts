@@ -615,6 +615,8 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
             return send(200, kms.decrypt(region, now, input));
           case "DescribeKey":
             return send(200, kms.describeKey(region, now, input));
+          case "GetKeyRotationStatus":
+            return send(200, kms.getKeyRotationStatus(region, input));
         }
         throw new AwsApiError(
           "UnknownOperationException",

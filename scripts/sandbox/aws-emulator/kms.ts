@@ -1,7 +1,7 @@
 /**
  * Emulated AWS KMS (JSON 1.1, `X-Amz-Target: TrentService.<Op>`), per Region:
- * `GenerateDataKeyPairWithoutPlaintext`, `Decrypt` and `DescribeKey`, as the
- * KMS API reference describes them (docs/design.md#kms-key-pairs):
+ * `GenerateDataKeyPairWithoutPlaintext`, `Decrypt`, `DescribeKey` and
+ * `GetKeyRotationStatus`, as the KMS API reference describes them (docs/design.md#kms-key-pairs):
  *
  * - `KeyId` resolves a key id, a key ARN, an alias name or an alias ARN, in
  *   the caller's Region only (`NotFoundException` otherwise);
@@ -59,6 +59,8 @@ export interface KmsKeySpec {
   keyUsage?: string;
   /** Default true. */
   enabled?: boolean;
+  /** Automatic rotation of the key material; default true, as infra/ provisions it. */
+  rotation?: boolean;
 }
 
 interface KmsKey {
@@ -69,6 +71,7 @@ interface KmsKey {
   keySpec: string;
   keyUsage: string;
   enabled: boolean;
+  rotation: boolean;
   material: Buffer;
   createdAt: Date;
 }
@@ -152,6 +155,7 @@ export class KmsBackend {
       keySpec: spec.keySpec ?? "SYMMETRIC_DEFAULT",
       keyUsage: spec.keyUsage ?? "ENCRYPT_DECRYPT",
       enabled: spec.enabled ?? true,
+      rotation: spec.rotation ?? true,
       material: randomBytes(32),
       createdAt: now,
     };
@@ -250,6 +254,21 @@ export class KmsBackend {
           key.keySpec === "SYMMETRIC_DEFAULT" ? ["SYMMETRIC_DEFAULT"] : ["RSAES_OAEP_SHA_256"],
         MultiRegion: false,
       },
+    };
+  }
+
+  /** Rotation applies to symmetric keys only (UnsupportedOperationException otherwise). */
+  getKeyRotationStatus(region: string, body: Record<string, unknown>): Record<string, unknown> {
+    const key = this.resolve(region, str(body, "KeyId", true)!);
+    if (key.keySpec !== "SYMMETRIC_DEFAULT")
+      throw new AwsApiError(
+        "UnsupportedOperationException",
+        `${key.arn} key type is not supported for this operation.`,
+      );
+    return {
+      KeyId: key.arn,
+      KeyRotationEnabled: key.rotation,
+      ...(key.rotation ? { RotationPeriodInDays: 365 } : {}),
     };
   }
 
