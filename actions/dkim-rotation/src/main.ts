@@ -267,10 +267,12 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         }
         // SES only where an activation or a deletion may be due (the daily plan reads the fleet).
         const { snapshots: snaps, skipped } = await snapshotForVerify(ctx, domains);
-        if (skipped)
-          core.info(
-            `${skipped} identit${skipped === 1 ? "y has" : "ies have"} no pending key and no deletion due: SES not read`,
-          );
+        const skippedNote = skipped
+          ? [
+              `${skipped} identities with no pending key and no deletion due: SES not read (the daily plan reads every identity)`,
+            ]
+          : [];
+        for (const note of skippedNote) core.info(note);
         let ready = readyOf(snaps);
         // Old keys whose record has left main: the gated retire job deletes them
         // (only the activator role may, and only with a recovery window).
@@ -296,16 +298,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return {
           title,
           identities: summaryRows(snaps),
-          notes: [
-            ...notesOf(snaps),
-            ...nameserverNotes(snaps),
-            ...held,
-            ...(skipped
-              ? [
-                  `${skipped} identities with no pending key and no deletion due: SES not read (the daily plan reads every identity)`,
-                ]
-              : []),
-          ],
+          notes: [...notesOf(snaps), ...nameserverNotes(snaps), ...held, ...skippedNote],
         };
       }
       case "activate": {

@@ -12,6 +12,7 @@
 import { addDays, type Clock, isoDate, MINUTE_MS } from "./clock";
 import type { IdentityConfig, ProjectConfig } from "./config";
 import { InputError, RefusalError } from "./errors";
+import { mapLimit } from "./map-limit";
 import { localKeyWarning, storeNewKey } from "./custody";
 import { fromSesPrivateKey, publicKeyFingerprint } from "./keys";
 import { probeSignature } from "./probe";
@@ -44,6 +45,7 @@ import type {
   KeyStorePort,
   MetricsPort,
   RecordOnMain,
+  SesDkimStatus,
   SesIdentityState,
   SesPort,
   StoredKey,
@@ -215,27 +217,19 @@ export async function snapshotIdentity(
   return { identity, records, keys, ses, dns, lifecycle, decision: decide(lifecycle) };
 }
 
-/** Run `each` over `items` with the context's concurrency, reporting progress. */
-async function forEachIdentity<T>(
+/** `mapLimit` at the context's concurrency, reporting progress. */
+async function forEachIdentity<T, R>(
   ctx: EngineContext,
-  items: readonly IdentityConfig[],
+  items: readonly T[],
   what: string,
-  each: (identity: IdentityConfig) => Promise<T>,
-): Promise<T[]> {
-  const out: T[] = new Array(items.length);
-  let next = 0;
+  each: (item: T) => Promise<R>,
+): Promise<R[]> {
   let done = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      out[index] = await each(items[index]!);
-      done++;
-      ctx.log.progress(what, done, items.length);
-    }
-  };
-  const width = Math.max(1, Math.min(ctx.concurrency ?? 16, items.length));
-  await Promise.all(Array.from({ length: width }, worker));
-  return out;
+  return mapLimit(items, ctx.concurrency ?? 16, async (item) => {
+    const result = await each(item);
+    ctx.log.progress(what, ++done, items.length);
+    return result;
+  });
 }
 
 function identitiesOf(ctx: EngineContext, domains?: string[]): IdentityConfig[] {
@@ -270,14 +264,8 @@ export async function snapshotForVerify(
     return { identity: i, records, keys, ...verifyNeedsSes(keys, records) };
   });
   const due = read.filter((r) => r.needed);
-  const snapshots = await forEachIdentity(
-    ctx,
-    due.map((r) => r.identity),
-    "reading SES and DNS",
-    (i) => {
-      const r = due.find((d) => d.identity === i)!;
-      return snapshotIdentity(ctx, i, { records: r.records, keys: r.keys });
-    },
+  const snapshots = await forEachIdentity(ctx, due, "reading SES and DNS", (r) =>
+    snapshotIdentity(ctx, r.identity, { records: r.records, keys: r.keys }),
   );
   return { snapshots, skipped: read.length - due.length };
 }
@@ -702,13 +690,10 @@ export async function runActivate(
       };
     }
 
-    const put = new Map<string, string>();
     const swapStart = ctx.clock.now();
-    for (const region of pendingRegions) {
-      const r = await ctx.ses.putExternalKey(region, domain, selector, secret);
-      put.set(region, selector);
-      event("swap", `${region}: now ${selector} (SES ${r.status ?? "?"})`);
-    }
+    const put = await putKey(ctx, domain, pendingRegions, selector, secret, (region, status) =>
+      event("swap", `${region}: now ${selector} (SES ${status ?? "?"})`),
+    );
     const polled = await pollUntilSettled(ctx, identity, selector, event, keys, put);
     if (polled.ok) {
       // A rollback restores an older key: keep its first activation time, so
@@ -782,26 +767,28 @@ async function rollBack(
     to = rollback.selector;
     event("rollback", `${why}; rolling back to ${to}`, false);
     const prevSecret = await readKey(ctx, domain, to);
-    const put = new Map<string, string>();
-    for (const s of await readSes(ctx, identity)) {
-      if (regionSigning(s, keys).kind !== "byodkim" || s.tokens[0] !== to) {
-        await ctx.ses.putExternalKey(s.region, domain, to, prevSecret);
-        put.set(s.region, to);
-        event("rollback", `${s.region}: back on ${to}`);
-      }
-    }
+    const away = (await readSes(ctx, identity))
+      .filter((s) => regionSigning(s, keys).kind !== "byodkim" || s.tokens[0] !== to)
+      .map((s) => s.region);
+    const put = await putKey(ctx, domain, away, to, prevSecret, (region) =>
+      event("rollback", `${region}: back on ${to}`),
+    );
     back = await pollUntilSettled(ctx, identity, to, event, keys, put);
   } else {
     to = "Easy DKIM";
     event("rollback", `${why}; returning to Easy DKIM (AWS_SES) in every Region`, false);
+    const tokens: string[] = [];
     for (const region of identity.regions) {
-      await ctx.ses.useEasyDkim(region, domain);
+      tokens.push(...(await ctx.ses.useEasyDkim(region, domain)).tokens);
       event("rollback", `${region}: back on Easy DKIM`);
     }
     // The API reference does not say whether a switch back to AWS_SES keeps
-    // the identity's three tokens (docs/design.md, "ses-easy-dkim-switch-back").
-    // Tokens whose CNAMEs no server serves mean Easy DKIM cannot sign.
-    const given = [...new Set((await readSes(ctx, identity)).flatMap((s) => s.tokens))];
+    // the identity's three tokens (docs/design.md, "ses-easy-dkim-switch-back"):
+    // the PUT answers with them (DkimTokens). Tokens whose CNAMEs no server
+    // serves mean Easy DKIM cannot sign. An answer without them: read SES.
+    const given = [
+      ...new Set(tokens.length ? tokens : (await readSes(ctx, identity)).flatMap((s) => s.tokens)),
+    ];
     const served = new Set(rollback.tokens ?? []);
     const fresh = given.filter((t) => !served.has(t));
     const cn =
@@ -869,30 +856,44 @@ async function retryCandidate(
     `Easy DKIM is no way back: SES gave new tokens (${tokens.join(", ") || "none"}) whose CNAMEs are not served; trying ${selector} once more`,
     false,
   );
-  const put = new Map<string, string>();
   const start = ctx.clock.now();
-  for (const region of identity.regions) {
-    const r = await ctx.ses.putExternalKey(region, domain, selector, secret);
-    put.set(region, selector);
-    event("swap", `${region}: ${selector} again (SES ${r.status ?? "?"})`);
-  }
+  const put = await putKey(ctx, domain, identity.regions, selector, secret, (region, status) =>
+    event("swap", `${region}: ${selector} again (SES ${status ?? "?"})`),
+  );
   const again = await pollUntilSettled(ctx, identity, selector, event, keys, put);
+  // Recorded active either way. If SES did not verify it, nothing better
+  // exists: SES stays set to the candidate, whose record every server serves;
+  // as the active key it is not offered for activation again (each offer would
+  // cycle Easy DKIM's tokens and ask the approvers anew), and every plan
+  // raises ses-failed until SES verifies it.
+  await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
   if (!again.ok) {
-    // Nothing better exists: SES stays set to the candidate, whose record every
-    // server serves, and the key store says so. Recorded as active, it is not
-    // offered for activation again (each offer would cycle Easy DKIM's tokens
-    // and ask the approvers anew); every plan raises ses-failed until SES
-    // verifies it.
-    await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
     event("record", `${selector} recorded as what SES is set to (not verified by SES)`, false);
     return { ok: false, why: again.why! };
   }
-  await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
   event("record", `activation of ${selector} recorded (second try)`);
   return {
     ok: true,
     pendingMinutes: Math.round((again.successAt!.getTime() - start.getTime()) / MINUTE_MS),
   };
+}
+
+/** Import `selector`'s key in each of `regions`; the map says what this run put where. */
+async function putKey(
+  ctx: EngineContext,
+  domain: string,
+  regions: readonly string[],
+  selector: string,
+  secret: string,
+  done: (region: string, status: SesDkimStatus | undefined) => void,
+): Promise<Map<string, string>> {
+  const put = new Map<string, string>();
+  for (const region of regions) {
+    const r = await ctx.ses.putExternalKey(region, domain, selector, secret);
+    put.set(region, selector);
+    done(region, r.status);
+  }
+  return put;
 }
 
 /** The Easy DKIM CNAMEs for `tokens`, as the DNS team would publish them. */
