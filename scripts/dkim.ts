@@ -39,6 +39,7 @@ import {
   checkRecordRepo,
   RepoRecords,
 } from "../actions/dkim-rotation/src/engine/records";
+import { checkRecordFolder, RECORD_DIR } from "../actions/dkim-rotation/src/engine/record";
 import { isValidSelector } from "../actions/dkim-rotation/src/engine/selector";
 import {
   EMULATOR_MAX_REQUESTS_PER_SECOND,
@@ -69,6 +70,7 @@ interface GlobalOptions {
   debug: boolean;
   endpoint?: string;
   requestsPerSecond?: number;
+  recordFolder: string;
 }
 
 const err = (s: string) => process.stderr.write(`${s}\n`);
@@ -137,15 +139,29 @@ function endpointArg(value: string): string {
 
 const ARGV = (field: string) => ({ file: "argv", field });
 
+function recordFolderArg(value: string): string {
+  try {
+    return checkRecordFolder(value, ARGV("--record-folder"));
+  } catch (err) {
+    if (err instanceof InputError)
+      throw new InvalidArgumentError(`${err.parts.problem} (hint: ${err.parts.hint})`);
+    throw err;
+  }
+}
+
+/** The stack file with the record folder the flags give. */
+const projectConfig = (g: GlobalOptions) =>
+  loadConfig(g.config, undefined, { recordFolder: g.recordFolder });
+
 function engine(g: GlobalOptions): {
   ctx: EngineContext;
   config: ProjectConfig;
   aws: ReturnType<typeof buildAwsAdapters>;
   close(): void;
 } {
-  const config = loadConfig(g.config);
+  const config = projectConfig(g);
   const repo = resolve(g.repo);
-  checkRecordRepo(repo, ARGV("--repo"));
+  checkRecordRepo(repo, ARGV("--repo"), g.recordFolder);
   const onSecret = () => {
     // Nothing to mask on a terminal; the value is never printed. The action masks with core.setSecret.
   };
@@ -225,7 +241,13 @@ export function buildProgram(): Command {
       "Pulumi stack file holding <project>:identities",
       DEFAULT_CONFIG_FILE,
     )
-    .option("--repo <dir>", "checkout whose dns/ holds the record files on main", ".")
+    .option("--repo <dir>", "checkout whose record folder holds the record files on main", ".")
+    .option(
+      "--record-folder <dir>",
+      "folder of the record files, relative to --repo",
+      recordFolderArg,
+      RECORD_DIR,
+    )
     .option("--json", "print one JSON document on stdout, whatever the outcome", false)
     .option("--debug", "show stack traces and the AWS SDK's runtime warnings", false)
     .addOption(
@@ -418,13 +440,13 @@ export function buildProgram(): Command {
   program
     .command("check-records")
     .description(
-      "validate every dns/<domain>/<selector>.zone offline: syntax, 255-byte strings, selector, key size, fingerprint, stray files",
+      "validate every <record folder>/<domain>/<selector>.zone offline: syntax, 255-byte strings, selector, key size, fingerprint, stray files",
     )
     .action(
       handle(async () => {
-        const config = loadConfig(g().config);
+        const config = projectConfig(g());
         const repo = resolve(g().repo);
-        checkRecordRepo(repo, ARGV("--repo"));
+        checkRecordRepo(repo, ARGV("--repo"), g().recordFolder);
         const { records, errors } = checkAllRecords(repo, config);
         const text = [
           ...records.map((r) => `ok    ${r.path} (RSA-${r.keyBits})`),

@@ -237,6 +237,51 @@ describe("action end to end: a plan where one identity fails", function () {
   });
 });
 
+describe("action with another record folder (the reusable workflows' record-folder input)", function () {
+  this.timeout(60_000);
+  let world: World;
+  before(async function () {
+    world = await startWorld({ repository: "example-jp/dkim-folder" });
+    await world.createEasyDkimIdentity(DOMAIN);
+  });
+  after(async function () {
+    await world?.close();
+  });
+
+  it("plan opens the record PR with the file under that folder, and nothing under dns/", async function () {
+    const r = await runAction(world, {
+      command: "plan",
+      "github-token": TOKEN,
+      "record-folder": "dkim/records",
+    });
+    expectSucceeded(r);
+    const pulls = world.github.listPulls();
+    expect(pulls).to.have.length(1);
+    const added = world.github
+      .listFiles(pulls[0]!.head)
+      .filter((f) => !world.github.listFiles().includes(f));
+    expect(added).to.have.length(1);
+    expect(added[0]).to.match(
+      new RegExp(`^dkim/records/${DOMAIN.replace(/\./g, "\\.")}/[a-z0-9-]+\\.zone$`),
+    );
+    expect(pulls[0]!.body).to.include(`\`${added[0]}\``);
+  });
+
+  it("refuses an environment other than the stack file's before any request", async function () {
+    const before = world.emulator.callCount({});
+    const r = await runAction(world, {
+      command: "activate",
+      "github-token": TOKEN,
+      environment: "prod",
+    });
+    expect(r.exitCode).to.equal(1);
+    expect(r.errors.join("\n")).to.match(
+      /input:environment: field environment: "prod" is not the environment/,
+    );
+    expect(world.emulator.callCount({})).to.equal(before);
+  });
+});
+
 describe("action end to end (run() against emulator, loopback DNS and the GitHub fake)", function () {
   this.timeout(60_000);
   let world: World;

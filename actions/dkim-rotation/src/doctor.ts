@@ -18,7 +18,7 @@ import { createSocket } from "node:dgram";
 import { Socket } from "node:net";
 import * as dnsPacket from "dns-packet";
 import type { Octokit } from "@octokit/rest";
-import type { ProjectConfig } from "./engine/config";
+import { gatedEnvironmentOf, type ProjectConfig } from "./engine/config";
 import type { KeyStorePort, SesPort } from "./engine/ports";
 import type { NameserverTarget } from "./adapters/dns";
 import { checkAllRecords } from "./engine/records";
@@ -342,7 +342,7 @@ async function githubChecks(
   }
 
   // The gate's environment.
-  const envName = config.github?.environment ?? "dkim-production";
+  const envName = gatedEnvironmentOf(config);
   try {
     const env = (
       await octokit.rest.repos.getEnvironment({ owner, repo, environment_name: envName })

@@ -9,6 +9,7 @@ import { isAbsolute, relative, resolve, sep } from "node:path";
 import * as core from "@actions/core";
 import { identitySchema, DEFAULT_CONFIG_FILE } from "./engine/config";
 import { InputError } from "./engine/errors";
+import { checkRecordFolder, RECORD_DIR } from "./engine/record";
 import { isValidSelector } from "./engine/selector";
 import {
   EMULATOR_MAX_REQUESTS_PER_SECOND,
@@ -45,6 +46,13 @@ export interface ActionInputs {
   awsEndpoint?: string;
   /** SES control-plane pacing; AWS enforces 1 request/s per account and Region. */
   requestsPerSecond?: number;
+  /** Folder of the record files, relative to the workspace (`dns` by default). */
+  recordFolder: string;
+  /**
+   * The gated environment the calling workflow names; when set, it must be the
+   * stack file's `github.environment` (one environment, said in two places).
+   */
+  environment?: string;
 }
 
 /** Reads one raw input; defaults to `core.getInput` (the `INPUT_<NAME>` variable). */
@@ -209,7 +217,32 @@ export function readInputs(
     requestsPerSecond = n.value;
   }
 
-  return { command, config, domain, selector, githubToken, dryRun, awsEndpoint, requestsPerSecond };
+  const folderIn = raw("record-folder");
+  const recordFolder = folderIn
+    ? checkRecordFolder(folderIn, { file: "input:record-folder", field: "record-folder" })
+    : RECORD_DIR;
+
+  const environmentIn = raw("environment");
+  // GitHub: environment names are at most 255 characters (docs/design.md#reusable-workflows).
+  if (environmentIn && !/^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$/.test(environmentIn))
+    bad(
+      "environment",
+      "is not an environment name",
+      "the environment that gates activation, e.g. dkim-production",
+    );
+
+  return {
+    command,
+    config,
+    domain,
+    selector,
+    githubToken,
+    dryRun,
+    awsEndpoint,
+    requestsPerSecond,
+    recordFolder,
+    environment: environmentIn || undefined,
+  };
 }
 
 /**

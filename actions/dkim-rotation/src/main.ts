@@ -5,8 +5,8 @@
  */
 import * as core from "@actions/core";
 import { systemClock, type Clock } from "./engine/clock";
-import { loadConfig, type ProjectConfig } from "./engine/config";
-import { oneLine } from "./engine/errors";
+import { gatedEnvironmentOf, loadConfig, type ProjectConfig } from "./engine/config";
+import { InputError, oneLine } from "./engine/errors";
 import { statusRows } from "./engine/format";
 import { describeRollback } from "./engine/lifecycle";
 import {
@@ -26,7 +26,8 @@ import {
   type SwapReport,
 } from "./engine/operations";
 import type { ChangeRequestPort } from "./engine/ports";
-import { RepoRecords } from "./engine/records";
+import { RepoRecords, recordFolderStat } from "./engine/records";
+import { quote } from "./engine/values";
 import { annotateError } from "./annotations";
 import { buildAwsAdapters } from "./context";
 import { DnsVerifier } from "./adapters/dns";
@@ -190,7 +191,18 @@ function timelineOf(r: SwapReport) {
 export async function execute(inputs: ActionInputs, env: RunEnvironment): Promise<JobSummary> {
   const config = loadConfig(resolveConfigPath(env.workspace, inputs.config), undefined, {
     fileHint: "set the action's config input to the stack file's path in the repository",
+    recordFolder: inputs.recordFolder,
   });
+  const environment = gatedEnvironmentOf(config);
+  if (inputs.environment && inputs.environment !== environment)
+    throw new InputError({
+      file: "input:environment",
+      field: "environment",
+      problem: `${quote(inputs.environment)} is not the environment ${config.file} names in github.environment (${quote(environment)})`,
+      hint: "the workflow's environment input and github.environment in the stack file must name the same gated environment",
+    });
+  // A record folder reached through a link would show reviewers one file and the engine another.
+  recordFolderStat(env.workspace, inputs.recordFolder);
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
   const { ctx, octokit, kmsRead, caller, close } = buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
@@ -201,7 +213,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         await confirmApproval({
           command: inputs.command as "activate",
           domain: inputs.domain ?? "(all identities)",
-          environment: config.github?.environment ?? "dkim-production",
+          environment,
           ...repositoryOf(config, env),
           runId: env.runId,
           octokit,

@@ -14,6 +14,7 @@
  * of publishing a private key in a PR (docs/design.md#invariant-4-key-material-stays-secret).
  */
 import { createPrivateKey } from "node:crypto";
+import { recordPath } from "./engine/record";
 
 export interface RotationTimeline {
   generatedAt: Date;
@@ -115,7 +116,7 @@ export function renderRotationPrBody(input: RotationPrBodyInput): string {
   const { domain, selector, timeline } = input;
   const owner = `${selector}._domainkey.${domain}`;
   const ns = input.nameservers.length ? input.nameservers : ["<authoritative-ns>"];
-  const recordPath = input.recordPath ?? `dns/${domain}/${selector}.zone`;
+  const path = input.recordPath ?? recordPath(domain, selector);
   const keyLine = [
     input.keyBits ? `RSA-${input.keyBits}` : undefined,
     input.fingerprint ? `fingerprint \`${input.fingerprint}\`` : undefined,
@@ -141,7 +142,7 @@ export function renderRotationPrBody(input: RotationPrBodyInput): string {
     "",
     "### Record (BIND master-file syntax)",
     "",
-    `File: \`${recordPath}\`${keyLine ? ` (${keyLine})` : ""}. The value is split into strings of at most 255 bytes, as one TXT string cannot hold more (RFC 1035 §3.3.14).`,
+    `File: \`${path}\`${keyLine ? ` (${keyLine})` : ""}. The value is split into strings of at most 255 bytes, as one TXT string cannot hold more (RFC 1035 §3.3.14).`,
     "",
     "```dns",
     input.recordFileText.trimEnd(),
@@ -189,7 +190,7 @@ export function renderRotationPrBody(input: RotationPrBodyInput): string {
     "",
     "### Checklist for reviewers",
     "",
-    `- [ ] The PR changes exactly one file, \`${recordPath}\`, and nothing else.`,
+    `- [ ] The PR changes exactly one file, \`${path}\`, and nothing else.`,
     `- [ ] The owner name is \`${owner}.\` and the type is TXT.`,
     "- [ ] The value starts `v=DKIM1; k=rsa; p=MIIB` and has no `t=y` (testing mode).",
     "- [ ] The `record files` check on this PR is green (syntax, string splitting, selector, key size, fingerprint).",
@@ -207,7 +208,7 @@ export function renderRotationPrBody(input: RotationPrBodyInput): string {
 export function renderRetirementPrBody(input: RetirementPrBodyInput): string {
   const { domain, selector, activeSelector } = input;
   const owner = `${selector}._domainkey.${domain}`;
-  const recordPath = input.recordPath ?? `dns/${domain}/${selector}.zone`;
+  const path = input.recordPath ?? recordPath(domain, selector);
   const ns = input.nameservers ?? [];
   const lines = [
     `## DKIM retirement for \`${domain}\`: remove selector \`${selector}\``,
@@ -224,7 +225,7 @@ export function renderRetirementPrBody(input: RetirementPrBodyInput): string {
     "### Record to remove",
     "",
     "```dns",
-    `; delete this TXT record (file ${recordPath} is removed by this PR)`,
+    `; delete this TXT record (file ${path} is removed by this PR)`,
     `${owner}. IN TXT`,
     "```",
     "",
@@ -240,7 +241,7 @@ export function renderRetirementPrBody(input: RetirementPrBodyInput): string {
       : []),
     "### Checklist for reviewers",
     "",
-    `- [ ] The PR deletes exactly one file, \`${recordPath}\`.`,
+    `- [ ] The PR deletes exactly one file, \`${path}\`.`,
     `- [ ] \`${activeSelector}\` is the selector SES signs with (see the status job summary).`,
     `- [ ] A DNS change request is filed to remove \`${owner}\` only.`,
     ...(input.secretDeletionDate

@@ -8,7 +8,8 @@
  *
  * Jobs are recognised by their names, which the workflows render from the
  * matrix (`Activate <selector> for <domain>`, …); test/workflows.test.ts
- * checks the workflow files use exactly the names below.
+ * checks the workflow files use exactly the names below. Runs are those of
+ * the calling workflows, whose file names adopters keep.
  */
 import type { Octokit } from "@octokit/rest";
 import { GitHubApiError } from "./github";
@@ -26,10 +27,16 @@ export const GATED_JOB_NAMES: Record<GatedKind, (domain: string, selector: strin
   rollback: (domain, selector) => `Roll back ${domain} to ${selector}`,
 };
 
+/**
+ * The jobs run inside reusable workflows, which GitHub's API names
+ * `<calling job's name> / <job's name>` (docs/design.md#reusable-workflows);
+ * the prefix is optional so a job defined directly in a workflow matches too.
+ */
+const CALLER = String.raw`(?:.+ / )?`;
 const NAME_PATTERNS: [GatedKind, RegExp, "sd" | "ds"][] = [
-  ["activate", /^Activate (\S+) for (\S+)$/, "sd"],
-  ["retire", /^Retire (\S+) of (\S+)$/, "sd"],
-  ["rollback", /^Roll back (\S+) to (\S+)$/, "ds"],
+  ["activate", new RegExp(String.raw`^${CALLER}Activate (\S+) for (\S+)$`), "sd"],
+  ["retire", new RegExp(String.raw`^${CALLER}Retire (\S+) of (\S+)$`), "sd"],
+  ["rollback", new RegExp(String.raw`^${CALLER}Roll back (\S+) to (\S+)$`), "ds"],
 ];
 
 export function parseGatedJobName(

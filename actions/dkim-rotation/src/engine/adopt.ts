@@ -20,7 +20,7 @@ import { InputError, RefusalError } from "./errors";
 import { fromSesPrivateKey, publicKeyFingerprint, type DkimKeyPair } from "./keys";
 import { regionSigning } from "./lifecycle";
 import { findIdentity, summarizeDns, type EngineContext } from "./operations";
-import { recordPath, renderRecordFile } from "./record";
+import { recordFolderOf, recordPath, renderRecordFile } from "./record";
 import { isValidSelector } from "./selector";
 
 /** Where the legacy private key comes from: a file, or an SSM SecureString. */
@@ -188,7 +188,7 @@ export async function runAdopt(ctx: EngineContext, req: AdoptRequest): Promise<A
   if (existing?.deletionDate) refuse(`the stored key for ${selector} is scheduled for deletion`);
 
   const steps: AdoptReport["steps"] = [];
-  const path = recordPath(domain, selector);
+  const path = recordPath(domain, selector, recordFolderOf(ctx.config));
   const nameservers = await ctx.dns.nameservers(domain, identity.nameservers).catch(() => []);
   const recordFileText = renderRecordFile({
     domain,

@@ -16,6 +16,7 @@ import { SES_SELECTOR_PATTERN } from "./selector";
 import { EMULATOR_MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND, quote } from "./values";
 
 export const DEFAULT_CONFIG_FILE = "Pulumi.prod.yaml";
+export const DEFAULT_ENVIRONMENT = "dkim-production";
 export const DEFAULT_PROJECT = "ses-dkim-rotation";
 
 /**
@@ -135,7 +136,7 @@ export const githubSchema = z
   .object({
     owner: z.string().regex(/^[A-Za-z0-9-]+$/, { error: "must be a GitHub user or organisation" }),
     repo: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "must be a repository name" }),
-    environment: z.string().min(1).default("dkim-production"),
+    environment: z.string().min(1).default(DEFAULT_ENVIRONMENT),
     manageRepository: z.boolean().default(false),
     reviewers: z
       .object({
@@ -189,6 +190,16 @@ export interface ProjectConfig {
    */
   githubOwnerId?: number;
   githubRepositoryId?: number;
+  /**
+   * Where the record files live in the repository, given by the front end
+   * (not by the stack file); read it with `recordFolderOf` (engine/record.ts).
+   */
+  recordFolder?: string;
+}
+
+/** The environment whose required reviewers gate every key-reading job. */
+export function gatedEnvironmentOf(config: ProjectConfig): string {
+  return config.github?.environment ?? DEFAULT_ENVIRONMENT;
 }
 
 /** Project keys only the Pulumi program reads (validated in infra/config.ts). */
@@ -476,6 +487,8 @@ export function loadConfig(
   opts: {
     /** How to point at another file, in the front end's words (a CLI flag, an action input). */
     fileHint?: string;
+    /** The record folder the front end was given (checked with checkRecordFolder); `dns` when absent. */
+    recordFolder?: string;
   } = {},
 ): ProjectConfig {
   let text: string;
@@ -520,9 +533,10 @@ export function loadConfig(
       hint: `list the SES identities under config.${projectName}:identities`,
     });
   }
-  return parseProjectConfig(values, {
+  const parsed = parseProjectConfig(values, {
     file: basename(file) === file ? file : file,
     project: projectName,
     defaultRegion: region,
   });
+  return opts.recordFolder === undefined ? parsed : { ...parsed, recordFolder: opts.recordFolder };
 }

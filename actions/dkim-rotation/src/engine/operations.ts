@@ -50,7 +50,13 @@ import type {
   SesPort,
   StoredKey,
 } from "./ports";
-import { dkimRecordValue, recordOwner, recordPath, renderRecordFile } from "./record";
+import {
+  dkimRecordValue,
+  recordFolderOf,
+  recordOwner,
+  recordPath,
+  renderRecordFile,
+} from "./record";
 import type { RecordSource } from "./records";
 import { nextSelector } from "./selector";
 
@@ -435,7 +441,7 @@ export async function renderRotation(
     selector: key.selector,
     previousSelector: rollbackSelector(rollback),
     rollback,
-    path: recordPath(identity.domain, key.selector),
+    path: recordPath(identity.domain, key.selector, recordFolderOf(ctx.config)),
     recordFileText,
     joinedValue: dkimRecordValue(key.publicKey),
     nameservers,
@@ -470,7 +476,7 @@ async function proposeRemovalFor(
   selector: string,
   activeSelector?: string,
 ) {
-  const path = recordPath(domain, selector);
+  const path = recordPath(domain, selector, recordFolderOf(ctx.config));
   const text = (ctx.changeText ?? plainChangeText).retirement({
     domain,
     selector,
@@ -497,7 +503,11 @@ export async function runVerify(
     publicKey = fromSesPrivateKey(await readKey(ctx, domain, selector)).publicKey;
   } else {
     const record = (await ctx.records.read(domain)).find((r) => r.selector === selector);
-    if (!record) throw new RefusalError(domain, `${recordPath(domain, selector)} is not on main`);
+    if (!record)
+      throw new RefusalError(
+        domain,
+        `${recordPath(domain, selector, recordFolderOf(ctx.config))} is not on main`,
+      );
     publicKey = record.publicKey;
   }
   const v = await ctx.dns.verify(domain, selector, publicKey, identity.nameservers);
@@ -600,7 +610,9 @@ export async function runActivate(
     const { records, keys, lc } = await readLifecycle(ctx, identity);
     const record = records.find((r) => r.selector === selector);
     if (!record)
-      refuse(`${recordPath(domain, selector)} is not on main (the DNS team has not approved it)`);
+      refuse(
+        `${recordPath(domain, selector, recordFolderOf(ctx.config))} is not on main (the DNS team has not approved it)`,
+      );
     const key = keys.find((k) => k.selector === selector);
     if (!key) refuse(`no stored key for ${selector}`);
     if (key!.deletionDate)
@@ -1022,7 +1034,7 @@ export async function runRetire(
       steps.push({
         step: "remove-record",
         acted: false,
-        detail: `${recordPath(domain, selector)} is already gone from main`,
+        detail: `${recordPath(domain, selector, recordFolderOf(ctx.config))} is already gone from main`,
       });
     }
     if (!key)

@@ -1,5 +1,7 @@
 /**
- * DKIM TXT record files: `dns/<domain>/<selector>.zone`.
+ * DKIM TXT record files: `<record folder>/<domain>/<selector>.zone`; the
+ * folder is `dns` unless the front end is given another (`--record-folder`,
+ * the action's `record-folder` input; docs/design.md#record-folder).
  *
  * One resource record in BIND master-file syntax (RFC 1035 §5.1) with an
  * absolute owner, so the file can be `$INCLUDE`d into any zone. The value is
@@ -13,8 +15,41 @@ import { isValidSelector } from "./selector";
 export const TXT_STRING_MAX = 255;
 export const RECORD_DIR = "dns";
 
-export function recordPath(domain: string, selector: string): string {
-  return `${RECORD_DIR}/${domain}/${selector}.zone`;
+export function recordPath(domain: string, selector: string, folder: string = RECORD_DIR): string {
+  return `${folder}/${domain}/${selector}.zone`;
+}
+
+/** The record folder a loaded config carries (`dns` unless a front end set another). */
+export function recordFolderOf(config: { recordFolder?: string }): string {
+  return config.recordFolder ?? RECORD_DIR;
+}
+
+/**
+ * Check a record folder given on the command line or as an action input: a
+ * relative path inside the repository, in plain path segments (it is used in
+ * git pathspecs, CODEOWNERS and workflow path filters). Returns it without a
+ * trailing slash; throws InputError naming the flag or input.
+ */
+export function checkRecordFolder(value: string, source: { file: string; field: string }): string {
+  const bad = (problem: string): never => {
+    throw new InputError({
+      ...source,
+      problem,
+      hint: "give a folder relative to the repository root, e.g. dns or dkim/records",
+    });
+  };
+  const folder = value.replace(/\/+$/, "");
+  if (!folder) bad("is empty");
+  if (folder.length > 200) bad(`is ${folder.length} characters long (at most 200)`);
+  if (folder.startsWith("/")) bad(`"${folder}" is absolute`);
+  for (const segment of folder.split("/")) {
+    if (segment === "" || segment === "." || segment === "..")
+      bad(`"${folder}" has an empty, "." or ".." segment`);
+    if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(segment))
+      bad(`"${folder}" has a segment other than letters, digits, ".", "_" and "-"`);
+    if (segment === ".git") bad(`"${folder}" is inside .git`);
+  }
+  return folder;
 }
 
 export function recordOwner(domain: string, selector: string): string {

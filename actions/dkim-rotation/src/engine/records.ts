@@ -3,14 +3,28 @@
  * the DNS-review workflow runs on them without any AWS access.
  */
 import { execFile } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync, type Dirent } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  type Dirent,
+  type Stats,
+} from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { IdentityConfig, ProjectConfig } from "./config";
 import { InputError } from "./errors";
 import { parseDnsPublicKey, publicKeyFingerprint, KeyFormatError } from "./keys";
 import type { RecordOnMain } from "./ports";
-import { parseRecordFile, recordOwner, RECORD_DIR, type ParsedRecordFile } from "./record";
+import {
+  parseRecordFile,
+  recordFolderOf,
+  recordOwner,
+  RECORD_DIR,
+  type ParsedRecordFile,
+} from "./record";
 import { isValidSelector } from "./selector";
 import { quote } from "./values";
 
@@ -132,12 +146,45 @@ function parseFor(text: string, rel: string, domain: string): ParsedRecordFile {
 }
 
 /**
- * A checkout the engine may read records from and write them into: an
- * existing directory that is a work tree (`.git`) or already holds `dns/`,
- * with `dns` (when present) a real directory. `source` names the flag or
- * input that gave the path. Throws InputError; touches nothing.
+ * The record folder of a checkout, or undefined when it does not exist yet.
+ * The folder and every folder above it must be real directories: a link
+ * could lead out of the repository, to files reviewers never saw in a PR.
+ * Throws InputError naming the offending path.
  */
-export function checkRecordRepo(repoDir: string, source: { file: string; field: string }): void {
+export function recordFolderStat(repoDir: string, folder: string): Stats | undefined {
+  const segments = folder.split("/");
+  let stat: Stats | undefined;
+  for (let i = 1; i <= segments.length; i++) {
+    const rel = segments.slice(0, i).join("/");
+    stat = lstatSync(join(repoDir, rel), { throwIfNoEntry: false });
+    if (!stat) return undefined;
+    if (stat.isDirectory()) continue;
+    throw new InputError({
+      file: rel,
+      field: "(file)",
+      problem: stat.isSymbolicLink()
+        ? "is a symbolic link; the record folder must be part of the repository"
+        : i === segments.length
+          ? "is a file, not the record folder"
+          : "is a file, not a folder",
+      hint: `record files live in ${folder}/<domain>/<selector>.zone`,
+    });
+  }
+  return stat;
+}
+
+/**
+ * A checkout the engine may read records from and write them into: an
+ * existing directory that is a work tree (`.git`) or already holds the record
+ * folder (`dns/` by default), with the folder and each folder above it (when
+ * present) a real directory, never a link out of the repository. `source`
+ * names the flag or input that gave the path. Throws InputError; touches nothing.
+ */
+export function checkRecordRepo(
+  repoDir: string,
+  source: { file: string; field: string },
+  folder: string = RECORD_DIR,
+): void {
   const bad = (problem: string, hint: string) => {
     throw new InputError({ ...source, problem, hint });
   };
@@ -147,28 +194,21 @@ export function checkRecordRepo(repoDir: string, source: { file: string; field: 
   } catch (err) {
     bad(
       `${quote(repoDir)} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`,
-      "pass the repository checkout that holds dns/",
+      `pass the repository checkout that holds ${folder}/`,
     );
   }
   if (!stat)
-    bad(`${quote(repoDir)} does not exist`, "pass the repository checkout that holds dns/");
+    bad(`${quote(repoDir)} does not exist`, `pass the repository checkout that holds ${folder}/`);
   if (!stat!.isDirectory())
-    bad(`${quote(repoDir)} is not a directory`, "pass the repository checkout that holds dns/");
-  const dns = lstatSync(join(repoDir, RECORD_DIR), { throwIfNoEntry: false });
-  if (dns && !dns.isDirectory()) {
-    throw new InputError({
-      file: `${RECORD_DIR}`,
-      field: "(file)",
-      problem: dns.isSymbolicLink()
-        ? "is a symbolic link; the record folder must be part of the repository"
-        : "is a file, not the record folder",
-      hint: `record files live in ${RECORD_DIR}/<domain>/<selector>.zone`,
-    });
-  }
+    bad(
+      `${quote(repoDir)} is not a directory`,
+      `pass the repository checkout that holds ${folder}/`,
+    );
+  const dns = recordFolderStat(repoDir, folder);
   if (!dns && !existsSync(join(repoDir, ".git")))
     bad(
-      `${quote(repoDir)} is not a work tree with ${RECORD_DIR}/ (neither ${RECORD_DIR}/ nor .git is there)`,
-      "pass the repository root; a new repository needs git init (or an empty dns/ folder)",
+      `${quote(repoDir)} is not a work tree with ${folder}/ (neither ${folder}/ nor .git is there)`,
+      `pass the repository root; a new repository needs git init (or an empty ${folder}/ folder)`,
     );
 }
 
@@ -176,7 +216,7 @@ export function checkRecordRepo(repoDir: string, source: { file: string; field: 
 const LEFTOVER =
   /(^\.?#|~$|\.(swp|swo|swx|orig|rej|bak|tmp|old)$|_(BASE|LOCAL|REMOTE|BACKUP)_\d+|\.tmp-\d+$|\.merge_file_)/;
 
-/** Top-level files of `dns/` that are documentation, not records. */
+/** Top-level files of the record folder that are documentation, not records. */
 const RECORD_DIR_DOCS = new Set(["README.md", "README", ".gitkeep", "CODEOWNERS"]);
 
 function notRecord(rel: string, problem: string, hint: string, identity?: string): InputError {
@@ -190,15 +230,15 @@ function notRecord(rel: string, problem: string, hint: string, identity?: string
  * a directory, an editor or merge leftover, a file that is not `.zone`, an
  * empty file. Returns relative paths; throws the first problem.
  */
-function recordFilesOf(repoDir: string, domain: string): string[] {
-  const dirRel = `${RECORD_DIR}/${domain}`;
+function recordFilesOf(repoDir: string, folder: string, domain: string): string[] {
+  const dirRel = `${folder}/${domain}`;
   const stat = lstatSync(join(repoDir, dirRel), { throwIfNoEntry: false });
   if (!stat) return [];
   if (!stat.isDirectory())
     throw notRecord(
       dirRel,
       stat.isSymbolicLink() ? "is a symbolic link" : "is a file, not a domain folder",
-      `record files live in ${RECORD_DIR}/<domain>/<selector>.zone`,
+      `record files live in ${folder}/<domain>/<selector>.zone`,
       domain,
     );
   const out: string[] = [];
@@ -254,7 +294,7 @@ function duplicateKeyError(record: RecordOnMain, first: RecordOnMain): InputErro
 }
 
 /**
- * Reads `dns/<domain>/*.zone` from a checkout; commit times from git when
+ * Reads `<record folder>/<domain>/*.zone` from a checkout; commit times from git when
  * available. Git history is read once per instance (one run of the CLI or the
  * action): create a new instance after the checkout moves.
  */
@@ -262,23 +302,20 @@ export class RepoRecords implements RecordSource {
   constructor(
     private readonly repoDir: string,
     private readonly config: ProjectConfig,
-    private readonly mergedAt: (path: string) => Promise<Date | undefined> = gitMergeTimes(repoDir),
+    private readonly mergedAt: (path: string) => Promise<Date | undefined> = gitMergeTimes(
+      repoDir,
+      recordFolderOf(config),
+    ),
   ) {}
 
   async read(domain: string): Promise<RecordOnMain[]> {
     const identity = this.config.identities.find((i) => i.domain === domain);
     if (!identity) return [];
-    const root = lstatSync(join(this.repoDir, RECORD_DIR), { throwIfNoEntry: false });
-    if (!root) return [];
-    if (!root.isDirectory())
-      throw notRecord(
-        RECORD_DIR,
-        "is not a directory",
-        `record files live in ${RECORD_DIR}/<domain>/<selector>.zone`,
-      );
+    const folder = recordFolderOf(this.config);
+    if (!recordFolderStat(this.repoDir, folder)) return [];
     const out: RecordOnMain[] = [];
     const byKey = new Map<string, RecordOnMain>();
-    for (const rel of recordFilesOf(this.repoDir, domain)) {
+    for (const rel of recordFilesOf(this.repoDir, folder, domain)) {
       const parsed = parseFor(readRecordText(this.repoDir, rel, domain), rel, domain);
       const record = validateRecordFile(parsed, identity);
       const first = byKey.get(record.publicKey);
@@ -298,8 +335,13 @@ export function checkAllRecords(
 ): { records: RecordOnMain[]; errors: InputError[] } {
   const records: RecordOnMain[] = [];
   const errors: InputError[] = [];
-  const root = join(repoDir, RECORD_DIR);
-  if (!existsSync(root)) return { records, errors };
+  const folder = recordFolderOf(config);
+  const root = join(repoDir, folder);
+  try {
+    if (!recordFolderStat(repoDir, folder)) return { records, errors };
+  } catch (err) {
+    return { records, errors: [err as InputError] };
+  }
   const byKey = new Map<string, RecordOnMain>();
   const collect = (fn: () => void) => {
     try {
@@ -318,16 +360,16 @@ export function checkAllRecords(
       if (entry.isFile() && RECORD_DIR_DOCS.has(domain)) continue;
       collect(() => {
         throw notRecord(
-          `${RECORD_DIR}/${domain}`,
+          `${folder}/${domain}`,
           entry.isSymbolicLink() ? "is a symbolic link" : "is not a domain folder",
-          `record files live in ${RECORD_DIR}/<domain>/<selector>.zone; only ${[...RECORD_DIR_DOCS].join(", ")} may sit beside the folders`,
+          `record files live in ${folder}/<domain>/<selector>.zone; only ${[...RECORD_DIR_DOCS].join(", ")} may sit beside the folders`,
         );
       });
       continue;
     }
     const identity = config.identities.find((i) => i.domain === domain);
     let files: string[] = [];
-    collect(() => (files = recordFilesOf(repoDir, domain)));
+    collect(() => (files = recordFilesOf(repoDir, folder, domain)));
     for (const rel of files) {
       collect(() => {
         if (!identity) {
@@ -354,7 +396,7 @@ export function checkAllRecords(
 }
 
 /**
- * The time each file under `dns/` last changed on the checked-out branch,
+ * The time each file under the record folder last changed on the checked-out branch,
  * from ONE `git log` (newest first, so a file's first appearance is its last
  * change). One git process per record file cost ~2,000 processes per run at
  * 1,000 identities, each walking history (docs/benchmarks.md).
@@ -365,7 +407,10 @@ export function checkAllRecords(
  * boundary commit therefore get no time (the planner then counts from the
  * key's creation, which is earlier: the overdue alert fires sooner, never later).
  */
-export function gitMergeTimes(repoDir: string): (path: string) => Promise<Date | undefined> {
+export function gitMergeTimes(
+  repoDir: string,
+  folder: string = RECORD_DIR,
+): (path: string) => Promise<Date | undefined> {
   let times: Promise<Map<string, Date>> | undefined;
   const load = async (): Promise<Map<string, Date>> => {
     const map = new Map<string, Date>();
@@ -373,7 +418,7 @@ export function gitMergeTimes(repoDir: string): (path: string) => Promise<Date |
     try {
       ({ stdout } = await execFileAsync(
         "git",
-        ["log", "--format=%x01%H %cI", "--name-only", "--no-renames", "--", RECORD_DIR],
+        ["log", "--format=%x01%H %cI", "--name-only", "--no-renames", "--", folder],
         { cwd: repoDir, maxBuffer: 256 * 1024 * 1024 },
       ));
     } catch {
