@@ -94,6 +94,8 @@ export interface WorldOptions {
    * DNS servers serve; the rest are SES-like defaults.
    */
   dkim?: Partial<DkimTimings>;
+  /** The stack file's name in the checkout. Default `Pulumi.e2e.yaml`; the shipped workflows read `Pulumi.prod.yaml`. */
+  configFile?: string;
   /** GitHub fake options (e.g. how a waiting job sits in its concurrency group). */
   github?: Pick<GitHubFakeOptions, "waitingHolds" | "immutableSubjects">;
 }
@@ -293,7 +295,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     });
     const files: Record<string, string> = {
       "Pulumi.yaml": "name: ses-dkim-rotation\nruntime: nodejs\n",
-      [WORLD_CONFIG_FILE]: stackFile,
+      [options.configFile ?? WORLD_CONFIG_FILE]: stackFile,
       ".github/CODEOWNERS": WORLD_CODEOWNERS,
       "dns/README.md": "DKIM TXT record files, one per selector: dns/<domain>/<selector>.zone\n",
     };
@@ -315,7 +317,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const both = [ns1, ns2] as const;
     return {
       workspace,
-      configFile: WORLD_CONFIG_FILE,
+      configFile: options.configFile ?? WORLD_CONFIG_FILE,
       repository,
       region,
       identities,
