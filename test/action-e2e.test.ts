@@ -15,11 +15,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import * as core from "@actions/core";
-import { run } from "../actions/dkim-rotation/src/main";
 import { parseRecordFile, recordPath } from "../actions/dkim-rotation/src/engine/record";
 import { rotationBranch } from "../actions/dkim-rotation/src/adapters/github";
 import { EMULATOR_CREDENTIALS, startWorld, type World } from "./helpers/world";
+import { parseOutputFile, runEntryPoint, type EntryPointRun } from "./helpers/entry-point";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { KmsKeyCustody } from "../actions/dkim-rotation/src/adapters/kms";
@@ -32,31 +31,10 @@ const TOKEN = "ghs_e2eFakeInstallationToken0123456789abcd";
 const PUT_SIGNING = "PutEmailIdentityDkimSigningAttributes";
 
 /** What one action run left behind. */
-interface ActionRun {
+interface ActionRun extends EntryPointRun {
   /** The world's checkout the run used (runs of several worlds share `runs`). */
   workspace: string;
   inputs: Record<string, string>;
-  stdout: string;
-  /** Raw GITHUB_OUTPUT file. */
-  outputFile: string;
-  outputs: Record<string, string>;
-  summary: string;
-  exitCode: number | undefined;
-  /** The `::error::` lines (core.error / core.setFailed), unescaped. */
-  errors: string[];
-}
-
-/** Parse the `name<<delimiter … delimiter` blocks @actions/core appends to GITHUB_OUTPUT. */
-function parseOutputFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const re = /^([^\n<]+)<<(ghadelimiter_[0-9a-f-]+)\n([\s\S]*?)\n\2$/gm;
-  for (const m of text.matchAll(re)) out[m[1]!] = m[3]!;
-  return out;
-}
-
-/** Reverse the escaping of workflow command data (%25, %0D, %0A). */
-function unescapeCommandData(s: string): string {
-  return s.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
 }
 
 const runs: ActionRun[] = [];
@@ -73,28 +51,11 @@ function worldClock(world: World) {
 }
 
 /**
- * `core.summary` is a process-wide singleton that caches the first
- * `GITHUB_STEP_SUMMARY` path it sees (and keeps an unwritten buffer). On a
- * runner every step is a new process; here many runs share one, so forget the
- * cached path before and after each run, or later runs (and other test files)
- * would write to a file that no longer exists.
- */
-function resetSummarySingleton(): void {
-  (core.summary as unknown as { _filePath?: string })._filePath = undefined;
-  core.summary.emptyBuffer();
-}
-
-/**
  * Run the action in-process as the runner would: inputs as `INPUT_<NAME>`
  * (upper-cased, spaces to `_`, hyphens kept), fresh output/summary files,
  * stdout captured (workflow commands go there), and everything restored after.
  */
 async function runAction(world: World, inputs: Record<string, string>): Promise<ActionRun> {
-  const dir = mkdtempSync(join(tmpdir(), "dkim-action-run-"));
-  const outputPath = join(dir, "output");
-  const summaryPath = join(dir, "summary");
-  writeFileSync(outputPath, "");
-  writeFileSync(summaryPath, "");
   const all: Record<string, string> = {
     config: world.configFile,
     "aws-endpoint": world.emulator.url,
@@ -102,60 +63,9 @@ async function runAction(world: World, inputs: Record<string, string>): Promise<
     "github-token": TOKEN,
     ...inputs,
   };
-  const vars: Record<string, string> = {
-    GITHUB_OUTPUT: outputPath,
-    GITHUB_STEP_SUMMARY: summaryPath,
-    GITHUB_WORKSPACE: world.workspace,
-    // The SDK's notice that Node 20 support ends (the action runs on node24).
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-  };
-  for (const [name, value] of Object.entries(all))
-    vars[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] = value;
-  const saved = new Map<string, string | undefined>();
-  for (const [k, v] of Object.entries(vars)) {
-    saved.set(k, process.env[k]);
-    process.env[k] = v;
-  }
-  const chunks: string[] = [];
-  const write = process.stdout.write;
-  const savedExitCode = process.exitCode;
-  process.exitCode = undefined;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    chunks.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-    return true;
-  }) as typeof process.stdout.write;
-  let exitCode: number | undefined;
-  resetSummarySingleton();
-  try {
-    // The engine runs on the world's clock, so a test can age keys by months.
-    await run({ ...world.runEnvironment(), clock: worldClock(world) });
-  } finally {
-    process.stdout.write = write;
-    resetSummarySingleton();
-    exitCode = process.exitCode === undefined ? undefined : Number(process.exitCode);
-    // core.setFailed sets process.exitCode = 1; it must not leak into mocha's exit status.
-    process.exitCode = savedExitCode;
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-  const stdout = chunks.join("");
-  const outputFile = readFileSync(outputPath, "utf8");
-  const result: ActionRun = {
-    workspace: world.workspace,
-    inputs: all,
-    stdout,
-    outputFile,
-    outputs: parseOutputFile(outputFile),
-    summary: readFileSync(summaryPath, "utf8"),
-    exitCode,
-    errors: stdout
-      .split("\n")
-      .filter((l) => l.startsWith("::error"))
-      .map((l) => unescapeCommandData(l.replace(/^::error[^:]*::/, ""))),
-  };
-  rmSync(dir, { recursive: true, force: true });
+  // The engine runs on the world's clock, so a test can age keys by months.
+  const r = await runEntryPoint(all, { ...world.runEnvironment(), clock: worldClock(world) });
+  const result: ActionRun = { workspace: world.workspace, inputs: all, ...r };
   runs.push(result);
   return result;
 }

@@ -17,17 +17,16 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { parse } from "yaml";
-import * as core from "@actions/core";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import { loadConfig, type ProjectConfig } from "../actions/dkim-rotation/src/engine/config";
 import { parseRecordFile } from "../actions/dkim-rotation/src/engine/record";
-import { run } from "../actions/dkim-rotation/src/main";
 import type { CliDocument } from "../scripts/cli-contract";
 import { startGitHubFake, type GitHubFake } from "../scripts/github-fake";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
 import { lintWorkflow } from "../scripts/lint-workflows";
 import { evaluateMap } from "../scripts/workflow-expressions";
 import { offlineAwsEnv } from "./helpers/offline-env";
+import { runEntryPoint } from "./helpers/entry-point";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -246,7 +245,6 @@ describe("docs/adopting.md, from an empty repository to the first rotation PR", 
   });
 
   it("7.2 DKIM rotate (plan) run by hand opens the first rotation PR", async function () {
-    const work = mkdtempSync(join(tmpdir(), "dkim-adopting-run-"));
     // The caller's `with:` (its vars) becomes the reusable workflow's inputs;
     // the action step's `with:` is evaluated from those, by GitHub's evaluator.
     const caller = (parse(files.get(".github/workflows/dkim-rotate.yml")!) as Workflow).jobs.plan!;
@@ -286,44 +284,11 @@ describe("docs/adopting.md, from an empty repository to the first rotation PR", 
       "dry-run": "false",
       "github-token": TOKEN,
     });
-    const vars: Record<string, string> = {
-      GITHUB_OUTPUT: join(work, "output"),
-      GITHUB_STEP_SUMMARY: join(work, "summary"),
-      GITHUB_WORKSPACE: repo,
-    };
-    writeFileSync(vars.GITHUB_OUTPUT!, "");
-    writeFileSync(vars.GITHUB_STEP_SUMMARY!, "");
-    for (const [k, v] of Object.entries(inputs)) vars[`INPUT_${k.toUpperCase()}`] = v;
-    const saved = new Map(Object.keys(vars).map((k) => [k, process.env[k]]));
-    Object.assign(process.env, vars);
-    const chunks: string[] = [];
-    const write = process.stdout.write;
-    const savedExit = process.exitCode;
-    process.exitCode = undefined;
-    const resetSummary = () => {
-      (core.summary as unknown as { _filePath?: string })._filePath = undefined;
-      core.summary.emptyBuffer();
-    };
-    resetSummary();
-    process.stdout.write = ((c: string | Uint8Array) => {
-      chunks.push(typeof c === "string" ? c : Buffer.from(c).toString("utf8"));
-      return true;
-    }) as typeof process.stdout.write;
-    let exitCode: number | undefined;
-    try {
-      await run({ workspace: repo, repository: "acme/dkim", apiUrl: github.url });
-    } finally {
-      process.stdout.write = write;
-      resetSummary();
-      exitCode = process.exitCode === undefined ? undefined : Number(process.exitCode);
-      process.exitCode = savedExit;
-      for (const [k, v] of saved) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-      rmSync(work, { recursive: true, force: true });
-    }
-    const stdout = chunks.join("");
+    const { stdout, exitCode } = await runEntryPoint(inputs, {
+      workspace: repo,
+      repository: "acme/dkim",
+      apiUrl: github.url,
+    });
     expect(exitCode, stdout).to.equal(undefined);
 
     const pulls = github.listPulls();

@@ -42,9 +42,8 @@ import {
   renderRecordFile,
   splitTxt,
 } from "../actions/dkim-rotation/src/engine/record";
-import * as core from "@actions/core";
 import { readInputs } from "../actions/dkim-rotation/src/inputs";
-import { run } from "../actions/dkim-rotation/src/main";
+import { runEntryPoint } from "./helpers/entry-point";
 import { main } from "../scripts/dkim";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
 import { startDnsServer, type DnsServer, type ZoneRecord } from "../scripts/sandbox/dns-server";
@@ -976,45 +975,12 @@ describe("bad-input corpus", function () {
   describe("action inputs through run() (INPUT_* variables, as the runner passes them)", function () {
     /** `run()` as the runner drives it; returns the workflow-command lines and the exit code. */
     async function runAction(inputs: Record<string, string>) {
-      const files = mkdtempSync(join(tmpdir(), "dkim-bad-run-"));
-      const vars: Record<string, string> = {
-        GITHUB_OUTPUT: join(files, "output"),
-        GITHUB_STEP_SUMMARY: join(files, "summary"),
-        GITHUB_WORKSPACE: dir,
-      };
-      writeFileSync(vars.GITHUB_OUTPUT!, "");
-      writeFileSync(vars.GITHUB_STEP_SUMMARY!, "");
-      for (const [k, v] of Object.entries(inputs)) vars[`INPUT_${k.toUpperCase()}`] = v;
-      const saved = new Map(Object.keys(vars).map((k) => [k, process.env[k]]));
-      Object.assign(process.env, vars);
-      const chunks: string[] = [];
-      const write = process.stdout.write;
-      const savedExit = process.exitCode;
-      process.exitCode = undefined;
-      const reset = () => {
-        (core.summary as unknown as { _filePath?: string })._filePath = undefined;
-        core.summary.emptyBuffer();
-      };
-      reset();
-      process.stdout.write = ((c: string | Uint8Array) => {
-        chunks.push(typeof c === "string" ? c : Buffer.from(c).toString("utf8"));
-        return true;
-      }) as typeof process.stdout.write;
-      let exitCode: number | undefined;
-      try {
-        await run({ workspace: dir, repository: "example-jp/bad", apiUrl: github.url });
-      } finally {
-        process.stdout.write = write;
-        reset();
-        exitCode = process.exitCode === undefined ? undefined : Number(process.exitCode);
-        process.exitCode = savedExit;
-        for (const [k, v] of saved) {
-          if (v === undefined) delete process.env[k];
-          else process.env[k] = v;
-        }
-        rmSync(files, { recursive: true, force: true });
-      }
-      const stdout = chunks.join("");
+      const { exitCode, stdout } = await runEntryPoint(inputs, {
+        workspace: dir,
+        repository: "example-jp/bad",
+        apiUrl: github.url,
+      });
+      // The raw workflow-command lines, as the runner reads them.
       return {
         exitCode,
         stdout,

@@ -287,21 +287,21 @@ describe("the shipped workflows, run as GitHub would (workflow runner)", functio
         file: ACTIVATE,
         from: "      ready: ${{ steps.verify.outputs.ready }}",
         to: "      ready-list: ${{ steps.verify.outputs.ready }}",
-        problem: /: job "DKIM \/ Activate  for " was skipped$/,
+        problem: /: job "DKIM \/ Activate {2}for " was skipped$/,
       },
       {
         title: "an inverted if: on the gated job",
         file: ACTIVATE,
         from: "if: needs.verify.outputs.ready != '' && needs.verify.outputs.ready != '[]'",
         to: "if: needs.verify.outputs.ready == '' || needs.verify.outputs.ready == '[]'",
-        problem: /: job "DKIM \/ Activate  for " was skipped$/,
+        problem: /: job "DKIM \/ Activate {2}for " was skipped$/,
       },
       {
         title: "a matrix built from the wrong output (retire instead of ready)",
         file: ACTIVATE,
         from: "include: ${{ fromJSON(needs.verify.outputs.ready) }}",
         to: "include: ${{ fromJSON(needs.verify.outputs.retire) }}",
-        problem: /: job "DKIM \/ Activate  for " failed: .*the matrix is empty$/,
+        problem: /: job "DKIM \/ Activate {2}for " failed: .*the matrix is empty$/,
       },
       {
         title: "the action's outputs: verify no longer sets ready",
@@ -309,7 +309,7 @@ describe("the shipped workflows, run as GitHub would (workflow runner)", functio
         from: /core\.setOutput\("ready"/g,
         to: 'core.setOutput("ready-ids"',
         rebuild: true,
-        problem: /: job "DKIM \/ Activate  for " was skipped$/,
+        problem: /: job "DKIM \/ Activate {2}for " was skipped$/,
       },
     ];
     for (const m of mutations) {
