@@ -39,7 +39,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import {
   convertWorkflowTemplate,
@@ -66,7 +66,13 @@ import { minimatch } from "minimatch";
 import { parse as parseYaml } from "yaml";
 import type { GitHubFake } from "./github-fake";
 import type { FakeJob } from "./github-fake-actions";
-import { coerceString, evaluateExpression, truthy, type JobStatus } from "./workflow-expressions";
+import {
+  coerceString,
+  evaluateExpression,
+  evaluateField,
+  truthy,
+  type JobStatus,
+} from "./workflow-expressions";
 
 const execFileAsync = promisify(execFile);
 
@@ -164,9 +170,9 @@ const stringOf = (token: TemplateToken | undefined, contexts: Contexts) =>
   coerceString(valueOf(token, contexts));
 
 /** GITHUB_OUTPUT's format (`name=value`, or `name<<DELIM` … `DELIM`), as @actions/core writes it. */
-function readOutputFile(path: string): Record<string, string> {
+export function parseOutputFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const lines = existsSync(path) ? readFileSync(path, "utf8").split("\n") : [];
+  const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
@@ -492,7 +498,11 @@ export class WorkflowRunner {
     jobRecord: JobRecord,
   ): Promise<{ ok: boolean; outputs: Record<string, string> }> {
     const temp = mkdtempSync(join(tmpdir(), "dkim-runner-"));
-    const permissions = readPermissions(join(this.root, file), job.id.value);
+    // The parser's model leaves out permissions: read them from its token tree.
+    const permissions = (valueOf(
+      rawJob(join(this.root, file), job.id.value).get("permissions"),
+      {},
+    ) ?? {}) as Record<string, string>;
     const steps: Contexts = {};
     const env: Record<string, string> = {};
     let status: JobStatus = "success";
@@ -550,7 +560,10 @@ export class WorkflowRunner {
           );
         }
         stepRecord.outcome = ok ? "success" : "failure";
-        stepRecord.outputs = { ...stepRecord.outputs, ...readOutputFile(outputFile) };
+        stepRecord.outputs = {
+          ...stepRecord.outputs,
+          ...parseOutputFile(readFileSync(outputFile, "utf8")),
+        };
         if (step.id && !step.id.startsWith("__"))
           steps[step.id] = {
             outputs: stepRecord.outputs,
@@ -692,7 +705,7 @@ export class WorkflowRunner {
     const inputs: Record<string, string> = { "aws-endpoint": this.opts.aws.endpoint };
     for (const [name, def] of Object.entries(declared)) {
       const value =
-        name in given ? given[name]! : coerceString(evaluateFieldIn(def.default ?? "", ctx));
+        name in given ? given[name]! : coerceString(evaluateField(def.default ?? "", ctx));
       if (name === "aws-endpoint" && !value) continue;
       inputs[name] = value;
     }
@@ -730,17 +743,19 @@ export class WorkflowRunner {
   }
 }
 
-function evaluateFieldIn(value: string, ctx: Contexts): unknown {
-  const m = /^\s*\$\{\{([\s\S]*?)\}\}\s*$/.exec(value);
-  return m ? evaluateExpression(m[1]!, ctx) : value;
-}
-
 /**
  * Keys of a step the parser's model leaves out (`with`, `working-directory`):
  * read from the parser's token tree of the same file, job and step index.
  */
 const rawTrees = new Map<string, TemplateToken>();
-function rawStep(path: string, jobId: string, index: number): Map<string, TemplateToken> {
+const find = (t: TemplateToken | undefined, key: string) =>
+  t && isMapping(t) ? t.find(key) : undefined;
+const entries = (t: TemplateToken | undefined) => {
+  const out = new Map<string, TemplateToken>();
+  if (t && isMapping(t)) for (const kv of t) out.set(String(valueOf(kv.key, {})), kv.value);
+  return out;
+};
+function rawJobToken(path: string, jobId: string): TemplateToken | undefined {
   let root = rawTrees.get(path);
   if (!root) {
     const parsed = parseWorkflow(
@@ -750,14 +765,15 @@ function rawStep(path: string, jobId: string, index: number): Map<string, Templa
     root = parsed.value!;
     rawTrees.set(path, root);
   }
-  const find = (t: TemplateToken | undefined, key: string) =>
-    t && isMapping(t) ? t.find(key) : undefined;
-  const steps = find(find(find(root, "jobs"), jobId), "steps");
-  const step = steps && isSequence(steps) ? steps.get(index) : undefined;
-  const out = new Map<string, TemplateToken>();
-  if (step && isMapping(step))
-    for (const kv of step) out.set(String(valueOf(kv.key, {})), kv.value);
-  return out;
+  return find(find(root, "jobs"), jobId);
+}
+/** A job's keys as written (one parse per file). */
+function rawJob(path: string, jobId: string): Map<string, TemplateToken> {
+  return entries(rawJobToken(path, jobId));
+}
+function rawStep(path: string, jobId: string, index: number): Map<string, TemplateToken> {
+  const steps = find(rawJobToken(path, jobId), "steps");
+  return entries(steps && isSequence(steps) ? steps.get(index) : undefined);
 }
 
 /** The reusable workflow's own repository and commit (GitHub's job.workflow_repository / job.workflow_sha). */
@@ -798,14 +814,6 @@ function assertSupported(file: string, job: string, step: Step): void {
     throw new UnsupportedWorkflowError(file, `continue-on-error in job ${job}`);
 }
 
-/** The permissions a job is granted, from its YAML (the parser does not convert them). */
-function readPermissions(path: string, jobId: string): Record<string, string> {
-  const doc = parseYaml(readFileSync(path, "utf8")) as {
-    jobs: Record<string, { permissions?: Record<string, string> }>;
-  };
-  return doc.jobs[jobId]?.permissions ?? {};
-}
-
 /** One job instance per matrix combination; `[undefined]` without a matrix. */
 function expandMatrix(
   file: string,
@@ -836,9 +844,4 @@ function order(jobs: WorkflowJob[]): WorkflowJob[] {
     out.push(job!);
   }
   return out;
-}
-
-/** Paths of `dir`, relative, for a push event's changed files. */
-export function relativePaths(root: string, files: string[]): string[] {
-  return files.map((f) => relative(root, f));
 }

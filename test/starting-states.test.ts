@@ -30,6 +30,20 @@ const OUTCOMES: Outcome[] = ["success", "ses-failed", "timeout"];
 const LEGACY = "gooid-21-prod";
 const regions = [REGION_A, REGION_B];
 
+/** The activation's report, whether it succeeded or threw ActivationFailedError. */
+async function activationReport(
+  ctx: Parameters<typeof runActivate>[0],
+  domain: string,
+  selector: string,
+): Promise<SwapReport> {
+  try {
+    return await runActivate(ctx, domain, selector);
+  } catch (err) {
+    if (!(err instanceof ActivationFailedError)) throw err;
+    return err.report;
+  }
+}
+
 describe("first activation from every starting state × {success, SES FAILED, timeout}", function () {
   let h: EngineHarness;
   const tmp = mkdtempSync(join(tmpdir(), "dkim-starts-"));
@@ -121,10 +135,7 @@ describe("first activation from every starting state × {success, SES FAILED, ti
             : { pollIntervalMs: 10 * MINUTE_MS, timeoutMs: 2 * HOUR_MS };
         let report: SwapReport;
         try {
-          report = await runActivate(h.ctx, domain, selector);
-        } catch (err) {
-          if (!(err instanceof ActivationFailedError)) throw err;
-          report = err.report;
+          report = await activationReport(h.ctx, domain, selector);
         } finally {
           h.sesDns = h.ns1;
         }
@@ -220,13 +231,7 @@ describe("a failed first activation from Easy DKIM, under both readings of the s
           h.sesDns = h.ns1;
           return useEasyDkim(region, d);
         };
-        let report: SwapReport;
-        try {
-          report = await runActivate(h.ctx, domain, selector);
-        } catch (err) {
-          if (!(err instanceof ActivationFailedError)) throw err;
-          report = err.report;
-        }
+        const report = await activationReport(h.ctx, domain, selector);
         const views = regions.map((r) => h.emulator.ses.identity(r, domain)!);
         if (reading === "same-tokens") {
           expect(report.outcome, report.message).to.equal("rolled-back");

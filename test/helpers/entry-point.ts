@@ -11,6 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as core from "@actions/core";
 import { run, type RunEnvironment } from "../../actions/dkim-rotation/src/main";
+import { parseOutputFile } from "../../scripts/workflow-runner";
+
+export { parseOutputFile };
 
 export interface EntryPointRun {
   stdout: string;
@@ -22,14 +25,6 @@ export interface EntryPointRun {
   exitCode?: number;
   /** `::error` lines, their data unescaped. */
   errors: string[];
-}
-
-/** GITHUB_OUTPUT as @actions/core writes it (`name<<ghadelimiter_…` heredocs). */
-export function parseOutputFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const re = /^([^\n<]+)<<(ghadelimiter_[0-9a-f-]+)\n([\s\S]*?)\n\2$/gm;
-  for (const m of text.matchAll(re)) out[m[1]!] = m[3]!;
-  return out;
 }
 
 /** Reverse the escaping of workflow command data (%25, %0D, %0A). */

@@ -763,16 +763,20 @@ async function rollBack(
   keys: StoredKey[],
 ): Promise<SwapReport> {
   const domain = identity.domain;
-  if (rollback.kind === "none") {
-    return {
-      domain,
-      selector,
-      rollback,
+  const report = (
+    r: Pick<SwapReport, "outcome" | "message"> & Partial<SwapReport>,
+  ): SwapReport => ({
+    domain,
+    selector,
+    rollback,
+    timeline,
+    ...r,
+  });
+  if (rollback.kind === "none")
+    return report({
       outcome: "failed",
-      timeline,
       message: `${domain}: ${selector} did not verify (${why}) and there is no way back: ${rollback.why}`,
-    };
-  }
+    });
   let back: { ok: boolean; why?: string };
   let to: string;
   if (rollback.kind === "byodkim") {
@@ -810,25 +814,16 @@ async function rollBack(
     if (!cn.ok) {
       const retry = await retryCandidate(ctx, identity, selector, secret, given, event, keys);
       if (retry.ok) {
-        return {
-          domain,
-          selector,
-          previousSelector: undefined,
-          rollback,
+        return report({
           outcome: "activated",
-          timeline,
           pendingMinutes: retry.pendingMinutes,
           message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} on a second try (the first did not verify: ${why}; Easy DKIM was no way back: SES gave it new tokens whose CNAMEs are not published)`,
-        };
+        });
       }
-      return {
-        domain,
-        selector,
-        rollback,
+      return report({
         outcome: "failed",
-        timeline,
         message: `${domain}: ${selector} did not verify twice (${why}; then ${retry.why}) and Easy DKIM is no way back: SES gave it new tokens whose CNAMEs are not published (${easyDkimCnames(domain, given)}); publish those CNAMEs or find why SES does not verify ${selector}`,
-      };
+      });
     }
     back = await pollUntilSettled(ctx, identity, EASY_DKIM, event, keys, new Map());
   }
@@ -836,15 +831,11 @@ async function rollBack(
   // fixes what SES saw); the planner rotates to a fresh key instead.
   await ctx.keys.markState(domain, selector, "retired", ctx.clock.now());
   event("record", `${selector} marked retired after the failed activation`, false);
-  return {
-    domain,
-    selector,
+  return report({
     previousSelector: rollbackSelector(rollback),
-    rollback,
     outcome: "rolled-back",
-    timeline,
     message: `${domain}: activation of ${selector} failed (${why}); rolled back to ${to}${back.ok ? " (SES SUCCESS)" : ` but SES has not confirmed it yet (${back.why})`}`,
-  };
+  });
 }
 
 /**
