@@ -93,6 +93,8 @@ export interface GitHubFakeOptions {
   immutableSubjects?: boolean;
   /** How a job waiting for approval sits in its concurrency group (scripts/github-fake-actions.ts). */
   waitingHolds?: "pending" | "running";
+  /** Time of the timestamps it writes (PRs, runs, jobs, reviews); the system clock by default. The sandbox's is simulated. */
+  clock?: { now(): Date };
 }
 
 class HttpError extends Error {
@@ -125,6 +127,7 @@ export class GitHubFake {
   private server?: Server;
   private baseUrl = "";
   private clock = 0;
+  private readonly timeSource?: { now(): Date };
   readonly ownerId: number;
   readonly repositoryId: number;
   /** Workflows, runs, jobs, environments, approvals, variables, OIDC (scripts/github-fake-actions.ts). */
@@ -135,6 +138,7 @@ export class GitHubFake {
     this.repo = opts.repo ?? "ses-dkim-rotation";
     this.defaultBranch = opts.defaultBranch ?? "main";
     this.login = opts.login ?? "dkim-rotation[bot]";
+    this.timeSource = opts.clock;
     this.ownerId = opts.ownerId ?? 4200001;
     this.repositoryId = opts.repositoryId ?? 987654321;
     this.actions = new ActionsModel({
@@ -312,7 +316,8 @@ export class GitHubFake {
 
   private now(): string {
     // Strictly increasing, second resolution like GitHub's timestamps.
-    this.clock = Math.max(this.clock + 1000, Math.floor(Date.now() / 1000) * 1000);
+    const now = this.timeSource?.now().getTime() ?? Date.now();
+    this.clock = Math.max(this.clock + 1000, Math.floor(now / 1000) * 1000);
     return new Date(this.clock).toISOString().replace(/\.\d{3}Z$/, "Z");
   }
 

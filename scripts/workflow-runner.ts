@@ -19,7 +19,8 @@
  *   `approve`), job `concurrency` (the fake's one-pending-per-group rule);
  * - steps: `run:` (bash, with `GITHUB_OUTPUT`), and these `uses:`:
  *   - the action itself (`./<path>` with an `action.yml`): its real entry
- *     point (`runs.main`, e.g. `dist/index.js`) in a child `node`, with the
+ *     point (`runs.main`, e.g. `dist/index.js`) in a child `node` (or `run()`
+ *     in this process: `host`, scripts/action-host.ts), with the
  *     runner's environment: `INPUT_*` (defaults from action.yml), `GITHUB_OUTPUT`,
  *     `GITHUB_STEP_SUMMARY`, `GITHUB_EVENT_PATH`, `GITHUB_WORKSPACE`, the job's
  *     OIDC token service, and the credentials the role step gave. One
@@ -37,6 +38,7 @@
  * an `UnsupportedWorkflowError` naming the file and the construct.
  */
 import { execFile, execFileSync } from "node:child_process";
+import { childProcessHost, parseOutputFile, type ActionHost } from "./action-host";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -116,6 +118,8 @@ export interface RunnerOptions {
   token: string;
   /** The tool's commit (`job.workflow_sha`); default: `git rev-parse HEAD` in `toolDir`. */
   toolSha?: string;
+  /** Where the action's steps run (scripts/action-host.ts). Default: the bundle in a child node. */
+  host?: ActionHost;
 }
 
 export interface StepRecord {
@@ -124,8 +128,10 @@ export interface StepRecord {
   uses?: string;
   outcome: "success" | "failure" | "skipped";
   outputs: Record<string, string>;
-  /** What the step printed (the action's log lines). */
+  /** What the step printed (the action's log lines), masked as GitHub shows it. */
   log?: string;
+  /** Values the step masked (`::add-mask::`): secrets the runner knows of. */
+  masked?: string[];
   role?: string;
 }
 
@@ -169,29 +175,15 @@ function valueOf(token: TemplateToken | undefined, contexts: Contexts): unknown 
 const stringOf = (token: TemplateToken | undefined, contexts: Contexts) =>
   coerceString(valueOf(token, contexts));
 
-/** GITHUB_OUTPUT's format (`name=value`, or `name<<DELIM` … `DELIM`), as @actions/core writes it. */
-export function parseOutputFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
-    if (heredoc) {
-      const value: string[] = [];
-      while (++i < lines.length && lines[i] !== heredoc[2]) value.push(lines[i]!);
-      out[heredoc[1]!] = value.join("\n");
-    } else if (line.includes("=")) {
-      out[line.slice(0, line.indexOf("="))] = line.slice(line.indexOf("=") + 1);
-    }
-  }
-  return out;
-}
-
 /**
  * The log GitHub would show: `::add-mask::` commands are consumed by the
  * runner, and every later occurrence of a masked value prints as `***`
  * (GitHub Docs, "Workflow commands", "Masking a value in a log").
  */
+export function maskedValues(stdout: string): string[] {
+  return [...stdout.matchAll(/^::add-mask::(.+)$/gm)].map((m) => m[1]!);
+}
+
 export function runnerLog(stdout: string): string {
   const masks: string[] = [];
   const out: string[] = [];
@@ -230,7 +222,21 @@ export class WorkflowRunner {
     return this.opts.workflowRoot ?? this.opts.workspace;
   }
 
-  async load(file: string): Promise<WorkflowTemplate> {
+  private readonly templates = new Map<string, Promise<WorkflowTemplate>>();
+  /** What the running job's stand-ins leave in the workspace, undone when it ends. */
+  private readonly jobCleanups: (() => void)[] = [];
+
+  /** The file, parsed and converted once per runner (the files do not change under it). */
+  load(file: string): Promise<WorkflowTemplate> {
+    let template = this.templates.get(file);
+    if (!template) {
+      template = this.parse(file);
+      this.templates.set(file, template);
+    }
+    return template;
+  }
+
+  private async parse(file: string): Promise<WorkflowTemplate> {
     const path = join(this.root, file);
     const trace = new NoOperationTraceWriter();
     const parsed = parseWorkflow({ name: file, content: readFileSync(path, "utf8") }, trace);
@@ -581,6 +587,7 @@ export class WorkflowRunner {
       return { ok: status === "success", outputs };
     } finally {
       rmSync(temp, { recursive: true, force: true });
+      for (const undo of this.jobCleanups.splice(0)) undo();
     }
   }
 
@@ -590,7 +597,6 @@ export class WorkflowRunner {
     extra: Record<string, string>,
   ): Record<string, string> {
     return {
-      ...(process.env as Record<string, string>),
       ...this.opts.env,
       ...this.opts.github.actions.runnerEnv(fake.id),
       GITHUB_ACTIONS: "true",
@@ -622,7 +628,10 @@ export class WorkflowRunner {
     try {
       const { stdout } = await execFileAsync("bash", ["-e", "-c", script], {
         cwd,
-        env: this.runnerEnv(fake, outputFile, { ...env, ...stepEnv }),
+        env: {
+          ...(process.env as Record<string, string>),
+          ...this.runnerEnv(fake, outputFile, { ...env, ...stepEnv }),
+        },
       });
       stepRecord.log = runnerLog(stdout);
       return true;
@@ -660,7 +669,11 @@ export class WorkflowRunner {
           throw new Error(
             `${file} job ${jobId}: checks out ${given.repository}@${given.ref}, not the reusable workflow's own ${want.workflow_repository}@${want.workflow_sha}`,
           );
-        if (!existsSync(link)) symlinkSync(resolve(this.opts.toolDir), link);
+        if (!existsSync(link)) {
+          symlinkSync(resolve(this.opts.toolDir), link);
+          // A job's workspace does not outlive the job: the next one checks the tool out again.
+          this.jobCleanups.push(() => rmSync(link, { force: true }));
+        }
       }
       return true;
     }
@@ -721,25 +734,22 @@ export class WorkflowRunner {
     const inputEnv = Object.fromEntries(
       Object.entries(inputs).map(([k, v]) => [`INPUT_${k.replace(/ /g, "_").toUpperCase()}`, v]),
     );
-    try {
-      const { stdout } = await execFileAsync(process.execPath, [join(dir, metadata.runs.main)], {
-        cwd: this.opts.workspace,
-        env: this.runnerEnv(fake, outputFile, {
-          ...env,
-          ...inputEnv,
-          GITHUB_EVENT_PATH: eventPath,
-          GITHUB_EVENT_NAME: String((ctx.github as { event_name: string }).event_name),
-          GITHUB_STEP_SUMMARY: summary,
-          RUNNER_TEMP: temp,
-        }),
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      stepRecord.log = runnerLog(stdout);
-      return !stdout.split("\n").some((l) => l.startsWith("::error"));
-    } catch (err) {
-      stepRecord.log = runnerLog(String((err as { stdout?: string }).stdout ?? err));
-      return false;
-    }
+    const { stdout, ok } = await (this.opts.host ?? childProcessHost)({
+      dir,
+      main: join(dir, metadata.runs.main),
+      cwd: this.opts.workspace,
+      env: this.runnerEnv(fake, outputFile, {
+        ...env,
+        ...inputEnv,
+        GITHUB_EVENT_PATH: eventPath,
+        GITHUB_EVENT_NAME: String((ctx.github as { event_name: string }).event_name),
+        GITHUB_STEP_SUMMARY: summary,
+        RUNNER_TEMP: temp,
+      }),
+    });
+    stepRecord.log = runnerLog(stdout);
+    stepRecord.masked = maskedValues(stdout);
+    return ok;
   }
 }
 

@@ -487,7 +487,8 @@ describe("faults: negative caching through a real unbound", function () {
 
 describe("faults: an SES status fault on the first switch from Easy DKIM, under both readings", function () {
   this.timeout(300_000);
-  // Seed 3 faults news.example's first BYODKIM activation (SES FAILED at the first check).
+  // Only SES status faults; seed 8 fails news.example's first BYODKIM activation
+  // (SES FAILED at the first check).
   for (const reading of ["new-tokens", "same-tokens"] as const) {
     it(`${reading}: ${reading === "new-tokens" ? "Easy DKIM is no way back, the key verifies on a second try" : "back on Easy DKIM with SES SUCCESS"}; 0 failed signatures`, async () => {
       const out = mkdtempSync(join(tmpdir(), "faults-easy-"));
@@ -497,7 +498,7 @@ describe("faults: an SES status fault on the first switch from Easy DKIM, under 
           out,
           years: 0.1,
           naive: false,
-          faults: { rate: 0.2, seed: 3 },
+          faults: { rate: 0.2, seed: 8, aws: ["dkim-failed"], dns: [] },
           easyDkimSwitchBack: reading,
           print: (l) => lines.push(l),
         });
@@ -522,12 +523,21 @@ describe("faults: a seeded sandbox run at a 20% fault rate", function () {
   const outs: string[] = [];
   let twoYears: SandboxReport;
   const reports: SandboxReport[] = [];
+  const timelines: string[][] = [];
 
   before(async () => {
     const run = async (years: number, seed: number) => {
       const out = mkdtempSync(join(tmpdir(), "faults-sandbox-"));
       outs.push(out);
-      return runSandbox({ out, years, naive: false, faults: { rate: 0.2, seed }, print: () => {} });
+      const lines: string[] = [];
+      timelines.push(lines);
+      return runSandbox({
+        out,
+        years,
+        naive: false,
+        faults: { rate: 0.2, seed },
+        print: (l) => lines.push(l),
+      });
     };
     // The issue's run: two simulated years (two rotations per domain) under
     // faults throughout. Seed 42 is the run docs/reliability.md quotes.
@@ -559,7 +569,7 @@ describe("faults: a seeded sandbox run at a 20% fault rate", function () {
       ).to.have.length.at.least(2);
   });
 
-  it("injected every kind, the SDK absorbed the AWS faults, and each SES status fault ended in a rollback", () => {
+  it("injected every kind, the SDK absorbed the AWS faults, and each SES status fault ended in a rollback or a second try", () => {
     const f = twoYears.faults!;
     for (const kind of ["throttle", "server-error", "timeout", "slow"] as const)
       expect(f.injected[kind], kind).to.be.greaterThan(10);
@@ -570,7 +580,10 @@ describe("faults: a seeded sandbox run at a 20% fault rate", function () {
     expect(statusFaults).to.be.greaterThan(0);
     // Each status fault ends in a rollback; so may a faulted answer to SES's own
     // check of a candidate (DNS faults hit those too), never a swap on a bad answer.
-    expect(f.rollbacks.length).to.be.at.least(statusFaults);
+    // Leaving Easy DKIM under the new-tokens reading there is no way back: the
+    // action swaps once more to the same key, which then verifies ("on a second try").
+    const secondTries = timelines[0]!.filter((l) => / on a second try \(/.test(l)).length;
+    expect(f.rollbacks.length + secondTries).to.be.at.least(statusFaults);
     for (const rb of f.rollbacks) expect(rb.message).to.match(/rolled back to \S+ \(SES SUCCESS\)/);
     // A rolled-back candidate is retired and replaced, never offered again.
     expect(twoYears.rotations.filter((x) => x.rolledBackAt)).to.have.length(f.rollbacks.length);

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { runSandbox, type SandboxReport } from "../scripts/sandbox/run";
+import { copyRepository, edit } from "./helpers/repository-copy";
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -131,6 +132,67 @@ describe("sandbox (end to end)", function () {
     console.log(
       `      secret hygiene (sandbox): ${files} artifacts (${bytes} bytes) + ${timeline.length} timeline lines scanned for ${new Set(secrets).size} keys: ${hits} hits`,
     );
+  });
+
+  it("runs the shipped workflows: one approval request per activation, each rotation's costs counted", () => {
+    const w = pipeline.workflows!;
+    // The daily plan fires on its own cron (dkim-rotate.yml, 17 0 * * *) every simulated day.
+    expect(w.runs["dkim-rotate.yml (schedule)"]).to.equal(Math.round(0.7 * 365));
+    // Each merge of a record PR is a push to dns/ that starts dkim-activate.yml.
+    expect(w.runs["dkim-activate.yml (push)"]).to.be.greaterThan(0);
+    expect(w.jobs.failure).to.equal(0);
+    expect(pipeline.failedJobs).to.deep.equal([]);
+    for (const r of pipeline.rotations) {
+      expect(r.costs, r.to).to.not.equal(undefined);
+      expect(r.costs!.approvalRequests, r.to).to.equal(1);
+      expect(r.costs!.workflowRuns).to.be.greaterThan(2);
+      expect(r.costs!.githubRequests).to.be.greaterThan(0);
+      expect(r.costs!.sesCalls).to.be.greaterThan(0);
+    }
+    // Activations and the retirement each asked the reviewers once; nothing else did.
+    const retirements = timeline.filter((l) => /deletion of .* key scheduled/.test(l)).length;
+    expect(w.approvalRequests).to.equal(pipeline.rotations.length + retirements);
+    const md = readFileSync(join(pipelineOut, "report.md"), "utf8");
+    expect(md).to.contain("## The shipped workflows");
+    expect(md).to.match(/\| news\.example → news-\d{8} \| 1 \| \d+ \| \d+ \| \d+ \|/);
+  });
+
+  describe("proof that it runs the shipped files: one change in a copy, a failing verdict naming the job", function () {
+    let dir: string;
+    beforeEach(() => (dir = copyRepository()));
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    const stuck =
+      /^news\.example: news-\d{8} published \d{4}-\d\d-\d\d but never activated; \.github\/workflows\/dkim-activate\.yml: job "DKIM \/ Activate {2}for " was skipped/;
+    const mutations = [
+      {
+        title: "a workflow: the gated job's if: inverted",
+        file: ".github/workflows/reusable-activate.yml",
+        from: "if: needs.verify.outputs.ready != '' && needs.verify.outputs.ready != '[]'",
+        to: "if: needs.verify.outputs.ready == '' || needs.verify.outputs.ready == '[]'",
+      },
+      {
+        title: "the action's outputs: verify no longer sets ready",
+        file: "actions/dkim-rotation/src/main.ts",
+        from: /core\.setOutput\("ready"/g,
+        to: 'core.setOutput("ready-ids"',
+      },
+    ];
+    for (const m of mutations) {
+      it(m.title, async () => {
+        edit(dir, m.file, m.from, m.to);
+        const out = mkdtempSync(join(tmpdir(), "sandbox-mutant-"));
+        try {
+          // 0.1 years: news.example is onboarded from Easy DKIM; its record is published on day 16.
+          const report = await runSandbox({ out, years: 0.1, naive: false, toolRoot: dir });
+          expect(report.ok).to.equal(false);
+          expect(report.stuckRotations[0], report.verdict).to.match(stuck);
+          expect(report.verdict).to.match(/was skipped/);
+          expect(report.failed).to.equal(0);
+        } finally {
+          rmSync(out, { recursive: true, force: true });
+        }
+      });
+    }
   });
 
   it("--naive shows the hazard: days of unsigned mail outside SES's pending checks", async () => {

@@ -7,15 +7,7 @@
  * action's outputs, gives another verdict, naming the job.
  */
 import { execFileSync } from "node:child_process";
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +19,7 @@ import {
   type RunRecord,
 } from "../scripts/workflow-runner";
 import { EMULATOR_CREDENTIALS, startWorld, type World } from "./helpers/world";
+import { copyRepository, edit } from "./helpers/repository-copy";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DOMAIN = "mail.example.jp";
@@ -151,25 +144,6 @@ function costs(
     githubRequests: world.github.requests.length - c0.github,
     sesCalls: sesCalls(world) - c0.ses,
   };
-}
-
-/** A copy of the repository (without node_modules, which is linked) to change one thing in. */
-function copyRepository(): string {
-  const dir = mkdtempSync(join(tmpdir(), "dkim-mutant-"));
-  cpSync(ROOT, dir, {
-    recursive: true,
-    filter: (src) => !/\/(node_modules|\.git)(\/|$)/.test(src.slice(ROOT.length)),
-  });
-  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
-  return dir;
-}
-
-function edit(dir: string, file: string, from: string | RegExp, to: string): void {
-  const path = join(dir, file);
-  const text = readFileSync(path, "utf8");
-  const next = text.replace(from, to);
-  if (next === text) throw new Error(`${file}: ${String(from)} not found`);
-  writeFileSync(path, next);
 }
 
 describe("the shipped workflows, run as GitHub would (workflow runner)", function () {

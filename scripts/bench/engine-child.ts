@@ -12,7 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import { systemClock } from "../../actions/dkim-rotation/src/engine/clock";
-import { loadConfig, type ProjectConfig } from "../../actions/dkim-rotation/src/engine/config";
+import { loadConfig } from "../../actions/dkim-rotation/src/engine/config";
 import {
   runPlan,
   snapshotAll,
@@ -31,11 +31,6 @@ import type {
 import { RepoRecords } from "../../actions/dkim-rotation/src/engine/records";
 import { buildAwsAdapters } from "../../actions/dkim-rotation/src/context";
 import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
-import { CloudWatchMetrics } from "../../actions/dkim-rotation/src/adapters/cloudwatch";
-import { RegionPacer } from "../../actions/dkim-rotation/src/adapters/pacer";
-import { SecretsKeyStore } from "../../actions/dkim-rotation/src/adapters/secrets";
-import { KmsKeyCustody } from "../../actions/dkim-rotation/src/adapters/kms";
-import { createAwsClients, SesAdapter } from "../../actions/dkim-rotation/src/adapters/ses";
 import { BENCH_CREDENTIALS, mapLimit } from "./common";
 
 export interface FleetTask {
@@ -50,7 +45,7 @@ export interface FleetTask {
   dns: "real" | "skip";
   /**
    * Diagnostic: the pacer's margin in ms instead of its default (5 % of the
-   * interval). The adapters are then wired by hand, as buildAwsAdapters does.
+   * interval), passed to buildAwsAdapters.
    */
   pacerMarginMs?: number;
 }
@@ -198,36 +193,6 @@ function countingChanges(counter: { proposals: number }): ChangeRequestPort {
   };
 }
 
-/** context.ts's wiring, with the pacer margin under test. */
-function adaptersWithMargin(config: ProjectConfig, task: FleetTask) {
-  const clients = createAwsClients({
-    regions: [...new Set(config.identities.flatMap((i) => i.regions))],
-    homeRegion: config.defaultRegion,
-    endpoint: task.endpoint,
-    credentials: BENCH_CREDENTIALS,
-  });
-  const pacer = new RegionPacer({ requestsPerSecond: task.rate, marginMs: task.pacerMarginMs });
-  return {
-    ses: new SesAdapter({ clients: clients.ses, pacer }),
-    keys: new SecretsKeyStore({
-      client: clients.secrets,
-      kmsKeyId: config.kmsKeyId,
-      prefix: config.secretPrefix,
-      custody: new KmsKeyCustody({ client: clients.kms, keyId: config.kmsKeyId }),
-    }),
-    metrics: new CloudWatchMetrics({
-      client: clients.cloudwatch,
-      namespace: config.metricsNamespace,
-    }),
-    destroy: () => {
-      for (const c of clients.ses.values()) c.destroy();
-      clients.secrets.destroy();
-      clients.kms.destroy();
-      clients.cloudwatch.destroy();
-    },
-  };
-}
-
 function rssSampler() {
   let peakRss = process.memoryUsage().rss;
   let peakHeap = process.memoryUsage().heapUsed;
@@ -255,16 +220,14 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
   const sampler = rssSampler();
   const t0 = performance.now();
   const config = loadConfig(task.configFile);
-  const aws =
-    task.pacerMarginMs === undefined
-      ? buildAwsAdapters({
-          config,
-          endpoint: task.endpoint,
-          credentials: BENCH_CREDENTIALS,
-          requestsPerSecond: task.rate,
-          onSecret: () => {},
-        })
-      : adaptersWithMargin(config, task);
+  const aws = buildAwsAdapters({
+    config,
+    endpoint: task.endpoint,
+    credentials: BENCH_CREDENTIALS,
+    requestsPerSecond: task.rate,
+    pacerMarginMs: task.pacerMarginMs,
+    onSecret: () => {},
+  });
   const getCounts = new Map<string, number>();
   const sesErrors: Record<string, number> = {};
   const keyStore = { list: 0, create: 0, other: 0 };

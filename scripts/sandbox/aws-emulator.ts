@@ -51,6 +51,7 @@ import {
   type DkimStatusFault,
   type DkimTimings,
   type EasyDkimKey,
+  type ExternalKeySet,
   type IdentityView,
   type SentMessage,
   type SesQuirks,
@@ -65,6 +66,7 @@ export type {
   StatusChange,
   DkimStatusFault,
   EasyDkimKey,
+  ExternalKeySet,
   SesQuirks,
 } from "./aws-emulator/ses";
 export type { AwsFaultKind, FaultPlan } from "./faults";
@@ -137,6 +139,8 @@ export interface AwsEmulatorOptions {
   onMessage?: (event: SentMessage) => void | Promise<void>;
   /** Every Easy DKIM key SES makes, to be served at `<token>.dkim.amazonses.com`. */
   onEasyDkimKey?: (key: EasyDkimKey) => void | Promise<void>;
+  /** Every BYODKIM key set, as SES takes it (the sandbox audits each swap against DNS). */
+  onExternalKey?: (key: ExternalKeySet) => void;
   faults?: AwsEmulatorFaults;
   /**
    * KMS keys every Region has (made on first use there), as the stack's
@@ -291,6 +295,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     lookupTxt: options.lookupTxt ?? resolverLookup(options.dnsServers),
     ...(options.onMessage ? { onMessage: options.onMessage } : {}),
     ...(options.onEasyDkimKey ? { onEasyDkimKey: options.onEasyDkimKey } : {}),
+    ...(options.onExternalKey ? { onExternalKey: options.onExternalKey } : {}),
   });
   const secrets = new SecretsBackend({
     accountId: options.accountId ?? "123456789012",

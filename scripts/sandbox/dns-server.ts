@@ -769,3 +769,60 @@ export class AmazonSesKeyZone {
     for (const server of this.servers()) server.setZone(AmazonSesKeyZone.ORIGIN, this.model);
   }
 }
+
+/**
+ * The zone of a mail domain as the worlds here serve it: SOA, two NS, the DKIM
+ * TXT records (each value split into 255-byte strings, RFC 7208 §3.3 / RFC
+ * 6376 §3.6.2.2) and the Easy DKIM CNAMEs. One builder for the sandbox's DNS
+ * team and the test world, so their zones cannot drift apart.
+ */
+export function mailDomainZone(
+  domain: string,
+  contents: {
+    serial: number;
+    /** selector → joined TXT value. */
+    dkim: ReadonlyMap<string, string>;
+    /** Easy DKIM tokens: `<token>._domainkey` CNAME `<token>.dkim.amazonses.com`. */
+    easyDkimTokens?: readonly string[];
+    /** Glue for ns1/ns2 (the sandbox's zones carry it). */
+    nameserverAddress?: string;
+    /** TTL of the TXT records (default: the zone's, 3600). */
+    txtTtl?: number;
+  },
+): ZoneModel {
+  return {
+    serial: contents.serial,
+    ttl: 3600,
+    soa: {
+      mname: `ns1.${domain}`,
+      rname: `hostmaster.${domain}`,
+      refresh: 3600,
+      retry: 600,
+      expire: 604800,
+      // Negative answers are cached for min(SOA TTL, MINIMUM) (RFC 2308 §5).
+      minimum: 300,
+    },
+    records: [
+      { name: "@", type: "NS", data: `ns1.${domain}.` },
+      { name: "@", type: "NS", data: `ns2.${domain}.` },
+      ...(contents.nameserverAddress
+        ? (["ns1", "ns2"] as const).map((name): ZoneRecord => ({
+            name,
+            type: "A",
+            data: contents.nameserverAddress!,
+          }))
+        : []),
+      ...[...contents.dkim].map(([selector, value]): ZoneRecord => ({
+        name: `${selector}._domainkey`,
+        type: "TXT",
+        ...(contents.txtTtl ? { ttl: contents.txtTtl } : {}),
+        data: splitTxt(value),
+      })),
+      ...(contents.easyDkimTokens ?? []).map((token): ZoneRecord => ({
+        name: `${token}._domainkey`,
+        type: "CNAME",
+        data: `${token}.dkim.amazonses.com.`,
+      })),
+    ],
+  };
+}

@@ -29,7 +29,7 @@ import { dirname, join } from "node:path";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import { stringify } from "yaml";
 import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
-import { dkimRecordValue, splitTxt } from "../../actions/dkim-rotation/src/engine/record";
+import { dkimRecordValue } from "../../actions/dkim-rotation/src/engine/record";
 import {
   startAwsEmulator,
   type AwsEmulator,
@@ -38,10 +38,10 @@ import {
 } from "../../scripts/sandbox/aws-emulator";
 import {
   AmazonSesKeyZone,
+  mailDomainZone,
   startDnsServer,
   type DnsServer,
   type ZoneModel,
-  type ZoneRecord,
 } from "../../scripts/sandbox/dns-server";
 import {
   fetchIdToken,
@@ -170,15 +170,6 @@ export interface World {
   close(): Promise<void>;
 }
 
-const SOA = {
-  refresh: 3600,
-  retry: 600,
-  expire: 604800,
-  // Negative answers are cached for min(SOA TTL, MINIMUM) (RFC 2308 §5); irrelevant
-  // here because the verifier asks the authoritative servers directly.
-  minimum: 300,
-};
-
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const region = options.region ?? "ap-northeast-1";
   const repository = options.repository ?? "example-jp/dkim-test";
@@ -215,25 +206,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const render = (domain: string, dkim: Map<string, string>): ZoneModel => {
       const serial = (serials.get(domain) ?? 2026010100) + 1;
       serials.set(domain, serial);
-      return {
-        serial,
-        ttl: 3600,
-        soa: { mname: `ns1.${domain}`, rname: `hostmaster.${domain}`, ...SOA },
-        records: [
-          { name: "@", type: "NS", data: `ns1.${domain}.` },
-          { name: "@", type: "NS", data: `ns2.${domain}.` },
-          ...[...dkim].map(([selector, value]): ZoneRecord => ({
-            name: `${selector}._domainkey`,
-            type: "TXT",
-            data: splitTxt(value),
-          })),
-          ...(cnames.get(domain) ?? []).map((token): ZoneRecord => ({
-            name: `${token}._domainkey`,
-            type: "CNAME",
-            data: `${token}.dkim.amazonses.com.`,
-          })),
-        ],
-      };
+      return mailDomainZone(domain, { serial, dkim, easyDkimTokens: cnames.get(domain) });
     };
     const change = (
       domain: string,

@@ -30,6 +30,12 @@ export interface AwsAdapterOptions {
   clock?: Clock;
   onSecret: (secret: string) => void;
   maxAttempts?: number;
+  /** The SDK's retry strategy instead of its adaptive mode (the sandbox scales backoff down). */
+  retryStrategy?: SESv2ClientConfig["retryStrategy"];
+  /** Per-attempt socket timeout (default 30 s). */
+  requestTimeoutMs?: number;
+  /** The SES pacer's margin over 1/rate, in ms (default 5 % of the interval; the bench varies it). */
+  pacerMarginMs?: number;
 }
 
 export interface AwsAdapters {
@@ -52,6 +58,8 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     endpoint: options.endpoint,
     credentials: options.credentials,
     maxAttempts: options.maxAttempts,
+    retryStrategy: options.retryStrategy,
+    requestTimeoutMs: options.requestTimeoutMs,
   });
   const requestsPerSecond = options.requestsPerSecond ?? config.sesRequestsPerSecond;
   const problem = requestsPerSecondProblem(requestsPerSecond, { endpoint: options.endpoint });
@@ -66,7 +74,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       hint: "use 1 against AWS; faster rates only against the sandbox emulator's endpoint",
     });
   }
-  const pacer = new RegionPacer({ requestsPerSecond });
+  const pacer = new RegionPacer({ requestsPerSecond, marginMs: options.pacerMarginMs });
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
     kmsRead: new KmsReader(clients.kms),

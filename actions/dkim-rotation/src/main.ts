@@ -29,7 +29,7 @@ import type { ChangeRequestPort } from "./engine/ports";
 import { RepoRecords, recordFolderStat } from "./engine/records";
 import { quote } from "./engine/values";
 import { annotateError } from "./annotations";
-import { buildAwsAdapters } from "./context";
+import { buildAwsAdapters, type AwsAdapterOptions } from "./context";
 import { DnsVerifier } from "./adapters/dns";
 import {
   createOctokit,
@@ -109,6 +109,13 @@ export interface RunEnvironment {
   idToken?: (audience: string) => Promise<string>;
   /** Rate-limit pacing of the GitHub client; GitHub's own on a runner. */
   githubPacing?: GitHubPacing;
+  /**
+   * The AWS SDK's retry strategy and per-attempt timeout; the SDK's adaptive
+   * mode and 30 s on a runner. The sandbox scales them down with its clock.
+   */
+  aws?: Pick<AwsAdapterOptions, "retryStrategy" | "requestTimeoutMs">;
+  /** DNS check timeouts; 2 s × 3 tries on a runner. */
+  dns?: { timeoutMs: number; tries: number };
 }
 
 /** The commands that read a private key: they run only past the approval gate. */
@@ -138,6 +145,8 @@ function buildContext(
     requestsPerSecond: inputs.requestsPerSecond,
     requestsPerSecondSource: { file: "input:requests-per-second", field: "requests-per-second" },
     onSecret: (s) => core.setSecret(s),
+    clock: env.clock,
+    ...env.aws,
     // The emulator accepts any SigV4-shaped credentials; real runs use the OIDC role from the environment.
     credentials: inputs.awsEndpoint
       ? { accessKeyId: "AKIASANDBOXEXAMPLE00", secretAccessKey: "sandbox" }
@@ -164,7 +173,7 @@ function buildContext(
     ses: aws.ses,
     keys: aws.keys,
     metrics: inputs.dryRun ? undefined : aws.metrics,
-    dns: new DnsVerifier({}),
+    dns: new DnsVerifier({ ...env.dns, clock: env.clock }),
     records: new RepoRecords(env.workspace, config),
     changes,
     clock: env.clock ?? systemClock,
@@ -325,6 +334,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             const report = await runActivate(ctx, t.domain, t.selector, { dryRun: inputs.dryRun });
             timelines.push(timelineOf(report));
             notes.push(report.message);
+            // The outcome in the job's log too, not only in its summary.
+            core.info(report.message);
           } catch (err) {
             // A refusal, a rollback or an AWS error: the summary still shows what
             // happened, including swaps of earlier targets in this run.
@@ -431,15 +442,18 @@ function notesOf(snaps: IdentitySnapshot[]): string[] {
   ]);
 }
 
-export async function run(
-  env: RunEnvironment = {
+/** What a runner says about the job, from its environment (GitHub Docs, "Default environment variables"). */
+export function runnerEnvironment(): RunEnvironment {
+  return {
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
     repository: process.env.GITHUB_REPOSITORY,
     apiUrl: process.env.GITHUB_API_URL,
     runId: process.env.GITHUB_RUN_ID,
     event: process.env.GITHUB_EVENT_NAME,
-  },
-): Promise<void> {
+  };
+}
+
+export async function run(env: RunEnvironment = runnerEnvironment()): Promise<void> {
   try {
     const inputs = readInputs();
     const summary = await execute(inputs, env);

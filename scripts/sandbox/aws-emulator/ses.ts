@@ -322,6 +322,18 @@ export interface SesBackendOptions {
    * as it makes it; a world that serves that zone hears of every new key here.
    */
   onEasyDkimKey?: (key: EasyDkimKey) => void | Promise<void>;
+  /** Every BYODKIM key set (PutEmailIdentityDkimSigningAttributes, EXTERNAL), as it is set. */
+  onExternalKey?: (key: ExternalKeySet) => void;
+}
+
+/** A BYODKIM key SES was just given: what the world must already serve at `<selector>._domainkey.<identity>`. */
+export interface ExternalKeySet {
+  region: string;
+  identity: string;
+  selector: string;
+  /** Base64 SPKI, the record's `p=`. */
+  publicKey: string;
+  at: Date;
 }
 
 /** An Easy DKIM key SES holds: the three tokens and the public key their CNAMEs lead to. */
@@ -512,6 +524,13 @@ export class SesBackend {
       ? undefined
       : statusFault?.(selector);
     this.startChecking(identity, now, `signing attributes set: EXTERNAL selector ${selector}`);
+    this.options.onExternalKey?.({
+      region: identity.region,
+      identity: identity.name,
+      selector,
+      publicKey: identity.publicKey,
+      at: now,
+    });
   }
 
   /** New signing attributes: PENDING, the first DNS check due after `firstCheckMinutes`. */

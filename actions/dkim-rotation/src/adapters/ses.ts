@@ -189,6 +189,11 @@ export function installPacer(client: SESv2Client, pacer: RegionPacer, key: strin
 }
 
 export interface AwsClientsOptions {
+  /**
+   * The SDK's retry strategy instead of its adaptive mode: the sandbox scales
+   * the backoff down as it scales SES's pacing (two years in a minute).
+   */
+  retryStrategy?: SESv2ClientConfig["retryStrategy"];
   /** Regions that hold the SES identities. */
   regions: string[];
   /** Region of the key store and the metrics (the stack's home Region). Default: the first of `regions`. */
@@ -226,8 +231,11 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
   if (options.regions.length === 0)
     throw new Error("createAwsClients: at least one Region is required");
   const common = {
-    retryMode: "adaptive" as const,
-    maxAttempts: options.maxAttempts ?? 5,
+    // A given strategy replaces the SDK's adaptive mode (whose limiter and
+    // backoff work in real seconds) and its attempt count.
+    ...(options.retryStrategy
+      ? { retryStrategy: options.retryStrategy }
+      : { retryMode: "adaptive" as const, maxAttempts: options.maxAttempts ?? 5 }),
     // This SDK version only logs a warning on requestTimeout unless told to throw.
     requestHandler: {
       requestTimeout: options.requestTimeoutMs ?? 30_000,

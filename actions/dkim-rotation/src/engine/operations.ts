@@ -192,15 +192,28 @@ async function readSes(ctx: EngineContext, identity: IdentityConfig): Promise<Se
   );
 }
 
+/**
+ * The stored keys, then the records: a record's merge time (git history) is
+ * read only for a pending key's selector, the one the planner counts
+ * publication days for (docs/design.md#record-merge-times).
+ */
+async function readKeysAndRecords(
+  ctx: EngineContext,
+  domain: string,
+): Promise<{ records: RecordOnMain[]; keys: StoredKey[] }> {
+  const keys = await ctx.keys.list(domain);
+  const pending = new Set(keys.filter((k) => k.state === "pending").map((k) => k.selector));
+  return { keys, records: await ctx.records.read(domain, { mergeTimesFor: pending }) };
+}
+
 /** Everything the planner needs for one identity, read once (one GetEmailIdentity per Region). */
 export async function snapshotIdentity(
   ctx: EngineContext,
   identity: IdentityConfig,
   read?: { records: RecordOnMain[]; keys: StoredKey[] },
 ): Promise<IdentitySnapshot> {
-  const [records, keys, ses] = await Promise.all([
-    read?.records ?? ctx.records.read(identity.domain),
-    read?.keys ?? ctx.keys.list(identity.domain),
+  const [{ records, keys }, ses] = await Promise.all([
+    read ?? readKeysAndRecords(ctx, identity.domain),
     readSes(ctx, identity),
   ]);
   const dns: IdentitySnapshot["dns"] = {};
@@ -263,10 +276,7 @@ export async function snapshotForVerify(
 ): Promise<{ snapshots: IdentitySnapshot[]; skipped: number }> {
   const identities = identitiesOf(ctx, domains);
   const read = await forEachIdentity(ctx, identities, "reading the key store", async (i) => {
-    const [records, keys] = await Promise.all([
-      ctx.records.read(i.domain),
-      ctx.keys.list(i.domain),
-    ]);
+    const { records, keys } = await readKeysAndRecords(ctx, i.domain);
     return { identity: i, records, keys, ...verifyNeedsSes(keys, records) };
   });
   const due = read.filter((r) => r.needed);
@@ -569,9 +579,8 @@ async function readLifecycle(
   ctx: EngineContext,
   identity: IdentityConfig,
 ): Promise<{ records: RecordOnMain[]; keys: StoredKey[]; ses: SesIdentityState[]; lc: Lifecycle }> {
-  const [records, keys, ses] = await Promise.all([
-    ctx.records.read(identity.domain),
-    ctx.keys.list(identity.domain),
+  const [{ records, keys }, ses] = await Promise.all([
+    readKeysAndRecords(ctx, identity.domain),
     readSes(ctx, identity),
   ]);
   return {

@@ -31,7 +31,12 @@ import { quote } from "./values";
 const execFileAsync = promisify(execFile);
 
 export interface RecordSource {
-  read(domain: string): Promise<RecordOnMain[]>;
+  /**
+   * The domain's records on main. `mergeTimesFor`: the selectors whose merge
+   * time is wanted (the planner needs it only for a pending key's record, to
+   * count days awaiting publication); every record's when absent.
+   */
+  read(domain: string, options?: { mergeTimesFor?: ReadonlySet<string> }): Promise<RecordOnMain[]>;
 }
 
 /**
@@ -308,7 +313,10 @@ export class RepoRecords implements RecordSource {
     ),
   ) {}
 
-  async read(domain: string): Promise<RecordOnMain[]> {
+  async read(
+    domain: string,
+    options: { mergeTimesFor?: ReadonlySet<string> } = {},
+  ): Promise<RecordOnMain[]> {
     const identity = this.config.identities.find((i) => i.domain === domain);
     if (!identity) return [];
     const folder = recordFolderOf(this.config);
@@ -321,7 +329,9 @@ export class RepoRecords implements RecordSource {
       const first = byKey.get(record.publicKey);
       if (first) throw duplicateKeyError(record, first);
       byKey.set(record.publicKey, record);
-      record.mergedAt = await this.mergedAt(rel);
+      // Git history (one `git log` per instance) only when a merge time is wanted.
+      if (!options.mergeTimesFor || options.mergeTimesFor.has(record.selector))
+        record.mergedAt = await this.mergedAt(rel);
       out.push(record);
     }
     return out;

@@ -1,0 +1,222 @@
+/**
+ * The mail stream: each domain sends through SES (the emulator signs with the
+ * key it holds), and each message is verified at send time against the DNS
+ * a receiver sees then (its resolver caching answers for their TTL), with
+ * mailauth on a worker thread.
+ *
+ * Messages go out every 6 hours per domain, every 10 minutes within 3 days of
+ * an expected swap (`dense`), so a break in signing shows in the figures.
+ */
+import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { SendEmailCommand, SESv2Client } from "@aws-sdk/client-sesv2";
+import { HOUR_MS, MINUTE_MS, type SimClock } from "../../actions/dkim-rotation/src/engine/clock";
+import type { ProjectConfig } from "../../actions/dkim-rotation/src/engine/config";
+import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
+import type { AwsEmulator, SentMessage } from "./aws-emulator";
+import type { VerifyRequest, VerifyResponse } from "./mail-verifier";
+
+type TxtAnswer = string[][] | "ENOTFOUND" | "ENODATA";
+
+export interface MailStreamOptions {
+  config: ProjectConfig;
+  emulator: () => AwsEmulator;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  clock: SimClock;
+  /** The receiver's resolver asks this server. */
+  resolverAddress: string;
+  /** Where each message goes, named by sequence, domain, Region and verdict. */
+  mailDir: string;
+  /** The zone serial a message records in a header (what DNS said when it left). */
+  zoneSerial: (domain: string) => number;
+  /** Inside the dense window around an expected swap. */
+  dense: (domain: string, at: number) => boolean;
+}
+
+export class MailStream {
+  readonly stats = { messages: 0, verified: 0, unsigned: 0, failed: 0 };
+  readonly unsignedLog: { domain: string; region: string; at: number }[] = [];
+  readonly failures: string[] = [];
+  private readonly sent: SentMessage[] = [];
+  private readonly nextAt = new Map<string, number>();
+  private readonly regionTurn = new Map<string, number>();
+  private readonly clients = new Map<string, SESv2Client>();
+  private readonly txtCache = new Map<string, { until: number; answer: TxtAnswer }>();
+  private readonly verdicts: Promise<void>[] = [];
+  private readonly verifier = new MailVerifierPool();
+  private closed = false;
+
+  constructor(private readonly opts: MailStreamOptions) {}
+
+  /** The emulator's onMessage hook: every message as it leaves SES. */
+  readonly onMessage = (e: SentMessage) => {
+    this.sent.push(e);
+  };
+
+  /** First message of each domain at `at`. */
+  start(at: number): void {
+    for (const identity of this.opts.config.identities) this.nextAt.set(identity.domain, at);
+  }
+
+  /** The next message due: its domain and time. */
+  next(): { domain: string; at: number } | undefined {
+    let best: { domain: string; at: number } | undefined;
+    for (const [domain, at] of this.nextAt) if (!best || at < best.at) best = { domain, at };
+    return best;
+  }
+
+  client(region: string): SESv2Client {
+    let c = this.clients.get(region);
+    if (!c) {
+      c = new SESv2Client({
+        region,
+        endpoint: this.opts.emulator().url,
+        credentials: this.opts.credentials,
+        maxAttempts: 5,
+      });
+      this.clients.set(region, c);
+    }
+    return c;
+  }
+
+  /** Send the due message of `domain` and schedule its next one. */
+  async send(domain: string, at: number): Promise<void> {
+    const { stats } = this;
+    const identity = this.opts.config.identities.find((i) => i.domain === domain)!;
+    const turn = this.regionTurn.get(domain) ?? 0;
+    this.regionTurn.set(domain, turn + 1);
+    const region = identity.regions[turn % identity.regions.length]!;
+    const date = new Date(at);
+    const raw = [
+      `From: Notifications <notify@${domain}>`,
+      `To: customer@inbox.example`,
+      `Subject: Your order update ${stats.messages + 1}`,
+      `Date: ${date.toUTCString()}`,
+      `Message-ID: <${randomUUID()}@${domain}>`,
+      `MIME-Version: 1.0`,
+      `Content-Type: text/plain; charset=utf-8`,
+      `X-Sandbox-Zone-Serial: ${this.opts.zoneSerial(domain)}`,
+      ``,
+      `Hello from ${domain} via SES ${region} at ${date.toISOString()}.`,
+      ``,
+    ].join("\r\n");
+    const before = this.sent.length;
+    await this.client(region).send(
+      new SendEmailCommand({
+        FromEmailAddress: `notify@${domain}`,
+        Destination: { ToAddresses: ["customer@inbox.example"] },
+        Content: { Raw: { Data: Buffer.from(raw) } },
+      }),
+    );
+    const sent = this.sent[before]!;
+    stats.messages++;
+    const seq = stats.messages;
+    // DNS as the receiver sees it now; the signature check itself runs on the worker.
+    const answers: Record<string, TxtAnswer> = {};
+    for (const name of signatureKeyNames(sent.raw)) answers[name] = await this.resolve(name);
+    this.verdicts.push(
+      this.verifier.verify({ raw: sent.raw, domain, answers, curTime: at }).then((res) => {
+        if (res.verdict === "pass") stats.verified++;
+        else if (res.verdict === "unsigned") {
+          stats.unsigned++;
+          this.unsignedLog.push({ domain, region, at });
+        } else {
+          stats.failed++;
+          this.failures.push(
+            `${date.toISOString()} ${domain} ${region} s=${sent.selector}: ${res.detail}`,
+          );
+        }
+        const name = `${String(seq).padStart(6, "0")}-${domain}-${region}-${res.verdict}.eml`;
+        writeFileSync(join(this.opts.mailDir, name), sent.raw);
+      }),
+    );
+    this.nextAt.set(domain, at + (this.opts.dense(domain, at) ? 10 * MINUTE_MS : 6 * HOUR_MS));
+  }
+
+  /** A recipient's resolver caches answers for their TTL (3600 s in these zones). */
+  private async resolve(name: string): Promise<TxtAnswer> {
+    const key = name.toLowerCase();
+    const now = this.opts.clock.t;
+    const hit = this.txtCache.get(key);
+    if (hit && hit.until > now) return hit.answer;
+    const got = await queryTxt(this.opts.resolverAddress, name, { timeout: 500, tries: 2 });
+    const answer: TxtAnswer = got === "NXDOMAIN" ? "ENOTFOUND" : got === "NODATA" ? "ENODATA" : got;
+    // RFC 2308: negative answers are cached for the SOA minimum (300 s here).
+    this.txtCache.set(key, {
+      until: now + (typeof answer === "string" ? 5 * MINUTE_MS : HOUR_MS),
+      answer,
+    });
+    return answer;
+  }
+
+  /** Wait for every verdict, then stop the worker and the clients. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.verdicts);
+    await this.verifier.close();
+    for (const c of this.clients.values()) c.destroy();
+  }
+}
+
+/** The key records a verifier will look up: `<s>._domainkey.<d>` for each DKIM-Signature. */
+function signatureKeyNames(raw: Buffer): string[] {
+  const head = raw
+    .subarray(0, Math.max(0, raw.indexOf("\r\n\r\n")))
+    .toString("latin1")
+    .replace(/\r\n[ \t]+/g, " ");
+  const names: string[] = [];
+  for (const line of head.split("\r\n")) {
+    if (!/^dkim-signature:/i.test(line)) continue;
+    const d = /[;\s:]d=([^;\s]+)/i.exec(line)?.[1];
+    const sel = /[;\s:]s=([^;\s]+)/i.exec(line)?.[1];
+    if (d && sel) names.push(`${sel}._domainkey.${d}`.toLowerCase());
+  }
+  return names;
+}
+
+/** One worker thread running mailauth, so verification uses the second core. */
+class MailVerifierPool {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<
+    number,
+    { resolve: (r: VerifyResponse) => void; reject: (e: Error) => void }
+  >();
+  private next = 0;
+  private broken?: Error;
+  constructor() {
+    // Workers do not inherit tsx's loader hooks on Node 20: register them first.
+    const entry = new URL("./mail-verifier.ts", import.meta.url).href;
+    this.worker = new Worker(
+      `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`,
+      { eval: true },
+    );
+    this.worker.on("message", (r: VerifyResponse) => {
+      this.waiting.get(r.id)?.resolve(r);
+      this.waiting.delete(r.id);
+    });
+    const fail = (err: Error) => {
+      this.broken = new Error(`mail verifier worker stopped: ${err.message}`);
+      for (const w of this.waiting.values()) w.reject(this.broken);
+      this.waiting.clear();
+    };
+    this.worker.on("error", fail);
+    this.worker.on("exit", (code) => {
+      if (code !== 0 || this.waiting.size) fail(new Error(`exit code ${code}`));
+    });
+  }
+  verify(req: Omit<VerifyRequest, "id">): Promise<VerifyResponse> {
+    if (this.broken) return Promise.reject(this.broken);
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...req, id });
+    });
+  }
+  async close(): Promise<void> {
+    this.broken = new Error("mail verifier closed");
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The sandbox's world: the stack file it runs with, the repository that
+ * adopts the tool (a real git checkout whose commits carry simulated times, so
+ * record merge times come from `git log` as on a runner with fetch-depth 0),
+ * and the GitHub fake that holds the same repository's main.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { stringify } from "yaml";
+import {
+  parseProjectConfig,
+  type ProjectConfig,
+} from "../../actions/dkim-rotation/src/engine/config";
+import type { GitHubFake } from "../github-fake";
+
+/** The shipped callers name this stack file (`config: Pulumi.prod.yaml`); the sandbox's goes there. */
+export const SANDBOX_CONFIG_FILE = "Pulumi.prod.yaml";
+export const SANDBOX_OWNER = "example-jp";
+export const SANDBOX_REPO = "mail-dkim";
+
+/** Any SigV4-shaped credentials: the emulator checks only the shape. */
+export const SANDBOX_CREDENTIALS = {
+  accessKeyId: "AKIASANDBOXEXAMPLE00",
+  secretAccessKey: "sandbox-secret-access-key-not-real",
+};
+
+/** Two domains: one in two Regions, one with a 7-day grace period. */
+export function sandboxConfig(file: string, nameservers: string[]): ProjectConfig {
+  return parseProjectConfig(sandboxStack(nameservers), {
+    file,
+    project: "ses-dkim-rotation",
+    defaultRegion: "ap-northeast-1",
+  });
+}
+
+function sandboxStack(nameservers: string[]) {
+  return {
+    identities: [
+      {
+        domain: "shop.example",
+        selectorPrefix: "shop",
+        regions: ["ap-northeast-1", "ap-northeast-3"],
+        nameservers,
+      },
+      {
+        domain: "news.example",
+        selectorPrefix: "news",
+        regions: ["ap-northeast-1"],
+        nameservers,
+        graceDays: 7,
+      },
+    ],
+    kmsKeyId: "alias/ses-dkim-rotation",
+    // AWS allows 1 request/s; the emulator is told the same scaled rate, so two years fit in a minute.
+    sesRequestsPerSecond: 1000,
+    dnsTeam: "@example-jp/dns-team",
+    github: { owner: SANDBOX_OWNER, repo: SANDBOX_REPO },
+  };
+}
+
+/** The stack file as Pulumi keeps it (`config:` with project-namespaced keys). */
+export function renderSandboxStack(nameservers: string[]): string {
+  const stack = sandboxStack(nameservers);
+  return (
+    "# Written by the sandbox: the stack file its run used.\n" +
+    stringify({
+      config: {
+        "aws:region": "ap-northeast-1",
+        ...Object.fromEntries(
+          Object.entries(stack).map(([k, v]) => [`ses-dkim-rotation:${k}`, v] as const),
+        ),
+      },
+    })
+  );
+}
+
+/** The adopting repository's files on main at the start. */
+export function sandboxFiles(nameservers: string[]): Record<string, string> {
+  return {
+    "Pulumi.yaml": "name: ses-dkim-rotation\nruntime: nodejs\n",
+    [SANDBOX_CONFIG_FILE]: renderSandboxStack(nameservers),
+    ".github/CODEOWNERS": "*       @example-jp/mail-platform\n/dns/   @example-jp/dns-team\n",
+    "dns/README.md": "DKIM TXT record files, one per selector: dns/<domain>/<selector>.zone\n",
+  };
+}
+
+/** The checkout every workflow job starts from: main, with its full history. */
+export class SandboxRepository {
+  constructor(
+    readonly dir: string,
+    private readonly recordFolder: string,
+  ) {}
+
+  /** `git init` with the starting files, committed at `at`. */
+  init(files: Record<string, string>, at: number): void {
+    mkdirSync(this.dir, { recursive: true });
+    this.git(["init", "-q", "-b", "main"], at);
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(this.dir, path)), { recursive: true });
+      writeFileSync(join(this.dir, path), content);
+    }
+    this.commit("Initial commit", at);
+  }
+
+  /** Make the record folder equal to main's on the fake, and commit it at `at` (the merge). */
+  pullMain(github: GitHubFake, message: string, at: number): string[] {
+    const folder = this.recordFolder;
+    const onMain = github.listFiles().filter((p) => p.startsWith(`${folder}/`));
+    const local = walk(join(this.dir, folder), folder);
+    const changed: string[] = [];
+    for (const path of local)
+      if (!onMain.includes(path)) {
+        rmSync(join(this.dir, path));
+        changed.push(path);
+      }
+    for (const path of onMain) {
+      const content = github.readFile(path)!;
+      const file = join(this.dir, path);
+      if (local.includes(path) && readFileSync(file, "utf8") === content) continue;
+      mkdirSync(dirname(join(this.dir, path)), { recursive: true });
+      writeFileSync(file, content);
+      changed.push(path);
+    }
+    if (changed.length) this.commit(message, at);
+    return changed;
+  }
+
+  commit(message: string, at: number): void {
+    this.git(["add", "-A"], at);
+    this.git(["commit", "-q", "--allow-empty", "-m", message], at);
+  }
+
+  private git(args: string[], at: number): void {
+    const date = new Date(at).toISOString();
+    execFileSync("git", args, {
+      cwd: this.dir,
+      stdio: ["ignore", "ignore", "pipe"],
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "sandbox",
+        GIT_AUTHOR_EMAIL: "sandbox@example.jp",
+        GIT_COMMITTER_NAME: "sandbox",
+        GIT_COMMITTER_EMAIL: "sandbox@example.jp",
+        GIT_AUTHOR_DATE: date,
+        GIT_COMMITTER_DATE: date,
+        GIT_CONFIG_GLOBAL: "/dev/null",
+        GIT_CONFIG_NOSYSTEM: "1",
+      },
+    });
+  }
+}
+
+function walk(dir: string, rel: string): string[] {
+  return existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? walk(join(dir, e.name), `${rel}/${e.name}`) : [`${rel}/${e.name}`],
+      )
+    : [];
+}
