@@ -14,8 +14,8 @@ import {
   parseProjectConfig,
   type IdentityConfig,
   type ProjectConfig,
+  InputError,
 } from "../actions/dkim-rotation/src/engine/config";
-import { InputError } from "../actions/dkim-rotation/src/engine/errors";
 
 /** GitHub allows at most six reviewers (users plus teams) on one environment. */
 export const MAX_ENVIRONMENT_REVIEWERS = 6;

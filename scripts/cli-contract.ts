@@ -13,7 +13,8 @@ import {
   oneLine,
   RefusalError,
 } from "../actions/dkim-rotation/src/engine/errors";
-import { ActivationFailedError, LockedError } from "../actions/dkim-rotation/src/engine/operations";
+import { ActivationFailedError } from "../actions/dkim-rotation/src/engine/swap";
+import { LockedError } from "../actions/dkim-rotation/src/engine/engine-context";
 
 /** The `schema` field of every JSON document; bump the version on an incompatible change. */
 export const CLI_SCHEMA = "ses-dkim-rotation/cli/v1";

@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import type { ProjectConfig } from "../actions/dkim-rotation/src/engine/config";
 import { runAdopt } from "../actions/dkim-rotation/src/engine/adopt";
 import { InputError } from "../actions/dkim-rotation/src/engine/errors";
-import type { EngineContext } from "../actions/dkim-rotation/src/engine/operations";
+import type { EngineContext } from "../actions/dkim-rotation/src/engine/engine-context";
 import { fileKeySource, ssmKeySource } from "../actions/dkim-rotation/src/adapters/legacy-key";
 
 export interface AdoptEngine {

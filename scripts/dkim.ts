@@ -10,9 +10,9 @@ import { systemClock } from "../actions/dkim-rotation/src/engine/clock";
 import {
   DEFAULT_CONFIG_FILE,
   identitySchema,
-  loadConfig,
   type ProjectConfig,
 } from "../actions/dkim-rotation/src/engine/config";
+import { loadConfig } from "../actions/dkim-rotation/src/load-config";
 import { ExitCode, InputError } from "../actions/dkim-rotation/src/engine/errors";
 import {
   renderPlan,
@@ -21,24 +21,21 @@ import {
   renderSwap,
   renderVerification,
   statusRows,
-} from "../actions/dkim-rotation/src/engine/format";
-import {
-  ActivationFailedError,
-  runActivate,
-  runPlan,
-  runRetire,
-  runRollback,
-  runVerify,
-  snapshotAll,
-  type EngineContext,
-  type Logger,
-} from "../actions/dkim-rotation/src/engine/operations";
+  plainChangeText,
+} from "../actions/dkim-rotation/src/format";
+import { ActivationFailedError } from "../actions/dkim-rotation/src/engine/swap";
+import { runActivate, runRollback } from "../actions/dkim-rotation/src/engine/activate";
+import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
+import { runRetire } from "../actions/dkim-rotation/src/engine/retire";
+import { runVerify } from "../actions/dkim-rotation/src/engine/verify";
+import { snapshotAll } from "../actions/dkim-rotation/src/engine/snapshot";
+import type { EngineContext, Logger } from "../actions/dkim-rotation/src/engine/engine-context";
 import type { Decision } from "../actions/dkim-rotation/src/engine/planner";
 import {
   checkAllRecords,
   checkRecordRepo,
   RepoRecords,
-} from "../actions/dkim-rotation/src/engine/records";
+} from "../actions/dkim-rotation/src/adapters/repo-records";
 import { checkRecordFolder, RECORD_DIR } from "../actions/dkim-rotation/src/engine/record";
 import { isValidSelector } from "../actions/dkim-rotation/src/engine/selector";
 import {
@@ -184,6 +181,7 @@ function engine(g: GlobalOptions): {
     clock: systemClock,
     log: cliLogger(g.json),
     onSecret,
+    changeText: plainChangeText,
   };
   return { ctx, config, aws, close: () => aws.destroy() };
 }

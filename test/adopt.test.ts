@@ -14,7 +14,7 @@ import { addDays } from "../actions/dkim-rotation/src/engine/clock";
 import { runAdopt, type AdoptRequest } from "../actions/dkim-rotation/src/engine/adopt";
 import { InputError, RefusalError } from "../actions/dkim-rotation/src/engine/errors";
 import { generateDkimKeyPair, sesPrivateKeyToPem } from "../actions/dkim-rotation/src/engine/keys";
-import { snapshotAll } from "../actions/dkim-rotation/src/engine/operations";
+import { snapshotAll } from "../actions/dkim-rotation/src/engine/snapshot";
 import { fileKeySource, ssmKeySource } from "../actions/dkim-rotation/src/adapters/legacy-key";
 import { recordPath } from "../actions/dkim-rotation/src/engine/record";
 import { REGION_A, REGION_B, startEngineHarness, type EngineHarness } from "./helpers/engine";

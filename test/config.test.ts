@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import {
-  loadConfig,
   parseProjectConfig,
   ROTATION_BUFFER_DAYS,
 } from "../actions/dkim-rotation/src/engine/config";
+import { loadConfig } from "../actions/dkim-rotation/src/load-config";
 import { InputError } from "../actions/dkim-rotation/src/engine/errors";
 
 const P = "ses-dkim-rotation";

@@ -49,16 +49,17 @@ import { FileLock, WorkingTreeChanges } from "../actions/dkim-rotation/src/adapt
 import { rotationBranch } from "../actions/dkim-rotation/src/adapters/github";
 import { buildAwsAdapters, type AwsAdapters } from "../actions/dkim-rotation/src/context";
 import { DAY_MS, type Clock } from "../actions/dkim-rotation/src/engine/clock";
-import { loadConfig, type ProjectConfig } from "../actions/dkim-rotation/src/engine/config";
+import { type ProjectConfig } from "../actions/dkim-rotation/src/engine/config";
+import { loadConfig } from "../actions/dkim-rotation/src/load-config";
+import { runActivate } from "../actions/dkim-rotation/src/engine/activate";
+import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
 import {
-  runActivate,
-  runPlan,
   silentLogger,
   type EngineContext,
-} from "../actions/dkim-rotation/src/engine/operations";
+} from "../actions/dkim-rotation/src/engine/engine-context";
 import { recordPath } from "../actions/dkim-rotation/src/engine/record";
 import { generateDkimKeyPair, sesPrivateKeyToPem } from "../actions/dkim-rotation/src/engine/keys";
-import { RepoRecords } from "../actions/dkim-rotation/src/engine/records";
+import { RepoRecords } from "../actions/dkim-rotation/src/adapters/repo-records";
 import {
   bundleEntry,
   spawnNode,
@@ -69,6 +70,7 @@ import {
 } from "./helpers/crash-proxy";
 import { EMULATOR_CREDENTIALS, startWorld, type World } from "./helpers/world";
 import { offlineAwsEnv } from "./helpers/offline-env";
+import { plainChangeText } from "../actions/dkim-rotation/src/format";
 
 // The SDK warns that Node 20 support ends in 2027; these tests only talk to the emulator.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -160,6 +162,7 @@ describe("crash recovery: SIGKILL at every side-effect boundary, then re-run", f
     };
     return {
       config,
+      changeText: plainChangeText,
       ses: adapters.ses,
       keys: adapters.keys,
       dns: new DnsVerifier({ timeoutMs: 500, tries: 2 }),

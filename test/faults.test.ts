@@ -22,14 +22,19 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { DnsVerifier, queryTxt } from "../actions/dkim-rotation/src/adapters/dns";
 import { generateDkimKeyPair, type DkimKeyPair } from "../actions/dkim-rotation/src/engine/keys";
-import { summarizeDns } from "../actions/dkim-rotation/src/engine/operations";
-import { dkimRecordValue, splitTxt } from "../actions/dkim-rotation/src/engine/record";
+import { summarizeDns } from "../actions/dkim-rotation/src/engine/snapshot";
+import { dkimRecordValue } from "../actions/dkim-rotation/src/engine/record";
 import {
   startAwsEmulator,
   type AwsEmulator,
   type AwsEmulatorFaults,
 } from "../scripts/sandbox/aws-emulator";
-import { startDnsServer, type DnsServer, type ZoneModel } from "../scripts/sandbox/dns-server";
+import {
+  mailDomainZone,
+  startDnsServer,
+  type DnsServer,
+  type ZoneModel,
+} from "../scripts/sandbox/dns-server";
 import { FaultDecider, hashSeed, mulberry32 } from "../scripts/sandbox/faults";
 import { runSandbox, type SandboxReport } from "../scripts/sandbox/run";
 import { freePort, requireBinary } from "./helpers/bind";
@@ -42,23 +47,7 @@ const DOMAIN = "example.test";
 const T0 = new Date("2027-03-01T00:00:00Z");
 
 function zone(serial: number, records: Record<string, string>, minimum = 300): ZoneModel {
-  return {
-    serial,
-    ttl: 3600,
-    soa: {
-      mname: `ns1.${DOMAIN}`,
-      rname: `hostmaster.${DOMAIN}`,
-      refresh: 3600,
-      retry: 600,
-      expire: 604800,
-      minimum,
-    },
-    records: Object.entries(records).map(([selector, value]) => ({
-      name: `${selector}._domainkey`,
-      type: "TXT" as const,
-      data: splitTxt(value),
-    })),
-  };
+  return mailDomainZone(DOMAIN, { serial, dkim: new Map(Object.entries(records)), minimum });
 }
 
 let keyA: DkimKeyPair;

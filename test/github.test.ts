@@ -120,7 +120,7 @@ describe("codeownersFor", () => {
 
   it("reads the repository's own CODEOWNERS: /dns/ belongs to the DNS team named in Pulumi.prod.yaml", async () => {
     const { readFileSync } = await import("node:fs");
-    const { loadConfig } = await import("../actions/dkim-rotation/src/engine/config");
+    const { loadConfig } = await import("../actions/dkim-rotation/src/load-config");
     const text = readFileSync(".github/CODEOWNERS", "utf8");
     const dnsTeam = loadConfig("Pulumi.prod.yaml").dnsTeam!;
     expect(dnsTeam).to.match(/^@[^/]+\/.+$/);

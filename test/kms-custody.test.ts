@@ -31,11 +31,9 @@ import {
   sesPrivateKeyToPem,
   type DkimKeyPair,
 } from "../actions/dkim-rotation/src/engine/keys";
-import {
-  runActivate,
-  runPlan,
-  snapshotIdentity,
-} from "../actions/dkim-rotation/src/engine/operations";
+import { runActivate } from "../actions/dkim-rotation/src/engine/activate";
+import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
+import { snapshotIdentity } from "../actions/dkim-rotation/src/engine/snapshot";
 import type { DnsPort, KeyStorePort } from "../actions/dkim-rotation/src/engine/ports";
 import { probeSignature } from "../actions/dkim-rotation/src/engine/probe";
 import { dkimRecordValue } from "../actions/dkim-rotation/src/engine/record";

@@ -25,16 +25,12 @@ import {
   publicKeyFingerprint,
   type DkimKeyPair,
 } from "../actions/dkim-rotation/src/engine/keys";
-import {
-  ActivationFailedError,
-  LockedError,
-  runActivate,
-  runPlan,
-  runRetire,
-  runRollback,
-  snapshotAll,
-  type SwapReport,
-} from "../actions/dkim-rotation/src/engine/operations";
+import { ActivationFailedError, type SwapReport } from "../actions/dkim-rotation/src/engine/swap";
+import { LockedError } from "../actions/dkim-rotation/src/engine/engine-context";
+import { runActivate, runRollback } from "../actions/dkim-rotation/src/engine/activate";
+import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
+import { runRetire } from "../actions/dkim-rotation/src/engine/retire";
+import { snapshotAll } from "../actions/dkim-rotation/src/engine/snapshot";
 import {
   dkimRecordValue,
   parseRecordFile,

@@ -1,6 +1,6 @@
 /**
  * The record-file checks the DNS-review workflow runs without AWS access
- * (engine/records.ts), over real files in a temporary checkout.
+ * (engine/records.ts, adapters/repo-records.ts), over real files in a temporary checkout.
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
@@ -20,13 +20,13 @@ import {
   renderRecordFile,
   splitTxt,
 } from "../actions/dkim-rotation/src/engine/record";
+import { validateRecordFile } from "../actions/dkim-rotation/src/engine/records";
 import {
   checkAllRecords,
   checkRecordRepo,
   gitMergeTimes,
   RepoRecords,
-  validateRecordFile,
-} from "../actions/dkim-rotation/src/engine/records";
+} from "../actions/dkim-rotation/src/adapters/repo-records";
 
 /** git with a fixed author, and a fixed date when given. */
 const git = (cwd: string, args: string[], date?: string) =>

@@ -13,12 +13,9 @@ import { expect } from "chai";
 import { HOUR_MS, MINUTE_MS } from "../actions/dkim-rotation/src/engine/clock";
 import { runAdopt } from "../actions/dkim-rotation/src/engine/adopt";
 import { generateDkimKeyPair, sesPrivateKeyToPem } from "../actions/dkim-rotation/src/engine/keys";
-import {
-  ActivationFailedError,
-  runActivate,
-  runPlan,
-  type SwapReport,
-} from "../actions/dkim-rotation/src/engine/operations";
+import { ActivationFailedError, type SwapReport } from "../actions/dkim-rotation/src/engine/swap";
+import { runActivate } from "../actions/dkim-rotation/src/engine/activate";
+import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
 import { recordPath, renderRecordFile } from "../actions/dkim-rotation/src/engine/record";
 import { fileKeySource } from "../actions/dkim-rotation/src/adapters/legacy-key";
 import { REGION_A, REGION_B, startEngineHarness, type EngineHarness } from "./helpers/engine";

@@ -7,12 +7,9 @@
 import { expect } from "chai";
 import { HOUR_MS } from "../actions/dkim-rotation/src/engine/clock";
 import { verifyNeedsSes } from "../actions/dkim-rotation/src/engine/lifecycle";
-import {
-  runActivate,
-  runPlan,
-  snapshotAll,
-  snapshotForVerify,
-} from "../actions/dkim-rotation/src/engine/operations";
+import { runActivate } from "../actions/dkim-rotation/src/engine/activate";
+import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
+import { snapshotAll, snapshotForVerify } from "../actions/dkim-rotation/src/engine/snapshot";
 import type { RecordOnMain, StoredKey } from "../actions/dkim-rotation/src/engine/ports";
 import { REGION_A, REGION_B, startEngineHarness, type EngineHarness } from "./helpers/engine";
 

@@ -6,7 +6,8 @@ import { expect } from "chai";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { gatedEnvironmentOf, loadConfig } from "../actions/dkim-rotation/src/engine/config";
+import { gatedEnvironmentOf } from "../actions/dkim-rotation/src/engine/config";
+import { loadConfig } from "../actions/dkim-rotation/src/load-config";
 import { readInputs } from "../actions/dkim-rotation/src/inputs";
 import {
   GATED_JOB_NAMES,

@@ -2,7 +2,7 @@
  * Alerts for the rotation pipeline and for the sending reputation it protects.
  *
  * - Per identity, on the metrics the daily planner run publishes (names shared
- *   with the pipeline through engine/metrics.ts): key expiry, SES DKIM status,
+ *   with the pipeline through engine/metrics.ts, re-exported by engine/config.ts): key expiry, SES DKIM status,
  *   and a DNS publication that takes too long.
  * - Per Region, on SES's own account reputation metrics.
  *
@@ -18,7 +18,7 @@ import {
   METRIC_DIMENSION_DOMAIN,
   METRIC_DKIM_STATUS_NOT_SUCCESS,
   METRIC_PENDING_PUBLICATION_DAYS,
-} from "../../actions/dkim-rotation/src/engine/metrics";
+} from "../../actions/dkim-rotation/src/engine/config";
 
 /** Early warning, below SES's account review at 5% (it may pause sending at 10%). */
 export const BOUNCE_RATE_ALARM_THRESHOLD = 0.02;

@@ -24,7 +24,7 @@ import {
   KEY_CONTEXT_KEYS,
   LIFECYCLE_TAG_KEYS,
   TAG_STATE,
-} from "../../actions/dkim-rotation/src/engine/key-store-schema";
+} from "../../actions/dkim-rotation/src/engine/config";
 
 export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
 export const GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com";

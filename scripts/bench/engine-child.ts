@@ -12,15 +12,14 @@
  */
 import { readFileSync } from "node:fs";
 import { systemClock } from "../../actions/dkim-rotation/src/engine/clock";
-import { loadConfig } from "../../actions/dkim-rotation/src/engine/config";
+import { loadConfig } from "../../actions/dkim-rotation/src/load-config";
+import { runPlan, type PlanOutcome } from "../../actions/dkim-rotation/src/engine/plan";
 import {
-  runPlan,
   snapshotAll,
   snapshotForVerify,
-  type EngineContext,
   type IdentitySnapshot,
-  type PlanOutcome,
-} from "../../actions/dkim-rotation/src/engine/operations";
+} from "../../actions/dkim-rotation/src/engine/snapshot";
+import type { EngineContext } from "../../actions/dkim-rotation/src/engine/engine-context";
 import type {
   ChangeRequestPort,
   DnsPort,
@@ -28,10 +27,11 @@ import type {
   KeyStorePort,
   SesPort,
 } from "../../actions/dkim-rotation/src/engine/ports";
-import { RepoRecords } from "../../actions/dkim-rotation/src/engine/records";
+import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
 import { buildAwsAdapters } from "../../actions/dkim-rotation/src/context";
 import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
 import { BENCH_CREDENTIALS, mapLimit } from "./common";
+import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 
 export interface FleetTask {
   kind: "fleet";
@@ -237,6 +237,7 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
   const total = config.identities.length;
   const ctx: EngineContext = {
     config,
+    changeText: plainChangeText,
     ses: countingSes(aws.ses, getCounts, sesErrors),
     keys: {
       ...countingKeys(aws.keys, keyStore),

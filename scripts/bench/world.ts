@@ -22,12 +22,11 @@ import {
   dkimRecordValue,
   recordPath,
   renderRecordFile,
-  splitTxt,
 } from "../../actions/dkim-rotation/src/engine/record";
 import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import { SecretsKeyStore } from "../../actions/dkim-rotation/src/adapters/secrets";
 import { startAwsEmulator, type AwsEmulator } from "../sandbox/aws-emulator";
-import { startDnsServer, type DnsServer, type ZoneRecord } from "../sandbox/dns-server";
+import { mailDomainZone, startDnsServer, type DnsServer } from "../sandbox/dns-server";
 import { BENCH_CREDENTIALS, mapLimit, PROJECT } from "./common";
 
 export const ZONE = "bench.example";
@@ -101,31 +100,13 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
   let serial = 2026010100;
   const publishZone = () => {
     serial++;
-    const records: ZoneRecord[] = [
-      { name: "@", type: "NS", data: `ns1.${ZONE}.` },
-      { name: "@", type: "NS", data: `ns2.${ZONE}.` },
-      { name: "ns1", type: "A", data: "127.0.0.1" },
-      { name: "ns2", type: "A", data: "127.0.0.1" },
-      ...[...txt].map(([name, value]): ZoneRecord => ({
-        name,
-        type: "TXT",
-        data: splitTxt(value),
-      })),
-    ];
-    for (const server of ns)
-      server.setZone(ZONE, {
-        serial,
-        ttl: 3600,
-        soa: {
-          mname: `ns1.${ZONE}`,
-          rname: `hostmaster.${ZONE}`,
-          refresh: 3600,
-          retry: 600,
-          expire: 604800,
-          minimum: 300,
-        },
-        records,
-      });
+    const zone = mailDomainZone(ZONE, {
+      serial,
+      dkim: new Map(),
+      txt,
+      nameserverAddress: "127.0.0.1",
+    });
+    for (const server of ns) server.setZone(ZONE, zone);
   };
 
   const writeRecord = (domain: string, selector: string, pair: DkimKeyPair, createdAt: Date) => {

@@ -774,7 +774,8 @@ export class AmazonSesKeyZone {
  * The zone of a mail domain as the worlds here serve it: SOA, two NS, the DKIM
  * TXT records (each value split into 255-byte strings, RFC 7208 §3.3 / RFC
  * 6376 §3.6.2.2) and the Easy DKIM CNAMEs. One builder for the sandbox's DNS
- * team and the test world, so their zones cannot drift apart.
+ * team, the test world, the fault tests and the bench, so their zones cannot
+ * drift apart.
  */
 export function mailDomainZone(
   domain: string,
@@ -788,6 +789,10 @@ export function mailDomainZone(
     nameserverAddress?: string;
     /** TTL of the TXT records (default: the zone's, 3600). */
     txtTtl?: number;
+    /** Other TXT records: owner relative to the zone (e.g. `s1._domainkey.shop`) → joined value. */
+    txt?: ReadonlyMap<string, string>;
+    /** SOA MINIMUM, the negative-caching bound (default 300). */
+    minimum?: number;
   },
 ): ZoneModel {
   return {
@@ -800,7 +805,7 @@ export function mailDomainZone(
       retry: 600,
       expire: 604800,
       // Negative answers are cached for min(SOA TTL, MINIMUM) (RFC 2308 §5).
-      minimum: 300,
+      minimum: contents.minimum ?? 300,
     },
     records: [
       { name: "@", type: "NS", data: `ns1.${domain}.` },
@@ -816,6 +821,11 @@ export function mailDomainZone(
         name: `${selector}._domainkey`,
         type: "TXT",
         ...(contents.txtTtl ? { ttl: contents.txtTtl } : {}),
+        data: splitTxt(value),
+      })),
+      ...[...(contents.txt ?? [])].map(([name, value]): ZoneRecord => ({
+        name,
+        type: "TXT",
         data: splitTxt(value),
       })),
       ...(contents.easyDkimTokens ?? []).map((token): ZoneRecord => ({

@@ -39,11 +39,8 @@ import {
 } from "../../actions/dkim-rotation/src/engine/keys";
 import { runAdopt } from "../../actions/dkim-rotation/src/engine/adopt";
 import { fileKeySource } from "../../actions/dkim-rotation/src/adapters/legacy-key";
-import {
-  snapshotAll,
-  type EngineContext,
-  type Logger,
-} from "../../actions/dkim-rotation/src/engine/operations";
+import { snapshotAll } from "../../actions/dkim-rotation/src/engine/snapshot";
+import type { EngineContext, Logger } from "../../actions/dkim-rotation/src/engine/engine-context";
 import { rotationStart } from "../../actions/dkim-rotation/src/engine/planner";
 import {
   dkimRecordValue,
@@ -52,7 +49,7 @@ import {
   recordPath,
   renderRecordFile,
 } from "../../actions/dkim-rotation/src/engine/record";
-import { RepoRecords } from "../../actions/dkim-rotation/src/engine/records";
+import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
 import { DnsVerifier, queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import {
   createOctokit,
@@ -95,6 +92,7 @@ import {
   sandboxConfig,
   sandboxFiles,
 } from "./world";
+import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 
 export type { FaultReport, RotationRecord, SandboxReport } from "./report";
 export { renderReportMd, recordOwner };
@@ -353,6 +351,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     });
     const ctx: EngineContext = {
       config,
+      changeText: plainChangeText,
       ses: adapters.ses,
       keys: adapters.keys,
       metrics: adapters.metrics,

@@ -23,13 +23,13 @@ import {
   type IdentityInput,
   type ProjectConfig,
 } from "../../actions/dkim-rotation/src/engine/config";
-import type { EngineContext, Logger } from "../../actions/dkim-rotation/src/engine/operations";
+import type { EngineContext, Logger } from "../../actions/dkim-rotation/src/engine/engine-context";
 import {
   dkimRecordValue,
   recordPath,
   splitTxt,
 } from "../../actions/dkim-rotation/src/engine/record";
-import { RepoRecords } from "../../actions/dkim-rotation/src/engine/records";
+import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
 import {
   startAwsEmulator,
   type AwsEmulator,
@@ -42,6 +42,7 @@ import {
   type ZoneModel,
   type ZoneRecord,
 } from "../../scripts/sandbox/dns-server";
+import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 
 // The SDK warns that Node 20 support ends in 2027; these tests only talk to the emulator.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -181,6 +182,7 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     clock,
     log,
     onSecret,
+    changeText: plainChangeText,
     activation: { pollIntervalMs: MINUTE_MS, timeoutMs: 60 * MINUTE_MS },
   };
 

@@ -21,7 +21,7 @@ import type { Octokit } from "@octokit/rest";
 import { gatedEnvironmentOf, type ProjectConfig } from "./engine/config";
 import type { KeyStorePort, SesPort } from "./engine/ports";
 import type { NameserverTarget } from "./adapters/dns";
-import { checkAllRecords } from "./engine/records";
+import { checkAllRecords } from "./adapters/repo-records";
 import { createOctokit, type GitHubPacing } from "./adapters/github";
 
 export type CheckStatus = "ok" | "warn" | "fail";

@@ -5,28 +5,25 @@
  */
 import * as core from "@actions/core";
 import { systemClock, type Clock } from "./engine/clock";
-import { gatedEnvironmentOf, loadConfig, type ProjectConfig } from "./engine/config";
+import { gatedEnvironmentOf, type ProjectConfig } from "./engine/config";
+import { loadConfig } from "./load-config";
 import { InputError, oneLine } from "./engine/errors";
-import { statusRows } from "./engine/format";
+import { statusRows } from "./format";
 import { describeRollback } from "./engine/lifecycle";
+import { ActivationFailedError, type SwapReport } from "./engine/swap";
 import {
-  ActivationFailedError,
   findIdentity,
-  runActivate,
-  runPlan,
-  runRetire,
-  runRollback,
-  runVerify,
-  snapshotAll,
-  snapshotForVerify,
   type ChangeText,
   type EngineContext,
-  type IdentitySnapshot,
   type Logger,
-  type SwapReport,
-} from "./engine/operations";
+} from "./engine/engine-context";
+import { runActivate, runRollback } from "./engine/activate";
+import { runPlan } from "./engine/plan";
+import { runRetire } from "./engine/retire";
+import { runVerify } from "./engine/verify";
+import { snapshotAll, snapshotForVerify, type IdentitySnapshot } from "./engine/snapshot";
 import type { ChangeRequestPort } from "./engine/ports";
-import { RepoRecords, recordFolderStat } from "./engine/records";
+import { RepoRecords, recordFolderStat } from "./adapters/repo-records";
 import { quote } from "./engine/values";
 import { annotateError } from "./annotations";
 import { buildAwsAdapters, type AwsAdapterOptions } from "./context";

@@ -7,7 +7,7 @@
  * Nothing secret goes in here: the inputs are selectors, statuses and dates.
  */
 import * as core from "@actions/core";
-import type { StatusRow } from "./engine/format";
+import type { StatusRow } from "./format";
 
 /**
  * One identity's row: the engine's status row without the long reason and

@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { LockedError, type LockPort } from "../engine/operations";
+import { LockedError, type LockPort } from "../engine/engine-context";
 import type { ChangeRequestPort } from "../engine/ports";
 
 /** Write `content` to `path` atomically: a crash leaves the old file or the new one, never half. */

@@ -19,7 +19,8 @@ import { isoDate } from "./clock";
 import { InputError, RefusalError } from "./errors";
 import { fromSesPrivateKey, publicKeyFingerprint, type DkimKeyPair } from "./keys";
 import { regionSigning } from "./lifecycle";
-import { findIdentity, summarizeDns, type EngineContext } from "./operations";
+import { findIdentity, type EngineContext } from "./engine-context";
+import { summarizeDns } from "./snapshot";
 import { recordFolderOf, recordPath, renderRecordFile } from "./record";
 import { isValidSelector } from "./selector";
 

@@ -3,17 +3,37 @@
  *
  * Both the rotation engine and the Pulumi program read the identities from the
  * same `Pulumi.<stack>.yaml`, under the key `<project>:identities`, so there is
- * one list of domains for the AWS estate and for the pipeline. The engine reads
- * the YAML file directly (`loadConfig`); the Pulumi program hands the values it
+ * one list of domains for the AWS estate and for the pipeline. The front ends read
+ * the YAML file (`loadConfig`, load-config.ts) and hand its text to
+ * `parseStackFile`; the Pulumi program hands the values it
  * got from `pulumi.Config` to `parseProjectConfig`. Both get the same errors.
  */
-import { readFileSync, existsSync } from "node:fs";
-import { dirname, join, basename } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { z } from "zod";
 import { InputError } from "./errors";
 import { SES_SELECTOR_PATTERN } from "./selector";
 import { EMULATOR_MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND, quote } from "./values";
+
+/*
+ * What the Pulumi program and the pipeline must agree on besides the stack
+ * settings, so infra/ has this one module to import
+ * (docs/design.md#boundaries): the error both report bad settings with, the
+ * names of the metrics the alarms watch, and the key store's tags and KMS
+ * context keys the IAM conditions restrict.
+ */
+export { InputError } from "./errors";
+export {
+  METRIC_DAYS_UNTIL_EXPIRY,
+  METRIC_DIMENSION_DOMAIN,
+  METRIC_DKIM_STATUS_NOT_SUCCESS,
+  METRIC_PENDING_PUBLICATION_DAYS,
+} from "./metrics";
+export {
+  CREATION_TAG_KEYS,
+  KEY_CONTEXT_KEYS,
+  LIFECYCLE_TAG_KEYS,
+  TAG_STATE,
+} from "./key-store-schema";
 
 export const DEFAULT_CONFIG_FILE = "Pulumi.prod.yaml";
 export const DEFAULT_ENVIRONMENT = "dkim-production";
@@ -394,13 +414,15 @@ function hintFor(field: PropertyKey | undefined): string | undefined {
   }
 }
 
-/** Read the project name from the `Pulumi.yaml` beside the stack file. */
-function projectNameFor(file: string): string {
-  const pulumiYaml = join(dirname(file), "Pulumi.yaml");
-  if (!existsSync(pulumiYaml)) return DEFAULT_PROJECT;
+/**
+ * The project name from the `Pulumi.yaml` beside the stack file (`text`
+ * undefined when there is none: the default project).
+ */
+export function projectNameFrom(text: string | undefined, pulumiYaml: string): string {
+  if (text === undefined) return DEFAULT_PROJECT;
   let doc: { name?: unknown } | null;
   try {
-    doc = readYaml(readFileSync(pulumiYaml, "utf8"), pulumiYaml) as { name?: unknown } | null;
+    doc = readYaml(text, pulumiYaml) as { name?: unknown } | null;
   } catch (err) {
     throw new InputError({
       file: pulumiYaml,
@@ -480,36 +502,25 @@ function readYaml(text: string, file: string): unknown {
   return doc.toJS();
 }
 
-/** Load and validate a Pulumi stack file. Throws `InputError` on any problem. */
-export function loadConfig(
-  file: string = DEFAULT_CONFIG_FILE,
-  project?: string,
-  opts: {
-    /** How to point at another file, in the front end's words (a CLI flag, an action input). */
-    fileHint?: string;
-    /** The record folder the front end was given (checked with checkRecordFolder); `dns` when absent. */
-    recordFolder?: string;
-  } = {},
+/** How a front end asks for a stack file to be read (load-config.ts reads the file). */
+export interface StackFileOptions {
+  /** How to point at another file, in the front end's words (a CLI flag, an action input). */
+  fileHint?: string;
+  /** The record folder the front end was given (checked with checkRecordFolder); `dns` when absent. */
+  recordFolder?: string;
+}
+
+/**
+ * Validate the text of a Pulumi stack file, `projectName` being the project
+ * it belongs to. Throws `InputError` on any problem.
+ */
+export function parseStackFile(
+  text: string,
+  file: string,
+  projectName: string,
+  opts: StackFileOptions = {},
 ): ProjectConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError({
-      file,
-      field: "(file)",
-      problem:
-        code === "ENOENT"
-          ? "does not exist"
-          : code === "EISDIR"
-            ? "is a directory, not a stack file"
-            : `cannot be read (${code ?? "error"})`,
-      hint: opts.fileHint ?? "pass --config FILE, or run from the repository root",
-    });
-  }
   const doc = readYaml(text, file);
-  const projectName = project ?? projectNameFor(file);
   const config = (doc as { config?: unknown } | null)?.config;
   if (!config || typeof config !== "object") {
     throw new InputError({
@@ -534,7 +545,7 @@ export function loadConfig(
     });
   }
   const parsed = parseProjectConfig(values, {
-    file: basename(file) === file ? file : file,
+    file,
     project: projectName,
     defaultRegion: region,
   });

@@ -9,7 +9,7 @@
  */
 import type { IdentityConfig } from "./config";
 import { generateDkimKeyPair } from "./keys";
-import type { EngineContext } from "./operations";
+import type { EngineContext } from "./engine-context";
 import type { StoredKey } from "./ports";
 
 /** The one warning a 1024-bit identity gets on every plan. */

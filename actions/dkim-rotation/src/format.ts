@@ -1,9 +1,17 @@
 /**
- * Plain-text renderings shared by the CLI and the action's log output.
+ * Plain-text renderings shared by the CLI and the action's log output, and
+ * the CLI's record PR text. Presentation lives here, outside the engine: the
+ * engine returns facts and reports, front ends decide how they read.
  */
-import { isoDate } from "./clock";
-import type { IdentitySnapshot, PlanOutcome, RetireReport, SwapReport } from "./operations";
-import type { DnsVerification } from "./ports";
+import { isoDate } from "./engine/clock";
+import type { ChangeText } from "./engine/engine-context";
+import { describeRollback } from "./engine/lifecycle";
+import type { PlanOutcome } from "./engine/plan";
+import type { DnsVerification } from "./engine/ports";
+import { recordOwner } from "./engine/record";
+import type { RetireReport } from "./engine/retire";
+import type { IdentitySnapshot } from "./engine/snapshot";
+import type { SwapReport } from "./engine/swap";
 
 /** A fixed-width table; the last column may run long. */
 export function table(headers: string[], rows: string[][]): string {
@@ -120,3 +128,27 @@ export function renderRetire(r: RetireReport): string {
     ...r.steps.map((s) => `  ${s.step}: ${s.acted ? "done" : "no action"} — ${s.detail}`),
   ].join("\n");
 }
+
+/** The CLI's record PR text (the action renders Markdown: pr-body.ts). */
+export const plainChangeText: ChangeText = {
+  rotation: (i) => ({
+    title: `DKIM rotation: ${i.identity.domain} → ${i.selector}`,
+    body: [
+      `Publish ${recordOwner(i.identity.domain, i.selector)} TXT by ${isoDate(i.publishBy)}.`,
+      "",
+      `Rollback: ${describeRollback(i.rollback)}.`,
+      "",
+      i.recordFileText,
+      "Joined value:",
+      i.joinedValue,
+      "",
+      ...i.nameservers.map(
+        (ns) => `dig +short TXT ${i.selector}._domainkey.${i.identity.domain} @${ns}`,
+      ),
+    ].join("\n"),
+  }),
+  retirement: (i) => ({
+    title: `DKIM retirement: ${i.domain} ← ${i.selector}`,
+    body: `Remove ${recordOwner(i.domain, i.selector)} TXT. SES signs with ${i.activeSelector ?? "another selector"}.`,
+  }),
+};

@@ -1,0 +1,202 @@
+/**
+ * `activate` and `rollback --to`: the activator role's guarded swap
+ * (docs/design.md#invariant-1-no-swap-without-dns). It refuses unless the record is on
+ * main, the key is stored, every authoritative nameserver serves it and a real
+ * signature verifies against each server's answer; on failure it goes back to
+ * the lifecycle's rollback target (rollback.ts).
+ */
+import { MINUTE_MS } from "./clock";
+import { RefusalError } from "./errors";
+import { fromSesPrivateKey } from "./keys";
+import { probeSignature } from "./probe";
+import { checkSwap, describeRollback } from "./lifecycle";
+import { rollbackSelector } from "./planner";
+import { recordFolderOf, recordPath } from "./record";
+import { type EngineContext, findIdentity, readKey, withLock } from "./engine-context";
+import { readLifecycle, summarizeDns } from "./snapshot";
+import {
+  ActivationFailedError,
+  type SwapReport,
+  type TimelineEvent,
+  pollUntilSettled,
+  putKey,
+} from "./swap";
+import { rollBack } from "./rollback";
+
+/**
+ * `activate`: swap SES to `selector` in every Region, only if at this moment
+ * every authoritative nameserver serves the key derived from the *stored*
+ * private key (invariant 1); poll until SUCCESS; roll back on failure to the
+ * lifecycle's rollback target: the previous BYODKIM key, or Easy DKIM.
+ */
+export async function runActivate(
+  ctx: EngineContext,
+  domain: string,
+  selector: string,
+  opts: { dryRun?: boolean; mode?: "activate" | "rollback" } = {},
+): Promise<SwapReport> {
+  const identity = findIdentity(ctx.config, domain);
+  const mode = opts.mode ?? "activate";
+  return withLock(ctx, domain, mode, async () => {
+    const timeline: TimelineEvent[] = [];
+    const event = (step: TimelineEvent["step"], detail: string, ok = true) => {
+      timeline.push({ at: ctx.clock.now(), step, detail, ok });
+      (ok ? ctx.log.info : ctx.log.warn)(`${domain}: ${step}: ${detail}`);
+    };
+    const refuse = (why: string): never => {
+      event("precondition", why, false);
+      throw new RefusalError(domain, `${mode} ${selector} refused: ${why}`);
+    };
+
+    const { records, keys, lc } = await readLifecycle(ctx, identity);
+    const record = records.find((r) => r.selector === selector);
+    if (!record)
+      refuse(
+        `${recordPath(domain, selector, recordFolderOf(ctx.config))} is not on main (the DNS team has not approved it)`,
+      );
+    const key = keys.find((k) => k.selector === selector);
+    if (!key) refuse(`no stored key for ${selector}`);
+    if (key!.deletionDate)
+      refuse(`key ${selector} is scheduled for deletion on ${key!.deletionDate.toISOString()}`);
+    const check = checkSwap(lc, selector, mode);
+    if (!check.ok) return refuse(check.why);
+    const { pendingRegions, rollback, from, leaving } = check.value;
+    const previousSelector = rollbackSelector(rollback);
+    event(
+      "precondition",
+      `record on main, key stored, SES on ${from}; ${describeRollback(rollback)}`,
+    );
+
+    if (pendingRegions.length === 0 && lc.allSuccess) {
+      if (key!.state !== "active") {
+        // A run swapped every Region and died before recording it. SES's
+        // LastSuccessTimestamp moves on every re-check, so it cannot date the
+        // activation: the time we first see it settled is the honest bound.
+        await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
+        event("record", `recorded activation of ${selector}`);
+      }
+      return {
+        domain,
+        selector,
+        previousSelector,
+        rollback,
+        outcome: "already-active",
+        timeline,
+        message: `${domain}: SES already signs with ${selector} in every Region; nothing to do`,
+      };
+    }
+
+    const secret = await readKey(ctx, domain, selector);
+    const derived = fromSesPrivateKey(secret);
+    if (derived.publicKey !== record!.publicKey) {
+      refuse(
+        `${record!.path} does not carry the public key of the stored private key (stored ${derived.fingerprint.slice(0, 19)}…)`,
+      );
+    }
+    if (pendingRegions.length) {
+      // Invariant 1: checked now, against the key derived from the stored private key.
+      const dns = await ctx.dns.verify(domain, selector, derived.publicKey, identity.nameservers);
+      for (const s of dns.servers)
+        event(
+          "dns",
+          `${s.server}: ${s.status}${s.status === "ok" ? "" : ` (${s.detail})`}`,
+          s.status === "ok",
+        );
+      if (!dns.ok) refuse(`DNS not verified: ${summarizeDns(dns)}`);
+      // Invariant 1: a real signature, verified against each server's own answer.
+      const probe = await probeSignature(domain, selector, secret, dns.servers, ctx.clock.now());
+      for (const p of probe.results)
+        event(
+          "probe",
+          `${p.server}: ${p.result}${p.detail ? ` (${p.detail})` : ""}`,
+          p.result === "pass",
+        );
+      if (!probe.ok)
+        refuse(
+          `probe signature does not verify: ${probe.results
+            .filter((p) => p.result !== "pass")
+            .map((p) => `${p.server}: DKIM ${p.result}${p.detail ? ` (${p.detail})` : ""}`)
+            .join("; ")}`,
+        );
+      if (rollback.kind === "easy-dkim" && rollback.tokens?.length) {
+        // Invariant 2: the way back to Easy DKIM exists only while its three
+        // CNAMEs resolve on every authoritative server.
+        const cn = await ctx.dns.verifyEasyDkim(domain, rollback.tokens, identity.nameservers);
+        if (!cn.ok)
+          refuse(
+            `the Easy DKIM CNAMEs (the way back) are not served everywhere: ${summarizeDns(cn)}`,
+          );
+        event("dns", `Easy DKIM CNAMEs served everywhere (the way back)`);
+      }
+    } else {
+      event("dns", "every Region already carries the key; polling only");
+    }
+    if (opts.dryRun) {
+      return {
+        domain,
+        selector,
+        previousSelector,
+        rollback,
+        outcome: "dry-run",
+        timeline,
+        message: `${domain}: would swap ${pendingRegions.join(", ")} to ${selector}; ${describeRollback(rollback)}`,
+      };
+    }
+
+    const swapStart = ctx.clock.now();
+    const put = await putKey(ctx, domain, pendingRegions, selector, secret, (region, status) =>
+      event("swap", `${region}: now ${selector} (SES ${status ?? "?"})`),
+    );
+    const polled = await pollUntilSettled(ctx, identity, selector, event, keys, put);
+    if (polled.ok) {
+      // A rollback restores an older key: keep its first activation time, so
+      // its age (and the next rotation date) stays true.
+      const at = mode === "rollback" && key!.activatedAt ? key!.activatedAt : ctx.clock.now();
+      await ctx.keys.markState(domain, selector, "active", at);
+      event("record", `activation of ${selector} recorded`);
+      if (mode === "rollback" && leaving && keys.some((k) => k.selector === leaving)) {
+        // The key we left is abandoned: never offered for activation again,
+        // retired after the grace period like any old selector.
+        await ctx.keys.markState(domain, leaving, "retired", ctx.clock.now());
+        event("record", `${leaving} marked retired (rolled back from)`);
+      }
+      const pendingMinutes = Math.round(
+        (polled.successAt!.getTime() - swapStart.getTime()) / MINUTE_MS,
+      );
+      return {
+        domain,
+        selector,
+        previousSelector,
+        rollback,
+        outcome: "activated",
+        timeline,
+        pendingMinutes,
+        message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`,
+      };
+    }
+    const after = await rollBack(
+      ctx,
+      identity,
+      selector,
+      secret,
+      rollback,
+      polled.why!,
+      timeline,
+      event,
+      keys,
+    );
+    // Easy DKIM gave no way back and the second try verified: activated after all.
+    if (after.outcome === "activated") return after;
+    throw new ActivationFailedError(after);
+  });
+}
+
+/** `rollback --to`: the same guarded swap, to an older selector that is still published. */
+export function runRollback(
+  ctx: EngineContext,
+  domain: string,
+  to: string,
+  opts: { dryRun?: boolean } = {},
+) {
+  return runActivate(ctx, domain, to, { ...opts, mode: "rollback" });
+}

@@ -1,0 +1,262 @@
+/**
+ * `plan`: the planner role's command. It decides for every identity and, with
+ * `apply`, generates and stores a key, proposes its record and proposes the
+ * removal of an old one. It never swaps SES keys. Each step acts or says why
+ * not, so a re-run after a crash converges
+ * (docs/design.md#invariant-5-idempotent-and-crash-safe).
+ */
+import { addDays, isoDate } from "./clock";
+import type { IdentityConfig } from "./config";
+import { InputError } from "./errors";
+import { localKeyWarning, storeNewKey } from "./custody";
+import { publicKeyFingerprint } from "./keys";
+import {
+  METRIC_DAYS_UNTIL_EXPIRY,
+  METRIC_DKIM_STATUS_NOT_SUCCESS,
+  METRIC_PENDING_PUBLICATION_DAYS,
+} from "./metrics";
+import type { RollbackTarget } from "./lifecycle";
+import { type Decision, rollbackSelector, takenSelectors } from "./planner";
+import type { MetricsPort, StoredKey } from "./ports";
+import { dkimRecordValue, recordFolderOf, recordPath, renderRecordFile } from "./record";
+import { nextSelector } from "./selector";
+import type { EngineContext, RotationInfo } from "./engine-context";
+import { type IdentitySnapshot, snapshotAll } from "./snapshot";
+
+export interface PlanOutcome {
+  domain: string;
+  decision: Decision;
+  /** What this run did (or would do with --apply), in words. */
+  action: string;
+  selector?: string;
+  pullRequest?: { number?: number; url?: string; created: boolean };
+  error?: string;
+}
+
+/**
+ * `plan`: decide for every identity and, with `apply`, carry out the steps the
+ * planner role may take: generate + store a key, propose its record, propose
+ * retirement of an old record. It never swaps SES keys.
+ */
+export async function runPlan(
+  ctx: EngineContext,
+  opts: { apply: boolean; domains?: string[] },
+): Promise<{ snapshots: IdentitySnapshot[]; outcomes: PlanOutcome[] }> {
+  const snapshots = await snapshotAll(ctx, opts.domains);
+  for (const snap of snapshots) {
+    const warning = localKeyWarning(snap.identity);
+    if (warning) ctx.log.warn(warning);
+  }
+  const outcomes: PlanOutcome[] = [];
+  let index = 0;
+  for (const snap of snapshots) {
+    index++;
+    const d = snap.decision;
+    try {
+      outcomes.push(await applyDecision(ctx, snap, opts.apply));
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      outcomes.push({
+        domain: d.domain,
+        decision: d,
+        action: "failed",
+        error: (err as Error).message,
+      });
+      ctx.log.warn(`${d.domain}: ${(err as Error).message}`);
+    }
+    ctx.log.progress(opts.apply ? "applying plan" : "planning", index, snapshots.length);
+  }
+  if (ctx.metrics) await publishMetrics(ctx, snapshots);
+  return { snapshots, outcomes };
+}
+
+export async function applyDecision(
+  ctx: EngineContext,
+  snap: IdentitySnapshot,
+  apply: boolean,
+): Promise<PlanOutcome> {
+  const d = snap.decision;
+  const base = { domain: d.domain, decision: d };
+  switch (d.kind) {
+    case "rotate": {
+      const selector = nextSelector(
+        snap.identity.selectorPrefix,
+        ctx.clock.now(),
+        takenSelectors(snap.records, snap.keys, snap.ses),
+      );
+      if (!apply)
+        return { ...base, selector, action: `would generate ${selector} and open its record PR` };
+      const result = await createKeyAndPropose(ctx, snap, selector, d.rollback);
+      return { ...base, selector, pullRequest: result.pr, action: result.action };
+    }
+    case "await-approval": {
+      const key = snap.lifecycle.candidate!.key;
+      if (!apply)
+        return {
+          ...base,
+          selector: key.selector,
+          action: `would make sure the record PR for ${key.selector} is open`,
+        };
+      const pr = await proposeRecordFor(ctx, snap, key, d.rollback);
+      return {
+        ...base,
+        selector: key.selector,
+        pullRequest: pr,
+        action: pr.created
+          ? `re-opened the record PR for ${key.selector} (the key was stored by an earlier run)`
+          : `record PR for ${key.selector} is open; waiting for DNS review`,
+      };
+    }
+    case "retire": {
+      if (d.retireStep !== "remove-record") {
+        return {
+          ...base,
+          selector: d.selector,
+          action: `key ${d.selector} is due for deletion: the gated retire job does that`,
+        };
+      }
+      if (!apply)
+        return {
+          ...base,
+          selector: d.selector,
+          action: `would open the retirement PR for ${d.selector}`,
+        };
+      const pr = await proposeRemovalFor(ctx, snap.identity.domain, d.selector, d.activeSelector);
+      return {
+        ...base,
+        selector: d.selector,
+        pullRequest: pr,
+        action: `retirement PR for ${d.selector} ${pr.created ? "opened" : "is open"}`,
+      };
+    }
+    case "activate":
+      return {
+        ...base,
+        selector: d.selector,
+        action: "ready: the gated activate job swaps SES after approval",
+      };
+    case "idle":
+    case "await-publication":
+    case "alert":
+      return { ...base, selector: d.selector, action: "nothing" };
+  }
+}
+
+export async function createKeyAndPropose(
+  ctx: EngineContext,
+  snap: IdentitySnapshot,
+  selector: string,
+  rollback: RollbackTarget,
+): Promise<{ action: string; pr: PlanOutcome["pullRequest"] }> {
+  const domain = snap.identity.domain;
+  const { key, created } = await storeNewKey(ctx, snap.identity, selector);
+  if (!created) {
+    // Another run stored this selector first (two plans at once, or a crash
+    // and re-run). The stored key wins; ours is discarded, never stored.
+    ctx.log.info(`${domain}: ${selector} already stored by another run; using the stored key`);
+  }
+  const pr = await proposeRecordFor(ctx, snap, key, rollback);
+  return {
+    action: `${created ? "stored key" : "found stored key"} ${selector}; record PR ${pr.created ? "opened" : "updated"}${pr.number ? ` (#${pr.number})` : ""}`,
+    pr,
+  };
+}
+
+export async function renderRotation(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+  key: StoredKey,
+  rollback: RollbackTarget,
+): Promise<RotationInfo> {
+  const nameservers = await ctx.dns
+    .nameservers(identity.domain, identity.nameservers)
+    .catch(() => []);
+  const publishBy = addDays(key.createdAt, identity.dnsLeadDays);
+  const recordFileText = renderRecordFile({
+    domain: identity.domain,
+    selector: key.selector,
+    keyBits: key.keyBits,
+    fingerprint: publicKeyFingerprint(key.publicKey),
+    createdAt: key.createdAt.toISOString(),
+    publishBy: isoDate(publishBy),
+    publicKey: key.publicKey,
+    ttl: identity.recordTtl,
+    nameservers,
+  });
+  return {
+    identity,
+    selector: key.selector,
+    previousSelector: rollbackSelector(rollback),
+    rollback,
+    path: recordPath(identity.domain, key.selector, recordFolderOf(ctx.config)),
+    recordFileText,
+    joinedValue: dkimRecordValue(key.publicKey),
+    nameservers,
+    generatedAt: key.createdAt,
+    publishBy,
+    earliestActivation: publishBy,
+    retireOldAfter: addDays(publishBy, identity.graceDays),
+  };
+}
+
+export async function proposeRecordFor(
+  ctx: EngineContext,
+  snap: IdentitySnapshot,
+  key: StoredKey,
+  rollback: RollbackTarget,
+) {
+  const info = await renderRotation(ctx, snap.identity, key, rollback);
+  const text = ctx.changeText.rotation(info);
+  return ctx.changes.proposeRecord({
+    domain: snap.identity.domain,
+    selector: key.selector,
+    path: info.path,
+    content: info.recordFileText,
+    title: text.title,
+    body: text.body,
+  });
+}
+
+export async function proposeRemovalFor(
+  ctx: EngineContext,
+  domain: string,
+  selector: string,
+  activeSelector?: string,
+) {
+  const path = recordPath(domain, selector, recordFolderOf(ctx.config));
+  const text = ctx.changeText.retirement({
+    domain,
+    selector,
+    activeSelector,
+    path,
+  });
+  return ctx.changes.proposeRemoval({ domain, selector, path, title: text.title, body: text.body });
+}
+
+/** Publish the figures the alarms watch. Missing data is itself an alarm (dead-man's switch). */
+export async function publishMetrics(
+  ctx: EngineContext,
+  snapshots: IdentitySnapshot[],
+): Promise<void> {
+  const data: Parameters<MetricsPort["publish"]>[0] = [];
+  for (const s of snapshots) {
+    const d = s.decision;
+    if (d.daysToExpiry !== undefined)
+      data.push({ name: METRIC_DAYS_UNTIL_EXPIRY, domain: d.domain, value: d.daysToExpiry });
+    data.push({
+      name: METRIC_DKIM_STATUS_NOT_SUCCESS,
+      domain: d.domain,
+      value: s.ses.every((r) => r.status === "SUCCESS") ? 0 : 1,
+      unit: "Count",
+    });
+    data.push({
+      name: METRIC_PENDING_PUBLICATION_DAYS,
+      domain: d.domain,
+      value:
+        d.kind === "await-publication" || d.kind === "activate"
+          ? (d.pendingPublicationDays ?? 0)
+          : 0,
+    });
+  }
+  await ctx.metrics!.publish(data);
+}

@@ -1,0 +1,97 @@
+/**
+ * `retire`: remove an old selector's record and schedule its key for deletion
+ * after the grace period; never the selector SES signs with (invariant 3).
+ */
+import { isoDate } from "./clock";
+import { RefusalError } from "./errors";
+import { checkRetirement } from "./lifecycle";
+import { recordFolderOf, recordPath } from "./record";
+import { type EngineContext, findIdentity, withLock } from "./engine-context";
+import { readLifecycle } from "./snapshot";
+import { proposeRemovalFor } from "./plan";
+
+export interface RetireReport {
+  domain: string;
+  selector: string;
+  steps: { step: "remove-record" | "delete-key"; acted: boolean; detail: string }[];
+  message: string;
+}
+
+/**
+ * `retire`: remove an old selector's record and schedule its key for deletion,
+ * once the active key has signed with SES SUCCESS for graceDays. Refuses to
+ * touch the selector SES signs with (invariant 3).
+ */
+export async function runRetire(
+  ctx: EngineContext,
+  domain: string,
+  selector: string,
+  opts: { dryRun?: boolean } = {},
+): Promise<RetireReport> {
+  const identity = findIdentity(ctx.config, domain);
+  return withLock(ctx, domain, "retire", async () => {
+    const { lc } = await readLifecycle(ctx, identity);
+    const check = checkRetirement(lc, selector);
+    if (!check.ok) throw new RefusalError(domain, `retire ${selector} refused: ${check.why}`);
+    const activeSelector = check.value.activeSelector;
+    const entry = lc.history.find((h) => h.selector === selector)!;
+    const { key, record } = entry;
+
+    const steps: RetireReport["steps"] = [];
+    if (record) {
+      if (opts.dryRun)
+        steps.push({
+          step: "remove-record",
+          acted: false,
+          detail: `would propose removing ${record.path}`,
+        });
+      else {
+        const pr = await proposeRemovalFor(ctx, domain, selector, activeSelector);
+        steps.push({
+          step: "remove-record",
+          acted: pr.created,
+          detail: `${pr.created ? "proposed" : "already proposed"} removing ${record.path}${pr.number ? ` (#${pr.number})` : ""}`,
+        });
+      }
+    } else {
+      steps.push({
+        step: "remove-record",
+        acted: false,
+        detail: `${recordPath(domain, selector, recordFolderOf(ctx.config))} is already gone from main`,
+      });
+    }
+    if (!key)
+      steps.push({ step: "delete-key", acted: false, detail: `no stored key for ${selector}` });
+    else if (key.deletionDate)
+      steps.push({
+        step: "delete-key",
+        acted: false,
+        detail: `already scheduled for deletion on ${isoDate(key.deletionDate)}`,
+      });
+    else if (opts.dryRun)
+      steps.push({
+        step: "delete-key",
+        acted: false,
+        detail: `would schedule deletion with a ${ctx.config.deletionRecoveryDays}-day recovery window`,
+      });
+    else {
+      await ctx.keys.markState(domain, selector, "retired", ctx.clock.now());
+      const when = await ctx.keys.scheduleDeletion(
+        domain,
+        selector,
+        ctx.config.deletionRecoveryDays,
+      );
+      steps.push({
+        step: "delete-key",
+        acted: true,
+        detail: `deletion scheduled for ${isoDate(when)} (recoverable until then)`,
+      });
+    }
+    return {
+      domain,
+      selector,
+      steps,
+      message: `${domain}: ${steps.map((s) => s.detail).join("; ")}`,
+    };
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * The way back after a failed activation (invariant 2): to the previous
+ * BYODKIM key, or to Easy DKIM while its CNAMEs are served, with one second
+ * try of the candidate when Easy DKIM turns out to be no way back.
+ */
+import { MINUTE_MS } from "./clock";
+import type { IdentityConfig } from "./config";
+import { type RollbackTarget, regionSigning } from "./lifecycle";
+import { rollbackSelector } from "./planner";
+import type { StoredKey } from "./ports";
+import { type EngineContext, readKey } from "./engine-context";
+import { readSes } from "./snapshot";
+import { EASY_DKIM, type SwapReport, type TimelineEvent, pollUntilSettled, putKey } from "./swap";
+
+/** Invariant 2: take every Region back to the rollback target after a failed activation. */
+export async function rollBack(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+  selector: string,
+  secret: string,
+  rollback: RollbackTarget,
+  why: string,
+  timeline: TimelineEvent[],
+  event: (step: TimelineEvent["step"], detail: string, ok?: boolean) => void,
+  keys: StoredKey[],
+): Promise<SwapReport> {
+  const domain = identity.domain;
+  const report = (
+    r: Pick<SwapReport, "outcome" | "message"> & Partial<SwapReport>,
+  ): SwapReport => ({
+    domain,
+    selector,
+    rollback,
+    timeline,
+    ...r,
+  });
+  if (rollback.kind === "none")
+    return report({
+      outcome: "failed",
+      message: `${domain}: ${selector} did not verify (${why}) and there is no way back: ${rollback.why}`,
+    });
+  let back: { ok: boolean; why?: string };
+  let to: string;
+  if (rollback.kind === "byodkim") {
+    to = rollback.selector;
+    event("rollback", `${why}; rolling back to ${to}`, false);
+    const prevSecret = await readKey(ctx, domain, to);
+    const away = (await readSes(ctx, identity))
+      .filter((s) => regionSigning(s, keys).kind !== "byodkim" || s.tokens[0] !== to)
+      .map((s) => s.region);
+    const put = await putKey(ctx, domain, away, to, prevSecret, (region) =>
+      event("rollback", `${region}: back on ${to}`),
+    );
+    back = await pollUntilSettled(ctx, identity, to, event, keys, put);
+  } else {
+    to = "Easy DKIM";
+    event("rollback", `${why}; returning to Easy DKIM (AWS_SES) in every Region`, false);
+    const tokens: string[] = [];
+    for (const region of identity.regions) {
+      tokens.push(...(await ctx.ses.useEasyDkim(region, domain)).tokens);
+      event("rollback", `${region}: back on Easy DKIM`);
+    }
+    // The API reference does not say whether a switch back to AWS_SES keeps
+    // the identity's three tokens (docs/design.md, "ses-easy-dkim-switch-back"):
+    // the PUT answers with them (DkimTokens). Tokens whose CNAMEs no server
+    // serves mean Easy DKIM cannot sign. An answer without them: read SES.
+    const given = [
+      ...new Set(tokens.length ? tokens : (await readSes(ctx, identity)).flatMap((s) => s.tokens)),
+    ];
+    const served = new Set(rollback.tokens ?? []);
+    const fresh = given.filter((t) => !served.has(t));
+    const cn =
+      given.length && !fresh.length
+        ? { ok: true as const }
+        : await ctx.dns.verifyEasyDkim(domain, given, identity.nameservers);
+    if (!cn.ok) {
+      const retry = await retryCandidate(ctx, identity, selector, secret, given, event, keys);
+      if (retry.ok) {
+        return report({
+          outcome: "activated",
+          pendingMinutes: retry.pendingMinutes,
+          message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} on a second try (the first did not verify: ${why}; Easy DKIM was no way back: SES gave it new tokens whose CNAMEs are not published)`,
+        });
+      }
+      return report({
+        outcome: "failed",
+        message: `${domain}: ${selector} did not verify twice (${why}; then ${retry.why}) and Easy DKIM is no way back: SES gave it new tokens whose CNAMEs are not published (${easyDkimCnames(domain, given)}); publish those CNAMEs or find why SES does not verify ${selector}`,
+      });
+    }
+    back = await pollUntilSettled(ctx, identity, EASY_DKIM, event, keys, new Map());
+  }
+  // The failed key is not offered again (it would fail again until someone
+  // fixes what SES saw); the planner rotates to a fresh key instead.
+  await ctx.keys.markState(domain, selector, "retired", ctx.clock.now());
+  event("record", `${selector} marked retired after the failed activation`, false);
+  return report({
+    previousSelector: rollbackSelector(rollback),
+    outcome: "rolled-back",
+    message: `${domain}: activation of ${selector} failed (${why}); rolled back to ${to}${back.ok ? " (SES SUCCESS)" : ` but SES has not confirmed it yet (${back.why})`}`,
+  });
+}
+
+/**
+ * Put the candidate back in every Region when going back to Easy DKIM turned
+ * out to be no way back: its record is on every server (checked before the
+ * first swap, with a real signature), so a second SES check is the best
+ * chance of signed mail.
+ */
+export async function retryCandidate(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+  selector: string,
+  secret: string,
+  tokens: string[],
+  event: (step: TimelineEvent["step"], detail: string, ok?: boolean) => void,
+  keys: StoredKey[],
+): Promise<{ ok: boolean; why?: string; pendingMinutes?: number }> {
+  const domain = identity.domain;
+  event(
+    "rollback",
+    `Easy DKIM is no way back: SES gave new tokens (${tokens.join(", ") || "none"}) whose CNAMEs are not served; trying ${selector} once more`,
+    false,
+  );
+  const start = ctx.clock.now();
+  const put = await putKey(ctx, domain, identity.regions, selector, secret, (region, status) =>
+    event("swap", `${region}: ${selector} again (SES ${status ?? "?"})`),
+  );
+  const again = await pollUntilSettled(ctx, identity, selector, event, keys, put);
+  // Recorded active either way. If SES did not verify it, nothing better
+  // exists: SES stays set to the candidate, whose record every server serves;
+  // as the active key it is not offered for activation again (each offer would
+  // cycle Easy DKIM's tokens and ask the approvers anew), and every plan
+  // raises ses-failed until SES verifies it.
+  await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
+  if (!again.ok) {
+    event("record", `${selector} recorded as what SES is set to (not verified by SES)`, false);
+    return { ok: false, why: again.why! };
+  }
+  event("record", `activation of ${selector} recorded (second try)`);
+  return {
+    ok: true,
+    pendingMinutes: Math.round((again.successAt!.getTime() - start.getTime()) / MINUTE_MS),
+  };
+}
+
+/** The Easy DKIM CNAMEs for `tokens`, as the DNS team would publish them. */
+export function easyDkimCnames(domain: string, tokens: string[]): string {
+  return tokens.map((t) => `${t}._domainkey.${domain} CNAME ${t}.dkim.amazonses.com`).join("; ");
+}

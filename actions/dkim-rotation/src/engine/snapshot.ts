@@ -1,0 +1,148 @@
+/**
+ * Reading where an identity stands: records, stored keys, SES per Region and,
+ * for a key awaiting publication, DNS. The lifecycle is derived from that once
+ * per snapshot (lifecycle.ts); the planner and every command read that state.
+ */
+import type { IdentityConfig } from "./config";
+import { mapLimit } from "./map-limit";
+import { type Lifecycle, deriveLifecycle, verifyNeedsSes } from "./lifecycle";
+import { type Decision, type DnsObservation, decide } from "./planner";
+import type { DnsVerification, RecordOnMain, SesIdentityState, StoredKey } from "./ports";
+import { type EngineContext, findIdentity } from "./engine-context";
+
+export interface IdentitySnapshot {
+  identity: IdentityConfig;
+  records: RecordOnMain[];
+  keys: StoredKey[];
+  ses: SesIdentityState[];
+  dns: Record<string, DnsObservation & { verification?: DnsVerification }>;
+  lifecycle: Lifecycle;
+  decision: Decision;
+}
+
+export function summarizeDns(v: DnsVerification): string {
+  if (!v.servers.length) return "no authoritative nameservers found";
+  const bad = v.servers.filter((s) => s.status !== "ok");
+  if (!bad.length) return `ok on ${v.servers.map((s) => s.server).join(", ")}`;
+  return bad.map((s) => `${s.server}: ${s.status} (${s.detail})`).join("; ");
+}
+
+export async function readSes(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+): Promise<SesIdentityState[]> {
+  return Promise.all(
+    identity.regions.map((region) => ctx.ses.getIdentity(region, identity.domain)),
+  );
+}
+
+/**
+ * The stored keys, then the records: a record's merge time (git history) is
+ * read only for a pending key's selector, the one the planner counts
+ * publication days for (docs/design.md#record-merge-times).
+ */
+export async function readKeysAndRecords(
+  ctx: EngineContext,
+  domain: string,
+): Promise<{ records: RecordOnMain[]; keys: StoredKey[] }> {
+  const keys = await ctx.keys.list(domain);
+  const pending = new Set(keys.filter((k) => k.state === "pending").map((k) => k.selector));
+  return { keys, records: await ctx.records.read(domain, { mergeTimesFor: pending }) };
+}
+
+/** Everything the planner needs for one identity, read once (one GetEmailIdentity per Region). */
+export async function snapshotIdentity(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+  read?: { records: RecordOnMain[]; keys: StoredKey[] },
+): Promise<IdentitySnapshot> {
+  const [{ records, keys }, ses] = await Promise.all([
+    read ?? readKeysAndRecords(ctx, identity.domain),
+    readSes(ctx, identity),
+  ]);
+  const dns: IdentitySnapshot["dns"] = {};
+  const now = ctx.clock.now();
+  let lifecycle = deriveLifecycle({ identity, records, keys, ses, now });
+  const candidate = lifecycle.candidate;
+  if (candidate?.phase === "awaiting-publication") {
+    // The planner role cannot read private keys; the public key recorded with
+    // the stored key at generation is the same key. Activation re-derives it.
+    const key = candidate.key;
+    const verification = await ctx.dns.verify(
+      identity.domain,
+      key.selector,
+      key.publicKey,
+      identity.nameservers,
+    );
+    dns[key.selector] = { ok: verification.ok, summary: summarizeDns(verification), verification };
+    lifecycle = deriveLifecycle({ identity, records, keys, ses, dns, now });
+  }
+  return { identity, records, keys, ses, dns, lifecycle, decision: decide(lifecycle) };
+}
+
+/** `mapLimit` at the context's concurrency, reporting progress. */
+export async function forEachIdentity<T, R>(
+  ctx: EngineContext,
+  items: readonly T[],
+  what: string,
+  each: (item: T) => Promise<R>,
+): Promise<R[]> {
+  let done = 0;
+  return mapLimit(items, ctx.concurrency ?? 16, async (item) => {
+    const result = await each(item);
+    ctx.log.progress(what, ++done, items.length);
+    return result;
+  });
+}
+
+export function identitiesOf(ctx: EngineContext, domains?: string[]): IdentityConfig[] {
+  return domains?.length ? domains.map((d) => findIdentity(ctx.config, d)) : ctx.config.identities;
+}
+
+/** Snapshot many identities with bounded concurrency, reporting progress. */
+export async function snapshotAll(
+  ctx: EngineContext,
+  domains?: string[],
+): Promise<IdentitySnapshot[]> {
+  return forEachIdentity(ctx, identitiesOf(ctx, domains), "reading SES, key store and DNS", (i) =>
+    snapshotIdentity(ctx, i),
+  );
+}
+
+/**
+ * The hourly verify's snapshot: the key store and the records for every
+ * identity, SES (1 request/s per Region) only where `verifyNeedsSes` says an
+ * activation or a deletion may be due. `skipped` counts the others.
+ */
+export async function snapshotForVerify(
+  ctx: EngineContext,
+  domains?: string[],
+): Promise<{ snapshots: IdentitySnapshot[]; skipped: number }> {
+  const identities = identitiesOf(ctx, domains);
+  const read = await forEachIdentity(ctx, identities, "reading the key store", async (i) => {
+    const { records, keys } = await readKeysAndRecords(ctx, i.domain);
+    return { identity: i, records, keys, ...verifyNeedsSes(keys, records) };
+  });
+  const due = read.filter((r) => r.needed);
+  const snapshots = await forEachIdentity(ctx, due, "reading SES and DNS", (r) =>
+    snapshotIdentity(ctx, r.identity, { records: r.records, keys: r.keys }),
+  );
+  return { snapshots, skipped: read.length - due.length };
+}
+
+/** Read one identity's records, keys and SES state, and derive its lifecycle (one derivation). */
+export async function readLifecycle(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+): Promise<{ records: RecordOnMain[]; keys: StoredKey[]; ses: SesIdentityState[]; lc: Lifecycle }> {
+  const [{ records, keys }, ses] = await Promise.all([
+    readKeysAndRecords(ctx, identity.domain),
+    readSes(ctx, identity),
+  ]);
+  return {
+    records,
+    keys,
+    ses,
+    lc: deriveLifecycle({ identity, records, keys, ses, now: ctx.clock.now() }),
+  };
+}
