@@ -46,7 +46,12 @@ import { readInputs } from "../actions/dkim-rotation/src/inputs";
 import { runEntryPoint } from "./helpers/entry-point";
 import { main } from "../scripts/dkim";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
-import { startDnsServer, type DnsServer, type ZoneRecord } from "../scripts/sandbox/dns-server";
+import {
+  soaFor,
+  startDnsServer,
+  type DnsServer,
+  type ZoneRecord,
+} from "../scripts/sandbox/dns-server";
 import { startGitHubFake, type GitHubFake } from "../scripts/github-fake";
 import { offlineAwsEnv } from "./helpers/offline-env";
 
@@ -124,14 +129,7 @@ function tree(dir: string): string[] {
   return walk(dir).sort();
 }
 
-const SOA = {
-  mname: "ns1.bad.example.",
-  rname: "hostmaster.bad.example.",
-  refresh: 3600,
-  retry: 600,
-  expire: 604800,
-  minimum: 300,
-};
+const SOA = soaFor("bad.example.");
 
 /** Cases run, by category (the figure for docs/reliability.md). */
 const tally: Record<string, number> = {};

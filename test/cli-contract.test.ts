@@ -19,7 +19,7 @@ import { expect } from "chai";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import { ALERT_EXIT_CODE, CLI_SCHEMA, type CliDocument } from "../scripts/cli-contract";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
-import { startDnsServer, type DnsServer } from "../scripts/sandbox/dns-server";
+import { soaFor, startDnsServer, type DnsServer } from "../scripts/sandbox/dns-server";
 import { offlineAwsEnv } from "./helpers/offline-env";
 
 // This process's own SDK clients (test setup) need not warn; the children are checked without this.
@@ -122,14 +122,7 @@ describe(`CLI contract (bin/dkim.mjs on Node ${process.versions.node})`, functio
         [DOMAIN]: {
           serial: 1,
           ttl: 300,
-          soa: {
-            mname: `ns1.${DOMAIN}.`,
-            rname: `hostmaster.${DOMAIN}.`,
-            refresh: 3600,
-            retry: 600,
-            expire: 604800,
-            minimum: 300,
-          },
+          soa: soaFor(`${DOMAIN}.`),
           records: [{ name: "@", type: "NS", data: `ns1.${DOMAIN}.` }],
         },
       },

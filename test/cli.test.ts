@@ -29,7 +29,7 @@ import {
   renderRecordFile,
 } from "../actions/dkim-rotation/src/engine/record";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
-import { startDnsServer, type DnsServer } from "../scripts/sandbox/dns-server";
+import { soaFor, startDnsServer, type DnsServer } from "../scripts/sandbox/dns-server";
 import { offlineAwsEnv } from "./helpers/offline-env";
 
 // The SDK warns that Node 20 support ends in 2027; these tests only talk to the emulator.
@@ -261,14 +261,7 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
           "cli.example": {
             serial: 1,
             ttl: 300,
-            soa: {
-              mname: "ns1.cli.example.",
-              rname: "hostmaster.cli.example.",
-              refresh: 3600,
-              retry: 600,
-              expire: 604800,
-              minimum: 300,
-            },
+            soa: soaFor("cli.example."),
             records: [{ name: "@", type: "NS", data: "ns1.cli.example." }],
           },
         },

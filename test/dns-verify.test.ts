@@ -22,6 +22,7 @@ import {
   splitTxt,
 } from "../actions/dkim-rotation/src/engine/record";
 import {
+  soaFor,
   renderZoneFile,
   startDnsServer,
   type DnsServer,
@@ -31,14 +32,7 @@ import {
 import { freePort, requireBinary, startBind, type BindServer } from "./helpers/bind";
 
 const DOMAIN = "example.jp";
-const SOA = {
-  mname: "ns1.example.jp",
-  rname: "hostmaster.example.jp",
-  refresh: 3600,
-  retry: 600,
-  expire: 604800,
-  minimum: 300,
-};
+const SOA = soaFor(DOMAIN);
 const fixedClock = {
   now: () => new Date("2026-03-01T00:00:00Z"),
   sleep: async () => {},

@@ -20,20 +20,13 @@ import {
   splitTxt,
   type RenderInput,
 } from "../actions/dkim-rotation/src/engine/record";
-import { renderZoneFile, type ZoneModel } from "../scripts/sandbox/dns-server";
+import { soaFor, renderZoneFile, type ZoneModel } from "../scripts/sandbox/dns-server";
 import { checkZone, digTxt, requireBinary, startBind, type BindServer } from "./helpers/bind";
 
 const DOMAIN = "example.jp";
 const ZONE: ZoneModel = {
   serial: 2026030101,
-  soa: {
-    mname: "ns1.example.jp",
-    rname: "hostmaster.example.jp",
-    refresh: 3600,
-    retry: 600,
-    expire: 604800,
-    minimum: 300,
-  },
+  soa: soaFor(DOMAIN),
   ttl: 300,
   records: [
     { name: "@", type: "NS", data: "ns1.example.jp." },

@@ -30,6 +30,10 @@ import type {
 import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
 import { buildAwsAdapters } from "../../actions/dkim-rotation/src/context";
 import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
+import {
+  createOctokit,
+  GitHubChangeRequests,
+} from "../../actions/dkim-rotation/src/adapters/github";
 import { BENCH_CREDENTIALS, mapLimit } from "./common";
 import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 
@@ -43,6 +47,8 @@ export interface FleetTask {
   apply: boolean;
   /** `skip`: a DNS port that answers at once without asking anyone. */
   dns: "real" | "skip";
+  /** The GitHub fake the record PRs go to (GitHubChangeRequests, as in the action). */
+  github: { url: string; owner: string; repo: string; codeowners: string };
   /**
    * Diagnostic: the pacer's margin in ms instead of its default (5 % of the
    * interval), passed to buildAwsAdapters.
@@ -184,12 +190,25 @@ const skippedDns: DnsPort = {
   }),
 };
 
-/** Record PRs go nowhere; the bench counts them (the GitHub API is not under test). */
-function countingChanges(counter: { proposals: number }): ChangeRequestPort {
+/**
+ * Record PRs go to the GitHub fake through the action's own adapter, with
+ * Octokit's pacing (1 content-creating request/s, 3 s between PRs) scaled
+ * away: the engine's work is measured, not GitHub's limit (docs/benchmarks.md).
+ */
+function countingChanges(
+  inner: ChangeRequestPort,
+  counter: { proposals: number },
+): ChangeRequestPort {
   return {
-    proposeRecord: async () => ({ number: ++counter.proposals, created: true }),
-    proposeRemoval: async () => ({ number: ++counter.proposals, created: true }),
-    findOpen: async () => undefined,
+    proposeRecord: async (c) => {
+      counter.proposals++;
+      return inner.proposeRecord(c);
+    },
+    proposeRemoval: async (c) => {
+      counter.proposals++;
+      return inner.proposeRemoval(c);
+    },
+    findOpen: (domain) => inner.findOpen(domain),
   };
 }
 
@@ -256,7 +275,17 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
       dnsVerify,
     ),
     records: new RepoRecords(task.workspace, config),
-    changes: countingChanges(counter),
+    changes: countingChanges(
+      new GitHubChangeRequests(
+        createOctokit({
+          token: "ghs_benchToken0123456789abcdefghijklmnop",
+          baseUrl: task.github.url,
+          pacing: { retryAfterBaseMs: 5, writeIntervalMs: 0, notificationIntervalMs: 0 },
+        }),
+        { owner: task.github.owner, repo: task.github.repo, codeowners: task.github.codeowners },
+      ),
+      counter,
+    ),
     clock: systemClock,
     log: {
       info: () => {},

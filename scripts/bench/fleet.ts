@@ -18,7 +18,7 @@ import type {
   FleetTask,
 } from "./engine-child";
 import { median, progress, round } from "./common";
-import type { Fleet, World } from "./world";
+import { BENCH_CODEOWNERS, BENCH_REPOSITORY, type Fleet, type World } from "./world";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CHILD = fileURLToPath(new URL("./engine-child.ts", import.meta.url));
@@ -137,6 +137,7 @@ async function runScenarioOnce(
     configFile,
     workspace: world.workspace,
     endpoint: emulator.url,
+    github: { url: world.github.url, ...BENCH_REPOSITORY, codeowners: BENCH_CODEOWNERS },
     rate: opts.rate,
     command: scenario.command,
     apply: scenario.apply,

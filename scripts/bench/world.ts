@@ -23,10 +23,11 @@ import {
   recordPath,
   renderRecordFile,
 } from "../../actions/dkim-rotation/src/engine/record";
-import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import { SecretsKeyStore } from "../../actions/dkim-rotation/src/adapters/secrets";
-import { startAwsEmulator, type AwsEmulator } from "../sandbox/aws-emulator";
-import { mailDomainZone, startDnsServer, type DnsServer } from "../sandbox/dns-server";
+import type { AwsEmulator } from "../sandbox/aws-emulator";
+import { mailDomainZone, type DnsServer } from "../sandbox/dns-server";
+import { startLocalWorld } from "../local-world";
+import type { GitHubFake } from "../github-fake";
 import { BENCH_CREDENTIALS, mapLimit, PROJECT } from "./common";
 
 export const ZONE = "bench.example";
@@ -67,8 +68,15 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
+/** The repository the bench's record PRs go to, on the GitHub fake. */
+export const BENCH_REPOSITORY = { owner: "bench-org", repo: "bench-records" };
+/** The DNS team owns the record folder, so each PR requests its review, as in production. */
+export const BENCH_CODEOWNERS = "/dns/ @bench-org/dns-team\n";
+
 export interface World {
   nameservers: string[];
+  /** The one GitHub stand-in; plan --apply opens its record PRs here. */
+  github: GitHubFake;
   ns: DnsServer[];
   workspace: string;
   createFleet(name: string, kind: FleetKind, count: number, regions: string[]): Promise<Fleet>;
@@ -88,8 +96,14 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
   git("init", "-q");
   mkdirSync(join(workspace, "dns"));
 
-  const ns = [await startDnsServer(), await startDnsServer()];
-  const nameservers = ns.map((s) => `127.0.0.1:${s.port}`);
+  // The DNS servers here; one emulator per fleet (below), on the same servers.
+  const local = await startLocalWorld({ emulator: false });
+  const ns = local.servers;
+  const nameservers = local.addresses;
+  const github = await local.startGitHub({
+    ...BENCH_REPOSITORY,
+    files: { ".github/CODEOWNERS": BENCH_CODEOWNERS },
+  });
 
   // A few real key pairs, shared across identities: building 1,000 identities
   // must not spend minutes generating keys nobody measures.
@@ -138,9 +152,8 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
     // is built, so every identity reaches SUCCESS before it is measured and
     // no check (24 h later on that clock) ever falls inside a measured run.
     let offsetMs = 0;
-    const emulator = await startAwsEmulator({
+    const emulator = await local.startEmulator({
       clock: { now: () => new Date(Date.now() + offsetMs) },
-      lookupTxt: (q) => queryTxt(nameservers[0]!, q, { timeout: 1000, tries: 2 }),
       sesRequestsPerSecond: SETUP_RATE,
       dkim: { firstCheckMinutes: 1 },
     });
@@ -265,13 +278,13 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
 
   return {
     nameservers,
+    github,
     ns,
     workspace,
     createFleet,
     stackFile,
     close: async () => {
-      for (const f of fleets) await f.close();
-      for (const s of ns) await s.close();
+      await local.close();
       rmSync(workspace, { recursive: true, force: true });
     },
   };

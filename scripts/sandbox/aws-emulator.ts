@@ -686,13 +686,15 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     (!f.errorCode || c.errorCode === f.errorCode) &&
     (!f.outcome || (f.outcome === "ok") === (c.status >= 200 && c.status < 300));
 
+  let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
+    // Once: a world closes what its owner may already have closed.
     close: () =>
-      new Promise<void>((resolve, reject) => {
+      (closing ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
-      }),
+      })),
     advance,
     tick: advance,
     setSesRateLimit(requestsPerSecond, burst) {

@@ -731,6 +731,22 @@ function splitStrings(value: string): Buffer[] {
 }
 
 /**
+ * The SOA every zone here carries: `ns1.<origin>` as primary, the usual
+ * timers, and MINIMUM as the negative-caching bound (min(SOA TTL, MINIMUM),
+ * RFC 2308 §5), 300 s unless a test needs another.
+ */
+export function soaFor(origin: string, minimum = 300): ZoneModel["soa"] {
+  return {
+    mname: `ns1.${origin}`,
+    rname: `hostmaster.${origin}`,
+    refresh: 3600,
+    retry: 600,
+    expire: 604800,
+    minimum,
+  };
+}
+
+/**
  * SES's own zone: each Easy DKIM key at `<token>.dkim.amazonses.com`, where
  * the customer's CNAMEs lead. SES publishes a key as soon as it makes it (the
  * emulator's `onEasyDkimKey`); every server given here holds the zone, so
@@ -741,14 +757,7 @@ export class AmazonSesKeyZone {
   private readonly model: ZoneModel = {
     serial: 1,
     ttl: 3600,
-    soa: {
-      mname: "ns1.amazonses.com",
-      rname: "hostmaster.amazonses.com",
-      refresh: 3600,
-      retry: 600,
-      expire: 604800,
-      minimum: 300,
-    },
+    soa: soaFor("amazonses.com"),
     records: [],
   };
 
@@ -798,15 +807,7 @@ export function mailDomainZone(
   return {
     serial: contents.serial,
     ttl: 3600,
-    soa: {
-      mname: `ns1.${domain}`,
-      rname: `hostmaster.${domain}`,
-      refresh: 3600,
-      retry: 600,
-      expire: 604800,
-      // Negative answers are cached for min(SOA TTL, MINIMUM) (RFC 2308 §5).
-      minimum: contents.minimum ?? 300,
-    },
+    soa: soaFor(domain, contents.minimum ?? 300),
     records: [
       { name: "@", type: "NS", data: `ns1.${domain}.` },
       { name: "@", type: "NS", data: `ns2.${domain}.` },

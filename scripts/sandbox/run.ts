@@ -50,7 +50,7 @@ import {
   renderRecordFile,
 } from "../../actions/dkim-rotation/src/engine/record";
 import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
-import { DnsVerifier, queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
+import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
 import {
   createOctokit,
   GitHubChangeRequests,
@@ -64,10 +64,10 @@ import {
   TAG_STATE,
 } from "../../actions/dkim-rotation/src/engine/key-store-schema";
 import { outsideStep } from "../action-host";
-import { startGitHubFake } from "../github-fake";
+import { startLocalWorld } from "../local-world";
 import type { RunRecord } from "../workflow-runner";
-import { startAwsEmulator, type AwsEmulator, type EasyDkimKey } from "./aws-emulator";
-import { AmazonSesKeyZone, startDnsServer, type DnsServer } from "./dns-server";
+import type { AwsEmulator, EasyDkimKey } from "./aws-emulator";
+import type { DnsServer } from "./dns-server";
 import { DnsTeam, type DnsEvent } from "./dns-team";
 import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind } from "./faults";
 import { MailStream } from "./mail";
@@ -175,41 +175,35 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   // The world's advance is set below; the clock calls it only once the world is built.
   let advanceWorld: (to: number) => Promise<void> = async () => {};
   const clock = new SimClock(legacyActivatedAt.getTime(), (to) => advanceWorld(to));
-  const closers: (() => Promise<void> | void)[] = [];
+  // The world's servers first (the stack file names their addresses), then its emulator.
+  const local = await startLocalWorld({ emulator: false });
+  const closers: (() => Promise<void> | void)[] = [() => local.close()];
   try {
-    const ns1 = await startDnsServer();
-    closers.push(() => ns1.close());
-    const ns2 = await startDnsServer();
-    closers.push(() => ns2.close());
+    const [ns1, ns2] = local.servers as [DnsServer, DnsServer];
     const servers: [DnsServer, number][] = [
       [ns1, 0],
       [ns2, NS2_LAG_MS],
     ];
-    const ns1Address = `127.0.0.1:${ns1.port}`;
-    const nameservers = [ns1Address, `127.0.0.1:${ns2.port}`];
+    const nameservers = local.addresses;
     const config = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers);
     writeFileSync(join(out, "Pulumi.sandbox.yaml"), renderSandboxStack(nameservers));
 
     /** Owner names of selectors SES has signed mail with: DNS faults spare them (see below). */
     const everSigned = new Set<string>();
-    // Easy DKIM's signing keys live at <token>.dkim.amazonses.com, a zone both servers hold here.
-    const amazonses = new AmazonSesKeyZone(() => servers.map(([server]) => server));
-    const publishEasyDkimKey = (key: EasyDkimKey) => {
-      // SES's own key signs mail as soon as the CNAMEs verify: DNS faults spare
-      // its names as they spare every selector SES signed with (see below).
+    // Easy DKIM's signing keys are served at <token>.dkim.amazonses.com by the
+    // world; SES's own key signs mail as soon as the CNAMEs verify, so DNS
+    // faults spare its names as they spare every selector SES signed with (see below).
+    const noteEasyDkimKey = (key: EasyDkimKey) => {
       for (const t of key.tokens) everSigned.add(`${t}._domainkey.${key.identity}`);
-      amazonses.publish(key.tokens, key.publicKey);
     };
     // Every swap is audited against what both servers really serve (not what a
     // faulted answer said): the independent check that no swap skipped DNS.
     const swapAudit: SwapAudit[] = [];
     // Built once the emulator is up; its hooks reach them through here.
     const late: { team?: DnsTeam; mail?: MailStream } = {};
-    const emulator: AwsEmulator = await startAwsEmulator({
-      onEasyDkimKey: publishEasyDkimKey,
+    const emulator: AwsEmulator = await local.startEmulator({
+      onEasyDkimKey: noteEasyDkimKey,
       clock: { now: () => clock.now() },
-      // SES resolves through the public DNS; here, straight from ns1.
-      lookupTxt: (name) => queryTxt(ns1Address, name, { timeout: 500, tries: 2 }),
       // The real limit is 1 request/s per Region; scaled so two years fit in a minute.
       sesRequestsPerSecond: 1000,
       dkim: { firstCheckMinutes: 15, recheckMinutes: 30 },
@@ -230,17 +224,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
           verified: late.team!.servesEverywhere(k.identity, k.selector, k.publicKey),
         }),
     });
-    closers.push(() => emulator.close());
 
     // ---- GitHub and the adopting repository ----------------------------------
     const files = sandboxFiles(nameservers);
-    const github = await startGitHubFake({
+    const github = await local.startGitHub({
       owner: SANDBOX_OWNER,
       repo: SANDBOX_REPO,
       files,
       clock,
     });
-    closers.push(() => github.close());
     github.actions.setEnvironment(gatedEnvironmentOf(config), {
       reviewers: [{ type: "User", id: 501, login: REVIEWER }],
       preventSelfReview: true,
@@ -269,7 +261,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       emulator: () => emulator,
       credentials: SANDBOX_CREDENTIALS,
       clock,
-      resolverAddress: ns1Address,
+      resolverAddress: nameservers[0]!,
       mailDir: join(out, "mail"),
       zoneSerial: (domain) => team.zoneSerial(domain),
       dense: (domain, t) =>

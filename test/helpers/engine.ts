@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import { buildAwsAdapters, type AwsAdapters } from "../../actions/dkim-rotation/src/context";
-import { DnsVerifier, queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
+import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../../actions/dkim-rotation/src/adapters/local";
 import { DAY_MS, MINUTE_MS, SimClock } from "../../actions/dkim-rotation/src/engine/clock";
 import {
@@ -24,24 +24,11 @@ import {
   type ProjectConfig,
 } from "../../actions/dkim-rotation/src/engine/config";
 import type { EngineContext, Logger } from "../../actions/dkim-rotation/src/engine/engine-context";
-import {
-  dkimRecordValue,
-  recordPath,
-  splitTxt,
-} from "../../actions/dkim-rotation/src/engine/record";
+import { dkimRecordValue, recordPath } from "../../actions/dkim-rotation/src/engine/record";
 import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
-import {
-  startAwsEmulator,
-  type AwsEmulator,
-  type SecretView,
-} from "../../scripts/sandbox/aws-emulator";
-import {
-  AmazonSesKeyZone,
-  startDnsServer,
-  type DnsServer,
-  type ZoneModel,
-  type ZoneRecord,
-} from "../../scripts/sandbox/dns-server";
+import type { AwsEmulator, SecretView } from "../../scripts/sandbox/aws-emulator";
+import { mailDomainZone, type DnsServer } from "../../scripts/sandbox/dns-server";
+import { startLocalWorld } from "../../scripts/local-world";
 import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 
 // The SDK warns that Node 20 support ends in 2027; these tests only talk to the emulator.
@@ -101,32 +88,26 @@ export interface EngineHarness {
   close(): Promise<void>;
 }
 
-const SOA = {
-  mname: "ns1.test.",
-  rname: "hostmaster.test.",
-  refresh: 3600,
-  retry: 600,
-  expire: 604800,
-  minimum: 300,
-};
-
 export async function startEngineHarness(options: HarnessOptions): Promise<EngineHarness> {
-  const [ns1, ns2, ns3] = await Promise.all([startDnsServer(), startDnsServer(), startDnsServer()]);
-  const label = (s: DnsServer) => `127.0.0.1:${s.port}`;
   // Mutable state the emulator's callbacks read (the clock exists only after the emulator).
-  const h: { sesDns: DnsServer; clock?: SimClock } = { sesDns: ns1 };
-  const amazonses = new AmazonSesKeyZone(() => [ns1, ns2, ns3]);
-  const emulator = await startAwsEmulator({
-    onEasyDkimKey: (key) => amazonses.publish(key.tokens, key.publicKey),
-    ...(options.easyDkimSwitchBack
-      ? { sesQuirks: { easyDkimSwitchBack: options.easyDkimSwitchBack } }
-      : {}),
-    clock: { now: () => h.clock!.now() },
+  const h: { sesDns?: DnsServer; clock?: SimClock } = {};
+  const local = await startLocalWorld({
+    nameservers: 3,
     // SES resolves through whatever server the test chose, asked directly.
-    lookupTxt: (name) => queryTxt(label(h.sesDns), name, { timeout: 500, tries: 2 }),
-    // AWS's 1 request/s would make a poll loop over 72 simulated hours take minutes.
-    sesRequestsPerSecond: 1000,
+    sesResolver: () => label(h.sesDns!),
+    emulator: {
+      ...(options.easyDkimSwitchBack
+        ? { sesQuirks: { easyDkimSwitchBack: options.easyDkimSwitchBack } }
+        : {}),
+      clock: { now: () => h.clock!.now() },
+      // AWS's 1 request/s would make a poll loop over 72 simulated hours take minutes.
+      sesRequestsPerSecond: 1000,
+    },
   });
+  const [ns1, ns2, ns3] = local.servers as [DnsServer, DnsServer, DnsServer];
+  const emulator = local.emulator!;
+  const label = (s: DnsServer) => `127.0.0.1:${s.port}`;
+  h.sesDns = ns1;
   // A sleep moves time first, then runs what the emulator has due by then.
   const clock: SimClock = new SimClock(
     (options.start ?? new Date("2027-01-04T00:00:00Z")).getTime(),
@@ -203,25 +184,13 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
   let serial = 2027010100;
   const render = (server: DnsServer, domain: string) => {
     const dkim = served.get(server)?.get(domain) ?? new Map<string, string>();
-    const model: ZoneModel = {
+    const model = mailDomainZone(domain, {
       serial: ++serial,
-      ttl: 300,
-      soa: SOA,
-      records: [
-        { name: "@", type: "NS", data: `ns1.${domain}.` },
-        { name: "ns1", type: "A", data: "127.0.0.1" },
-        ...[...dkim].map(([selector, value]): ZoneRecord => ({
-          name: `${selector}._domainkey`,
-          type: "TXT",
-          data: splitTxt(value),
-        })),
-        ...(cnames.get(domain) ?? []).map((token): ZoneRecord => ({
-          name: `${token}._domainkey`,
-          type: "CNAME",
-          data: `${token}.dkim.amazonses.com.`,
-        })),
-      ],
-    };
+      dkim,
+      easyDkimTokens: cnames.get(domain),
+      nameserverAddress: "127.0.0.1",
+      txtTtl: 300,
+    });
     server.setZone(domain, model);
   };
   const serve = (
@@ -251,7 +220,7 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     ns2,
     ns3,
     get sesDns() {
-      return h.sesDns;
+      return h.sesDns!;
     },
     set sesDns(server: DnsServer) {
       h.sesDns = server;
@@ -293,8 +262,7 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     async close() {
       for (const c of sesClients.values()) c.destroy();
       aws.destroy();
-      await emulator.close();
-      await Promise.all([ns1.close(), ns2.close(), ns3.close()]);
+      await local.close();
       rmSync(repo, { recursive: true, force: true });
     },
   };

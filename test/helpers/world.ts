@@ -28,27 +28,15 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import { stringify } from "yaml";
-import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import { dkimRecordValue } from "../../actions/dkim-rotation/src/engine/record";
 import {
-  startAwsEmulator,
   type AwsEmulator,
   type DkimTimings,
   type EmulatorClock,
 } from "../../scripts/sandbox/aws-emulator";
-import {
-  AmazonSesKeyZone,
-  mailDomainZone,
-  startDnsServer,
-  type DnsServer,
-  type ZoneModel,
-} from "../../scripts/sandbox/dns-server";
-import {
-  fetchIdToken,
-  startGitHubFake,
-  type GitHubFake,
-  type GitHubFakeOptions,
-} from "../../scripts/github-fake";
+import { mailDomainZone, type DnsServer, type ZoneModel } from "../../scripts/sandbox/dns-server";
+import { fetchIdToken, type GitHubFake, type GitHubFakeOptions } from "../../scripts/github-fake";
+import { startLocalWorld } from "../../scripts/local-world";
 
 /** The stack file the world writes, relative to the workspace (the action's `config` input). */
 export const WORLD_CONFIG_FILE = "Pulumi.e2e.yaml";
@@ -184,18 +172,27 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     keyBits: i.keyBits ?? 2048,
   }));
 
-  const closers: (() => Promise<void> | void)[] = [];
-  const close = async () => {
-    const pending = closers.splice(0).reverse();
-    for (const c of pending) await c();
+  let offset = 0;
+  const clock: WorldClock = {
+    now: () => new Date(Date.now() + offset),
+    advance: (ms) => {
+      offset += ms;
+    },
   };
+  const local = await startLocalWorld({
+    emulator: {
+      clock,
+      sesRequestsPerSecond: rps,
+      dkim: { firstCheckMinutes: 0, ...options.dkim },
+    },
+  });
+  const emulator = local.emulator!;
+  const close = () => local.close();
   try {
-    const servers: WorldNameserver[] = [];
-    for (let i = 0; i < 2; i++) {
-      const server = await startDnsServer();
-      closers.push(() => server.close());
-      servers.push({ server, address: `127.0.0.1:${server.port}` });
-    }
+    const servers: WorldNameserver[] = local.servers.map((server, i) => ({
+      server,
+      address: local.addresses[i]!,
+    }));
     const [ns1, ns2] = servers as [WorldNameserver, WorldNameserver];
 
     // Per server, per domain: selector → joined TXT value.
@@ -231,26 +228,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       }
     }
 
-    let offset = 0;
-    const clock: WorldClock = {
-      now: () => new Date(Date.now() + offset),
-      advance: (ms) => {
-        offset += ms;
-      },
-    };
-    const amazonses = new AmazonSesKeyZone(() => servers.map((ns) => ns.server));
-    const emulator = await startAwsEmulator({
-      clock,
-      onEasyDkimKey: (key) => amazonses.publish(key.tokens, key.publicKey),
-      // SES resolves through public DNS; here it asks ns1 directly.
-      lookupTxt: (name) => queryTxt(ns1.address, name, { timeout: 500, tries: 2 }),
-      sesRequestsPerSecond: rps,
-      dkim: { firstCheckMinutes: 0, ...options.dkim },
-    });
-    closers.push(() => emulator.close());
-
     const workspace = mkdtempSync(join(tmpdir(), "dkim-world-"));
-    closers.push(() => rmSync(workspace, { recursive: true, force: true }));
+    local.onClose(() => rmSync(workspace, { recursive: true, force: true }));
     const stackFile = stringify({
       config: {
         "aws:region": region,
@@ -277,15 +256,14 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       writeFileSync(join(workspace, path), content);
     }
 
-    const github = await startGitHubFake({ owner, repo, files, ...options.github });
-    closers.push(() => github.close());
+    const github = await local.startGitHub({ owner, repo, files, ...options.github });
 
     const ses = new SESv2Client({
       endpoint: emulator.url,
       region,
       credentials: EMULATOR_CREDENTIALS,
     });
-    closers.push(() => ses.destroy());
+    local.onClose(() => ses.destroy());
 
     const both = [ns1, ns2] as const;
     return {

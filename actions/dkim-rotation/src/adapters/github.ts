@@ -130,6 +130,12 @@ export interface GitHubPacing {
   retryAfterBaseMs: number;
   /** Gap between content-creating requests (GitHub: about 80 a minute; Octokit paces 1/s). */
   writeIntervalMs: number;
+  /**
+   * Gap between requests that notify people, such as opening a PR (Octokit's
+   * throttling plugin: 3 s, after GitHub's advice on content creation).
+   * Default 3000.
+   */
+  notificationIntervalMs?: number;
 }
 
 export const RUNNER_PACING: GitHubPacing = { retryAfterBaseMs: 1000, writeIntervalMs: 1000 };
@@ -182,6 +188,10 @@ export function createOctokit(opts: {
       // One limiter per client: tests run several fakes in one process.
       id: `dkim-${Math.random().toString(36).slice(2)}`,
       write: new Bottleneck.Group({ maxConcurrent: 1, minTime: pacing.writeIntervalMs }),
+      notifications: new Bottleneck.Group({
+        maxConcurrent: 1,
+        minTime: pacing.notificationIntervalMs ?? 3000,
+      }),
       onRateLimit: onLimit("primary"),
       onSecondaryRateLimit: onLimit("secondary"),
     },

@@ -52,6 +52,28 @@ function probeMessage(domain: string, at: Date): Buffer {
   );
 }
 
+/**
+ * One rsa-sha256 relaxed/relaxed DKIM-Signature, as SES signs (mailauth's
+ * signer; `privateKey` is PEM). The probe and the emulator's SES both sign here.
+ */
+export function signRelaxed(
+  raw: Buffer,
+  key: { domain: string; selector: string; privateKey: string | Buffer; at: Date },
+): Promise<{ signatures: string; errors?: { message: string }[] }> {
+  const signature = {
+    signingDomain: key.domain,
+    selector: key.selector,
+    privateKey: key.privateKey,
+  };
+  return dkimSign(raw, {
+    ...signature,
+    algorithm: "rsa-sha256",
+    canonicalization: "relaxed/relaxed",
+    signTime: key.at,
+    signatureData: [{ ...signature, algorithm: "rsa-sha256", canonicalization: "relaxed/relaxed" }],
+  } as Parameters<typeof dkimSign>[1]);
+}
+
 /** Sign once, then verify against each server's answer (as `DnsPort.verify` recorded it). */
 export async function probeSignature(
   domain: string,
@@ -65,16 +87,7 @@ export async function probeSignature(
   const pem = Buffer.from(sesPrivateKeyToPem(sesPrivateKey));
   let signatures: string;
   try {
-    const signature = { signingDomain: domain, selector, privateKey: pem };
-    const signed = await dkimSign(raw, {
-      ...signature,
-      algorithm: "rsa-sha256",
-      canonicalization: "relaxed/relaxed",
-      signTime: now,
-      signatureData: [
-        { ...signature, algorithm: "rsa-sha256", canonicalization: "relaxed/relaxed" },
-      ],
-    } as Parameters<typeof dkimSign>[1]);
+    const signed = await signRelaxed(raw, { domain, selector, privateKey: pem, at: now });
     if (signed.errors?.length) {
       const why = signed.errors.map((e) => e.message).join("; ");
       return {
