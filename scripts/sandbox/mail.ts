@@ -12,11 +12,19 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { SendEmailCommand, SESv2Client } from "@aws-sdk/client-sesv2";
-import { HOUR_MS, MINUTE_MS, type SimClock } from "../../actions/dkim-rotation/src/engine/clock";
+import {
+  DAY_MS,
+  HOUR_MS,
+  MINUTE_MS,
+  type SimClock,
+} from "../../actions/dkim-rotation/src/engine/clock";
 import type { ProjectConfig } from "../../actions/dkim-rotation/src/engine/config";
 import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import type { AwsEmulator, SentMessage } from "./aws-emulator";
 import type { VerifyRequest, VerifyResponse } from "./mail-verifier";
+
+/** Mail is sent densely (every 10 min) within this much of an expected swap. */
+export const DENSE_WINDOW_MS = 3 * DAY_MS;
 
 type TxtAnswer = string[][] | "ENOTFOUND" | "ENODATA";
 

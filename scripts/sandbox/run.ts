@@ -11,7 +11,12 @@
  *   them on two loopback authoritative servers after its lead time;
  * - mail.ts: a mail stream signed by the emulator, verified with mailauth at
  *   send time against those servers;
+ * - ledger.ts: the world's own record of each rotation, key, PR and job;
+ * - naive.ts: `--naive`, the seed documents' flow;
  * - verdict.ts and report.ts: the figures, and report.json / report.md.
+ *
+ * This module builds the world (on scripts/local-world.ts), sets up the
+ * starting states and runs the simulated years.
  *
  * The design: docs/design.md#sandbox.
  *
@@ -26,7 +31,6 @@ import { CreateEmailIdentityCommand } from "@aws-sdk/client-sesv2";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import {
   addDays,
-  DAY_MS,
   HOUR_MS,
   MINUTE_MS,
   isoDate,
@@ -39,15 +43,11 @@ import {
 } from "../../actions/dkim-rotation/src/engine/keys";
 import { runAdopt } from "../../actions/dkim-rotation/src/engine/adopt";
 import { fileKeySource } from "../../actions/dkim-rotation/src/adapters/legacy-key";
-import { snapshotAll } from "../../actions/dkim-rotation/src/engine/snapshot";
 import type { EngineContext, Logger } from "../../actions/dkim-rotation/src/engine/engine-context";
-import { rotationStart } from "../../actions/dkim-rotation/src/engine/planner";
 import {
   dkimRecordValue,
   recordOwner,
   recordFolderOf,
-  recordPath,
-  renderRecordFile,
 } from "../../actions/dkim-rotation/src/engine/record";
 import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
 import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
@@ -57,31 +57,20 @@ import {
   readCodeowners,
 } from "../../actions/dkim-rotation/src/adapters/github";
 import { buildAwsAdapters } from "../../actions/dkim-rotation/src/context";
-import {
-  TAG_DOMAIN,
-  TAG_KEY_BITS,
-  TAG_KEY_ORIGIN,
-  TAG_STATE,
-} from "../../actions/dkim-rotation/src/engine/key-store-schema";
 import { outsideStep } from "../action-host";
 import { startLocalWorld } from "../local-world";
 import type { RunRecord } from "../workflow-runner";
 import type { AwsEmulator, EasyDkimKey } from "./aws-emulator";
 import type { DnsServer } from "./dns-server";
-import { DnsTeam, type DnsEvent } from "./dns-team";
+import { DnsTeam } from "./dns-team";
 import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind } from "./faults";
-import { MailStream } from "./mail";
+import { DENSE_WINDOW_MS, MailStream } from "./mail";
 import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
-import {
-  renderReportMd,
-  stamp,
-  type FaultReport,
-  type RotationRecord,
-  type SandboxReport,
-  type WorkflowFigures,
-} from "./report";
-import { WorkflowSchedule, type RunCost } from "./schedule";
+import { renderReportMd, stamp, type SandboxReport, type WorkflowFigures } from "./report";
+import { WorkflowSchedule } from "./schedule";
 import { judge, type SwapAudit } from "./verdict";
+import { Ledger } from "./ledger";
+import { naiveYears } from "./naive";
 import {
   renderSandboxStack,
   SANDBOX_CONFIG_FILE,
@@ -140,7 +129,6 @@ const ACTIVATE = `${WORKFLOWS}/dkim-activate.yml`;
 const REVIEW_DAYS = 2;
 const APPROVAL_DELAY_MS = 2 * HOUR_MS;
 const NS2_LAG_MS = 2 * HOUR_MS;
-const DENSE_WINDOW_MS = 3 * DAY_MS;
 /** The legacy domain's hand-made selector, named as the seed documents' production key is. */
 const LEGACY_SELECTOR = "gooid-21-prod";
 const REVIEWER = "approver";
@@ -273,27 +261,17 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     closers.push(() => stream.close());
 
     // ---- the world's own record of each rotation --------------------------------
-    const rotations: RotationRecord[] = [];
-    const active = new Map<string, string>();
-    let worldVersion = 0;
-    const rotationFor = (domain: string, selector: string) =>
-      rotations.find((r) => r.domain === domain && r.to === selector);
-    // The rotation that replaced `selector` for good (not one that was rolled back).
-    const retirementOf = (domain: string, selector: string) =>
-      rotations.find((r) => r.domain === domain && r.from === selector && r.activatedAt);
-    const onDnsEvents = (events: DnsEvent[]) => {
-      for (const e of events) {
-        worldVersion++;
-        const when = new Date(e.at).toISOString();
-        if (e.kind === "published") {
-          const r = rotationFor(e.domain, e.selector);
-          if (r && !r.publishedAt) r.publishedAt = when;
-        } else {
-          const r = retirementOf(e.domain, e.selector);
-          if (r && !r.retiredAt) r.retiredAt = when;
-        }
-      }
-    };
+    const ledger = new Ledger({
+      config,
+      emulator,
+      github,
+      clock,
+      environment: gatedEnvironmentOf(config),
+      naive: options.naive ?? false,
+      print,
+      onSecret: (secret: string) => options.onSecret?.(secret),
+      expectSwap: addExpectedSwap,
+    });
 
     const advanceTo = async (target: number) => {
       for (;;) {
@@ -301,12 +279,12 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         const nextEvent = Math.min(nextMail?.at ?? Infinity, team.nextChangeAt());
         if (nextEvent > target) break;
         clock.t = Math.max(clock.t, nextEvent);
-        onDnsEvents(team.applyDue(clock.t));
+        ledger.onDnsEvents(team.applyDue(clock.t));
         await emulator.advance();
         if (nextMail && nextMail.at === nextEvent) await stream.send(nextMail.domain, nextMail.at);
       }
       clock.t = Math.max(clock.t, target);
-      onDnsEvents(team.applyDue(clock.t));
+      ledger.onDnsEvents(team.applyDue(clock.t));
       await emulator.advance();
     };
     advanceWorld = advanceTo;
@@ -378,7 +356,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
           legacyPair.sesPrivateKey,
         );
       }
-      active.set(domain, LEGACY_SELECTOR);
+      ledger.active.set(domain, LEGACY_SELECTOR);
     }
     for (const identity of easyIdentities) {
       const domain = identity.domain;
@@ -390,7 +368,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         await emulator.ses.easyDkimPublicKey(region, domain);
       }
       team.setUp(domain, new Map(), tokens);
-      active.set(domain, "easy-dkim");
+      ledger.active.set(domain, "easy-dkim");
     }
     await advanceTo(legacyActivatedAt.getTime() + HOUR_MS);
     // The operator adopts the legacy key once, from the key file (docs/operations.md):
@@ -463,62 +441,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     );
 
     // ---- the simulated years ---------------------------------------------------
-    const refusals: FaultReport["refusals"] = [];
-    const rollbacks: FaultReport["rollbacks"] = [];
-    const jobErrors: FaultReport["errors"] = [];
     const environment = gatedEnvironmentOf(config);
-    const jobError = (job: string, message: string) => {
-      jobErrors.push({ at: clock.now().toISOString(), job, message });
-      print(`${stamp(clock.now())} ${job} failed (retried by the next schedule): ${message}`);
-    };
-    const duplicateKeySets = new Set<string>();
-    /**
-     * How every stored key was made, from the key store's own tags, noted as
-     * keys appear (a deleted secret leaves the store): `kms` by the emulated
-     * KMS, `local` on the runner (the 1024-bit exception), `operator` the
-     * hand-made keys of the starting world. `local2048` must stay 0.
-     */
-    const keyOrigins = new Map<string, { origin: string; bits: string }>();
-    const noteKeys = () => {
-      for (const k of emulator.secrets.list())
-        if (!keyOrigins.has(k.name) && k.tags[TAG_KEY_ORIGIN])
-          keyOrigins.set(k.name, { origin: k.tags[TAG_KEY_ORIGIN]!, bits: k.tags[TAG_KEY_BITS]! });
-    };
-    const custody = () => {
-      const c = { kms: 0, local: 0, operator: 0, local2048: 0 };
-      for (const { origin, bits } of keyOrigins.values()) {
-        if (origin === "kms" || origin === "local" || origin === "operator") c[origin]++;
-        if (origin === "local" && bits === "2048") c.local2048++;
-      }
-      return c;
-    };
-    /** At most one stored key awaiting activation per domain: never two keys for one rotation. */
-    const checkKeys = () => {
-      noteKeys();
-      for (const identity of config.identities) {
-        const pending = emulator.secrets
-          .list()
-          .filter(
-            (s) =>
-              s.tags[TAG_DOMAIN] === identity.domain &&
-              s.tags[TAG_STATE] === "pending" &&
-              !s.deletedAt,
-          );
-        if (pending.length > 1)
-          duplicateKeySets.add(
-            pending
-              .map((p) => p.name)
-              .sort()
-              .join(" + "),
-          );
-      }
-    };
-    noteKeys(); // the operator's adopted key
-    /** The key store as the engine would see it: names, states and deletions. */
-    const keyStoreState = () =>
-      JSON.stringify(
-        emulator.secrets.list().map((k) => [k.name, k.tags[TAG_STATE], k.deletedAt ?? null]),
-      );
+    ledger.noteKeys(); // the operator's adopted key
     let month = -1;
     const monthly = () => {
       const when = clock.now();
@@ -529,58 +453,29 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       );
     };
 
-    // GitHub's PR list, as the sandbox last saw it: new PRs are printed and checked once.
-    let prsSeen = 0;
-    let duplicatePrs = 0;
-    const onNewPulls = () => {
-      const pulls = github.listPulls();
-      for (const pr of pulls.slice(prsSeen)) {
-        const [, prefix, domain, selector] =
-          /^(dkim|dkim-retire)\/([^/]+)\/([^/]+)$/.exec(pr.head) ?? [];
-        if (!domain || !selector) continue;
-        const opened = Date.parse(pr.createdAt);
-        // Production refuses a second rotation PR while one is open, and one selector gets one PR.
-        const earlier = pulls.filter(
-          (p) =>
-            p.number < pr.number &&
-            p.head.startsWith(`${prefix}/${domain}/`) &&
-            (p.head === pr.head ||
-              (prefix === "dkim" &&
-                (p.state === "open" || Date.parse(p.mergedAt ?? p.updatedAt) > opened))),
-        );
-        if (earlier.length) duplicatePrs++;
-        print(
-          `${stamp(new Date(opened))} ${domain}: PR #${pr.number} "${pr.title}" opened for DNS review`,
-        );
-        if (prefix === "dkim" && !options.naive) {
-          rotations.push({
-            domain,
-            from: active.get(domain),
-            to: selector,
-            generatedAt: clock.now().toISOString(),
-          });
-        }
-      }
-      prsSeen = pulls.length;
-    };
-    const onMerged = (merged: ReturnType<DnsTeam["reviewDue"]>) => {
-      for (const m of merged) {
-        worldVersion++;
-        if (m.kind !== "rotation") continue;
-        const r = rotationFor(m.domain, m.selector);
-        if (r) r.mergedAt = new Date(m.mergedAt).toISOString();
-        if (!options.naive) addExpectedSwap(m.domain, m.publishAt);
-      }
-    };
-
-    const naiveKeys = new Map<string, { selector: string; secret: string }>();
     /** Every dkim-activate.yml run, when it started: what the verdict quotes when a rotation is stuck. */
     const activateRuns: { at: number; run: RunRecord }[] = [];
     let schedule: WorkflowSchedule | undefined;
     let quietHoursSkipped = 0;
     const wallSetUp = performance.now();
     if (options.naive) {
-      await naiveYears();
+      await naiveYears({
+        config,
+        ctx,
+        adapters,
+        emulator,
+        team,
+        ledger,
+        clock,
+        start,
+        end,
+        advanceTo,
+        monthly,
+        print,
+        swapExpected: (domain, at) => (expectedSwaps.get(domain) ?? []).includes(at),
+        expectSwap: addExpectedSwap,
+        onSecret: secretsSeen,
+      });
     } else {
       schedule = new WorkflowSchedule({
         root: toolRoot,
@@ -612,7 +507,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       let lastQuietVersion = -1;
       /** Under DNS faults an answer depends on more than the world: a served candidate is asked every hour. */
       const candidateServed = () =>
-        rotations.some(
+        ledger.rotations.some(
           (r) =>
             !r.activatedAt &&
             !r.rolledBackAt &&
@@ -626,28 +521,29 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         monthly();
         const merged = team.reviewDue(clock.t);
         if (merged.length) {
-          onMerged(merged);
+          ledger.onMerged(merged);
           // The merge is a push to main that changes the record folder.
           const changedPaths = merged.map((m) => m.path);
           for (const file of callers) {
             const run = await schedule.run(file, { name: "push", branch: "main", changedPaths });
-            if (run.triggered) onRun(run);
+            if (run.triggered) ledger.onRun(run);
             if (run.triggered && file === ACTIVATE) activateRuns.push({ at: clock.t, run });
           }
         }
         if (schedule.nextApprovalAt() <= clock.t) {
           const approved = (job: { name: string }) =>
             print(`${stamp(clock.now())} approvers approved ${environment} for "${job.name}"`);
-          for (const run of await schedule.approveDue(clock.t, approved)) onRun(run);
-          worldVersion++;
+          for (const run of await schedule.approveDue(clock.t, approved)) ledger.onRun(run);
+          ledger.version++;
         }
         if (clock.t >= nextPlan) {
-          const keysBefore = keyStoreState();
-          const prsBefore = prsSeen;
-          onRun(await schedule.run(ROTATE, { name: "schedule" }));
-          checkKeys();
+          const keysBefore = ledger.keyStoreState();
+          const prsBefore = ledger.pullsSeen;
+          ledger.onRun(await schedule.run(ROTATE, { name: "schedule" }));
+          ledger.checkKeys();
           // A plan that stored a key, changed one's state or opened a PR changed the world.
-          if (keyStoreState() !== keysBefore || prsSeen !== prsBefore) worldVersion++;
+          if (ledger.keyStoreState() !== keysBefore || ledger.pullsSeen !== prsBefore)
+            ledger.version++;
           nextPlan = await schedule.nextFire(ROTATE, clock.t);
         }
         if (clock.t >= nextHourly) {
@@ -656,205 +552,19 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
           // a run that found nothing to do would find nothing again, so it is
           // not delivered (counted in the report), unless a job waits for a reviewer.
           const quiet =
-            worldVersion === lastQuietVersion &&
+            ledger.version === lastQuietVersion &&
             schedule.waitingJobs === 0 &&
             !(options.faults && candidateServed());
           if (quiet) quietHoursSkipped++;
           else {
-            const version = worldVersion;
+            const version = ledger.version;
             const run = await schedule.run(ACTIVATE, { name: "schedule" });
             activateRuns.push({ at: clock.t, run });
-            const acted = onRun(run);
-            if (!acted && version === worldVersion) lastQuietVersion = worldVersion;
+            const acted = ledger.onRun(run);
+            if (!acted && version === ledger.version) lastQuietVersion = ledger.version;
           }
           nextHourly = await schedule.nextFire(ACTIVATE, clock.t);
         }
-      }
-    }
-
-    /**
-     * What a run did, read from GitHub's and SES's side: PRs it opened, jobs
-     * that wait for approval, activations and retirements. Returns whether a
-     * gated job ran or was queued (the world changed, or will).
-     */
-    function onRun(run: RunRecord): boolean {
-      for (const step of run.steps) for (const secret of step.masked ?? []) secretsSeen(secret);
-      noteKeys();
-      onNewPulls();
-      let acted = false;
-      for (const job of run.jobs) {
-        const gated = /\/ (Activate|Retire) (\S+) (?:for|of) (\S+)$/.exec(job.name);
-        const failure = () => {
-          const step = run.steps.find((s) => s.job === job.name && s.outcome === "failure");
-          const line = step?.log?.split("\n").find((l) => l.startsWith("::error")) ?? "";
-          return unescape(line.replace(/^::error[^:]*::/, "")) || job.error || "failed";
-        };
-        if (!gated) {
-          if (job.conclusion === "failure") jobError(`${run.workflow}: ${job.name}`, failure());
-          continue;
-        }
-        const [, what, selector, domain] = gated as unknown as [string, string, string, string];
-        acted = true;
-        if (job.conclusion === "waiting" || job.conclusion === "pending") {
-          if (job.conclusion === "waiting")
-            print(
-              `${stamp(clock.now())} ${domain}: verify: ${what === "Activate" ? `every authoritative nameserver serves ${selector}; its activation` : `${selector} is gone from main; its key's deletion`} waits for approval in ${environment}`,
-            );
-          continue;
-        }
-        worldVersion++;
-        if (what === "Retire") {
-          if (job.conclusion === "success") {
-            const r = retirementOf(domain, selector);
-            if (r && !r.retiredAt) r.retiredAt = clock.now().toISOString();
-            print(
-              `${stamp(clock.now())} ${domain}: deletion of ${selector}'s key scheduled (recoverable for the recovery window)`,
-            );
-          } else jobError(`${run.workflow}: ${job.name}`, failure());
-          continue;
-        }
-        const r = rotationFor(domain, selector);
-        const identity = config.identities.find((i) => i.domain === domain)!;
-        const signing = identity.regions.every((region) => {
-          const v = emulator.ses.identity(region, domain);
-          return v?.origin === "EXTERNAL" && v.selector === selector && v.status === "SUCCESS";
-        });
-        if (job.conclusion === "success" && signing) {
-          const pendingMinutes = pendingAfterSwap(emulator, identity.regions, domain, selector);
-          if (r) {
-            r.activatedAt = clock.now().toISOString();
-            r.pendingMinutes = pendingMinutes;
-          }
-          active.set(domain, selector);
-          addExpectedSwap(domain, clock.t);
-          // The action's own words for the outcome, from the job's log.
-          const said = run.steps
-            .filter((st) => st.job === job.name)
-            .flatMap((st) => st.log?.split("\n") ?? [])
-            .find((l) => l.startsWith(`${domain}: SES signs with ${selector}`));
-          print(
-            `${stamp(clock.now())} ${said ?? `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`}`,
-          );
-          continue;
-        }
-        const message = failure();
-        if (/ refused[: ]/.test(message)) refusals.push({ at: clock.now().toISOString(), message });
-        else if (/rolled back/.test(message)) {
-          rollbacks.push({ at: clock.now().toISOString(), message });
-          if (r) r.rolledBackAt = clock.now().toISOString();
-        } else jobError(`${run.workflow}: ${job.name}`, message);
-        print(`${stamp(clock.now())} ${domain}: activate ${selector} stopped: ${message}`);
-      }
-      return acted;
-    }
-
-    // ---- the seed documents' flow, for comparison ----------------------------
-    async function naiveYears() {
-      for (let t = start.getTime(); t <= end.getTime(); t += DAY_MS) {
-        for (;;) {
-          const review = team.nextReviewAt();
-          if (review > t) break;
-          await advanceTo(review);
-          onMerged(team.reviewDue(clock.t));
-        }
-        await advanceTo(t);
-        monthly();
-        await naiveDailyRun();
-        onNewPulls();
-        noteKeys();
-      }
-    }
-    async function naiveDailyRun() {
-      const snapshots = await snapshotAll(ctx);
-      for (const snap of snapshots) {
-        const d = snap.decision;
-        const domain = d.domain;
-        const pending = naiveKeys.get(domain);
-        if (pending) {
-          // The runbook: once DNS is in, re-run the SES update if it FAILED meanwhile.
-          const published = rotationFor(domain, pending.selector)?.publishedAt;
-          const failed = snap.ses.filter((s) => s.status === "FAILED");
-          if (published && failed.length) {
-            for (const s of failed)
-              await adapters.ses.putExternalKey(s.region, domain, pending.selector, pending.secret);
-            print(
-              `${stamp(clock.now())} ${domain}: naive: operator re-applied ${pending.selector} after SES went FAILED`,
-            );
-          }
-          if (snap.ses.every((s) => s.status === "SUCCESS" && s.tokens[0] === pending.selector)) {
-            const r = rotationFor(domain, pending.selector)!;
-            r.activatedAt =
-              lastSuccess(emulator, snap.identity.regions, domain) ?? clock.now().toISOString();
-            r.pendingMinutes = Math.round(
-              (Date.parse(r.activatedAt) - Date.parse(r.generatedAt!)) / MINUTE_MS,
-            );
-            // The seed Lambda records the new key as current in its state table.
-            await adapters.keys.markState(
-              domain,
-              pending.selector,
-              "active",
-              new Date(r.activatedAt),
-            );
-            naiveKeys.delete(domain);
-          }
-          continue;
-        }
-        // The naive flow never retires, so an old selector's pending retirement
-        // must not hide its rotation date: it rotates on the same day we would.
-        const activatedAt = d.expiresAt
-          ? addDays(d.expiresAt, -snap.identity.rotationDays)
-          : undefined;
-        const rotateAt = activatedAt
-          ? rotationStart(snap.identity, activatedAt).getTime()
-          : clock.t;
-        // Upcoming swap: dense mail from 3 days before it.
-        if (
-          rotateAt - clock.t <= DENSE_WINDOW_MS &&
-          !(expectedSwaps.get(domain) ?? []).includes(rotateAt)
-        ) {
-          addExpectedSwap(domain, rotateAt);
-        }
-        const due = d.kind === "rotate" || clock.t >= rotateAt;
-        if (!due) continue;
-        // 001's "dangerous auto-update flow": generate, store, swap SES, then notify DNS.
-        const selector = `${snap.identity.selectorPrefix}-${isoDate(clock.now()).replaceAll("-", "")}`;
-        let secret = "";
-        const pair = await generateDkimKeyPair(snap.identity.keyBits, (s) => {
-          secret = s;
-          secretsSeen(s);
-        });
-        await adapters.keys.create(domain, selector, pair, clock.now());
-        rotations.push({
-          domain,
-          from: d.activeSelector,
-          to: selector,
-          generatedAt: clock.now().toISOString(),
-        });
-        for (const region of snap.identity.regions)
-          await adapters.ses.putExternalKey(region, domain, selector, secret);
-        addExpectedSwap(domain, clock.t);
-        print(
-          `${stamp(clock.now())} ${domain}: naive: generated ${selector} and swapped SES at once (DNS not yet asked)`,
-        );
-        const path = recordPath(domain, selector, recordFolderOf(config));
-        await ctx.changes.proposeRecord({
-          domain,
-          selector,
-          path,
-          content: renderRecordFile({
-            domain,
-            selector,
-            keyBits: pair.bits,
-            fingerprint: pair.fingerprint,
-            createdAt: clock.now().toISOString(),
-            publishBy: isoDate(addDays(clock.now(), snap.identity.dnsLeadDays)),
-            publicKey: pair.publicKey,
-            ttl: snap.identity.recordTtl,
-          }),
-          title: `DKIM: ${domain} → ${selector}`,
-          body: "",
-        });
-        naiveKeys.set(domain, { selector, secret });
       }
     }
 
@@ -872,16 +582,16 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       start,
       end,
       legacyActivatedAt,
-      rotations: schedule ? withCosts(rotations, schedule.costs) : rotations,
+      rotations: schedule ? ledger.withCosts(schedule.costs) : ledger.rotations,
       swapAudit,
-      duplicateKeys: duplicateKeySets.size,
-      duplicatePrs,
-      custody: custody(),
+      duplicateKeys: ledger.duplicateKeySets.size,
+      duplicatePrs: ledger.duplicatePrs,
+      custody: ledger.custody(),
       zonesServed: team.zonesServed,
       dnsFaultCounts: [ns1.faultCounts(), ns2.faultCounts()],
-      jobErrors,
-      refusals,
-      rollbacks,
+      jobErrors: ledger.jobErrors,
+      refusals: ledger.refusals,
+      rollbacks: ledger.rollbacks,
       activateRuns,
       workflows: schedule ? workflowFigures(schedule, github, quietHoursSkipped) : undefined,
       sesQuirks: options.sesQuirks ?? false,
@@ -901,57 +611,6 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
-
-/** Workflow-command data unescaped (%25, %0D, %0A). */
-function unescape(s: string): string {
-  return s.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
-}
-
-/** Minutes from the swap to SES's SUCCESS for the selector, the longest over the Regions. */
-function pendingAfterSwap(
-  emulator: AwsEmulator,
-  regions: string[],
-  domain: string,
-  selector: string,
-): number {
-  let longest = 0;
-  for (const region of regions) {
-    const h = emulator.ses.identity(region, domain)?.history ?? [];
-    const swap = h.findLastIndex((c) =>
-      c.reason.startsWith(`signing attributes set: EXTERNAL selector ${selector}`),
-    );
-    const success = h.slice(swap + 1).find((c) => c.status === "SUCCESS");
-    if (swap >= 0 && success)
-      longest = Math.max(longest, (success.at.getTime() - h[swap]!.at.getTime()) / MINUTE_MS);
-  }
-  return Math.round(longest);
-}
-
-function lastSuccess(emulator: AwsEmulator, regions: string[], domain: string): string | undefined {
-  const times = regions.map((r) => emulator.ses.identity(r, domain)?.lastSuccessAt?.getTime() ?? 0);
-  return times.every(Boolean) ? new Date(Math.max(...times)).toISOString() : undefined;
-}
-
-/** Each rotation's costs: its activation's approval requests, and the runs from its key to its activation. */
-function withCosts(rotations: RotationRecord[], costs: RunCost[]): RotationRecord[] {
-  return rotations.map((r) => {
-    if (!r.generatedAt) return r;
-    const from = Date.parse(r.generatedAt);
-    const to = Date.parse(r.activatedAt ?? r.rolledBackAt ?? "9999-12-31T00:00:00Z");
-    const window = costs.filter((c) => c.at >= from && c.at <= to);
-    const job = new RegExp(`/ Activate ${r.to} for ${r.domain.replace(/\./g, "\\.")}$`);
-    return {
-      ...r,
-      costs: {
-        approvalRequests: costs.flatMap((c) => c.approvalRequests).filter((n) => job.test(n))
-          .length,
-        workflowRuns: window.filter((c) => c.event !== "approval").length,
-        githubRequests: window.reduce((n, c) => n + c.githubRequests, 0),
-        sesCalls: window.reduce((n, c) => n + c.sesCalls, 0),
-      },
-    };
-  });
-}
 
 function workflowFigures(
   schedule: WorkflowSchedule,
