@@ -29,6 +29,8 @@ export interface LocalWorldOptions {
   emulator?: AwsEmulatorOptions | false;
   /** The address SES's lookups go to, read at each lookup. Default: the first server. */
   sesResolver?: () => string;
+  /** Per-try timeout of SES's lookups (2 tries). Default 500 ms; the bench's large fleets use 1,000. */
+  sesLookupTimeoutMs?: number;
 }
 
 export interface LocalWorld {
@@ -66,7 +68,8 @@ export async function startLocalWorld(options: LocalWorldOptions = {}): Promise<
     const resolver = options.sesResolver ?? (() => addresses[0]!);
     const startEmulator = async (o: AwsEmulatorOptions = {}): Promise<AwsEmulator> => {
       const emulator = await startAwsEmulator({
-        lookupTxt: (name) => queryTxt(resolver(), name, { timeout: 500, tries: 2 }),
+        lookupTxt: (name) =>
+          queryTxt(resolver(), name, { timeout: options.sesLookupTimeoutMs ?? 500, tries: 2 }),
         ...o,
         onEasyDkimKey: async (key: EasyDkimKey) => {
           amazonses.publish(key.tokens, key.publicKey);

@@ -97,7 +97,7 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
   mkdirSync(join(workspace, "dns"));
 
   // The DNS servers here; one emulator per fleet (below), on the same servers.
-  const local = await startLocalWorld({ emulator: false });
+  const local = await startLocalWorld({ emulator: false, sesLookupTimeoutMs: 1000 });
   const ns = local.servers;
   const nameservers = local.addresses;
   const github = await local.startGitHub({

@@ -145,7 +145,7 @@ export class Ledger {
   }
 
   /** PRs opened since the last look: printed, checked against GitHub's one-PR rules, recorded. */
-  onNewPulls(): number {
+  onNewPulls(): void {
     const pulls = this.o.github.listPulls();
     for (const pr of pulls.slice(this.prsSeen)) {
       const [, prefix, domain, selector] =
@@ -175,7 +175,6 @@ export class Ledger {
       }
     }
     this.prsSeen = pulls.length;
-    return this.prsSeen;
   }
 
   jobError(job: string, message: string): void {

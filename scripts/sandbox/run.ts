@@ -174,6 +174,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     ];
     const nameservers = local.addresses;
     const config = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers);
+    const environment = gatedEnvironmentOf(config);
+    const secretsSeen = (s: string) => options.onSecret?.(s);
     writeFileSync(join(out, "Pulumi.sandbox.yaml"), renderSandboxStack(nameservers));
 
     /** Owner names of selectors SES has signed mail with: DNS faults spare them (see below). */
@@ -221,7 +223,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       files,
       clock,
     });
-    github.actions.setEnvironment(gatedEnvironmentOf(config), {
+    github.actions.setEnvironment(environment, {
       reviewers: [{ type: "User", id: 501, login: REVIEWER }],
       preventSelfReview: true,
       branchPatterns: ["main"],
@@ -266,10 +268,10 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       emulator,
       github,
       clock,
-      environment: gatedEnvironmentOf(config),
+      environment,
       naive: options.naive ?? false,
       print,
-      onSecret: (secret: string) => options.onSecret?.(secret),
+      onSecret: secretsSeen,
       expectSwap: addExpectedSwap,
     });
 
@@ -290,7 +292,6 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     advanceWorld = advanceTo;
 
     // ---- the operator's engine (adoption, and the naive flow) -------------------
-    const secretsSeen = (s: string) => options.onSecret?.(s);
     const log: Logger = { info: () => {}, warn: () => {}, progress: () => {} };
     const scaledAws = options.faults
       ? {
@@ -441,7 +442,6 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     );
 
     // ---- the simulated years ---------------------------------------------------
-    const environment = gatedEnvironmentOf(config);
     ledger.noteKeys(); // the operator's adopted key
     let month = -1;
     const monthly = () => {

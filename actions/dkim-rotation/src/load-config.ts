@@ -40,21 +40,15 @@ export function loadConfig(
   return parseStackFile(text, file, project ?? projectNameFor(file), opts);
 }
 
-/** The project name from the `Pulumi.yaml` beside the stack file. */
+/** The project name from the `Pulumi.yaml` beside the stack file (none: the default). */
 function projectNameFor(file: string): string {
   const pulumiYaml = join(dirname(file), "Pulumi.yaml");
-  let text: string | undefined;
-  try {
-    text = readFileSync(pulumiYaml, "utf8");
-  } catch (err) {
-    // No Pulumi.yaml: the default project. Any other error is the file's problem.
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
-      throw new InputError({
-        file: pulumiYaml,
-        field: "name",
-        problem: `cannot be read: ${(err as Error).message.split("\n")[0]}`,
-        hint: "Pulumi.yaml beside the stack file names the project (name: ses-dkim-rotation)",
-      });
-  }
-  return projectNameFrom(text, pulumiYaml);
+  return projectNameFrom(() => {
+    try {
+      return readFileSync(pulumiYaml, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }, pulumiYaml);
 }

@@ -415,14 +415,16 @@ function hintFor(field: PropertyKey | undefined): string | undefined {
 }
 
 /**
- * The project name from the `Pulumi.yaml` beside the stack file (`text`
- * undefined when there is none: the default project).
+ * The project name from the `Pulumi.yaml` beside the stack file. `read`
+ * returns its text, or undefined when there is none (the default project);
+ * a file that cannot be read or parsed is one error naming it.
  */
-export function projectNameFrom(text: string | undefined, pulumiYaml: string): string {
-  if (text === undefined) return DEFAULT_PROJECT;
-  let doc: { name?: unknown } | null;
+export function projectNameFrom(read: () => string | undefined, pulumiYaml: string): string {
+  let doc: { name?: unknown } | null | undefined;
   try {
-    doc = readYaml(text, pulumiYaml) as { name?: unknown } | null;
+    const text = read();
+    doc =
+      text === undefined ? undefined : (readYaml(text, pulumiYaml) as { name?: unknown } | null);
   } catch (err) {
     throw new InputError({
       file: pulumiYaml,
