@@ -1,8 +1,9 @@
 /**
  * A local AWS emulator that the real SDK v3 clients talk to over loopback:
  * SES v2 (REST-JSON), Secrets Manager (JSON 1.1), KMS (JSON 1.1,
- * aws-emulator/kms.ts) and CloudWatch PutMetricData (JSON 1.0,
- * query-compatible) — the wire protocols the
+ * aws-emulator/kms.ts), CloudWatch PutMetricData (JSON 1.0,
+ * query-compatible), SNS Publish (query, aws-emulator/sns.ts) and Route 53
+ * record changes (REST-XML, aws-emulator/route53.ts) — the wire protocols the
  * installed clients actually send, so a serialization or error-mapping
  * mistake fails here as it would against AWS.
  *
@@ -37,6 +38,15 @@ import {
 } from "./aws-emulator/cloudwatch";
 import { SecretsBackend, type SecretView } from "./aws-emulator/secrets";
 import { SsmBackend } from "./aws-emulator/ssm";
+import { SNS_XMLNS, SnsBackend, type PublishedMessage } from "./aws-emulator/sns";
+import {
+  DEFAULT_ROUTE53_PROPAGATION_MS,
+  ROUTE53_XMLNS,
+  Route53Backend,
+  type Route53ChangeView,
+  type Route53RecordSet,
+  type Route53SyncHook,
+} from "./aws-emulator/route53";
 import { KmsBackend, type KmsKeySpec, type KmsKeyView } from "./aws-emulator/kms";
 import {
   AWS_FAULT_KINDS,
@@ -73,14 +83,17 @@ export type { AwsFaultKind, FaultPlan } from "./faults";
 export type { SecretView } from "./aws-emulator/secrets";
 export type { KmsKeySpec, KmsKeyView } from "./aws-emulator/kms";
 export type { MetricDatapoint } from "./aws-emulator/cloudwatch";
+export type { PublishedMessage, SnsMessageAttribute } from "./aws-emulator/sns";
+export type { Route53ChangeView, Route53RecordSet, Route53SyncHook } from "./aws-emulator/route53";
 
 /**
  * Seeded fault injection on control-plane calls (every SES operation but
- * SendEmail, every Secrets Manager and CloudWatch operation). Each request
- * is faulted with probability `rate`; see ../faults.ts for how decisions stay
- * reproducible. The DKIM status kinds are decided separately, once per
- * EXTERNAL PutEmailIdentityDkimSigningAttributes of a selector the identity
- * never verified, also at `rate`.
+ * SendEmail, every Secrets Manager, KMS, CloudWatch, SSM, SNS and Route 53
+ * operation). Each request is faulted with probability `rate`; see
+ * ../faults.ts for how decisions stay reproducible. The DKIM status kinds
+ * are decided separately, once per EXTERNAL
+ * PutEmailIdentityDkimSigningAttributes of a selector the identity never
+ * verified, also at `rate`.
  */
 export interface AwsEmulatorFaults extends FaultPlan<AwsFaultKind> {
   /**
@@ -148,9 +161,33 @@ export interface AwsEmulatorOptions {
    * `alias/ses-dkim-rotation`. Any other key: `kms.createKey`.
    */
   kmsKeys?: KmsKeySpec[];
+  route53?: {
+    /**
+     * Submission to INSYNC on the emulator clock. Default 60 000 ("changes
+     * generally propagate to all Route 53 name servers within 60 seconds").
+     */
+    propagationMs?: number;
+    /**
+     * Report INSYNC this long before the zone is served (the sync hooks run).
+     * Default 0: the docs say INSYNC means every Route 53 server has it.
+     */
+    insyncLeadMs?: number;
+    /**
+     * Route 53 API requests per second per account, also the burst. Default
+     * 5: the former quota, stricter than today's (a bucket of 50 refilled
+     * at 10/s, throttling-api-requests).
+     */
+    requestsPerSecond?: number;
+  };
+  /**
+   * Called when a Route 53 change reaches every authoritative server, with
+   * the zone as that change left it, so a world can serve it over DNS.
+   */
+  onRoute53Sync?: Route53SyncHook;
 }
 
-export type EmulatedService = "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm" | "sts";
+export type EmulatedService =
+  "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm" | "sts" | "sns" | "route53";
 
 /** One request the emulator received, whatever its outcome. */
 export interface CallRecord {
@@ -213,6 +250,18 @@ export interface AwsEmulator {
       region?: string;
     }): MetricDatapoint[];
   };
+  /** Make an SNS topic (standard, not FIFO); returns `arn:aws:sns:<region>:<account>:<name>`. */
+  createTopic(name: string, region?: string): string;
+  /** Every message SNS Publish accepted, in order. */
+  published(): PublishedMessage[];
+  /** Make a public hosted zone with its apex NS and SOA; returns its ID (`Z…`, no `/hostedzone/`). */
+  createHostedZone(name: string): string;
+  /** The zone's record sets as the API has them (PENDING changes included), in list order. */
+  route53Records(zoneId: string): Route53RecordSet[];
+  /** Every change batch accepted, with its current status. */
+  route53Changes(): Route53ChangeView[];
+  /** Also call `hook` when a change is served (see `onRoute53Sync`); returns an unsubscribe. */
+  onRoute53Sync(hook: Route53SyncHook): () => void;
   faults: {
     /** Replace the fault plan (undefined: no faults). Counts restart with the new plan. */
     set(plan: AwsEmulatorFaults | undefined): void;
@@ -272,6 +321,28 @@ function parseJson(body: Buffer, errorCode: string): Record<string, unknown> {
 
 type SesRoute = { operation: string; identity?: string };
 
+type Route53Route = { operation: string; id: string };
+
+/** Route 53 routes, as in the `http` traits of @aws-sdk/client-route-53's schema. */
+function route53Route(method: string, path: string): Route53Route | undefined {
+  const m = /^\/2013-04-01\/(hostedzone|change)\/([^/]+)(\/rrset\/?)?$/.exec(path);
+  if (!m) return undefined;
+  const id = decodeURIComponent(m[2] as string);
+  if (m[1] === "change")
+    return method === "GET" && !m[3] ? { operation: "GetChange", id } : undefined;
+  if (method === "GET" && !m[3]) return { operation: "GetHostedZone", id };
+  if (method === "GET") return { operation: "ListResourceRecordSets", id };
+  if (method === "POST" && m[3]) return { operation: "ChangeResourceRecordSets", id };
+  return undefined;
+}
+
+/** The service in the SigV4 credential scope, before the full parse checks it. */
+function scopeService(header: string | undefined): string | undefined {
+  return /Credential=[^/\s,]+\/\d{8}\/[a-z0-9-]+\/([a-z0-9-]+)\/aws4_request/.exec(
+    header ?? "",
+  )?.[1];
+}
+
 /** SES v2 routes, as in the `http` traits of @aws-sdk/client-sesv2's schema. */
 function sesRoute(method: string, path: string): SesRoute | undefined {
   if (method === "POST" && path === "/v2/email/identities")
@@ -307,6 +378,18 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     accountId: options.accountId ?? "123456789012",
     keys: options.kmsKeys ?? [{ alias: "alias/ses-dkim-rotation" }],
   });
+  const accountId = options.accountId ?? "123456789012";
+  const sns = new SnsBackend(accountId);
+  const route53Hooks: Route53SyncHook[] = options.onRoute53Sync ? [options.onRoute53Sync] : [];
+  const route53 = new Route53Backend({
+    propagationMs: options.route53?.propagationMs ?? DEFAULT_ROUTE53_PROPAGATION_MS,
+    insyncLeadMs: options.route53?.insyncLeadMs ?? 0,
+    onSync: route53Hooks,
+  });
+  const route53Bucket = new TokenBucket(
+    options.route53?.requestsPerSecond ?? 5,
+    Math.max(1, Math.ceil(options.route53?.requestsPerSecond ?? 5)),
+  );
   const callLog: CallRecord[] = [];
   let faultPlan: AwsEmulatorFaults | undefined;
   let decider: FaultDecider<AwsFaultKind> | undefined;
@@ -340,6 +423,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const now = clock.now();
       await ses.processDue(now);
       secrets.processDue(now);
+      await route53.processDue(now);
     });
     chain = run.catch(() => {});
     return run;
@@ -353,7 +437,17 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     let service: EmulatedService;
     let operation: string;
     let route: SesRoute | undefined;
-    if (typeof target === "string" && target.startsWith("secretsmanager.")) {
+    let r53Route: Route53Route | undefined;
+    const signedFor = scopeService(req.headers.authorization);
+    if (target === undefined && signedFor === "route53") {
+      service = "route53";
+      r53Route = route53Route(method, url.pathname);
+      operation = r53Route?.operation ?? `${method} ${url.pathname}`;
+    } else if (target === undefined && signedFor === "sns") {
+      // SNS speaks the query protocol: the operation is the form's Action.
+      service = "sns";
+      operation = "(query)";
+    } else if (typeof target === "string" && target.startsWith("secretsmanager.")) {
       service = "secretsmanager";
       operation = target.slice("secretsmanager.".length);
     } else if (typeof target === "string" && target.startsWith("AmazonSSM.")) {
@@ -424,7 +518,13 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     };
     const sendError = (err: AwsApiError) => {
       record.errorCode = err.code;
-      if (service === "sts") {
+      if (service === "sns" || service === "route53") {
+        // awsQuery and REST-XML errors: an ErrorResponse; the SDK reads Error/Code.
+        sendXml(
+          err.status,
+          `<?xml version="1.0"?>\n<ErrorResponse xmlns="${service === "sns" ? SNS_XMLNS : ROUTE53_XMLNS}"><Error><Type>${err.status >= 500 ? "Receiver" : "Sender"}</Type><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+        );
+      } else if (service === "sts") {
         // awsQuery errors: an XML ErrorResponse; the SDK reads Error/Code.
         sendXml(
           err.status,
@@ -458,7 +558,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         service !== "ses" || (route !== undefined && route.operation !== "SendEmail");
       if (decider && isControlPlane) {
         // The key names the request, not its arrival order (reproducible under concurrency).
-        const key = `${service}/${operation}/${region}/${requestTarget(route, body)}/${now.getTime()}`;
+        const key = `${service}/${operation}/${region}/${requestTarget(service, route, r53Route, body)}/${now.getTime()}`;
         const kind = decider.decide(key, REQUEST_FAULTS);
         if (kind) {
           record.fault = kind;
@@ -552,6 +652,56 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
           `Operation ${route.operation} is not emulated`,
           404,
         );
+      }
+
+      if (service === "sns") {
+        if (method !== "POST" || url.pathname !== "/")
+          throw new AwsApiError("InvalidAction", "SNS query requests are POST /", 400);
+        const form = new URLSearchParams(body.toString("utf8"));
+        record.operation = form.get("Action") ?? "(none)";
+        if (form.get("Action") !== "Publish" || form.get("Version") !== "2010-03-31")
+          throw new AwsApiError(
+            "InvalidAction",
+            `Could not find operation ${form.get("Action")} for version ${form.get("Version")}`,
+            400,
+          );
+        const messageId = sns.publish(region, now, form);
+        return sendXml(
+          200,
+          `<PublishResponse xmlns="${SNS_XMLNS}"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></PublishResponse>`,
+        );
+      }
+
+      if (service === "route53") {
+        // Global service: the SDK signs every Route 53 call for us-east-1.
+        if (region !== "us-east-1")
+          throw new AwsApiError(
+            "SignatureDoesNotMatch",
+            `Credential should be scoped to a valid region, not '${region}'.`,
+            403,
+          );
+        if (!r53Route)
+          throw new AwsApiError(
+            "InvalidInput",
+            `No Route 53 operation is emulated for ${method} ${url.pathname}`,
+            400,
+          );
+        // Route 53 API quota per account; throttled requests get 400 Throttling "Rate exceeded".
+        if (!route53Bucket.tryTake()) throw new AwsApiError("Throttling", "Rate exceeded", 400);
+        switch (r53Route.operation) {
+          case "ChangeResourceRecordSets":
+            return sendXml(
+              200,
+              route53.changeResourceRecordSets(r53Route.id, now, body.toString("utf8")),
+            );
+          case "GetChange":
+            return sendXml(200, route53.getChange(r53Route.id));
+          case "GetHostedZone":
+            return sendXml(200, route53.getHostedZone(r53Route.id));
+          case "ListResourceRecordSets":
+            return sendXml(200, route53.listResourceRecordSets(r53Route.id, url.searchParams));
+        }
+        throw new AwsApiError("InvalidInput", `Operation ${operation} is not emulated`, 400);
       }
 
       if (service === "sts") {
@@ -651,9 +801,16 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     }
   }
 
-  /** The name a request acts on: SES identity, secret, or nothing (CloudWatch). */
-  function requestTarget(route: SesRoute | undefined, body: Buffer): string {
+  /** The name a request acts on: SES identity, secret, topic, hosted zone or change, or nothing (CloudWatch). */
+  function requestTarget(
+    service: EmulatedService,
+    route: SesRoute | undefined,
+    r53Route: Route53Route | undefined,
+    body: Buffer,
+  ): string {
     if (route) return route.identity ?? "";
+    if (service === "route53") return r53Route?.id ?? "";
+    if (service === "sns") return new URLSearchParams(body.toString("utf8")).get("TopicArn") ?? "";
     try {
       const parsed: unknown = JSON.parse(body.toString("utf8"));
       if (isRecord(parsed)) {
@@ -719,6 +876,19 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       createKey: (region, spec) => kms.createKey(region, spec, clock.now()),
       setEnabled: (region, id, enabled) => kms.setEnabled(region, id, enabled),
     },
+    createTopic: (name, region = "us-east-1") => sns.createTopic(name, region),
+    published: () =>
+      sns.published.map((m) => ({ ...m, messageAttributes: { ...m.messageAttributes } })),
+    createHostedZone: (name) => route53.createHostedZone(name, clock.now()),
+    route53Records: (zoneId) => route53.records(zoneId.replace(/^\/hostedzone\//, "")),
+    route53Changes: () => route53.changeViews(),
+    onRoute53Sync(hook) {
+      route53Hooks.push(hook);
+      return () => {
+        const at = route53Hooks.indexOf(hook);
+        if (at >= 0) route53Hooks.splice(at, 1);
+      };
+    },
     faults: {
       set: setFaults,
       counts: () => decider?.counts() ?? {},
@@ -745,6 +915,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
 function throttlingError(service: EmulatedService): AwsApiError {
   if (service === "ses")
     return new AwsApiError("TooManyRequestsException", "Too Many Requests", 429);
+  if (service === "sns") return new AwsApiError("Throttled", "Rate exceeded", 429);
   if (service === "secretsmanager" || service === "kms")
     return new AwsApiError("ThrottlingException", "Rate exceeded", 400);
   return new AwsApiError("Throttling", "Rate exceeded", 400);
@@ -753,6 +924,9 @@ function throttlingError(service: EmulatedService): AwsApiError {
 function internalError(service: EmulatedService): AwsApiError {
   if (service === "kms")
     return new AwsApiError("KMSInternalException", "An internal error occurred.", 500);
+  if (service === "sns") return new AwsApiError("InternalError", "Internal Error", 500);
+  if (service === "route53")
+    return new AwsApiError("InternalFailure", "An internal error occurred.", 500);
   return service === "ses"
     ? new AwsApiError(
         "InternalFailure",
