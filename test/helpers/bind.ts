@@ -76,6 +76,25 @@ export interface BindZone {
   origin: string;
   /** Absolute path of the master file (it may `$INCLUDE` absolute paths). */
   file: string;
+  /**
+   * `update-policy` rules, e.g. `grant k1 subdomain _domainkey.example.jp. TXT`
+   * (no trailing `;`). Makes the zone dynamic: named writes `<file>.jnl`
+   * next to the file, so its directory must be writable. Absent: no updates.
+   */
+  updatePolicy?: string[];
+}
+
+/** A TSIG key (RFC 8945) for `named.conf`: `key "<name>" { algorithm …; secret "…"; };`. */
+export interface BindTsigKey {
+  name: string;
+  algorithm: string;
+  /** base64, as `tsig-keygen` prints it. */
+  secret: string;
+}
+
+export interface BindOptions {
+  /** TSIG keys named may verify (for `update-policy` grants). */
+  keys?: BindTsigKey[];
 }
 
 export interface BindServer {
@@ -97,6 +116,7 @@ export async function startBind(
   namedPath: string,
   zones: BindZone[],
   timeoutMs = 15000,
+  options: BindOptions = {},
 ): Promise<BindServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "dkim-named-"));
   const port = await freePort();
@@ -116,7 +136,14 @@ export async function startBind(
     "};",
     // No rndc control channel: the test stops named with a signal.
     "controls { };",
-    ...zones.map((z) => `zone "${z.origin}" { type primary; file "${z.file}"; };`),
+    ...(options.keys ?? []).map(
+      (k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`,
+    ),
+    ...zones.map((z) =>
+      z.updatePolicy
+        ? `zone "${z.origin}" { type primary; file "${z.file}"; update-policy { ${z.updatePolicy.map((r) => `${r};`).join(" ")} }; };`
+        : `zone "${z.origin}" { type primary; file "${z.file}"; };`,
+    ),
     "",
   ].join("\n");
   await writeFile(conf, text);
@@ -217,4 +244,57 @@ function unescapeDig(s: string): string {
   return s.replace(/\\(\d{3}|.)/g, (_, e: string) =>
     /^\d{3}$/.test(e) ? String.fromCharCode(Number(e)) : e,
   );
+}
+
+/** A fresh TSIG secret from BIND's `tsig-keygen -a <algorithm> <name>`. */
+export async function tsigKeygen(
+  keygenPath: string,
+  name: string,
+  algorithm = "hmac-sha256",
+): Promise<BindTsigKey> {
+  const { stdout } = await execFileAsync(keygenPath, ["-a", algorithm, name]);
+  const secret = /secret\s+"([^"]+)"/.exec(stdout)?.[1];
+  if (!secret) throw new Error(`tsig-keygen printed no secret for ${name}`);
+  return { name, algorithm, secret };
+}
+
+/**
+ * `dig +norecurse <type> <name>` against one loopback server: the response
+ * code (NOERROR, NXDOMAIN…) and the answer section's RDATA, one per record.
+ * NODATA is `status: "NOERROR"` with no answers.
+ */
+export async function digQuery(
+  digPath: string,
+  port: number,
+  type: string,
+  name: string,
+): Promise<{ status: string; answers: string[] }> {
+  const { stdout } = await execFileAsync(digPath, [
+    "@127.0.0.1",
+    "-p",
+    String(port),
+    "+norecurse",
+    "+tries=1",
+    "+time=2",
+    "+noall",
+    "+comments",
+    "+answer",
+    type,
+    name,
+  ]);
+  const status = /status:\s*([A-Z]+)/.exec(stdout)?.[1];
+  if (!status) throw new Error(`dig printed no status for ${type} ${name}: ${stdout.trim()}`);
+  const answers = stdout
+    .split("\n")
+    .filter((line) => line.trim() && !line.startsWith(";"))
+    .map((line) => line.split(/\s+/).slice(4).join(" "));
+  return { status, answers };
+}
+
+/** The zone's SOA serial as the loopback server answers it. */
+export async function digSoaSerial(digPath: string, port: number, zone: string): Promise<number> {
+  const { answers } = await digQuery(digPath, port, "SOA", zone);
+  const serial = Number(answers[0]?.split(" ")[2]);
+  if (!Number.isInteger(serial)) throw new Error(`no SOA serial for ${zone}`);
+  return serial;
 }
