@@ -17,6 +17,13 @@ import {
   InputError,
 } from "../actions/dkim-rotation/src/engine/config";
 
+/**
+ * The notification webhook's URL: a Pulumi secret (`pulumi config set
+ * --secret notificationWebhookUrl https://…`), since such URLs usually carry
+ * their own credential.
+ */
+export const WEBHOOK_URL_KEY = "notificationWebhookUrl";
+
 /** GitHub allows at most six reviewers (users plus teams) on one environment. */
 export const MAX_ENVIRONMENT_REVIEWERS = 6;
 
@@ -46,6 +53,12 @@ const estateOnlySchema = z.object({
    * left exactly as it is.
    */
   adoptIdentities: z.array(z.string().min(1)).default([]),
+  /**
+   * Read only as a Pulumi secret (`config.getSecret`, readEstateConfig) and
+   * never through this schema; named so the list of estate-only keys may
+   * carry it.
+   */
+  [WEBHOOK_URL_KEY]: z.unknown().optional(),
 });
 
 export type GithubConfig = NonNullable<ProjectConfig["github"]>;
@@ -61,6 +74,8 @@ export interface EstateConfig extends ProjectConfig {
   adopt: Set<string>;
   /** Every Region the estate touches: the home Region first, then each identity Region. */
   regions: string[];
+  /** An HTTPS endpoint subscribed to the notification topic (a secret); needs `notifications`. */
+  notificationWebhookUrl?: pulumi.Output<string>;
 }
 
 export type { IdentityConfig };
@@ -226,6 +241,8 @@ export function readEstateConfig(): EstateConfig {
   for (const fullKey of Object.keys(pulumi.runtime.allConfig())) {
     if (!fullKey.startsWith(prefix)) continue;
     const key = fullKey.slice(prefix.length);
+    // A secret is read as one, below, and never decoded into plain values.
+    if (key === WEBHOOK_URL_KEY) continue;
     const raw = config.get(key);
     if (raw !== undefined) values[key] = decode(key, raw, file, project);
   }
@@ -237,7 +254,19 @@ export function readEstateConfig(): EstateConfig {
       hint: `list the SES identities under config.${project}:identities`,
     });
   }
-  return parseEstateConfig(values, { file, project, defaultRegion: aws.get("region") });
+  const parsed = parseEstateConfig(values, { file, project, defaultRegion: aws.get("region") });
+  const webhook = config.getSecret(WEBHOOK_URL_KEY);
+  if (webhook === undefined) return parsed;
+  if (!parsed.notifications) {
+    throw new InputError({
+      file,
+      field: `${project}:${WEBHOOK_URL_KEY}`,
+      problem:
+        "is set but there is no notifications block, so there is no topic to subscribe it to",
+      hint: `add ${project}:notifications (at least topicName), or remove the webhook`,
+    });
+  }
+  return { ...parsed, notificationWebhookUrl: webhook };
 }
 
 /**

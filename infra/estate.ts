@@ -7,12 +7,19 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { notificationTopicArn, publisherOf } from "../actions/dkim-rotation/src/engine/config";
 import type { EstateConfig } from "./config";
 import { GithubOidc } from "./components/github-oidc";
 import { GithubRepository, readRepositoryIds } from "./components/github-repository";
 import { KeyVault } from "./components/key-vault";
 import { Monitoring } from "./components/monitoring";
-import { identityArn, type AccountScope } from "./components/policies";
+import { Notifications } from "./components/notifications";
+import {
+  identityArn,
+  namedSecretArn,
+  type AccountScope,
+  type Route53Zone,
+} from "./components/policies";
 import { RolePermissions } from "./components/role-permissions";
 import { SesIdentity } from "./components/ses-identity";
 
@@ -34,6 +41,9 @@ export interface Estate {
   permissions: RolePermissions;
   monitoring: Monitoring;
   githubRepository?: GithubRepository;
+  /** The notification topic; absent without `notifications`. */
+  notifications?: Notifications;
+  notificationTopicArn?: pulumi.Output<string>;
 }
 
 export interface EstateOptions {
@@ -112,6 +122,26 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
     provider: homeProvider,
   });
 
+  // The publishers' grants, from the config alone (like the identity ARNs).
+  const tsigSecretNames = [
+    ...new Set(
+      config.identities.flatMap((identity) =>
+        publisherOf(identity) === "rfc2136" && identity.rfc2136
+          ? [identity.rfc2136.secretName]
+          : [],
+      ),
+    ),
+  ];
+  const route53Zones: Route53Zone[] = [];
+  for (const identity of config.identities) {
+    if (publisherOf(identity) !== "route53" || !identity.route53) continue;
+    const zoneId = identity.route53.hostedZoneId;
+    const zone = route53Zones.find((z) => z.hostedZoneId === zoneId);
+    if (zone) zone.domains.push(identity.domain);
+    else route53Zones.push({ hostedZoneId: zoneId, domains: [identity.domain] });
+  }
+  const topicName = config.notifications?.topicName;
+
   const permissions = new RolePermissions("role-permissions", {
     plannerRole: oidc.plannerRole,
     activatorRole: oidc.activatorRole,
@@ -124,9 +154,32 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
         domains: config.identities.map((identity) => identity.domain),
         secretPrefix: config.secretPrefix,
         metricsNamespace: config.metricsNamespace,
+        notificationTopicArn:
+          topicName === undefined
+            ? undefined
+            : notificationTopicArn({
+                partition: a.partition,
+                region: home,
+                accountId: a.accountId,
+                topicName,
+              }),
+        tsigSecretArns: tsigSecretNames.map((name) => namedSecretArn(a, name)),
+        route53Zones,
       })),
     provider: homeProvider,
   });
+
+  const notifications = config.notifications
+    ? new Notifications("notifications", {
+        notifications: config.notifications,
+        account,
+        plannerRoleArn: oidc.plannerRole.arn,
+        activatorRoleArn: oidc.activatorRole.arn,
+        webhookUrl: config.notificationWebhookUrl,
+        namePrefix,
+        provider: homeProvider,
+      })
+    : undefined;
 
   const monitoring = new Monitoring("monitoring", {
     homeRegion: home,
@@ -170,5 +223,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
     permissions,
     monitoring,
     githubRepository,
+    notifications,
+    notificationTopicArn: notifications?.topicArn,
   };
 }

@@ -14,3 +14,5 @@ export const alertTopicArns = estate.alertTopicArns;
 export const kmsKeyArn = estate.kmsKeyArn;
 export const kmsAlias = estate.kmsAliasName;
 export const dashboardName = estate.dashboardName;
+/** The notification topic (undefined without `notifications`). */
+export const notificationTopicArn = estate.notificationTopicArn;

@@ -12,6 +12,7 @@ import { parse as parseYaml } from "yaml";
 import type { EstateConfig, ParseOptions } from "../infra/config";
 import type { Estate, EstateOptions } from "../infra/estate";
 import type { PolicyDocument, PolicyStatement } from "../infra/components/policies";
+import { notificationTopicArn } from "../actions/dkim-rotation/src/engine/config";
 import {
   METRIC_DAYS_UNTIL_EXPIRY,
   METRIC_DKIM_STATUS_NOT_SUCCESS,
@@ -161,12 +162,12 @@ function projectValues(config: Record<string, unknown>): Record<string, unknown>
   return values;
 }
 
-function setPulumiConfig(config: Record<string, unknown>): void {
+function setPulumiConfig(config: Record<string, unknown>, secretKeys?: string[]): void {
   const encoded: Record<string, string> = {};
   for (const [key, value] of Object.entries(config)) {
     encoded[key] = typeof value === "string" ? value : JSON.stringify(value);
   }
-  pulumi.runtime.setAllConfig(encoded);
+  pulumi.runtime.setAllConfig(encoded, secretKeys);
 }
 
 const byType = (type: string) => registrations.filter((r) => r.type === type);
@@ -232,6 +233,7 @@ const CREATION_TAGS = [
   "dkim:key-origin",
 ];
 const LIFECYCLE_TAGS = ["dkim:state", "dkim:activated-at", "dkim:retired-at", "dkim:recovery-days"];
+const NOTIFICATION_TOPIC = `arn:aws:sns:ap-northeast-1:${ACCOUNT}:ses-dkim-rotation-notifications`;
 
 /** The explicit denies both roles carry (issue 12's list), each asserted as AWS will read it. */
 function expectSharedDenies(policy: PolicyDocument) {
@@ -264,6 +266,15 @@ function expectSharedDenies(policy: PolicyDocument) {
     { Bool: { "secretsmanager:ForceDeleteWithoutRecovery": "true" } },
     { NumericLessThan: { "secretsmanager:RecoveryWindowInDays": 7 } },
   ]);
+  // ForAllValues is true and ForAnyValue false when aws:TagKeys is absent: such a request is refused.
+  const untagged = policy.Statement.filter((s) => s.Sid === "NoTaggingWithoutTagKeys");
+  expect(untagged).to.have.length(1);
+  expect(untagged[0]).to.deep.include({
+    Effect: "Deny",
+    Action: ["secretsmanager:TagResource"],
+    Resource: SECRETS,
+    Condition: { Null: { "aws:TagKeys": "true" } },
+  });
   expect(statementFor(policy, "kms:GenerateDataKeyPair", "Deny").Action).to.have.members([
     "kms:GenerateDataKeyPair",
     "kms:ReEncryptFrom",
@@ -413,7 +424,9 @@ describe("Pulumi estate (infra/)", function () {
           "secretsmanager:DescribeSecret",
           "secretsmanager:ListSecrets",
           "secretsmanager:TagResource",
+          "secretsmanager:TagResource",
           "ses:GetEmailIdentity",
+          "sns:Publish",
         ].sort(),
       );
       for (const action of allowedActions(policy)) expect(action).not.to.include("*");
@@ -440,16 +453,45 @@ describe("Pulumi estate (infra/)", function () {
         "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAGS },
         Null: { "secretsmanager:AddReplicaRegions": "true" },
       });
-      // TagResource only on a secret without the lifecycle tag (the one being created).
-      const tag = statementFor(policy, "secretsmanager:TagResource");
-      expect(tag.Condition).to.deep.equal({
-        Null: { "aws:ResourceTag/dkim:state": "true" },
-        StringEquals: { "aws:RequestTag/dkim:state": "pending" },
-        "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAGS },
-      });
-      expect(statementFor(policy, "secretsmanager:TagResource", "Deny").Condition).to.deep.equal({
-        Null: { "aws:ResourceTag/dkim:state": "false" },
-      });
+      // TagResource: the creation tags only on a secret without the lifecycle
+      // tag (the one being created), the notification ledger only on an existing one.
+      const tags = allows(policy).filter((s) => s.Action.includes("secretsmanager:TagResource"));
+      expect(tags.map((t) => [t.Sid, t.Resource, t.Condition])).to.deep.equal([
+        [
+          "TagOnlyAtCreation",
+          SECRETS,
+          {
+            Null: { "aws:ResourceTag/dkim:state": "true" },
+            StringEquals: { "aws:RequestTag/dkim:state": "pending" },
+            "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAGS },
+          },
+        ],
+        [
+          "RecordNotificationsSent",
+          SECRETS,
+          {
+            Null: { "aws:ResourceTag/dkim:state": "false", "aws:TagKeys": "false" },
+            "ForAllValues:StringEquals": { "aws:TagKeys": ["dkim:notified"] },
+          },
+        ],
+      ]);
+      const retag = policy.Statement.filter(
+        (s) =>
+          s.Effect === "Deny" &&
+          s.Action.includes("secretsmanager:TagResource") &&
+          s.Sid !== "NoTaggingWithoutTagKeys",
+      );
+      expect(retag.map((s) => [s.Sid, s.Resource, s.Condition])).to.deep.equal([
+        [
+          "PlannerRetagsExistingKeysOnlyWithTheLedger",
+          SECRETS,
+          {
+            Null: { "aws:ResourceTag/dkim:state": "false" },
+            "ForAnyValue:StringNotEquals": { "aws:TagKeys": ["dkim:notified"] },
+          },
+        ],
+      ]);
+      expect(statementFor(policy, "sns:Publish").Resource).to.equal(NOTIFICATION_TOPIC);
       expect(statementFor(policy, "secretsmanager:ListSecrets").Resource).to.equal("*");
       expect(statementFor(policy, "secretsmanager:ListSecrets").Action).to.deep.equal([
         "secretsmanager:ListSecrets",
@@ -484,9 +526,16 @@ describe("Pulumi estate (infra/)", function () {
           "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
         },
       });
+      // Decrypt is refused unless it is that probe, or SNS's data key for the notification topic.
       expect(statementFor(policy, "kms:Decrypt", "Deny").Condition).to.deep.equal({
-        StringNotEquals: { "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess" },
+        StringNotEquals: {
+          "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
+          "kms:EncryptionContext:aws:sns:topicArn": NOTIFICATION_TOPIC,
+        },
       });
+      // No publisher is configured: no Route 53 and no TSIG secret.
+      expect(allowedActions(policy).filter((a) => a.startsWith("route53:"))).to.deep.equal([]);
+      expect(allowedActions(policy)).not.to.include("secretsmanager:GetSecretValue");
       const noRead = statementFor(policy, "secretsmanager:GetSecretValue", "Deny");
       expect(noRead.Action).to.have.members([
         "secretsmanager:GetSecretValue",
@@ -508,9 +557,11 @@ describe("Pulumi estate (infra/)", function () {
           "secretsmanager:TagResource",
           "ses:GetEmailIdentity",
           "ses:PutEmailIdentityDkimSigningAttributes",
+          "sns:Publish",
         ].sort(),
       );
       for (const action of allowedActions(policy)) expect(action).not.to.include("*");
+      expect(statementFor(policy, "sns:Publish").Resource).to.equal(NOTIFICATION_TOPIC);
       expect(allowedActions(policy)).not.to.include.members([
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecret",
@@ -520,9 +571,21 @@ describe("Pulumi estate (infra/)", function () {
       expect(statementFor(policy, "secretsmanager:GetSecretValue").Resource).to.equal(SECRETS);
       const tag = statementFor(policy, "secretsmanager:TagResource");
       expect(tag.Condition).to.deep.equal({
-        Null: { "aws:ResourceTag/dkim:state": "false" },
-        "ForAllValues:StringEquals": { "aws:TagKeys": LIFECYCLE_TAGS },
+        Null: { "aws:ResourceTag/dkim:state": "false", "aws:TagKeys": "false" },
+        "ForAllValues:StringEquals": { "aws:TagKeys": [...LIFECYCLE_TAGS, "dkim:notified"] },
       });
+      const onlyThese = policy.Statement.filter(
+        (s) => s.Sid === "ActivatorWritesOnlyLifecycleTags",
+      );
+      expect(onlyThese.map((s) => [s.Effect, s.Resource, s.Condition])).to.deep.equal([
+        [
+          "Deny",
+          "*",
+          {
+            "ForAnyValue:StringNotEquals": { "aws:TagKeys": [...LIFECYCLE_TAGS, "dkim:notified"] },
+          },
+        ],
+      ]);
       const swap = statementFor(policy, "ses:PutEmailIdentityDkimSigningAttributes");
       expect(swap.Resource).to.have.members(IDENTITY_ARNS_PROD);
       expect(swap.Action).to.have.members([
@@ -682,9 +745,11 @@ describe("Pulumi estate (infra/)", function () {
     });
 
     it("subscribes every alert address to the alert topic of every Region", function () {
-      const topics = byType("aws:sns/topic:Topic");
+      const topics = byType("aws:sns/topic:Topic").filter((t) => t.name.startsWith("monitoring-"));
       expect(topics.map(providerRegion)).to.have.members(["ap-northeast-1", "ap-northeast-3"]);
-      const subscriptions = byType("aws:sns/topicSubscription:TopicSubscription");
+      const subscriptions = byType("aws:sns/topicSubscription:TopicSubscription").filter((s) =>
+        String(s.inputs.topic).endsWith("-alerts"),
+      );
       expect(
         subscriptions.map((s) => [s.inputs.topic, s.inputs.endpoint, s.inputs.protocol]),
       ).to.have.deep.members(
@@ -696,6 +761,84 @@ describe("Pulumi estate (infra/)", function () {
           ]),
         ),
       );
+    });
+
+    it("creates the notification topic in the default Region, each address filtered to its audience", async function () {
+      const topic = one("aws:sns/topic:Topic", "notifications");
+      expect(topic.inputs).to.include({
+        name: "ses-dkim-rotation-notifications",
+        kmsMasterKeyId: "alias/aws/sns",
+      });
+      expect(providerRegion(topic)).to.equal("ap-northeast-1");
+      // The ARN the pipeline derives from the config alone is the topic's.
+      expect(await valueOf(outputs.notificationTopicArn!)).to.equal(NOTIFICATION_TOPIC);
+      expect(
+        notificationTopicArn({
+          partition: "aws",
+          region: "ap-northeast-1",
+          accountId: ACCOUNT,
+          topicName: "ses-dkim-rotation-notifications",
+        }),
+      ).to.equal(NOTIFICATION_TOPIC);
+
+      const subscriptions = byType("aws:sns/topicSubscription:TopicSubscription").filter(
+        (s) => s.inputs.topic === NOTIFICATION_TOPIC,
+      );
+      expect(
+        subscriptions.map((s) => [
+          s.inputs.protocol,
+          s.inputs.endpoint,
+          s.inputs.filterPolicyScope,
+          JSON.parse(String(s.inputs.filterPolicy)),
+        ]),
+      ).to.have.deep.members([
+        ["email", "dns-team@example.jp", "MessageAttributes", { audience: ["dns-team"] }],
+        [
+          "email",
+          "mail-platform-lead@example.jp",
+          "MessageAttributes",
+          { audience: ["escalation"] },
+        ],
+        ["email", "mail-platform@example.jp", "MessageAttributes", { audience: ["approvers"] }],
+      ]);
+      for (const s of subscriptions) expect(providerRegion(s)).to.equal("ap-northeast-1");
+      // No Slack channel and no webhook unless configured.
+      expect(
+        byType("aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"),
+      ).to.have.length(0);
+
+      // Only the two roles publish: an allow for them, a deny for every other principal, TLS only.
+      const topicPolicy = one("aws:sns/topicPolicy:TopicPolicy", "notifications");
+      expect(topicPolicy.inputs.arn).to.equal(NOTIFICATION_TOPIC);
+      const roles = [
+        `arn:aws:iam::${ACCOUNT}:role/ses-dkim-rotation-prod-planner`,
+        `arn:aws:iam::${ACCOUNT}:role/ses-dkim-rotation-prod-activator`,
+      ];
+      expect(doc(topicPolicy.inputs.policy).Statement).to.deep.equal([
+        {
+          Sid: "PipelineRolesPublish",
+          Effect: "Allow",
+          Principal: { AWS: roles },
+          Action: ["sns:Publish"],
+          Resource: NOTIFICATION_TOPIC,
+        },
+        {
+          Sid: "NobodyElsePublishes",
+          Effect: "Deny",
+          Principal: { AWS: "*" },
+          Action: ["sns:Publish"],
+          Resource: NOTIFICATION_TOPIC,
+          Condition: { ArnNotEquals: { "aws:PrincipalArn": roles } },
+        },
+        {
+          Sid: "PublishOverTlsOnly",
+          Effect: "Deny",
+          Principal: { AWS: "*" },
+          Action: ["sns:Publish"],
+          Resource: NOTIFICATION_TOPIC,
+          Condition: { Bool: { "aws:SecureTransport": "false" } },
+        },
+      ]);
     });
 
     it("puts every alarm and metric on the dashboard", function () {
@@ -732,13 +875,14 @@ describe("Pulumi estate (infra/)", function () {
           "ses-dkim-rotation:index:GithubOidc",
           "ses-dkim-rotation:index:RolePermissions",
           "ses-dkim-rotation:index:Monitoring",
+          "ses-dkim-rotation:index:Notifications",
         ]),
       );
       const resources = registrations.filter((r) => r.custom && r.type !== "pulumi:providers:aws");
       expect(resources.length).to.be.greaterThan(30);
       for (const resource of resources) {
         expect(resource.parent, `${resource.type} ${resource.name}`).to.match(
-          /ses-dkim-rotation:index:(SesIdentity|KeyVault|GithubOidc|RolePermissions|Monitoring)/,
+          /ses-dkim-rotation:index:(SesIdentity|KeyVault|GithubOidc|RolePermissions|Monitoring|Notifications)/,
         );
       }
     });
@@ -780,6 +924,181 @@ describe("Pulumi estate (infra/)", function () {
       expect(statementFor(planner, "cloudwatch:PutMetricData").Condition).to.deep.equal({
         StringEquals: { "cloudwatch:namespace": "Custom/Dkim" },
       });
+    });
+
+    it("creates no notification topic, no Publish grant and no ledger tag without notifications", async function () {
+      const values = baseValues();
+      delete values.notifications;
+      const estate = await buildEstate(parse(values), { namePrefix: "t-quiet" });
+      expect(estate.notifications).to.equal(undefined);
+      expect(estate.notificationTopicArn).to.equal(undefined);
+      expect(byType("aws:sns/topic:Topic").map((t) => t.name)).to.have.members([
+        "monitoring-alerts-ap-northeast-1",
+        "monitoring-alerts-ap-northeast-3",
+      ]);
+      expect(byType("aws:sns/topicPolicy:TopicPolicy")).to.have.length(0);
+      expect(registrations.filter((r) => r.type.includes("Notifications"))).to.have.length(0);
+      const planner = doc(one("aws:iam/rolePolicy:RolePolicy", "planner").inputs.policy);
+      const activator = doc(one("aws:iam/rolePolicy:RolePolicy", "activator").inputs.policy);
+      for (const policy of [planner, activator])
+        expect(allowedActions(policy)).not.to.include("sns:Publish");
+      // The planner may not retag an existing key at all, the activator only with lifecycle tags.
+      expect(statementFor(planner, "secretsmanager:TagResource").Sid).to.equal("TagOnlyAtCreation");
+      const retag = planner.Statement.find((s) => s.Sid === "PlannerNeverRetagsExistingKeys");
+      expect(retag?.Condition).to.deep.equal({ Null: { "aws:ResourceTag/dkim:state": "false" } });
+      expect(statementFor(activator, "secretsmanager:TagResource").Condition).to.deep.equal({
+        Null: { "aws:ResourceTag/dkim:state": "false", "aws:TagKeys": "false" },
+        "ForAllValues:StringEquals": { "aws:TagKeys": LIFECYCLE_TAGS },
+      });
+      expect(statementFor(planner, "kms:Decrypt", "Deny").Condition).to.deep.equal({
+        StringNotEquals: { "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess" },
+      });
+    });
+
+    it("relays every notification to Slack through Chatbot (deny-all guardrail) and to a webhook from a secret", async function () {
+      const values = baseValues();
+      values.notifications = {
+        topicName: "dkim-news",
+        dnsTeamEmails: ["dns@example.jp"],
+        chatbot: { slackTeamId: "T07EA123LEP", slackChannelId: "C07EZ1ABC23" },
+      };
+      const webhook = "https://hooks.example.jp/services/T0/B0/secret-token";
+      await buildEstate(
+        { ...parse(values), notificationWebhookUrl: pulumi.secret(webhook) },
+        { namePrefix: "t-chat" },
+      );
+      const topicArn = `arn:aws:sns:ap-northeast-1:${ACCOUNT}:dkim-news`;
+      const slack = one(
+        "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration",
+        "notifications",
+      );
+      expect(slack.inputs).to.deep.include({
+        slackTeamId: "T07EA123LEP",
+        slackChannelId: "C07EZ1ABC23",
+        snsTopicArns: [topicArn],
+        guardrailPolicyArns: ["arn:aws:iam::aws:policy/AWSDenyAll"],
+        iamRoleArn: `arn:aws:iam::${ACCOUNT}:role/t-chat-chatbot`,
+      });
+      // Chatbot's role: assumable by Chatbot only, with no permission of its own.
+      const role = one("aws:iam/role:Role", "chatbot");
+      expect(doc(role.inputs.assumeRolePolicy).Statement).to.deep.equal([
+        {
+          Effect: "Allow",
+          Principal: { Service: "chatbot.amazonaws.com" },
+          Action: "sts:AssumeRole",
+        },
+      ]);
+      expect(byType("aws:iam/rolePolicy:RolePolicy").map((p) => p.inputs.role)).not.to.include(
+        "t-chat-chatbot",
+      );
+      expect(byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment")).to.have.length(0);
+
+      const subscriptions = byType("aws:sns/topicSubscription:TopicSubscription").filter(
+        (s) => s.inputs.topic === topicArn,
+      );
+      expect(subscriptions.map((s) => s.inputs.protocol)).to.have.members(["email", "https"]);
+      const hook = subscriptions.find((s) => s.inputs.protocol === "https")!;
+      // It reaches the engine as a secret (state and previews show it masked).
+      expect(hook.inputs.endpoint).to.deep.equal({
+        [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig,
+        value: webhook,
+      });
+      // Every message: no filter policy on the webhook.
+      expect(hook.inputs).not.to.have.property("filterPolicy");
+      // The URL never appears outside the subscription's (secret) endpoint.
+      const elsewhere = registrations.filter((r) => r !== hook);
+      expect(JSON.stringify(elsewhere.map((r) => r.inputs))).not.to.include("secret-token");
+      const planner = doc(one("aws:iam/rolePolicy:RolePolicy", "planner").inputs.policy);
+      expect(statementFor(planner, "sns:Publish").Resource).to.equal(topicArn);
+    });
+
+    it("grants the planner only the configured publishers' TSIG secrets and Route 53 zones", async function () {
+      const values = baseValues();
+      values.identities = [
+        {
+          domain: "a.example.jp",
+          selectorPrefix: "a",
+          publisher: "rfc2136",
+          rfc2136: {
+            server: "ns1.example.jp",
+            keyName: "dkim-rotation.",
+            secretName: "ses-dkim-rotation/tsig/a.example.jp",
+          },
+        },
+        {
+          domain: "b.example.jp",
+          selectorPrefix: "b",
+          publisher: "route53",
+          route53: { hostedZoneId: "Z0123456789ABCDEFGHIJ" },
+        },
+        {
+          domain: "c.example.jp",
+          selectorPrefix: "c",
+          publisher: "route53",
+          route53: { hostedZoneId: "Z0123456789ABCDEFGHIJ" },
+        },
+        {
+          domain: "d.example.co.jp",
+          selectorPrefix: "d",
+          publisher: "route53",
+          route53: { hostedZoneId: "ZSECONDZONE000000000" },
+        },
+        { domain: "manual.example.jp", selectorPrefix: "m" },
+      ];
+      await buildEstate(parse(values), { namePrefix: "t-pub" });
+      const planner = doc(one("aws:iam/rolePolicy:RolePolicy", "planner").inputs.policy);
+      const activator = doc(one("aws:iam/rolePolicy:RolePolicy", "activator").inputs.policy);
+
+      const tsig = `arn:aws:secretsmanager:ap-northeast-1:${ACCOUNT}:secret:ses-dkim-rotation/tsig/a.example.jp-??????`;
+      expect(statementFor(planner, "secretsmanager:GetSecretValue")).to.deep.equal({
+        Sid: "ReadTsigSecrets",
+        Effect: "Allow",
+        Action: ["secretsmanager:GetSecretValue"],
+        Resource: [tsig],
+      });
+      // The DKIM keys stay unreadable; Decrypt is opened for the TSIG secret's versions only.
+      const noRead = statementFor(planner, "secretsmanager:GetSecretValue", "Deny");
+      expect(noRead.Resource).to.equal(SECRETS);
+      expect(statementFor(planner, "kms:Decrypt", "Deny").Condition).to.deep.equal({
+        StringNotEquals: {
+          "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
+          "kms:EncryptionContext:aws:sns:topicArn": NOTIFICATION_TOPIC,
+        },
+        StringNotLike: { "kms:EncryptionContext:SecretARN": [tsig] },
+      });
+
+      const changes = allows(planner).filter((s) =>
+        s.Action.includes("route53:ChangeResourceRecordSets"),
+      );
+      const names = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
+      const types = "route53:ChangeResourceRecordSetsRecordTypes";
+      const actions = "route53:ChangeResourceRecordSetsActions";
+      expect(changes.map((s) => [s.Resource, s.Condition])).to.deep.equal(
+        [
+          ["Z0123456789ABCDEFGHIJ", ["*._domainkey.b.example.jp", "*._domainkey.c.example.jp"]],
+          ["ZSECONDZONE000000000", ["*._domainkey.d.example.co.jp"]],
+        ].map(([zone, patterns]) => [
+          `arn:aws:route53:::hostedzone/${String(zone)}`,
+          {
+            "ForAllValues:StringEquals": { [types]: ["TXT"], [actions]: ["UPSERT", "DELETE"] },
+            "ForAllValues:StringLike": { [names]: patterns },
+            Null: { [types]: "false", [actions]: "false", [names]: "false" },
+          },
+        ]),
+      );
+      for (const s of changes) expect(s.Action).to.deep.equal(["route53:ChangeResourceRecordSets"]);
+      expect(statementFor(planner, "route53:ListResourceRecordSets").Resource).to.deep.equal([
+        "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+        "arn:aws:route53:::hostedzone/ZSECONDZONE000000000",
+      ]);
+      expect(statementFor(planner, "route53:GetChange").Resource).to.equal(
+        "arn:aws:route53:::change/*",
+      );
+      // The activator gets none of it.
+      expect(
+        allowedActions(activator).filter((a) => a.startsWith("route53:") || a === "sns:Subscribe"),
+      ).to.deep.equal([]);
+      expect(statementFor(activator, "secretsmanager:GetSecretValue").Resource).to.equal(SECRETS);
     });
 
     it("reuses an existing OIDC provider by ARN instead of creating one", async function () {
@@ -1068,6 +1387,26 @@ describe("Pulumi estate (infra/)", function () {
           "must be 1024 or 2048 (the only RSA sizes SES accepts) " +
           "(hint: use 2048 unless your DNS host cannot serve a 410-byte TXT record)",
       );
+    });
+
+    it("reads the webhook URL as a secret, and refuses one without notifications", async function () {
+      const webhook = "https://hooks.example.jp/services/T0/B0/secret-token";
+      const key = `${PROJECT}:notificationWebhookUrl`;
+      setPulumiConfig({ ...stackFileValues(), [key]: webhook }, [key]);
+      const config = configModule.readEstateConfig();
+      expect(pulumi.Output.isInstance(config.notificationWebhookUrl)).to.equal(true);
+      expect(await pulumi.isSecret(config.notificationWebhookUrl!)).to.equal(true);
+      expect(await valueOf(config.notificationWebhookUrl!)).to.equal(webhook);
+
+      const quiet = stackFileValues();
+      delete quiet[`${PROJECT}:notifications`];
+      setPulumiConfig({ ...quiet, [key]: webhook }, [key]);
+      expectInputError(
+        () => configModule.readEstateConfig(),
+        "ses-dkim-rotation:notificationWebhookUrl",
+        "no notifications block",
+      );
+      setPulumiConfig(stackFileValues());
     });
 
     it("reads numbers, lists and plain strings from pulumi.Config as the engine encodes them", function () {

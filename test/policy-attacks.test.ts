@@ -16,6 +16,8 @@ import {
   activatorPolicy,
   identityArn,
   keyPolicy,
+  namedSecretArn,
+  notificationTopicPolicy,
   plannerPolicy,
   type PolicyDocument,
   type RolePolicyScope,
@@ -31,6 +33,12 @@ const ADMIN = `arn:aws:iam::${ACCOUNT}:role/Admin`;
 const SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:dkim/${DOMAIN}/mail-20270101-AbCdEf`;
 const VIA = `secretsmanager.${REGION}.amazonaws.com`;
 const AWS_MANAGED_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/aws-secretsmanager-managed-0000`;
+const TOPIC = `arn:aws:sns:${REGION}:${ACCOUNT}:ses-dkim-rotation-notifications`;
+const TSIG_NAME = `ses-dkim-rotation/tsig/${DOMAIN}`;
+const TSIG_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${TSIG_NAME}-XyZ123`;
+const ZONE_ID = "Z0123456789ABCDEFGHIJ";
+const ZONE = `arn:aws:route53:::hostedzone/${ZONE_ID}`;
+const DKIM_NAME = `mail-20270101._domainkey.${DOMAIN}`;
 
 const scope: RolePolicyScope = {
   partition: "aws",
@@ -48,11 +56,24 @@ const scope: RolePolicyScope = {
     ),
   ],
   metricsNamespace: "SesDkimRotation",
+  // Every optional grant at once: notifications, an rfc2136 and a route53 publisher.
+  notificationTopicArn: TOPIC,
+  tsigSecretArns: [
+    namedSecretArn(
+      { partition: "aws", dnsSuffix: "", accountId: ACCOUNT, homeRegion: REGION },
+      TSIG_NAME,
+    ),
+  ],
+  route53Zones: [{ hostedZoneId: ZONE_ID, domains: [DOMAIN] }],
 };
 const KEY_POLICY = keyPolicy({
   ...scope,
   plannerRoleArn: PLANNER,
   activatorRoleArn: ACTIVATOR,
+});
+const TOPIC_POLICY = notificationTopicPolicy({
+  topicArn: TOPIC,
+  publisherRoleArns: [PLANNER, ACTIVATOR],
 });
 const BROAD: PolicyDocument = {
   Version: "2012-10-17",
@@ -63,6 +84,14 @@ const BROAD: PolicyDocument = {
       Action: ["secretsmanager:*", "kms:*"],
       Resource: "*",
     },
+  ],
+};
+/** The admin role: the broad policy, and it may publish to any topic (the topic policy must refuse it). */
+const ADMIN_POLICY: PolicyDocument = {
+  Version: "2012-10-17",
+  Statement: [
+    ...BROAD.Statement,
+    { Sid: "AdminPublishes", Effect: "Allow", Action: ["sns:Publish"], Resource: "*" },
   ],
 };
 const CREATION_TAGS = {
@@ -86,13 +115,19 @@ const WRAPPED = {
 const EXISTING = {
   "aws:ResourceTag/dkim:state": "pending",
 };
+/** One ChangeResourceRecordSets batch, as Route 53 fills its condition keys. */
+const change = (names: string[], types = ["TXT"], actions = ["UPSERT"]) => ({
+  "route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
+  "route53:ChangeResourceRecordSetsRecordTypes": types,
+  "route53:ChangeResourceRecordSetsActions": actions,
+});
 
 type Who = "planner" | "activator" | "admin";
 const ROLE: Record<Who, string> = { planner: PLANNER, activator: ACTIVATOR, admin: ADMIN };
 const POLICY: Record<Who, PolicyDocument> = {
   planner: plannerPolicy(scope),
   activator: activatorPolicy(scope),
-  admin: BROAD,
+  admin: ADMIN_POLICY,
 };
 
 interface AttackPath {
@@ -125,8 +160,10 @@ async function evaluate(path: AttackPath, broad: boolean): Promise<string> {
     identityPolicies: policies,
     serviceControlPolicies: [],
     resourceControlPolicies: [],
-    // KMS consults the key policy; the secrets have none (docs/infrastructure.md says why).
+    // KMS consults the key policy, SNS the topic policy; the secrets have none
+    // (docs/infrastructure.md says why).
     ...(path.action.startsWith("kms:") ? { resourcePolicy: KEY_POLICY } : {}),
+    ...(path.action.startsWith("sns:") ? { resourcePolicy: TOPIC_POLICY } : {}),
   };
   // iam-simulate 0.1.173 matches variable condition keys only when they are
   // "/"-separated (aws:ResourceTag/…): it drops kms:EncryptionContext:<key> as
@@ -313,7 +350,197 @@ const PATHS: AttackPath[] = [
     resource: SECRET,
     expect: "ExplicitlyDenied",
   },
+  // ---- the plan/verify jobs: notifications and publishers ----
+  {
+    who: "planner",
+    what: "record a sent notification on an existing key (its job)",
+    action: "secretsmanager:TagResource",
+    resource: SECRET,
+    context: { ...EXISTING, "aws:TagKeys": ["dkim:notified"] },
+    expect: "Allowed",
+  },
+  {
+    who: "planner",
+    what: "record a notification and move the key's state in the same call",
+    action: "secretsmanager:TagResource",
+    resource: SECRET,
+    context: {
+      ...EXISTING,
+      "aws:TagKeys": ["dkim:notified", "dkim:state"],
+      "aws:RequestTag/dkim:state": "retired",
+    },
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "tag an existing key with no tag keys in the request",
+    action: "secretsmanager:TagResource",
+    resource: SECRET,
+    context: EXISTING,
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "publish to the notification topic (its job)",
+    action: "sns:Publish",
+    resource: TOPIC,
+    expect: "Allowed",
+  },
+  {
+    who: "planner",
+    what: "publish to another topic",
+    action: "sns:Publish",
+    resource: `arn:aws:sns:${REGION}:${ACCOUNT}:someone-elses-topic`,
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "read the configured TSIG secret (its job)",
+    action: "secretsmanager:GetSecretValue",
+    resource: TSIG_SECRET,
+    expect: "Allowed",
+  },
+  {
+    who: "planner",
+    what: "read another secret whose name starts with the TSIG secret's",
+    action: "secretsmanager:GetSecretValue",
+    resource: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${TSIG_NAME}-other-XyZ123`,
+    expect: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "decrypt a wrapped key blob under the notification topic's context",
+    action: "kms:Decrypt",
+    resource: KEY_ARN,
+    context: { ...WRAPPED, "kms:EncryptionContext:aws:sns:topicArn": TOPIC },
+    // The key policy's deny: a blob with a domain context is the activator's only.
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "UPSERT the DKIM TXT record in its zone (its job)",
+    action: "route53:ChangeResourceRecordSets",
+    resource: ZONE,
+    context: change([DKIM_NAME]),
+    expect: "Allowed",
+  },
+  {
+    who: "planner",
+    what: "DELETE a retired DKIM TXT record (its job)",
+    action: "route53:ChangeResourceRecordSets",
+    resource: ZONE,
+    context: change([`mail-20260101._domainkey.${DOMAIN}`], ["TXT"], ["DELETE"]),
+    expect: "Allowed",
+  },
+  {
+    who: "planner",
+    what: "change a record in another hosted zone",
+    action: "route53:ChangeResourceRecordSets",
+    resource: "arn:aws:route53:::hostedzone/ZOTHERZONE0000000000",
+    context: change([DKIM_NAME]),
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "change a name outside _domainkey",
+    action: "route53:ChangeResourceRecordSets",
+    resource: ZONE,
+    context: change([`www.${DOMAIN}`]),
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "slip a name outside _domainkey into a DKIM batch",
+    action: "route53:ChangeResourceRecordSets",
+    resource: ZONE,
+    context: change([DKIM_NAME, DOMAIN], ["TXT"], ["UPSERT", "UPSERT"]),
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "change the DKIM record of a domain the zone does not serve",
+    action: "route53:ChangeResourceRecordSets",
+    resource: ZONE,
+    context: change(["mail._domainkey.evil.example"]),
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "write a CNAME under _domainkey (delegating the selector)",
+    action: "route53:ChangeResourceRecordSets",
+    resource: ZONE,
+    context: change([DKIM_NAME], ["CNAME"]),
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "CREATE (only UPSERT and DELETE are granted)",
+    action: "route53:ChangeResourceRecordSets",
+    resource: ZONE,
+    context: change([DKIM_NAME], ["TXT"], ["CREATE"]),
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "list the zone's records (its job)",
+    action: "route53:ListResourceRecordSets",
+    resource: ZONE,
+    expect: "Allowed",
+  },
+  {
+    who: "planner",
+    what: "wait for its change to be INSYNC (its job)",
+    action: "route53:GetChange",
+    resource: "arn:aws:route53:::change/C2682N5HXP0BZ4",
+    expect: "Allowed",
+  },
   // ---- the activator, beyond its job ----
+  {
+    who: "activator",
+    what: "record a sent notification (its job)",
+    action: "secretsmanager:TagResource",
+    resource: SECRET,
+    context: { ...EXISTING, "aws:TagKeys": ["dkim:notified"] },
+    expect: "Allowed",
+  },
+  {
+    who: "activator",
+    what: "tag with no tag keys in the request",
+    action: "secretsmanager:TagResource",
+    resource: SECRET,
+    context: EXISTING,
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "activator",
+    what: "publish to the notification topic (its job)",
+    action: "sns:Publish",
+    resource: TOPIC,
+    expect: "Allowed",
+  },
+  {
+    who: "activator",
+    what: "change a DKIM record in Route 53",
+    action: "route53:ChangeResourceRecordSets",
+    resource: ZONE,
+    context: change([DKIM_NAME]),
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "activator",
+    what: "read the TSIG secret",
+    action: "secretsmanager:GetSecretValue",
+    resource: TSIG_SECRET,
+    expect: "ImplicitlyDenied",
+  },
   {
     who: "activator",
     what: "decrypt a wrapped key of a configured domain (its job)",
@@ -449,6 +676,21 @@ const PATHS: AttackPath[] = [
     action: "kms:Decrypt",
     resource: KEY_ARN,
     context: WRAPPED,
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "publish to the notification topic without TLS",
+    action: "sns:Publish",
+    resource: TOPIC,
+    context: { "aws:SecureTransport": "false" },
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "admin",
+    what: "an admin role publishes to the notification topic (even with sns:Publish)",
+    action: "sns:Publish",
+    resource: TOPIC,
     expect: "ExplicitlyDenied",
   },
   {

@@ -15,6 +15,12 @@
  *   decrypt them with their `{domain, selector}` context for the configured
  *   domains, hand them to SES, write the lifecycle tags (it alone), and
  *   schedule deletion with a recovery window of 7+ days; never write a value.
+ * With notifications configured, both roles publish to the one notification
+ * topic and may write one more tag on an existing key, `dkim:notified` (the
+ * ledger of notifications sent), and nothing else. With a publisher other
+ * than `manual`, the planner (the post-merge `verify` job) may also read the
+ * TSIG secrets (rfc2136) or change `_domainkey` TXT records in the configured
+ * hosted zones (route53); the activator gets neither.
  * The explicit denies hold even if a broader policy (`secretsmanager:*`) is
  * attached to either role later.
  */
@@ -23,6 +29,7 @@ import {
   CREATION_TAG_KEYS,
   KEY_CONTEXT_KEYS,
   LIFECYCLE_TAG_KEYS,
+  TAG_NOTIFIED,
   TAG_STATE,
 } from "../../actions/dkim-rotation/src/engine/config";
 
@@ -119,6 +126,21 @@ export function secretArnPattern(scope: AccountScope, secretPrefix: string): str
   return `arn:${scope.partition}:secretsmanager:${scope.homeRegion}:${scope.accountId}:secret:${secretPrefix}/*`;
 }
 
+/**
+ * A secret named exactly `name`: Secrets Manager appends a hyphen and six
+ * random characters to every secret ARN, so `-??????` matches that secret and
+ * not `name-other` (AWS Secrets Manager guide, "Permissions reference",
+ * resources: https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_iam-permissions.html#iam-resources).
+ */
+export function namedSecretArn(scope: AccountScope, name: string): string {
+  return `arn:${scope.partition}:secretsmanager:${scope.homeRegion}:${scope.accountId}:secret:${name}-??????`;
+}
+
+/** Route 53 is global: its ARNs have neither Region nor account. */
+export function hostedZoneArn(scope: Pick<AccountScope, "partition">, zoneId: string): string {
+  return `arn:${scope.partition}:route53:::hostedzone/${zoneId}`;
+}
+
 export function identityArn(scope: AccountScope, region: string, domain: string): string {
   return `arn:${scope.partition}:ses:${region}:${scope.accountId}:identity/${domain}`;
 }
@@ -136,6 +158,84 @@ export interface RolePolicyScope extends AccountScope {
   /** SES identity ARNs, one per identity and Region. */
   identityArns: string[];
   metricsNamespace: string;
+  /** The notification topic (`notificationTopicArn`); absent without `notifications`. */
+  notificationTopicArn?: string;
+  /** `namedSecretArn` of each rfc2136 identity's `secretName` (the TSIG keys). */
+  tsigSecretArns?: string[];
+  /** Each route53 hosted zone and the domains whose DKIM records it holds. */
+  route53Zones?: Route53Zone[];
+}
+
+export interface Route53Zone {
+  hostedZoneId: string;
+  domains: string[];
+}
+
+/** The tags a role may write on an existing key: its own, plus the notification ledger. */
+function existingKeyTags(scope: RolePolicyScope, own: string[]): string[] {
+  return scope.notificationTopicArn ? [...own, TAG_NOTIFIED] : own;
+}
+
+/** Both roles tell people what they did: Publish to the one topic, nothing else on SNS. */
+function publishNotifications(scope: RolePolicyScope): PolicyStatement[] {
+  if (!scope.notificationTopicArn) return [];
+  return [
+    {
+      // SNS has no condition key for message attributes: the topic's
+      // subscription filter policies (on `audience`) decide who reads what.
+      Sid: "PublishNotifications",
+      Effect: "Allow",
+      Action: ["sns:Publish"],
+      Resource: scope.notificationTopicArn,
+    },
+  ];
+}
+
+/**
+ * The route53 publisher (the post-merge `verify` job): only TXT records,
+ * only UPSERT/DELETE, only names under `_domainkey.` of the domains each zone
+ * serves, only in the configured zones. The three condition keys hold every
+ * change of the batch, so ForAllValues checks each one; ForAllValues is true
+ * when a key is absent, so Null requires all three to be present. Names are
+ * normalized (lower case, no trailing dot, other characters octal-escaped):
+ * https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/specifying-rrset-conditions.html
+ */
+function route53Publisher(scope: RolePolicyScope): PolicyStatement[] {
+  const zones = scope.route53Zones ?? [];
+  if (zones.length === 0) return [];
+  const types = "route53:ChangeResourceRecordSetsRecordTypes";
+  const actions = "route53:ChangeResourceRecordSetsActions";
+  const names = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
+  return [
+    ...zones.map((zone): PolicyStatement => ({
+      Sid: `PublishDkimRecordsInZone${zone.hostedZoneId}`,
+      Effect: "Allow",
+      Action: ["route53:ChangeResourceRecordSets"],
+      Resource: hostedZoneArn(scope, zone.hostedZoneId),
+      Condition: {
+        "ForAllValues:StringEquals": { [types]: ["TXT"], [actions]: ["UPSERT", "DELETE"] },
+        "ForAllValues:StringLike": {
+          [names]: zone.domains.map((domain) => `*._domainkey.${domain}`),
+        },
+        Null: { [types]: "false", [actions]: "false", [names]: "false" },
+      },
+    })),
+    {
+      // Read back what the zone serves before and after a change.
+      Sid: "ListDkimZoneRecords",
+      Effect: "Allow",
+      Action: ["route53:ListResourceRecordSets"],
+      Resource: zones.map((zone) => hostedZoneArn(scope, zone.hostedZoneId)),
+    },
+    {
+      // Wait for INSYNC. Change IDs are not known in advance, so change/*
+      // (GetChange's only resource type) is as narrow as it gets.
+      Sid: "WatchRoute53Changes",
+      Effect: "Allow",
+      Action: ["route53:GetChange"],
+      Resource: `arn:${scope.partition}:route53:::change/*`,
+    },
+  ];
 }
 
 /** Explicit denies of both roles: they hold even if someone later attaches a broader policy. */
@@ -157,6 +257,18 @@ function sharedDenies(scope: RolePolicyScope): PolicyStatement[] {
       Effect: "Deny",
       Action: [...FORBIDDEN_SECRET_ACTIONS],
       Resource: secrets,
+    },
+    {
+      // The tag-key conditions below read aws:TagKeys with ForAllValues
+      // (true when the key is absent) and ForAnyValue (false when absent):
+      // a request without it is refused outright, so neither can be
+      // sidestepped (IAM User Guide, "Single-valued vs. multivalued context
+      // keys": https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html).
+      Sid: "NoTaggingWithoutTagKeys",
+      Effect: "Deny",
+      Action: ["secretsmanager:TagResource"],
+      Resource: secrets,
+      Condition: { Null: { "aws:TagKeys": "true" } },
     },
     {
       Sid: "NoForcedDeletion",
@@ -205,6 +317,7 @@ function wrappedKeyContext(domains: string[], extra: Record<string, string> = {}
 export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
   const secrets = secretArnPattern(scope, scope.secretPrefix);
   const viaSecretsManager = { "kms:ViaService": secretsManagerService(scope) };
+  const tsigSecrets = scope.tsigSecretArns ?? [];
   return {
     Version: "2012-10-17",
     Statement: [
@@ -241,6 +354,24 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
           "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAG_KEYS },
         },
       },
+      ...(scope.notificationTopicArn
+        ? [
+            {
+              // The notification ledger: after a message is sent, the key it
+              // was about records it, so the next run does not send it again.
+              // Only that one tag, only on an existing key; ForAllValues is
+              // true for an absent key, so Null requires aws:TagKeys.
+              Sid: "RecordNotificationsSent",
+              Effect: "Allow" as const,
+              Action: ["secretsmanager:TagResource"],
+              Resource: secrets,
+              Condition: {
+                Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "false", "aws:TagKeys": "false" },
+                "ForAllValues:StringEquals": { "aws:TagKeys": [TAG_NOTIFIED] },
+              },
+            },
+          ]
+        : []),
       {
         Sid: "DescribeKeys",
         Effect: "Allow",
@@ -314,6 +445,21 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: "*",
         Condition: { StringEquals: { "cloudwatch:namespace": scope.metricsNamespace } },
       },
+      ...publishNotifications(scope),
+      ...(tsigSecrets.length
+        ? [
+            {
+              // The rfc2136 publisher signs its UPDATE with the TSIG key:
+              // exactly the configured secrets, never under the DKIM key
+              // prefix (the config refuses that, and the deny below holds).
+              Sid: "ReadTsigSecrets",
+              Effect: "Allow" as const,
+              Action: ["secretsmanager:GetSecretValue"],
+              Resource: tsigSecrets,
+            },
+          ]
+        : []),
+      ...route53Publisher(scope),
       ...sharedDenies(scope),
       {
         Sid: "PlannerNeverReadsOrDeletesKeys",
@@ -337,17 +483,39 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: "*",
         Condition: { StringNotEquals: { "aws:RequestTag/dkim:state": "pending" } },
       },
-      {
-        // Lifecycle tags steer retirement: only the activator writes them.
-        Sid: "PlannerNeverRetagsExistingKeys",
-        Effect: "Deny",
-        Action: ["secretsmanager:TagResource"],
-        Resource: secrets,
-        Condition: { Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "false" } },
-      },
+      scope.notificationTopicArn
+        ? {
+            // Lifecycle tags steer retirement: only the activator writes
+            // them. On an existing key the planner may write the ledger
+            // and nothing else: ForAnyValue matches as soon as one key is
+            // outside the set (it is false when aws:TagKeys is absent, which
+            // NoTaggingWithoutTagKeys refuses).
+            Sid: "PlannerRetagsExistingKeysOnlyWithTheLedger",
+            Effect: "Deny",
+            Action: ["secretsmanager:TagResource"],
+            Resource: secrets,
+            Condition: {
+              Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "false" },
+              "ForAnyValue:StringNotEquals": { "aws:TagKeys": [TAG_NOTIFIED] },
+            },
+          }
+        : {
+            // Lifecycle tags steer retirement: only the activator writes them.
+            Sid: "PlannerNeverRetagsExistingKeys",
+            Effect: "Deny",
+            Action: ["secretsmanager:TagResource"],
+            Resource: secrets,
+            Condition: { Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "false" } },
+          },
       {
         // Negated operators match when the key is absent: any Decrypt but
-        // Secrets Manager's validation probe is refused.
+        // Secrets Manager's validation probe is refused. The keys of one
+        // operator must all match, so each further context is an exception
+        // bound to an exact encryption context, which no wrapped DKIM key
+        // ({domain, selector}) and no key secret's version can carry: SNS's
+        // data keys for the notification topic (publishing to an encrypted
+        // topic needs Decrypt: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html)
+        // and the TSIG secrets' versions.
         Sid: "PlannerDecryptsNothing",
         Effect: "Deny",
         Action: ["kms:Decrypt"],
@@ -355,7 +523,13 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Condition: {
           StringNotEquals: {
             "kms:EncryptionContext:SecretVersionId": KEY_ACCESS_VALIDATION_VERSION,
+            ...(scope.notificationTopicArn
+              ? { "kms:EncryptionContext:aws:sns:topicArn": scope.notificationTopicArn }
+              : {}),
           },
+          ...(tsigSecrets.length
+            ? { StringNotLike: { "kms:EncryptionContext:SecretARN": tsigSecrets } }
+            : {}),
         },
       },
     ],
@@ -364,6 +538,7 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
 
 export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
   const secrets = secretArnPattern(scope, scope.secretPrefix);
+  const activatorTags = existingKeyTags(scope, LIFECYCLE_TAG_KEYS);
   return {
     Version: "2012-10-17",
     Statement: [
@@ -376,14 +551,16 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
       },
       {
         // The only writer of lifecycle state, only on secrets the pipeline
-        // created (they carry dkim:state), only the lifecycle tags.
+        // created (they carry dkim:state), only the lifecycle tags (and the
+        // notification ledger when notifications are configured).
+        // ForAllValues is true for an absent key, so Null requires aws:TagKeys.
         Sid: "WriteLifecycleTags",
         Effect: "Allow",
         Action: ["secretsmanager:TagResource"],
         Resource: secrets,
         Condition: {
-          Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "false" },
-          "ForAllValues:StringEquals": { "aws:TagKeys": LIFECYCLE_TAG_KEYS },
+          Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "false", "aws:TagKeys": "false" },
+          "ForAllValues:StringEquals": { "aws:TagKeys": activatorTags },
         },
       },
       {
@@ -433,13 +610,15 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         Action: ["ses:GetEmailIdentity", "ses:PutEmailIdentityDkimSigningAttributes"],
         Resource: scope.identityArns,
       },
+      ...publishNotifications(scope),
       ...sharedDenies(scope),
       {
+        // ForAnyValue: one key outside the set is enough to refuse the call.
         Sid: "ActivatorWritesOnlyLifecycleTags",
         Effect: "Deny",
         Action: ["secretsmanager:TagResource"],
         Resource: "*",
-        Condition: { "ForAnyValue:StringNotEquals": { "aws:TagKeys": LIFECYCLE_TAG_KEYS } },
+        Condition: { "ForAnyValue:StringNotEquals": { "aws:TagKeys": activatorTags } },
       },
       {
         Sid: "ActivatorNeverCreatesKeys",
@@ -566,6 +745,67 @@ export function keyPolicy(scope: KeyPolicyScope): PolicyDocument {
           Null: { "kms:EncryptionContext:domain": "false" },
           ArnNotEquals: { "aws:PrincipalArn": scope.activatorRoleArn },
         },
+      },
+    ],
+  };
+}
+
+/** Who reads which notification: the `audience` message attribute's values. */
+export const NOTIFICATION_AUDIENCES = {
+  dnsTeam: "dns-team",
+  escalation: "escalation",
+  approvers: "approvers",
+} as const;
+
+/**
+ * A subscription's filter on the `audience` attribute. The pipeline sends it
+ * as String.Array; a subscription accepts the message when any element
+ * matches one of the policy's values (Amazon SNS developer guide,
+ * "Subscription filter policies":
+ * https://docs.aws.amazon.com/sns/latest/dg/sns-subscription-filter-policies.html).
+ */
+export function audienceFilterPolicy(audience: string): string {
+  return JSON.stringify({ audience: [audience] });
+}
+
+export interface TopicPolicyScope {
+  topicArn: string;
+  /** The roles that may publish (the planner and the activator). */
+  publisherRoleArns: string[];
+}
+
+/**
+ * The notification topic's access policy. In the same account an IAM allow
+ * is enough to publish whatever the topic policy says, so only an explicit
+ * deny on `aws:PrincipalArn` makes the two roles the only publishers; and
+ * only over TLS.
+ */
+export function notificationTopicPolicy(scope: TopicPolicyScope): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "PipelineRolesPublish",
+        Effect: "Allow",
+        Principal: { AWS: scope.publisherRoleArns },
+        Action: ["sns:Publish"],
+        Resource: scope.topicArn,
+      },
+      {
+        Sid: "NobodyElsePublishes",
+        Effect: "Deny",
+        Principal: { AWS: "*" },
+        Action: ["sns:Publish"],
+        Resource: scope.topicArn,
+        Condition: { ArnNotEquals: { "aws:PrincipalArn": scope.publisherRoleArns } },
+      },
+      {
+        Sid: "PublishOverTlsOnly",
+        Effect: "Deny",
+        Principal: { AWS: "*" },
+        Action: ["sns:Publish"],
+        Resource: scope.topicArn,
+        Condition: { Bool: { "aws:SecureTransport": "false" } },
       },
     ],
   };
