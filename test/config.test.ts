@@ -54,6 +54,7 @@ describe("config", () => {
         alertDays: 30,
         graceDays: 7,
         recordTtl: 3600,
+        publisher: "manual",
       });
       const mail = config.identities.find((i) => i.domain === "mail.example.jp")!;
       expect(mail.regions).to.deep.equal(["ap-northeast-1", "ap-northeast-3"]);

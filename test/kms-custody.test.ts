@@ -42,6 +42,7 @@ import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emula
 import { startDnsServer, type DnsServer } from "../scripts/sandbox/dns-server";
 import { startEngineHarness, type EngineHarness } from "./helpers/engine";
 import { offlineAwsEnv } from "./helpers/offline-env";
+import { expectNoKeyMaterial } from "./helpers/key-material";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -49,34 +50,6 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const REGION = "ap-northeast-1";
 const ALIAS = "alias/ses-dkim-rotation";
 const credentials = { accessKeyId: "AKIDKMSTEST000000000", secretAccessKey: "kms-test-not-real" };
-
-/** 40-character windows of the private part of a key's base64 forms (PKCS#1, PKCS#8, PEM): none may appear. */
-function keyFragments(sesPrivateKey: string): string[] {
-  const key = createPrivateKey({
-    key: Buffer.from(sesPrivateKey, "base64"),
-    format: "der",
-    type: "pkcs1",
-  });
-  const forms = [
-    sesPrivateKey,
-    key.export({ type: "pkcs8", format: "der" }).toString("base64"),
-    key.export({ type: "pkcs1", format: "pem" }).toString(),
-  ];
-  const out: string[] = [];
-  for (const f of forms) {
-    const flat = f.replace(/-----[^-]+-----|\s/g, "");
-    // From character 440 on: past the modulus (public, also in p=) into d, p, q….
-    for (let i = 440; i + 40 <= flat.length; i += 40) out.push(flat.slice(i, i + 40));
-  }
-  return out;
-}
-
-function expectNoKeyMaterial(texts: string[], sesPrivateKey: string, what: string) {
-  const joined = texts.join("\n");
-  expect(joined, `${what}: a PEM private key`).not.to.match(/PRIVATE KEY-----/);
-  for (const fragment of keyFragments(sesPrivateKey))
-    expect(joined.includes(fragment), `${what} contains private key material`).to.equal(false);
-}
 
 async function errorOf(p: Promise<unknown>): Promise<Error> {
   try {
@@ -385,6 +358,7 @@ describe("KMS custody", function () {
         create: wrap("create", (d, s, p, at, o) => inner.create(d, s, p, at, o)),
         readPrivateKey: wrap("readPrivateKey", (d, s) => inner.readPrivateKey(d, s)),
         markState: wrap("markState", (d, s, st, at) => inner.markState(d, s, st, at)),
+        markNotified: wrap("markNotified", (d, s, e) => inner.markNotified(d, s, e)),
         scheduleDeletion: wrap("scheduleDeletion", (d, s, n) => inner.scheduleDeletion(d, s, n)),
       };
     }

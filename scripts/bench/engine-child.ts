@@ -152,6 +152,7 @@ function countingKeys(inner: KeyStorePort, counts: FleetChildResult["keyStore"])
     create: (d, s, p, at, origin) => (counts.create++, inner.create(d, s, p, at, origin)),
     readPrivateKey: (d, s) => (counts.other++, inner.readPrivateKey(d, s)),
     markState: (d, s, st, at) => (counts.other++, inner.markState(d, s, st, at)),
+    markNotified: (d, s, e) => (counts.other++, inner.markNotified(d, s, e)),
     scheduleDeletion: (d, s, days) => (counts.other++, inner.scheduleDeletion(d, s, days)),
   };
 }

@@ -26,7 +26,11 @@ import {
 import type { EngineContext, Logger } from "../../actions/dkim-rotation/src/engine/engine-context";
 import { dkimRecordValue, recordPath } from "../../actions/dkim-rotation/src/engine/record";
 import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
-import type { AwsEmulator, SecretView } from "../../scripts/sandbox/aws-emulator";
+import type {
+  AwsEmulator,
+  AwsEmulatorOptions,
+  SecretView,
+} from "../../scripts/sandbox/aws-emulator";
 import { mailDomainZone, type DnsServer } from "../../scripts/sandbox/dns-server";
 import { startLocalWorld } from "../../scripts/local-world";
 import { plainChangeText } from "../../actions/dkim-rotation/src/format";
@@ -43,12 +47,21 @@ export const TEST_CREDENTIALS = {
 };
 
 export interface HarnessOptions {
-  /** Identities; `nameservers` are filled in with ns1 and ns2. */
-  identities: IdentityInput[];
+  /**
+   * Identities; `nameservers` are filled in with ns1 and ns2. A function is
+   * given the emulator first (for IDs it makes, such as a hosted zone's).
+   */
+  identities: IdentityInput[] | ((emulator: AwsEmulator) => IdentityInput[]);
   start?: Date;
   deletionRecoveryDays?: number;
   /** What SES gives on a switch back to Easy DKIM (the emulator's default: `new-tokens`). */
   easyDkimSwitchBack?: "new-tokens" | "same-tokens";
+  /** The config's `notifications` block; the harness makes its SNS topic in the emulator. */
+  notifications?: Record<string, unknown>;
+  /** Authoritative servers to configure instead of ns1 and ns2 (e.g. a real named). */
+  nameservers?: string[];
+  /** More emulator options (e.g. Route 53's propagation). */
+  emulator?: Partial<AwsEmulatorOptions>;
 }
 
 export interface EngineHarness {
@@ -64,6 +77,8 @@ export interface EngineHarness {
   ns3: DnsServer;
   /** The server SES's own DKIM check reads (default ns1, like public DNS after publication). */
   sesDns: DnsServer;
+  /** `host:port` SES's check reads instead of `sesDns` (a server outside the harness). */
+  sesDnsAddress?: string;
   /** `127.0.0.1:<port>` as the verifier labels a configured server. */
   label(server: DnsServer): string;
   repo: string;
@@ -90,12 +105,13 @@ export interface EngineHarness {
 
 export async function startEngineHarness(options: HarnessOptions): Promise<EngineHarness> {
   // Mutable state the emulator's callbacks read (the clock exists only after the emulator).
-  const h: { sesDns?: DnsServer; clock?: SimClock } = {};
+  const h: { sesDns?: DnsServer; sesDnsAddress?: string; clock?: SimClock } = {};
   const local = await startLocalWorld({
     nameservers: 3,
     // SES resolves through whatever server the test chose, asked directly.
-    sesResolver: () => label(h.sesDns!),
+    sesResolver: () => h.sesDnsAddress ?? label(h.sesDns!),
     emulator: {
+      ...options.emulator,
       ...(options.easyDkimSwitchBack
         ? { sesQuirks: { easyDkimSwitchBack: options.easyDkimSwitchBack } }
         : {}),
@@ -122,15 +138,19 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
   const lockDir = join(repo, ".dkim-locks");
   const config = parseProjectConfig(
     {
-      identities: options.identities.map((i) => ({
+      identities: (typeof options.identities === "function"
+        ? options.identities(emulator)
+        : options.identities
+      ).map((i) => ({
         ...i,
-        nameservers: [label(ns1), label(ns2)],
+        nameservers: options.nameservers ?? [label(ns1), label(ns2)],
       })),
       kmsKeyId: KMS_KEY_ID,
       sesRequestsPerSecond: 1000,
       ...(options.deletionRecoveryDays
         ? { deletionRecoveryDays: options.deletionRecoveryDays }
         : {}),
+      ...(options.notifications ? { notifications: options.notifications } : {}),
     },
     { file: join(repo, "Pulumi.test.yaml"), project: "ses-dkim-rotation", defaultRegion: REGION_A },
   );
@@ -165,7 +185,10 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     onSecret,
     changeText: plainChangeText,
     activation: { pollIntervalMs: MINUTE_MS, timeoutMs: 60 * MINUTE_MS },
+    notices: aws.notices,
+    publisherFor: aws.publisherFor,
   };
+  if (config.notifications) emulator.createTopic(config.notifications.topicName, REGION_A);
 
   const sesClients = new Map<string, SESv2Client>();
   const sesClient = (region: string) => {
@@ -224,6 +247,12 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     },
     set sesDns(server: DnsServer) {
       h.sesDns = server;
+    },
+    get sesDnsAddress() {
+      return h.sesDnsAddress;
+    },
+    set sesDnsAddress(address: string | undefined) {
+      h.sesDnsAddress = address;
     },
     label,
     repo,

@@ -15,7 +15,15 @@ import { KmsKeyCustody } from "./adapters/kms";
 import { KmsReader } from "./adapters/kms-read";
 import type { CallerPort, KmsReadPort } from "./doctor";
 import { StsCaller } from "./adapters/caller";
-import { SecretsKeyStore } from "./adapters/secrets";
+import { readPlainSecret, SecretsKeyStore } from "./adapters/secrets";
+import { SnsNotifier } from "./adapters/sns";
+import { Route53Publisher } from "./adapters/route53";
+import { Rfc2136Publisher } from "./adapters/rfc2136";
+import { notificationTopicArn, type IdentityConfig } from "./engine/config";
+import type { Notices } from "./engine/notify";
+import type { DnsPublisherPort, Notification, NotifierPort } from "./engine/ports";
+import { noticeText } from "./notice-text";
+import { systemClock } from "./engine/clock";
 import { createAwsClients, SesAdapter } from "./adapters/ses";
 
 export interface AwsAdapterOptions {
@@ -46,7 +54,24 @@ export interface AwsAdapters {
   kmsRead?: KmsReadPort;
   /** Who the credentials belong to (doctor). */
   caller?: CallerPort;
+  /** SNS notifications, when the config has a `notifications` block. */
+  notices?: Notices;
+  /** The publisher of an identity whose `publisher` is rfc2136 or route53. */
+  publisherFor: (identity: IdentityConfig) => DnsPublisherPort;
   destroy(): void;
+}
+
+/**
+ * The notifier, its topic ARN built from the caller's account on first use
+ * (one STS call per run; infra/ names the topic from the same config).
+ */
+class TopicNotifier implements NotifierPort {
+  private inner?: Promise<SnsNotifier>;
+  constructor(private readonly make: () => Promise<SnsNotifier>) {}
+  async send(n: Notification) {
+    this.inner ??= this.make();
+    return (await this.inner).send(n);
+  }
 }
 
 export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
@@ -75,10 +100,56 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     });
   }
   const pacer = new RegionPacer({ requestsPerSecond, marginMs: options.pacerMarginMs });
+  const caller = new StsCaller(clients.sts);
+  const notifications = config.notifications;
+  const clock = options.clock ?? systemClock;
+  const publishers = new Map<string, DnsPublisherPort>();
+  const publisherFor = (identity: IdentityConfig): DnsPublisherPort => {
+    let publisher = publishers.get(identity.domain);
+    if (publisher) return publisher;
+    if (identity.rfc2136) {
+      const settings = identity.rfc2136;
+      publisher = new Rfc2136Publisher(
+        { ...settings, zone: settings.zone ?? identity.domain },
+        {
+          tsigSecret: () => readPlainSecret(clients.secrets, settings.secretName, options.onSecret),
+        },
+      );
+    } else if (identity.route53) {
+      publisher = new Route53Publisher(clients.route53, identity.route53.hostedZoneId, {
+        sleep: (ms) => clock.sleep(ms),
+      });
+    } else {
+      throw new Error(`${identity.domain}: publisher is manual; nothing publishes its records`);
+    }
+    publishers.set(identity.domain, publisher);
+    return publisher;
+  };
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
     kmsRead: new KmsReader(clients.kms),
-    caller: new StsCaller(clients.sts),
+    caller,
+    publisherFor,
+    ...(notifications
+      ? {
+          notices: {
+            text: noticeText,
+            reminderDays: notifications.reminderDays,
+            notifier: new TopicNotifier(async () => {
+              const who = await caller.whoAmI();
+              return new SnsNotifier(
+                clients.sns,
+                notificationTopicArn({
+                  partition: who.arn.split(":")[1] ?? "aws",
+                  region: config.defaultRegion,
+                  accountId: who.account,
+                  topicName: notifications.topicName,
+                }),
+              );
+            }),
+          },
+        }
+      : {}),
     keys: new SecretsKeyStore({
       client: clients.secrets,
       kmsKeyId: config.kmsKeyId,
@@ -97,6 +168,8 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       clients.kms.destroy();
       clients.cloudwatch.destroy();
       clients.sts.destroy();
+      clients.sns.destroy();
+      clients.route53.destroy();
     },
   };
 }

@@ -22,6 +22,7 @@ import { runPlan } from "./engine/plan";
 import { runRetire } from "./engine/retire";
 import { runVerify } from "./engine/verify";
 import { snapshotAll, snapshotForVerify, type IdentitySnapshot } from "./engine/snapshot";
+import { followUp } from "./engine/follow-up";
 import type { ChangeRequestPort } from "./engine/ports";
 import { RepoRecords, recordFolderStat } from "./adapters/repo-records";
 import { quote } from "./engine/values";
@@ -177,6 +178,8 @@ function buildContext(
     log: actionLogger,
     onSecret: (s) => core.setSecret(s),
     changeText: markdownChangeText,
+    notices: inputs.dryRun ? undefined : aws.notices,
+    publisherFor: aws.publisherFor,
   };
   return { ctx, octokit, kmsRead: aws.kmsRead, caller: aws.caller, close: () => aws.destroy() };
 }
@@ -284,7 +287,22 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           return { title, identities: [], notes };
         }
         // SES only where an activation or a deletion may be due (the daily plan reads the fleet).
-        const { snapshots: snaps, skipped } = await snapshotForVerify(ctx, domains);
+        const read = await snapshotForVerify(ctx, domains);
+        const skipped = read.skipped;
+        // Publish a merged record (rfc2136/route53), take out a retired one,
+        // send the messages now due; then offer what is ready.
+        const follow = inputs.dryRun
+          ? { snapshots: read.snapshots, reports: [] }
+          : await followUp(ctx, read.snapshots);
+        const snaps = follow.snapshots;
+        const followNotes = follow.reports.map(
+          (r) =>
+            `${r.domain}: ${[...r.notes, ...(r.error ? [`failed: ${r.error}`] : [])].join("; ")}`,
+        );
+        for (const note of followNotes) core.info(note);
+        // A refused update or an SNS error is shown on the run but does not
+        // fail it: other identities may be ready, and the next hour retries.
+        for (const r of follow.reports) if (r.error) core.error(`${r.domain}: ${r.error}`);
         const skippedNote = skipped
           ? [
               `${skipped} identities with no pending key and no deletion due: SES not read (the daily plan reads every identity)`,
@@ -316,7 +334,13 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return {
           title,
           identities: summaryRows(snaps),
-          notes: [...notesOf(snaps), ...nameserverNotes(snaps), ...held, ...skippedNote],
+          notes: [
+            ...notesOf(snaps),
+            ...nameserverNotes(snaps),
+            ...followNotes,
+            ...held,
+            ...skippedNote,
+          ],
         };
       }
       case "activate": {

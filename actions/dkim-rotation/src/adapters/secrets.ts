@@ -47,6 +47,7 @@ import {
   TAG_FINGERPRINT,
   TAG_KEY_BITS,
   TAG_KEY_ORIGIN,
+  TAG_NOTIFIED,
   TAG_RECOVERY_DAYS,
   TAG_RETIRED_AT,
   TAG_SELECTOR,
@@ -174,6 +175,7 @@ export class SecretsKeyStore implements KeyStorePort {
     const origin = (["kms", "local", "operator"] as const).find((o) => o === originTag);
     const activatedAt = isoDate(tags.get(TAG_ACTIVATED_AT));
     const retiredAt = isoDate(tags.get(TAG_RETIRED_AT));
+    const notified = (tags.get(TAG_NOTIFIED) ?? "").split(" ").filter(Boolean);
     let deletionDate: Date | undefined;
     if (entry.DeletedDate) {
       // Without our tag, assume the shortest window: the earliest the key can be gone.
@@ -195,6 +197,7 @@ export class SecretsKeyStore implements KeyStorePort {
       ...(deletionDate ? { deletionDate } : {}),
       ...(origin ? { origin } : {}),
       ...(tampering.length ? { tampering } : {}),
+      ...(notified.length ? { notified } : {}),
     };
   }
 
@@ -390,6 +393,21 @@ export class SecretsKeyStore implements KeyStorePort {
     }
   }
 
+  async markNotified(domain: string, selector: string, events: string[]): Promise<void> {
+    const value = events.join(" ");
+    // Secrets Manager tag values: at most 256 characters (TagResource API reference).
+    if (value.length > 256 || !/^[A-Za-z0-9 _.:/=+@-]*$/.test(value))
+      throw new KeyStoreError(
+        `notification ledger ${JSON.stringify(value)} is not a valid tag value`,
+      );
+    await this.client.send(
+      new TagResourceCommand({
+        SecretId: this.secretName(domain, selector),
+        Tags: [{ Key: TAG_NOTIFIED, Value: value }],
+      }),
+    );
+  }
+
   async scheduleDeletion(domain: string, selector: string, recoveryDays: number): Promise<Date> {
     const name = this.secretName(domain, selector);
     if (
@@ -417,4 +435,28 @@ export class SecretsKeyStore implements KeyStorePort {
       throw new KeyStoreError(`secret ${name}: DeleteSecret returned no DeletionDate`);
     return out.DeletionDate;
   }
+}
+
+/**
+ * Read a plain secret that is not a DKIM key (the TSIG secret of an rfc2136
+ * publisher) and mask it the moment it exists. The planner role may read
+ * exactly the configured names (infra/components/policies.ts).
+ */
+export async function readPlainSecret(
+  client: SecretsManagerClient,
+  name: string,
+  onSecret: (secret: string) => void,
+): Promise<string> {
+  let out;
+  try {
+    out = await client.send(new GetSecretValueCommand({ SecretId: name }));
+  } catch (err) {
+    throw new KeyStoreError(
+      `secret ${name}: ${(err as Error).name}: ${(err as Error).message.split("\n")[0]}`,
+    );
+  }
+  const value = out.SecretString?.trim();
+  if (!value) throw new KeyStoreError(`secret ${name} holds no SecretString`);
+  onSecret(value);
+  return value;
 }

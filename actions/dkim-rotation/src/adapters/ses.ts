@@ -8,6 +8,8 @@
  * verify it — which would leave mail unsigned for 72 h and then FAILED — so
  * anything but base64 PKCS#1 DER of 1024/2048 bits is refused before the call.
  */
+import { SNSClient } from "@aws-sdk/client-sns";
+import { Route53Client } from "@aws-sdk/client-route-53";
 import {
   GetEmailIdentityCommand,
   PutEmailIdentityDkimSigningAttributesCommand,
@@ -218,8 +220,12 @@ export interface AwsClients {
   /** In the home Region, beside the secrets it wraps keys for. */
   kms: KMSClient;
   cloudwatch: CloudWatchClient;
-  /** GetCallerIdentity only (doctor). */
+  /** GetCallerIdentity: doctor, and the account of the notification topic's ARN. */
   sts: STSClient;
+  /** Notifications, in the home Region where infra/ makes the topic. */
+  sns: SNSClient;
+  /** Route 53 is global: the SDK signs for us-east-1 (AWS General Reference, Route 53 endpoints). */
+  route53: Route53Client;
 }
 
 /**
@@ -251,5 +257,7 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
     kms: new KMSClient({ ...common, region: home }),
     cloudwatch: new CloudWatchClient({ ...common, region: home }),
     sts: new STSClient({ ...common, region: home }),
+    sns: new SNSClient({ ...common, region: home }),
+    route53: new Route53Client({ ...common, region: "us-east-1" }),
   };
 }

@@ -22,6 +22,7 @@ import {
   putKey,
 } from "./swap";
 import { rollBack } from "./rollback";
+import { sendOnce } from "./notify";
 
 /**
  * `activate`: swap SES to `selector` in every Region, only if at this moment
@@ -75,6 +76,15 @@ export async function runActivate(
         await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
         event("record", `recorded activation of ${selector}`);
       }
+      // A run that recorded the activation and died before its message sends it now.
+      if (mode === "activate")
+        await sendOnce(ctx, key!, {
+          event: "activated",
+          kind: "activated",
+          identity,
+          selector,
+          detail: `SES signs with ${selector} in ${identity.regions.join(", ")}`,
+        });
       return {
         domain,
         selector,
@@ -163,6 +173,19 @@ export async function runActivate(
       const pendingMinutes = Math.round(
         (polled.successAt!.getTime() - swapStart.getTime()) / MINUTE_MS,
       );
+      const message = `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`;
+      const left = mode === "rollback" ? keys.find((k) => k.selector === leaving) : undefined;
+      if (mode === "activate" || left)
+        await sendOnce(ctx, left ?? key!, {
+          event: mode === "activate" ? "activated" : "rolled-back",
+          kind: mode === "activate" ? "activated" : "rolled-back",
+          identity,
+          selector: left?.selector ?? selector,
+          detail:
+            mode === "activate"
+              ? message.slice(domain.length + 2)
+              : `an operator rolled back to ${selector}: ${message.slice(domain.length + 2)}`,
+        });
       return {
         domain,
         selector,
@@ -171,7 +194,7 @@ export async function runActivate(
         outcome: "activated",
         timeline,
         pendingMinutes,
-        message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`,
+        message,
       };
     }
     const after = await rollBack(
@@ -187,6 +210,15 @@ export async function runActivate(
     );
     // Easy DKIM gave no way back and the second try verified: activated after all.
     if (after.outcome === "activated") return after;
+    await sendOnce(ctx, key!, {
+      event: "rolled-back",
+      kind: "rolled-back",
+      identity,
+      selector,
+      detail: after.message,
+    }).catch((err: Error) =>
+      ctx.log.warn(`${domain}: rolled-back message not sent: ${err.message}`),
+    );
     throw new ActivationFailedError(after);
   });
 }

@@ -32,6 +32,7 @@ export {
   CREATION_TAG_KEYS,
   KEY_CONTEXT_KEYS,
   LIFECYCLE_TAG_KEYS,
+  TAG_NOTIFIED,
   TAG_STATE,
 } from "./key-store-schema";
 
@@ -104,6 +105,24 @@ export function parseNameserver(
   return { host: host.replace(/\.$/, ""), port: Number(portText) };
 }
 
+/** How a record reaches DNS after its PR is merged. */
+export const PUBLISHER_KINDS = ["manual", "rfc2136", "route53"] as const;
+export type PublisherKind = (typeof PUBLISHER_KINDS)[number];
+/** TSIG algorithms BIND's nsupdate accepts (RFC 8945 §6 lists HMAC-SHA256 as mandatory). */
+export const TSIG_ALGORITHMS = [
+  "hmac-sha256",
+  "hmac-sha384",
+  "hmac-sha512",
+  "hmac-sha224",
+  "hmac-sha1",
+] as const;
+export const DEFAULT_TOPIC_NAME = "ses-dkim-rotation-notifications";
+
+const nameserverEntry = z.string().superRefine((entry, ctx) => {
+  const parsed = parseNameserver(entry);
+  if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
+});
+
 export const identitySchema = z
   .object({
     domain: z.string().regex(domainPattern, {
@@ -140,14 +159,66 @@ export const identitySchema = z
       .max(90)
       .default(7),
     recordTtl: z.number().int().min(60).max(86400).default(3600),
-    nameservers: z
-      .array(
-        z.string().superRefine((entry, ctx) => {
-          const parsed = parseNameserver(entry);
-          if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
+    nameservers: z.array(nameserverEntry).min(1).optional(),
+    // Who puts the record into DNS once its PR is merged (docs/operations.md#publishers).
+    publisher: z
+      .enum(PUBLISHER_KINDS, { error: `must be one of ${PUBLISHER_KINDS.join(", ")}` })
+      .default("manual"),
+    rfc2136: z
+      .object({
+        // The zone's primary: the one server RFC 2136 updates go to (§4.1).
+        server: nameserverEntry,
+        keyName: z.string().regex(hostnamePattern, {
+          error: "must be the TSIG key's name as the primary knows it, e.g. dkim-rotation.",
         }),
-      )
-      .min(1)
+        algorithm: z
+          .enum(TSIG_ALGORITHMS, { error: `must be one of ${TSIG_ALGORITHMS.join(", ")}` })
+          .default("hmac-sha256"),
+        secretName: z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, {
+          error: "must be a Secrets Manager secret name",
+        }),
+        /** The zone to update; the identity's domain when absent. */
+        zone: z
+          .string()
+          .regex(domainPattern, {
+            error: "must be a lower-case domain name without a trailing dot",
+          })
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    route53: z
+      .object({
+        // Route 53 hosted zone IDs: "Z" and up to 32 upper-case letters and digits.
+        hostedZoneId: z.string().regex(/^Z[A-Z0-9]{1,32}$/, {
+          error: "must be a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ",
+        }),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const notificationsSchema = z
+  .object({
+    // SNS topic names: 1–256 letters, digits, hyphens and underscores.
+    topicName: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, {
+        error: "must be 1–256 letters, digits, hyphens or underscores (SNS topic names)",
+      })
+      .default(DEFAULT_TOPIC_NAME),
+    dnsTeamEmails: z.array(z.email()).default([]),
+    escalationEmails: z.array(z.email()).default([]),
+    approverEmails: z.array(z.email()).default([]),
+    reminderDays: z
+      .array(z.number().int().min(1).max(180))
+      .max(5, { error: "must list at most 5 reminders" })
+      .default([7, 2]),
+    /** AWS Chatbot posts every message to this Slack channel (infra/ only). */
+    chatbot: z
+      .object({ slackTeamId: z.string().min(1), slackChannelId: z.string().min(1) })
+      .strict()
       .optional(),
   })
   .strict();
@@ -181,7 +252,25 @@ export interface IdentityConfig {
   recordTtl: number;
   /** host[:port] pairs that replace NS discovery (tests, sandbox, split-horizon). */
   nameservers?: string[];
+  /** Absent means `manual` (read it with `publisherOf`). */
+  publisher?: PublisherKind;
+  rfc2136?: Rfc2136Config;
+  route53?: { hostedZoneId: string };
 }
+
+export interface Rfc2136Config {
+  server: string;
+  keyName: string;
+  algorithm: (typeof TSIG_ALGORITHMS)[number];
+  secretName: string;
+  zone?: string;
+}
+
+export function publisherOf(identity: IdentityConfig): PublisherKind {
+  return identity.publisher ?? "manual";
+}
+
+export type NotificationsConfig = z.output<typeof notificationsSchema>;
 
 export interface ProjectConfig {
   /** The file the config was read from (for error messages and annotations). */
@@ -202,6 +291,8 @@ export interface ProjectConfig {
   dnsTeam?: string;
   alertEmails: string[];
   github?: z.output<typeof githubSchema>;
+  /** Where the pipeline tells people what it did and what it waits for; none when absent. */
+  notifications?: NotificationsConfig;
   /**
    * The immutable numeric IDs of the repository's owner and of the
    * repository. Set both when the repository's OIDC tokens carry them
@@ -223,7 +314,13 @@ export function gatedEnvironmentOf(config: ProjectConfig): string {
 }
 
 /** Project keys only the Pulumi program reads (validated in infra/config.ts). */
-export const ESTATE_ONLY_KEYS = ["existingOidcProviderArn", "protect", "adoptIdentities"] as const;
+export const ESTATE_ONLY_KEYS = [
+  "existingOidcProviderArn",
+  "protect",
+  "adoptIdentities",
+  // A Pulumi secret (`pulumi config set --secret`): the HTTPS endpoint SNS posts to.
+  "notificationWebhookUrl",
+] as const;
 
 /** Top-level project keys (without the `<project>:` prefix). */
 const projectSchema = z
@@ -255,6 +352,7 @@ const projectSchema = z
     dnsTeam: z.string().min(1).optional(),
     alertEmails: z.array(z.email()).default([]),
     github: githubSchema.optional(),
+    notifications: notificationsSchema.optional(),
     githubOwnerId: z.number().int().positive().optional(),
     githubRepositoryId: z.number().int().positive().optional(),
     // Read only by the Pulumi program (infra/config.ts validates them); named
@@ -332,7 +430,7 @@ export function parseProjectConfig(
           : issueField(issue.path, `${project}:identities[${index}]`),
         problem: unknownKey ? "is not a known identity setting" : issue.message,
         hint: unknownKey
-          ? "known settings: domain, selectorPrefix, regions, keyBits, rotationDays, dnsLeadDays, alertDays, graceDays, recordTtl, nameservers"
+          ? `known settings: ${Object.keys(identitySchema.shape).join(", ")}`
           : hintFor(issue.path[0]),
       });
     }
@@ -376,6 +474,29 @@ export function parseProjectConfig(
         hint: `raise rotationDays above ${minRotation} or shorten dnsLeadDays/alertDays`,
       });
     }
+    const publisherProblem = publisherSettingsProblem(id);
+    if (publisherProblem) {
+      throw new InputError({
+        file,
+        identity: id.domain,
+        field: field(publisherProblem.field),
+        problem: publisherProblem.problem,
+        hint: publisherProblem.hint,
+      });
+    }
+    if (
+      id.rfc2136 &&
+      top.data.secretPrefix &&
+      id.rfc2136.secretName.startsWith(`${top.data.secretPrefix}/`)
+    ) {
+      throw new InputError({
+        file,
+        identity: id.domain,
+        field: field("rfc2136.secretName"),
+        problem: `is under the DKIM key prefix ${top.data.secretPrefix}/, which the planner role may never read`,
+        hint: "store the TSIG secret under its own name, e.g. ses-dkim-rotation/tsig/" + id.domain,
+      });
+    }
     identities.push({ ...id, regions });
   });
   const { identities: _ids, ...rest } = top.data;
@@ -392,9 +513,34 @@ export function parseProjectConfig(
     dnsTeam: rest.dnsTeam,
     alertEmails: rest.alertEmails,
     github: rest.github,
+    notifications: rest.notifications,
     githubOwnerId: rest.githubOwnerId,
     githubRepositoryId: rest.githubRepositoryId,
   };
+}
+
+/** A publisher without its settings, or settings for a publisher not chosen. */
+function publisherSettingsProblem(
+  id: z.output<typeof identitySchema>,
+): { field: string; problem: string; hint: string } | undefined {
+  for (const kind of ["rfc2136", "route53"] as const) {
+    if (id.publisher === kind && !id[kind])
+      return {
+        field: kind,
+        problem: `is missing: publisher is ${kind}`,
+        hint:
+          kind === "rfc2136"
+            ? "add rfc2136: { server, keyName, secretName } (docs/operations.md#publisher-rfc2136)"
+            : "add route53: { hostedZoneId } (docs/operations.md#publisher-route53)",
+      };
+    if (id.publisher !== kind && id[kind])
+      return {
+        field: kind,
+        problem: `is set but publisher is ${id.publisher}`,
+        hint: `set publisher: ${kind}, or remove the ${kind} block`,
+      };
+  }
+  return undefined;
 }
 
 function hintFor(field: PropertyKey | undefined): string | undefined {
@@ -552,4 +698,18 @@ export function parseStackFile(
     defaultRegion: region,
   });
   return opts.recordFolder === undefined ? parsed : { ...parsed, recordFolder: opts.recordFolder };
+}
+
+/**
+ * The notification topic's ARN, as the pipeline and the Pulumi program both
+ * derive it: the topic lives in the stack's default Region (aws:region) and
+ * is named by `notifications.topicName`.
+ */
+export function notificationTopicArn(p: {
+  partition: string;
+  region: string;
+  accountId: string;
+  topicName: string;
+}): string {
+  return `arn:${p.partition}:sns:${p.region}:${p.accountId}:${p.topicName}`;
 }

@@ -8,7 +8,15 @@ import type { Clock } from "./clock";
 import type { IdentityConfig, ProjectConfig } from "./config";
 import { InputError } from "./errors";
 import type { RollbackTarget } from "./lifecycle";
-import type { ChangeRequestPort, DnsPort, KeyStorePort, MetricsPort, SesPort } from "./ports";
+import type { Notices } from "./notify";
+import type {
+  ChangeRequestPort,
+  DnsPort,
+  DnsPublisherPort,
+  KeyStorePort,
+  MetricsPort,
+  SesPort,
+} from "./ports";
 import type { RecordSource } from "./records";
 
 export interface Logger {
@@ -78,6 +86,13 @@ export interface EngineContext {
   activation?: { pollIntervalMs: number; timeoutMs: number };
   /** How many identities are gathered at once (SES calls are paced anyway). */
   concurrency?: number;
+  /** Messages to the DNS team and the approvers (SNS); none are sent without it. */
+  notices?: Notices;
+  /**
+   * The publisher of an identity whose `publisher` is not `manual`; the
+   * front end builds it with its client and its TSIG secret.
+   */
+  publisherFor?: (identity: IdentityConfig) => DnsPublisherPort;
 }
 
 export function findIdentity(

@@ -20,6 +20,14 @@ export const TAG_KEY_ORIGIN = "dkim:key-origin";
  */
 export const TAG_RECOVERY_DAYS = "dkim:recovery-days";
 
+/**
+ * The notifications already sent about this key, space-separated event names
+ * (tag values allow letters, digits, spaces and `_ . : / = + - @`, at most 256
+ * characters). The one tag the planner may write on an existing key, and
+ * only this one (docs/design.md#notifications).
+ */
+export const TAG_NOTIFIED = "dkim:notified";
+
 /** Tags set once, by CreateSecret (the planner's IAM allows exactly these, only at creation). */
 export const CREATION_TAG_KEYS = [
   TAG_DOMAIN,

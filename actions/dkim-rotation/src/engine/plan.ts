@@ -22,6 +22,8 @@ import { dkimRecordValue, recordFolderOf, recordPath, renderRecordFile } from ".
 import { nextSelector } from "./selector";
 import type { EngineContext, RotationInfo } from "./engine-context";
 import { type IdentitySnapshot, snapshotAll } from "./snapshot";
+import { followUp } from "./follow-up";
+import { sendOnce } from "./notify";
 
 export interface PlanOutcome {
   domain: string;
@@ -66,8 +68,17 @@ export async function runPlan(
     }
     ctx.log.progress(opts.apply ? "applying plan" : "planning", index, snapshots.length);
   }
-  if (ctx.metrics) await publishMetrics(ctx, snapshots);
-  return { snapshots, outcomes };
+  // Publish merged records, take out retired ones, send what is due; a
+  // failure here fails the job after every identity had its turn.
+  const follow = opts.apply ? await followUp(ctx, snapshots) : { snapshots, reports: [] };
+  for (const r of follow.reports) {
+    const outcome = outcomes.find((o) => o.domain === r.domain);
+    if (!outcome) continue;
+    if (r.notes.length) outcome.action += `; ${r.notes.join("; ")}`;
+    if (r.error) outcome.error = outcome.error ? `${outcome.error}; ${r.error}` : r.error;
+  }
+  if (ctx.metrics) await publishMetrics(ctx, follow.snapshots);
+  return { snapshots: follow.snapshots, outcomes };
 }
 
 export async function applyDecision(
@@ -199,6 +210,7 @@ export async function renderRotation(
   };
 }
 
+/** Open (or find) the record PR, then tell the DNS team once: the record, publish-by, dig, the link. */
 export async function proposeRecordFor(
   ctx: EngineContext,
   snap: IdentitySnapshot,
@@ -207,7 +219,7 @@ export async function proposeRecordFor(
 ) {
   const info = await renderRotation(ctx, snap.identity, key, rollback);
   const text = ctx.changeText.rotation(info);
-  return ctx.changes.proposeRecord({
+  const pr = await ctx.changes.proposeRecord({
     domain: snap.identity.domain,
     selector: key.selector,
     path: info.path,
@@ -215,6 +227,15 @@ export async function proposeRecordFor(
     title: text.title,
     body: text.body,
   });
+  await sendOnce(ctx, key, {
+    event: "pr-opened",
+    kind: "pr-opened",
+    identity: snap.identity,
+    selector: key.selector,
+    rotation: info,
+    pullRequest: { number: pr.number, url: pr.url },
+  });
+  return pr;
 }
 
 export async function proposeRemovalFor(

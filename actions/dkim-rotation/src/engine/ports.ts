@@ -79,6 +79,8 @@ export interface StoredKey {
    * public key): the key store used the facts; each entry says what differed.
    */
   tampering?: string[];
+  /** Notifications already sent about this key (its `dkim:notified` tag). */
+  notified?: string[];
 }
 
 export interface KeyStorePort {
@@ -115,6 +117,11 @@ export interface KeyStorePort {
   readPrivateKey(domain: string, selector: string): Promise<string>;
   /** Record lifecycle timestamps and state as tags. */
   markState(domain: string, selector: string, state: KeyState, at: Date): Promise<void>;
+  /**
+   * Record the notifications sent about this key (the full list), in its
+   * `dkim:notified` tag: the one tag the planner may write on an existing key.
+   */
+  markNotified(domain: string, selector: string, events: string[]): Promise<void>;
   /** Schedule deletion with a recovery window (≥ 7 days, docs/design.md#secrets-manager-recovery-window). */
   scheduleDeletion(domain: string, selector: string, recoveryDays: number): Promise<Date>;
 }
@@ -200,4 +207,52 @@ export interface MetricsPort {
   publish(
     metrics: { name: string; domain: string; value: number; unit?: "Count" | "None" }[],
   ): Promise<void>;
+}
+
+/**
+ * Puts a selector's TXT record into DNS itself (`publisher: rfc2136 | route53`)
+ * once its record file is on main: the DNS reviewers' merge is the approval.
+ * The DNS-first gate still verifies every authoritative nameserver afterwards
+ * (docs/design.md#invariant-1-no-swap-without-dns).
+ */
+export interface DnsPublisherPort {
+  /** `rfc2136` or `route53`, for messages. */
+  readonly kind: string;
+  /**
+   * Make `<selector>._domainkey.<domain>` hold exactly one TXT record made of
+   * `strings` (each at most 255 bytes, RFC 1035 §3.3), replacing what is
+   * there in one atomic change, and return once the provider reports it
+   * live (Route 53: `GetChange` INSYNC). Re-running with the same value is a
+   * no-op that succeeds.
+   */
+  publish(req: {
+    domain: string;
+    selector: string;
+    strings: string[];
+    ttl: number;
+  }): Promise<{ detail: string }>;
+  /**
+   * Delete every TXT record at `<selector>._domainkey.<domain>`. A name that
+   * holds none already is success with `acted: false`.
+   */
+  remove(req: { domain: string; selector: string }): Promise<{ acted: boolean; detail: string }>;
+}
+
+/** Who a notification is for; each maps to subscriptions in infra/ (SNS filter policies). */
+export type NotificationAudience = "dns-team" | "escalation" | "approvers";
+
+/** One message to people, sent through SNS `Publish`. */
+export interface Notification {
+  /** The event, e.g. `pr-opened`, `reminder-7`; also the ledger entry. */
+  event: string;
+  domain: string;
+  selector: string;
+  audience: NotificationAudience[];
+  /** SNS `Subject`: ASCII, no line breaks, under 100 characters. */
+  subject: string;
+  message: string;
+}
+
+export interface NotifierPort {
+  send(n: Notification): Promise<{ messageId: string }>;
 }

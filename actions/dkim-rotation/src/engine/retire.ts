@@ -9,6 +9,7 @@ import { recordFolderOf, recordPath } from "./record";
 import { type EngineContext, findIdentity, withLock } from "./engine-context";
 import { readLifecycle } from "./snapshot";
 import { proposeRemovalFor } from "./plan";
+import { sendOnce } from "./notify";
 
 export interface RetireReport {
   domain: string;
@@ -76,6 +77,14 @@ export async function runRetire(
       });
     else {
       await ctx.keys.markState(domain, selector, "retired", ctx.clock.now());
+      // Before the deletion: a secret scheduled for deletion takes no more tags.
+      await sendOnce(ctx, key, {
+        event: "retired",
+        kind: "retired",
+        identity,
+        selector,
+        detail: `record removed from main; key deletion scheduled with a ${ctx.config.deletionRecoveryDays}-day recovery window; ${activeSelector} stays active`,
+      });
       const when = await ctx.keys.scheduleDeletion(
         domain,
         selector,
