@@ -182,6 +182,9 @@ function engine(g: GlobalOptions): {
     log: cliLogger(g.json),
     onSecret,
     changeText: plainChangeText,
+    // Records on main are published by the identity's publisher; an operator's
+    // terminal sends no notifications (the pipeline's jobs do).
+    publisherFor: aws.publisherFor,
   };
   return { ctx, config, aws, close: () => aws.destroy() };
 }
@@ -506,6 +509,15 @@ export function buildProgram(): Command {
         .choices(["new-tokens", "same-tokens"])
         .default("new-tokens"),
     )
+    .addOption(
+      new Option(
+        "--publisher <kind>",
+        "who puts a merged record into DNS: manual (the DNS team by hand, dnsLeadDays after the merge), rfc2136 (the action's nsupdate with TSIG to a real BIND named primary that ns1/ns2 follow by zone transfer; needs named, nsupdate, dig, tsig-keygen) or route53 (the action's UPSERT to the emulator's Route 53, served by ns1/ns2 once INSYNC)",
+      )
+        .choices(["manual", "rfc2136", "route53"])
+        .default("manual")
+        .conflicts("naive"),
+    )
     .action(
       handle(
         async (
@@ -517,6 +529,7 @@ export function buildProgram(): Command {
             seed: number;
             sesQuirks: boolean;
             easyDkimSwitchBack: "new-tokens" | "same-tokens";
+            publisher: "manual" | "rfc2136" | "route53";
           },
           command,
         ) => {
@@ -537,13 +550,14 @@ export function buildProgram(): Command {
           const lines: string[] = [];
           // Loaded on demand: the sandbox pulls in the emulator and mailauth, which
           // every other command would otherwise pay for at start-up.
-          const { runSandbox } = await import("./sandbox/run");
+          const { runSandbox, publicationLine } = await import("./sandbox/run");
           const report = await runSandbox({
             out: o.out,
             years: o.years,
             naive: o.naive,
             sesQuirks: o.sesQuirks,
             easyDkimSwitchBack: o.easyDkimSwitchBack,
+            publisher: o.publisher,
             ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
             print: quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
             progress: (line) =>
@@ -554,6 +568,7 @@ export function buildProgram(): Command {
             "",
             `messages ${report.messages}  verified ${report.verified}  unsigned ${report.unsigned}  failed ${report.failed}`,
           );
+          if (o.publisher !== "manual") lines.push(publicationLine(report.publication));
           if (report.faults) {
             const f = report.faults;
             lines.push(

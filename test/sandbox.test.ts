@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { runSandbox, type SandboxReport } from "../scripts/sandbox/run";
+import { requireBinary } from "./helpers/bind";
 import { copyRepository, edit } from "./helpers/repository-copy";
 
 function walk(dir: string): string[] {
@@ -223,6 +224,77 @@ describe("sandbox (end to end)", function () {
       expect(quirks.rotations.some((r) => r.rolledBackAt)).to.equal(false);
     } finally {
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  describe("--publisher: the action puts merged records into DNS itself", function () {
+    // 0.5 years: news.example is onboarded from Easy DKIM at once, shop.example
+    // rotates on day ~114 and its old selector's record is removed after the
+    // grace period, all through the publisher.
+    for (const publisher of ["rfc2136", "route53"] as const) {
+      it(`${publisher}: published minutes after the merge, the retired record removed everywhere, 0 failed signatures`, async function () {
+        if (publisher === "rfc2136")
+          for (const b of ["named", "nsupdate", "dig", "tsig-keygen"]) requireBinary(this, b);
+        const out = mkdtempSync(join(tmpdir(), `sandbox-${publisher}-`));
+        const seen: string[] = [];
+        const lines: string[] = [];
+        try {
+          const report = await runSandbox({
+            out,
+            years: 0.5,
+            naive: false,
+            publisher,
+            print: (l) => lines.push(l),
+            onSecret: (s) => seen.push(s),
+          });
+          expect(report.ok, report.verdict).to.equal(true);
+          expect(report.failed).to.equal(0);
+          expect(report.unsignedOutsidePending).to.equal(0);
+          expect(report.publication.publisher).to.equal(publisher);
+          // Nobody published by hand: every change reached ns1/ns2 through the publisher.
+          expect(lines.some((l) => /DNS team (published|removed)/.test(l))).to.equal(false);
+          expect(report.rotations.map((r) => r.from).sort()).to.deep.equal([
+            "easy-dkim",
+            "gooid-21-prod",
+          ]);
+          for (const r of report.rotations) {
+            expect(r.activatedAt, r.to).to.be.a("string");
+            expect(r.mergeToPublished, r.to).to.be.a("number");
+            expect(r.mergeToPublished!, r.to).to.be.lessThan(120);
+            // DNS first: never active before every server served it.
+            expect(r.mergeToActive!, r.to).to.be.at.least(r.mergeToPublished!);
+          }
+          expect(report.publication.mergeToPublishedMedianMinutes!).to.be.lessThan(120);
+          // The retirement PR's merge took the old record out of DNS, through the publisher.
+          const shop = report.rotations.find((r) => r.from === "gooid-21-prod")!;
+          expect(shop.recordRemovedAt, JSON.stringify(shop)).to.be.a("string");
+          const end = report.publisherEnd!;
+          for (const [domain, e] of Object.entries(end)) {
+            const active = report.rotations.find((r) => r.domain === domain)!.to;
+            expect(e.main, domain).to.deep.equal([active]);
+            expect(e.ns1, domain).to.deep.equal([active]);
+            expect(e.ns2, domain).to.deep.equal([active]);
+            if (publisher === "rfc2136") expect(e.primary, domain).to.deep.equal([active]);
+            else expect(e.route53, domain).to.deep.equal([active]);
+          }
+          // The TSIG secret was masked by the step that read it, and is in no artifact.
+          if (publisher === "rfc2136") {
+            for (const e of Object.values(end)) expect(e.tsigSecretMasked).to.equal(true);
+            expect(seen.length).to.be.greaterThan(0);
+            for (const file of walk(out)) {
+              const text = readFileSync(file, "latin1");
+              for (const s of seen)
+                expect(text.includes(s) || text.includes(s.slice(0, 64)), file).to.equal(false);
+            }
+            for (const l of lines)
+              for (const s of seen) expect(l.includes(s.slice(0, 64))).to.equal(false);
+          }
+          const md = readFileSync(join(out, "report.md"), "utf8");
+          expect(md).to.contain(`Publisher ${publisher}: merge → published median`);
+        } finally {
+          rmSync(out, { recursive: true, force: true });
+        }
+      });
     }
   });
 

@@ -4,6 +4,11 @@
  * `dnsLeadDays` later (the identity's lead time): on ns1 first, on ns2 a
  * little later, as a primary and a lagging secondary would. Every zone it
  * serves is archived under `zones/`.
+ *
+ * With an automatic publisher (`--publisher rfc2136 | route53`) the team still
+ * reviews and merges, but publishes nothing by hand: the servers follow what
+ * the publisher put in DNS (`follow`: the primary's zone transfer, or
+ * Route 53's sync).
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -47,7 +52,12 @@ interface ZoneChange {
   selector: string;
   value?: string;
   serial: number;
+  /** Who made the change, for the timeline (absent: the DNS team by hand). */
+  via?: string;
 }
+
+/** Who puts a merged record into DNS: the team by hand, or the action's publisher. */
+export type SandboxPublisher = "manual" | "rfc2136" | "route53";
 
 export interface DnsTeamOptions {
   /** Each server with its lag behind the first. */
@@ -60,6 +70,8 @@ export interface DnsTeamOptions {
   zonesDir: string;
   reviewDays: number;
   print: (line: string) => void;
+  /** Default `manual`: the team publishes after the lead time. */
+  publisher?: SandboxPublisher;
 }
 
 export class DnsTeam {
@@ -71,6 +83,8 @@ export class DnsTeam {
   private readonly archive = new Set<string>();
   /** The team's copy of what it published on ns1 (the zone of record). */
   private readonly zones = new Map<string, Map<string, string>>();
+  /** Per domain: what ns1 serves once every queued change has landed. */
+  private readonly intended = new Map<string, Map<string, string>>();
 
   constructor(private readonly opts: DnsTeamOptions) {}
 
@@ -93,6 +107,11 @@ export class DnsTeam {
     return this.opts.servers.every(([s]) => this.servedValue(s, domain, selector) === value);
   }
 
+  /** The selectors `server` serves a `_domainkey` TXT record for. */
+  servedSelectors(server: DnsServer, domain: string): string[] {
+    return [...(this.served.get(`${server.port}/${domain}`)?.keys() ?? [])].sort();
+  }
+
   servedAnywhere(domain: string, selector: string): boolean {
     return this.opts.servers.some(([s]) => this.servedValue(s, domain, selector) !== undefined);
   }
@@ -100,6 +119,7 @@ export class DnsTeam {
   /** The starting zone, on every server at once. */
   setUp(domain: string, dkim: Map<string, string>, easyDkimTokens: string[] = []): void {
     this.zones.set(domain, new Map(dkim));
+    this.intended.set(domain, new Map(dkim));
     this.serials.set(domain, 2026010100);
     this.easyDkimTokens.set(domain, easyDkimTokens);
     for (const [server] of this.opts.servers) this.serve(server, domain, new Map(dkim), 2026010100);
@@ -134,25 +154,79 @@ export class DnsTeam {
         serial: change.serial,
       };
       events.push(event);
+      const when = stamp(new Date(change.at));
       this.opts.print(
-        event.kind === "published"
-          ? `${stamp(new Date(change.at))} ${change.domain}: DNS team published ${change.selector} on ns1 and ns2 (serial ${change.serial})`
-          : `${stamp(new Date(change.at))} ${change.domain}: DNS team removed ${change.selector} (serial ${change.serial})`,
+        change.via
+          ? `${when} ${change.domain}: ${change.via}: ns1 and ns2 ${event.kind === "published" ? "serve" : "no longer serve"} ${change.selector} (serial ${change.serial})`
+          : event.kind === "published"
+            ? `${when} ${change.domain}: DNS team published ${change.selector} on ns1 and ns2 (serial ${change.serial})`
+            : `${when} ${change.domain}: DNS team removed ${change.selector} (serial ${change.serial})`,
       );
     }
     return events;
   }
 
-  /** A change to the zone: a new serial, on each server after its lag. */
-  schedule(domain: string, selector: string, value: string | undefined, at: number): void {
+  /**
+   * A change to the zone: a new serial, on each server after its lag (or
+   * after `lags[i]` for server i, when given).
+   */
+  schedule(
+    domain: string,
+    selector: string,
+    value: string | undefined,
+    at: number,
+    follow?: { lags: number[]; serial?: number; via: string },
+  ): void {
     const first = this.opts.servers[0]![0];
     // Serial per change; every server gets the same content under the same serial.
     const serial =
+      follow?.serial ??
       this.zoneSerial(domain) +
-      this.queue.filter((q) => q.domain === domain && q.server === first).length +
-      1;
-    for (const [server, lag] of this.opts.servers)
-      this.queue.push({ at: at + lag, server, domain, selector, value, serial });
+        this.queue.filter((q) => q.domain === domain && q.server === first).length +
+        1;
+    const intended = this.intended.get(domain) ?? new Map<string, string>();
+    if (value === undefined) intended.delete(selector);
+    else intended.set(selector, value);
+    this.intended.set(domain, intended);
+    this.opts.servers.forEach(([server, lag], i) =>
+      this.queue.push({
+        at: at + (follow ? follow.lags[i]! : lag),
+        server,
+        domain,
+        selector,
+        value,
+        serial,
+        ...(follow ? { via: follow.via } : {}),
+      }),
+    );
+  }
+
+  /**
+   * The servers follow a zone the publisher changed: every `_domainkey` TXT
+   * record added, changed or removed there (against what the servers serve
+   * once their queue has landed) reaches server i `lags[i]` after `at`.
+   * Returns the selectors that changed.
+   */
+  follow(
+    domain: string,
+    dkim: ReadonlyMap<string, string>,
+    at: number,
+    how: { lags: number[]; serial?: number; via: string },
+  ): string[] {
+    const now = this.intended.get(domain) ?? new Map<string, string>();
+    const changed: string[] = [];
+    for (const [selector, value] of dkim) if (now.get(selector) !== value) changed.push(selector);
+    for (const selector of now.keys()) if (!dkim.has(selector)) changed.push(selector);
+    for (const selector of changed) this.schedule(domain, selector, dkim.get(selector), at, how);
+    return changed;
+  }
+
+  /** The zone of record (what ns1 serves) as a master file, e.g. for a primary's first load. */
+  zoneFile(domain: string): string {
+    return renderZoneFile({
+      ...this.model(domain, this.zones.get(domain)!, this.zoneSerial(domain)),
+      origin: domain,
+    });
   }
 
   /** When the next open PR is due for merging (Infinity when none is open). */
@@ -184,6 +258,25 @@ export class DnsTeam {
       this.opts.github.merge(pr.number);
       this.opts.repository.pullMain(this.opts.github, `${pr.title} (#${pr.number})`, now);
       const identity = this.opts.config.identities.find((i) => i.domain === domain)!;
+      const publisher = this.opts.publisher ?? "manual";
+      if (publisher !== "manual") {
+        // The action's publisher puts it into DNS (on the merge's push, or the next hourly verify).
+        this.opts.print(
+          content !== undefined
+            ? `${stamp(new Date(now))} ${domain}: DNS reviewers approved and merged PR #${pr.number}; the ${publisher} publisher puts it into DNS`
+            : `${stamp(new Date(now))} ${domain}: retirement PR #${pr.number} merged; the ${publisher} publisher takes the record out`,
+        );
+        merged.push({
+          number: pr.number,
+          kind,
+          domain,
+          selector,
+          path,
+          mergedAt: now,
+          publishAt: now,
+        });
+        continue;
+      }
       const publishAt = now + identity.dnsLeadDays * DAY_MS;
       if (content !== undefined) {
         const record = parseRecordFile(content, path);
@@ -202,15 +295,19 @@ export class DnsTeam {
     return merged;
   }
 
-  private serve(server: DnsServer, domain: string, dkim: Map<string, string>, serial: number) {
-    this.served.set(`${server.port}/${domain}`, dkim);
-    const model: ZoneModel = mailDomainZone(domain, {
+  private model(domain: string, dkim: Map<string, string>, serial: number): ZoneModel {
+    return mailDomainZone(domain, {
       serial,
       dkim,
       easyDkimTokens: this.easyDkimTokens.get(domain),
       nameserverAddress: "127.0.0.1",
       txtTtl: 3600,
     });
+  }
+
+  private serve(server: DnsServer, domain: string, dkim: Map<string, string>, serial: number) {
+    this.served.set(`${server.port}/${domain}`, dkim);
+    const model = this.model(domain, dkim, serial);
     server.setZone(domain, model);
     const name = `${domain}.${serial}`;
     if (!this.archive.has(name)) {

@@ -35,6 +35,12 @@ export interface LedgerOptions {
   onSecret: (secret: string) => void;
   /** A swap is expected at `at`: the mail stream sends densely around it. */
   expectSwap: (domain: string, at: number) => void;
+  /**
+   * An automatic publisher: the swap follows the merge by hours, so it is
+   * expected this long after the rotation PR opens (the review time), and the
+   * mail stream is dense from then on (absent: expected at the planned publication).
+   */
+  swapAfterOpenMs?: number;
 }
 
 export class Ledger {
@@ -83,6 +89,7 @@ export class Ledger {
       } else {
         const r = this.retirementOf(e.domain, e.selector);
         if (r && !r.retiredAt) r.retiredAt = when;
+        if (r && !r.recordRemovedAt) r.recordRemovedAt = when;
       }
     }
   }
@@ -166,6 +173,8 @@ export class Ledger {
         `${stamp(new Date(opened))} ${domain}: PR #${pr.number} "${pr.title}" opened for DNS review`,
       );
       if (prefix === "dkim" && !this.o.naive) {
+        if (this.o.swapAfterOpenMs !== undefined)
+          this.o.expectSwap(domain, opened + this.o.swapAfterOpenMs);
         this.rotations.push({
           domain,
           from: this.active.get(domain),

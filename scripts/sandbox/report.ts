@@ -3,6 +3,7 @@
  * report.md shows it. Presentation only: the figures come from verdict.ts.
  */
 import type { AwsFaultKind, DnsFaultKind } from "./faults";
+import type { PublisherEndState, SandboxPublisher } from "./publishers";
 
 export interface FaultReport {
   seed: number;
@@ -38,6 +39,21 @@ export interface RotationRecord {
   /** The activation failed and every Region went back to `from`; the candidate was abandoned. */
   rolledBackAt?: string;
   pendingMinutes?: number;
+  /** When the old selector's record left every authoritative server (the retirement's removal). */
+  recordRemovedAt?: string;
+  /** Minutes from the record PR's merge until every authoritative server served the record. */
+  mergeToPublished?: number;
+  /** Minutes from the record PR's merge until SES signed with the key in every Region. */
+  mergeToActive?: number;
+}
+
+/** Who published, and how long records took from merge to DNS and to SES (medians over the rotations). */
+export interface PublicationFigures {
+  publisher: SandboxPublisher;
+  /** Rotations with a merge and a publication (the medians' sample). */
+  rotations: number;
+  mergeToPublishedMedianMinutes?: number;
+  mergeToActiveMedianMinutes?: number;
 }
 
 export interface SandboxReport {
@@ -54,6 +70,9 @@ export interface SandboxReport {
   unsignedOutsidePending: number;
   unsignedMinutes: number;
   rotations: RotationRecord[];
+  publication: PublicationFigures;
+  /** Automatic publishers: per domain, what main, ns1, ns2 and the primary / Route 53 hold at the end. */
+  publisherEnd?: Record<string, PublisherEndState>;
   zonesServed: number;
   sesCalls: number;
   /** SES key swaps (PutEmailIdentityDkimSigningAttributes by the engine), and those made while some authoritative server did not serve the key. */
@@ -139,13 +158,16 @@ export function renderReportMd(report: SandboxReport, failures: string[]): strin
     "",
     "## Rotations",
     "",
-    "| domain | from | to | generated | merged | published | activated | retired | pending min |",
-    "|---|---|---|---|---|---|---|---|---:|",
+    "| domain | from | to | generated | merged | published | activated | retired | pending min | merge → published | merge → active |",
+    "|---|---|---|---|---|---|---|---|---:|---:|---:|",
     ...report.rotations.map(
       (r) =>
-        `| ${r.domain} | ${r.from ?? "-"} | ${r.to} | ${d(r.generatedAt)} | ${d(r.mergedAt)} | ${d(r.publishedAt)} | ${r.activatedAt ? d(r.activatedAt) : r.rolledBackAt ? `rolled back ${d(r.rolledBackAt)}` : "-"} | ${d(r.retiredAt)} | ${r.pendingMinutes ?? "-"} |`,
+        `| ${r.domain} | ${r.from ?? "-"} | ${r.to} | ${d(r.generatedAt)} | ${d(r.mergedAt)} | ${d(r.publishedAt)} | ${r.activatedAt ? d(r.activatedAt) : r.rolledBackAt ? `rolled back ${d(r.rolledBackAt)}` : "-"} | ${d(r.retiredAt)} | ${r.pendingMinutes ?? "-"} | ${duration(r.mergeToPublished)} | ${duration(r.mergeToActive)} |`,
     ),
     "",
+    publicationLine(report.publication),
+    "",
+    ...publisherEndLines(report.publisherEnd),
   ];
   lines.push(
     ...workflowLines(report),
@@ -211,6 +233,35 @@ function groupErrors(errors: FaultReport["errors"]) {
     } else groups.set(key, { job: e.job, message: e.message, count: 1, first: e.at, last: e.at });
   }
   return [...groups.values()];
+}
+
+/** Minutes as `6 min`, `3 h 12 min`, `14 d 2 h`. */
+export function duration(minutes?: number): string {
+  if (minutes === undefined) return "-";
+  const m = Math.round(minutes);
+  if (m < 60) return `${m} min`;
+  if (m < 24 * 60) return `${Math.floor(m / 60)} h ${m % 60} min`;
+  return `${Math.floor(m / 1440)} d ${Math.floor((m % 1440) / 60)} h`;
+}
+
+export function publicationLine(p: PublicationFigures): string {
+  return `Publisher ${p.publisher}: merge → published median ${duration(p.mergeToPublishedMedianMinutes)}, merge → active median ${duration(p.mergeToActiveMedianMinutes)} (${p.rotations} rotation(s); published = served by every authoritative server, active = SES signing in every Region).`;
+}
+
+function publisherEndLines(end?: Record<string, PublisherEndState>): string[] {
+  if (!end) return [];
+  const list = (xs?: string[]) => (xs === undefined ? "-" : xs.join(", ") || "none");
+  return [
+    "At the end, `_domainkey` TXT records by selector:",
+    "",
+    "| domain | record files on main | ns1 | ns2 | primary (dig) | Route 53 zone |",
+    "|---|---|---|---|---|---|",
+    ...Object.entries(end).map(
+      ([domain, e]) =>
+        `| ${domain} | ${list(e.main)} | ${list(e.ns1)} | ${list(e.ns2)} | ${list(e.primary)} | ${list(e.route53)} |`,
+    ),
+    "",
+  ];
 }
 
 function d(iso?: string): string {

@@ -31,6 +31,7 @@ import { CreateEmailIdentityCommand } from "@aws-sdk/client-sesv2";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import {
   addDays,
+  DAY_MS,
   HOUR_MS,
   MINUTE_MS,
   isoDate,
@@ -82,9 +83,18 @@ import {
   sandboxFiles,
 } from "./world";
 import { plainChangeText } from "../../actions/dkim-rotation/src/format";
+import {
+  publisherEmulatorOptions,
+  route53Follower,
+  startPublisherWorld,
+  type PublisherEndState,
+  type PublisherWorld,
+  type SandboxPublisher,
+} from "./publishers";
 
 export type { FaultReport, RotationRecord, SandboxReport } from "./report";
 export { renderReportMd, recordOwner };
+export { publicationLine } from "./report";
 
 export interface SandboxOptions {
   out: string;
@@ -109,6 +119,12 @@ export interface SandboxOptions {
    * this one). Tests pass a changed copy to show that the verdict follows the files.
    */
   toolRoot?: string;
+  /**
+   * Who puts a merged record into DNS (default `manual`: the DNS team, by
+   * hand, after the lead time). `rfc2136`: the action, by nsupdate to a real
+   * named primary; `route53`: the action, through the emulator's Route 53.
+   */
+  publisher?: SandboxPublisher;
 }
 
 export interface SandboxFaults {
@@ -147,6 +163,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   const progress = options.progress ?? (() => {});
   if (options.faults && options.naive)
     throw new Error("--faults applies to the pipeline; the naive flow breaks DKIM without help");
+  const publisherKind = options.publisher ?? "manual";
+  if (publisherKind !== "manual" && options.naive)
+    throw new Error("--publisher applies to the pipeline; the naive flow publishes by hand");
   const out = resolve(options.out);
   prepareOut(out);
   const repoDir = join(out, "repo");
@@ -173,10 +192,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       [ns2, NS2_LAG_MS],
     ];
     const nameservers = local.addresses;
-    const config = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers);
-    const environment = gatedEnvironmentOf(config);
     const secretsSeen = (s: string) => options.onSecret?.(s);
-    writeFileSync(join(out, "Pulumi.sandbox.yaml"), renderSandboxStack(nameservers));
 
     /** Owner names of selectors SES has signed mail with: DNS faults spare them (see below). */
     const everSigned = new Set<string>();
@@ -190,7 +206,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     // faulted answer said): the independent check that no swap skipped DNS.
     const swapAudit: SwapAudit[] = [];
     // Built once the emulator is up; its hooks reach them through here.
-    const late: { team?: DnsTeam; mail?: MailStream } = {};
+    const late: { team?: DnsTeam; mail?: MailStream; ledger?: Ledger } = {};
     const emulator: AwsEmulator = await local.startEmulator({
       onEasyDkimKey: noteEasyDkimKey,
       clock: { now: () => clock.now() },
@@ -213,10 +229,37 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
           at: k.at.getTime(),
           verified: late.team!.servesEverywhere(k.identity, k.selector, k.publicKey),
         }),
+      ...publisherEmulatorOptions(
+        publisherKind,
+        route53Follower({
+          team: () => late.team,
+          onDnsEvents: (events) => late.ledger?.onDnsEvents(events),
+          now: () => clock.t,
+        }),
+      ),
     });
 
+    // ---- the stack file (with the publisher's settings) -----------------------
+    const publishing: PublisherWorld | undefined = await startPublisherWorld(publisherKind, {
+      emulator,
+      credentials: SANDBOX_CREDENTIALS,
+      team: () => late.team,
+      now: () => clock.t,
+      servers: [ns1, ns2],
+      onSecret: secretsSeen,
+      print,
+    });
+    if (publishing) closers.push(() => publishing.close());
+    const domains = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers).identities.map(
+      (i) => i.domain,
+    );
+    const extras = publishing?.extras(domains) ?? {};
+    const config = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers, extras);
+    const environment = gatedEnvironmentOf(config);
+    writeFileSync(join(out, "Pulumi.sandbox.yaml"), renderSandboxStack(nameservers, extras));
+
     // ---- GitHub and the adopting repository ----------------------------------
-    const files = sandboxFiles(nameservers);
+    const files = sandboxFiles(nameservers, extras);
     const github = await local.startGitHub({
       owner: SANDBOX_OWNER,
       repo: SANDBOX_REPO,
@@ -239,6 +282,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       zonesDir: join(out, "zones"),
       reviewDays: REVIEW_DAYS,
       print,
+      publisher: publisherKind,
     });
     late.team = team;
 
@@ -271,9 +315,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       environment,
       naive: options.naive ?? false,
       print,
-      onSecret: secretsSeen,
+      onSecret: (secret) => {
+        secretsSeen(secret);
+        publishing?.noteMasked(secret);
+      },
       expectSwap: addExpectedSwap,
+      ...(publishing ? { swapAfterOpenMs: REVIEW_DAYS * DAY_MS } : {}),
     });
+    late.ledger = ledger;
 
     const advanceTo = async (target: number) => {
       for (;;) {
@@ -371,6 +420,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       team.setUp(domain, new Map(), tokens);
       ledger.active.set(domain, "easy-dkim");
     }
+    // The primary starts with the zones the servers serve; Route 53's zones too.
+    await publishing?.setUp(config);
     await advanceTo(legacyActivatedAt.getTime() + HOUR_MS);
     // The operator adopts the legacy key once, from the key file (docs/operations.md):
     // its record file goes to main directly, as the adoption commit would.
@@ -528,6 +579,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             const run = await schedule.run(file, { name: "push", branch: "main", changedPaths });
             if (run.triggered) ledger.onRun(run);
             if (run.triggered && file === ACTIVATE) activateRuns.push({ at: clock.t, run });
+            await publishing?.afterRun();
           }
         }
         if (schedule.nextApprovalAt() <= clock.t) {
@@ -535,11 +587,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             print(`${stamp(clock.now())} approvers approved ${environment} for "${job.name}"`);
           for (const run of await schedule.approveDue(clock.t, approved)) ledger.onRun(run);
           ledger.version++;
+          await publishing?.afterRun();
         }
         if (clock.t >= nextPlan) {
           const keysBefore = ledger.keyStoreState();
           const prsBefore = ledger.pullsSeen;
           ledger.onRun(await schedule.run(ROTATE, { name: "schedule" }));
+          await publishing?.afterRun();
           ledger.checkKeys();
           // A plan that stored a key, changed one's state or opened a PR changed the world.
           if (ledger.keyStoreState() !== keysBefore || ledger.pullsSeen !== prsBefore)
@@ -561,10 +615,33 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             const run = await schedule.run(ACTIVATE, { name: "schedule" });
             activateRuns.push({ at: clock.t, run });
             const acted = ledger.onRun(run);
+            await publishing?.afterRun();
             if (!acted && version === ledger.version) lastQuietVersion = ledger.version;
           }
           nextHourly = await schedule.nextFire(ACTIVATE, clock.t);
         }
+      }
+    }
+
+    // ---- what DNS holds at the end (automatic publishers) ------------------------
+    let publisherEnd: Record<string, PublisherEndState> | undefined;
+    if (publishing) {
+      publisherEnd = {};
+      for (const identity of config.identities) {
+        const d = identity.domain;
+        const folder = `${recordFolderOf(config)}/${d}/`;
+        const main = github
+          .listFiles()
+          .filter((p) => p.startsWith(folder) && p.endsWith(".zone"))
+          .map((p) => p.slice(folder.length, -".zone".length))
+          .sort();
+        const seen = new Set<string>([...main, ...team.servedSelectors(ns1, d)]);
+        if (d === legacyIdentity!.domain) seen.add(LEGACY_SELECTOR);
+        for (const r of ledger.rotations.filter((x) => x.domain === d)) {
+          seen.add(r.to);
+          if (r.from && r.from !== "easy-dkim") seen.add(r.from);
+        }
+        publisherEnd[d] = await publishing.endState(d, [...seen].sort(), main);
       }
     }
 
@@ -595,6 +672,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       activateRuns,
       workflows: schedule ? workflowFigures(schedule, github, quietHoursSkipped) : undefined,
       sesQuirks: options.sesQuirks ?? false,
+      publisher: publisherKind,
+      publisherEnd,
       wall: {
         setUpSeconds: seconds(wallSetUp - wall0),
         simulationSeconds: seconds(wallSimulated - wallSetUp),

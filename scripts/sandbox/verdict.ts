@@ -9,7 +9,14 @@ import type { AwsEmulator } from "./aws-emulator";
 import { addCounts, type AwsFaultKind, type DnsFaultKind } from "./faults";
 import type { RunRecord } from "../workflow-runner";
 import type { MailStream } from "./mail";
-import type { FaultReport, RotationRecord, SandboxReport, WorkflowFigures } from "./report";
+import type { PublisherEndState, SandboxPublisher } from "./publishers";
+import type {
+  FaultReport,
+  PublicationFigures,
+  RotationRecord,
+  SandboxReport,
+  WorkflowFigures,
+} from "./report";
 
 /** Longest pending window we call "SES's own check" (SES checks within minutes of a swap). */
 const MAX_CONFINED_PENDING_MINUTES = 60;
@@ -48,6 +55,49 @@ export interface VerdictInput {
   wall: SandboxReport["wall"];
   /** The activation workflow's runs, when each started (pipeline mode). */
   activateRuns?: { at: number; run: RunRecord }[];
+  /** Who put merged records into DNS (default manual). */
+  publisher?: SandboxPublisher;
+  publisherEnd?: Record<string, PublisherEndState>;
+}
+
+/** Each rotation with its merge → published and merge → active durations (minutes). */
+function withDurations(rotations: RotationRecord[]): RotationRecord[] {
+  const minutes = (from?: string, to?: string) =>
+    from && to ? Math.round((Date.parse(to) - Date.parse(from)) / MINUTE_MS) : undefined;
+  return rotations.map((r) => {
+    const toPublished = minutes(r.mergedAt, r.publishedAt);
+    const toActive = minutes(r.mergedAt, r.activatedAt);
+    return {
+      ...r,
+      ...(toPublished !== undefined ? { mergeToPublished: toPublished } : {}),
+      ...(toActive !== undefined ? { mergeToActive: toActive } : {}),
+    };
+  });
+}
+
+function median(xs: number[]): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function publicationFigures(
+  publisher: SandboxPublisher,
+  rotations: RotationRecord[],
+): PublicationFigures {
+  const published = rotations.flatMap((r) =>
+    r.mergeToPublished !== undefined ? [r.mergeToPublished] : [],
+  );
+  const active = rotations.flatMap((r) => (r.mergeToActive !== undefined ? [r.mergeToActive] : []));
+  const p = median(published);
+  const a = median(active);
+  return {
+    publisher,
+    rotations: published.length,
+    ...(p !== undefined ? { mergeToPublishedMedianMinutes: p } : {}),
+    ...(a !== undefined ? { mergeToActiveMedianMinutes: a } : {}),
+  };
 }
 
 /** A published candidate still not active (or rolled back) this long after publication is stuck. */
@@ -86,6 +136,7 @@ function stuckRotations(input: VerdictInput): string[] {
 }
 
 export function judge(input: VerdictInput): SandboxReport {
+  const rotations = withDurations(input.rotations);
   const history = (region: string, domain: string) =>
     input.emulator.ses.identity(region, domain)?.history ?? [];
   // Confinement: an unsigned message is acceptable only inside a window in
@@ -211,7 +262,9 @@ export function judge(input: VerdictInput): SandboxReport {
     ...input.mail.stats,
     unsignedOutsidePending,
     unsignedMinutes,
-    rotations: input.rotations,
+    rotations,
+    publication: publicationFigures(input.publisher ?? "manual", rotations),
+    ...(input.publisherEnd ? { publisherEnd: input.publisherEnd } : {}),
     zonesServed: input.zonesServed,
     sesCalls: input.emulator.callCount({ service: "ses" }),
     ...(input.workflows ? { workflows: input.workflows } : {}),

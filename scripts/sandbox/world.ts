@@ -25,32 +25,44 @@ export const SANDBOX_CREDENTIALS = {
   secretAccessKey: "sandbox-secret-access-key-not-real",
 };
 
+/**
+ * Per domain, settings added to its identity in the stack file: the
+ * publisher (`publisher: rfc2136` with `rfc2136: {...}`, or `route53`);
+ * none for `manual`, so the stack file is what it always was.
+ */
+export type IdentityExtras = Record<string, Record<string, unknown>>;
+
 /** Two domains: one in two Regions, one with a 7-day grace period. */
-export function sandboxConfig(file: string, nameservers: string[]): ProjectConfig {
-  return parseProjectConfig(sandboxStack(nameservers), {
+export function sandboxConfig(
+  file: string,
+  nameservers: string[],
+  extras: IdentityExtras = {},
+): ProjectConfig {
+  return parseProjectConfig(sandboxStack(nameservers, extras), {
     file,
     project: "ses-dkim-rotation",
     defaultRegion: "ap-northeast-1",
   });
 }
 
-function sandboxStack(nameservers: string[]) {
+function sandboxStack(nameservers: string[], extras: IdentityExtras) {
+  const identities = [
+    {
+      domain: "shop.example",
+      selectorPrefix: "shop",
+      regions: ["ap-northeast-1", "ap-northeast-3"],
+      nameservers,
+    },
+    {
+      domain: "news.example",
+      selectorPrefix: "news",
+      regions: ["ap-northeast-1"],
+      nameservers,
+      graceDays: 7,
+    },
+  ].map((i) => ({ ...i, ...extras[i.domain] }));
   return {
-    identities: [
-      {
-        domain: "shop.example",
-        selectorPrefix: "shop",
-        regions: ["ap-northeast-1", "ap-northeast-3"],
-        nameservers,
-      },
-      {
-        domain: "news.example",
-        selectorPrefix: "news",
-        regions: ["ap-northeast-1"],
-        nameservers,
-        graceDays: 7,
-      },
-    ],
+    identities,
     kmsKeyId: "alias/ses-dkim-rotation",
     // AWS allows 1 request/s; the emulator is told the same scaled rate, so two years fit in a minute.
     sesRequestsPerSecond: 1000,
@@ -60,8 +72,8 @@ function sandboxStack(nameservers: string[]) {
 }
 
 /** The stack file as Pulumi keeps it (`config:` with project-namespaced keys). */
-export function renderSandboxStack(nameservers: string[]): string {
-  const stack = sandboxStack(nameservers);
+export function renderSandboxStack(nameservers: string[], extras: IdentityExtras = {}): string {
+  const stack = sandboxStack(nameservers, extras);
   return (
     "# Written by the sandbox: the stack file its run used.\n" +
     stringify({
@@ -76,10 +88,13 @@ export function renderSandboxStack(nameservers: string[]): string {
 }
 
 /** The adopting repository's files on main at the start. */
-export function sandboxFiles(nameservers: string[]): Record<string, string> {
+export function sandboxFiles(
+  nameservers: string[],
+  extras: IdentityExtras = {},
+): Record<string, string> {
   return {
     "Pulumi.yaml": "name: ses-dkim-rotation\nruntime: nodejs\n",
-    [SANDBOX_CONFIG_FILE]: renderSandboxStack(nameservers),
+    [SANDBOX_CONFIG_FILE]: renderSandboxStack(nameservers, extras),
     ".github/CODEOWNERS": "*       @example-jp/mail-platform\n/dns/   @example-jp/dns-team\n",
     "dns/README.md": "DKIM TXT record files, one per selector: dns/<domain>/<selector>.zone\n",
   };

@@ -82,6 +82,8 @@ export interface BindZone {
    * next to the file, so its directory must be writable. Absent: no updates.
    */
   updatePolicy?: string[];
+  /** `allow-transfer` addresses (AXFR), e.g. `127.0.0.1`; absent: BIND's default. */
+  allowTransfer?: string[];
 }
 
 /** A TSIG key (RFC 8945) for `named.conf`: `key "<name>" { algorithm …; secret "…"; };`. */
@@ -95,6 +97,8 @@ export interface BindTsigKey {
 export interface BindOptions {
   /** TSIG keys named may verify (for `update-policy` grants). */
   keys?: BindTsigKey[];
+  /** A port chosen earlier (e.g. written into a config first); default: a free one. */
+  port?: number;
 }
 
 export interface BindServer {
@@ -119,7 +123,7 @@ export async function startBind(
   options: BindOptions = {},
 ): Promise<BindServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "dkim-named-"));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const conf = path.join(dir, "named.conf");
   const text = [
     "options {",
@@ -140,13 +144,21 @@ export async function startBind(
       (k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`,
     ),
     ...zones.map((z) =>
-      z.updatePolicy
-        ? `zone "${z.origin}" { type primary; file "${z.file}"; update-policy { ${z.updatePolicy.map((r) => `${r};`).join(" ")} }; };`
-        : `zone "${z.origin}" { type primary; file "${z.file}"; };`,
+      [
+        `zone "${z.origin}" { type primary; file "${z.file}";`,
+        ...(z.updatePolicy
+          ? [`update-policy { ${z.updatePolicy.map((r) => `${r};`).join(" ")} };`]
+          : []),
+        ...(z.allowTransfer
+          ? [`allow-transfer { ${z.allowTransfer.map((a) => `${a};`).join(" ")} };`]
+          : []),
+        "};",
+      ].join(" "),
     ),
     "",
   ].join("\n");
-  await writeFile(conf, text);
+  // The file holds TSIG secrets: readable by this user only.
+  await writeFile(conf, text, { mode: 0o600 });
 
   // -g: foreground, log to stderr; -4: IPv4 only; -n 1: one worker thread.
   const args = ["-g", "-4", "-n", "1", "-c", conf];
