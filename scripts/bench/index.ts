@@ -473,6 +473,24 @@ function evaluateGoals(r: BenchReport): Goal[] {
       met: p.failed === 0 && p.unsignedOutsidePending === 0,
       invariant: true,
     });
+    for (const pub of r.rotation.publishers) {
+      goals.push({
+        section: "rotation",
+        name: `publisher ${pub.publisher}: failed signatures, verdict`,
+        goal: "0, PASS",
+        value: `${pub.failed}, ${pub.ok ? "PASS" : "FAIL"}`,
+        met: pub.failed === 0 && pub.ok,
+        invariant: true,
+      });
+      if (pub.publisher !== "manual")
+        goals.push({
+          section: "rotation",
+          name: `publisher ${pub.publisher}: merge → published (median)`,
+          goal: "≤ 120 min (manual: dnsLeadDays)",
+          value: `${pub.mergeToPublishedMedianMinutes ?? "none"} min`,
+          met: (pub.mergeToPublishedMedianMinutes ?? Infinity) <= 120,
+        });
+    }
   }
   return goals;
 }
@@ -692,6 +710,28 @@ export function renderTables(r: BenchReport): string {
             row.publishToActivatedMinutes,
           ]),
         ),
+      ),
+      "",
+      `PUBLISHERS — merge of the record PR → served by every authoritative server → SES signing (sandbox minutes, medians)`,
+      table(
+        [
+          "publisher",
+          "rotations",
+          "merge→published min",
+          "merge→active min",
+          "failed",
+          "verdict",
+          "sim wall s",
+        ],
+        rot.publishers.map((p) => [
+          p.publisher,
+          p.rotations,
+          p.mergeToPublishedMedianMinutes,
+          p.mergeToActiveMedianMinutes,
+          p.failed,
+          p.ok ? "PASS" : "FAIL",
+          p.wallSeconds,
+        ]),
       ),
       "",
     );

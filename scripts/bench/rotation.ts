@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runSandbox, type SandboxReport } from "../sandbox/run";
+import type { SandboxPublisher } from "../sandbox/publishers";
 import { progress, round } from "./common";
 
 export interface RotationRow {
@@ -47,9 +48,22 @@ export interface ModeFigures {
   wallSeconds: number;
 }
 
+/** One publisher's run: how long a merged record took to DNS and to SES (sandbox minutes). */
+export interface PublisherFigures {
+  publisher: SandboxPublisher;
+  rotations: number;
+  mergeToPublishedMedianMinutes?: number;
+  mergeToActiveMedianMinutes?: number;
+  failed: number;
+  ok: boolean;
+  wallSeconds: number;
+}
+
 export interface RotationFigures {
   pipeline: ModeFigures;
   naive: ModeFigures;
+  /** The pipeline under each publisher, `manual` being the pipeline run above. */
+  publishers: PublisherFigures[];
   schedule: string;
 }
 
@@ -60,8 +74,13 @@ const minutesBetween = (a?: string, b?: string) =>
 const READY_LINE =
   /^(\d{4}-\d\d-\d\d \d\d:\d\d) (\S+): verify: every authoritative nameserver serves (\S+?);/;
 
-async function runMode(naive: boolean, years: number): Promise<ModeFigures> {
-  const out = mkdtempSync(join(tmpdir(), `dkim-bench-sandbox-${naive ? "naive" : "pipeline"}-`));
+async function runMode(
+  naive: boolean,
+  years: number,
+  publisher: SandboxPublisher = "manual",
+): Promise<ModeFigures & { publication: SandboxReport["publication"] }> {
+  const label = naive ? "naive" : publisher === "manual" ? "pipeline" : publisher;
+  const out = mkdtempSync(join(tmpdir(), `dkim-bench-sandbox-${label}-`));
   const lines: string[] = [];
   const t = performance.now();
   let report: SandboxReport;
@@ -70,8 +89,9 @@ async function runMode(naive: boolean, years: number): Promise<ModeFigures> {
       out: join(out, "run"),
       years,
       naive,
+      ...(publisher === "manual" ? {} : { publisher }),
       print: (l) => lines.push(l),
-      progress: (l) => progress(`rotation (${naive ? "naive" : "pipeline"}): ${l}`),
+      progress: (l) => progress(`rotation (${label}): ${l}`),
     });
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -95,6 +115,7 @@ async function runMode(naive: boolean, years: number): Promise<ModeFigures> {
     ok: report.ok,
     verdict: report.verdict,
     wallSeconds: round(wallSeconds, 1),
+    publication: report.publication,
     rotations: report.rotations.map((r) => {
       const readyAt = ready.get(`${r.domain}/${r.to}`);
       return {
@@ -114,17 +135,37 @@ async function runMode(naive: boolean, years: number): Promise<ModeFigures> {
   };
 }
 
-/** `parallel` (smoke): both modes at once; their wall times then mean nothing. */
+function publisherFigures(
+  run: ModeFigures & { publication: SandboxReport["publication"] },
+): PublisherFigures {
+  return {
+    publisher: run.publication.publisher,
+    rotations: run.publication.rotations,
+    mergeToPublishedMedianMinutes: run.publication.mergeToPublishedMedianMinutes,
+    mergeToActiveMedianMinutes: run.publication.mergeToActiveMedianMinutes,
+    failed: run.failed,
+    ok: run.ok,
+    wallSeconds: run.wallSeconds,
+  };
+}
+
+/** `parallel` (smoke): pipeline and naive at once; their wall times then mean nothing. */
 export async function measureRotation(opts: {
   years: number;
   parallel?: boolean;
 }): Promise<RotationFigures> {
+  // Only the naive flow may run beside a pipeline: pipelines run the action
+  // in this process, and its steps set the process's GITHUB_* environment.
   const [pipeline, naive] = opts.parallel
     ? await Promise.all([runMode(false, opts.years), runMode(true, opts.years)])
     : [await runMode(false, opts.years), await runMode(true, opts.years)];
+  const rfc2136 = await runMode(false, opts.years, "rfc2136");
+  const route53 = await runMode(false, opts.years, "route53");
+  const strip = ({ publication: _p, ...m }: typeof pipeline): ModeFigures => m;
   return {
-    pipeline,
-    naive,
+    pipeline: strip(pipeline),
+    naive: strip(naive),
+    publishers: [pipeline, rfc2136, route53].map(publisherFigures),
     schedule:
       "activation workflow hourly + on push to dns/** (the merge, dnsLeadDays before publication); environment approval 2 h; sandbox step 10 min",
   };
