@@ -339,7 +339,7 @@ describe("notifications (SNS through the AWS emulator, ledger in the key's tags)
       await h?.close();
     });
 
-    it("tells the approvers, the DNS team and the escalation list that it rolled back, once", async function () {
+    it("tells the approvers, the DNS team and the escalation list that it failed with no way back, once", async function () {
       h = await startEngineHarness({
         identities: [{ domain: "fail.example", selectorPrefix: "fail" }],
         notifications: { dnsTeamEmails: ["dns-team@example.jp"] },
@@ -354,14 +354,61 @@ describe("notifications (SNS through the AWS emulator, ledger in the key's tags)
       let failed: unknown;
       await runActivate(h.ctx, "fail.example", key.selector).catch((e) => (failed = e));
       expect(failed).to.be.instanceOf(ActivationFailedError);
-      const rolled = h.emulator.published().filter((m) => eventOf(m) === "rolled-back");
+      // Easy DKIM is no way back here (SES gives new tokens nobody published).
+      expect(h.emulator.published().filter((m) => eventOf(m) === "rolled-back")).to.have.length(0);
+      const rolled = h.emulator.published().filter((m) => eventOf(m) === "activation-failed");
       expect(rolled).to.have.length(1);
-      expect(rolled[0]!.subject).to.equal(`[DKIM] ROLLED BACK: fail.example ${key.selector}`);
+      expect(rolled[0]!.subject).to.equal(
+        `[DKIM] ACTIVATION FAILED: fail.example ${key.selector}, no way back verified`,
+      );
       expect(rolled[0]!.messageAttributes.audience?.StringValue).to.equal(
         '["approvers","dns-team","escalation"]',
       );
-      expect(rolled[0]!.message).to.include("did not verify and was rolled back");
-      expect(rolled[0]!.message).to.include(`Event: fail.example/${key.selector}/rolled-back`);
+      expect(rolled[0]!.message).to.include("going back did not verify either");
+      expect(rolled[0]!.message).to.include(
+        `Event: fail.example/${key.selector}/activation-failed`,
+      );
+    });
+  });
+
+  describe("an activation rolled back to the previous key", function () {
+    let h: EngineHarness;
+    after(async function () {
+      await h?.close();
+    });
+
+    it("says so once, to the approvers, the DNS team and the escalation list", async function () {
+      const d = "back.example";
+      h = await startEngineHarness({
+        identities: [{ domain: d, selectorPrefix: "back" }],
+        notifications: { dnsTeamEmails: ["dns-team@example.jp"] },
+      });
+      await h.createIdentity(d);
+      await runPlan(h.ctx, { apply: true });
+      const previous = (await h.ctx.keys.list(d))[0]!;
+      h.publish(d, previous.selector, previous.publicKey, [h.ns1, h.ns2, h.ns3]);
+      expect((await runActivate(h.ctx, d, previous.selector)).outcome).to.equal("activated");
+      await h.advanceDays(330);
+      await runPlan(h.ctx, { apply: true });
+      const candidate = (await h.ctx.keys.list(d)).find((k) => k.selector !== previous.selector)!;
+      // Served where the engine looks, not where SES looks.
+      h.publish(d, candidate.selector, candidate.publicKey, [h.ns1, h.ns2]);
+      h.sesDns = h.ns3;
+      h.ctx.activation = { pollIntervalMs: 10 * MINUTE_MS, timeoutMs: 30 * MINUTE_MS };
+      let failed: unknown;
+      await runActivate(h.ctx, d, candidate.selector).catch((e) => (failed = e));
+      expect(failed).to.be.instanceOf(ActivationFailedError);
+      const rolled = h.emulator.published().filter((m) => eventOf(m) === "rolled-back");
+      expect(rolled).to.have.length(1);
+      expect(rolled[0]!.subject).to.equal(`[DKIM] ROLLED BACK: ${d} ${candidate.selector}`);
+      expect(rolled[0]!.messageAttributes.audience?.StringValue).to.equal(
+        '["approvers","dns-team","escalation"]',
+      );
+      expect(rolled[0]!.message).to.include(`rolled back to ${previous.selector}`);
+      expect(rolled[0]!.message).to.include("Mail keeps signing with the key it went back to.");
+      // A re-run of the same activation is refused (the key is abandoned) and sends nothing more.
+      await runActivate(h.ctx, d, candidate.selector).catch(() => undefined);
+      expect(h.emulator.published().filter((m) => eventOf(m) === "rolled-back")).to.have.length(1);
     });
   });
 

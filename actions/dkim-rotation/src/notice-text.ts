@@ -167,6 +167,16 @@ function render(f: NoticeFacts): { subject: string; lines: string[] } {
           "Mail keeps signing with the key it went back to. Look at the job's summary before trying again.",
         ],
       };
+    case "activation-failed":
+      return {
+        subject: `[DKIM] ACTIVATION FAILED: ${d} ${sel}, no way back verified`,
+        lines: [
+          `The activation of ${sel} for ${d} did not verify, and going back did not verify either: SES may not be signing ${d}'s mail with its own key.`,
+          f.detail ?? "",
+          "",
+          "Act now: read the job's summary and follow docs/operations.md (Runbook: emergency rollback).",
+        ],
+      };
     case "retired":
       return {
         subject: `[DKIM] ${d}: retired ${sel}`,

@@ -210,9 +210,10 @@ export async function runActivate(
     );
     // Easy DKIM gave no way back and the second try verified: activated after all.
     if (after.outcome === "activated") return after;
+    const kind = after.outcome === "rolled-back" ? "rolled-back" : "activation-failed";
     await sendOnce(ctx, key!, {
-      event: "rolled-back",
-      kind: "rolled-back",
+      event: kind,
+      kind,
       identity,
       selector,
       detail: after.message,

@@ -32,6 +32,8 @@ export type NoticeKind =
   | "awaiting-approval"
   | "activated"
   | "rolled-back"
+  /** The activation failed and no way back verified either: SES may not be signing. */
+  | "activation-failed"
   | "retired";
 
 /** Who gets each event (infra/ subscribes each list with an `audience` filter policy). */
@@ -44,6 +46,7 @@ export const NOTICE_AUDIENCE: Record<NoticeKind, NotificationAudience[]> = {
   "awaiting-approval": ["approvers"],
   activated: ["approvers", "dns-team"],
   "rolled-back": ["approvers", "dns-team", "escalation"],
+  "activation-failed": ["approvers", "dns-team", "escalation"],
   retired: ["approvers", "dns-team"],
 };
 
