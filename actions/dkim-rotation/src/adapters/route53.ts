@@ -77,6 +77,36 @@ export class Route53Publisher implements DnsPublisherPort {
     return `${selector}._domainkey.${domain}.`.toLowerCase().replace(/\.\.$/, ".");
   }
 
+  /** Submit one change of `recordSet`, then wait until Route 53 reports it INSYNC. */
+  private async change(
+    action: "UPSERT" | "DELETE",
+    name: string,
+    why: string,
+    recordSet: ResourceRecordSet,
+  ): Promise<string> {
+    let changeId: string;
+    try {
+      const out = await this.client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: this.hostedZoneId,
+          ChangeBatch: {
+            Comment: `ses-dkim-rotation: ${why}`,
+            Changes: [{ Action: action, ResourceRecordSet: recordSet }],
+          },
+        }),
+      );
+      changeId = out.ChangeInfo?.Id ?? "";
+      if (!changeId) throw new Error("ChangeResourceRecordSets answered without a ChangeInfo Id");
+    } catch (err) {
+      throw this.fail(action, name, err);
+    }
+    this.opts.onProgress?.(
+      `route53: ${action} ${name} TXT submitted as ${changeId}; waiting for INSYNC`,
+    );
+    await this.waitInsync(changeId, name);
+    return changeId;
+  }
+
   private fail(action: string, name: string, err: unknown): Error {
     return new Error(
       `Route 53 ${action} of ${name} TXT in hosted zone ${this.hostedZoneId} failed: ${oneLine(err)} (hint: ${hintFor(err)})`,
@@ -93,36 +123,17 @@ export class Route53Publisher implements DnsPublisherPort {
     const name = this.recordName(req.domain, req.selector);
     if (req.strings.length === 0) throw new Error(`Route 53 UPSERT of ${name}: no TXT strings`);
     const value = route53TxtValue(req.strings);
-    let changeId: string;
-    try {
-      const out = await this.client.send(
-        new ChangeResourceRecordSetsCommand({
-          HostedZoneId: this.hostedZoneId,
-          ChangeBatch: {
-            Comment: `ses-dkim-rotation: publish ${req.selector} for ${req.domain}`,
-            Changes: [
-              {
-                Action: "UPSERT",
-                ResourceRecordSet: {
-                  Name: name,
-                  Type: "TXT",
-                  TTL: req.ttl,
-                  ResourceRecords: [{ Value: value }],
-                },
-              },
-            ],
-          },
-        }),
-      );
-      changeId = out.ChangeInfo?.Id ?? "";
-      if (!changeId) throw new Error("ChangeResourceRecordSets answered without a ChangeInfo Id");
-    } catch (err) {
-      throw this.fail("UPSERT", name, err);
-    }
-    this.opts.onProgress?.(
-      `route53: UPSERT ${name} TXT submitted as ${changeId}; waiting for INSYNC`,
+    const changeId = await this.change(
+      "UPSERT",
+      name,
+      `publish ${req.selector} for ${req.domain}`,
+      {
+        Name: name,
+        Type: "TXT",
+        TTL: req.ttl,
+        ResourceRecords: [{ Value: value }],
+      },
     );
-    await this.waitInsync(changeId, name);
     return { detail: `route53: ${name} TXT upserted in ${this.hostedZoneId} (${changeId} INSYNC)` };
   }
 
@@ -152,36 +163,12 @@ export class Route53Publisher implements DnsPublisherPort {
         acted: false,
         detail: `route53: ${name} holds no TXT record in ${this.hostedZoneId}`,
       };
-    let changeId: string;
-    try {
-      const out = await this.client.send(
-        new ChangeResourceRecordSetsCommand({
-          HostedZoneId: this.hostedZoneId,
-          ChangeBatch: {
-            Comment: `ses-dkim-rotation: remove ${req.selector} for ${req.domain}`,
-            Changes: [
-              {
-                Action: "DELETE",
-                ResourceRecordSet: {
-                  Name: current.Name,
-                  Type: "TXT",
-                  TTL: current.TTL,
-                  ResourceRecords: current.ResourceRecords,
-                },
-              },
-            ],
-          },
-        }),
-      );
-      changeId = out.ChangeInfo?.Id ?? "";
-      if (!changeId) throw new Error("ChangeResourceRecordSets answered without a ChangeInfo Id");
-    } catch (err) {
-      throw this.fail("DELETE", name, err);
-    }
-    this.opts.onProgress?.(
-      `route53: DELETE ${name} TXT submitted as ${changeId}; waiting for INSYNC`,
-    );
-    await this.waitInsync(changeId, name);
+    const changeId = await this.change("DELETE", name, `remove ${req.selector} for ${req.domain}`, {
+      Name: current.Name,
+      Type: "TXT",
+      TTL: current.TTL,
+      ResourceRecords: current.ResourceRecords,
+    });
     return {
       acted: true,
       detail: `route53: ${name} TXT deleted from ${this.hostedZoneId} (${changeId} INSYNC)`,

@@ -14,7 +14,7 @@ import { publisherOf } from "./config";
 import type { EngineContext } from "./engine-context";
 import { checkRetirement } from "./lifecycle";
 import { publicationEventsDue, sendOnce } from "./notify";
-import { renderRotation } from "./plan";
+import { publishByOf, renderRotation } from "./plan";
 import type { DnsPublisherPort } from "./ports";
 import { dkimRecordValue, splitTxt } from "./record";
 import { type IdentitySnapshot, snapshotIdentity } from "./snapshot";
@@ -93,28 +93,31 @@ async function notifyPublication(
   const notices = ctx.notices;
   const candidate = snap.lifecycle.candidate!;
   if (!notices) return;
-  const rotation = await renderRotation(ctx, snap.identity, candidate.key, snap.lifecycle.rollback);
-  for (const due of publicationEventsDue(
+  const due = publicationEventsDue(
     candidate,
-    rotation.publishBy,
+    publishByOf(snap.identity, candidate.key),
     notices.reminderDays,
     ctx.clock.now(),
-  )) {
+  );
+  // The message's facts (with a nameserver lookup) only when something is due.
+  if (!due.length) return;
+  const rotation = await renderRotation(ctx, snap.identity, candidate.key, snap.lifecycle.rollback);
+  for (const event of due) {
     const result = await sendOnce(
       ctx,
       candidate.key,
       {
-        event: due.event,
-        kind: due.kind,
+        event: event.event,
+        kind: event.kind,
         identity: snap.identity,
         selector: candidate.key.selector,
         rotation,
-        days: due.days,
+        days: event.days,
         dns: snap.dns[candidate.key.selector]?.verification,
       },
-      due.skip,
+      event.skip,
     );
-    if (result === "sent") notes.push(`sent ${due.event}`);
+    if (result === "sent") notes.push(`sent ${event.event}`);
   }
 }
 
@@ -126,6 +129,8 @@ async function notifyReady(
 ): Promise<void> {
   const candidate = snap.lifecycle.candidate;
   if (!ctx.notices || !candidate) return;
+  const sent = candidate.key.notified ?? [];
+  if (sent.includes("published") && sent.includes("awaiting-approval")) return;
   const rotation = await renderRotation(ctx, snap.identity, candidate.key, snap.lifecycle.rollback);
   for (const kind of ["published", "awaiting-approval"] as const) {
     const result = await sendOnce(ctx, candidate.key, {

@@ -173,6 +173,11 @@ export async function createKeyAndPropose(
   };
 }
 
+/** The date the DNS team is asked to publish a key's record by: its creation + dnsLeadDays. */
+export function publishByOf(identity: IdentityConfig, key: StoredKey): Date {
+  return addDays(key.createdAt, identity.dnsLeadDays);
+}
+
 export async function renderRotation(
   ctx: EngineContext,
   identity: IdentityConfig,
@@ -182,7 +187,7 @@ export async function renderRotation(
   const nameservers = await ctx.dns
     .nameservers(identity.domain, identity.nameservers)
     .catch(() => []);
-  const publishBy = addDays(key.createdAt, identity.dnsLeadDays);
+  const publishBy = publishByOf(identity, key);
   const recordFileText = renderRecordFile({
     domain: identity.domain,
     selector: key.selector,
