@@ -391,10 +391,12 @@ describe("AWS adapters", function () {
         kmsKeyId: "alias/ses-dkim",
         onSecret: (v) => order.push(`masked ${v === pair1.sesPrivateKey}`),
       });
-      const value = await watched.readPrivateKey("example.com", "s1").then((v) => {
-        order.push("returned");
-        return v;
-      });
+      const value = await watched
+        .readPrivateKey("example.com", "s1", { plaintext: true })
+        .then((v) => {
+          order.push("returned");
+          return v;
+        });
       expect(value).to.equal(pair1.sesPrivateKey);
       expect(order).to.deep.equal(["masked true", "returned"]);
       expect(masked).to.deep.equal([]);
@@ -431,13 +433,13 @@ describe("AWS adapters", function () {
       );
       raw.destroy();
       // SES has been reported to accept PKCS#8 and never verify it: what is read is PKCS#1.
-      const read = await store.readPrivateKey("example.com", "bad");
+      const read = await store.readPrivateKey("example.com", "bad", { plaintext: true });
       expect(read.startsWith("MIIE")).to.equal(true);
       expect(fromSesPrivateKey(read).bits).to.equal(2048);
       expect(masked).to.deep.equal([pkcs8, read]);
       let err: unknown;
       try {
-        await store.readPrivateKey("example.com", "pem");
+        await store.readPrivateKey("example.com", "pem", { plaintext: true });
       } catch (e) {
         err = e;
       }

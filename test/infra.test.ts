@@ -186,6 +186,11 @@ const allowedActions = (d: PolicyDocument) =>
   allows(d)
     .flatMap((s) => s.Action)
     .sort();
+const bySid = (d: PolicyDocument, sid: string): PolicyStatement => {
+  const found = d.Statement.filter((s) => s.Sid === sid);
+  expect(found, `statement ${sid}`).to.have.length(1);
+  return found[0]!;
+};
 const statementFor = (d: PolicyDocument, action: string, effect = "Allow"): PolicyStatement => {
   const found = d.Statement.filter((s) => s.Effect === effect && s.Action.includes(action));
   expect(found, `${effect} statement for ${action}`).to.have.length(1);
@@ -259,7 +264,7 @@ function expectSharedDenies(policy: PolicyDocument) {
   const deletes = policy.Statement.filter(
     (s) =>
       s.Effect === "Deny" &&
-      s.Sid !== "PlannerNeverReadsOrDeletesKeys" &&
+      s.Sid !== "PlannerNeverDeletesKeys" &&
       s.Action.includes("secretsmanager:DeleteSecret"),
   );
   expect(deletes.map((s) => s.Condition)).to.deep.equal([
@@ -411,17 +416,19 @@ describe("Pulumi estate (infra/)", function () {
       }
     });
 
-    it("grants the planner creation under the project key, tags only at creation, wrapped key pairs and nothing that reads a key", function () {
+    it("grants the planner creation under the project key, tags only at creation, wrapped key pairs and no read but KMS-wrapped values", function () {
       const policy = doc(one("aws:iam/rolePolicy:RolePolicy", "planner").inputs.policy);
       expect(allowedActions(policy)).to.deep.equal(
         [
           "cloudwatch:PutMetricData",
+          "kms:Decrypt",
           "kms:Decrypt",
           "kms:DescribeKey",
           "kms:GenerateDataKey",
           "kms:GenerateDataKeyPairWithoutPlaintext",
           "secretsmanager:CreateSecret",
           "secretsmanager:DescribeSecret",
+          "secretsmanager:GetSecretValue",
           "secretsmanager:ListSecrets",
           "secretsmanager:TagResource",
           "secretsmanager:TagResource",
@@ -431,7 +438,6 @@ describe("Pulumi estate (infra/)", function () {
       );
       for (const action of allowedActions(policy)) expect(action).not.to.include("*");
       for (const forbidden of [
-        "secretsmanager:GetSecretValue",
         "secretsmanager:BatchGetSecretValue",
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecret",
@@ -449,6 +455,7 @@ describe("Pulumi estate (infra/)", function () {
         StringEquals: {
           "secretsmanager:KmsKeyArn": KEY_ARN,
           "aws:RequestTag/dkim:state": "pending",
+          "aws:RequestTag/dkim:key-origin": ["kms", "local"],
         },
         "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAGS },
         Null: { "secretsmanager:AddReplicaRegions": "true" },
@@ -462,7 +469,10 @@ describe("Pulumi estate (infra/)", function () {
           SECRETS,
           {
             Null: { "aws:ResourceTag/dkim:state": "true" },
-            StringEquals: { "aws:RequestTag/dkim:state": "pending" },
+            StringEquals: {
+              "aws:RequestTag/dkim:state": "pending",
+              "aws:RequestTag/dkim:key-origin": ["kms", "local"],
+            },
             "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAGS },
           },
         ],
@@ -519,8 +529,16 @@ describe("Pulumi estate (infra/)", function () {
         StringEquals: { "kms:ViaService": VIA },
         StringLike: { "kms:EncryptionContext:SecretARN": SECRETS },
       });
-      // Decrypt only for Secrets Manager's key-access validation on CreateSecret.
-      expect(statementFor(policy, "kms:Decrypt").Condition).to.deep.equal({
+      // Decrypt for Secrets Manager's key-access validation on CreateSecret,
+      // and the envelope of the KMS-wrapped values it reads (docs/design.md#key-origins).
+      expect(bySid(policy, "DecryptWrappedValuesThroughSecretsManager").Condition).to.deep.equal({
+        StringEquals: { "kms:ViaService": VIA },
+        StringLike: { "kms:EncryptionContext:SecretARN": SECRETS },
+      });
+      expect(bySid(policy, "ReadWrappedKeyValues").Condition).to.deep.equal({
+        StringEquals: { "aws:ResourceTag/dkim:key-origin": "kms" },
+      });
+      expect(bySid(policy, "ValidateKeyAccessOnCreate").Condition).to.deep.equal({
         StringEquals: {
           "kms:ViaService": VIA,
           "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
@@ -532,15 +550,20 @@ describe("Pulumi estate (infra/)", function () {
           "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
           "kms:EncryptionContext:aws:sns:topicArn": NOTIFICATION_TOPIC,
         },
+        StringNotLike: { "kms:EncryptionContext:SecretARN": [SECRETS] },
       });
       // No publisher is configured: no Route 53 and no TSIG secret.
       expect(allowedActions(policy).filter((a) => a.startsWith("route53:"))).to.deep.equal([]);
-      expect(allowedActions(policy)).not.to.include("secretsmanager:GetSecretValue");
       const noRead = statementFor(policy, "secretsmanager:GetSecretValue", "Deny");
-      expect(noRead.Action).to.have.members([
-        "secretsmanager:GetSecretValue",
+      expect(noRead.Condition).to.deep.equal({
+        StringNotEquals: { "aws:ResourceTag/dkim:key-origin": "kms" },
+      });
+      expect(bySid(policy, "PlannerNeverDeletesKeys").Action).to.deep.equal([
         "secretsmanager:DeleteSecret",
       ]);
+      expect(bySid(policy, "PlannerNeverCreatesAdoptedKeys").Condition).to.deep.equal({
+        StringNotEquals: { "aws:RequestTag/dkim:key-origin": ["kms", "local"] },
+      });
       expectSharedDenies(policy);
     });
 
@@ -674,6 +697,7 @@ describe("Pulumi estate (infra/)", function () {
           .flatMap((s) => s.Action)
           .sort();
       expect(actionsOf(planner)).to.deep.equal([
+        "kms:Decrypt",
         "kms:Decrypt",
         "kms:DescribeKey",
         "kms:GenerateDataKey",
@@ -952,6 +976,7 @@ describe("Pulumi estate (infra/)", function () {
       });
       expect(statementFor(planner, "kms:Decrypt", "Deny").Condition).to.deep.equal({
         StringNotEquals: { "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess" },
+        StringNotLike: { "kms:EncryptionContext:SecretARN": [SECRETS] },
       });
     });
 
@@ -1050,13 +1075,14 @@ describe("Pulumi estate (infra/)", function () {
       const activator = doc(one("aws:iam/rolePolicy:RolePolicy", "activator").inputs.policy);
 
       const tsig = `arn:aws:secretsmanager:ap-northeast-1:${ACCOUNT}:secret:ses-dkim-rotation/tsig/a.example.jp-??????`;
-      expect(statementFor(planner, "secretsmanager:GetSecretValue")).to.deep.equal({
+      expect(bySid(planner, "ReadTsigSecrets")).to.deep.equal({
         Sid: "ReadTsigSecrets",
         Effect: "Allow",
         Action: ["secretsmanager:GetSecretValue"],
         Resource: [tsig],
       });
-      // The DKIM keys stay unreadable; Decrypt is opened for the TSIG secret's versions only.
+      // The DKIM keys stay unreadable but for KMS-wrapped values (ciphertext);
+      // Decrypt is opened for those envelopes and the TSIG secret's versions only.
       const noRead = statementFor(planner, "secretsmanager:GetSecretValue", "Deny");
       expect(noRead.Resource).to.equal(SECRETS);
       expect(statementFor(planner, "kms:Decrypt", "Deny").Condition).to.deep.equal({
@@ -1064,7 +1090,7 @@ describe("Pulumi estate (infra/)", function () {
           "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
           "kms:EncryptionContext:aws:sns:topicArn": NOTIFICATION_TOPIC,
         },
-        StringNotLike: { "kms:EncryptionContext:SecretARN": [tsig] },
+        StringNotLike: { "kms:EncryptionContext:SecretARN": [SECRETS, tsig] },
       });
 
       const changes = allows(planner).filter((s) =>

@@ -43,6 +43,7 @@ import { startDnsServer, type DnsServer } from "../scripts/sandbox/dns-server";
 import { startEngineHarness, type EngineHarness } from "./helpers/engine";
 import { offlineAwsEnv } from "./helpers/offline-env";
 import { expectNoKeyMaterial } from "./helpers/key-material";
+import { errorOf } from "./helpers/rejection";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -50,15 +51,6 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const REGION = "ap-northeast-1";
 const ALIAS = "alias/ses-dkim-rotation";
 const credentials = { accessKeyId: "AKIDKMSTEST000000000", secretAccessKey: "kms-test-not-real" };
-
-async function errorOf(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("KMS custody", function () {
   this.timeout(60_000);
@@ -247,7 +239,9 @@ describe("KMS custody", function () {
       const value = JSON.parse(view.currentValue!) as Record<string, string>;
       expect(value.format).to.equal("kms-wrapped-pkcs8/v1");
       expect(value.publicKey).to.equal(key.publicKey);
+      expect(value.encryptionContext).to.deep.equal({ domain: "example.com", selector: "s1" });
       expect(Object.keys(value).sort()).to.deep.equal([
+        "encryptionContext",
         "fingerprint",
         "format",
         "keyArn",
@@ -277,16 +271,32 @@ describe("KMS custody", function () {
     it("a wrapped key copied under another name does not decrypt (InvalidCiphertextException)", async function () {
       await store.generate("example.com", "s2", new Date(t));
       const value = aws.secrets.get(REGION, "dkim/example.com/s2")!.currentValue!;
-      await secrets.send(
-        new CreateSecretCommand({
-          Name: "dkim/evil.example/s2",
-          SecretString: value,
-          Description: `p=${(JSON.parse(value) as { publicKey: string }).publicKey}`,
-        }),
+      const moved = JSON.parse(value) as { publicKey: string };
+      // Copied as it is, its declared context names the other secret;
+      // with the declared context rewritten, KMS itself refuses.
+      for (const [name, v] of [
+        ["s2", value],
+        [
+          "s3",
+          JSON.stringify({
+            ...moved,
+            encryptionContext: { domain: "evil.example", selector: "s3" },
+          }),
+        ],
+      ] as const)
+        await secrets.send(
+          new CreateSecretCommand({
+            Name: `dkim/evil.example/${name}`,
+            SecretString: v,
+            Description: `p=${moved.publicKey}`,
+          }),
+        );
+      expect((await errorOf(store.readPrivateKey("evil.example", "s2"))).message).to.equal(
+        "secret dkim/evil.example/s2: its declared encryption context is not {domain: evil.example, selector: s2} (moved from another secret?)",
       );
-      const err = await errorOf(store.readPrivateKey("evil.example", "s2"));
+      const err = await errorOf(store.readPrivateKey("evil.example", "s3"));
       expect(err.message).to.match(
-        /^secret dkim\/evil\.example\/s2: .*InvalidCiphertextException.*not bound to \{domain: evil\.example, selector: s2\}/,
+        /^secret dkim\/evil\.example\/s3: .*InvalidCiphertextException.*not bound to \{domain: evil\.example, selector: s3\}/,
       );
       expect(masked).to.deep.equal([]);
     });
@@ -297,7 +307,13 @@ describe("KMS custody", function () {
       expect(aws.secrets.get(REGION, "dkim/example.com/old")!.tags["dkim:key-origin"]).to.equal(
         "local",
       );
-      expect(await store.readPrivateKey("example.com", "old")).to.equal(pair.sesPrivateKey);
+      // Plaintext is read only where the engine accepts it (custody.ts plaintextAllowed).
+      expect(await store.readPrivateKey("example.com", "old", { plaintext: true })).to.equal(
+        pair.sesPrivateKey,
+      );
+      expect((await errorOf(store.readPrivateKey("example.com", "old"))).message).to.match(
+        /^secret dkim\/example\.com\/old: its value is not KMS-wrapped/,
+      );
     });
 
     it("trusts the name and CreatedDate over tags, and reports the tampering", async function () {
@@ -356,7 +372,7 @@ describe("KMS custody", function () {
         list: wrap("list", (d) => inner.list(d)),
         generate: wrap("generate", (d, s, at) => inner.generate(d, s, at)),
         create: wrap("create", (d, s, p, at, o) => inner.create(d, s, p, at, o)),
-        readPrivateKey: wrap("readPrivateKey", (d, s) => inner.readPrivateKey(d, s)),
+        readPrivateKey: wrap("readPrivateKey", (d, s, a) => inner.readPrivateKey(d, s, a)),
         markState: wrap("markState", (d, s, st, at) => inner.markState(d, s, st, at)),
         markNotified: wrap("markNotified", (d, s, e) => inner.markNotified(d, s, e)),
         scheduleDeletion: wrap("scheduleDeletion", (d, s, n) => inner.scheduleDeletion(d, s, n)),

@@ -106,6 +106,7 @@ const CREATION_TAGS = {
   ],
   "aws:RequestTag/dkim:state": "pending",
   "aws:RequestTag/dkim:domain": DOMAIN,
+  "aws:RequestTag/dkim:key-origin": "kms",
 };
 const WRAPPED = {
   "kms:EncryptionContext:domain": DOMAIN,
@@ -282,7 +283,7 @@ const PATHS: AttackPath[] = [
   },
   {
     who: "planner",
-    what: "decrypt a secret version through Secrets Manager",
+    what: "Secrets Manager opens a DKIM secret's envelope (for the wrapped-value read its IAM allows)",
     action: "kms:Decrypt",
     resource: KEY_ARN,
     context: {
@@ -291,7 +292,79 @@ const PATHS: AttackPath[] = [
       "kms:EncryptionContext:SecretVersionId": "EXAMPLE1-90ab-cdef-fedc-ba987SECRET1",
       "kms:EncryptionContextKeys": ["SecretARN", "SecretVersionId"],
     },
+    expect: "Allowed",
+  },
+  {
+    who: "planner",
+    what: "decrypt another secret's version through Secrets Manager",
+    action: "kms:Decrypt",
+    resource: KEY_ARN,
+    context: {
+      "kms:ViaService": VIA,
+      "kms:EncryptionContext:SecretARN": `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:other/x-AbCdEf`,
+      "kms:EncryptionContext:SecretVersionId": "EXAMPLE1-90ab-cdef-fedc-ba987SECRET1",
+      "kms:EncryptionContextKeys": ["SecretARN", "SecretVersionId"],
+    },
     expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "read a pending key's KMS-wrapped value (dkim:key-origin=kms: ciphertext; the custody check)",
+    action: "secretsmanager:GetSecretValue",
+    resource: SECRET,
+    context: { "aws:ResourceTag/dkim:key-origin": "kms" },
+    expect: "Allowed",
+  },
+  {
+    who: "planner",
+    what: "read an adopted key (dkim:key-origin=operator: plaintext)",
+    action: "secretsmanager:GetSecretValue",
+    resource: SECRET,
+    context: { "aws:ResourceTag/dkim:key-origin": "operator" },
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "read a 1024-bit identity's key (dkim:key-origin=local: plaintext)",
+    action: "secretsmanager:GetSecretValue",
+    resource: SECRET,
+    context: { "aws:ResourceTag/dkim:key-origin": "local" },
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "plant a key that claims to be adopted (dkim:key-origin=operator at CreateSecret)",
+    action: "secretsmanager:CreateSecret",
+    resource: SECRET,
+    context: {
+      ...CREATION_TAGS,
+      "aws:RequestTag/dkim:key-origin": "operator",
+      "secretsmanager:KmsKeyArn": KEY_ARN,
+    },
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "plant a key with no dkim:key-origin tag",
+    action: "secretsmanager:CreateSecret",
+    resource: SECRET,
+    context: {
+      "aws:TagKeys": CREATION_TAGS["aws:TagKeys"].filter((k) => k !== "dkim:key-origin"),
+      "aws:RequestTag/dkim:state": "pending",
+      "secretsmanager:KmsKeyArn": KEY_ARN,
+    },
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "tag a key it is creating as adopted (dkim:key-origin=operator)",
+    action: "secretsmanager:TagResource",
+    resource: SECRET,
+    context: { ...CREATION_TAGS, "aws:RequestTag/dkim:key-origin": "operator" },
+    expect: "ImplicitlyDenied",
+    // With secretsmanager:* attached this TagResource alone is allowed; the
+    // CreateSecret it belongs to is still refused (the path above).
+    withBroad: "Allowed",
   },
   {
     who: "planner",

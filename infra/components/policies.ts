@@ -29,6 +29,7 @@ import {
   CREATION_TAG_KEYS,
   KEY_CONTEXT_KEYS,
   LIFECYCLE_TAG_KEYS,
+  TAG_KEY_ORIGIN,
   TAG_NOTIFIED,
   TAG_STATE,
 } from "../../actions/dkim-rotation/src/engine/config";
@@ -44,6 +45,13 @@ export const MIN_RECOVERY_WINDOW_DAYS = 7;
 
 /** Every secret the pipeline creates carries this tag from its CreateSecret on. */
 const LIFECYCLE_MARKER = TAG_STATE;
+
+/**
+ * The key origins the planner may declare (docs/design.md#key-origins):
+ * `kms`, and `local` for the 1024-bit exception. `operator` (an adopted key,
+ * which may be plaintext) is for an operator's own credentials only.
+ */
+export const PLANNER_KEY_ORIGINS = ["kms", "local"];
 
 /**
  * Actions that would copy a key out of its one place or bypass its guards.
@@ -334,6 +342,7 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
           StringEquals: {
             "secretsmanager:KmsKeyArn": scope.kmsKeyArn,
             "aws:RequestTag/dkim:state": "pending",
+            [`aws:RequestTag/${TAG_KEY_ORIGIN}`]: PLANNER_KEY_ORIGINS,
           },
           "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAG_KEYS },
           Null: { "secretsmanager:AddReplicaRegions": "true" },
@@ -350,7 +359,10 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: secrets,
         Condition: {
           Null: { [`aws:ResourceTag/${LIFECYCLE_MARKER}`]: "true" },
-          StringEquals: { "aws:RequestTag/dkim:state": "pending" },
+          StringEquals: {
+            "aws:RequestTag/dkim:state": "pending",
+            [`aws:RequestTag/${TAG_KEY_ORIGIN}`]: PLANNER_KEY_ORIGINS,
+          },
           "ForAllValues:StringEquals": { "aws:TagKeys": CREATION_TAG_KEYS },
         },
       },
@@ -377,6 +389,28 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Effect: "Allow",
         Action: ["secretsmanager:DescribeSecret"],
         Resource: secrets,
+      },
+      {
+        // A pending key tagged kms must hold a KMS-wrapped value bound to its
+        // name (docs/design.md#key-origins): the planner reads those values,
+        // ciphertext it can never decrypt, and no other (the tag is set at
+        // creation, and nobody but an admin can change it later).
+        Sid: "ReadWrappedKeyValues",
+        Effect: "Allow",
+        Action: ["secretsmanager:GetSecretValue"],
+        Resource: secrets,
+        Condition: { StringEquals: { [`aws:ResourceTag/${TAG_KEY_ORIGIN}`]: "kms" } },
+      },
+      {
+        // Secrets Manager's envelope of those values (GetSecretValue).
+        Sid: "DecryptWrappedValuesThroughSecretsManager",
+        Effect: "Allow",
+        Action: ["kms:Decrypt"],
+        Resource: scope.kmsKeyArn,
+        Condition: {
+          StringEquals: viaSecretsManager,
+          StringLike: { "kms:EncryptionContext:SecretARN": secrets },
+        },
       },
       {
         // ListSecrets has no resource type: it only accepts "*".
@@ -462,10 +496,30 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
       ...route53Publisher(scope),
       ...sharedDenies(scope),
       {
-        Sid: "PlannerNeverReadsOrDeletesKeys",
+        // Negated operators match when the key is absent: a secret without
+        // dkim:key-origin=kms (adopted, 1024-bit, untagged) is never read.
+        Sid: "PlannerReadsOnlyWrappedKeys",
         Effect: "Deny",
-        Action: ["secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret"],
+        Action: ["secretsmanager:GetSecretValue"],
         Resource: secrets,
+        Condition: { StringNotEquals: { [`aws:ResourceTag/${TAG_KEY_ORIGIN}`]: "kms" } },
+      },
+      {
+        Sid: "PlannerNeverDeletesKeys",
+        Effect: "Deny",
+        Action: ["secretsmanager:DeleteSecret"],
+        Resource: secrets,
+      },
+      {
+        // An adopted key may be plaintext; only an operator's own credentials
+        // (npm run dkim -- adopt) may declare one. Absent is refused too.
+        Sid: "PlannerNeverCreatesAdoptedKeys",
+        Effect: "Deny",
+        Action: ["secretsmanager:CreateSecret"],
+        Resource: "*",
+        Condition: {
+          StringNotEquals: { [`aws:RequestTag/${TAG_KEY_ORIGIN}`]: PLANNER_KEY_ORIGINS },
+        },
       },
       {
         // Negated operators match when the key is absent: no KmsKeyId (the
@@ -527,9 +581,9 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
               ? { "kms:EncryptionContext:aws:sns:topicArn": scope.notificationTopicArn }
               : {}),
           },
-          ...(tsigSecrets.length
-            ? { StringNotLike: { "kms:EncryptionContext:SecretARN": tsigSecrets } }
-            : {}),
+          // The DKIM secrets' envelopes: Secrets Manager decrypts them only
+          // for GetSecretValue, which PlannerReadsOnlyWrappedKeys limits.
+          StringNotLike: { "kms:EncryptionContext:SecretARN": [secrets, ...tsigSecrets] },
         },
       },
     ],
@@ -698,6 +752,16 @@ export function keyPolicy(scope: KeyPolicyScope): PolicyDocument {
             "kms:EncryptionContext:SecretVersionId": KEY_ACCESS_VALIDATION_VERSION,
           },
         },
+      },
+      {
+        // The envelope of a KMS-wrapped value the planner reads (its IAM
+        // limits this to DKIM secrets tagged dkim:key-origin=kms).
+        Sid: "PlannerReadsWrappedValuesThroughSecretsManager",
+        Effect: "Allow",
+        Principal: { AWS: scope.plannerRoleArn },
+        Action: ["kms:Decrypt"],
+        Resource: "*",
+        Condition: { StringEquals: via },
       },
       {
         Sid: "ActivatorDecryptsThroughSecretsManager",

@@ -150,7 +150,7 @@ function countingKeys(inner: KeyStorePort, counts: FleetChildResult["keyStore"])
     list: (d) => (counts.list++, inner.list(d)),
     generate: (d, s, at) => (counts.create++, inner.generate(d, s, at)),
     create: (d, s, p, at, origin) => (counts.create++, inner.create(d, s, p, at, origin)),
-    readPrivateKey: (d, s) => (counts.other++, inner.readPrivateKey(d, s)),
+    readPrivateKey: (d, s, a) => (counts.other++, inner.readPrivateKey(d, s, a)),
     markState: (d, s, st, at) => (counts.other++, inner.markState(d, s, st, at)),
     markNotified: (d, s, e) => (counts.other++, inner.markNotified(d, s, e)),
     scheduleDeletion: (d, s, days) => (counts.other++, inner.scheduleDeletion(d, s, days)),

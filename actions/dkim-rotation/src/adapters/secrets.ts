@@ -12,13 +12,16 @@
  * Description (so a crashed run can rebuild the record file), and the
  * lifecycle in tags.
  *
- * Secret values, by origin (`dkim:key-origin` tag; the value's own shape
- * decides how it is read, never the tag):
+ * Secret values, by origin (`dkim:key-origin` tag; docs/design.md#key-origins):
  * - `kms`: JSON `{format: "kms-wrapped-pkcs8/v1", keyArn, keyPairSpec,
- *   privateKeyCiphertextBlob, publicKey, fingerprint}`; the private key is
- *   ciphertext bound to `{domain, selector}` (adapters/kms.ts);
+ *   privateKeyCiphertextBlob, publicKey, fingerprint, encryptionContext}`
+ *   and no other field; the private key is ciphertext bound to
+ *   `{domain, selector}` (adapters/kms.ts). `list` reads the value of every
+ *   pending `kms` key and checks that shape against the secret's name and
+ *   description (the planner may read these values, never decrypt them);
  * - `local` (1024-bit, and keys stored before KMS custody) and `operator`
- *   (adopted): base64 DER, PKCS#1 or PKCS#8, converted to PKCS#1 on read.
+ *   (adopted): base64 DER, PKCS#1 or PKCS#8, converted to PKCS#1 on read,
+ *   and only when the caller accepts plaintext for that key.
  *
  * Facts over tags: a secret's name says its domain and selector, and its
  * CreatedDate (set by Secrets Manager) says when it was made. Tags that
@@ -39,7 +42,7 @@ import {
 import type { DkimKeyPair } from "../engine/keys";
 import { KeyFormatError, operatorKeyToSesPrivateKey, publicKeyFingerprint } from "../engine/keys";
 import type { KeyOrigin, KeyState, KeyStorePort, StoredKey } from "../engine/ports";
-import { KmsCustodyError, type KmsKeyCustody } from "./kms";
+import { KmsCustodyError, keyContext, type KmsKeyCustody } from "./kms";
 import {
   TAG_ACTIVATED_AT,
   TAG_CREATED_AT,
@@ -58,6 +61,18 @@ export * from "../engine/key-store-schema";
 
 /** `format` of a KMS-wrapped secret value. */
 export const KMS_WRAPPED_FORMAT = "kms-wrapped-pkcs8/v1";
+/** The fields of a KMS-wrapped value; any other is refused. `encryptionContext` is absent in values stored before it was written. */
+const WRAPPED_FIELDS = [
+  "format",
+  "keyArn",
+  "keyPairSpec",
+  "privateKeyCiphertextBlob",
+  "publicKey",
+  "fingerprint",
+  "encryptionContext",
+];
+/** Said of any value that is not KMS-wrapped; it never quotes the value. */
+const NOT_WRAPPED = "its value is not KMS-wrapped (plaintext or another format)";
 /** A created-at tag further than this from CreatedDate was not written by CreateSecret. */
 const CREATED_AT_TOLERANCE_MS = 60 * 60 * 1000;
 /** Secrets Manager's recovery window bounds (DeleteSecret API reference). */
@@ -219,7 +234,8 @@ export class SecretsKeyStore implements KeyStorePort {
         const name = entry.Name ?? "";
         // The filter is a prefix match; keep exactly `<prefix>/<domain>/<selector>`.
         if (!name.startsWith(namePrefix) || name.slice(namePrefix.length).includes("/")) continue;
-        keys.push(this.toStoredKey(entry));
+        const key = this.toStoredKey(entry);
+        keys.push(await this.withValueCheck(key));
       }
       nextToken = page.NextToken;
     } while (nextToken);
@@ -227,6 +243,85 @@ export class SecretsKeyStore implements KeyStorePort {
       (a, b) =>
         a.createdAt.getTime() - b.createdAt.getTime() || a.selector.localeCompare(b.selector),
     );
+  }
+
+  /**
+   * A pending key tagged `kms`: read its value (ciphertext; the planner's IAM
+   * allows exactly these reads) and check it is a wrapped key for this name
+   * and this public key (docs/design.md#key-origins). Other keys are returned
+   * as they are: their origin tag alone decides, and the planner may not set
+   * `operator`.
+   */
+  private async withValueCheck(key: StoredKey): Promise<StoredKey> {
+    if (key.state !== "pending" || key.deletionDate || key.activatedAt || key.origin !== "kms")
+      return key;
+    let value: string | undefined;
+    try {
+      value = (await this.client.send(new GetSecretValueCommand({ SecretId: key.secretName })))
+        .SecretString;
+    } catch (err) {
+      const e = err as Error;
+      return { ...key, valueCheck: { ok: false, why: `its value could not be read (${e.name})` } };
+    }
+    const checked = await this.wrappedShape(key.domain, key.selector, value ?? "", key.publicKey);
+    return {
+      ...key,
+      valueCheck: "why" in checked ? { ok: false, why: checked.why } : { ok: true },
+    };
+  }
+
+  /**
+   * The ciphertext of a KMS-wrapped value made for `{domain, selector}` (and,
+   * when given, for `publicKey`), or why the value is not one. Messages name
+   * fields, never values: a planted value may be a private key.
+   */
+  private async wrappedShape(
+    domain: string,
+    selector: string,
+    value: string,
+    publicKey?: string,
+  ): Promise<{ ciphertext: string } | { why: string }> {
+    if (!value.trimStart().startsWith("{")) {
+      this.onSecret(value);
+      return { why: NOT_WRAPPED };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return { why: `${NOT_WRAPPED}: not valid JSON` };
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      return { why: `${NOT_WRAPPED}: not a JSON object` };
+    const w = parsed as Record<string, unknown>;
+    const unknown = Object.keys(w).filter((k) => !WRAPPED_FIELDS.includes(k));
+    if (unknown.length)
+      return {
+        why: `${NOT_WRAPPED}: unknown field${unknown.length > 1 ? "s" : ""} ${unknown
+          .map((k) => (/^[A-Za-z][A-Za-z0-9_-]{0,30}$/.test(k) ? k : "(unprintable)"))
+          .join(", ")}`,
+      };
+    if (w.format !== KMS_WRAPPED_FORMAT)
+      return { why: `${NOT_WRAPPED}: format is not ${KMS_WRAPPED_FORMAT}` };
+    if (w.keyPairSpec !== "RSA_2048") return { why: `keyPairSpec is not RSA_2048` };
+    const ciphertext = w.privateKeyCiphertextBlob;
+    if (typeof ciphertext !== "string" || !/^[A-Za-z0-9+/]+={0,2}$/.test(ciphertext))
+      return { why: `privateKeyCiphertextBlob is not base64` };
+    if (this.custody && w.keyArn !== (await this.custody.keyArn()))
+      return { why: `wrapped under another KMS key than the project key` };
+    if (typeof w.publicKey !== "string" || w.fingerprint !== publicKeyFingerprint(w.publicKey))
+      return { why: `its publicKey and fingerprint disagree` };
+    if (publicKey !== undefined && w.publicKey !== publicKey)
+      return { why: `its publicKey is not the p= in the secret's description` };
+    const context = keyContext(domain, selector);
+    if (
+      w.encryptionContext !== undefined &&
+      JSON.stringify(w.encryptionContext) !== JSON.stringify(context)
+    )
+      return {
+        why: `its declared encryption context is not {domain: ${domain}, selector: ${selector}} (moved from another secret?)`,
+      };
+    return { ciphertext };
   }
 
   async generate(
@@ -246,6 +341,8 @@ export class SecretsKeyStore implements KeyStorePort {
       privateKeyCiphertextBlob: wrapped.ciphertext,
       publicKey: wrapped.publicKey,
       fingerprint: wrapped.fingerprint,
+      // Declared for the planner, which cannot decrypt; KMS enforces it on Decrypt.
+      encryptionContext: keyContext(domain, selector),
     });
     return this.store(domain, selector, value, wrapped, createdAt, "kms");
   }
@@ -321,53 +418,42 @@ export class SecretsKeyStore implements KeyStorePort {
     return this.toStoredKey(out);
   }
 
-  async readPrivateKey(domain: string, selector: string): Promise<string> {
+  async readPrivateKey(
+    domain: string,
+    selector: string,
+    accept: { plaintext: boolean } = { plaintext: false },
+  ): Promise<string> {
     const name = this.secretName(domain, selector);
     const out = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
     const value = out.SecretString;
     if (value === undefined) throw new KeyStoreError(`secret ${name} has no SecretString`);
-    if (value.trimStart().startsWith("{")) return this.unwrap(name, domain, selector, value);
-    this.onSecret(value);
-    try {
-      return operatorKeyToSesPrivateKey(value, this.onSecret);
-    } catch (err) {
-      // The message describes the format only; it never contains key material.
-      if (err instanceof KeyFormatError) throw new KeyStoreError(`secret ${name}: ${err.message}`);
-      throw err;
+    if (!value.trimStart().startsWith("{")) {
+      this.onSecret(value);
+      // docs/design.md#key-origins: plaintext only for an adopted key, a key
+      // that has been active, or a 1024-bit identity's key.
+      if (!accept.plaintext)
+        throw new KeyStoreError(
+          `secret ${name}: ${NOT_WRAPPED}; only an adopted key, a key that has been active or a keyBits 1024 identity's key may be plaintext`,
+        );
+      try {
+        return operatorKeyToSesPrivateKey(value, this.onSecret);
+      } catch (err) {
+        // The message describes the format only; it never contains key material.
+        if (err instanceof KeyFormatError)
+          throw new KeyStoreError(`secret ${name}: ${err.message}`);
+        throw err;
+      }
     }
-  }
-
-  private async unwrap(
-    name: string,
-    domain: string,
-    selector: string,
-    value: string,
-  ): Promise<string> {
-    let wrapped: { format?: unknown; privateKeyCiphertextBlob?: unknown };
-    try {
-      wrapped = JSON.parse(value) as typeof wrapped;
-    } catch {
-      throw new KeyStoreError(`secret ${name}: its value is neither a key nor valid JSON`);
-    }
-    if (
-      wrapped.format !== KMS_WRAPPED_FORMAT ||
-      typeof wrapped.privateKeyCiphertextBlob !== "string"
-    )
-      throw new KeyStoreError(
-        `secret ${name}: unknown key format ${JSON.stringify(wrapped.format)} (expected ${KMS_WRAPPED_FORMAT})`,
-      );
+    const shape = await this.wrappedShape(domain, selector, value);
+    if ("why" in shape) throw new KeyStoreError(`secret ${name}: ${shape.why}`);
     if (!this.custody)
       throw new KeyStoreError(
         `secret ${name}: a KMS-wrapped key, and this key store has no KMS custody`,
       );
     try {
-      // The context comes from the name (the fact), never from the value.
-      return await this.custody.unwrap(
-        domain,
-        selector,
-        wrapped.privateKeyCiphertextBlob,
-        this.onSecret,
-      );
+      // The context comes from the name (the fact), never from the value:
+      // KMS refuses a blob bound to another name (InvalidCiphertextException).
+      return await this.custody.unwrap(domain, selector, shape.ciphertext, this.onSecret);
     } catch (err) {
       if (err instanceof KmsCustodyError) throw new KeyStoreError(`secret ${name}: ${err.message}`);
       throw err;

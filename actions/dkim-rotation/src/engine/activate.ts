@@ -59,6 +59,8 @@ export async function runActivate(
     if (!key) refuse(`no stored key for ${selector}`);
     if (key!.deletionDate)
       refuse(`key ${selector} is scheduled for deletion on ${key!.deletionDate.toISOString()}`);
+    // docs/design.md#key-origins: a planted or moved key is never handed to SES.
+    if (key!.refused) refuse(`${key!.secretName} failed the custody check: ${key!.refused}`);
     const check = checkSwap(lc, selector, mode);
     if (!check.ok) return refuse(check.why);
     const { pendingRegions, rollback, from, leaving } = check.value;
@@ -96,7 +98,7 @@ export async function runActivate(
       };
     }
 
-    const secret = await readKey(ctx, domain, selector);
+    const secret = await readKey(ctx, identity, key!);
     const derived = fromSesPrivateKey(secret);
     if (derived.publicKey !== record!.publicKey) {
       refuse(

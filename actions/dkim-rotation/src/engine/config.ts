@@ -32,6 +32,7 @@ export {
   CREATION_TAG_KEYS,
   KEY_CONTEXT_KEYS,
   LIFECYCLE_TAG_KEYS,
+  TAG_KEY_ORIGIN,
   TAG_NOTIFIED,
   TAG_STATE,
 } from "./key-store-schema";

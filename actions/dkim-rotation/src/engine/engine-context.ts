@@ -6,6 +6,7 @@
  */
 import type { Clock } from "./clock";
 import type { IdentityConfig, ProjectConfig } from "./config";
+import { plaintextAllowed } from "./custody";
 import { InputError } from "./errors";
 import type { RollbackTarget } from "./lifecycle";
 import type { Notices } from "./notify";
@@ -16,6 +17,7 @@ import type {
   KeyStorePort,
   MetricsPort,
   SesPort,
+  StoredKey,
 } from "./ports";
 import type { RecordSource } from "./records";
 
@@ -113,12 +115,15 @@ export function findIdentity(
   return identity;
 }
 
+/** Read a stored key's private half, plaintext only where its custody allows it (custody.ts). */
 export async function readKey(
   ctx: EngineContext,
-  domain: string,
-  selector: string,
+  identity: IdentityConfig,
+  key: StoredKey,
 ): Promise<string> {
-  const secret = await ctx.keys.readPrivateKey(domain, selector);
+  const secret = await ctx.keys.readPrivateKey(identity.domain, key.selector, {
+    plaintext: plaintextAllowed(identity, key),
+  });
   ctx.onSecret(secret);
   return secret;
 }

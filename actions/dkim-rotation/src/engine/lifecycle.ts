@@ -408,6 +408,7 @@ function deriveCandidate(
         k.selector !== active?.selector &&
         !k.deletionDate &&
         k.state === "pending" &&
+        !k.refused &&
         (!activeKey || k.createdAt.getTime() > activeKey.createdAt.getTime()),
     ),
   );

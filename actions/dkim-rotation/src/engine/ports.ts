@@ -81,6 +81,17 @@ export interface StoredKey {
   tampering?: string[];
   /** Notifications already sent about this key (its `dkim:notified` tag). */
   notified?: string[];
+  /**
+   * A pending key tagged `kms`: what reading its value showed (the shape of a
+   * KMS-wrapped key bound to this name, or why not). The planner may read
+   * exactly these values: ciphertext it cannot decrypt.
+   */
+  valueCheck?: { ok: true } | { ok: false; why: string };
+  /**
+   * Set by the engine (custody.ts) when a pending key's custody is not what
+   * the pipeline makes: it is never proposed or activated.
+   */
+  refused?: string;
 }
 
 export interface KeyStorePort {
@@ -110,11 +121,16 @@ export interface KeyStorePort {
     origin?: Exclude<KeyOrigin, "kms">,
   ): Promise<{ key: StoredKey; created: boolean }>;
   /**
-   * Read the private key as SES takes it (base64 PKCS#1 DER), whatever its
-   * origin; a `kms` key is decrypted with the context of its name. Only the
-   * activator role can. The adapter masks it (onSecret) the moment it exists.
+   * Read the private key as SES takes it (base64 PKCS#1 DER); a KMS-wrapped
+   * key is decrypted with the context of its name. A plaintext value is
+   * refused unless `accept.plaintext` (custody.ts `plaintextAllowed`). Only
+   * the activator role can. The adapter masks it (onSecret) the moment it exists.
    */
-  readPrivateKey(domain: string, selector: string): Promise<string>;
+  readPrivateKey(
+    domain: string,
+    selector: string,
+    accept?: { plaintext: boolean },
+  ): Promise<string>;
   /** Record lifecycle timestamps and state as tags. */
   markState(domain: string, selector: string, state: KeyState, at: Date): Promise<void>;
   /**

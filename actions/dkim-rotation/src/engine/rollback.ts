@@ -9,6 +9,7 @@ import { type RollbackTarget, regionSigning } from "./lifecycle";
 import { rollbackSelector } from "./planner";
 import type { StoredKey } from "./ports";
 import { type EngineContext, readKey } from "./engine-context";
+import { RefusalError } from "./errors";
 import { readSes } from "./snapshot";
 import { EASY_DKIM, type SwapReport, type TimelineEvent, pollUntilSettled, putKey } from "./swap";
 
@@ -44,7 +45,9 @@ export async function rollBack(
   if (rollback.kind === "byodkim") {
     to = rollback.selector;
     event("rollback", `${why}; rolling back to ${to}`, false);
-    const prevSecret = await readKey(ctx, domain, to);
+    const prevKey = keys.find((k) => k.selector === to);
+    if (!prevKey) throw new RefusalError(domain, `no stored key for ${to}; cannot roll back`);
+    const prevSecret = await readKey(ctx, identity, prevKey);
     const away = (await readSes(ctx, identity))
       .filter((s) => regionSigning(s, keys).kind !== "byodkim" || s.tokens[0] !== to)
       .map((s) => s.region);

@@ -9,6 +9,7 @@ import { type Lifecycle, deriveLifecycle, verifyNeedsSes } from "./lifecycle";
 import { type Decision, type DnsObservation, decide } from "./planner";
 import type { DnsVerification, RecordOnMain, SesIdentityState, StoredKey } from "./ports";
 import { type EngineContext, findIdentity } from "./engine-context";
+import { judgeCustody } from "./custody";
 
 export interface IdentitySnapshot {
   identity: IdentityConfig;
@@ -45,7 +46,9 @@ export async function readKeysAndRecords(
   ctx: EngineContext,
   domain: string,
 ): Promise<{ records: RecordOnMain[]; keys: StoredKey[] }> {
-  const keys = await ctx.keys.list(domain);
+  // One place for every command (plan, verify, activate): a pending key whose
+  // custody is not what the pipeline makes is refused here (docs/design.md#key-origins).
+  const keys = judgeCustody(findIdentity(ctx.config, domain), await ctx.keys.list(domain));
   const pending = new Set(keys.filter((k) => k.state === "pending").map((k) => k.selector));
   return { keys, records: await ctx.records.read(domain, { mergeTimesFor: pending }) };
 }

@@ -15,11 +15,11 @@ export async function runVerify(
   const identity = findIdentity(ctx.config, domain);
   let publicKey: string;
   if (keySource === "stored") {
-    const keys = await ctx.keys.list(domain);
-    if (!keys.some((k) => k.selector === selector)) {
+    const key = (await ctx.keys.list(domain)).find((k) => k.selector === selector);
+    if (!key) {
       throw new RefusalError(domain, `no stored key for ${selector}; nothing to verify against`);
     }
-    publicKey = fromSesPrivateKey(await readKey(ctx, domain, selector)).publicKey;
+    publicKey = fromSesPrivateKey(await readKey(ctx, identity, key)).publicKey;
   } else {
     const record = (await ctx.records.read(domain)).find((r) => r.selector === selector);
     if (!record)
