@@ -8,9 +8,10 @@
  * - the planner (any run on `main`) asks KMS for a key pair it never sees
  *   (GenerateDataKeyPairWithoutPlaintext, bound to `{domain, selector}`) and
  *   creates its secret, with its value and creation tags, in one call, under
- *   the project key only; it can never read, overwrite, retag, replicate or
- *   delete a secret, nor decrypt anything but Secrets Manager's key-access
- *   probe;
+ *   the project key only, never declaring an adopted key; it reads only
+ *   KMS-wrapped values (ciphertext, to check a pending key's custody:
+ *   docs/design.md#key-origins), and can never overwrite, retag, replicate
+ *   or delete a secret, nor decrypt a wrapped key;
  * - the activator (only a job in the approved environment) may read keys,
  *   decrypt them with their `{domain, selector}` context for the configured
  *   domains, hand them to SES, write the lifecycle tags (it alone), and
