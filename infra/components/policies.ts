@@ -122,7 +122,9 @@ export function githubTrustPolicy(providerArn: string, subject: string | string[
         Condition: {
           StringEquals: {
             [`${GITHUB_OIDC_HOST}:aud`]: GITHUB_OIDC_AUDIENCE,
-            [`${GITHUB_OIDC_HOST}:sub`]: subject,
+            // One subject stays a string, as before pinning; several are "any of".
+            [`${GITHUB_OIDC_HOST}:sub`]:
+              Array.isArray(subject) && subject.length === 1 ? subject[0]! : subject,
           },
         },
       },
