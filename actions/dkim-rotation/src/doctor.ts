@@ -9,7 +9,9 @@
  * listing), each domain's authoritative nameservers (an SOA query over UDP
  * and over TCP: SES and many verifiers fall back to TCP for 2048-bit
  * records, RFC 7766), the record files, and on GitHub the OIDC subject
- * template against the trust's form, the environment's protection rules,
+ * template against the trust's form (and github.workflowPin), the
+ * environment's protection rules and its deployment branches (exactly the
+ * default branch),
  * the repository variables the workflows read, the token's reach and whether
  * the workflows are enabled (GitHub disables schedules after 60 days without
  * activity in a public repository).
