@@ -10,6 +10,7 @@
  * from elsewhere; doctor fails while the environment admits other branches.
  * docs/design.md#github-approval-gate, docs/design.md#github-oidc-subject.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
 import { runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
@@ -21,9 +22,13 @@ import {
   subjectTemplateProblem,
 } from "../actions/dkim-rotation/src/doctor";
 import {
+  GATED_WORKFLOW_FILE,
   PINNED_SUBJECT_CLAIM_KEYS,
+  ROLE_WORKFLOW_FILES,
+  parseProjectConfig,
   type ProjectConfig,
 } from "../actions/dkim-rotation/src/engine/config";
+import { InputError } from "../actions/dkim-rotation/src/engine/errors";
 import { githubTrustPolicy, type PolicyDocument } from "../infra/components/policies";
 import { fetchIdToken, startGitHubFake, type GitHubFake } from "../scripts/github-fake";
 
@@ -273,11 +278,47 @@ describe("attack: a gated job from another branch or another workflow file (issu
     });
   });
 
+  it("the pinned files are the reusable workflows that assume each role and run each gated command", () => {
+    const dir = ".github/workflows";
+    const files = readdirSync(dir).filter((f) => /^reusable-.*\.yml$/.test(f));
+    const text = (f: string) => readFileSync(`${dir}/${f}`, "utf8");
+    for (const role of ["planner", "activator"] as const)
+      expect(
+        files.filter((f) => text(f).includes(`role-to-assume: \${{ inputs.${role}-role-arn }}`)),
+        role,
+      ).to.have.members([...ROLE_WORKFLOW_FILES[role]]);
+    for (const [command, file] of Object.entries(GATED_WORKFLOW_FILE))
+      expect(
+        files.filter((f) => new RegExp(`command: ${command}\\b`).test(text(f))),
+        command,
+      ).to.deep.equal([file]);
+  });
+
+  it("a workflowPin whose ref is not a full ref or a commit is refused in one line", () => {
+    const parse = (ref: string) =>
+      parseProjectConfig(
+        {
+          identities: [{ domain: "mail.example.jp", selectorPrefix: "mail" }],
+          github: { owner: "o", repo: "r", workflowPin: { repository: "o/tool", ref } },
+        },
+        { file: "Pulumi.dev.yaml", project: "ses-dkim-rotation", defaultRegion: "ap-northeast-1" },
+      );
+    expect(() => parse("main")).to.throw(
+      InputError,
+      /^Pulumi\.dev\.yaml: field ses-dkim-rotation:github\.workflowPin\.ref: must be refs\/heads\/<branch>, refs\/tags\/<tag> or a 40-hex commit/,
+    );
+    expect(parse("refs/tags/v1").github?.workflowPin).to.deep.equal({
+      repository: "o/tool",
+      ref: "refs/tags/v1",
+    });
+  });
+
   describe("AWS refuses: the activator's trust pins job_workflow_ref (Pulumi mocks, IAM simulator)", function () {
     const created: { type: string; name: string; inputs: Record<string, unknown> }[] = [];
     let pinnedTrust: PolicyDocument;
     let unpinnedTrust: PolicyDocument;
     let pinnedSubs: string[];
+    let plannerSubs: string[];
     const ROLE = `arn:aws:iam::${ACCOUNT}:role/dkim-activator`;
     const PIN = { repository: "example-jp/ses-dkim-rotation", ref: "refs/heads/main" };
 
@@ -327,6 +368,7 @@ describe("attack: a gated job from another branch or another workflow file (issu
         await valueOf(unpinned.activatorRole.assumeRolePolicy),
       ) as PolicyDocument;
       pinnedSubs = await valueOf(pinned.subjects.activator);
+      plannerSubs = await valueOf(pinned.subjects.planner);
     });
 
     it("the activator trusts exactly the two reusable workflows at the pinned ref, in GitHub's documented form", () => {
@@ -336,6 +378,13 @@ describe("attack: a gated job from another branch or another workflow file (issu
         `${base}:job_workflow_ref:example-jp/ses-dkim-rotation/.github/workflows/reusable-rollback.yml@refs/heads/main`,
       ];
       expect(pinnedSubs).to.deep.equal(want);
+      // The template changes every job's sub: the planner trusts its two workflows' jobs on main.
+      expect(plannerSubs).to.deep.equal(
+        ["reusable-plan.yml", "reusable-activate.yml"].map(
+          (f) =>
+            `repo:example-jp/ses-dkim-rotation:ref:refs/heads/main:job_workflow_ref:example-jp/ses-dkim-rotation/.github/workflows/${f}@refs/heads/main`,
+        ),
+      );
       expect(pinnedTrust).to.deep.equal(githubTrustPolicy(PROVIDER, want));
       // Unpinned, the one environment subject stays a plain string.
       expect(unpinnedTrust.Statement[0]!.Condition!.StringEquals).to.deep.include({
