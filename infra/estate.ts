@@ -106,6 +106,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
           ? readRepositoryIds(config.github.owner, config.github.repo)
           : undefined,
     environment: config.github.environment,
+    workflowPin: config.github.workflowPin,
     existingProviderArn: config.existingOidcProviderArn,
     namePrefix,
     provider: homeProvider,
@@ -204,6 +205,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
         plannerRoleArn: oidc.plannerRole.arn,
         activatorRoleArn: oidc.activatorRole.arn,
         region: home,
+        pinWorkflows: config.github.workflowPin !== undefined,
       })
     : undefined;
 

@@ -80,6 +80,10 @@ export interface FakeJob {
   completedAt: string | null;
   /** Secret handed to the job's runner for the OIDC token service. */
   runnerToken: string;
+  /** The file that defines the job, as GitHub's `job_workflow_ref` claim names it (OWNER/REPO/PATH@REF). */
+  workflowRef: string;
+  /** Its commit (`job_workflow_sha`). */
+  workflowSha: string;
 }
 
 export interface ApprovalRequest {
@@ -100,6 +104,20 @@ export interface ActionsModelOptions {
   waitingHolds: "pending" | "running";
   now: () => string;
   baseUrl: () => string;
+}
+
+/** A deployment branch policy's name pattern (fnmatch; `*` stops at `/`, `**` does not). */
+export function branchMatches(pattern: string, branch: string): boolean {
+  const re = pattern
+    .split("**")
+    .map((part) =>
+      part
+        .split("*")
+        .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join("[^/]*"),
+    )
+    .join(".*");
+  return new RegExp(`^${re}$`).test(branch);
 }
 
 export class HttpFailure extends Error {
@@ -187,9 +205,20 @@ export class ActionsModel {
    * environment rules and the concurrency group decide whether it runs,
    * waits for a reviewer, or waits in its group.
    */
-  queueJob(runId: number, job: { name: string; environment?: string; group?: string }): FakeJob {
-    this.run(runId);
+  queueJob(
+    runId: number,
+    job: {
+      name: string;
+      environment?: string;
+      group?: string;
+      /** job_workflow_ref; by default the run's own workflow at its branch (a job it defines itself). */
+      workflowRef?: string;
+      workflowSha?: string;
+    },
+  ): FakeJob {
+    const run = this.run(runId);
     const now = this.opts.now();
+    const path = this.workflows.find((w) => w.id === run.workflowId)!.path;
     const j: FakeJob = {
       id: this.id(),
       runId,
@@ -203,12 +232,23 @@ export class ActionsModel {
       startedAt: now,
       completedAt: null,
       runnerToken: createHash("sha256").update(`runner-${this.nextId}-${now}`).digest("hex"),
+      workflowRef:
+        job.workflowRef ??
+        `${this.opts.owner}/${this.opts.repo}/${path}@refs/heads/${run.headBranch}`,
+      workflowSha: job.workflowSha ?? run.headSha,
     };
     this.jobs.push(j);
     let needsReview = false;
     if (job.environment) {
       // A missing environment is created on first use, unprotected.
       const env = this.environments.get(job.environment) ?? this.setEnvironment(job.environment);
+      // A deployment branch policy fails a job from another branch before it
+      // waits for anyone (docs/design.md#github-approval-gate).
+      if (env.branchPatterns && !env.branchPatterns.some((p) => branchMatches(p, run.headBranch))) {
+        this.finish(j, "failure");
+        this.touch(runId);
+        return j;
+      }
       needsReview = env.reviewers.length > 0;
     }
     j.cleared = !needsReview;
@@ -293,18 +333,57 @@ export class ActionsModel {
     };
   }
 
-  /** The `sub` claim GitHub would put in this job's OIDC token. */
+  /**
+   * The `sub` claim GitHub would put in this job's OIDC token: the default
+   * `repo:…:<context>`, or the custom template's keys joined in order as
+   * `key:value`, `repo` and `context` as in the default, `:` in a value as
+   * `%3A` (docs/design.md#github-oidc-subject).
+   */
   subjectOf(job: FakeJob): string {
     const run = this.run(job.runId);
     const { owner, repo, ownerId, repositoryId, immutableSubjects } = this.opts;
     const who = immutableSubjects
       ? `repo:${owner}@${ownerId}/${repo}@${repositoryId}`
       : `repo:${owner}/${repo}`;
-    if (!this.subjectTemplate.use_default)
-      throw new HttpFailure(500, "fake: custom subject templates are not modelled");
-    return job.environment
-      ? `${who}:environment:${job.environment}`
-      : `${who}:ref:refs/heads/${run.headBranch}`;
+    const context = job.environment
+      ? `environment:${job.environment}`
+      : `ref:refs/heads/${run.headBranch}`;
+    if (this.subjectTemplate.use_default) return `${who}:${context}`;
+    const claims: Record<string, string> = {
+      job_workflow_ref: job.workflowRef,
+      ...this.claimsOf(job),
+    };
+    return (this.subjectTemplate.include_claim_keys ?? [])
+      .map((key) => {
+        if (key === "repo") return who;
+        if (key === "context") return context;
+        // Stricter than GitHub: a key the fake does not model fails the token.
+        if (!(key in claims)) throw new HttpFailure(500, `fake: claim ${key} is not modelled`);
+        return `${key}:${claims[key]!.replace(/:/g, "%3A")}`;
+      })
+      .join(":");
+  }
+
+  /** The custom claims GitHub documents, for this job (docs/design.md#github-oidc-subject). */
+  private claimsOf(job: FakeJob): Record<string, string> {
+    const run = this.run(job.runId);
+    const wf = this.workflows.find((w) => w.id === run.workflowId)!;
+    return {
+      repository: `${this.opts.owner}/${this.opts.repo}`,
+      repository_owner: this.opts.owner,
+      repository_id: String(this.opts.repositoryId),
+      repository_owner_id: String(this.opts.ownerId),
+      run_id: String(run.id),
+      ref: `refs/heads/${run.headBranch}`,
+      ref_type: "branch",
+      event_name: run.event,
+      actor: run.actor,
+      workflow_ref: `${this.opts.owner}/${this.opts.repo}/${wf.path}@refs/heads/${run.headBranch}`,
+      workflow_sha: run.headSha,
+      job_workflow_ref: job.workflowRef,
+      job_workflow_sha: job.workflowSha,
+      ...(job.environment ? { environment: job.environment } : {}),
+    };
   }
 
   // ------------------------------------------------------------ REST
@@ -328,6 +407,23 @@ export class ActionsModel {
       const env = this.environments.get(m[1]!);
       if (!env) throw new HttpFailure(404, "Not Found");
       return { status: 200, body: this.envJson(env) };
+    }
+    if (
+      method === "GET" &&
+      (m = /^\/environments\/([^/]+)\/deployment-branch-policies$/.exec(rest))
+    ) {
+      const env = this.environments.get(m[1]!);
+      if (!env) throw new HttpFailure(404, "Not Found");
+      // Without custom branch policies there is no list to read: the fake answers 404
+      // (stricter than assuming an empty list; doctor reads it only under custom policies).
+      if (!env.branchPatterns) throw new HttpFailure(404, "Not Found");
+      const branch_policies = env.branchPatterns.map((name, i) => ({
+        id: env.id * 100 + i,
+        node_id: `GB_${env.id}_${i}`,
+        name,
+        type: "branch",
+      }));
+      return { status: 200, body: { total_count: branch_policies.length, branch_policies } };
     }
     if (method === "GET" && rest === "/actions/oidc/customization/sub")
       return { status: 200, body: this.subjectTemplate };
@@ -426,21 +522,12 @@ export class ActionsModel {
       throw new HttpFailure(401, "Bad runner token");
     // Only a job that is running holds a token: a waiting job has not started.
     if (job.status !== "in_progress") throw new HttpFailure(403, `job is ${job.status}`);
-    const run = this.run(job.runId);
     const now = Math.floor(Date.now() / 1000);
     const claims = {
       iss: "https://token.actions.githubusercontent.com",
       aud: query.audience ?? `https://github.com/${this.opts.owner}`,
       sub: this.subjectOf(job),
-      repository: `${this.opts.owner}/${this.opts.repo}`,
-      repository_owner: this.opts.owner,
-      repository_id: String(this.opts.repositoryId),
-      repository_owner_id: String(this.opts.ownerId),
-      run_id: String(run.id),
-      ref: `refs/heads/${run.headBranch}`,
-      event_name: run.event,
-      actor: run.actor,
-      ...(job.environment ? { environment: job.environment } : {}),
+      ...this.claimsOf(job),
       iat: now,
       nbf: now,
       exp: now + 300,

@@ -215,7 +215,13 @@ export class GitHubFake {
    * gate sees inside a properly gated job. Creates the environment (one
    * required reviewer, self-review prevented) if it does not exist.
    */
-  approvedJob(environment = "dkim-production", name = "Gated job") {
+  approvedJob(
+    environment = "dkim-production",
+    name = "Gated job",
+    /** The reusable workflow that defines the job (its job_workflow_ref), and the run's branch. */
+    from: { workflow?: string; branch?: string } = {},
+  ) {
+    const branch = from.branch ?? this.defaultBranch;
     if (!this.actions.environments.get(environment)?.reviewers.length)
       this.actions.setEnvironment(environment, {
         reviewers: [{ type: "User", id: 501, login: "approver" }],
@@ -225,8 +231,13 @@ export class GitHubFake {
     const run = this.actions.startRun(".github/workflows/gated-test.yml", {
       event: "workflow_dispatch",
       headSha: this.refs.get(this.defaultBranch)!,
+      headBranch: branch,
     });
-    const job = this.actions.queueJob(run.id, { name, environment });
+    const job = this.actions.queueJob(run.id, {
+      name,
+      environment,
+      workflowRef: `${this.owner}/${this.repo}/.github/workflows/${from.workflow ?? "reusable-activate.yml"}@refs/heads/${branch}`,
+    });
     this.actions.review(run.id, environment, "approved", "approver");
     return { run, job, env: this.actions.runnerEnv(job.id) };
   }

@@ -435,7 +435,14 @@ export class WorkflowRunner {
         : undefined;
       const group = typeof concurrency === "string" ? concurrency : concurrency?.group;
       const gh = this.opts.github.actions;
-      const fake = gh.queueJob(runId, { name, environment, group });
+      // A job of a local reusable workflow: GitHub's job_workflow_ref names the
+      // called file at the caller's ref (docs/design.md#github-oidc-subject).
+      const fake = gh.queueJob(runId, {
+        name,
+        environment,
+        group,
+        workflowRef: `${this.opts.github.owner}/${this.opts.github.repo}/${file}@${(contexts.github as { ref: string }).ref}`,
+      });
       const jobRecord: JobRecord = {
         id,
         name,

@@ -64,7 +64,10 @@ async function runAction(world: World, inputs: Record<string, string>): Promise<
     ...inputs,
   };
   // The engine runs on the world's clock, so a test can age keys by months.
-  const r = await runEntryPoint(all, { ...world.runEnvironment(), clock: worldClock(world) });
+  const r = await runEntryPoint(all, {
+    ...world.runEnvironment(all.command),
+    clock: worldClock(world),
+  });
   const result: ActionRun = { workspace: world.workspace, inputs: all, ...r };
   runs.push(result);
   return result;

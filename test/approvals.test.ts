@@ -58,6 +58,11 @@ function render(template: string, values: Record<string, string>): string {
   });
 }
 
+/** job_workflow_ref of a job that the repository's reusable workflow `file` defines, called from main. */
+function reusableRef(world: World, file = "reusable-activate.yml"): string {
+  return `${world.github.owner}/${world.github.repo}/.github/workflows/${file}@refs/heads/main`;
+}
+
 /** The env a runner gives a step of `job` (its run id, event and OIDC token). */
 function inJob(world: World, job: FakeJob, event: string): Partial<RunEnvironment> {
   const env = world.github.actions.runnerEnv(job.id);
@@ -88,6 +93,7 @@ async function activationRun(world: World, event: string) {
           name: render(job.name, entry),
           environment: render(job.environment!, { environment: ENV }),
           group: render(job.concurrency!.group, entry),
+          workflowRef: reusableRef(world),
         }),
       );
     }
@@ -274,7 +280,11 @@ describe("the approval gate refuses before any key is read", function () {
   function jobIn(environment: string | undefined): FakeJob {
     const gh = world.github.actions;
     const run = gh.startRun(ACTIVATE_WORKFLOW, { event: "push", headSha: "3".repeat(40) });
-    return gh.queueJob(run.id, { name: `DKIM / Activate ${selector} for ${DOMAIN}`, environment });
+    return gh.queueJob(run.id, {
+      name: `DKIM / Activate ${selector} for ${DOMAIN}`,
+      environment,
+      workflowRef: reusableRef(world),
+    });
   }
 
   it("a job outside the environment", async () => {

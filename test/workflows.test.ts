@@ -586,8 +586,9 @@ describe("reusable workflows and their callers", () => {
       const tool = steps.findIndex((s) => s.with?.path === ".dkim-tool");
       expect(tool, `${file} ${id}`).to.be.within(0, at - 1);
       expect(steps[tool]!.with).to.deep.include({
-        repository: "${{ inputs.tool-repository || job.workflow_repository }}",
-        ref: "${{ inputs.tool-ref || job.workflow_sha }}",
+        // The runner's own answer first: a caller's input cannot swap the code a pinned workflow runs.
+        repository: "${{ job.workflow_repository || inputs.tool-repository }}",
+        ref: "${{ job.workflow_sha || inputs.tool-ref }}",
         "persist-credentials": false,
       });
       // When the runner cannot say which commit that is, the job stops before using any tool.

@@ -8,10 +8,15 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import {
+  ROLE_WORKFLOW_FILES,
+  type WorkflowPin,
+} from "../../actions/dkim-rotation/src/engine/config";
+import {
   GITHUB_OIDC_AUDIENCE,
   GITHUB_OIDC_HOST,
   activatorSubject,
   githubTrustPolicy,
+  pinnedSubjects,
   plannerSubject,
 } from "./policies";
 
@@ -27,6 +32,12 @@ export interface GithubOidcArgs {
   ids?: { ownerId: pulumi.Input<number | string>; repositoryId: pulumi.Input<number | string> };
   /** The deployment environment whose required reviewers gate activation. */
   environment: string;
+  /**
+   * github.workflowPin: each role trusts only jobs of the reusable workflows
+   * that assume it, at the pinned repository and ref, through the repository's
+   * `repo, context, job_workflow_ref` subject template.
+   */
+  workflowPin?: WorkflowPin;
   /** An account has at most one provider per URL; reuse it when it exists. */
   existingProviderArn?: string;
   /** Physical role names are `<namePrefix>-planner` and `<namePrefix>-activator`. */
@@ -43,8 +54,8 @@ export class GithubOidc extends pulumi.ComponentResource {
   readonly providerArn: pulumi.Output<string>;
   readonly plannerRole: aws.iam.Role;
   readonly activatorRole: aws.iam.Role;
-  /** The one `sub` each role trusts. */
-  readonly subjects: { planner: pulumi.Output<string>; activator: pulumi.Output<string> };
+  /** The exact `sub`s each role trusts (one, or one per workflow file when pinned). */
+  readonly subjects: { planner: pulumi.Output<string[]>; activator: pulumi.Output<string[]> };
 
   constructor(name: string, args: GithubOidcArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-dkim-rotation:index:GithubOidc", name, {}, opts);
@@ -63,6 +74,14 @@ export class GithubOidc extends pulumi.ComponentResource {
           childOpts,
         ).arn;
 
+    // Pinned, a token from any other workflow file or ref (a branch's copy of
+    // reusable-rollback.yml) carries another `sub`, and STS refuses it
+    // (docs/design.md#github-oidc-subject).
+    const pinned = (subject: string, role: keyof typeof ROLE_WORKFLOW_FILES): string[] =>
+      args.workflowPin
+        ? pinnedSubjects(subject, args.workflowPin, ROLE_WORKFLOW_FILES[role])
+        : [subject];
+
     // GitHub appends each immutable ID to its name with "@" (docs, "Immutable
     // subject claims"), so the name-form builders give the immutable form
     // when handed "owner@id" and "repo@id".
@@ -71,8 +90,10 @@ export class GithubOidc extends pulumi.ComponentResource {
           .all([args.ids.ownerId, args.ids.repositoryId])
           .apply(([o, r]) => ({ owner: `${args.owner}@${o}`, repo: `${args.repo}@${r}` }))
       : pulumi.output({ owner: args.owner, repo: args.repo });
-    const planner = who.apply((w) => plannerSubject(w.owner, w.repo));
-    const activator = who.apply((w) => activatorSubject(w.owner, w.repo, args.environment));
+    const planner = who.apply((w) => pinned(plannerSubject(w.owner, w.repo), "planner"));
+    const activator = who.apply((w) =>
+      pinned(activatorSubject(w.owner, w.repo, args.environment), "activator"),
+    );
     this.subjects = { planner, activator };
 
     this.plannerRole = new aws.iam.Role(

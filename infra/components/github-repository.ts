@@ -15,6 +15,7 @@
  */
 import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
+import { PINNED_SUBJECT_CLAIM_KEYS } from "../../actions/dkim-rotation/src/engine/config";
 
 export const REPOSITORY_VARIABLES = {
   planner: "AWS_PLANNER_ROLE_ARN",
@@ -47,6 +48,8 @@ export interface GithubRepositoryArgs {
   plannerRoleArn: pulumi.Input<string>;
   activatorRoleArn: pulumi.Input<string>;
   region: string;
+  /** github.workflowPin is set: the repository's tokens carry job_workflow_ref in `sub`. */
+  pinWorkflows?: boolean;
 }
 
 export class GithubRepository extends pulumi.ComponentResource {
@@ -95,6 +98,18 @@ export class GithubRepository extends pulumi.ComponentResource {
         childOpts,
       );
     }
+
+    // The subject template the pinned trust expects (docs/design.md#github-oidc-subject).
+    if (args.pinWorkflows)
+      new github.ActionsRepositoryOidcSubjectClaimCustomizationTemplate(
+        `${name}-oidc-subject`,
+        {
+          repository: args.repo,
+          useDefault: false,
+          includeClaimKeys: [...PINNED_SUBJECT_CLAIM_KEYS],
+        },
+        childOpts,
+      );
 
     this.registerOutputs({ environment: this.environment.environment });
   }

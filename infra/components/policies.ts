@@ -33,6 +33,8 @@ import {
   TAG_KEY_ORIGIN,
   TAG_NOTIFIED,
   TAG_STATE,
+  jobWorkflowRefOf,
+  type WorkflowPin,
 } from "../../actions/dkim-rotation/src/engine/config";
 
 export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
@@ -98,11 +100,26 @@ export function activatorSubject(owner: string, repo: string, environment: strin
 }
 
 /**
+ * The `sub`s GitHub issues under the pinned template (`repo, context,
+ * job_workflow_ref`): the default subject, then `:job_workflow_ref:` and the
+ * reusable workflow that defines the job, one per file
+ * (docs/design.md#github-oidc-subject).
+ */
+export function pinnedSubjects(
+  subject: string,
+  pin: WorkflowPin,
+  files: readonly string[],
+): string[] {
+  return files.map((file) => `${subject}:job_workflow_ref:${jobWorkflowRefOf(pin, file)}`);
+}
+
+/**
  * Trust for a role assumed from GitHub Actions. `StringEquals` (not
  * `StringLike`) on `sub`, so no wildcard can widen it to another branch,
- * environment or repository; `aud` pins the token to STS.
+ * environment, repository or workflow file (a list is any of its exact
+ * values); `aud` pins the token to STS.
  */
-export function githubTrustPolicy(providerArn: string, subject: string): PolicyDocument {
+export function githubTrustPolicy(providerArn: string, subject: string | string[]): PolicyDocument {
   return {
     Version: "2012-10-17",
     Statement: [
@@ -114,7 +131,9 @@ export function githubTrustPolicy(providerArn: string, subject: string): PolicyD
         Condition: {
           StringEquals: {
             [`${GITHUB_OIDC_HOST}:aud`]: GITHUB_OIDC_AUDIENCE,
-            [`${GITHUB_OIDC_HOST}:sub`]: subject,
+            // One subject stays a string, as before pinning; several are "any of".
+            [`${GITHUB_OIDC_HOST}:sub`]:
+              Array.isArray(subject) && subject.length === 1 ? subject[0]! : subject,
           },
         },
       },

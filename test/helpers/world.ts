@@ -126,7 +126,7 @@ export interface World {
    * fake runs in the approved `dkim-production` environment (the approval gate
    * passes), with GitHub's pacing scaled down.
    */
-  runEnvironment(): {
+  runEnvironment(command?: "activate" | "rollback" | "retire" | string): {
     workspace: string;
     repository: string;
     apiUrl: string;
@@ -278,8 +278,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       ns2,
       github,
       ses,
-      runEnvironment: () => {
-        const { env } = github.approvedJob();
+      runEnvironment: (command) => {
+        // The gate checks the token's job_workflow_ref: a rollback runs in reusable-rollback.yml.
+        const { env } = github.approvedJob(undefined, undefined, {
+          workflow: command === "rollback" ? "reusable-rollback.yml" : "reusable-activate.yml",
+        });
         return {
           workspace,
           repository,

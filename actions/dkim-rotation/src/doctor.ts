@@ -9,7 +9,9 @@
  * listing), each domain's authoritative nameservers (an SOA query over UDP
  * and over TCP: SES and many verifiers fall back to TCP for 2048-bit
  * records, RFC 7766), the record files, and on GitHub the OIDC subject
- * template against the trust's form, the environment's protection rules,
+ * template against the trust's form (and github.workflowPin), the
+ * environment's protection rules and its deployment branches (exactly the
+ * default branch),
  * the repository variables the workflows read, the token's reach and whether
  * the workflows are enabled (GitHub disables schedules after 60 days without
  * activity in a public repository).
@@ -18,7 +20,7 @@ import { createSocket } from "node:dgram";
 import { Socket } from "node:net";
 import * as dnsPacket from "dns-packet";
 import type { Octokit } from "@octokit/rest";
-import { gatedEnvironmentOf, type ProjectConfig } from "./engine/config";
+import { gatedEnvironmentOf, PINNED_SUBJECT_CLAIM_KEYS, type ProjectConfig } from "./engine/config";
 import type { KeyStorePort, SesPort } from "./engine/ports";
 import type { NameserverTarget } from "./adapters/dns";
 import { checkAllRecords } from "./adapters/repo-records";
@@ -295,19 +297,14 @@ async function githubChecks(
       octokit.rest.repos.get({ owner, repo }),
     ]);
     const ids = { owner: r.data.owner.id, repo: r.data.id };
-    if (!tpl.data.use_default)
-      add(
-        "github oidc subject",
-        "fail",
-        `custom subject template (${(tpl.data.include_claim_keys ?? []).join(", ")}); the roles trust the default template`,
-        `reset it: gh api -X PUT repos/${owner}/${repo}/actions/oidc/customization/sub -F use_default=true`,
-      );
+    const template = subjectTemplateProblem(config, owner, repo, tpl.data);
+    if (template) add("github oidc subject", "fail", ...template);
     else if (config.githubOwnerId !== undefined || config.githubRepositoryId !== undefined) {
       if (config.githubOwnerId === ids.owner && config.githubRepositoryId === ids.repo)
         add(
           "github oidc subject",
           "ok",
-          `default template; trust uses the immutable form repo:${owner}@${ids.owner}/${repo}@${ids.repo}`,
+          `${templateName(config)}; trust uses the immutable form repo:${owner}@${ids.owner}/${repo}@${ids.repo}`,
         );
       else
         add(
@@ -320,7 +317,7 @@ async function githubChecks(
       add(
         "github oidc subject",
         "warn",
-        `default template; trust uses the name form repo:${owner}/${repo}`,
+        `${templateName(config)}; trust uses the name form repo:${owner}/${repo}`,
         `if this repository was created, renamed or transferred after 2026-07-15 its tokens carry IDs: set githubOwnerId: ${ids.owner} and githubRepositoryId: ${ids.repo}, then pulumi up`,
       );
     const perms = (r.data as { permissions?: { push?: boolean } }).permissions;
@@ -367,19 +364,15 @@ async function githubChecks(
         `${reviewers.reviewers.length} required reviewer(s), self-review allowed`,
         "turn on 'Prevent self-review'",
       );
-    else if (!env.deployment_branch_policy)
-      add(
-        `github environment ${envName}`,
-        "warn",
-        "any branch may deploy",
-        "limit deployment branches to main",
-      );
     else
       add(
         `github environment ${envName}`,
         "ok",
-        `${reviewers.reviewers.length} required reviewer(s), no self-review, branch policy set`,
+        `${reviewers.reviewers.length} required reviewer(s), no self-review`,
       );
+    add(
+      ...(await deploymentBranchCheck(octokit, owner, repo, envName, env.deployment_branch_policy)),
+    );
   } catch (err) {
     if ((err as { status?: number }).status === 404)
       add(
@@ -481,6 +474,98 @@ async function githubChecks(
   } catch (err) {
     add("github workflows", "fail", `cannot list them (${msg(err)})`, tokenFix("actions: read"));
   }
+}
+
+/** How the stack expects GitHub to build the `sub` (docs/design.md#github-oidc-subject). */
+function templateName(config: ProjectConfig): string {
+  const pin = config.github?.workflowPin;
+  return pin
+    ? `custom template (${PINNED_SUBJECT_CLAIM_KEYS.join(", ")}), gated jobs pinned to ${pin.repository}@${pin.ref}`
+    : "default template";
+}
+
+/**
+ * The repository's subject template against the stack file: the default one
+ * unless github.workflowPin asks for `repo, context, job_workflow_ref`, in that
+ * order (the order GitHub joins them in). [detail, fix] when they differ.
+ */
+export function subjectTemplateProblem(
+  config: ProjectConfig,
+  owner: string,
+  repo: string,
+  tpl: { use_default: boolean; include_claim_keys?: string[] },
+): [string, string] | undefined {
+  const want = config.github?.workflowPin ? [...PINNED_SUBJECT_CLAIM_KEYS] : undefined;
+  const have = tpl.use_default ? undefined : (tpl.include_claim_keys ?? []);
+  if (JSON.stringify(want) === JSON.stringify(have)) return undefined;
+  const api = `gh api -X PUT repos/${owner}/${repo}/actions/oidc/customization/sub`;
+  return [
+    `${have ? `custom subject template (${have.join(", ")})` : "default subject template"}; the activator trusts the ${want ? `custom template (${want.join(", ")})` : "default template"}`,
+    want
+      ? `set it: ${api} -F use_default=false ${want.map((k) => `-f 'include_claim_keys[]=${k}'`).join(" ")} (github.manageRepository: true does it)`
+      : `reset it: ${api} -F use_default=true${JSON.stringify(have) === JSON.stringify(PINNED_SUBJECT_CLAIM_KEYS) ? ", or set github.workflowPin in the stack file" : ""}`,
+  ];
+}
+
+/**
+ * The gated environment admits the default branch only: no policy lets any
+ * branch in, "protected branches" lets in every branch with a protection rule
+ * (and every branch when the repository has none), so only custom policies
+ * listing exactly the default branch pass (docs/design.md#github-approval-gate).
+ */
+export async function deploymentBranchCheck(
+  octokit: Octokit,
+  owner: string,
+  repo: string,
+  envName: string,
+  policy: { protected_branches?: boolean; custom_branch_policies?: boolean } | null | undefined,
+): Promise<[string, CheckStatus, string, string?]> {
+  const check = `github environment ${envName} branches`;
+  let main: string;
+  try {
+    main = (await octokit.rest.repos.get({ owner, repo })).data.default_branch;
+  } catch (err) {
+    return [
+      check,
+      "fail",
+      `cannot read the default branch (${msg(err)})`,
+      "give the token metadata: read",
+    ];
+  }
+  const fix = `in Settings → Environments → ${envName} → Deployment branches and tags choose "Selected branches and tags" with the one branch rule "${main}" (or github.manageRepository: true)`;
+  if (!policy) return [check, "fail", "any branch may deploy (no deployment branch policy)", fix];
+  if (policy.protected_branches || !policy.custom_branch_policies)
+    return [
+      check,
+      "fail",
+      `"protected branches only" admits every protected branch, not only ${main}`,
+      fix,
+    ];
+  let rules: { name?: string; type?: string }[];
+  try {
+    rules = await octokit.paginate(octokit.rest.repos.listDeploymentBranchPolicies, {
+      owner,
+      repo,
+      environment_name: envName,
+      per_page: 100,
+    });
+  } catch (err) {
+    return [
+      check,
+      "fail",
+      `cannot list its branch policies (${msg(err)})`,
+      "give the token actions: read",
+    ];
+  }
+  const names = rules.map((r) => `${r.type ?? "branch"} ${r.name ?? "?"}`);
+  if (names.length !== 1 || names[0] !== `branch ${main}`)
+    return [
+      check,
+      "fail",
+      `admits ${names.length ? names.join(", ") : "no branch"}, not exactly branch ${main}`,
+      fix,
+    ];
+  return [check, "ok", `only ${main} may deploy`];
 }
 
 /** One SOA query to `host`:`port` over UDP or TCP; resolves with the rcode. */

@@ -15,13 +15,21 @@
  * 3. that a reviewer approved this run for that environment (the run's
  *    review history, GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals);
  * 4. that no other gated job acts on the same domain right now (an
- *    activation and a rollback run in different concurrency groups).
+ *    activation and a rollback run in different concurrency groups);
+ * 5. that the job runs from the default branch (the token's `ref`) and is
+ *    defined by the tool's reusable workflow for this command (the token's
+ *    `job_workflow_ref`), so a job from another branch or another workflow
+ *    file is refused even where the environment lets it in. This guards the
+ *    tool's own code only: a branch's own workflow never calls the gate, so
+ *    GitHub's deployment branch policy and the activator's trust are what
+ *    refuse it (docs/design.md#github-approval-gate).
  *
  * Any doubt (a missing token, a 403, an unexpected answer) is a refusal: one
  * line that says which check failed and how to fix it. Nothing else runs.
  */
 import type { Octokit } from "@octokit/rest";
 import { RefusalError } from "./engine/errors";
+import { GATED_WORKFLOW_FILE, jobWorkflowRefOf, type WorkflowPin } from "./engine/config";
 import { GitHubRuns } from "./adapters/github-runs";
 
 /** The audience of the token the gate asks for: not STS's, so it cannot be replayed to assume a role. */
@@ -39,6 +47,56 @@ export interface GateRequest {
   octokit?: Octokit;
   /** The job's OIDC token (core.getIDToken on a runner). */
   idToken: (audience: string) => Promise<string>;
+  /** github.workflowPin of the stack file: the exact job_workflow_ref expected. */
+  workflowPin?: WorkflowPin;
+}
+
+/**
+ * Checks the token's `ref` and `job_workflow_ref` claims against the default
+ * branch and the reusable workflow that defines this command's job; returns
+ * the refusal (what, fix) or the confirmed workflow.
+ * Unpinned, a workflow of this repository must be at the default branch; a
+ * workflow of another repository (an adopter calling the tool's repository)
+ * is accepted at any ref, and said so (docs/design.md#github-approval-gate).
+ */
+export function checkJobOrigin(
+  claims: Record<string, unknown>,
+  g: Pick<GateRequest, "command" | "owner" | "repo" | "environment" | "workflowPin">,
+  defaultBranch: string,
+): { refused: [string, string] } | { workflow: string } {
+  const branch = `refs/heads/${defaultBranch}`;
+  const file = GATED_WORKFLOW_FILE[g.command];
+  if (claims.ref !== branch)
+    return {
+      refused: [
+        `this job runs from ${typeof claims.ref === "string" ? claims.ref : "no ref"}, not the default branch ${branch}`,
+        `run the workflow from ${defaultBranch}, and limit environment ${g.environment}'s deployment branches to ${defaultBranch} (doctor checks it)`,
+      ],
+    };
+  const got = claims.job_workflow_ref;
+  const want = g.workflowPin ? jobWorkflowRefOf(g.workflowPin, file) : undefined;
+  const m =
+    typeof got === "string"
+      ? /^([^/]+\/[^/]+)\/\.github\/workflows\/([^@]+)@(.+)$/.exec(got)
+      : null;
+  const here = `${g.owner}/${g.repo}`;
+  const ok = want ? got === want : !!m && m[2] === file && (m[1] !== here || m[3] === branch);
+  if (!ok)
+    return {
+      refused: [
+        `this job is defined by ${typeof got === "string" ? got : "no job_workflow_ref"}, not ${want ?? `${file} of the tool${m?.[1] === here ? ` at ${branch}` : ""}`}`,
+        want
+          ? `run ${g.command} only through ${want} (github.workflowPin in the stack file)`
+          : `run ${g.command} only through the tool's ${file} called from ${defaultBranch}`,
+      ],
+    };
+  return {
+    workflow: want
+      ? `${got as string} (pinned)`
+      : m![1] === here
+        ? (got as string)
+        : `${got as string} (not pinned: set github.workflowPin)`,
+  };
 }
 
 function claimsOf(jwt: string): Record<string, unknown> {
@@ -91,6 +149,21 @@ export async function confirmApproval(g: GateRequest): Promise<string> {
       `the OIDC token is for run ${String(claims.run_id)} of ${String(claims.repository)}, not run ${runId} of ${g.owner}/${g.repo}`,
       "run the action only inside the gated workflow",
     );
+
+  // 5 (checked early: nothing else matters for a job from elsewhere). Its branch and workflow file.
+  let defaultBranch: string;
+  try {
+    defaultBranch = (await octokit.rest.repos.get({ owner: g.owner, repo: g.repo })).data
+      .default_branch;
+  } catch (err) {
+    return refuse(
+      `cannot read the default branch of ${g.owner}/${g.repo} (${statusOf(err) ?? "error"})`,
+      "give the job `permissions: contents: read`",
+    );
+  }
+  const origin = checkJobOrigin(claims, g, defaultBranch);
+  if ("refused" in origin) refuse(...origin.refused);
+  const workflow = (origin as { workflow: string }).workflow;
 
   // 2. The environment requires reviewers.
   let rules: { type?: string; reviewers?: { reviewer?: { login?: string; slug?: string } }[] }[];
@@ -158,5 +231,5 @@ export async function confirmApproval(g: GateRequest): Promise<string> {
       "re-run this job when that one has finished",
     );
 
-  return `approval gate: job in ${env} (required reviewers: ${reviewers.join(", ")}); run ${runId} approved by ${approval!.user?.login ?? "a reviewer"}`;
+  return `approval gate: job in ${env} (required reviewers: ${reviewers.join(", ")}); run ${runId} approved by ${approval!.user?.login ?? "a reviewer"}; from ${workflow}`;
 }

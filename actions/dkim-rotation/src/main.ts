@@ -227,6 +227,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           runId: env.runId,
           octokit,
           idToken: env.idToken ?? ((audience) => core.getIDToken(audience)),
+          workflowPin: config.github?.workflowPin,
         }),
       );
     }

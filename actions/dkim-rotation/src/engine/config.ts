@@ -236,8 +236,51 @@ export const githubSchema = z
         teams: z.array(z.number().int()).default([]),
       })
       .default({ users: [], teams: [] }),
+    /**
+     * Pin the gated jobs to the tool's reusable workflows: the activator
+     * trusts only `sub`s carrying `job_workflow_ref:<repository>/.github/
+     * workflows/<file>@<ref>` (docs/design.md#github-oidc-subject).
+     */
+    workflowPin: z
+      .object({
+        repository: z.string().regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/, {
+          error: "must be OWNER/REPO of the repository holding the reusable workflows",
+        }),
+        ref: z.string().regex(/^(refs\/(heads|tags)\/[A-Za-z0-9._/-]+|[0-9a-f]{40})$/, {
+          error: "must be refs/heads/<branch>, refs/tags/<tag> or a 40-hex commit",
+        }),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
+
+/** The reusable workflow that defines each gated job (docs/design.md#github-approval-gate). */
+export const GATED_WORKFLOW_FILE = {
+  activate: "reusable-activate.yml",
+  retire: "reusable-activate.yml",
+  rollback: "reusable-rollback.yml",
+} as const;
+
+/** The reusable workflows whose jobs assume each role (the `role-to-assume` steps). */
+export const ROLE_WORKFLOW_FILES = {
+  planner: ["reusable-plan.yml", "reusable-activate.yml"],
+  activator: ["reusable-activate.yml", "reusable-rollback.yml"],
+} as const;
+
+export type WorkflowPin = NonNullable<z.output<typeof githubSchema>["workflowPin"]>;
+
+/** GitHub's `job_workflow_ref` claim of a job defined in `file` of the pinned repository and ref. */
+export function jobWorkflowRefOf(pin: WorkflowPin, file: string): string {
+  return `${pin.repository}/.github/workflows/${file}@${pin.ref}`;
+}
+
+/**
+ * The repository's OIDC subject template when workflows are pinned: GitHub
+ * joins the keys in this order, `repo:…:environment:…:job_workflow_ref:…`
+ * (docs/design.md#github-oidc-subject).
+ */
+export const PINNED_SUBJECT_CLAIM_KEYS = ["repo", "context", "job_workflow_ref"] as const;
 
 export type IdentityInput = z.input<typeof identitySchema>;
 
