@@ -177,7 +177,7 @@ describe("workflows", () => {
         expect(perms["id-token"], `${file} ${id}`).to.equal(undefined);
       }
     }
-    expect(assuming).to.equal(5);
+    expect(assuming).to.equal(6);
   });
 
   it("activate and rollback run only in the gated environment the callers name, with the activator role", () => {
@@ -295,13 +295,17 @@ describe("workflows", () => {
       group: "dkim-activate-${{ matrix.domain }}",
       "cancel-in-progress": false,
     });
-    const rollback = workflows.get("reusable-rollback.yml")!.jobs.rollback!;
-    // A group of its own: in the activation's group the next hourly run would
-    // cancel a rollback waiting for approval. The gate keeps them apart instead.
-    expect(rollback.concurrency).to.deep.equal({
-      group: "dkim-rollback-${{ inputs.domain }}",
-      "cancel-in-progress": false,
-    });
+    const rollbackWf = workflows.get("reusable-rollback.yml")!.jobs;
+    const rollback = rollbackWf.rollback!;
+    // No group at all: in any group a second queued rollback would cancel one
+    // waiting for approval (docs/design.md#github-concurrency). The ungated
+    // validate job refuses a second dispatch, and the gate keeps gated jobs apart.
+    expect(rollback.concurrency).to.equal(undefined);
+    expect(rollback.needs).to.equal("validate");
+    const validate = rollbackWf.validate!;
+    expect((validate as { environment?: string }).environment).to.equal(undefined);
+    expect(validate.concurrency).to.equal(undefined);
+    expect(actionCommand(validate)).to.deep.equal(["rollback-check"]);
     // The approval machinery recognises the gated jobs by these names.
     const render = (name: string) =>
       name
@@ -597,7 +601,7 @@ describe("reusable workflows and their callers", () => {
       expect(guard.run).to.match(/exit 1/);
       expect(callOf(workflows.get(file)!).inputs).to.include.keys("tool-repository", "tool-ref");
     }
-    expect(n).to.equal(6); // plan, records, verify, activate, retire, rollback
+    expect(n).to.equal(7); // plan, records, verify, activate, retire, rollback's validate, rollback
     // No job anywhere uses the action from the caller's workspace root.
     for (const f of files) expect(text(f), f).to.not.match(/uses: \.\/actions\/dkim-rotation/);
   });
