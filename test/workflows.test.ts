@@ -445,11 +445,25 @@ describe("release.yml", () => {
     expect(runs(test)).to.include("npm test");
     expect(runs(release().jobs["check-dist"]!)).to.include("npm run check-dist");
   });
-  it("checks the version against package.json and CHANGELOG.md, then moves the major tag", () => {
+  it("checks the version against package.json and CHANGELOG.md; moves no tag; releases only under a v* tag ruleset; prints the commit to pin", () => {
     const text = readFileSync(join(DIR, "release.yml"), "utf8");
     expect(text).to.include('require("./package.json").version');
     expect(text).to.include("CHANGELOG.md");
-    expect(text).to.match(/major="v\$\{VERSION%%\.\*\}"/);
+    // No major tag: nothing an adopter could call by a movable name (docs/design.md#pinning-reusable-workflows).
+    expect(text).not.to.match(/major=|-X PATCH .*git\/refs\/tags|force=true/);
+    const steps = release().jobs.release!.steps ?? [];
+    const names = steps.map((s) => (s as { name?: string }).name ?? "");
+    const guard = names.indexOf("Check that a tag ruleset keeps v* tags from moving");
+    const create = names.findIndex((n) => n.startsWith("Create the release"));
+    expect(guard).to.be.within(0, create - 1);
+    const guardRun = (steps[guard] as { run: string }).run;
+    expect(guardRun).to.include("rulesets?targets=tag");
+    expect(guardRun).to.include('index("refs/tags/v*")');
+    expect(guardRun).to.match(/index\("update"\)[\s\S]*index\("deletion"\)/);
+    expect(guardRun).to.match(/exit 1/);
+    expect(text).to.include(
+      'echo "uses: $REPO/.github/workflows/reusable-$w.yml@$SHA # v$VERSION"',
+    );
     // The input reaches the scripts through env only (no ${{ }} inside run: scripts).
     for (const step of release().jobs.release!.steps ?? []) {
       const run = (step as { run?: string }).run;
