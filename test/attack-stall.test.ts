@@ -15,7 +15,8 @@
  *
  * The dispatches go through the shipped workflow files (scripts/workflow-runner.ts
  * on the GitHub fake); the state-dependent checks run the action's `execute()`
- * in-process on the world's clock, so a key can be aged by months.
+ * in-process on the world's clock, so a key can be aged by months, and a valid
+ * dispatch then runs through the shipped files on that clock (inProcessHost).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,6 +33,7 @@ import { publicKeyFingerprint } from "../actions/dkim-rotation/src/engine/keys";
 import { ROLLBACK_WORKFLOW } from "../actions/dkim-rotation/src/adapters/github-runs";
 import { pinnedCallers } from "../actions/dkim-rotation/src/doctor";
 import { WorkflowRunner, type RunRecord } from "../scripts/workflow-runner";
+import { inProcessHost } from "../scripts/action-host";
 import { fetchIdToken } from "../scripts/github-fake";
 import type { FakeJob } from "../scripts/github-fake-actions";
 import { EMULATOR_CREDENTIALS, startWorld, type World } from "./helpers/world";
@@ -79,6 +81,30 @@ function ungatedJob(world: World, workflow: string, event = "workflow_dispatch")
   };
 }
 
+/** The shipped workflows on `world`; every reviewer request is recorded in `asked` and answered `answer`. */
+function runnerFor(
+  world: World,
+  asked: string[],
+  answer: "wait" | "approve",
+  inProcess?: Parameters<typeof inProcessHost>[0],
+): WorkflowRunner {
+  return new WorkflowRunner({
+    workspace: world.workspace,
+    toolDir: ROOT,
+    workflowRoot: ROOT,
+    github: world.github,
+    vars: VARS,
+    aws: { endpoint: world.emulator.url, credentials: EMULATOR_CREDENTIALS },
+    approve: (job) => {
+      asked.push(job.name);
+      return answer;
+    },
+    token: "ghs_attackStallInstallationToken0123456",
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    ...(inProcess ? { host: inProcessHost(inProcess) } : {}),
+  });
+}
+
 describe("attack: a bogus or second rollback dispatch, through the shipped workflow", function () {
   this.timeout(240_000);
   let world: World;
@@ -101,21 +127,8 @@ describe("attack: a bogus or second rollback dispatch, through the shipped workf
       branchPatterns: ["main"],
     });
     asked = [];
-    runner = new WorkflowRunner({
-      workspace: world.workspace,
-      toolDir: ROOT,
-      workflowRoot: ROOT,
-      github: world.github,
-      vars: VARS,
-      aws: { endpoint: world.emulator.url, credentials: EMULATOR_CREDENTIALS },
-      // Any reviewer request is a failure of these tests: record it and leave it waiting.
-      approve: (job) => {
-        asked.push(job.name);
-        return "wait";
-      },
-      token: "ghs_attackStallInstallationToken0123456",
-      env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-    });
+    // Any reviewer request is a failure of these tests: record it and leave it waiting.
+    runner = runnerFor(world, asked, "wait");
   });
   after(async () => world?.close());
 
@@ -227,6 +240,8 @@ describe("attack: rollback-check on the engine's own preconditions, and the stal
 
   before(async () => {
     world = await startWorld({
+      // The stack file the shipped callers name, for the dispatch at the end.
+      configFile: "Pulumi.prod.yaml",
       identities: [
         { domain: A, selectorPrefix: "mail" },
         { domain: B, selectorPrefix: "news" },
@@ -326,6 +341,35 @@ describe("attack: rollback-check on the engine's own preconditions, and the stal
     );
     expect(waiting.status).to.equal("waiting");
     world.github.actions.review(waiting.runId, ENV, "rejected", "approver");
+  });
+
+  it("a valid dispatch passes validate, asks the reviewers once, and rolls back through the shipped workflow", async () => {
+    const asked: string[] = [];
+    // In this process on the world's clock: the keys were aged by months.
+    const runner = runnerFor(world, asked, "approve", {
+      clock: {
+        now: () => world.clock.now(),
+        sleep: async (ms: number) => {
+          world.clock.advance(ms);
+          await world.emulator.advance();
+        },
+      },
+      githubPacing: { retryAfterBaseMs: 5, writeIntervalMs: 0 },
+    });
+    const r = await runner.run(".github/workflows/dkim-rollback.yml", {
+      name: "workflow_dispatch",
+      inputs: { domain: A, selector: first },
+    });
+    expect(r.jobs.map((j) => [j.id, j.conclusion])).to.deep.equal([
+      ["validate", "success"],
+      ["rollback", "success"],
+    ]);
+    expect(asked).to.deep.equal([`DKIM / Roll back ${A} to ${first}`]);
+    expect(r.steps.filter((s) => s.role).map((s) => s.role!.split("/").pop())).to.deep.equal([
+      "dkim-planner",
+      "dkim-activator",
+    ]);
+    expect(world.emulator.ses.identity(world.region, A)?.tokens).to.deep.equal([first]);
   });
 });
 
