@@ -65,9 +65,15 @@ interface Workflow {
   >;
 }
 
-/** The release reference of one of this repository's reusable workflows. */
-const RELEASED_WORKFLOW =
-  /^[A-Za-z0-9-]+\/ses-dkim-rotation\/\.github\/workflows\/(reusable-[a-z]+\.yml)@v1$/;
+/**
+ * A pinned reference to one of this repository's reusable workflows: a full
+ * commit SHA, never a movable tag or branch (docs/adopting.md#pinning).
+ */
+const PINNED_WORKFLOW =
+  /^[A-Za-z0-9-]+\/ses-dkim-rotation\/\.github\/workflows\/(reusable-[a-z]+\.yml)@([0-9a-f]{40})$/;
+/** The guide's `uses:` line: the SHA, then what it is (`# vX.Y.Z` or `# main as of <date>`). */
+const PIN_LINE =
+  /uses: [A-Za-z0-9-]+\/ses-dkim-rotation\/\.github\/workflows\/reusable-[a-z]+\.yml@([0-9a-f]{40}) # (v\d+\.\d+\.\d+|main as of \d{4}-\d{2}-\d{2})$/gm;
 const readWorkflow = (name: string) => readFileSync(join(ROOT, ".github/workflows", name), "utf8");
 
 function git(cwd: string, args: string[]) {
@@ -153,28 +159,59 @@ describe("docs/adopting.md, from an empty repository to the first rotation PR", 
     );
   });
 
-  it("1. the workflows: this repository's callers, calling its reusable workflows at the release tag, lint-clean", async function () {
+  it("1. the workflows: this repository's callers, calling its reusable workflows by one commit SHA that accepts them, lint-clean", async function () {
     const { variables, secrets } = guideVariables();
+    // One pin for all four callers and the Pulumi checkout.
+    const pins = [...GUIDE.matchAll(PIN_LINE)].map((m) => `${m[1]} # ${m[2]}`);
+    expect(pins, "the guide's uses: lines").to.have.length(4);
+    expect(new Set(pins).size, pins.join("\n")).to.equal(1);
+    const pin = pins[0]!;
+    const sha = pin.slice(0, 40);
+    expect(GUIDE).to.include(`git checkout ${sha}`);
     for (const [path, text] of files) {
       if (!path.startsWith(".github/workflows/")) continue;
       const name = path.split("/").pop()!;
       expect(await lintWorkflow(text, path), path).to.deep.equal([]);
-      // The guide's workflow is this repository's caller with the release reference: one text.
-      const released = readWorkflow(name).replace(
+      // The guide's workflow is this repository's caller with the pinned reference: one text.
+      const pinned = readWorkflow(name).replace(
         /uses: \.\/\.github\/workflows\/(\S+)/g,
-        "uses: example-jp/ses-dkim-rotation/.github/workflows/$1@v1",
+        `uses: example-jp/ses-dkim-rotation/.github/workflows/$1@${pin}`,
       );
-      expect(text, path).to.equal(released);
+      expect(text, path).to.equal(pinned);
       const jobs = Object.values((parse(text) as Workflow).jobs);
       expect(jobs, path).to.have.length(1);
-      const called = RELEASED_WORKFLOW.exec(jobs[0]!.uses ?? "");
+      const called = PINNED_WORKFLOW.exec(jobs[0]!.uses ?? "");
       expect(called, `${path}: ${jobs[0]!.uses}`).to.not.equal(null);
-      // Every input it passes is one the reusable workflow declares.
-      const declared = (parse(readWorkflow(called![1]!)) as Workflow).on.workflow_call as {
-        inputs: Record<string, unknown>;
-      };
-      for (const input of Object.keys(jobs[0]!.with ?? {}))
-        expect(Object.keys(declared.inputs), `${path}: input ${input}`).to.include(input);
+      // The pin is a commit of this repository whose reusable workflow accepts
+      // this caller: every input it passes is declared there, every required one
+      // is passed (GitHub refuses the call otherwise). When a caller's inputs
+      // change, pin a newer commit of main in the guide.
+      let atPin: string;
+      try {
+        atPin = execFileSync("git", ["show", `${sha}:.github/workflows/${called![1]!}`], {
+          cwd: ROOT,
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+      } catch {
+        throw new Error(
+          `docs/adopting.md pins ${sha}, which is not a commit of this repository with .github/workflows/${called![1]!}; pin a commit of main`,
+        );
+      }
+      for (const workflow of [atPin, readWorkflow(called![1]!)]) {
+        const declared = (parse(workflow) as Workflow).on.workflow_call as {
+          inputs: Record<string, { required?: boolean }>;
+        };
+        for (const input of Object.keys(jobs[0]!.with ?? {}))
+          expect(Object.keys(declared.inputs), `${path}: input ${input} at ${sha}`).to.include(
+            input,
+          );
+        for (const [input, def] of Object.entries(declared.inputs))
+          if (def.required)
+            expect(Object.keys(jobs[0]!.with ?? {}), `${path}: required ${input}`).to.include(
+              input,
+            );
+      }
       // Every variable and secret a workflow reads is in the guide's table.
       for (const m of text.matchAll(/\bvars\.([A-Z_]+)/g))
         expect(variables, `${path}: vars.${m[1]}`).to.include(m[1]);
@@ -249,7 +286,7 @@ describe("docs/adopting.md, from an empty repository to the first rotation PR", 
     // The caller's `with:` (its vars) becomes the reusable workflow's inputs;
     // the action step's `with:` is evaluated from those, by GitHub's evaluator.
     const caller = (parse(files.get(".github/workflows/dkim-rotate.yml")!) as Workflow).jobs.plan!;
-    const reusable = parse(readWorkflow(RELEASED_WORKFLOW.exec(caller.uses!)![1]!)) as Workflow;
+    const reusable = parse(readWorkflow(PINNED_WORKFLOW.exec(caller.uses!)![1]!)) as Workflow;
     const declared = (
       reusable.on.workflow_call as { inputs: Record<string, { default?: unknown }> }
     ).inputs;

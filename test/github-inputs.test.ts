@@ -94,11 +94,20 @@ describe("action inputs", () => {
 
   it("rejects a missing or unknown command", () => {
     expect(errorOf({}).message).to.equal(
-      "input:command: field command: is required (hint: one of plan, verify, activate, rollback, retire, status, doctor)",
+      "input:command: field command: is required (hint: one of plan, verify, activate, rollback, rollback-check, retire, status, doctor)",
     );
     const e = errorOf({ command: "swap" });
     expect(e.parts).to.include({ file: "input:command", field: "command" });
     expect(e.message).to.match(/"swap" is not a command/);
+  });
+
+  it("rollback-check needs a domain and the selector to restore, like rollback", () => {
+    expect(errorOf({ command: "rollback-check", selector: "mail-1" }).message).to.equal(
+      "input:domain: field domain: is required for rollback-check",
+    );
+    expect(errorOf({ command: "rollback-check", domain: "mail.example.jp" }).message).to.equal(
+      "input:selector: field selector: is required for rollback-check (hint: the selector to restore (the previous one, still published))",
+    );
   });
 
   it("validates domain and selector with the engine's patterns", () => {

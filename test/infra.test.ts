@@ -1238,6 +1238,27 @@ describe("Pulumi estate (infra/)", function () {
       expect(one("pulumi:providers:github", "github").inputs.owner).to.equal("example-jp");
     });
 
+    it("keeps release tags from moving: a tag ruleset on v* restricts updates and deletions, with no bypass", async function () {
+      const values = baseValues();
+      values.github = {
+        owner: "example-jp",
+        repo: "ses-dkim-rotation",
+        environment: "dkim-production",
+        manageRepository: true,
+        reviewers: { users: [101], teams: [] },
+      };
+      await buildEstate(parse(values), { namePrefix: "t3tags" });
+      const ruleset = one("github:index/repositoryRuleset:RepositoryRuleset", "release-tags");
+      expect(ruleset.inputs).to.deep.include({
+        repository: "ses-dkim-rotation",
+        target: "tag",
+        enforcement: "active",
+        conditions: { refName: { includes: ["refs/tags/v*"], excludes: [] } },
+        rules: { update: true, deletion: true, nonFastForward: true },
+        bypassActors: [],
+      });
+    });
+
     it("adopts existing SES identities with the import option instead of creating them", async function () {
       const values = baseValues();
       values.adoptIdentities = ["mail.example.jp@ap-northeast-3", "example.co.jp"];

@@ -177,7 +177,7 @@ describe("workflows", () => {
         expect(perms["id-token"], `${file} ${id}`).to.equal(undefined);
       }
     }
-    expect(assuming).to.equal(5);
+    expect(assuming).to.equal(6);
   });
 
   it("activate and rollback run only in the gated environment the callers name, with the activator role", () => {
@@ -295,13 +295,17 @@ describe("workflows", () => {
       group: "dkim-activate-${{ matrix.domain }}",
       "cancel-in-progress": false,
     });
-    const rollback = workflows.get("reusable-rollback.yml")!.jobs.rollback!;
-    // A group of its own: in the activation's group the next hourly run would
-    // cancel a rollback waiting for approval. The gate keeps them apart instead.
-    expect(rollback.concurrency).to.deep.equal({
-      group: "dkim-rollback-${{ inputs.domain }}",
-      "cancel-in-progress": false,
-    });
+    const rollbackWf = workflows.get("reusable-rollback.yml")!.jobs;
+    const rollback = rollbackWf.rollback!;
+    // No group at all: in any group a second queued rollback would cancel one
+    // waiting for approval (docs/design.md#github-concurrency). The ungated
+    // validate job refuses a second dispatch, and the gate keeps gated jobs apart.
+    expect(rollback.concurrency).to.equal(undefined);
+    expect(rollback.needs).to.equal("validate");
+    const validate = rollbackWf.validate!;
+    expect((validate as { environment?: string }).environment).to.equal(undefined);
+    expect(validate.concurrency).to.equal(undefined);
+    expect(actionCommand(validate)).to.deep.equal(["rollback-check"]);
     // The approval machinery recognises the gated jobs by these names.
     const render = (name: string) =>
       name
@@ -441,11 +445,25 @@ describe("release.yml", () => {
     expect(runs(test)).to.include("npm test");
     expect(runs(release().jobs["check-dist"]!)).to.include("npm run check-dist");
   });
-  it("checks the version against package.json and CHANGELOG.md, then moves the major tag", () => {
+  it("checks the version against package.json and CHANGELOG.md; moves no tag; releases only under a v* tag ruleset; prints the commit to pin", () => {
     const text = readFileSync(join(DIR, "release.yml"), "utf8");
     expect(text).to.include('require("./package.json").version');
     expect(text).to.include("CHANGELOG.md");
-    expect(text).to.match(/major="v\$\{VERSION%%\.\*\}"/);
+    // No major tag: nothing an adopter could call by a movable name (docs/design.md#pinning-reusable-workflows).
+    expect(text).not.to.match(/major=|-X PATCH .*git\/refs\/tags|force=true/);
+    const steps = release().jobs.release!.steps ?? [];
+    const names = steps.map((s) => (s as { name?: string }).name ?? "");
+    const guard = names.indexOf("Check that a tag ruleset keeps v* tags from moving");
+    const create = names.findIndex((n) => n.startsWith("Create the release"));
+    expect(guard).to.be.within(0, create - 1);
+    const guardRun = (steps[guard] as { run: string }).run;
+    expect(guardRun).to.include("rulesets?targets=tag");
+    expect(guardRun).to.include('index("refs/tags/v*")');
+    expect(guardRun).to.match(/index\("update"\)[\s\S]*index\("deletion"\)/);
+    expect(guardRun).to.match(/exit 1/);
+    expect(text).to.include(
+      'echo "uses: $REPO/.github/workflows/reusable-$w.yml@$SHA # v$VERSION"',
+    );
     // The input reaches the scripts through env only (no ${{ }} inside run: scripts).
     for (const step of release().jobs.release!.steps ?? []) {
       const run = (step as { run?: string }).run;
@@ -598,7 +616,7 @@ describe("reusable workflows and their callers", () => {
       expect(guard.run).to.match(/exit 1/);
       expect(callOf(workflows.get(file)!).inputs).to.include.keys("tool-repository", "tool-ref");
     }
-    expect(n).to.equal(6); // plan, records, verify, activate, retire, rollback
+    expect(n).to.equal(7); // plan, records, verify, activate, retire, rollback's validate, rollback
     // No job anywhere uses the action from the caller's workspace root.
     for (const f of files) expect(text(f), f).to.not.match(/uses: \.\/actions\/dkim-rotation/);
   });

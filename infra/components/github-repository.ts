@@ -9,6 +9,8 @@
  * - A deployment branch policy of `main` only, so a job on another branch
  *   cannot enter the environment at all.
  * - Repository variables with the role ARNs and Region for the workflows.
+ * - A tag ruleset: release tags (`v*`) can be created but never updated or
+ *   deleted (GitHub refuses it; no bypass actors).
  *
  * Required reviewers on private repositories need GitHub Enterprise (or a
  * public repository); without them the environment is not a gate.
@@ -16,6 +18,9 @@
 import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
 import { PINNED_SUBJECT_CLAIM_KEYS } from "../../actions/dkim-rotation/src/engine/config";
+
+/** The tag ruleset that keeps release tags from moving (docs/operations.md, "Releases"). */
+export const RELEASE_TAG_RULESET = { name: "release tags never move", pattern: "refs/tags/v*" };
 
 export const REPOSITORY_VARIABLES = {
   planner: "AWS_PLANNER_ROLE_ARN",
@@ -110,6 +115,25 @@ export class GithubRepository extends pulumi.ComponentResource {
         },
         childOpts,
       );
+
+    // Release tags never move (docs/design.md#pinning-reusable-workflows): a
+    // tag ruleset on v*, with no one allowed to bypass it, makes GitHub refuse
+    // any update or deletion of a release tag; creating a new one stays open
+    // to the release workflow. Adopters still pin by commit SHA, since an
+    // administrator can change a ruleset.
+    new github.RepositoryRuleset(
+      `${name}-release-tags`,
+      {
+        repository: args.repo,
+        name: RELEASE_TAG_RULESET.name,
+        target: "tag",
+        enforcement: "active",
+        conditions: { refName: { includes: [RELEASE_TAG_RULESET.pattern], excludes: [] } },
+        rules: { update: true, deletion: true, nonFastForward: true },
+        bypassActors: [],
+      },
+      childOpts,
+    );
 
     this.registerOutputs({ environment: this.environment.environment });
   }

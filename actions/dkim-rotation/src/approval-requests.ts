@@ -13,7 +13,11 @@
  * gated jobs, it holds back
  * - every domain that already has a gated job of another run waiting,
  *   queued or running (activation, retirement or rollback): the open request
- *   stands until it is approved, rejected or expires;
+ *   stands until it is approved, rejected or expires. Only that domain: an
+ *   open job never holds back another domain's activation, so a bogus
+ *   dispatch can stall nothing but its own domain, and the rollback workflow
+ *   refuses a dispatch that could not run before it queues a gated job
+ *   (docs/design.md#github-rollback-validation);
  * - on a scheduled run, a selector whose latest request was rejected: it is
  *   asked again only when something changes: a new merge to `dns/` (a push
  *   run), a new key (a new selector), or a manual dispatch.
@@ -41,16 +45,7 @@ export function holdBack(
   for (const c of candidates) {
     const busy = open.find((j) => j.domain === c.domain);
     if (busy) {
-      const what =
-        busy.status === "waiting"
-          ? `waits for approval`
-          : busy.status === "in_progress"
-            ? "is running"
-            : "is queued";
-      held.push({
-        ...c,
-        reason: `not asking again: the ${busy.kind} job for ${busy.selector} ${what} in run ${busy.runId} (${busy.runUrl})`,
-      });
+      held.push({ ...c, reason: `not asking again: ${describeOpen(busy)}` });
       continue;
     }
     // The newest finished request for exactly this decision.
@@ -67,4 +62,28 @@ export function holdBack(
     offer.push(c);
   }
   return { offer, held };
+}
+
+/** "the rollback job for s1 waits for approval in run 7 (url)". */
+function describeOpen(job: GatedJob): string {
+  const what =
+    job.status === "waiting"
+      ? "waits for approval"
+      : job.status === "in_progress"
+        ? "is running"
+        : "is queued";
+  return `the ${job.kind} job for ${job.selector} ${what} in run ${job.runId} (${job.runUrl})`;
+}
+
+/**
+ * Why a rollback dispatch for `domain` must not queue its gated job: another
+ * rollback of the domain is open. GitHub would not keep both (a concurrency
+ * group cancels the older pending job, docs/design.md#github-concurrency), and
+ * a reviewer should decide the one already asked; undefined when none is open.
+ */
+export function openRollbackOf(open: GatedJob[], domain: string): string | undefined {
+  const other = open.find((j) => j.kind === "rollback" && j.domain === domain);
+  return other
+    ? `${describeOpen(other)}; approve, reject or cancel that run before dispatching another`
+    : undefined;
 }

@@ -14,9 +14,12 @@
  * default branch),
  * the repository variables the workflows read, the token's reach and whether
  * the workflows are enabled (GitHub disables schedules after 60 days without
- * activity in a public repository).
+ * activity in a public repository), and whether the caller workflows pin
+ * the reusable workflows by commit SHA.
  */
 import { createSocket } from "node:dgram";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Socket } from "node:net";
 import * as dnsPacket from "dns-packet";
 import type { Octokit } from "@octokit/rest";
@@ -277,7 +280,59 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
     add("records", "fail", msg(err), "run check-records");
   }
 
+  out.push(...pinnedCallers(p.repoRoot));
   if (p.github) await githubChecks(p, add, callerAccount);
+  return out;
+}
+
+/** `uses: <owner>/<repo>/.github/workflows/reusable-<name>.yml@<ref>` in a caller. */
+const REUSABLE_CALL =
+  /^\s*(?:-\s*)?uses:\s*["']?([\w.-]+\/[\w.-]+\/\.github\/workflows\/reusable-[\w-]+\.ya?ml)@([^\s"'#]+)/;
+const FULL_SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * Callers in the checkout that name our reusable workflows by a tag or a
+ * branch: whoever can move that ref runs code with this repository's planner
+ * role, activator role and App key. GitHub fixes a call's code only when the
+ * ref is a full commit SHA (docs/design.md#pinning-reusable-workflows). One
+ * warning per call, naming the file and line; ok when there is none.
+ */
+export function pinnedCallers(repoRoot: string): CheckResult[] {
+  const dir = join(repoRoot, ".github", "workflows");
+  let files: string[];
+  try {
+    files = readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort();
+  } catch {
+    return [
+      { check: "workflow pins", status: "ok", detail: "no .github/workflows in the checkout" },
+    ];
+  }
+  const out: CheckResult[] = [];
+  let pinned = 0;
+  for (const file of files) {
+    const lines = readFileSync(join(dir, file), "utf8").split("\n");
+    lines.forEach((line, i) => {
+      const m = REUSABLE_CALL.exec(line);
+      if (!m) return;
+      if (FULL_SHA.test(m[2]!)) return void pinned++;
+      out.push({
+        check: "workflow pins",
+        status: "warn",
+        detail: `.github/workflows/${file}:${i + 1} calls ${m[1]}@${m[2]}, a movable tag or branch`,
+        fix: `pin the full 40-hex commit SHA of that release with the tag as a comment (uses: ${m[1]}@<sha> # ${m[2]}); see docs/adopting.md`,
+      });
+    });
+  }
+  if (!out.length)
+    out.push({
+      check: "workflow pins",
+      status: "ok",
+      detail: pinned
+        ? `${pinned} call(s) of the reusable workflows pinned by commit SHA`
+        : "no call of the reusable workflows from another repository",
+    });
   return out;
 }
 

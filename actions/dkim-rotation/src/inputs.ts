@@ -24,6 +24,7 @@ export const COMMANDS = [
   "verify",
   "activate",
   "rollback",
+  "rollback-check",
   "retire",
   "status",
   "doctor",
@@ -69,6 +70,7 @@ const NEEDS: Record<
   status: { domain: "optional", selector: "forbidden" },
   doctor: { domain: "forbidden", selector: "forbidden" },
   rollback: { domain: "required", selector: "required" },
+  "rollback-check": { domain: "required", selector: "required" },
   retire: { domain: "required", selector: "required" },
 };
 
@@ -142,7 +144,7 @@ export function readInputs(
     bad(
       "selector",
       `is required for ${command}`,
-      command === "rollback"
+      command === "rollback" || command === "rollback-check"
         ? "the selector to restore (the previous one, still published)"
         : "the old selector whose record is removed",
     );

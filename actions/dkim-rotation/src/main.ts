@@ -7,7 +7,7 @@ import * as core from "@actions/core";
 import { systemClock, type Clock } from "./engine/clock";
 import { gatedEnvironmentOf, type ProjectConfig } from "./engine/config";
 import { loadConfig } from "./load-config";
-import { InputError, oneLine } from "./engine/errors";
+import { InputError, RefusalError, oneLine } from "./engine/errors";
 import { statusRows } from "./format";
 import { describeRollback } from "./engine/lifecycle";
 import { ActivationFailedError, type SwapReport } from "./engine/swap";
@@ -17,7 +17,7 @@ import {
   type EngineContext,
   type Logger,
 } from "./engine/engine-context";
-import { runActivate, runRollback } from "./engine/activate";
+import { checkRollback, runActivate, runRollback } from "./engine/activate";
 import { runPlan } from "./engine/plan";
 import { runRetire } from "./engine/retire";
 import { runVerify } from "./engine/verify";
@@ -37,7 +37,7 @@ import {
   type GitHubPacing,
 } from "./adapters/github";
 import { GitHubRuns } from "./adapters/github-runs";
-import { holdBack } from "./approval-requests";
+import { holdBack, openRollbackOf } from "./approval-requests";
 import { confirmApproval } from "./gate";
 import { doctorGitHub, hasFailure, renderDoctor, runDoctor } from "./doctor";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
@@ -408,6 +408,26 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           );
         }
         return summary;
+      }
+      case "rollback-check": {
+        // Before the gated rollback job is queued (docs/design.md#github-rollback-validation):
+        // a second rollback of the domain would cancel or stack on the open one.
+        if (!octokit || !env.runId)
+          throw new RefusalError(
+            inputs.domain!,
+            "rollback-check refused: it needs github-token and GITHUB_RUN_ID to look for a rollback of the domain that is already open; run it from the rollback workflow with `permissions: actions: read`",
+          );
+        const open = await new GitHubRuns(
+          octokit,
+          repositoryOf(config, env),
+          Number(env.runId),
+        ).openGatedJobs();
+        const other = openRollbackOf(open, inputs.domain!);
+        if (other)
+          throw new RefusalError(inputs.domain!, `rollback ${inputs.selector!} refused: ${other}`);
+        const message = await checkRollback(ctx, inputs.domain!, inputs.selector!);
+        core.info(message);
+        return { title, identities: [], notes: [message] };
       }
       case "rollback": {
         const report = await runRollback(ctx, inputs.domain!, inputs.selector!, {

@@ -12,6 +12,7 @@ import { probeSignature } from "./probe";
 import { checkSwap, describeRollback } from "./lifecycle";
 import { rollbackSelector } from "./planner";
 import { recordFolderOf, recordPath } from "./record";
+import type { IdentityConfig } from "./config";
 import { type EngineContext, findIdentity, readKey, withLock } from "./engine-context";
 import { readLifecycle, summarizeDns } from "./snapshot";
 import {
@@ -23,6 +24,66 @@ import {
 } from "./swap";
 import { rollBack } from "./rollback";
 import { sendOnce } from "./notify";
+
+/**
+ * What must hold before a swap to `selector`, read without any private key:
+ * its record is on main, its key is stored and not scheduled for deletion,
+ * and the lifecycle allows the swap. `refuse` throws.
+ */
+async function swapPreconditions(
+  ctx: EngineContext,
+  identity: IdentityConfig,
+  selector: string,
+  mode: "activate" | "rollback",
+  refuse: (why: string) => never,
+) {
+  const domain = identity.domain;
+  const { records, keys, lc } = await readLifecycle(ctx, identity);
+  const record = records.find((r) => r.selector === selector);
+  if (!record)
+    return refuse(
+      `${recordPath(domain, selector, recordFolderOf(ctx.config))} is not on main (the DNS team has not approved it)`,
+    );
+  const key = keys.find((k) => k.selector === selector);
+  if (!key) return refuse(`no stored key for ${selector}`);
+  if (key.deletionDate)
+    refuse(`key ${selector} is scheduled for deletion on ${key.deletionDate.toISOString()}`);
+  // docs/design.md#key-origins: a planted or moved key is never handed to SES.
+  if (key.refused) refuse(`${key.secretName} failed the custody check: ${key.refused}`);
+  const check = checkSwap(lc, selector, mode);
+  if (!check.ok) return refuse(check.why);
+  return { record, key, keys, lc, check: check.value };
+}
+
+/**
+ * `rollback-check`: whether a rollback to `selector` could run, decided
+ * before its gated job is queued (docs/design.md#github-rollback-validation).
+ * The same preconditions as the swap, then the record on main checked on
+ * every authoritative nameserver; no private key is read, so the planner role
+ * can run it. Throws a RefusalError (one line) when the rollback cannot run.
+ */
+export async function checkRollback(
+  ctx: EngineContext,
+  domain: string,
+  selector: string,
+): Promise<string> {
+  const identity = findIdentity(ctx.config, domain);
+  const refuse = (why: string): never => {
+    throw new RefusalError(domain, `rollback ${selector} refused: ${why}`);
+  };
+  const { record, lc, check } = await swapPreconditions(
+    ctx,
+    identity,
+    selector,
+    "rollback",
+    refuse,
+  );
+  if (!check.pendingRegions.length && lc.allSuccess)
+    refuse(`SES already signs with ${selector} in every Region; nothing to roll back`);
+  const dns = await ctx.dns.verify(domain, selector, record.publicKey, identity.nameservers);
+  if (!dns.ok) refuse(`${record.path} is not served: ${summarizeDns(dns)}`);
+  return `${domain}: a rollback to ${selector} can run: record on main and served (${summarizeDns(dns)}), key stored; ${describeRollback(check.rollback)}`;
+}
 
 /**
  * `activate`: swap SES to `selector` in every Region, only if at this moment
@@ -49,21 +110,14 @@ export async function runActivate(
       throw new RefusalError(domain, `${mode} ${selector} refused: ${why}`);
     };
 
-    const { records, keys, lc } = await readLifecycle(ctx, identity);
-    const record = records.find((r) => r.selector === selector);
-    if (!record)
-      refuse(
-        `${recordPath(domain, selector, recordFolderOf(ctx.config))} is not on main (the DNS team has not approved it)`,
-      );
-    const key = keys.find((k) => k.selector === selector);
-    if (!key) refuse(`no stored key for ${selector}`);
-    if (key!.deletionDate)
-      refuse(`key ${selector} is scheduled for deletion on ${key!.deletionDate.toISOString()}`);
-    // docs/design.md#key-origins: a planted or moved key is never handed to SES.
-    if (key!.refused) refuse(`${key!.secretName} failed the custody check: ${key!.refused}`);
-    const check = checkSwap(lc, selector, mode);
-    if (!check.ok) return refuse(check.why);
-    const { pendingRegions, rollback, from, leaving } = check.value;
+    const { record, key, keys, lc, check } = await swapPreconditions(
+      ctx,
+      identity,
+      selector,
+      mode,
+      refuse,
+    );
+    const { pendingRegions, rollback, from, leaving } = check;
     const previousSelector = rollbackSelector(rollback);
     event(
       "precondition",
@@ -71,7 +125,7 @@ export async function runActivate(
     );
 
     if (pendingRegions.length === 0 && lc.allSuccess) {
-      if (key!.state !== "active") {
+      if (key.state !== "active") {
         // A run swapped every Region and died before recording it. SES's
         // LastSuccessTimestamp moves on every re-check, so it cannot date the
         // activation: the time we first see it settled is the honest bound.
@@ -80,7 +134,7 @@ export async function runActivate(
       }
       // A run that recorded the activation and died before its message sends it now.
       if (mode === "activate")
-        await sendOnce(ctx, key!, {
+        await sendOnce(ctx, key, {
           event: "activated",
           kind: "activated",
           identity,
@@ -98,11 +152,11 @@ export async function runActivate(
       };
     }
 
-    const secret = await readKey(ctx, identity, key!);
+    const secret = await readKey(ctx, identity, key);
     const derived = fromSesPrivateKey(secret);
-    if (derived.publicKey !== record!.publicKey) {
+    if (derived.publicKey !== record.publicKey) {
       refuse(
-        `${record!.path} does not carry the public key of the stored private key (stored ${derived.fingerprint.slice(0, 19)}…)`,
+        `${record.path} does not carry the public key of the stored private key (stored ${derived.fingerprint.slice(0, 19)}…)`,
       );
     }
     if (pendingRegions.length) {
@@ -163,7 +217,7 @@ export async function runActivate(
     if (polled.ok) {
       // A rollback restores an older key: keep its first activation time, so
       // its age (and the next rotation date) stays true.
-      const at = mode === "rollback" && key!.activatedAt ? key!.activatedAt : ctx.clock.now();
+      const at = mode === "rollback" && key.activatedAt ? key.activatedAt : ctx.clock.now();
       await ctx.keys.markState(domain, selector, "active", at);
       event("record", `activation of ${selector} recorded`);
       if (mode === "rollback" && leaving && keys.some((k) => k.selector === leaving)) {
@@ -178,7 +232,7 @@ export async function runActivate(
       const message = `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`;
       const left = mode === "rollback" ? keys.find((k) => k.selector === leaving) : undefined;
       if (mode === "activate" || left)
-        await sendOnce(ctx, left ?? key!, {
+        await sendOnce(ctx, left ?? key, {
           event: mode === "activate" ? "activated" : "rolled-back",
           kind: mode === "activate" ? "activated" : "rolled-back",
           identity,
@@ -213,7 +267,7 @@ export async function runActivate(
     // Easy DKIM gave no way back and the second try verified: activated after all.
     if (after.outcome === "activated") return after;
     const kind = after.outcome === "rolled-back" ? "rolled-back" : "activation-failed";
-    await sendOnce(ctx, key!, {
+    await sendOnce(ctx, key, {
       event: kind,
       kind,
       identity,
