@@ -378,9 +378,10 @@ describe("attack: a gated job from another branch or another workflow file (issu
         `${base}:job_workflow_ref:example-jp/ses-dkim-rotation/.github/workflows/reusable-rollback.yml@refs/heads/main`,
       ];
       expect(pinnedSubs).to.deep.equal(want);
-      // The template changes every job's sub: the planner trusts its two workflows' jobs on main.
+      // The template changes every job's sub: the planner trusts its workflows' jobs on main
+      // (the plan, the hourly verify and the rollback's ungated validate job).
       expect(plannerSubs).to.deep.equal(
-        ["reusable-plan.yml", "reusable-activate.yml"].map(
+        ["reusable-plan.yml", "reusable-activate.yml", "reusable-rollback.yml"].map(
           (f) =>
             `repo:example-jp/ses-dkim-rotation:ref:refs/heads/main:job_workflow_ref:example-jp/ses-dkim-rotation/.github/workflows/${f}@refs/heads/main`,
         ),

@@ -264,7 +264,7 @@ export const GATED_WORKFLOW_FILE = {
 
 /** The reusable workflows whose jobs assume each role (the `role-to-assume` steps). */
 export const ROLE_WORKFLOW_FILES = {
-  planner: ["reusable-plan.yml", "reusable-activate.yml"],
+  planner: ["reusable-plan.yml", "reusable-activate.yml", "reusable-rollback.yml"],
   activator: ["reusable-activate.yml", "reusable-rollback.yml"],
 } as const;
 
