@@ -9,6 +9,10 @@
  * rulesets are missing; the fake refuses a person's push to a protected bot
  * branch.
  */
+import { execFile, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { expect } from "chai";
 import type { Octokit } from "@octokit/rest";
 import { GitHubFake, startGitHubFake } from "../scripts/github-fake";
@@ -19,6 +23,11 @@ import {
   retirementBranch,
   rotationBranch,
 } from "../actions/dkim-rotation/src/adapters/github";
+import {
+  generateDkimKeyPair,
+  publicKeyFingerprint,
+} from "../actions/dkim-rotation/src/engine/keys";
+import { recordPath, renderRecordFile } from "../actions/dkim-rotation/src/engine/record";
 
 const DOMAIN = "mail.example.jp";
 const ACTIVE = "mail-20261122";
@@ -187,7 +196,7 @@ describe("attack: an extra commit on a bot branch", function () {
     expect(res.rebuilt?.paths).to.deep.equal([".github/workflows/x.yml"]);
     expect(changed(fake, branch)).to.deep.equal([path(NEW)]);
     expect(fake.listComments(1)).to.have.length(1);
-    expect(fake.listPulls()[0]!.body.match(/rebuilt by the DKIM bot/g)).to.have.length(1);
+    expect(fake.listPulls()[0]!.body!.match(/rebuilt by the DKIM bot/g)).to.have.length(1);
   });
 
   it("a tampered branch with no PR yet (the run died before opening it) opens a clean PR whose body says so", async () => {
@@ -211,5 +220,134 @@ describe("attack: an extra commit on a bot branch", function () {
     expect(fake.listPulls()[0]!.body).to.include("rebuilt by the DKIM bot");
     expect(fake.readFile(path(NEW), branch)).to.equal(record);
     expect(gitBlobSha(record)).to.match(/^[0-9a-f]{40}$/);
+  });
+});
+
+describe("attack: the required check (check-records) on a record PR touching another path", function () {
+  this.timeout(60_000);
+  let dir: string;
+  const git = (args: string[]) =>
+    execFileSync("git", args, {
+      cwd: dir,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "t",
+        GIT_AUTHOR_EMAIL: "t@example.jp",
+        GIT_COMMITTER_NAME: "t",
+        GIT_COMMITTER_EMAIL: "t@example.jp",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    }).toString();
+  const write = (rel: string, text: string) => {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), text);
+  };
+  /** The CLI as reusable-records.yml runs it, on the PR's merge commit (HEAD^1 = main). */
+  const check = (branch: string) =>
+    new Promise<{ code: number; errors: string[] }>((done) =>
+      execFile(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          join(process.cwd(), "scripts/dkim.ts"),
+          "--config",
+          join(dir, "Pulumi.cli.yaml"),
+          "--repo",
+          dir,
+          "check-records",
+          "--pr-branch",
+          branch,
+        ],
+        { cwd: process.cwd() },
+        (err, stdout) =>
+          done({
+            code: err ? Number(err.code) : 0,
+            errors: stdout.split("\n").filter((l) => l.startsWith("error ")),
+          }),
+      ),
+    );
+  let old: string;
+  let fresh: string;
+  let freshText: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "dkim-botbranch-"));
+    git(["init", "-q", "-b", "main"]);
+    const [a, b] = await Promise.all([generateDkimKeyPair(2048), generateDkimKeyPair(2048)]);
+    const record = (selector: string, publicKey: string) =>
+      renderRecordFile({
+        domain: "cli.example",
+        selector,
+        keyBits: 2048,
+        fingerprint: publicKeyFingerprint(publicKey),
+        createdAt: "2027-01-04T00:00:00.000Z",
+        publishBy: "2027-01-18",
+        publicKey,
+        ttl: 3600,
+      });
+    old = recordPath("cli.example", "cli-20270104");
+    fresh = recordPath("cli.example", "cli-20270704");
+    write(
+      "Pulumi.cli.yaml",
+      "config:\n  aws:region: ap-northeast-1\n  ses-dkim-rotation:identities:\n    - domain: cli.example\n      selectorPrefix: cli\n",
+    );
+    write(old, record("cli-20270104", a.publicKey));
+    write("README.md", "# records\n");
+    git(["add", "-A"]);
+    git(["commit", "-qm", "main"]);
+    git(["tag", "base"]);
+    freshText = record("cli-20270704", b.publicKey);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Make HEAD the PR's merge commit: `base` (main's head) plus the given changes. */
+  const mergeCommit = (changes: () => void, base = "base") => {
+    git(["checkout", "-q", "--detach", base]);
+    git(["reset", "-q", "--hard"]);
+    git(["clean", "-qfd"]);
+    changes();
+    git(["add", "-A"]);
+    git(["commit", "-qm", "merge"]);
+  };
+
+  it("fails a dkim/ PR that also adds a workflow, one annotation line naming the extra path", async () => {
+    const text = freshText;
+    mergeCommit(() => {
+      write(fresh, text);
+      write(".github/workflows/evil.yml", "on: push\n");
+    });
+    const run = await check("dkim/cli.example/cli-20270704");
+    expect(run.code).to.equal(2);
+    expect(run.errors).to.deep.equal([
+      `error .github/workflows/evil.yml:1: identity cli.example: field (file): is changed by the record PR branch dkim/cli.example/cli-20270704, which may change only ${fresh} (hint: record branches belong to the DKIM bot; the next plan run rebuilds this one, or move the change to a branch of its own)`,
+    ]);
+    // The same PR without the extra file passes: the check can tell them apart.
+    mergeCommit(() => write(fresh, text));
+    expect(await check("dkim/cli.example/cli-20270704")).to.deep.equal({ code: 0, errors: [] });
+    // Any other branch may touch what it likes (review decides).
+    mergeCommit(() => write(".github/workflows/evil.yml", "on: push\n"));
+    expect((await check("feature/ci")).code).to.equal(0);
+  });
+
+  it("fails a dkim-retire/ PR that deletes the ACTIVE record besides its own, naming it", async () => {
+    const text = freshText;
+    // main holds both records, cli-20270704 the ACTIVE one; the PR retires cli-20270104.
+    mergeCommit(() => write(fresh, text));
+    git(["tag", "-f", "base2"]);
+    mergeCommit(() => {
+      rmSync(join(dir, old));
+      rmSync(join(dir, fresh));
+    }, "base2");
+    const run = await check("dkim-retire/cli.example/cli-20270104");
+    expect(run.code).to.equal(2);
+    expect(run.errors).to.have.length(1);
+    expect(run.errors[0]).to.match(
+      new RegExp(
+        `^error ${fresh.replace(/\./g, "\\.")}:1: identity cli\\.example: field \\(file\\): is changed by the record PR branch dkim-retire/cli\\.example/cli-20270104, which may change only ${old.replace(/\./g, "\\.")} `,
+      ),
+    );
+    mergeCommit(() => rmSync(join(dir, old)), "base2");
+    expect((await check("dkim-retire/cli.example/cli-20270104")).code).to.equal(0);
   });
 });
