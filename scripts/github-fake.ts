@@ -23,6 +23,11 @@ import { pathToFileURL } from "node:url";
 // One derivation of a blob id; test/git-blob-sha.test.ts checks it against `git hash-object`.
 import { codeownersFor, gitBlobSha } from "../actions/dkim-rotation/src/adapters/github";
 import { ActionsModel, HttpFailure } from "./github-fake-actions";
+import {
+  BOT_BRANCH_PATTERNS,
+  BOT_BRANCH_RULES,
+  DEFAULT_BRANCH_PULL_REQUEST,
+} from "../actions/dkim-rotation/src/repository-rules";
 
 interface FakeCommit {
   sha: string;
@@ -362,6 +367,28 @@ export class GitHubFake {
     const id = r.id ?? this.rulesets.length + 1;
     this.rulesets.push({ exclude: [], ...r, id });
     return id;
+  }
+
+  /**
+   * The rulesets docs/operations.md asks for and infra/ creates: the record
+   * branches restricted with the App as the only bypass actor, and the
+   * default branch's pull_request rule (docs/design.md#bot-branches).
+   */
+  protectAsDocumented(): void {
+    this.addRuleset({
+      name: "DKIM record branches: the App only",
+      enforcement: "active",
+      include: BOT_BRANCH_PATTERNS,
+      rules: BOT_BRANCH_RULES.map((type) => ({ type })),
+      bypassActors: [{ actorId: this.appId, actorType: "Integration", bypassMode: "always" }],
+    });
+    this.addRuleset({
+      name: "Default branch: reviewed pull requests",
+      enforcement: "active",
+      include: ["~DEFAULT_BRANCH"],
+      rules: [{ type: "pull_request", parameters: { ...DEFAULT_BRANCH_PULL_REQUEST } }],
+      bypassActors: [],
+    });
   }
 
   /** Comments on a pull request (oldest first). */

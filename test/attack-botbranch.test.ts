@@ -28,6 +28,11 @@ import {
   publicKeyFingerprint,
 } from "../actions/dkim-rotation/src/engine/keys";
 import { recordPath, renderRecordFile } from "../actions/dkim-rotation/src/engine/record";
+import {
+  BOT_BRANCH_PATTERNS,
+  branchRuleChecks,
+  DEFAULT_BRANCH_PULL_REQUEST,
+} from "../actions/dkim-rotation/src/repository-rules";
 
 const DOMAIN = "mail.example.jp";
 const ACTIVE = "mail-20261122";
@@ -349,5 +354,116 @@ describe("attack: the required check (check-records) on a record PR touching ano
     );
     mergeCommit(() => rmSync(join(dir, old)), "base2");
     expect((await check("dkim-retire/cli.example/cli-20270104")).code).to.equal(0);
+  });
+});
+
+describe("attack: the rules GitHub enforces on record branches", function () {
+  this.timeout(30_000);
+  let fake: GitHubFake;
+  beforeEach(async () => {
+    fake = await startGitHubFake({ files: { [path(ACTIVE)]: "; the ACTIVE record\n" } });
+  });
+  afterEach(async () => fake.close());
+
+  const doctor = async () => {
+    const lines: string[] = [];
+    await branchRuleChecks(client(fake), fake.owner, fake.repo, DOMAIN, (check, status, detail) =>
+      lines.push(`${status} ${check}: ${detail}`),
+    );
+    return lines;
+  };
+
+  it("doctor fails naming each missing rule, and passes once the documented rulesets are set", async () => {
+    expect(await doctor()).to.deep.equal([
+      `fail github rules dkim/**: no active ruleset applies creation, update, deletion to dkim/${DOMAIN}/doctor-probe: anyone with push rights can add a commit to a record PR`,
+      `fail github rules dkim-retire/**: no active ruleset applies creation, update, deletion to dkim-retire/${DOMAIN}/doctor-probe: anyone with push rights can add a commit to a record PR`,
+      "fail github rules default branch: main: the pull_request rule lacks pull_request: an approval would survive a commit pushed after it",
+    ]);
+    // A ruleset only in "evaluate" mode enforces nothing, and a pull_request rule
+    // without last-push approval lets a late commit ride on an earlier approval.
+    fake.addRuleset({
+      name: "trial",
+      enforcement: "evaluate",
+      include: BOT_BRANCH_PATTERNS,
+      rules: [{ type: "creation" }, { type: "update" }, { type: "deletion" }],
+      bypassActors: [],
+    });
+    fake.addRuleset({
+      name: "main",
+      enforcement: "active",
+      include: ["~DEFAULT_BRANCH"],
+      rules: [
+        {
+          type: "pull_request",
+          parameters: { ...DEFAULT_BRANCH_PULL_REQUEST, require_last_push_approval: false },
+        },
+      ],
+      bypassActors: [],
+    });
+    const partial = await doctor();
+    expect(partial[0]).to.match(
+      /^fail github rules dkim\/\*\*: no active ruleset applies creation, update, deletion/,
+    );
+    expect(partial[2]).to.equal(
+      "fail github rules default branch: main: the pull_request rule lacks require_last_push_approval: an approval would survive a commit pushed after it",
+    );
+    fake.protectAsDocumented();
+    expect((await doctor()).every((l) => l.startsWith("ok "))).to.equal(true);
+  });
+
+  it("the fake refuses a person's push to a protected record branch and lets the App through", async () => {
+    fake.protectAsDocumented();
+    // The App opens the rotation PR as usual (it is the ruleset's bypass actor).
+    const res = await run(fake).proposeRecord({
+      domain: DOMAIN,
+      selector: NEW,
+      path: path(NEW),
+      content: "; record\n",
+      title: "t",
+      body: "b",
+    });
+    expect(res.created).to.equal(true);
+    const branch = rotationBranch(DOMAIN, NEW);
+    const head = fake.branches().includes(branch) ? fake.listFiles(branch) : [];
+    const person = client(fake, fake.personToken("mallory"));
+    const repo = { owner: fake.owner, repo: fake.repo };
+    const refused: string[] = [];
+    const attempt = (p: Promise<unknown>) =>
+      p.then(
+        () => refused.push("accepted"),
+        (e: { status?: number; message?: string }) =>
+          refused.push(`${e.status} ${String(e.message).split("\n")[0]}`),
+      );
+    await attempt(
+      person.rest.repos.createOrUpdateFileContents({
+        ...repo,
+        path: path("attacker"),
+        message: "add",
+        content: Buffer.from("evil").toString("base64"),
+        branch,
+      }),
+    );
+    const main = (await person.rest.git.getRef({ ...repo, ref: "heads/main" })).data.object.sha;
+    await attempt(
+      person.rest.git.updateRef({ ...repo, ref: `heads/${branch}`, sha: main, force: true }),
+    );
+    await attempt(person.rest.git.deleteRef({ ...repo, ref: `heads/${branch}` }));
+    await attempt(
+      person.rest.git.createRef({
+        ...repo,
+        ref: `refs/heads/dkim-retire/${DOMAIN}/${ACTIVE}`,
+        sha: main,
+      }),
+    );
+    expect(refused).to.deep.equal([
+      "422 Repository rule violations found",
+      "422 Repository rule violations found",
+      "422 Repository rule violations found",
+      "422 Repository rule violations found",
+    ]);
+    expect(fake.listFiles(branch)).to.deep.equal(head);
+    // Other branches stay open to people with push rights.
+    await attempt(person.rest.git.createRef({ ...repo, ref: "refs/heads/feature/x", sha: main }));
+    expect(refused.at(-1)).to.equal("accepted");
   });
 });

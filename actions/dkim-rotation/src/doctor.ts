@@ -10,9 +10,10 @@
  * and over TCP: SES and many verifiers fall back to TCP for 2048-bit
  * records, RFC 7766), the record files, and on GitHub the OIDC subject
  * template against the trust's form, the environment's protection rules,
- * the repository variables the workflows read, the token's reach and whether
+ * the repository variables the workflows read, the token's reach, whether
  * the workflows are enabled (GitHub disables schedules after 60 days without
- * activity in a public repository).
+ * activity in a public repository), and the rulesets on the record branches
+ * and the default branch (repository-rules.ts).
  */
 import { createSocket } from "node:dgram";
 import { Socket } from "node:net";
@@ -23,6 +24,7 @@ import type { KeyStorePort, SesPort } from "./engine/ports";
 import type { NameserverTarget } from "./adapters/dns";
 import { checkAllRecords } from "./adapters/repo-records";
 import { createOctokit, type GitHubPacing } from "./adapters/github";
+import { branchRuleChecks } from "./repository-rules";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 export interface CheckResult {
@@ -275,7 +277,12 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
     add("records", "fail", msg(err), "run check-records");
   }
 
-  if (p.github) await githubChecks(p, add, callerAccount);
+  if (p.github) {
+    await githubChecks(p, add, callerAccount);
+    // Only the App pushes to record branches; approvals do not survive a push (docs/design.md#bot-branches).
+    const { octokit, owner, repo } = p.github;
+    await branchRuleChecks(octokit, owner, repo, config.identities[0]!.domain, add);
+  }
   return out;
 }
 
