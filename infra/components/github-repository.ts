@@ -9,12 +9,20 @@
  * - A deployment branch policy of `main` only, so a job on another branch
  *   cannot enter the environment at all.
  * - Repository variables with the role ARNs and Region for the workflows.
+ * - Two rulesets (docs/design.md#bot-branches): the record branches
+ *   `dkim/**` and `dkim-retire/**` can be created, updated and deleted only
+ *   by the DKIM GitHub App (the one bypass actor), and the default branch
+ *   requires a reviewed PR whose approvals are dismissed by a later push.
  *
  * Required reviewers on private repositories need GitHub Enterprise (or a
  * public repository); without them the environment is not a gate.
  */
 import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
+import {
+  BOT_BRANCH_PATTERNS,
+  DEFAULT_BRANCH_PULL_REQUEST,
+} from "../../actions/dkim-rotation/src/repository-rules";
 
 export const REPOSITORY_VARIABLES = {
   planner: "AWS_PLANNER_ROLE_ARN",
@@ -44,6 +52,8 @@ export interface GithubRepositoryArgs {
   repo: string;
   environment: string;
   reviewers: { users: number[]; teams: number[] };
+  /** The DKIM GitHub App's id: the record-branch ruleset's only bypass actor. */
+  appId: number;
   plannerRoleArn: pulumi.Input<string>;
   activatorRoleArn: pulumi.Input<string>;
   region: string;
@@ -95,6 +105,43 @@ export class GithubRepository extends pulumi.ComponentResource {
         childOpts,
       );
     }
+
+    // GitHub refuses any other push to a record branch (docs/design.md#bot-branches).
+    new github.RepositoryRuleset(
+      `${name}-record-branches`,
+      {
+        repository: args.repo,
+        name: "DKIM record branches: the App only",
+        target: "branch",
+        enforcement: "active",
+        conditions: { refName: { includes: BOT_BRANCH_PATTERNS, excludes: [] } },
+        rules: { creation: true, update: true, deletion: true },
+        bypassActors: [{ actorId: args.appId, actorType: "Integration", bypassMode: "always" }],
+      },
+      childOpts,
+    );
+    // An approval does not survive a later push, and the code owners review.
+    const pr = DEFAULT_BRANCH_PULL_REQUEST;
+    new github.RepositoryRuleset(
+      `${name}-default-branch`,
+      {
+        repository: args.repo,
+        name: "Default branch: reviewed pull requests",
+        target: "branch",
+        enforcement: "active",
+        conditions: { refName: { includes: ["~DEFAULT_BRANCH"], excludes: [] } },
+        rules: {
+          pullRequest: {
+            requiredApprovingReviewCount: pr.required_approving_review_count,
+            dismissStaleReviewsOnPush: pr.dismiss_stale_reviews_on_push,
+            requireLastPushApproval: pr.require_last_push_approval,
+            requireCodeOwnerReview: pr.require_code_owner_review,
+            requiredReviewThreadResolution: pr.required_review_thread_resolution,
+          },
+        },
+      },
+      childOpts,
+    );
 
     this.registerOutputs({ environment: this.environment.environment });
   }

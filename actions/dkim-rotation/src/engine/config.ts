@@ -229,6 +229,8 @@ export const githubSchema = z
     repo: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "must be a repository name" }),
     environment: z.string().min(1).default(DEFAULT_ENVIRONMENT),
     manageRepository: z.boolean().default(false),
+    /** The DKIM GitHub App's id: the only actor the record-branch ruleset lets push (docs/design.md#bot-branches). */
+    appId: z.number().int().positive().optional(),
     reviewers: z
       .object({
         users: z.array(z.number().int()).default([]),
