@@ -22,7 +22,7 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   BOT_BRANCH_PATTERNS,
   DEFAULT_BRANCH_PULL_REQUEST,
-} from "../../actions/dkim-rotation/src/repository-rules";
+} from "../../actions/dkim-rotation/src/engine/config";
 
 export const REPOSITORY_VARIABLES = {
   planner: "AWS_PLANNER_ROLE_ARN",

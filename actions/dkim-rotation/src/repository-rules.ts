@@ -8,20 +8,16 @@
  */
 import type { Octokit } from "@octokit/rest";
 import { retirementBranch, rotationBranch } from "./adapters/github";
+import { BOT_BRANCH_RULES } from "./engine/config";
+
+export {
+  BOT_BRANCH_PATTERNS,
+  BOT_BRANCH_RULES,
+  DEFAULT_BRANCH_PULL_REQUEST,
+} from "./engine/config";
 
 type Add = (check: string, status: "ok" | "warn" | "fail", detail: string, fix?: string) => void;
 
-/** The record branches: only the App (the ruleset's one bypass actor) may create, update or delete them. */
-export const BOT_BRANCH_PATTERNS = ["refs/heads/dkim/**/*", "refs/heads/dkim-retire/**/*"];
-export const BOT_BRANCH_RULES = ["creation", "update", "deletion"] as const;
-/** The default branch's `pull_request` rule: an approval does not survive a later push. */
-export const DEFAULT_BRANCH_PULL_REQUEST = {
-  required_approving_review_count: 1,
-  dismiss_stale_reviews_on_push: true,
-  require_last_push_approval: true,
-  require_code_owner_review: true,
-  required_review_thread_resolution: false,
-};
 const DEFAULT_BRANCH_REVIEW_PARAMS = [
   "dismiss_stale_reviews_on_push",
   "require_last_push_approval",
