@@ -148,6 +148,29 @@ describe("attack: an extra commit on a bot branch", function () {
     expect(fake.readFile(path(NEW), branch)).to.equal(record);
   });
 
+  it("dkim/: a force-push of ONE commit holding the record and another file is rebuilt (the commit count alone would pass it)", async () => {
+    await run(fake).proposeRecord(rotation);
+    const branch = rotationBranch(DOMAIN, NEW);
+    const repo = { owner: fake.owner, repo: fake.repo };
+    const main = (await client(fake).rest.git.getRef({ ...repo, ref: "heads/main" })).data.object
+      .sha;
+    await client(fake).rest.git.updateRef({
+      ...repo,
+      ref: `heads/${branch}`,
+      sha: main,
+      force: true,
+    });
+    fake.commitFiles(
+      { [path(NEW)]: record, [path("attacker")]: "; second key\n" },
+      "one commit",
+      branch,
+    );
+    const res = await run(fake).proposeRecord(rotation);
+    expect(res.rebuilt?.paths).to.deep.equal([path("attacker")]);
+    expect(res.rebuilt?.commits).to.have.length(1);
+    expect(changed(fake, branch)).to.deep.equal([path(NEW)]);
+  });
+
   it("dkim-retire/: a commit deleting the ACTIVE record is dropped; the branch removes only the retired record", async () => {
     const first = await run(fake).proposeRemoval(retirement);
     expect(first).to.include({ created: true, number: 1 });
