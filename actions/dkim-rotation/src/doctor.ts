@@ -281,7 +281,13 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
     await githubChecks(p, add, callerAccount);
     // Only the App pushes to record branches; approvals do not survive a push (docs/design.md#bot-branches).
     const { octokit, owner, repo } = p.github;
-    await branchRuleChecks(octokit, owner, repo, config.identities[0]!.domain, add);
+    await branchRuleChecks(
+      octokit,
+      owner,
+      repo,
+      config.identities[0]?.domain ?? "example.com",
+      add,
+    );
   }
   return out;
 }
