@@ -141,6 +141,15 @@ export function parseEstateConfig(
       hint: "list numeric user or team ids under github.reviewers.users / github.reviewers.teams",
     });
   }
+  if (github.manageRepository && github.appId === undefined) {
+    throw new InputError({
+      file,
+      field: `${project}:github.appId`,
+      problem:
+        "is missing, so the record-branch ruleset would have no bypass actor and the plan could not push its PRs",
+      hint: "set the DKIM GitHub App's numeric id (gh api apps/APP_SLUG --jq .id); docs/design.md#bot-branches",
+    });
+  }
   if (reviewerCount > MAX_ENVIRONMENT_REVIEWERS) {
     throw new InputError({
       file,

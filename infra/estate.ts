@@ -202,6 +202,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
         repo: config.github.repo,
         environment: config.github.environment,
         reviewers: config.github.reviewers,
+        appId: config.github.appId!,
         plannerRoleArn: oidc.plannerRole.arn,
         activatorRoleArn: oidc.activatorRole.arn,
         region: home,

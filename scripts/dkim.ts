@@ -33,10 +33,15 @@ import type { EngineContext, Logger } from "../actions/dkim-rotation/src/engine/
 import type { Decision } from "../actions/dkim-rotation/src/engine/planner";
 import {
   checkAllRecords,
+  checkRecordPrScope,
   checkRecordRepo,
   RepoRecords,
 } from "../actions/dkim-rotation/src/adapters/repo-records";
-import { checkRecordFolder, RECORD_DIR } from "../actions/dkim-rotation/src/engine/record";
+import {
+  checkRecordFolder,
+  RECORD_DIR,
+  recordFolderOf,
+} from "../actions/dkim-rotation/src/engine/record";
 import { isValidSelector } from "../actions/dkim-rotation/src/engine/selector";
 import {
   EMULATOR_MAX_REQUESTS_PER_SECOND,
@@ -443,12 +448,28 @@ export function buildProgram(): Command {
     .description(
       "validate every <record folder>/<domain>/<selector>.zone offline: syntax, 255-byte strings, selector, key size, fingerprint, stray files",
     )
+    .option(
+      "--pr-branch <branch>",
+      "the pull request's head branch (github.head_ref); a dkim/ or dkim-retire/ branch may change only its own record file (empty: not a PR)",
+      "",
+    )
+    .option(
+      "--diff-base <rev>",
+      "with --pr-branch: the PR's change is git diff <rev> HEAD (on a pull_request merge commit, HEAD^1 is the base branch)",
+      "HEAD^1",
+    )
     .action(
-      handle(async () => {
+      handle(async (opts: { prBranch: string; diffBase: string }) => {
         const config = projectConfig(g());
         const repo = resolve(g().repo);
         checkRecordRepo(repo, ARGV("--repo"), g().recordFolder);
-        const { records, errors } = checkAllRecords(repo, config);
+        const checked = checkAllRecords(repo, config);
+        const { records } = checked;
+        // A record PR touching anything besides its own file (docs/design.md#bot-branches).
+        const errors = [
+          ...(await checkRecordPrScope(repo, opts.prBranch, recordFolderOf(config), opts.diffBase)),
+          ...checked.errors,
+        ];
         const text = [
           ...records.map((r) => `ok    ${r.path} (RSA-${r.keyBits})`),
           ...errors.map((x) => `error ${x.message}`),

@@ -23,6 +23,11 @@ import { pathToFileURL } from "node:url";
 // One derivation of a blob id; test/git-blob-sha.test.ts checks it against `git hash-object`.
 import { codeownersFor, gitBlobSha } from "../actions/dkim-rotation/src/adapters/github";
 import { ActionsModel, HttpFailure } from "./github-fake-actions";
+import {
+  BOT_BRANCH_PATTERNS,
+  BOT_BRANCH_RULES,
+  DEFAULT_BRANCH_PULL_REQUEST,
+} from "../actions/dkim-rotation/src/repository-rules";
 
 interface FakeCommit {
   sha: string;
@@ -93,8 +98,38 @@ export interface GitHubFakeOptions {
   immutableSubjects?: boolean;
   /** How a job waiting for approval sits in its concurrency group (scripts/github-fake-actions.ts). */
   waitingHolds?: "pending" | "running";
+  /** The App whose installation token the default login holds (rulesets name it as an `Integration` bypass actor). */
+  appId?: number;
   /** Time of the timestamps it writes (PRs, runs, jobs, reviews); the system clock by default. The sandbox's is simulated. */
   clock?: { now(): Date };
+}
+
+/**
+ * A repository ruleset on branches, as `POST /repos/{o}/{r}/rulesets` takes it
+ * (GitHub Docs, "About rulesets", "Available rules for rulesets"). Only the
+ * rules the fake enforces on writes are modelled: `creation`, `update`,
+ * `deletion` and `non_fast_forward`; others (e.g. `pull_request`) are
+ * stored and reported by `GET …/rules/branches/{branch}` only.
+ */
+export interface FakeRuleset {
+  id?: number;
+  name: string;
+  enforcement: "active" | "evaluate" | "disabled";
+  /** fnmatch patterns of full ref names (`refs/heads/dkim/**\/*`), or `~DEFAULT_BRANCH` / `~ALL`. */
+  include: string[];
+  exclude?: string[];
+  rules: { type: string; parameters?: Record<string, unknown> }[];
+  bypassActors: {
+    actorId: number | null;
+    actorType: "Integration" | "RepositoryRole" | "Team" | "OrganizationAdmin" | "DeployKey";
+    bypassMode?: "always" | "pull_request" | "exempt";
+  }[];
+}
+
+/** Who a token belongs to: the App (default) or a person with push rights. */
+export interface FakeActor {
+  login: string;
+  type: "Bot" | "User";
 }
 
 class HttpError extends Error {
@@ -132,6 +167,13 @@ export class GitHubFake {
   readonly repositoryId: number;
   /** Workflows, runs, jobs, environments, approvals, variables, OIDC (scripts/github-fake-actions.ts). */
   readonly actions: ActionsModel;
+  readonly appId: number;
+  /** Repository rulesets on branches, in creation order. */
+  private readonly rulesets: Required<FakeRuleset>[] = [];
+  /** Tokens of people (not the App): token → actor. Any other token is the App's. */
+  private readonly people = new Map<string, FakeActor>();
+  private readonly comments: { id: number; pr: number; body: string; user: string; at: string }[] =
+    [];
 
   constructor(opts: GitHubFakeOptions = {}) {
     this.owner = opts.owner ?? "example-jp";
@@ -141,6 +183,7 @@ export class GitHubFake {
     this.timeSource = opts.clock;
     this.ownerId = opts.ownerId ?? 4200001;
     this.repositoryId = opts.repositoryId ?? 987654321;
+    this.appId = opts.appId ?? 1001;
     this.actions = new ActionsModel({
       owner: this.owner,
       repo: this.repo,
@@ -323,6 +366,100 @@ export class GitHubFake {
     pr.updatedAt = this.now();
   }
 
+  /** A token that acts as `login`, a person with push rights (not the App). */
+  personToken(login: string): string {
+    const token = `person-${login}`;
+    this.people.set(token, { login, type: "User" });
+    return token;
+  }
+
+  /** Add a branch ruleset (what an admin does in Settings → Rules, or infra/). Returns its id. */
+  addRuleset(r: FakeRuleset): number {
+    const id = r.id ?? this.rulesets.length + 1;
+    this.rulesets.push({ exclude: [], ...r, id });
+    return id;
+  }
+
+  /**
+   * The rulesets docs/operations.md asks for and infra/ creates: the record
+   * branches restricted with the App as the only bypass actor, and the
+   * default branch's pull_request rule (docs/design.md#bot-branches).
+   */
+  protectAsDocumented(): void {
+    this.addRuleset({
+      name: "DKIM record branches: the App only",
+      enforcement: "active",
+      include: BOT_BRANCH_PATTERNS,
+      rules: BOT_BRANCH_RULES.map((type) => ({ type })),
+      bypassActors: [{ actorId: this.appId, actorType: "Integration", bypassMode: "always" }],
+    });
+    this.addRuleset({
+      name: "Default branch: reviewed pull requests",
+      enforcement: "active",
+      include: ["~DEFAULT_BRANCH"],
+      rules: [{ type: "pull_request", parameters: { ...DEFAULT_BRANCH_PULL_REQUEST } }],
+      bypassActors: [],
+    });
+  }
+
+  /** Comments on a pull request (oldest first). */
+  listComments(number: number): string[] {
+    return this.comments.filter((c) => c.pr === number).map((c) => c.body);
+  }
+
+  /**
+   * The rules of active rulesets that apply to `branch` (evaluate and disabled
+   * ones do not count: GitHub Docs, "Get rules for a branch").
+   */
+  private rulesFor(branch: string) {
+    const ref = `refs/heads/${branch}`;
+    const hits = (patterns: string[]) =>
+      patterns.some((p) =>
+        p === "~ALL"
+          ? true
+          : p === "~DEFAULT_BRANCH"
+            ? branch === this.defaultBranch
+            : fnmatchRef(p).test(ref),
+      );
+    return this.rulesets.filter(
+      (r) => r.enforcement === "active" && hits(r.include) && !hits(r.exclude),
+    );
+  }
+
+  /**
+   * Refuse a write to `branch` that a ruleset restricts, unless the actor may
+   * bypass it. Only the App is ever a bypass actor here (`Integration` with
+   * its id); a person's token never is, which is stricter than a real
+   * repository where a role or team may be. GitHub answers a REST ref or
+   * contents write a ruleset blocks with 422 "Repository rule violations
+   * found" (docs/design.md#bot-branches).
+   */
+  private enforceRules(
+    branch: string,
+    actor: FakeActor,
+    kind: "creation" | "update" | "deletion",
+    forced = false,
+  ): void {
+    for (const r of this.rulesFor(branch)) {
+      const bypass =
+        actor.type === "Bot" &&
+        r.bypassActors.some((a) => a.actorType === "Integration" && a.actorId === this.appId);
+      if (bypass) continue;
+      const types = new Set(r.rules.map((x) => x.type));
+      const why = types.has(kind)
+        ? kind === "creation"
+          ? "Cannot create ref due to creations being restricted."
+          : kind === "deletion"
+            ? "Cannot delete this protected ref."
+            : "Cannot update this protected ref."
+        : forced && types.has("non_fast_forward")
+          ? "Cannot force-push to this branch"
+          : undefined;
+      if (why)
+        throw new HttpError(422, `Repository rule violations found\n\n${why}\n\n`, undefined);
+    }
+  }
+
   // ---------------------------------------------------------------- storage
 
   private now(): string {
@@ -469,6 +606,126 @@ export class GitHubFake {
     };
   }
 
+  /**
+   * `GET /repos/{o}/{r}/compare/{base}...{head}` (GitHub Docs, "Compare two
+   * commits"): `ahead_by`/`behind_by` count the commits each side has that the
+   * other lacks; `commits` are the head's, oldest first, at most 250; `files`
+   * is the diff from the merge base to the head, at most 300.
+   */
+  private compareJson(baseRef: string, headRef: string) {
+    const resolve = (r: string) => this.refs.get(r) ?? (this.commits.has(r) ? r : undefined);
+    const base = resolve(baseRef);
+    const head = resolve(headRef);
+    if (!base || !head) throw new HttpError(404, "Not Found");
+    const mb = this.mergeBase(head, base);
+    if (!mb) throw new HttpError(404, `No common ancestor between ${baseRef} and ${headRef}.`);
+    const ofBase = this.ancestors(base);
+    const ofHead = this.ancestors(head);
+    const ahead = this.firstParentOrder(head).filter((c) => !ofBase.has(c));
+    const behindBy = [...ofBase].filter((c) => !ofHead.has(c)).length;
+    const before = this.trees.get(this.commits.get(mb)!.tree)!;
+    const after = this.trees.get(this.commits.get(head)!.tree)!;
+    const files = [...new Set([...before.keys(), ...after.keys()])]
+      .sort()
+      .filter((p) => before.get(p) !== after.get(p))
+      .slice(0, 300)
+      .map((p) => {
+        const sha = after.get(p) ?? before.get(p)!;
+        const status = !before.has(p) ? "added" : !after.has(p) ? "removed" : "modified";
+        const lines = this.blobs.get(sha)!.toString("utf8").split("\n").length;
+        const blob = `https://github.com/${this.owner}/${this.repo}/blob/${head}/${p}`;
+        return {
+          sha,
+          filename: p,
+          status,
+          additions: status === "removed" ? 0 : lines,
+          deletions: status === "added" ? 0 : lines,
+          changes: lines * (status === "modified" ? 2 : 1),
+          blob_url: blob,
+          raw_url: blob.replace("/blob/", "/raw/"),
+          contents_url: `${this.baseUrl}/repos/${this.owner}/${this.repo}/contents/${p}?ref=${head}`,
+        };
+      });
+    const html = `https://github.com/${this.owner}/${this.repo}/compare/${baseRef}...${headRef}`;
+    return {
+      url: `${this.baseUrl}/repos/${this.owner}/${this.repo}/compare/${baseRef}...${headRef}`,
+      html_url: html,
+      permalink_url: `https://github.com/${this.owner}/${this.repo}/compare/${this.owner}:${base.slice(0, 7)}...${this.owner}:${head.slice(0, 7)}`,
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      base_commit: this.restCommitJson(base),
+      merge_base_commit: this.restCommitJson(mb),
+      status:
+        ahead.length && behindBy
+          ? "diverged"
+          : ahead.length
+            ? "ahead"
+            : behindBy
+              ? "behind"
+              : "identical",
+      ahead_by: ahead.length,
+      behind_by: behindBy,
+      total_commits: ahead.length,
+      commits: ahead.slice(0, 250).map((c) => this.restCommitJson(c)),
+      files,
+    };
+  }
+
+  /** The head's commits in first-parent order, oldest first. */
+  private firstParentOrder(head: string): string[] {
+    const out: string[] = [];
+    for (let c: string | undefined = head; c; c = this.commits.get(c)?.parents[0]) out.unshift(c);
+    return out;
+  }
+
+  /** A commit as the REST "commits" endpoints return it (schema `commit`). */
+  private restCommitJson(sha: string) {
+    const c = this.commits.get(sha)!;
+    const git = this.commitJson(c);
+    const api = `${this.baseUrl}/repos/${this.owner}/${this.repo}`;
+    return {
+      url: `${api}/commits/${sha}`,
+      sha,
+      node_id: git.node_id,
+      html_url: git.html_url,
+      comments_url: `${api}/commits/${sha}/comments`,
+      commit: {
+        url: git.url,
+        author: git.author,
+        committer: git.committer,
+        message: c.message,
+        comment_count: 0,
+        tree: git.tree,
+        verification: { ...git.verification, verified_at: null },
+      },
+      author: null,
+      committer: null,
+      parents: git.parents.map((p) => ({
+        ...p,
+        html_url: `https://github.com/${this.owner}/${this.repo}/commit/${p.sha}`,
+      })),
+    };
+  }
+
+  private commentJson(c: { id: number; pr: number; body: string; user: string; at: string }) {
+    const api = `${this.baseUrl}/repos/${this.owner}/${this.repo}`;
+    return {
+      id: c.id,
+      node_id: `IC_${c.id}`,
+      url: `${api}/issues/comments/${c.id}`,
+      html_url: `https://github.com/${this.owner}/${this.repo}/pull/${c.pr}#issuecomment-${c.id}`,
+      issue_url: `${api}/issues/${c.pr}`,
+      body: c.body,
+      user: {
+        ...this.actions.userJson(c.user, 41898282),
+        type: c.user === this.login ? "Bot" : "User",
+      },
+      created_at: c.at,
+      updated_at: c.at,
+      author_association: "NONE",
+    };
+  }
+
   private labelJson(name: string, i: number) {
     return {
       id: i + 1,
@@ -589,7 +846,13 @@ export class GitHubFake {
       const out =
         path === "/_runner/idtoken" && method === "GET"
           ? this.actions.idToken(query, req.headers.authorization)
-          : this.route(method, path, query, (body ?? {}) as Record<string, unknown>);
+          : this.route(
+              method,
+              path,
+              query,
+              (body ?? {}) as Record<string, unknown>,
+              this.actorOf(req.headers.authorization),
+            );
       response = out.body;
       status = out.status;
       res.writeHead(out.status, {
@@ -623,6 +886,11 @@ export class GitHubFake {
     }
   }
 
+  private actorOf(authorization: string): FakeActor {
+    const token = authorization.replace(/^(token|bearer)\s+/i, "");
+    return this.people.get(token) ?? { login: this.login, type: "Bot" };
+  }
+
   private takeFailure(method: string, path: string): InjectedFailure | undefined {
     const f = this.failures.find(
       (x) =>
@@ -640,6 +908,7 @@ export class GitHubFake {
     path: string,
     query: Record<string, string>,
     body: Record<string, unknown>,
+    actor: FakeActor = { login: this.login, type: "Bot" },
   ): { status: number; body?: unknown; headers?: Record<string, string> } {
     const prefix = `/repos/${this.owner}/${this.repo}`;
     if (path === "/user" && method === "GET")
@@ -664,6 +933,7 @@ export class GitHubFake {
       if (!bm) throw new HttpError(422, "Reference name must start with 'refs/heads/'");
       if (this.refs.has(bm[1]!)) throw new HttpError(422, "Reference already exists");
       if (!this.commits.has(sha)) throw new HttpError(422, "Object does not exist");
+      this.enforceRules(bm[1]!, actor, "creation");
       this.refs.set(bm[1]!, sha);
       return { status: 201, body: this.refJson(bm[1]!) };
     }
@@ -673,15 +943,18 @@ export class GitHubFake {
       if (method === "PATCH") {
         const sha = str(body.sha, "sha");
         if (!this.commits.has(sha)) throw new HttpError(422, "Object does not exist");
-        if (body.force !== true && !this.ancestors(sha).has(this.refs.get(branch)!)) {
+        const fastForward = this.ancestors(sha).has(this.refs.get(branch)!);
+        if (body.force !== true && !fastForward) {
           throw new HttpError(422, "Update is not a fast forward");
         }
+        this.enforceRules(branch, actor, "update", !fastForward);
         this.refs.set(branch, sha);
         return { status: 200, body: this.refJson(branch) };
       }
       if (method === "DELETE") {
         if (branch === this.defaultBranch)
           throw new HttpError(422, "Cannot delete the default branch");
+        this.enforceRules(branch, actor, "deletion");
         this.refs.delete(branch);
         return { status: 204 };
       }
@@ -773,6 +1046,7 @@ export class GitHubFake {
       const branch = body.branch === undefined ? this.defaultBranch : str(body.branch, "branch");
       if (!this.refs.has(branch)) throw new HttpError(404, `Branch ${branch} not found`);
       const message = str(body.message, "message");
+      this.enforceRules(branch, actor, "update");
       const current = this.treeOf(branch).get(p);
       const given = body.sha === undefined ? undefined : str(body.sha, "sha");
       if (method === "DELETE") {
@@ -869,6 +1143,58 @@ export class GitHubFake {
             size: c.type === "file" ? this.blobs.get(c.sha)!.length : 0,
           })),
       };
+    }
+
+    // --- compare two branches (three-dot: the head's changes since the merge base)
+    if ((m = /^\/compare\/(.+)\.\.\.(.+)$/.exec(rest)) && method === "GET")
+      return { status: 200, body: this.compareJson(m[1]!, m[2]!) };
+
+    // --- the rules that apply to a branch (it need not exist)
+    if ((m = /^\/rules\/branches\/(.+)$/.exec(rest)) && method === "GET") {
+      const full = `${this.owner}/${this.repo}`;
+      return {
+        status: 200,
+        body: this.rulesFor(m[1]!).flatMap((r) =>
+          r.rules.map((rule) => ({
+            ...rule,
+            ruleset_source_type: "Repository",
+            ruleset_source: full,
+            ruleset_id: r.id,
+          })),
+        ),
+      };
+    }
+
+    // --- issue comments (a PR is an issue)
+    if ((m = /^\/issues\/(\d+)\/comments$/.exec(rest))) {
+      const pr = this.pull(Number(m[1]));
+      if (method === "GET") {
+        const perPage = Math.min(Number(query.per_page ?? 30) || 30, 100);
+        const page = Math.max(Number(query.page ?? 1) || 1, 1);
+        const list = this.comments.filter((c) => c.pr === pr.number);
+        return {
+          status: 200,
+          body: list.slice((page - 1) * perPage, page * perPage).map((c) => this.commentJson(c)),
+          ...(page * perPage < list.length
+            ? {
+                headers: {
+                  link: `<${this.baseUrl}${prefix}/issues/${pr.number}/comments?per_page=${perPage}&page=${page + 1}>; rel="next"`,
+                },
+              }
+            : {}),
+        };
+      }
+      if (method === "POST") {
+        const c = {
+          id: 9000 + this.comments.length + 1,
+          pr: pr.number,
+          body: str(body.body, "body"),
+          user: actor.login,
+          at: this.now(),
+        };
+        this.comments.push(c);
+        return { status: 201, body: this.commentJson(c) };
+      }
     }
 
     // --- pulls
@@ -1010,6 +1336,28 @@ export class GitHubFake {
     if (!pr) throw new HttpError(404, "Not Found");
     return pr;
   }
+}
+
+/**
+ * A ruleset's ref pattern (fnmatch, GitHub Docs "Creating rulesets for a
+ * repository"): `*` matches within one path segment, `**` across segments
+ * (`**\/` also matches none), `?` one character.
+ */
+function fnmatchRef(pattern: string): RegExp {
+  let re = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "*" && pattern[i + 1] === "*") {
+      i++;
+      if (pattern[i + 1] === "/") {
+        i++;
+        re += "(?:.*/)?";
+      } else re += ".*";
+    } else if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
 }
 
 function str(v: unknown, field: string): string {

@@ -354,6 +354,7 @@ describe("attack: a gated job from another branch or another workflow file (issu
         repo: "ses-dkim-rotation",
         environment: ENV,
         reviewers: { users: [1], teams: [] },
+        appId: 12345,
         plannerRoleArn: "arn:planner",
         activatorRoleArn: "arn:activator",
         region: "ap-northeast-1",

@@ -39,6 +39,7 @@ describe("doctor", function () {
     gh.variables.set("AWS_ACTIVATOR_ROLE_ARN", "arn:aws:iam::123456789012:role/dkim-activator");
     gh.variables.set("AWS_REGION", "ap-northeast-1");
     for (const path of PIPELINE_WORKFLOWS) gh.addWorkflow(path, path);
+    world.github.protectAsDocumented();
   });
   after(async () => world?.close());
 

@@ -27,7 +27,8 @@ interface OpenApi {
 
 /**
  * Point `#/components/…` refs at the spec registered as `gh`, and give a
- * nullable enum its `null` (OpenAPI 3.0 allows null there; Ajv wants it listed).
+ * nullable enum or untyped nullable schema its `null` (OpenAPI 3.0 allows null
+ * there; Ajv wants it listed).
  */
 function rebase(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(rebase);
@@ -35,6 +36,11 @@ function rebase(node: unknown): unknown {
     const o = node as Record<string, unknown>;
     if (o.nullable === true && Array.isArray(o.enum) && !o.enum.includes(null))
       return rebase({ ...o, enum: [...o.enum, null] });
+    // A nullable oneOf/allOf without a type (commit.author): Ajv needs the null spelled out.
+    if (o.nullable === true && o.type === undefined) {
+      const { nullable: _n, ...rest } = o;
+      return { anyOf: [rebase(rest), { type: "null" }] };
+    }
     return Object.fromEntries(
       Object.entries(node).map(([k, v]) => [
         k,
@@ -62,9 +68,10 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
         templates.push({
           method: method.toUpperCase(),
           path,
-          // `{path}` and `{ref}` span segments; other parameters are one segment.
+          // `{path}`, `{ref}`, `{basehead}` and `{branch}` span segments (the fake
+          // records decoded paths, and branch names hold slashes); others are one segment.
           re: new RegExp(
-            `^${path.replace(/\{(?:path|ref)\}/g, ".+").replace(/\{[^}]+\}/g, "[^/]+")}$`,
+            `^${path.replace(/\{(?:path|ref|basehead|branch)\}/g, ".+").replace(/\{[^}]+\}/g, "[^/]+")}$`,
           ),
         });
     fake = await startGitHubFake({
@@ -105,6 +112,11 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
       title: "t",
       body: "b",
     });
+    // A commit someone added to the bot's branch: compare, comment, body note, rebuild.
+    fake.commitFiles({ "README.md": "changed\n" }, "extra", "dkim/a.example.jp/new-1");
+    await new GitHubChangeRequests(octokit, repo).proposeRecord(change);
+    // Rulesets: what doctor reads (rules/branches) and what a person's push meets.
+    fake.protectAsDocumented();
     // Actions: a gated run, its approval, the gate and the hold-back reads, doctor.
     const { job } = fake.approvedJob("dkim-production");
     const run = fake.actions.startRun(".github/workflows/dkim-activate.yml", {
@@ -136,7 +148,7 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
         file: "x",
         project: "p",
         defaultRegion: "ap-northeast-1",
-        identities: [],
+        identities: [{ domain: "a.example.jp", regions: [] }] as never,
         kmsKeyId: "alias/x",
         secretPrefix: "dkim",
         deletionRecoveryDays: 30,
@@ -178,5 +190,12 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
     );
     expect(failures).to.deep.equal([]);
     expect(checked.size).to.be.at.least(15);
+    // The bot-branch routes (docs/design.md#bot-branches) are among them.
+    expect([...checked.keys()]).to.include.members([
+      "GET /repos/{owner}/{repo}/compare/{basehead} 200",
+      "GET /repos/{owner}/{repo}/rules/branches/{branch} 200",
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/comments 200",
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/comments 201",
+    ]);
   });
 });

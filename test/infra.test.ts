@@ -1181,6 +1181,7 @@ describe("Pulumi estate (infra/)", function () {
       values.github = {
         ...(values.github as object),
         manageRepository: true,
+        appId: 9001,
         reviewers: { users: [101], teams: [] },
       };
       await buildEstate(parse(values), { namePrefix: "t-managed" });
@@ -1202,6 +1203,7 @@ describe("Pulumi estate (infra/)", function () {
         repo: "ses-dkim-rotation",
         environment: "dkim-production",
         manageRepository: true,
+        appId: 9001,
         reviewers: { users: [101], teams: [4242] },
       };
       const estate = await buildEstate(parse(values), { namePrefix: "t3" });
@@ -1236,6 +1238,50 @@ describe("Pulumi estate (infra/)", function () {
         AWS_REGION: "ap-northeast-1",
       });
       expect(one("pulumi:providers:github", "github").inputs.owner).to.equal("example-jp");
+
+      // Record branches: only the App (docs/design.md#bot-branches).
+      const rulesets = byType("github:index/repositoryRuleset:RepositoryRuleset");
+      const bot = rulesets.find((r) => r.name.endsWith("-record-branches"))!;
+      expect(bot.inputs).to.deep.include({
+        repository: "ses-dkim-rotation",
+        target: "branch",
+        enforcement: "active",
+        conditions: {
+          refName: {
+            includes: ["refs/heads/dkim/**/*", "refs/heads/dkim-retire/**/*"],
+            excludes: [],
+          },
+        },
+        rules: { creation: true, update: true, deletion: true },
+        bypassActors: [{ actorId: 9001, actorType: "Integration", bypassMode: "always" }],
+      });
+      const main = rulesets.find((r) => r.name.endsWith("-default-branch"))!;
+      expect(main.inputs.conditions).to.deep.equal({
+        refName: { includes: ["~DEFAULT_BRANCH"], excludes: [] },
+      });
+      expect(main.inputs.rules).to.deep.equal({
+        pullRequest: {
+          requiredApprovingReviewCount: 1,
+          dismissStaleReviewsOnPush: true,
+          requireLastPushApproval: true,
+          requireCodeOwnerReview: true,
+          requiredReviewThreadResolution: false,
+        },
+      });
+      expect(main.inputs).not.to.have.property("bypassActors");
+    });
+
+    it("refuses manageRepository without the App's id (the record branches would lock the bot out)", function () {
+      const values = baseValues();
+      values.github = {
+        owner: "example-jp",
+        repo: "ses-dkim-rotation",
+        manageRepository: true,
+        reviewers: { users: [101], teams: [] },
+      };
+      expect(() => parse(values)).to.throw(
+        /github\.appId: is missing, so the record-branch ruleset/,
+      );
     });
 
     it("keeps release tags from moving: a tag ruleset on v* restricts updates and deletions, with no bypass", async function () {

@@ -259,14 +259,19 @@ describe("workflows", () => {
     const [checkout, diff, ...rest] = job.steps!;
     expect(checkout!.uses).to.match(/^actions\/checkout@/);
     expect(diff!.run).to.include('git diff --quiet HEAD^1 HEAD -- "$RECORD_FOLDER"');
-    expect(diff!.env).to.deep.equal({ RECORD_FOLDER: "${{ inputs.record-folder }}" });
+    expect(diff!.env).to.deep.equal({
+      RECORD_FOLDER: "${{ inputs.record-folder }}",
+      HEAD_REF: "${{ github.head_ref }}",
+    });
+    // A record PR is always checked: its branch may change only its own file (docs/design.md#bot-branches).
+    expect(diff!.run).to.include('"$HEAD_REF" == dkim/* || "$HEAD_REF" == dkim-retire/*');
     for (const step of rest)
       expect(step.if).to.match(/^steps\.changes\.outputs\.changed == 'true'/);
     for (const f of ["dkim-records.yml", "reusable-records.yml"])
       expect(text(f), f).to.not.match(/secrets\.|aws-actions|id-token/);
     const steps = job.steps!.map((s) => s.run ?? "").join("\n");
     expect(steps).to.include(
-      'node .dkim-tool/bin/dkim.mjs --config "$CONFIG" --repo . --record-folder "$RECORD_FOLDER" check-records',
+      'node .dkim-tool/bin/dkim.mjs --config "$CONFIG" --repo . --record-folder "$RECORD_FOLDER" check-records --pr-branch "$HEAD_REF"',
     );
   });
 

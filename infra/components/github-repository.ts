@@ -11,13 +11,21 @@
  * - Repository variables with the role ARNs and Region for the workflows.
  * - A tag ruleset: release tags (`v*`) can be created but never updated or
  *   deleted (GitHub refuses it; no bypass actors).
+ * - Two rulesets (docs/design.md#bot-branches): the record branches
+ *   `dkim/**` and `dkim-retire/**` can be created, updated and deleted only
+ *   by the DKIM GitHub App (the one bypass actor), and the default branch
+ *   requires a reviewed PR whose approvals are dismissed by a later push.
  *
  * Required reviewers on private repositories need GitHub Enterprise (or a
  * public repository); without them the environment is not a gate.
  */
 import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
-import { PINNED_SUBJECT_CLAIM_KEYS } from "../../actions/dkim-rotation/src/engine/config";
+import {
+  BOT_BRANCH_PATTERNS,
+  DEFAULT_BRANCH_PULL_REQUEST,
+  PINNED_SUBJECT_CLAIM_KEYS,
+} from "../../actions/dkim-rotation/src/engine/config";
 
 /** The tag ruleset that keeps release tags from moving (docs/operations.md, "Releases"). */
 export const RELEASE_TAG_RULESET = { name: "release tags never move", pattern: "refs/tags/v*" };
@@ -50,6 +58,8 @@ export interface GithubRepositoryArgs {
   repo: string;
   environment: string;
   reviewers: { users: number[]; teams: number[] };
+  /** The DKIM GitHub App's id: the record-branch ruleset's only bypass actor. */
+  appId: number;
   plannerRoleArn: pulumi.Input<string>;
   activatorRoleArn: pulumi.Input<string>;
   region: string;
@@ -131,6 +141,43 @@ export class GithubRepository extends pulumi.ComponentResource {
         conditions: { refName: { includes: [RELEASE_TAG_RULESET.pattern], excludes: [] } },
         rules: { update: true, deletion: true, nonFastForward: true },
         bypassActors: [],
+      },
+      childOpts,
+    );
+
+    // GitHub refuses any other push to a record branch (docs/design.md#bot-branches).
+    new github.RepositoryRuleset(
+      `${name}-record-branches`,
+      {
+        repository: args.repo,
+        name: "DKIM record branches: the App only",
+        target: "branch",
+        enforcement: "active",
+        conditions: { refName: { includes: BOT_BRANCH_PATTERNS, excludes: [] } },
+        rules: { creation: true, update: true, deletion: true },
+        bypassActors: [{ actorId: args.appId, actorType: "Integration", bypassMode: "always" }],
+      },
+      childOpts,
+    );
+    // An approval does not survive a later push, and the code owners review.
+    const pr = DEFAULT_BRANCH_PULL_REQUEST;
+    new github.RepositoryRuleset(
+      `${name}-default-branch`,
+      {
+        repository: args.repo,
+        name: "Default branch: reviewed pull requests",
+        target: "branch",
+        enforcement: "active",
+        conditions: { refName: { includes: ["~DEFAULT_BRANCH"], excludes: [] } },
+        rules: {
+          pullRequest: {
+            requiredApprovingReviewCount: pr.required_approving_review_count,
+            dismissStaleReviewsOnPush: pr.dismiss_stale_reviews_on_push,
+            requireLastPushApproval: pr.require_last_push_approval,
+            requireCodeOwnerReview: pr.require_code_owner_review,
+            requiredReviewThreadResolution: pr.required_review_thread_resolution,
+          },
+        },
       },
       childOpts,
     );

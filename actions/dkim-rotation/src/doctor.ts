@@ -12,10 +12,11 @@
  * template against the trust's form (and github.workflowPin), the
  * environment's protection rules and its deployment branches (exactly the
  * default branch),
- * the repository variables the workflows read, the token's reach and whether
+ * the repository variables the workflows read, the token's reach, whether
  * the workflows are enabled (GitHub disables schedules after 60 days without
- * activity in a public repository), and whether the caller workflows pin
- * the reusable workflows by commit SHA.
+ * activity in a public repository), the rulesets on the record branches and
+ * the default branch (repository-rules.ts), and whether the caller workflows
+ * pin the reusable workflows by commit SHA.
  */
 import { createSocket } from "node:dgram";
 import { readdirSync, readFileSync } from "node:fs";
@@ -28,6 +29,7 @@ import type { KeyStorePort, SesPort } from "./engine/ports";
 import type { NameserverTarget } from "./adapters/dns";
 import { checkAllRecords } from "./adapters/repo-records";
 import { createOctokit, type GitHubPacing } from "./adapters/github";
+import { branchRuleChecks } from "./repository-rules";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 export interface CheckResult {
@@ -281,7 +283,18 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
   }
 
   out.push(...pinnedCallers(p.repoRoot));
-  if (p.github) await githubChecks(p, add, callerAccount);
+  if (p.github) {
+    await githubChecks(p, add, callerAccount);
+    // Only the App pushes to record branches; approvals do not survive a push (docs/design.md#bot-branches).
+    const { octokit, owner, repo } = p.github;
+    await branchRuleChecks(
+      octokit,
+      owner,
+      repo,
+      config.identities[0]?.domain ?? "example.com",
+      add,
+    );
+  }
   return out;
 }
 

@@ -24,6 +24,7 @@ import { throttling } from "@octokit/plugin-throttling";
 import Bottleneck from "bottleneck/light.js";
 import { RefusalError } from "../engine/errors";
 import type { ChangeRequestPort } from "../engine/ports";
+import { RECORD_DIR, recordPath } from "../engine/record";
 
 export const ROTATION_BRANCH_PREFIX = "dkim";
 export const RETIREMENT_BRANCH_PREFIX = "dkim-retire";
@@ -39,6 +40,25 @@ export function retirementBranch(domain: string, selector: string): string {
 
 export function rotationTitle(domain: string, selector: string): string {
   return `DKIM rotation: ${domain} → ${selector}`;
+}
+
+/**
+ * The one change a bot branch may hold, from its name alone: `dkim/<domain>/<selector>`
+ * adds `<folder>/<domain>/<selector>.zone`, `dkim-retire/<domain>/<selector>` removes
+ * it (docs/design.md#bot-branches). Undefined for any other branch.
+ */
+export function botBranchChange(
+  branch: string,
+  folder: string = RECORD_DIR,
+): { kind: "rotation" | "retirement"; domain: string; selector: string; path: string } | undefined {
+  for (const [kind, prefix] of [
+    ["rotation", ROTATION_BRANCH_PREFIX],
+    ["retirement", RETIREMENT_BRANCH_PREFIX],
+  ] as const) {
+    const m = new RegExp(`^${prefix}/([^/]+)/([^/]+)$`).exec(branch);
+    if (m) return { kind, domain: m[1]!, selector: m[2]!, path: recordPath(m[1]!, m[2]!, folder) };
+  }
+  return undefined;
 }
 
 export function retirementTitle(domain: string, selector: string): string {
@@ -266,6 +286,8 @@ interface OpenPull {
   number: number;
   url: string;
   branch: string;
+  /** The head commit when listed (names a rebuild's comment, so it is posted once). */
+  headSha?: string;
   selector: string;
   kind: "rotation" | "retirement";
   title: string;
@@ -283,6 +305,76 @@ export interface ChangeResult {
   branch?: string;
   /** true when the branch's file (or its absence) had to be (re)written. */
   updated?: boolean;
+  /** Set when the branch held more than its one change and was rebuilt from the base. */
+  rebuilt?: BranchRebuild;
+}
+
+/** What a rebuild dropped from a bot branch (docs/design.md#bot-branches). */
+export interface BranchRebuild {
+  /** Paths the branch changed besides its record (or the record, changed the wrong way). */
+  paths: string[];
+  /** Commits the branch held (short SHAs, oldest first), all dropped by the rebuild. */
+  commits: string[];
+}
+
+/** The hidden marker of a rebuild note in a PR body, so later runs keep the note. */
+const REBUILT_MARK = "<!-- dkim-branch-rebuilt -->";
+
+/** `body` plus the rebuild notes an earlier body carried (and a new one), each once. */
+export function withRebuildNotes(body: string, earlier = "", note?: string): string {
+  const notes = earlier.split("\n").filter((l) => l.includes(REBUILT_MARK));
+  if (note) notes.push(note);
+  const missing = [...new Set(notes)].filter((n) => !body.split("\n").includes(n));
+  return missing.length ? `${body.replace(/\n+$/, "")}\n\n${missing.join("\n")}\n` : body;
+}
+
+/** One line naming what a rebuild dropped: paths first, then commits. */
+export function describeRebuild(r: BranchRebuild, base: string): string {
+  const paths = r.paths.length ? r.paths.map((p) => `\`${p}\``).join(", ") : "none";
+  return `unexpected paths: ${paths}; commits dropped: ${r.commits.join(", ") || "none"}; rebuilt from ${base}`;
+}
+
+/**
+ * The compare API's answer about a bot branch: the diff from the merge base
+ * (`files`, at most 300) and the commits (at most 250) that `ahead_by` counts.
+ */
+interface BranchDiff {
+  aheadBy: number;
+  behindBy: number;
+  baseSha: string;
+  files: { filename: string; status: string; sha?: string | null }[];
+  commits: string[];
+}
+
+/**
+ * Whether a bot branch holds exactly its one change: one commit whose diff
+ * against the base is the record added with the wanted blob (rotation) or
+ * the record removed (retirement). "stale" is the record alone in one commit
+ * with other content (an earlier run's text): rewritten, not reported.
+ * Anything else is a rebuild the PR must report (docs/design.md#bot-branches).
+ */
+export function judgeBranch(
+  diff: BranchDiff,
+  path: string,
+  wanted: string | undefined,
+): { verdict: "right" | "empty" | "stale" } | { verdict: "tampered"; rebuild: BranchRebuild } {
+  if (diff.aheadBy === 0 && !diff.files.length) return { verdict: "empty" };
+  const own = diff.files.find((f) => f.filename === path);
+  const rightKind =
+    own !== undefined &&
+    (wanted === undefined ? own.status === "removed" : own.status !== "removed");
+  const others = diff.files.filter((f) => f !== own).map((f) => f.filename);
+  if (others.length === 0 && rightKind && diff.aheadBy === 1)
+    return { verdict: wanted === undefined || own.sha === wanted ? "right" : "stale" };
+  const extra =
+    diff.commits.length < diff.aheadBy ? [`and ${diff.aheadBy - diff.commits.length} more`] : [];
+  return {
+    verdict: "tampered",
+    rebuild: {
+      paths: [...(own && !rightKind ? [path] : []), ...others],
+      commits: [...diff.commits.map((c) => c.slice(0, 7)), ...extra],
+    },
+  };
 }
 
 export class GitHubChangeRequests implements ChangeRequestPort {
@@ -295,6 +387,8 @@ export class GitHubChangeRequests implements ChangeRequestPort {
   private readonly warn: (message: string) => void;
   /** Our open PRs, oldest first ("the open PR" is stable across runs); listed once. */
   private openCache?: OpenPull[];
+  /** Rebuild notes of this run, per branch, for the PR body. */
+  private readonly pendingNotes = new Map<string, string>();
 
   constructor(octokit: Octokit, opts: GitHubChangeRequestsOptions) {
     this.octokit = octokit;
@@ -326,15 +420,15 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       );
     }
     const mine = open.find((p) => p.selector === selector);
-    const updated = await this.writeBranch(
+    const written = await this.writeBranch(
       branch,
       domain,
       change.path,
       change.content,
       `Add DKIM record ${change.path}`,
-      mine !== undefined,
+      mine,
     );
-    return this.refreshOrOpen(mine, branch, domain, change, updated);
+    return this.refreshOrOpen(mine, branch, domain, change, written);
   }
 
   async proposeRemoval(change: {
@@ -353,16 +447,16 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       // Already gone from the base branch: nothing to propose.
       return { created: false, branch };
     }
-    const updated = await this.writeBranch(
+    const written = await this.writeBranch(
       branch,
       domain,
       change.path,
       null,
       `Remove DKIM record ${change.path}`,
-      mine !== undefined,
+      mine,
       onBase,
     );
-    return this.refreshOrOpen(mine, branch, domain, change, updated);
+    return this.refreshOrOpen(mine, branch, domain, change, written);
   }
 
   /** Refresh this change's open PR (title, body, labels, reviewers), or open it. */
@@ -371,28 +465,34 @@ export class GitHubChangeRequests implements ChangeRequestPort {
     branch: string,
     domain: string,
     change: { path: string; title: string; body: string },
-    updated: boolean,
+    written: { updated: boolean; rebuilt?: BranchRebuild },
   ): Promise<ChangeResult> {
+    const { updated, rebuilt } = written;
+    // Rebuild notes stay in the body on every later refresh (docs/design.md#bot-branches).
+    const note = this.pendingNotes.get(branch);
     if (mine) {
-      await this.refreshPull(mine, change.title, change.body, domain);
+      const body = withRebuildNotes(change.body, mine.body, note);
+      await this.refreshPull(mine, change.title, body, domain);
       await this.decorate(mine, domain, branch, change.path);
-      return { number: mine.number, url: mine.url, created: false, branch, updated };
+      return { number: mine.number, url: mine.url, created: false, branch, updated, rebuilt };
     }
-    const pr = await this.createPull(branch, domain, change.title, change.body);
+    const body = withRebuildNotes(change.body, "", note);
+    const pr = await this.createPull(branch, domain, change.title, body);
+    const { selector, kind } = botBranchChange(branch)!;
     const opened: OpenPull = {
       ...pr,
       branch,
-      selector: branch.slice(branch.indexOf(`/${domain}/`) + domain.length + 2),
-      kind: branch.startsWith(`${RETIREMENT_BRANCH_PREFIX}/`) ? "retirement" : "rotation",
+      selector,
+      kind,
       title: change.title,
-      body: change.body,
+      body,
       labels: [],
       reviewers: [],
       teamReviewers: [],
     };
     this.openCache?.push(opened);
     await this.decorate(opened, domain, branch, change.path);
-    return { number: pr.number, url: pr.url, created: true, branch, updated };
+    return { number: pr.number, url: pr.url, created: true, branch, updated, rebuilt };
   }
 
   async findOpen(
@@ -443,27 +543,21 @@ export class GitHubChangeRequests implements ChangeRequestPort {
     const out: OpenPull[] = [];
     for (const p of pulls) {
       if (p.head.repo?.full_name?.toLowerCase() !== full) continue;
-      for (const [k, prefix] of [
-        ["rotation", ROTATION_BRANCH_PREFIX],
-        ["retirement", RETIREMENT_BRANCH_PREFIX],
-      ] as const) {
-        const m = new RegExp(`^${prefix}/([^/]+)/([^/]+)$`).exec(p.head.ref);
-        if (m) {
-          const start = `${prefix}/${m[1]}/`;
-          out.push({
-            number: p.number,
-            url: p.html_url,
-            branch: p.head.ref,
-            selector: p.head.ref.slice(start.length),
-            kind: k,
-            title: p.title,
-            body: p.body ?? "",
-            labels: (p.labels ?? []).map((l) => l.name ?? ""),
-            reviewers: (p.requested_reviewers ?? []).map((u) => u.login),
-            teamReviewers: (p.requested_teams ?? []).map((t) => t.slug),
-          });
-        }
-      }
+      const change = botBranchChange(p.head.ref);
+      if (!change) continue;
+      out.push({
+        number: p.number,
+        url: p.html_url,
+        branch: p.head.ref,
+        headSha: p.head.sha,
+        selector: change.selector,
+        kind: change.kind,
+        title: p.title,
+        body: p.body ?? "",
+        labels: (p.labels ?? []).map((l) => l.name ?? ""),
+        reviewers: (p.requested_reviewers ?? []).map((u) => u.login),
+        teamReviewers: (p.requested_teams ?? []).map((t) => t.slug),
+      });
     }
     return out;
   }
@@ -502,15 +596,20 @@ export class GitHubChangeRequests implements ChangeRequestPort {
 
   /**
    * Make `branch` = base head + one commit that sets `path` to `content`
-   * (or deletes it when `content` is null). If the branch already has the
-   * wanted file state it is left alone (no force-push, no re-triggered checks).
-   * Returns whether the branch was written.
+   * (or deletes it when `content` is null), and nothing else
+   * (docs/design.md#bot-branches). A branch that already holds exactly that
+   * change is left alone (no force-push, no re-triggered checks, approvals
+   * stay). A branch holding anything else (another path, a second commit, the
+   * record changed the wrong way) is reported on its PR first, then reset to
+   * the base head and the change re-applied: what the reviewers approve is
+   * only ever the bot's one file.
    *
    * A new branch costs three requests: read the base head, create the ref
    * there, and one contents write (GitHub makes blob, tree and commit in one
    * call). A "Reference already exists" answer means an earlier run got that
-   * far (invariant 5): the branch is then checked and, if it is not right,
-   * rebuilt on the current base.
+   * far (invariant 5): the branch is then compared and, if it is not right,
+   * rebuilt. A crash after the report and before the reset re-reports nothing
+   * (the comment is keyed by the head commit) and resets on the next run.
    */
   private async writeBranch(
     branch: string,
@@ -518,40 +617,53 @@ export class GitHubChangeRequests implements ChangeRequestPort {
     path: string,
     content: string | null,
     message: string,
-    branchExists: boolean,
+    pr: OpenPull | undefined,
     /** The file's blob on the base branch, when the caller has just read it. */
     onBase?: string,
-  ): Promise<boolean> {
+  ): Promise<{ updated: boolean; rebuilt?: BranchRebuild }> {
     const input = `${domain} (${branch})`;
     const wanted = content === null ? undefined : gitBlobSha(content);
-    // An open PR's branch exists: one read tells whether it is already right.
-    if (branchExists && (await this.fileSha(path, branch, domain)) === wanted) return false;
-    const baseSha = await this.branchHead(this.base, domain);
-    if (!baseSha)
-      throw new GitHubApiError("reading base branch", `${domain} (${this.base})`, {
-        status: 404,
-        message: "Not Found",
-      });
-    const created = !branchExists && (await this.createRef(branch, baseSha, input));
-    if (!created) {
-      // The branch exists: keep it if it already holds the change.
-      if (!branchExists && (await this.fileSha(path, branch, domain)) === wanted) return false;
-      await this.call("updating branch", input, () =>
-        this.octokit.rest.git.updateRef({
-          owner: this.owner,
-          repo: this.repo,
-          ref: `heads/${branch}`,
-          sha: baseSha,
-          force: true,
-        }),
-      );
+    // An open PR's branch exists: one compare tells whether it is already right.
+    let diff = pr ? await this.compare(branch, domain) : undefined;
+    let created = false;
+    if (!diff) {
+      const baseSha = await this.branchHead(this.base, domain);
+      if (!baseSha)
+        throw new GitHubApiError("reading base branch", `${domain} (${this.base})`, {
+          status: 404,
+          message: "Not Found",
+        });
+      created = await this.createRef(branch, baseSha, input);
+      if (!created) diff = await this.compare(branch, domain);
+    }
+    let rebuilt: BranchRebuild | undefined;
+    if (diff) {
+      const judged = judgeBranch(diff, path, wanted);
+      if (judged.verdict === "right") return { updated: false };
+      if (judged.verdict === "tampered") {
+        rebuilt = judged.rebuild;
+        await this.reportRebuild(pr, branch, domain, rebuilt);
+      }
+      if (diff.aheadBy > 0 || diff.behindBy > 0)
+        await this.call("resetting branch to the base", input, () =>
+          this.octokit.rest.git.updateRef({
+            owner: this.owner,
+            repo: this.repo,
+            ref: `heads/${branch}`,
+            sha: diff!.baseSha,
+            force: true,
+          }),
+        );
     }
     // The branch now equals the base, so the file's state there is the base's.
-    const current = created
-      ? (onBase ?? (content === null ? await this.fileSha(path, branch, domain) : undefined))
-      : await this.fileSha(path, branch, domain);
+    const current =
+      content === null
+        ? (onBase ?? (await this.fileSha(path, branch, domain)))
+        : created
+          ? undefined
+          : await this.fileSha(path, branch, domain);
     if (content === null) {
-      if (!current) return !created;
+      if (!current) return { updated: !created, rebuilt };
       await this.call("removing the record", `${domain} (${path})`, () =>
         this.octokit.rest.repos.deleteFile({
           owner: this.owner,
@@ -562,9 +674,9 @@ export class GitHubChangeRequests implements ChangeRequestPort {
           branch,
         }),
       );
-      return true;
+      return { updated: true, rebuilt };
     }
-    if (current === wanted) return !created;
+    if (current === wanted) return { updated: !created, rebuilt };
     await this.call("writing the record", `${domain} (${path})`, () =>
       this.octokit.rest.repos.createOrUpdateFileContents({
         owner: this.owner,
@@ -576,7 +688,86 @@ export class GitHubChangeRequests implements ChangeRequestPort {
         ...(current ? { sha: current } : {}),
       }),
     );
-    return true;
+    return { updated: true, rebuilt };
+  }
+
+  /**
+   * `GET /repos/{o}/{r}/compare/{base}...{branch}`: the branch's diff from its
+   * merge base with the base branch, and the base's head. Undefined when the
+   * branch does not exist (404).
+   */
+  private async compare(branch: string, domain: string): Promise<BranchDiff | undefined> {
+    try {
+      const res = await this.octokit.rest.repos.compareCommitsWithBasehead({
+        owner: this.owner,
+        repo: this.repo,
+        basehead: `${this.base}...${branch}`,
+        per_page: 100,
+      });
+      const d = res.data;
+      return {
+        aheadBy: d.ahead_by,
+        behindBy: d.behind_by,
+        baseSha: d.base_commit.sha,
+        files: (d.files ?? []).map((f) => ({ filename: f.filename, status: f.status, sha: f.sha })),
+        commits: d.commits.map((c) => c.sha),
+      };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw new GitHubApiError(`comparing ${this.base}...${branch}`, domain, err);
+    }
+  }
+
+  /**
+   * Say that a bot branch is being rebuilt, before it is: one log line (the
+   * run's annotations), and on an open PR a comment (once per head commit)
+   * and a note kept in its body, so reviewers see why the branch moved.
+   */
+  private async reportRebuild(
+    pr: OpenPull | undefined,
+    branch: string,
+    domain: string,
+    rebuild: BranchRebuild,
+  ): Promise<void> {
+    const what = describeRebuild(rebuild, this.base);
+    this.warn(
+      `github: ${domain} (${branch}) held more than its one record change; ${what} (docs/design.md#bot-branches)`,
+    );
+    const note = `> **This branch was rebuilt by the DKIM bot**: it held more than its one record change (${what}). Review the change again. ${REBUILT_MARK}`;
+    this.pendingNotes.set(branch, note);
+    if (!pr) return;
+    const input = `${domain} (${branch})`;
+    const key = `<!-- dkim-branch-rebuilt:${pr.headSha ?? "unknown"} -->`;
+    const comments = await this.call(`reading comments of #${pr.number}`, input, () =>
+      this.octokit.paginate(this.octokit.rest.issues.listComments, {
+        owner: this.owner,
+        repo: this.repo,
+        issue_number: pr.number,
+        per_page: 100,
+      }),
+    );
+    if (!comments.some((c) => c.body?.includes(key)))
+      await this.call(`commenting on #${pr.number}`, input, () =>
+        this.octokit.rest.issues.createComment({
+          owner: this.owner,
+          repo: this.repo,
+          issue_number: pr.number,
+          body: `This branch held more than its one record change, so the DKIM bot rebuilt it from \`${this.base}\` and re-applied only the record.\n\n- ${describeRebuild(rebuild, this.base).split("; ").join("\n- ")}\n\nAny earlier approval covered content that is gone; review the change again. ${key}`,
+        }),
+      );
+    // The note goes into the body before the reset, so a crash cannot lose it.
+    const body = withRebuildNotes(pr.body, "", note);
+    if (body !== pr.body) {
+      await this.call(`updating pull request #${pr.number}`, input, () =>
+        this.octokit.rest.pulls.update({
+          owner: this.owner,
+          repo: this.repo,
+          pull_number: pr.number,
+          body,
+        }),
+      );
+      pr.body = body;
+    }
   }
 
   /** Create `refs/heads/<branch>` at `sha`; false when it already exists (GitHub's 422 "Reference already exists"). */

@@ -20,6 +20,7 @@ import { InputError } from "../engine/errors";
 import type { RecordOnMain } from "../engine/ports";
 import { recordFolderOf, RECORD_DIR } from "../engine/record";
 import { quote } from "../engine/values";
+import { botBranchChange } from "./github";
 import {
   duplicateKeyError,
   parseFor,
@@ -271,6 +272,65 @@ export function checkAllRecords(
     }
   }
   return { records, errors };
+}
+
+/**
+ * A record PR (head branch `dkim/<domain>/<selector>` or
+ * `dkim-retire/<domain>/<selector>`) may change exactly one path: its own
+ * record, added or removed as the branch name says. Reads the PR's change
+ * as `git diff --name-status <diffBase> HEAD` in the checkout (on a
+ * pull_request run, HEAD is the merge commit and HEAD^1 the base branch's
+ * head) and returns one error per path it must not touch
+ * (docs/design.md#bot-branches). Any other branch: no errors.
+ */
+export async function checkRecordPrScope(
+  repoDir: string,
+  branch: string,
+  folder: string = RECORD_DIR,
+  diffBase = "HEAD^1",
+): Promise<InputError[]> {
+  const own = botBranchChange(branch, folder);
+  if (!own) return [];
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync(
+      "git",
+      ["diff", "--name-status", "--no-renames", "-z", diffBase, "HEAD"],
+      { cwd: repoDir, maxBuffer: 64 * 1024 * 1024 },
+    ));
+  } catch (err) {
+    throw new InputError({
+      file: "argv",
+      field: "--diff-base",
+      problem: `git diff ${diffBase} HEAD failed in ${quote(repoDir)}: ${firstLineOf(err)}`,
+      hint: "check out the PR's merge commit with its first parent (actions/checkout fetch-depth: 2)",
+    });
+  }
+  const parts = stdout.split("\0").filter(Boolean);
+  const errors: InputError[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const [status, file] = [parts[i]!, parts[i + 1]!];
+    const removed = status.startsWith("D");
+    if (file === own.path && removed === (own.kind === "retirement")) continue;
+    errors.push(
+      new InputError({
+        file: `${file}:1`,
+        identity: own.domain,
+        field: "(file)",
+        problem:
+          file === own.path
+            ? `is ${removed ? "removed" : "changed"} by the record PR branch ${branch}, which may only ${own.kind === "retirement" ? "remove" : "add"} it`
+            : `is changed by the record PR branch ${branch}, which may change only ${own.path}`,
+        hint: "record branches belong to the DKIM bot; the next plan run rebuilds this one, or move the change to a branch of its own",
+      }),
+    );
+  }
+  return errors;
+}
+
+function firstLineOf(err: unknown): string {
+  const e = err as { stderr?: string; message?: string };
+  return (e.stderr || e.message || String(err)).trim().split("\n")[0]!;
 }
 
 /**

@@ -224,12 +224,31 @@ export const notificationsSchema = z
   })
   .strict();
 
+/*
+ * The repository rules the stack creates with github.manageRepository and
+ * docs/operations.md asks for (docs/design.md#bot-branches); here because
+ * infra/ reads only this module of the action.
+ */
+/** The record branches: only the App (the ruleset's one bypass actor) may create, update or delete them. */
+export const BOT_BRANCH_PATTERNS = ["refs/heads/dkim/**/*", "refs/heads/dkim-retire/**/*"];
+export const BOT_BRANCH_RULES = ["creation", "update", "deletion"] as const;
+/** The default branch's `pull_request` rule: an approval does not survive a later push. */
+export const DEFAULT_BRANCH_PULL_REQUEST = {
+  required_approving_review_count: 1,
+  dismiss_stale_reviews_on_push: true,
+  require_last_push_approval: true,
+  require_code_owner_review: true,
+  required_review_thread_resolution: false,
+};
+
 export const githubSchema = z
   .object({
     owner: z.string().regex(/^[A-Za-z0-9-]+$/, { error: "must be a GitHub user or organisation" }),
     repo: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "must be a repository name" }),
     environment: z.string().min(1).default(DEFAULT_ENVIRONMENT),
     manageRepository: z.boolean().default(false),
+    /** The DKIM GitHub App's id: the only actor the record-branch ruleset lets push (docs/design.md#bot-branches). */
+    appId: z.number().int().positive().optional(),
     reviewers: z
       .object({
         users: z.array(z.number().int()).default([]),
