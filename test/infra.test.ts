@@ -1292,6 +1292,7 @@ describe("Pulumi estate (infra/)", function () {
         environment: "dkim-production",
         manageRepository: true,
         reviewers: { users: [101], teams: [] },
+        appId: 4242,
       };
       await buildEstate(parse(values), { namePrefix: "t3tags" });
       const ruleset = one("github:index/repositoryRuleset:RepositoryRuleset", "release-tags");
