@@ -580,6 +580,12 @@ describe("faults: a seeded sandbox run at a 20% fault rate", function () {
     expect(r.duplicatePrs).to.equal(0);
     expect(r.overwrittenSecrets).to.equal(0);
     expect(r.stalledDomains).to.deep.equal([]);
+    // Each failed job is an error, a refusal or a rollback, and each error's job ran again.
+    const f = r.faults!;
+    expect(r.workflows!.jobs.failure).to.equal(
+      f.errors.length + f.refusals.length + f.rollbacks.length,
+    );
+    expect(f.errors.filter((e) => !e.retriedAt)).to.deep.equal([]);
     // Liveness: onboarding and a rotation (at least) per domain in two years, despite the faults.
     for (const domain of ["shop.example", "news.example"])
       expect(
