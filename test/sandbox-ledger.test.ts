@@ -23,7 +23,7 @@ describe("sandbox ledger: failed runs and their retries", () => {
       ses: { identity: () => undefined },
     } as unknown as AwsEmulator,
     github: { listPulls: () => [] } as unknown as GitHubFake,
-    clock: { now: () => new Date(t) },
+    clock: { now: () => new Date(t), sleep: async () => {} },
     environment: "dkim-production",
     naive: false,
     print: (l) => printed.push(l),
