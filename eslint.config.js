@@ -68,7 +68,8 @@ export default tseslint.config(
       "actions/*/dist/**",
       "sandbox-out/**",
       "coverage/**",
-      // Node 24 for the second test run, installed by .ci/run
+      // Node 22 and Node 24 for the two test runs, installed by .ci/run
+      ".ci/node22/**",
       ".ci/node24/**",
     ],
   },

@@ -505,6 +505,36 @@ describe("AWS adapters", function () {
       expect(again.key.deletionDate?.toISOString()).to.equal(first.toISOString());
     });
 
+    it("a DeleteSecret whose answer was lost reads the retry's InvalidRequestException as scheduled", async function () {
+      await store.create("example.com", "s1", pair1, clock.now());
+      // The first DeleteSecret goes through, its answer is lost, and the retry
+      // gets Secrets Manager's answer for a secret already scheduled.
+      const send = clients.secrets.send.bind(clients.secrets) as (c: unknown) => Promise<unknown>;
+      let lost = 0;
+      const lossy = new SecretsKeyStore({
+        client: Object.assign(Object.create(clients.secrets) as typeof clients.secrets, {
+          send: async (command: { constructor: { name: string } }) => {
+            if (command.constructor.name === "DeleteSecretCommand" && !lost++) await send(command);
+            return send(command);
+          },
+        }),
+        kmsKeyId: "alias/ses-dkim",
+      });
+      const when = await lossy.scheduleDeletion("example.com", "s1", 10);
+      expect(lost).to.equal(1);
+      expect(aws.callCount({ operation: "DeleteSecret" })).to.equal(2);
+      const secret = aws.secrets.get(REGION, "dkim/example.com/s1")!;
+      expect(when.toISOString()).to.equal(secret.deletionDate!.toISOString());
+      // A secret that does not exist stays an error.
+      let err: unknown;
+      try {
+        await lossy.scheduleDeletion("example.com", "nope", 10);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as Error).name).to.equal("ResourceNotFoundException");
+    });
+
     it("markState on a secret scheduled for deletion is fine when the tags already agree", async function () {
       await store.create("example.com", "s1", pair1, clock.now());
       await store.markState("example.com", "s1", "retired", clock.now());

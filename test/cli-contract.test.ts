@@ -1,7 +1,7 @@
 /**
  * The CLI contract scripts rely on (README.md, "Operator CLI"), checked on the
  * installed entry point `bin/dkim.mjs` in a child process of whichever Node
- * runs the suite (`.ci/run` runs it on Node 20 and on Node 24):
+ * runs the suite (`.ci/run` runs it on Node 22 and on Node 24):
  * - with `--json`, every outcome is exactly one JSON document on stdout —
  *   results, refusals, usage and input errors, failures — with the exit code
  *   inside and a stable schema;
@@ -34,7 +34,7 @@ function childEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...offlineAwsEnv({ accessKeyId: "AKIDCONTRACT00000000", secretAccessKey: "contract-not-real" }),
-    // The child runs on the same Node as the suite (Node 20 or 24).
+    // The child runs on the same Node as the suite (Node 22 or 24 in CI).
     PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}`,
   };
   delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;

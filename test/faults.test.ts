@@ -21,6 +21,7 @@ import {
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { DnsVerifier, queryTxt } from "../actions/dkim-rotation/src/adapters/dns";
+import { SecretsKeyStore } from "../actions/dkim-rotation/src/adapters/secrets";
 import { generateDkimKeyPair, type DkimKeyPair } from "../actions/dkim-rotation/src/engine/keys";
 import { summarizeDns } from "../actions/dkim-rotation/src/engine/snapshot";
 import { dkimRecordValue } from "../actions/dkim-rotation/src/engine/record";
@@ -204,6 +205,35 @@ describe("faults: AWS emulator through the real SDK clients", function () {
     );
     for (const s of list) expect(s.versionCount).to.equal(1);
     expect(aws.calls().filter((c) => c.status === 0).length).to.equal(log.length);
+  });
+
+  it("timeouts: a DeleteSecret whose answer was lost still schedules each key once, read back as scheduled", async () => {
+    const sm = secrets({ requestHandler: { requestTimeout: 150, throwOnRequestTimeout: true } });
+    const store = new SecretsKeyStore({ client: sm as never, kmsKeyId: "alias/ses-dkim" });
+    for (let i = 0; i < 8; i++)
+      await sm.send(
+        new CreateSecretCommand({
+          Name: `dkim/${DOMAIN}/d${i}`,
+          SecretString: `value-${i}`,
+          Description: "p=MIIBIjANBgkq",
+        }),
+      );
+    withFaults({ rate: 0.5, kinds: ["timeout"], timeoutHoldMs: 600 });
+    for (let i = 0; i < 8; i++) {
+      const when = await store.scheduleDeletion(DOMAIN, `d${i}`, 7);
+      expect(when.toISOString()).to.equal(
+        aws.secrets.get(REGION, `dkim/${DOMAIN}/d${i}`)!.deletionDate!.toISOString(),
+      );
+    }
+    // At least one deletion went through with its answer lost: the SDK's retry met
+    // InvalidRequestException ("already scheduled"), which the store read as done.
+    const lost = aws.faults
+      .log()
+      .filter((f) => f.operation === "DeleteSecret" && /after the work was done/.test(f.detail));
+    expect(lost.length, JSON.stringify(aws.faults.log())).to.be.greaterThan(0);
+    expect(
+      aws.calls().filter((c) => c.operation === "DeleteSecret" && c.status === 400).length,
+    ).to.be.greaterThan(0);
   });
 
   it("slow responses arrive late but arrive", async () => {
@@ -550,6 +580,12 @@ describe("faults: a seeded sandbox run at a 20% fault rate", function () {
     expect(r.duplicatePrs).to.equal(0);
     expect(r.overwrittenSecrets).to.equal(0);
     expect(r.stalledDomains).to.deep.equal([]);
+    // Each failed job is an error, a refusal or a rollback, and each error's job ran again.
+    const f = r.faults!;
+    expect(r.workflows!.jobs.failure).to.equal(
+      f.errors.length + f.refusals.length + f.rollbacks.length,
+    );
+    expect(f.errors.filter((e) => !e.retriedAt)).to.deep.equal([]);
     // Liveness: onboarding and a rotation (at least) per domain in two years, despite the faults.
     for (const domain of ["shop.example", "news.example"])
       expect(

@@ -440,12 +440,12 @@ describe("workflows", () => {
 
 describe("release.yml", () => {
   const release = () => workflows.get("release.yml")!;
-  it("tags only from main, only after the tests on Node 20 and 24 and check-dist", () => {
+  it("tags only from main, only after the tests on Node 22 and 24 and check-dist", () => {
     const job = release().jobs.release! as Job & { needs?: string[]; if?: string };
     expect(job.needs).to.deep.equal(["test", "check-dist"]);
     expect(job.if).to.equal("github.ref == 'refs/heads/main'");
     const test = release().jobs.test! as Job & { strategy?: { matrix?: { node?: string[] } } };
-    expect(test.strategy?.matrix?.node).to.deep.equal(["20", "24"]);
+    expect(test.strategy?.matrix?.node).to.deep.equal(["22", "24"]);
     const runs = (j: Job) => (j.steps ?? []).map((s) => (s as { run?: string }).run);
     expect(runs(test)).to.include("npm test");
     expect(runs(release().jobs["check-dist"]!)).to.include("npm run check-dist");

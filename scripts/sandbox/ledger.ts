@@ -62,6 +62,8 @@ export class Ledger {
    */
   private readonly keyOrigins = new Map<string, { origin: string; bits: string }>();
   private prsSeen = 0;
+  /** Failed jobs not yet seen to run again, by `<workflow>: <job>`. */
+  private readonly awaitingRetry = new Map<string, FaultReport["errors"]>();
 
   /** How many PRs GitHub's list held at the last look. */
   get pullsSeen(): number {
@@ -188,8 +190,26 @@ export class Ledger {
 
   jobError(job: string, message: string): void {
     const now = this.o.clock.now();
-    this.jobErrors.push({ at: now.toISOString(), job, message });
+    const error = { at: now.toISOString(), job, message };
+    this.jobErrors.push(error);
+    this.awaitingRetry.set(job, [...(this.awaitingRetry.get(job) ?? []), error]);
     this.o.print(`${stamp(now)} ${job} failed (retried by the next schedule): ${message}`);
+  }
+
+  /**
+   * The job ran again and concluded (succeeded, or was refused or rolled
+   * back, which the engine says in its own words): its earlier failures were
+   * retried, and the timeline says so.
+   */
+  private ranAgain(job: string, outcome: string): void {
+    const failed = this.awaitingRetry.get(job);
+    if (!failed) return;
+    this.awaitingRetry.delete(job);
+    const now = this.o.clock.now();
+    for (const e of failed) e.retriedAt = now.toISOString();
+    this.o.print(
+      `${stamp(now)} ${job} ${outcome} on retry (${failed.length === 1 ? "the run" : `${failed.length} runs`} that failed from ${stamp(new Date(failed[0]!.at))})`,
+    );
   }
 
   /**
@@ -210,8 +230,10 @@ export class Ledger {
         const line = step?.log?.split("\n").find((l) => l.startsWith("::error")) ?? "";
         return unescape(line.replace(/^::error[^:]*::/, "")) || job.error || "failed";
       };
+      const label = `${run.workflow}: ${job.name}`;
       if (!gated) {
-        if (job.conclusion === "failure") this.jobError(`${run.workflow}: ${job.name}`, failure());
+        if (job.conclusion === "failure") this.jobError(label, failure());
+        else if (job.conclusion === "success") this.ranAgain(label, "succeeded");
         continue;
       }
       const [, what, selector, domain] = gated as unknown as [string, string, string, string];
@@ -231,7 +253,8 @@ export class Ledger {
           print(
             `${stamp(clock.now())} ${domain}: deletion of ${selector}'s key scheduled (recoverable for the recovery window)`,
           );
-        } else this.jobError(`${run.workflow}: ${job.name}`, failure());
+          this.ranAgain(label, "succeeded");
+        } else this.jobError(label, failure());
         continue;
       }
       const r = this.rotationFor(domain, selector);
@@ -256,6 +279,7 @@ export class Ledger {
         print(
           `${stamp(clock.now())} ${said ?? `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`}`,
         );
+        this.ranAgain(label, "succeeded");
         continue;
       }
       const message = failure();
@@ -264,8 +288,10 @@ export class Ledger {
       else if (/rolled back/.test(message)) {
         this.rollbacks.push({ at, message });
         if (r) r.rolledBackAt = at;
-      } else this.jobError(`${run.workflow}: ${job.name}`, message);
+      } else this.jobError(label, message);
       print(`${stamp(clock.now())} ${domain}: activate ${selector} stopped: ${message}`);
+      if (/ refused[: ]/.test(message)) this.ranAgain(label, "was refused");
+      else if (/rolled back/.test(message)) this.ranAgain(label, "rolled back");
     }
     return acted;
   }

@@ -45,6 +45,11 @@ export interface NaiveWorld {
   swapExpected: (domain: string, at: number) => boolean;
   expectSwap: (domain: string, at: number) => void;
   onSecret: (secret: string) => void;
+  /**
+   * A fresh change-request adapter: each daily invocation is a new process
+   * that lists the open PRs anew (the adapter keeps its list for one run).
+   */
+  newChanges: () => EngineContext["changes"];
 }
 
 export async function naiveYears(w: NaiveWorld): Promise<void> {
@@ -68,7 +73,8 @@ async function naiveDailyRun(
   w: NaiveWorld,
   naiveKeys: Map<string, { selector: string; secret: string }>,
 ): Promise<void> {
-  const { config, ctx, adapters, emulator, ledger, clock, print } = w;
+  const { config, adapters, emulator, ledger, clock, print } = w;
+  const ctx: EngineContext = { ...w.ctx, changes: w.newChanges() };
   const snapshots = await snapshotAll(ctx);
   for (const snap of snapshots) {
     const d = snap.decision;

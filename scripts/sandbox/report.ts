@@ -14,7 +14,8 @@ export interface FaultReport {
   failedCalls: number;
   /** Engine runs (plan, verify/activate, retire) that stopped on an error and were retried by the next schedule. */
   errorsSurvived: number;
-  errors: { at: string; job: string; message: string }[];
+  /** Each failed run; `retriedAt`: when the same job next ran and concluded (succeeded, refused or rolled back). */
+  errors: { at: string; job: string; message: string; retriedAt?: string }[];
   /** Activations refused by the engine (each names the server and the difference). */
   refusals: { at: string; message: string }[];
   /** Refusals whose message does not name a server and what it served. */
@@ -206,7 +207,7 @@ export function renderReportMd(report: SandboxReport, failures: string[]): strin
         .slice(0, 50)
         .map(
           (g) =>
-            `- ${g.count}× ${g.job}: ${g.message} (${d(g.first)}${g.count > 1 ? ` … ${d(g.last)}` : ""})`,
+            `- ${g.count}× ${g.job}: ${g.message} (${d(g.first)}${g.count > 1 ? ` … ${d(g.last)}` : ""}; ${g.retriedAt ? `ran again ${d(g.retriedAt)}` : "never ran again"})`,
         ),
       "",
     );
@@ -222,7 +223,7 @@ export function renderReportMd(report: SandboxReport, failures: string[]): strin
 function groupErrors(errors: FaultReport["errors"]) {
   const groups = new Map<
     string,
-    { job: string; message: string; count: number; first: string; last: string }
+    { job: string; message: string; count: number; first: string; last: string; retriedAt?: string }
   >();
   for (const e of errors) {
     const key = `${e.job}\n${e.message}`;
@@ -230,7 +231,16 @@ function groupErrors(errors: FaultReport["errors"]) {
     if (g) {
       g.count++;
       g.last = e.at;
-    } else groups.set(key, { job: e.job, message: e.message, count: 1, first: e.at, last: e.at });
+      g.retriedAt = e.retriedAt;
+    } else
+      groups.set(key, {
+        job: e.job,
+        message: e.message,
+        count: 1,
+        first: e.at,
+        last: e.at,
+        ...(e.retriedAt ? { retriedAt: e.retriedAt } : {}),
+      });
   }
   return [...groups.values()];
 }
@@ -287,9 +297,17 @@ function workflowLines(report: SandboxReport): string[] {
       .map(([k, v]) => `${k} ${v}`)
       .join(
         ", ",
-      )}; ${w.quietHoursSkipped} hourly events not delivered (nothing had changed since a run that found nothing to do). Jobs: ${w.jobs.success} succeeded, ${w.jobs.failure} failed, ${w.jobs.skipped} skipped. In all: ${w.approvalRequests} approval requests, ${w.githubRequests} GitHub API requests, ${w.sesCalls} SES control-plane calls.`,
+      )}; ${w.quietHoursSkipped} hourly events not delivered (nothing had changed since a run that found nothing to do). Jobs: ${w.jobs.success} succeeded, ${w.jobs.failure} failed${failedBreakdown(report)}, ${w.jobs.skipped} skipped. In all: ${w.approvalRequests} approval requests, ${w.githubRequests} GitHub API requests, ${w.sesCalls} SES control-plane calls.`,
     "",
   ];
+}
+
+/** What the failed jobs were, under faults: " (3 errors run again, 9 refusals, 3 rollbacks)". */
+function failedBreakdown(report: SandboxReport): string {
+  const f = report.faults;
+  if (!f) return "";
+  const again = f.errors.filter((e) => e.retriedAt).length;
+  return ` (${f.errorsSurvived} error(s), ${again} of them run again by the next schedule; ${f.refusals.length} refusal(s); ${f.rollbacks.length} rollback(s))`;
 }
 
 export function stamp(d: Date): string {

@@ -369,6 +369,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       baseUrl: github.url,
       pacing: githubPacing,
     });
+    // One adapter per run, as each workflow run (and each Lambda invocation) has:
+    // it lists the open PRs once and keeps that list for the run.
+    const newChanges = () =>
+      new GitHubChangeRequests(octokit, {
+        owner: SANDBOX_OWNER,
+        repo: SANDBOX_REPO,
+        codeowners: readCodeowners(repoDir),
+      });
     const ctx: EngineContext = {
       config,
       changeText: plainChangeText,
@@ -377,11 +385,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       metrics: adapters.metrics,
       dns: new DnsVerifier({ timeoutMs: 500, tries: 2, clock }),
       records: new RepoRecords(repoDir, config),
-      changes: new GitHubChangeRequests(octokit, {
-        owner: SANDBOX_OWNER,
-        repo: SANDBOX_REPO,
-        codeowners: readCodeowners(repoDir),
-      }),
+      changes: newChanges(),
       clock,
       log,
       onSecret: secretsSeen,
@@ -526,6 +530,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         swapExpected: (domain, at) => (expectedSwaps.get(domain) ?? []).includes(at),
         expectSwap: addExpectedSwap,
         onSecret: secretsSeen,
+        newChanges,
       });
     } else {
       schedule = new WorkflowSchedule({

@@ -239,8 +239,20 @@ export function judge(input: VerdictInput): SandboxReport {
     : undefined;
   const stuck = stuckRotations(input);
   // Without injected faults a failed job is a defect, not weather: it fails the verdict, by name.
-  const failedJobs =
-    input.faults || input.naive ? [] : input.jobErrors.map((e) => `${e.job}: ${e.message}`);
+  // Under faults it is weather only if the same job ran again and concluded
+  // (ledger.ts: retriedAt); one that never did (a re-run that still refuses,
+  // or nothing left to re-run) is a defect too. The last two days may not
+  // have had their next schedule yet.
+  const failedJobs = input.naive
+    ? []
+    : input.faults
+      ? [
+          ...input.jobErrors
+            .filter((e) => !e.retriedAt && Date.parse(e.at) < input.end.getTime() - 2 * DAY_MS)
+            .map((e) => `${e.job}: ${e.message} (failed ${e.at}; the job never ran again)`),
+          ...jobCountsDisagree(input),
+        ]
+      : input.jobErrors.map((e) => `${e.job}: ${e.message}`);
   const ok =
     stuck.length === 0 &&
     failedJobs.length === 0 &&
@@ -282,9 +294,23 @@ export function judge(input: VerdictInput): SandboxReport {
     ...(sesQuirks ? { sesQuirks } : {}),
     ok,
     verdict: ok
-      ? `0 failed signatures; ${input.mail.stats.unsigned} unsigned message(s), all inside SES's pending checks right after a verified swap (${unsignedMinutes} pending minutes in all)${input.naive ? "" : `; every new 2048-bit key made by KMS (${input.custody.kms} KMS, ${input.custody.local} local 1024-bit, ${input.custody.operator} operator)`}${faultReport ? `; under ${faultReport.rate * 100}% faults (seed ${faultReport.seed}): ${Object.values(faultReport.injected).reduce((a, b) => a + (b ?? 0), 0)} injected, ${faultReport.errorsSurvived} failed run(s) retried, ${input.refusals.length} refusal(s), ${input.rollbacks.length} rollback(s), no duplicate key or PR` : ""}`
+      ? `0 failed signatures; ${input.mail.stats.unsigned} unsigned message(s), all inside SES's pending checks right after a verified swap (${unsignedMinutes} pending minutes in all)${input.naive ? "" : `; every new 2048-bit key made by KMS (${input.custody.kms} KMS, ${input.custody.local} local 1024-bit, ${input.custody.operator} operator)`}${faultReport ? `; under ${faultReport.rate * 100}% faults (seed ${faultReport.seed}): ${Object.values(faultReport.injected).reduce((a, b) => a + (b ?? 0), 0)} injected, ${faultReport.errorsSurvived + input.refusals.length + input.rollbacks.length} failed job(s): ${faultReport.errorsSurvived} error(s) each run again by the next schedule, ${input.refusals.length} refusal(s), ${input.rollbacks.length} rollback(s); no duplicate key or PR` : ""}`
       : `${input.mail.stats.failed} failed signature(s), ${unsignedOutsidePending} unsigned message(s) outside SES's pending checks (${unsignedMinutes} minutes of unsigned mail)${input.naive ? "" : `; ${unverifiedSwaps} swap(s) without DNS, ${stalledDomains.length ? `rotation stalled for ${stalledDomains.join(", ")} (active key older than rotationDays), ` : ""}${duplicateKeys} duplicate key(s), ${input.duplicatePrs} duplicate PR(s), ${overwrittenSecrets} overwritten secret(s), ${input.custody.local2048} 2048-bit key(s) made outside KMS, ${faultReport?.refusalsWithoutServer ?? 0} refusal(s) not naming the server`}${[...stuck, ...failedJobs].map((p) => `; ${p}`).join("")}`,
   };
+}
+
+/**
+ * The runs' own count of failed jobs (report.md "Jobs: … failed") must be the
+ * ledger's errors, refusals and rollbacks: each failed job is exactly one of them.
+ */
+function jobCountsDisagree(input: VerdictInput): string[] {
+  const failed = input.workflows?.jobs.failure;
+  const ledger = input.jobErrors.length + input.refusals.length + input.rollbacks.length;
+  return failed === undefined || failed === ledger
+    ? []
+    : [
+        `job counts disagree: the runs had ${failed} failed job(s), the ledger ${input.jobErrors.length} error(s) + ${input.refusals.length} refusal(s) + ${input.rollbacks.length} rollback(s)`,
+      ];
 }
 
 /** Minutes each identity spent not signing with its domain key after a swap (PENDING/FAILED). */

@@ -514,9 +514,21 @@ export class SecretsKeyStore implements KeyStorePort {
         Tags: [{ Key: TAG_RECOVERY_DAYS, Value: String(recoveryDays) }],
       }),
     );
-    const out = await this.client.send(
-      new DeleteSecretCommand({ SecretId: name, RecoveryWindowInDays: recoveryDays }),
-    );
+    let out;
+    try {
+      out = await this.client.send(
+        new DeleteSecretCommand({ SecretId: name, RecoveryWindowInDays: recoveryDays }),
+      );
+    } catch (err) {
+      // A deletion whose answer was lost (a timeout, a 5xx after the fact) is
+      // retried by the SDK or the next run, and Secrets Manager refuses the
+      // second DeleteSecret with InvalidRequestException; DescribeSecret's
+      // DeletedDate says whether ours went through (docs/design.md#secrets-manager-recovery-window).
+      if ((err as Error).name !== "InvalidRequestException") throw err;
+      const after = await this.describe(domain, selector);
+      if (after.deletionDate) return after.deletionDate;
+      throw err;
+    }
     if (!out.DeletionDate)
       throw new KeyStoreError(`secret ${name}: DeleteSecret returned no DeletionDate`);
     return out.DeletionDate;
