@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the real DNS software the interop tests run on loopback ports:
 #   bind9 (named), bind9-utils (named-checkzone), bind9-dnsutils (dig),
-#   unbound, opendkim-tools (opendkim-testkey).
+#   unbound, opendkim-tools (opendkim-testkey), python3-dkim and
+#   python3-dnspython (scripts/verify-artifacts.py: dkimpy checks the sandbox's mail
+#   against its zone snapshots, independently of mailauth).
 # Idempotent: when every package is installed it does nothing; otherwise it
 # runs `apt-get update` once and installs the missing ones quietly.
 set -eu
 
-PACKAGES="bind9 bind9-utils bind9-dnsutils unbound opendkim-tools"
+PACKAGES="bind9 bind9-utils bind9-dnsutils unbound opendkim-tools python3-dkim python3-dnspython"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -1,7 +1,7 @@
 /**
  * The one builder of a local world: loopback authoritative DNS servers, the
  * AWS emulator (SES resolving through one of those servers, Easy DKIM keys
- * served at `<token>.dkim.amazonses.com` on all of them) and, when asked, the
+ * served at `<token>.<SigningHostedZone>` on all of them) and, when asked, the
  * GitHub fake (started once the caller knows its files, which name the
  * servers' addresses). The test world, the engine harness, the sandbox and the bench
  * all start theirs here and add only what is theirs (zones, checkouts,
@@ -72,7 +72,7 @@ export async function startLocalWorld(options: LocalWorldOptions = {}): Promise<
           queryTxt(resolver(), name, { timeout: options.sesLookupTimeoutMs ?? 500, tries: 2 }),
         ...o,
         onEasyDkimKey: async (key: EasyDkimKey) => {
-          amazonses.publish(key.tokens, key.publicKey);
+          amazonses.publish(key.zone, key.tokens, key.publicKey);
           await o.onEasyDkimKey?.(key);
         },
       });

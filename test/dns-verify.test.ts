@@ -104,6 +104,35 @@ describe("DnsVerifier against the sandbox's authoritative DNS server", () => {
     expect((raw as string[][])[0]!.length).to.be.greaterThan(1);
   });
 
+  it("Easy DKIM CNAMEs are checked against the target SES gave (its SigningHostedZone), not dkim.amazonses.com", async () => {
+    const cname = (token: string, target: string): ZoneRecord => ({
+      name: `${token}._domainkey`,
+      type: "CNAME",
+      data: `${target}.`,
+    });
+    server.setZone(DOMAIN, zone(2, [cname("tok1", "tok1.dkim.eu-south-1.amazonses.com")]));
+    try {
+      const name = `tok1._domainkey.${DOMAIN}`;
+      const right = await verifier.verifyEasyDkim(
+        DOMAIN,
+        [{ token: "tok1", name, target: "tok1.dkim.eu-south-1.amazonses.com" }],
+        configured,
+      );
+      expect(right.ok, JSON.stringify(right.servers)).to.equal(true);
+      const wrong = await verifier.verifyEasyDkim(
+        DOMAIN,
+        [{ token: "tok1", name, target: "tok1.dkim.amazonses.com" }],
+        configured,
+      );
+      expect(wrong.ok).to.equal(false);
+      expect(wrong.servers[0]!.detail).to.equal(
+        `Easy DKIM CNAME ${name} → tok1.dkim.eu-south-1.amazonses.com (SES asks for tok1.dkim.amazonses.com)`,
+      );
+    } finally {
+      server.setZone(DOMAIN, zone(3));
+    }
+  });
+
   it("missing with NXDOMAIN when the name does not exist", async () => {
     const v = await verifier.verify(DOMAIN, "absent", keyA.publicKey, configured);
     expect(v.ok).to.equal(false);

@@ -114,8 +114,17 @@ function easyDkim(region: string, origin = "AWS_SES"): SesIdentityState {
     status: "SUCCESS",
     tokens: ["abc123", "def456", "ghi789"],
     origin,
+    signingHostedZone: "dkim.amazonses.com",
   };
 }
+
+/** The way back from `easyDkim(TOKYO)`: its CNAMEs, to the zone SES gave. */
+const EASY_CNAMES = ["abc123", "def456", "ghi789"].map((token) => ({
+  region: TOKYO,
+  token,
+  name: `${token}._domainkey.${DOMAIN}`,
+  target: `${token}.dkim.amazonses.com`,
+}));
 
 function missingIdentity(region: string): SesIdentityState {
   return { region, domain: DOMAIN, exists: false, signingEnabled: false, tokens: [] };
@@ -204,7 +213,7 @@ const cases: Case[] = [
     expect: {
       kind: "await-approval",
       selector: A,
-      rollback: { kind: "easy-dkim", tokens: ["abc123", "def456", "ghi789"] },
+      rollback: { kind: "easy-dkim", cnames: EASY_CNAMES },
     },
   },
   {
@@ -220,7 +229,7 @@ const cases: Case[] = [
     expect: {
       kind: "activate",
       selector: A,
-      rollback: { kind: "easy-dkim", tokens: ["abc123", "def456", "ghi789"] },
+      rollback: { kind: "easy-dkim", cnames: EASY_CNAMES },
       reason: /first BYODKIM key, from Easy DKIM/,
     },
   },

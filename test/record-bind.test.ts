@@ -6,6 +6,7 @@
  * it, and so does our own parser, naming the file and line.
  */
 import { expect } from "chai";
+import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -20,7 +21,12 @@ import {
   splitTxt,
   type RenderInput,
 } from "../actions/dkim-rotation/src/engine/record";
-import { soaFor, renderZoneFile, type ZoneModel } from "../scripts/sandbox/dns-server";
+import {
+  mailDomainZone,
+  soaFor,
+  renderZoneFile,
+  type ZoneModel,
+} from "../scripts/sandbox/dns-server";
 import { checkZone, digTxt, requireBinary, startBind, type BindServer } from "./helpers/bind";
 
 const DOMAIN = "example.jp";
@@ -166,6 +172,31 @@ describe("record files in BIND", function () {
     const result = await checkZone(checkzone, DOMAIN, zoneFile);
     expect(result.ok, result.output).to.equal(true);
     expect(result.output).to.match(/loaded serial 2026030102/);
+  });
+
+  it("Easy DKIM CNAMEs in an archived zone file keep their absolute target (not one below $ORIGIN)", async () => {
+    const zoneFile = path.join(dir, `${DOMAIN}.2026030103.zone`);
+    const target = "tok1.dkim.ap-northeast-3.amazonses.com";
+    await writeFile(
+      zoneFile,
+      renderZoneFile({
+        origin: DOMAIN,
+        ...mailDomainZone(DOMAIN, {
+          serial: 2026030103,
+          dkim: new Map(),
+          easyDkimCnames: [{ token: "tok1", target }],
+          nameserverAddress: "127.0.0.1",
+        }),
+      }),
+    );
+    const dumped = spawnSync(checkzone, ["-D", "-q", DOMAIN, zoneFile], { encoding: "utf8" });
+    expect(dumped.status, dumped.stderr).to.equal(0);
+    expect(dumped.stdout).to.match(
+      new RegExp(
+        `^tok1\\._domainkey\\.${DOMAIN.replace(".", "\\.")}\\.\\s+\\d+\\s+IN\\s+CNAME\\s+${target.replace(/\./g, "\\.")}\\.$`,
+        "m",
+      ),
+    );
   });
 
   describe("served by named, read with dig", function () {

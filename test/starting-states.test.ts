@@ -16,6 +16,7 @@ import { generateDkimKeyPair, sesPrivateKeyToPem } from "../actions/dkim-rotatio
 import { ActivationFailedError, type SwapReport } from "../actions/dkim-rotation/src/engine/swap";
 import { runActivate } from "../actions/dkim-rotation/src/engine/activate";
 import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
+import { describeRollback } from "../actions/dkim-rotation/src/engine/lifecycle";
 import { recordPath, renderRecordFile } from "../actions/dkim-rotation/src/engine/record";
 import { fileKeySource } from "../actions/dkim-rotation/src/adapters/legacy-key";
 import { REGION_A, REGION_B, startEngineHarness, type EngineHarness } from "./helpers/engine";
@@ -258,4 +259,101 @@ describe("a failed first activation from Easy DKIM, under both readings of the s
       }
     });
   }
+});
+
+/**
+ * Easy DKIM in a Region with its own DKIM zone: SES's GetEmailIdentity gives
+ * `SigningHostedZone` (ap-northeast-3: `dkim.ap-northeast-3.amazonses.com`),
+ * and the CNAMEs lead there, not to `dkim.amazonses.com`
+ * (docs/design.md#ses-signing-hosted-zone). When SES gives no zone, nothing
+ * assumes one: the way back is said to be unchecked, never judged.
+ */
+describe("Easy DKIM in a Region whose zone is not dkim.amazonses.com", function () {
+  const domain = "osaka.example";
+  const zone = "dkim.ap-northeast-3.amazonses.com";
+  /** Onboard from Easy DKIM with a key SES never sees (ns3 lacks it): the activation fails. */
+  async function failFirst(h: EngineHarness): Promise<{ selector: string; report: SwapReport }> {
+    const { outcomes } = await runPlan(h.ctx, { apply: true, domains: [domain] });
+    const o = outcomes[0]!;
+    expect(o.decision.kind, o.decision.reason).to.equal("rotate");
+    const selector = o.selector!;
+    const key = (await h.ctx.keys.list(domain)).find((k) => k.selector === selector)!;
+    h.publish(domain, selector, key.publicKey, [h.ns1, h.ns2]);
+    // ns3 serves the Easy DKIM CNAMEs but not the new record.
+    h.sesDns = h.ns3;
+    h.ctx.activation = { pollIntervalMs: 10 * MINUTE_MS, timeoutMs: 2 * HOUR_MS };
+    try {
+      return { selector, report: await activationReport(h.ctx, domain, selector) };
+    } finally {
+      h.sesDns = h.ns1;
+    }
+  }
+
+  it("SES gives the Region's zone; onboarding checks the way back there and returns to Easy DKIM", async function () {
+    const h = await startEngineHarness({
+      identities: [{ domain, selectorPrefix: "osaka", regions: [REGION_B] }],
+      easyDkimSwitchBack: "same-tokens",
+    });
+    try {
+      await h.createIdentity(domain);
+      const state = await h.ctx.ses.getIdentity(REGION_B, domain);
+      expect(state.signingHostedZone).to.equal(zone);
+      expect(state.status).to.equal("SUCCESS");
+      const { report } = await failFirst(h);
+      expect(report.outcome, report.message).to.equal("rolled-back");
+      expect(report.message).to.include("rolled back to Easy DKIM (SES SUCCESS)");
+      expect(report.timeline.map((e) => e.detail)).to.include(
+        "Easy DKIM CNAMEs served everywhere (the way back)",
+      );
+      const v = h.emulator.ses.identity(REGION_B, domain)!;
+      expect([v.origin, v.status]).to.deep.equal(["AWS_SES", "SUCCESS"]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("new tokens with no CNAMEs: the message names the CNAMEs to the Region's zone", async function () {
+    const h = await startEngineHarness({
+      identities: [{ domain, selectorPrefix: "osaka", regions: [REGION_B] }],
+    });
+    try {
+      await h.createIdentity(domain);
+      // SES never sees the new record, not even on the second try.
+      const { report } = await failFirst(h);
+      expect(report.outcome, report.message).to.equal("failed");
+      expect(report.message).to.match(
+        /Easy DKIM is no way back: SES gave it new tokens whose CNAMEs are not published \((\w+)\._domainkey\.osaka\.example CNAME \1\.dkim\.ap-northeast-3\.amazonses\.com; /,
+      );
+      expect(report.message).to.not.match(/\.dkim\.amazonses\.com/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("SES gives no SigningHostedZone: the way back is said to be unchecked, never judged against an assumed zone", async function () {
+    const h = await startEngineHarness({
+      identities: [{ domain, selectorPrefix: "osaka", regions: [REGION_B] }],
+      emulator: { sesQuirks: { omitSigningHostedZone: true } },
+    });
+    try {
+      await h.createIdentity(domain);
+      const state = await h.ctx.ses.getIdentity(REGION_B, domain);
+      expect(state.signingHostedZone).to.equal(undefined);
+      const plan = await runPlan(h.ctx, { apply: false, domains: [domain] });
+      const d = plan.outcomes[0]!.decision;
+      expect(d.kind === "rotate" && describeRollback(d.rollback)).to.match(
+        /whether its CNAMEs are served cannot be judged: SES ap-northeast-3 gave no DkimAttributes\.SigningHostedZone/,
+      );
+      const { report } = await failFirst(h);
+      expect(report.timeline.map((e) => e.detail).join("\n")).to.match(
+        /the Easy DKIM CNAMEs \(the way back\) were not checked: SES ap-northeast-3 gave no DkimAttributes\.SigningHostedZone/,
+      );
+      expect(report.message).to.match(
+        /Easy DKIM is no way back: SES gave it new tokens whose CNAMEs cannot be checked \(SES ap-northeast-3 gave no DkimAttributes\.SigningHostedZone/,
+      );
+      expect(report.message).to.not.match(/dkim\.(ap-northeast-3\.)?amazonses\.com/);
+    } finally {
+      await h.close();
+    }
+  });
 });

@@ -182,9 +182,9 @@ const skippedDns: DnsPort = {
     servers: [],
     checkedAt: new Date(),
   }),
-  verifyEasyDkim: async (domain, tokens): Promise<DnsVerification> => ({
+  verifyEasyDkim: async (domain, cnames): Promise<DnsVerification> => ({
     domain,
-    selector: tokens[0] ?? "",
+    selector: cnames[0]?.token ?? "",
     ok: false,
     servers: [],
     checkedAt: new Date(),

@@ -150,7 +150,7 @@ export interface AwsEmulatorOptions {
   allowForceDelete?: boolean;
   /** Every message SES accepts, as it leaves SES (signed when DKIM is SUCCESS/TEMPORARY_FAILURE). */
   onMessage?: (event: SentMessage) => void | Promise<void>;
-  /** Every Easy DKIM key SES makes, to be served at `<token>.dkim.amazonses.com`. */
+  /** Every Easy DKIM key SES makes, to be served at `<token>.<zone>` (the Region's SigningHostedZone). */
   onEasyDkimKey?: (key: EasyDkimKey) => void | Promise<void>;
   /** Every BYODKIM key set, as SES takes it (the sandbox audits each swap against DNS). */
   onExternalKey?: (key: ExternalKeySet) => void;

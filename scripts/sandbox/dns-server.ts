@@ -710,7 +710,9 @@ export function renderZoneFile(
           `${head} (`,
           ...strings.map((s, i) => `    ${s}${i === strings.length - 1 ? " )" : ""}`),
         );
-    } else if (rr.type === "NS") {
+    } else if (rr.type === "NS" || rr.type === "CNAME") {
+      // Domain names in RDATA are absolute (with the dot): a relative one
+      // would be read below $ORIGIN (RFC 1035 §5.1).
       lines.push(`${head} ${fq(rr.data as string)}`);
     } else {
       lines.push(`${head} ${rr.data as string}`);
@@ -747,35 +749,49 @@ export function soaFor(origin: string, minimum = 300): ZoneModel["soa"] {
 }
 
 /**
- * SES's own zone: each Easy DKIM key at `<token>.dkim.amazonses.com`, where
- * the customer's CNAMEs lead. SES publishes a key as soon as it makes it (the
- * emulator's `onEasyDkimKey`); every server given here holds the zone, so
- * CNAMEs are followed into it (RFC 1034 §4.3.2).
+ * SES's own zones: each Easy DKIM key at `<token>.<zone>`, `<zone>` being the
+ * Region's SigningHostedZone (`dkim.amazonses.com`, or `dkim.<region>.amazonses.com`
+ * in the Regions that have their own, docs/design.md#ses-signing-hosted-zone),
+ * where the customer's CNAMEs lead. SES publishes a key as soon as it makes it
+ * (the emulator's `onEasyDkimKey`); every server given here holds the zones, so
+ * CNAMEs are followed into them (RFC 1034 §4.3.2). `onChange` hears each new
+ * version of a zone (the sandbox snapshots it under `zones/`).
  */
 export class AmazonSesKeyZone {
-  static readonly ORIGIN = "dkim.amazonses.com";
-  private readonly model: ZoneModel = {
-    serial: 1,
-    ttl: 3600,
-    soa: soaFor("amazonses.com"),
-    records: [],
-  };
+  private readonly models = new Map<string, ZoneModel>();
 
-  constructor(private readonly servers: () => DnsServer[]) {}
+  constructor(
+    private readonly servers: () => DnsServer[],
+    public onChange?: (origin: string, model: ZoneModel) => void,
+  ) {}
 
-  /** Serve `publicKey` under each token (replacing what a token held before). */
-  publish(tokens: string[], publicKey: string): void {
-    const names = new Set(tokens.map((t) => `${t}.${AmazonSesKeyZone.ORIGIN}.`));
-    this.model.records = [
-      ...this.model.records.filter((r) => !names.has(r.name)),
+  /** The zones served so far, by origin. */
+  get zones(): ReadonlyMap<string, ZoneModel> {
+    return this.models;
+  }
+
+  /** Serve `publicKey` under each token in `zone` (replacing what a token held before). */
+  publish(zone: string, tokens: string[], publicKey: string): void {
+    const origin = canonicalName(zone);
+    const model = this.models.get(origin) ?? {
+      serial: 0,
+      ttl: 3600,
+      soa: soaFor(origin),
+      records: [],
+    };
+    this.models.set(origin, model);
+    const names = new Set(tokens.map((t) => `${t}.${origin}.`));
+    model.records = [
+      ...model.records.filter((r) => !names.has(r.name)),
       ...[...names].map((name): ZoneRecord => ({
         name,
         type: "TXT",
         data: splitTxt(dkimRecordValue(publicKey)),
       })),
     ];
-    this.model.serial++;
-    for (const server of this.servers()) server.setZone(AmazonSesKeyZone.ORIGIN, this.model);
+    model.serial++;
+    for (const server of this.servers()) server.setZone(origin, model);
+    this.onChange?.(origin, model);
   }
 }
 
@@ -792,8 +808,11 @@ export function mailDomainZone(
     serial: number;
     /** selector → joined TXT value. */
     dkim: ReadonlyMap<string, string>;
-    /** Easy DKIM tokens: `<token>._domainkey` CNAME `<token>.dkim.amazonses.com`. */
-    easyDkimTokens?: readonly string[];
+    /**
+     * Easy DKIM: `<token>._domainkey` CNAME `target`, the target as SES gives
+     * it (`<token>.<SigningHostedZone>`, docs/design.md#ses-signing-hosted-zone).
+     */
+    easyDkimCnames?: readonly { token: string; target: string }[];
     /** Glue for ns1/ns2 (the sandbox's zones carry it). */
     nameserverAddress?: string;
     /** TTL of the TXT records (default: the zone's, 3600). */
@@ -829,10 +848,10 @@ export function mailDomainZone(
         type: "TXT",
         data: splitTxt(value),
       })),
-      ...(contents.easyDkimTokens ?? []).map((token): ZoneRecord => ({
+      ...(contents.easyDkimCnames ?? []).map(({ token, target }): ZoneRecord => ({
         name: `${token}._domainkey`,
         type: "CNAME",
-        data: `${token}.dkim.amazonses.com.`,
+        data: `${canonicalName(target)}.`,
       })),
     ],
   };

@@ -78,7 +78,7 @@ export class DnsTeam {
   /** Per server port and domain: selector → served value. */
   private readonly served = new Map<string, Map<string, string>>();
   private readonly serials = new Map<string, number>();
-  private readonly easyDkimTokens = new Map<string, string[]>();
+  private readonly easyDkimCnames = new Map<string, { token: string; target: string }[]>();
   private readonly queue: ZoneChange[] = [];
   private readonly archive = new Set<string>();
   /** The team's copy of what it published on ns1 (the zone of record). */
@@ -117,11 +117,15 @@ export class DnsTeam {
   }
 
   /** The starting zone, on every server at once. */
-  setUp(domain: string, dkim: Map<string, string>, easyDkimTokens: string[] = []): void {
+  setUp(
+    domain: string,
+    dkim: Map<string, string>,
+    easyDkimCnames: { token: string; target: string }[] = [],
+  ): void {
     this.zones.set(domain, new Map(dkim));
     this.intended.set(domain, new Map(dkim));
     this.serials.set(domain, 2026010100);
-    this.easyDkimTokens.set(domain, easyDkimTokens);
+    this.easyDkimCnames.set(domain, easyDkimCnames);
     for (const [server] of this.opts.servers) this.serve(server, domain, new Map(dkim), 2026010100);
   }
 
@@ -299,7 +303,7 @@ export class DnsTeam {
     return mailDomainZone(domain, {
       serial,
       dkim,
-      easyDkimTokens: this.easyDkimTokens.get(domain),
+      easyDkimCnames: this.easyDkimCnames.get(domain),
       nameserverAddress: "127.0.0.1",
       txtTtl: 3600,
     });

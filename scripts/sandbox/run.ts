@@ -62,7 +62,8 @@ import { outsideStep } from "../action-host";
 import { startLocalWorld } from "../local-world";
 import type { RunRecord } from "../workflow-runner";
 import type { AwsEmulator, EasyDkimKey } from "./aws-emulator";
-import type { DnsServer } from "./dns-server";
+import { renderZoneFile, type DnsServer } from "./dns-server";
+import { easyDkimCnames, withTargets } from "../../actions/dkim-rotation/src/engine/easy-dkim";
 import { DnsTeam } from "./dns-team";
 import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind } from "./faults";
 import { DENSE_WINDOW_MS, MailStream } from "./mail";
@@ -196,7 +197,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
 
     /** Owner names of selectors SES has signed mail with: DNS faults spare them (see below). */
     const everSigned = new Set<string>();
-    // Easy DKIM's signing keys are served at <token>.dkim.amazonses.com by the
+    // Every version of SES's key zones (where Easy DKIM's CNAMEs lead) is
+    // snapshotted beside the mail domains' zones, so a verifier reading only
+    // zones/ and mail/ can follow each CNAME to its key.
+    local.amazonses.onChange = (origin, model) =>
+      writeFileSync(
+        join(out, "zones", `${origin}.${model.serial}.zone`),
+        renderZoneFile({ ...model, origin }),
+      );
+    // Easy DKIM's signing keys are served at <token>.<SigningHostedZone> by the
     // world; SES's own key signs mail as soon as the CNAMEs verify, so DNS
     // faults spare its names as they spare every selector SES signed with (see below).
     const noteEasyDkimKey = (key: EasyDkimKey) => {
@@ -414,14 +423,19 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     }
     for (const identity of easyIdentities) {
       const domain = identity.domain;
-      const tokens: string[] = [];
+      const cnames: { token: string; target: string }[] = [];
       for (const region of identity.regions) {
         await stream.client(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
-        tokens.push(...emulator.ses.identity(region, domain)!.tokens);
+        // The CNAMEs SES asks for: each token to the Region's SigningHostedZone.
+        const view = emulator.ses.identity(region, domain)!;
+        cnames.push(
+          ...(withTargets(easyDkimCnames(domain, region, view.tokens, view.signingHostedZone)) ??
+            []),
+        );
         // Makes SES's key now, so publishEasyDkimKey serves it before SES's first check.
         await emulator.ses.easyDkimPublicKey(region, domain);
       }
-      team.setUp(domain, new Map(), tokens);
+      team.setUp(domain, new Map(), cnames);
       ledger.active.set(domain, "easy-dkim");
     }
     // The primary starts with the zones the servers serve; Route 53's zones too.

@@ -25,6 +25,7 @@ import {
 } from "../../actions/dkim-rotation/src/engine/config";
 import type { EngineContext, Logger } from "../../actions/dkim-rotation/src/engine/engine-context";
 import { dkimRecordValue, recordPath } from "../../actions/dkim-rotation/src/engine/record";
+import { easyDkimCnames, withTargets } from "../../actions/dkim-rotation/src/engine/easy-dkim";
 import { RepoRecords } from "../../actions/dkim-rotation/src/adapters/repo-records";
 import type {
   AwsEmulator,
@@ -112,9 +113,10 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     sesResolver: () => h.sesDnsAddress ?? label(h.sesDns!),
     emulator: {
       ...options.emulator,
-      ...(options.easyDkimSwitchBack
-        ? { sesQuirks: { easyDkimSwitchBack: options.easyDkimSwitchBack } }
-        : {}),
+      sesQuirks: {
+        ...options.emulator?.sesQuirks,
+        ...(options.easyDkimSwitchBack ? { easyDkimSwitchBack: options.easyDkimSwitchBack } : {}),
+      },
       clock: { now: () => h.clock!.now() },
       // AWS's 1 request/s would make a poll loop over 72 simulated hours take minutes.
       sesRequestsPerSecond: 1000,
@@ -203,14 +205,14 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
   // Per server, per domain: selector → TXT value.
   const served = new Map<DnsServer, Map<string, Map<string, string>>>();
   // Per domain: the Easy DKIM CNAME tokens the DNS team published (every server).
-  const cnames = new Map<string, string[]>();
+  const cnames = new Map<string, { token: string; target: string }[]>();
   let serial = 2027010100;
   const render = (server: DnsServer, domain: string) => {
     const dkim = served.get(server)?.get(domain) ?? new Map<string, string>();
     const model = mailDomainZone(domain, {
       serial: ++serial,
       dkim,
-      easyDkimTokens: cnames.get(domain),
+      easyDkimCnames: cnames.get(domain),
       nameserverAddress: "127.0.0.1",
       txtTtl: 300,
     });
@@ -267,10 +269,16 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
       for (const server of [ns1, ns2, ns3]) render(server, domain);
       for (const region of identity.regions)
         await sesClient(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
-      // Easy DKIM, as SES asks: the DNS team publishes its three CNAMEs per Region.
+      // Easy DKIM, as SES asks: the DNS team publishes its three CNAMEs per
+      // Region, to that Region's zone (SigningHostedZone).
       cnames.set(
         domain,
-        identity.regions.flatMap((r) => emulator.ses.identity(r, domain)?.tokens ?? []),
+        identity.regions.flatMap((r) => {
+          const view = emulator.ses.identity(r, domain);
+          return view
+            ? (withTargets(easyDkimCnames(domain, r, view.tokens, view.signingHostedZone)) ?? [])
+            : [];
+        }),
       );
       for (const server of [ns1, ns2, ns3]) render(server, domain);
       // SES finds the CNAMEs at its first check and Easy DKIM signs from then on.

@@ -29,6 +29,7 @@ import { dirname, join } from "node:path";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import { stringify } from "yaml";
 import { dkimRecordValue } from "../../actions/dkim-rotation/src/engine/record";
+import { easyDkimCnames, withTargets } from "../../actions/dkim-rotation/src/engine/easy-dkim";
 import {
   type AwsEmulator,
   type DkimTimings,
@@ -199,11 +200,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const served = new Map<WorldNameserver, Map<string, Map<string, string>>>();
     const serials = new Map<string, number>();
     // Per domain: the Easy DKIM CNAME tokens published (as SES asks, every Region's three).
-    const cnames = new Map<string, string[]>();
+    const cnames = new Map<string, { token: string; target: string }[]>();
     const render = (domain: string, dkim: Map<string, string>): ZoneModel => {
       const serial = (serials.get(domain) ?? 2026010100) + 1;
       serials.set(domain, serial);
-      return mailDomainZone(domain, { serial, dkim, easyDkimTokens: cnames.get(domain) });
+      return mailDomainZone(domain, { serial, dkim, easyDkimCnames: cnames.get(domain) });
     };
     const change = (
       domain: string,
@@ -306,9 +307,13 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         } finally {
           if (client !== ses) client.destroy();
         }
-        // The DNS team publishes the three Easy DKIM CNAMEs on both servers.
-        const tokens = emulator.ses.identity(inRegion, domain)?.tokens ?? [];
-        cnames.set(domain, [...(cnames.get(domain) ?? []), ...tokens]);
+        // The DNS team publishes the three Easy DKIM CNAMEs on both servers,
+        // to the Region's zone as SES gives it.
+        const view = emulator.ses.identity(inRegion, domain);
+        const asked = view
+          ? withTargets(easyDkimCnames(domain, inRegion, view.tokens, view.signingHostedZone))
+          : [];
+        cnames.set(domain, [...(cnames.get(domain) ?? []), ...(asked ?? [])]);
         if (identities.some((i) => i.domain === domain)) change(domain, both, () => {});
         // SES finds them at its first check (due at once here): Easy DKIM signs.
         await emulator.advance();

@@ -133,6 +133,8 @@ export interface IdentityView {
   status: DkimStatus;
   origin: "AWS_SES" | "EXTERNAL";
   tokens: string[];
+  /** The Region's zone for Easy DKIM keys (the DNS team's CNAMEs point at `<token>.<zone>`). */
+  signingHostedZone: string;
   selector?: string;
   keyFormat?: SigningKeyFormat;
   publicKey?: string;
@@ -247,6 +249,32 @@ function spkiBase64(key: KeyObject): string {
   return createPublicKey(key).export({ type: "spki", format: "der" }).toString("base64");
 }
 
+/**
+ * Regions whose Easy DKIM keys SES serves from `dkim.<region>.amazonses.com`
+ * rather than `dkim.amazonses.com` (AWS General Reference, "Amazon SES
+ * endpoints and quotas", DKIM domains; docs/design.md#ses-signing-hosted-zone).
+ */
+export const REGIONAL_DKIM_ZONE_REGIONS: readonly string[] = [
+  "af-south-1",
+  "ap-northeast-3",
+  "ap-south-2",
+  "ap-southeast-3",
+  "ap-southeast-5",
+  "ca-west-1",
+  "eu-central-2",
+  "eu-south-1",
+  "il-central-1",
+  "me-central-1",
+  "us-gov-east-1",
+];
+
+/** The zone SES serves a Region's Easy DKIM keys from: what GetEmailIdentity says as SigningHostedZone. */
+export function signingHostedZoneOf(region: string): string {
+  return REGIONAL_DKIM_ZONE_REGIONS.includes(region)
+    ? `dkim.${region}.amazonses.com`
+    : "dkim.amazonses.com";
+}
+
 function easyDkimTokens(): string[] {
   const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
   return [0, 1, 2].map(() => [...randomBytes(32)].map((b) => alphabet[b % 32]).join(""));
@@ -313,6 +341,13 @@ export interface SesQuirks {
    * and says nothing about the tokens (docs/design.md, "ses-easy-dkim-switch-back").
    */
   easyDkimSwitchBack?: "new-tokens" | "same-tokens";
+  /**
+   * GetEmailIdentity answers without `DkimAttributes.SigningHostedZone` (the
+   * API reference marks no output member as always present): the engine must
+   * then assume no zone (docs/design.md#ses-signing-hosted-zone). Off, the
+   * Region's documented zone.
+   */
+  omitSigningHostedZone?: boolean;
 }
 
 export interface SesBackendOptions {
@@ -321,8 +356,9 @@ export interface SesBackendOptions {
   lookupTxt: LookupTxt;
   onMessage?: (event: SentMessage) => void | Promise<void>;
   /**
-   * SES publishes each Easy DKIM key at `<token>.dkim.amazonses.com` as soon
-   * as it makes it; a world that serves that zone hears of every new key here.
+   * SES publishes each Easy DKIM key at `<token>.<zone>` (the Region's
+   * SigningHostedZone) as soon as it makes it; a world that serves those
+   * zones hears of every new key here.
    */
   onEasyDkimKey?: (key: EasyDkimKey) => void | Promise<void>;
   /** Every BYODKIM key set (PutEmailIdentityDkimSigningAttributes, EXTERNAL), as it is set. */
@@ -344,6 +380,8 @@ export interface EasyDkimKey {
   region: string;
   identity: string;
   tokens: string[];
+  /** The Region's SigningHostedZone: the key is served at `<token>.<zone>`. */
+  zone: string;
   publicKey: string;
 }
 
@@ -648,7 +686,13 @@ export class SesBackend {
       IdentityType: identity.type,
       FeedbackForwardingStatus: true,
       VerifiedForSendingStatus: identity.verifiedForSending,
-      DkimAttributes: { ...dkimAttributes(identity), Tokens: this.tokensOf(identity) },
+      DkimAttributes: {
+        ...dkimAttributes(identity),
+        Tokens: this.tokensOf(identity),
+        ...(identity.type === "DOMAIN" && !this.options.quirks?.omitSigningHostedZone
+          ? { SigningHostedZone: signingHostedZoneOf(identity.region) }
+          : {}),
+      },
       MailFromAttributes: { BehaviorOnMxFailure: "USE_DEFAULT_VALUE" },
       Policies: {},
       Tags: identity.tags,
@@ -858,6 +902,7 @@ export class SesBackend {
           region: identity.region,
           identity: identity.name,
           tokens: [...identity.easyDkim.tokens],
+          zone: signingHostedZoneOf(identity.region),
           publicKey: identity.publicKey,
         });
       }
@@ -910,6 +955,7 @@ function toView(i: Identity): IdentityView {
     status: i.status,
     origin: i.origin,
     tokens: [...i.tokens],
+    signingHostedZone: signingHostedZoneOf(i.region),
     ...(i.selector ? { selector: i.selector } : {}),
     ...(i.keyFormat ? { keyFormat: i.keyFormat } : {}),
     ...(i.publicKey ? { publicKey: i.publicKey } : {}),

@@ -291,30 +291,29 @@ export class DnsVerifier implements DnsPort {
 
   async verifyEasyDkim(
     domain: string,
-    tokens: string[],
+    cnames: readonly { token: string; name: string; target: string }[],
     configured?: string[],
   ): Promise<DnsVerification> {
-    const apex = domain.replace(/\.$/, "");
+    const canonical = (n: string) => n.replace(/\.$/, "").toLowerCase();
     return this.onEachServer(
       domain,
-      tokens[0] ?? "",
+      cnames[0]?.token ?? "",
       configured,
       async (t): Promise<NameserverCheck> => {
         if (!t.address)
           return { server: t.label, status: "unreachable", detail: `${t.host} has no address` };
         const bad: string[] = [];
-        for (const token of tokens) {
-          const name = `${token}._domainkey.${apex}`;
-          const want = `${token}.dkim.amazonses.com`;
+        for (const { name, target } of cnames) {
+          // The target as SES gave it (SigningHostedZone), never an assumed zone.
+          const want = canonical(target);
           const resolver = this.createResolver(this.settings);
           resolver.setServers([serverSpec(t.address, t.port)]);
           try {
             if (!resolver.resolveCname)
               throw Object.assign(new Error("no CNAME"), { code: "ENOTIMP" });
-            const got = (await resolver.resolveCname(name)).map((n) =>
-              n.replace(/\.$/, "").toLowerCase(),
-            );
-            if (!got.includes(want)) bad.push(`${name} → ${got.join(", ") || "nothing"}`);
+            const got = (await resolver.resolveCname(name)).map(canonical);
+            if (!got.includes(want))
+              bad.push(`${name} → ${got.join(", ") || "nothing"} (SES asks for ${want})`);
           } catch (err) {
             bad.push(`${name}: ${errorCode(err)}`);
           } finally {
@@ -323,7 +322,7 @@ export class DnsVerifier implements DnsPort {
         }
         return bad.length
           ? { server: t.label, status: "missing", detail: `Easy DKIM CNAME ${bad.join("; ")}` }
-          : { server: t.label, status: "ok", detail: "serves the three Easy DKIM CNAMEs" };
+          : { server: t.label, status: "ok", detail: "serves the Easy DKIM CNAMEs" };
       },
     );
   }

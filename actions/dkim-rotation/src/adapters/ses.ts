@@ -111,6 +111,7 @@ export class SesAdapter implements SesPort {
       status,
       tokens: dkim?.Tokens ?? [],
       ...(dkim?.SigningAttributesOrigin ? { origin: dkim.SigningAttributesOrigin } : {}),
+      ...(dkim?.SigningHostedZone ? { signingHostedZone: dkim.SigningHostedZone } : {}),
       ...(info?.LastCheckedTimestamp ? { lastCheckedAt: info.LastCheckedTimestamp } : {}),
       ...(info?.LastSuccessTimestamp ? { lastSuccessAt: info.LastSuccessTimestamp } : {}),
       ...(info?.ErrorType ? { errorType: info.ErrorType } : {}),

@@ -10,6 +10,7 @@ import { RefusalError } from "./errors";
 import { fromSesPrivateKey } from "./keys";
 import { probeSignature } from "./probe";
 import { checkSwap, describeRollback } from "./lifecycle";
+import { unjudgedWhy, withTargets } from "./easy-dkim";
 import { rollbackSelector } from "./planner";
 import { recordFolderOf, recordPath } from "./record";
 import type { IdentityConfig } from "./config";
@@ -184,15 +185,27 @@ export async function runActivate(
             .map((p) => `${p.server}: DKIM ${p.result}${p.detail ? ` (${p.detail})` : ""}`)
             .join("; ")}`,
         );
-      if (rollback.kind === "easy-dkim" && rollback.tokens?.length) {
-        // Invariant 2: the way back to Easy DKIM exists only while its three
-        // CNAMEs resolve on every authoritative server.
-        const cn = await ctx.dns.verifyEasyDkim(domain, rollback.tokens, identity.nameservers);
-        if (!cn.ok)
-          refuse(
-            `the Easy DKIM CNAMEs (the way back) are not served everywhere: ${summarizeDns(cn)}`,
+      if (rollback.kind === "easy-dkim" && rollback.cnames?.length) {
+        // Invariant 2: the way back to Easy DKIM exists only while its CNAMEs
+        // resolve on every authoritative server, to the target SES gave
+        // (docs/design.md#ses-signing-hosted-zone).
+        const known = withTargets(rollback.cnames);
+        if (!known) {
+          // No zone assumed: SES's own Easy DKIM SUCCESS (which made this the
+          // way back) is then the only evidence, and the timeline says so.
+          event(
+            "dns",
+            `the Easy DKIM CNAMEs (the way back) were not checked: ${unjudgedWhy(rollback.cnames)}; SES's own Easy DKIM status is the only evidence they are served`,
+            false,
           );
-        event("dns", `Easy DKIM CNAMEs served everywhere (the way back)`);
+        } else {
+          const cn = await ctx.dns.verifyEasyDkim(domain, known, identity.nameservers);
+          if (!cn.ok)
+            refuse(
+              `the Easy DKIM CNAMEs (the way back) are not served everywhere: ${summarizeDns(cn)}`,
+            );
+          event("dns", `Easy DKIM CNAMEs served everywhere (the way back)`);
+        }
       }
     } else {
       event("dns", "every Region already carries the key; polling only");

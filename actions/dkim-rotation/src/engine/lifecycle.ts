@@ -19,6 +19,7 @@
  */
 import { addDays, DAY_MS, daysBetween } from "./clock";
 import type { IdentityConfig } from "./config";
+import { type EasyDkimCname, easyDkimCnames, unjudgedWhy } from "./easy-dkim";
 import type { RecordOnMain, SesIdentityState, StoredKey } from "./ports";
 
 /** DNS observation for one selector, gathered by the caller (the model stays pure). */
@@ -65,11 +66,12 @@ export interface RegionState {
 export type RollbackTarget =
   | { kind: "byodkim"; selector: string }
   /**
-   * Easy DKIM (`SigningAttributesOrigin=AWS_SES`) in every Region. `tokens`
-   * are the three CNAME tokens SES showed before the switch, when known (an
+   * Easy DKIM (`SigningAttributesOrigin=AWS_SES`) in every Region. `cnames`
+   * are the CNAMEs SES asked for before the switch (each Region's tokens and
+   * SigningHostedZone, docs/design.md#ses-signing-hosted-zone), when known (an
    * activation that crashed after swapping every Region no longer sees them).
    */
-  | { kind: "easy-dkim"; tokens?: string[] }
+  | { kind: "easy-dkim"; cnames?: EasyDkimCname[] }
   | { kind: "none"; why: string };
 
 export interface ActiveKey {
@@ -241,11 +243,19 @@ function rollbackFromActive(active: ActiveKey): RollbackTarget {
   };
 }
 
+/** Each Easy DKIM Region's CNAMEs (its own tokens and zone: without deterministic Easy DKIM each Region has its own three). */
+function cnamesOf(regions: RegionState[]): EasyDkimCname[] {
+  return regions.flatMap((r) =>
+    r.signing.kind === "easy-dkim"
+      ? easyDkimCnames(r.ses.domain, r.region, r.signing.tokens, r.ses.signingHostedZone)
+      : [],
+  );
+}
+
 function rollbackFromOnboarding(regions: RegionState[]): RollbackTarget {
   const easy = regions.map((r) => r.signing).filter((s) => s.kind === "easy-dkim");
   if (easy.length === regions.length && easy.every((s) => s.working)) {
-    // Every Region's tokens: without deterministic Easy DKIM each Region has its own three.
-    return { kind: "easy-dkim", tokens: [...new Set(easy.flatMap((s) => s.tokens))] };
+    return { kind: "easy-dkim", cnames: cnamesOf(regions) };
   }
   return {
     kind: "none",
@@ -318,12 +328,10 @@ export function deriveLifecycle(input: LifecycleInput): Lifecycle {
       else if (finish.state === "pending") {
         // A first switch that stopped half-way: the other Regions are still on
         // Easy DKIM (or none), and going back means AWS_SES everywhere.
-        const easy = regions.map((r) => r.signing).find((x) => x.kind === "easy-dkim");
+        const cnames = cnamesOf(regions);
         const behind = rollbackBehind(finish.selector, keys);
         rollback =
-          behind.kind === "easy-dkim" && easy?.kind === "easy-dkim" && easy.tokens.length
-            ? { kind: "easy-dkim", tokens: easy.tokens }
-            : behind;
+          behind.kind === "easy-dkim" && cnames.length ? { kind: "easy-dkim", cnames } : behind;
       } else {
         // A Region added later: the key already signs elsewhere and stays there.
         rollback = {
@@ -452,8 +460,10 @@ export function describeRollback(r: RollbackTarget): string {
   switch (r.kind) {
     case "byodkim":
       return `a failed activation rolls back to ${r.selector} (its record and key are kept until the grace period ends)`;
-    case "easy-dkim":
-      return "a failed activation returns the identity to Easy DKIM (SigningAttributesOrigin=AWS_SES) in every Region";
+    case "easy-dkim": {
+      const unjudged = r.cnames ? unjudgedWhy(r.cnames) : undefined;
+      return `a failed activation returns the identity to Easy DKIM (SigningAttributesOrigin=AWS_SES) in every Region${unjudged ? ` (whether its CNAMEs are served cannot be judged: ${unjudged})` : ""}`;
+    }
     case "none":
       return `NO ROLLBACK EXISTS: ${r.why}`;
   }

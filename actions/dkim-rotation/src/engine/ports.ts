@@ -19,6 +19,12 @@ export interface SesIdentityState {
   tokens: string[];
   /** `AWS_SES`, `EXTERNAL`, or `AWS_SES_<REGION>` (deterministic Easy DKIM). */
   origin?: string;
+  /**
+   * `DkimAttributes.SigningHostedZone`: Easy DKIM's CNAMEs point at
+   * `<token>.<zone>` (docs/design.md#ses-signing-hosted-zone). Absent when SES
+   * gave none: then nothing may assume a zone.
+   */
+  signingHostedZone?: string;
   lastCheckedAt?: Date;
   lastSuccessAt?: Date;
   errorType?: string;
@@ -174,12 +180,16 @@ export interface DnsPort {
     configured?: string[],
   ): Promise<DnsVerification>;
   /**
-   * Whether every authoritative nameserver serves the three Easy DKIM CNAMEs
-   * (`<token>._domainkey.<domain>` → `<token>.dkim.amazonses.com`): the way
-   * back to Easy DKIM exists only while they do. `selector` in the result is
-   * the first token.
+   * Whether every authoritative nameserver serves each Easy DKIM CNAME
+   * (`name` → `target`, as SES asked: easy-dkim.ts derives them from
+   * SigningHostedZone): the way back to Easy DKIM exists only while they do.
+   * `selector` in the result is the first token.
    */
-  verifyEasyDkim(domain: string, tokens: string[], configured?: string[]): Promise<DnsVerification>;
+  verifyEasyDkim(
+    domain: string,
+    cnames: readonly { token: string; name: string; target: string }[],
+    configured?: string[],
+  ): Promise<DnsVerification>;
 }
 
 /** A record file as it is on the main branch. */

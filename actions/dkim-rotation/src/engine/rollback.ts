@@ -11,6 +11,13 @@ import type { StoredKey } from "./ports";
 import { type EngineContext, readKey } from "./engine-context";
 import { RefusalError } from "./errors";
 import { readSes } from "./snapshot";
+import {
+  type EasyDkimCname,
+  easyDkimCnames,
+  renderEasyDkimCnames,
+  unjudgedWhy,
+  withTargets,
+} from "./easy-dkim";
 import { EASY_DKIM, type SwapReport, type TimelineEvent, pollUntilSettled, putKey } from "./swap";
 
 /** Invariant 2: take every Region back to the rollback target after a failed activation. */
@@ -58,36 +65,51 @@ export async function rollBack(
   } else {
     to = "Easy DKIM";
     event("rollback", `${why}; returning to Easy DKIM (AWS_SES) in every Region`, false);
-    const tokens: string[] = [];
+    const answered = new Map<string, string[]>();
     for (const region of identity.regions) {
-      tokens.push(...(await ctx.ses.useEasyDkim(region, domain)).tokens);
+      answered.set(region, (await ctx.ses.useEasyDkim(region, domain)).tokens);
       event("rollback", `${region}: back on Easy DKIM`);
     }
     // The API reference does not say whether a switch back to AWS_SES keeps
-    // the identity's three tokens (docs/design.md, "ses-easy-dkim-switch-back"):
+    // the identity's tokens (docs/design.md, "ses-easy-dkim-switch-back"):
     // the PUT answers with them (DkimTokens). Tokens whose CNAMEs no server
-    // serves mean Easy DKIM cannot sign. An answer without them: read SES.
-    const given = [
-      ...new Set(tokens.length ? tokens : (await readSes(ctx, identity)).flatMap((s) => s.tokens)),
-    ];
-    const served = new Set(rollback.tokens ?? []);
-    const fresh = given.filter((t) => !served.has(t));
-    const cn =
-      given.length && !fresh.length
-        ? { ok: true as const }
-        : await ctx.dns.verifyEasyDkim(domain, given, identity.nameservers);
-    if (!cn.ok) {
-      const retry = await retryCandidate(ctx, identity, selector, secret, given, event, keys);
+    // serves mean Easy DKIM cannot sign.
+    const given = [...answered.values()].flat();
+    const served = new Set((rollback.cnames ?? []).map((c) => c.token));
+    let noWayBack: string | undefined;
+    let cnames: EasyDkimCname[] = [];
+    if (!given.length || given.some((t) => !served.has(t))) {
+      // New tokens (or an answer without them): SES's own view gives each
+      // Region's tokens and SigningHostedZone, the CNAME target
+      // (docs/design.md#ses-signing-hosted-zone).
+      cnames = (await readSes(ctx, identity)).flatMap((s) =>
+        easyDkimCnames(
+          domain,
+          s.region,
+          answered.get(s.region)?.length ? answered.get(s.region)! : s.tokens,
+          s.signingHostedZone,
+        ),
+      );
+      const known = withTargets(cnames);
+      if (!cnames.length) noWayBack = "SES gave it no tokens";
+      else if (!known)
+        noWayBack = `SES gave it new tokens whose CNAMEs cannot be checked (${unjudgedWhy(cnames)})`;
+      else if (!(await ctx.dns.verifyEasyDkim(domain, known, identity.nameservers)).ok)
+        noWayBack = "SES gave it new tokens whose CNAMEs are not published";
+    }
+    if (noWayBack) {
+      const tokens = cnames.map((c) => c.token);
+      const retry = await retryCandidate(ctx, identity, selector, secret, tokens, event, keys);
       if (retry.ok) {
         return report({
           outcome: "activated",
           pendingMinutes: retry.pendingMinutes,
-          message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} on a second try (the first did not verify: ${why}; Easy DKIM was no way back: SES gave it new tokens whose CNAMEs are not published)`,
+          message: `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} on a second try (the first did not verify: ${why}; Easy DKIM was no way back: ${noWayBack})`,
         });
       }
       return report({
         outcome: "failed",
-        message: `${domain}: ${selector} did not verify twice (${why}; then ${retry.why}) and Easy DKIM is no way back: SES gave it new tokens whose CNAMEs are not published (${easyDkimCnames(domain, given)}); publish those CNAMEs or find why SES does not verify ${selector}`,
+        message: `${domain}: ${selector} did not verify twice (${why}; then ${retry.why}) and Easy DKIM is no way back: ${noWayBack} (${renderEasyDkimCnames(cnames)}); publish those CNAMEs or find why SES does not verify ${selector}`,
       });
     }
     back = await pollUntilSettled(ctx, identity, EASY_DKIM, event, keys, new Map());
@@ -121,7 +143,7 @@ export async function retryCandidate(
   const domain = identity.domain;
   event(
     "rollback",
-    `Easy DKIM is no way back: SES gave new tokens (${tokens.join(", ") || "none"}) whose CNAMEs are not served; trying ${selector} once more`,
+    `Easy DKIM is no way back: SES gave tokens (${tokens.join(", ") || "none"}) whose CNAMEs are not known to be served; trying ${selector} once more`,
     false,
   );
   const start = ctx.clock.now();
@@ -144,9 +166,4 @@ export async function retryCandidate(
     ok: true,
     pendingMinutes: Math.round((again.successAt!.getTime() - start.getTime()) / MINUTE_MS),
   };
-}
-
-/** The Easy DKIM CNAMEs for `tokens`, as the DNS team would publish them. */
-export function easyDkimCnames(domain: string, tokens: string[]): string {
-  return tokens.map((t) => `${t}._domainkey.${domain} CNAME ${t}.dkim.amazonses.com`).join("; ");
 }
