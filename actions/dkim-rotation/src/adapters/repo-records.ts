@@ -202,13 +202,9 @@ export class RepoRecords implements RecordSource {
       this.warned.add(key);
       this.committedOnly!.warn(message);
     };
-    if (state.kind === "no-git") {
-      warn(
-        "no-git",
-        `${this.repoDir} is not a git checkout: every record file in it is taken as on main`,
-      );
-      return files;
-    }
+    // Not a git checkout (a copy, the sandbox's folders): there is no HEAD to
+    // compare with, so the folder is read as it is (README, "Operator CLI").
+    if (state.kind === "no-git") return files;
     if (state.offDefault) warn("branch", state.offDefault);
     return files.filter((rel) => {
       if (state.paths.has(rel)) return true;
