@@ -107,7 +107,11 @@ function classify(e: unknown): { kind: ErrorKind; exitCode: number } {
 export async function runCli(
   program: Command,
   argv: string[],
-  opts: { renderErrorReport?: (e: unknown) => string | undefined } = {},
+  opts: {
+    renderErrorReport?: (e: unknown) => string | undefined;
+    /** The one line for an error whose own message names no fix (e.g. missing credentials). */
+    describeError?: (e: unknown) => string | undefined;
+  } = {},
 ): Promise<number> {
   const flags = flagsOf(argv);
   const json = flags.includes("--json");
@@ -164,7 +168,12 @@ export async function runCli(
       document = doc({
         ok: exitCode === 0,
         exitCode,
-        result: exitCode === 0 ? { help } : null,
+        result:
+          exitCode !== 0
+            ? null
+            : e.code === "commander.version"
+              ? { version: help.trim() }
+              : { help },
         error:
           exitCode === 0
             ? null
@@ -181,8 +190,9 @@ export async function runCli(
       });
     } else {
       const { kind, exitCode } = classify(e);
+      const message = opts.describeError?.(e) ?? oneLine(e);
       if (debug && e instanceof Error) stderrWrite(`${e.stack ?? e.message}\n`);
-      else stderrWrite(`error: ${oneLine(e)}\n`);
+      else stderrWrite(`error: ${message}\n`);
       const report = e instanceof ActivationFailedError ? e.report : null;
       if (!json && report) {
         const rendered = opts.renderErrorReport?.(e);
@@ -194,7 +204,7 @@ export async function runCli(
         result: report,
         error: {
           kind,
-          message: oneLine(e),
+          message,
           ...(e instanceof InputError
             ? {
                 file: e.parts.file,

@@ -4,6 +4,7 @@
  * the same engine the GitHub Action runs. Output and exit codes follow one
  * contract (scripts/cli-contract.ts, documented in README.md).
  */
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { systemClock } from "../actions/dkim-rotation/src/engine/clock";
@@ -54,8 +55,10 @@ import {
 import { DnsVerifier } from "../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../actions/dkim-rotation/src/adapters/local";
 import { buildAwsAdapters } from "../actions/dkim-rotation/src/context";
+import { missingCredentials } from "../actions/dkim-rotation/src/adapters/caller";
 import {
   doctorGitHub,
+  doctorGitHubSkip,
   hasFailure,
   renderDoctor,
   runDoctor,
@@ -135,7 +138,15 @@ const seedArg = numberArg({ integer: true, min: 0, max: 0xffffffff, what: "an in
 
 function endpointArg(value: string): string {
   const e = readEndpoint(value);
-  if ("problem" in e) throw new InvalidArgumentError(`${e.problem} (e.g. http://127.0.0.1:4566)`);
+  // An InputError, not commander's InvalidArgumentError: commander would echo
+  // the raw value, password included; readEndpoint's problem shows it redacted.
+  if ("problem" in e)
+    throw new InputError({
+      file: "argv",
+      field: "--endpoint",
+      problem: e.problem,
+      hint: "e.g. http://127.0.0.1:4566",
+    });
   return e.text;
 }
 
@@ -180,7 +191,8 @@ function engine(g: GlobalOptions): {
     keys: aws.keys,
     metrics: undefined,
     dns: new DnsVerifier({}),
-    records: new RepoRecords(repo, config),
+    // "On main" from the terminal: committed at HEAD, unchanged (RepoRecords).
+    records: new RepoRecords(repo, config, undefined, { warn: (m) => err(`warning: ${m}`) }),
     changes: new WorkingTreeChanges(repo),
     lock: new FileLock(resolve(repo, ".dkim-locks")),
     clock: systemClock,
@@ -233,10 +245,19 @@ const failOnAlertOption = () =>
     `exit ${ALERT_EXIT_CODE} when any identity has an ALERT (for scripts and cron)`,
   ).default(false);
 
+/** The package's version, from the package.json beside scripts/ (the one npm installed). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name("dkim")
+    .version(packageVersion(), "-V, --version", "print the version (package.json) and exit")
     .description(
       "Rotate Amazon SES BYODKIM keys safely: DNS first, a human gate, zero downtime.\n" +
         `Exit codes: 0 ok, 1 failure, 2 bad input (nothing written), 3 refused (precondition not met; safe to re-run), 4 activation rolled back, 5 another run holds the domain's lock, ${ALERT_EXIT_CODE} an ALERT with --fail-on-alert.\n` +
@@ -424,6 +445,7 @@ export function buildProgram(): Command {
             github: doctorGitHub(e.config, process.env.GITHUB_TOKEN, {
               apiUrl: process.env.GITHUB_API_URL,
             }),
+            githubSkip: doctorGitHubSkip(e.config, process.env.GITHUB_TOKEN),
           });
           const failed = checks.filter((c) => c.status === "fail");
           return {
@@ -473,6 +495,8 @@ export function buildProgram(): Command {
         const text = [
           ...records.map((r) => `ok    ${r.path} (RSA-${r.keyBits})`),
           ...errors.map((x) => `error ${x.message}`),
+          // Say what was checked even when it is nothing: silence reads as "not run".
+          `${records.length} record file${records.length === 1 ? "" : "s"} checked in ${g().recordFolder}/${errors.length ? `, ${errors.length} problem(s)` : ""}`,
         ].join("\n");
         return {
           result: { records: records.map((r) => r.path), errors: errors.map((x) => x.message) },
@@ -645,6 +669,10 @@ export async function main(argv: string[]): Promise<number> {
   return runCli(buildProgram(), argv, {
     renderErrorReport: (e) =>
       e instanceof ActivationFailedError ? renderSwap(e.report) : undefined,
+    describeError: (e) => {
+      const none = missingCredentials(e);
+      return none && `${none.problem} (${none.fix})`;
+    },
   });
 }
 

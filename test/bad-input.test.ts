@@ -407,27 +407,117 @@ describe("bad-input corpus", function () {
           stack(identity()).replace("sesRequestsPerSecond: 1000", `sesRequestsPerSecond: ${value}`),
         names: ["sesRequestsPerSecond", word].filter(Boolean),
       })),
+      // issue #23: a new user's bad input, each with a hint (zod issues mapped generally)
+      {
+        name: "dnsLeadDays negative",
+        yaml: () => stack(identity(["      dnsLeadDays: -3"])),
+        names: [`identity ${DOMAIN}`, "dnsLeadDays", "-3 is below", "from 0 to 180"],
+      },
+      {
+        name: "rotationDays fractional (365.5)",
+        yaml: () => stack(identity(["      rotationDays: 365.5"])),
+        names: [`identity ${DOMAIN}`, "rotationDays", "365.5 is not a whole number"],
+      },
+      {
+        name: "an identity written as a bare string",
+        yaml: () => stack(`    - ${DOMAIN}`),
+        names: ["identity #1", "identities[0]", "bare string", `- domain: ${DOMAIN}`],
+      },
+      {
+        name: "a number written as a string",
+        yaml: () => stack(identity(["      graceDays: '7'"])),
+        names: [`identity ${DOMAIN}`, "graceDays", "is a string, not a number", "without quotes"],
+      },
+      {
+        name: "a list written as a string",
+        yaml: () => stack(identity(["      regions: ap-northeast-1"])),
+        names: [`identity ${DOMAIN}`, "regions", "not a YAML list"],
+      },
+      {
+        name: "a tab-indented line",
+        yaml: () => stack(identity()).replace("      selectorPrefix", "\t  selectorPrefix"),
+        names: ["(yaml)", "Tabs", "indent with spaces"],
+      },
+      {
+        name: "a key given twice",
+        yaml: () => stack(identity(["      selectorPrefix: other"])),
+        names: ["(yaml)", "unique", "give each key once"],
+      },
+      {
+        name: "an empty file",
+        yaml: () => "",
+        names: ["field config", "is missing"],
+      },
+      {
+        name: "a YAML alias bomb",
+        yaml: () =>
+          [
+            "a: &a [x, x, x, x, x, x, x, x, x]",
+            "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]",
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]",
+            "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]",
+            stack(identity()),
+          ].join("\n"),
+        names: ["(yaml)", "alias", "at most 100"],
+      },
+      {
+        name: "an invalid punycode label",
+        yaml: () => stack(identity().replace(`domain: ${DOMAIN}`, "domain: mail.xn--zz.example")),
+        names: ["domain", "IDNA A-label"],
+      },
     ];
-    for (const c of cases) {
-      it(c.name, async function () {
-        count("config file");
-        const file = writeConfig(c.yaml(join(dir, "Pulumi.bad.yaml")));
-        const before = tree(dir);
-        const c0 = calls();
-        const o = await cliInProcess([
-          "--config",
-          file,
-          "--repo",
-          dir,
-          "--endpoint",
-          emulator.url,
-          "plan",
-          "--apply",
-        ]);
-        expectOneLine(o, [file, ...c.names]);
-        expectNothingWritten(before, c0);
-      });
+    /** `plan --apply` with this stack file refuses in one line with a hint, and writes nothing. */
+    async function planApplyRefuses(file: string, names: string[]) {
+      count("config file");
+      const before = tree(dir);
+      const c0 = calls();
+      const o = await cliInProcess([
+        "--config",
+        file,
+        "--repo",
+        dir,
+        "--endpoint",
+        emulator.url,
+        "plan",
+        "--apply",
+      ]);
+      // Every refusal of a stack file says what to write instead.
+      expectOneLine(o, [file, ...names, "(hint: "]);
+      expectNothingWritten(before, c0);
     }
+    for (const c of cases)
+      it(c.name, () =>
+        planApplyRefuses(writeConfig(c.yaml(join(dir, "Pulumi.bad.yaml"))), c.names),
+      );
+
+    // Files no YAML parser should see: refused from their bytes, naming the file.
+    const fileCases: { name: string; write: (file: string) => void; names: string[] }[] = [
+      {
+        name: "non-UTF-8 bytes (a Latin-1 comment)",
+        write: (f) =>
+          writeFileSync(
+            f,
+            Buffer.concat([Buffer.from(stack(identity())), Buffer.from("# caf\xe9\n", "latin1")]),
+          ),
+        names: ["(file)", "not UTF-8", "line 8", "save the file as UTF-8"],
+      },
+      {
+        name: "a 10 MB file",
+        write: (f) => writeFileSync(f, `${stack(identity())}#${"x".repeat(10 * 1024 * 1024)}\n`),
+        names: ["(file)", "bytes; a stack file is a few KB"],
+      },
+      {
+        name: "a directory given as the config",
+        write: (f) => mkdirSync(f),
+        names: ["(file)", "is a directory"],
+      },
+    ];
+    for (const c of fileCases)
+      it(c.name, async function () {
+        const file = join(dir, "Pulumi.bad.yaml");
+        c.write(file);
+        await planApplyRefuses(file, c.names);
+      });
 
     it("a missing config file", async function () {
       count("config file");
@@ -566,7 +656,8 @@ describe("bad-input corpus", function () {
         [
           ["not a URL", "127.0.0.1 4566", "not a URL"],
           ["not http", "ftp://127.0.0.1:21", "http"],
-          ["with credentials", "http://user:pass@127.0.0.1:4566", "credentials"],
+          ["with credentials", "http://user:s3cret@127.0.0.1:4566", "credentials"],
+          ["not http, with credentials", "ftp://user:s3cret@127.0.0.1:21", "http"],
           ["with a query", "http://127.0.0.1:4566/?region=x", "query"],
         ] as const
       ).map(([name, value, word]) => ({
@@ -659,6 +750,8 @@ describe("bad-input corpus", function () {
         ]);
         expectOneLine(o, c.names);
         expect(o.stdout).to.equal("");
+        // Nothing secret echoed: a password in an endpoint URL is redacted.
+        expect(o.stderr).not.to.include("s3cret");
         expectNothingWritten(before, c0);
       });
     }

@@ -190,6 +190,33 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
     expect(existsSync(sandboxOut)).to.equal(false);
   });
 
+  it("says what happened: --version, zero record files, missing credentials in one line with the fix", async function () {
+    const config = stackFile(dir, GOOD_IDENTITY.replace("127.0.0.1:5399", "127.0.0.1:9"), "");
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    const noCredentials = {
+      AWS_ACCESS_KEY_ID: "",
+      AWS_SECRET_ACCESS_KEY: "",
+      AWS_PROFILE: "",
+    };
+    // The stack file's 50 requests/s is refused without --endpoint: a copy without it.
+    const plain = join(dir, "Pulumi.plain.yaml");
+    writeFileSync(plain, readFileSync(config, "utf8").replace(/.*sesRequestsPerSecond.*\n/, ""));
+    const [version, zero, status] = await Promise.all([
+      dkim(["--version"]),
+      dkim(["--config", config, "--repo", dir, "check-records"]),
+      dkim(["--config", plain, "--repo", dir, "status"], noCredentials),
+    ]);
+    expect(version.code).to.equal(0);
+    expect(version.stdout).to.equal(`${pkg.version}\n`);
+    expect(zero.code, zero.stderr).to.equal(0);
+    expect(zero.stdout).to.equal("0 record files checked in dns/\n");
+    expect(status.code, status.stderr).to.equal(1);
+    stackless(status);
+    expect(status.stderr).to.equal(
+      "error: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --endpoint for the local emulator; in a workflow, the OIDC role)\n",
+    );
+  });
+
   it("--debug shows the stack trace that is otherwise hidden", async function () {
     const run = await dkim(["--debug", "--config", join(dir, "missing.yaml"), "status"]);
     expect(run.code).to.equal(2);
@@ -304,6 +331,57 @@ describe("operator CLI (scripts/dkim.ts in a child process)", function () {
       expect(emulator.callCount({ operation: "CreateSecret" })).to.equal(0);
       expect(readdirSync(dir)).to.deep.equal(["Pulumi.cli.yaml", "dns"]);
       expect(readdirSync(join(dir, "dns"))).to.deep.equal([]);
+    });
+
+    it("in a git checkout, plan --apply names the file it wrote and opens no PR; status counts only what HEAD holds", async function () {
+      const config = stackFile(dir, identityYaml);
+      const git = (...args: string[]) =>
+        new Promise<void>((done, fail) =>
+          execFile(
+            "git",
+            ["-c", "user.email=cli@example.invalid", "-c", "user.name=cli", ...args],
+            { cwd: dir },
+            (e) => (e ? fail(e) : done()),
+          ),
+        );
+      await git("init", "-q", "-b", "main");
+      await git("add", "-A");
+      await git("commit", "-q", "--allow-empty", "-m", "stack file");
+      const common = ["--config", config, "--repo", dir, "--endpoint", emulator.url];
+      const plan = await dkim([...common, "plan", "--apply"]);
+      expect(plan.code, plan.stderr).to.equal(0);
+      const [file] = readdirSync(join(dir, "dns", "cli.example"));
+      const rel = `dns/cli.example/${file}`;
+      expect(plan.stdout).to.include(
+        `wrote ${rel} in the working tree (no PR: commit it and open a PR for DNS review; the GitHub Action opens PRs)`,
+      );
+      expect(plan.stdout).not.to.match(/PR (opened|updated)/);
+
+      const before = await dkim([...common, "status"]);
+      expect(before.code, before.stderr).to.equal(0);
+      expect(before.stderr).to.include(`warning: ${rel} is not committed: not on main`);
+      expect(before.stdout).not.to.include("is on main");
+      expect(before.stdout).to.include("awaiting DNS approval");
+
+      await git("add", "-A");
+      await git("commit", "-q", "-m", "record");
+      const after = await dkim([...common, "status"]);
+      expect(after.code, after.stderr).to.equal(0);
+      expect(after.stderr).not.to.include("not committed");
+      expect(after.stdout).to.include("is on main but not yet served everywhere");
+      // Retiring on an identity SES still signs with Easy DKIM: nothing to retire, said so.
+      const retire = await dkim([
+        ...common,
+        "retire",
+        "--domain",
+        "cli.example",
+        "--selector",
+        "cli-1",
+      ]);
+      expect(retire.code, retire.stderr).to.equal(3);
+      expect(retire.stderr.trimEnd().split("\n").pop()).to.match(
+        /^error: cli\.example: retire cli-1 refused: the identity has no BYODKIM selector to retire: SES is on Easy DKIM/,
+      );
     });
 
     it("plan --apply writes the record file; activate then refuses (exit 3) in one line without a swap", async function () {

@@ -276,7 +276,7 @@ describe("config", () => {
         text: stack(["mail.example.jp"]),
         field: `${P}:identities[0]`,
         identity: "#1",
-        problem: /object/,
+        problem: /^"mail\.example\.jp" is a bare string, not an identity$/,
       },
       {
         name: "an identity without a domain (named by position)",
@@ -301,7 +301,7 @@ describe("config", () => {
         name: "identities not a list",
         text: stack({ domain: "mail.example.jp" }),
         field: `${P}:identities`,
-        problem: /array/,
+        problem: /^is a map, not a YAML list$/,
       },
       {
         name: "deletionRecoveryDays 3",
@@ -382,6 +382,9 @@ describe("config", () => {
         if (c.identity) expect(err.message).to.include(`identity ${c.identity}`);
         else expect(err.message).not.to.include(": identity ");
         expect(err.parts.problem).to.match(c.problem);
+        // Every refusal says what to write instead (docs/design.md#invariant-6-bad-input-fails-early).
+        expect(err.parts.hint, err.message).to.be.a("string").and.not.equal("");
+        expect(err.message).to.match(/\(hint: .+\)$/);
         if (c.field.endsWith(".selektor"))
           expect(err.message).to.match(/hint: known settings.*selectorPrefix/);
       });
@@ -396,6 +399,18 @@ describe("config", () => {
       const err = loadError(file);
       expect(err.parts).to.include({ file, field: "(file)", problem: "does not exist" });
       expect(err.message).to.include("--config");
+    });
+
+    it("accepts an IDNA A-label domain (a punycode TLD) and a file saved with a BOM", () => {
+      const idn = loadConfig(
+        writeStack(one({ domain: "mail.example.xn--tckwe", nameservers: ["127.0.0.1:5300"] })),
+      );
+      expect(idn.identities[0]!.domain).to.equal("mail.example.xn--tckwe");
+      expect(loadConfig(writeStack(`\ufeff${one({})}`)).identities).to.have.length(1);
+      // An xn-- label must be punycode: xn--zz is not.
+      expect(loadError(writeStack(one({ domain: "xn--zz.example" }))).parts.problem).to.match(
+        /not a valid IDNA A-label/,
+      );
     });
 
     it("accepts a minimal stack file and 1024-bit keys", () => {

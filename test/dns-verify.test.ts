@@ -232,10 +232,13 @@ describe("DnsVerifier against the sandbox's authoritative DNS server", () => {
     expect(v.servers[1]!.detail).to.match(/\((ECONNREFUSED|ETIMEOUT)\)$/);
   });
 
-  it("unreachable (REFUSED) when the server is not authoritative for the domain", async () => {
+  it("a server that answers REFUSED is named by that RCODE, not called unreachable", async () => {
     const v = await verifier.verify("example.org", "sel2048", keyA.publicKey, configured);
-    expect(v.servers[0]!.status).to.equal("unreachable");
-    expect(v.servers[0]!.detail).to.include("EREFUSED");
+    expect(v.ok).to.equal(false);
+    expect(v.servers[0]!.status).to.equal("error");
+    expect(v.servers[0]!.detail).to.match(
+      /^answered REFUSED for sel2048\._domainkey\.example\.org: the server will not answer for this name .*\(EREFUSED\)$/,
+    );
   });
 
   describe("nameserver discovery", () => {
@@ -311,7 +314,9 @@ describe("DnsVerifier against the sandbox's authoritative DNS server", () => {
       expect(v.ok).to.equal(false);
       expect(v.servers).to.have.length(1);
       expect(v.servers[0]!.status).to.equal("unreachable");
-      expect(v.servers[0]!.detail).to.include("NS lookup for nowhere.example.org failed: EREFUSED");
+      expect(v.servers[0]!.detail).to.include(
+        "NS lookup for nowhere.example.org failed: REFUSED (EREFUSED)",
+      );
     });
 
     after(() => {

@@ -5,8 +5,8 @@
  * cites a docs/design.md anchor that is not a heading there.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join, posix, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 
@@ -48,15 +48,63 @@ export function headingSlug(heading: string): string {
     .replace(/\s/g, "-");
 }
 
+/** Every heading's anchor; a repeated heading gets `-1`, `-2`… as on GitHub. Explicit `<a id>`/`<a name>` too. */
 export function headingAnchors(markdown: string): Set<string> {
   const anchors = new Set<string>();
+  const seen = new Map<string, number>();
   let fenced = false;
   for (const line of markdown.split("\n")) {
     if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
-    const m = !fenced && /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
-    if (m) anchors.add(headingSlug(m[1]!));
+    if (fenced) continue;
+    for (const a of line.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) anchors.add(a[1]!);
+    const m = /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
+    if (!m) continue;
+    const slug = headingSlug(m[1]!.replace(/\[([^\]]*)\]\([^)]*\)/g, "$1"));
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    anchors.add(n ? `${slug}-${n}` : slug);
   }
   return anchors;
+}
+
+/** The Markdown links of a document outside code fences and code spans: `[text](target)`. */
+export function markdownLinks(markdown: string): { line: number; target: string }[] {
+  const out: { line: number; target: string }[] = [];
+  let fenced = false;
+  markdown.split("\n").forEach((text, i) => {
+    if (/^\s*(```|~~~)/.test(text)) fenced = !fenced;
+    if (fenced) return;
+    const bare = text.replace(/`[^`]*`/g, "");
+    for (const m of bare.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g))
+      out.push({ line: i + 1, target: m[1]! });
+  });
+  return out;
+}
+
+/**
+ * The intra-repository links of `file` that lead nowhere: a relative path
+ * that does not exist, or a `#anchor` that is no heading of its target
+ * (GitHub's slug rules). Links to other sites are not followed.
+ */
+export function brokenLinks(
+  file: string,
+  read: (path: string) => string | undefined,
+): { line: number; target: string; why: string }[] {
+  const text = read(file) ?? "";
+  const out: { line: number; target: string; why: string }[] = [];
+  for (const { line, target } of markdownLinks(text)) {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto:
+    const [path, anchor] = target.split("#") as [string, string | undefined];
+    const resolved = path ? posix.normalize(posix.join(posix.dirname(file), path)) : file;
+    const body = read(resolved.replace(/\/$/, ""));
+    if (body === undefined) {
+      out.push({ line, target, why: `${resolved} does not exist` });
+      continue;
+    }
+    if (anchor && resolved.endsWith(".md") && !headingAnchors(body).has(anchor))
+      out.push({ line, target, why: `no heading #${anchor} in ${resolved}` });
+  }
+  return out;
 }
 
 const CITATION = /docs\/design\.md#([\w-]+)/g;
@@ -118,6 +166,30 @@ describe("docs/design.md and the citations of it", () => {
       for (const m of text.matchAll(links)) if (!anchors.has(m[1]!)) missing.push(`${f}: #${m[1]}`);
     }
     expect(missing).to.deep.equal([]);
+  });
+
+  it("every intra-repository link and anchor in README.md and docs/*.md resolves", () => {
+    const read = (path: string): string | undefined => {
+      const full = join(ROOT, path);
+      if (!existsSync(full)) return undefined;
+      return statSync(full).isDirectory() ? "" : readFileSync(full, "utf8");
+    };
+    // The checker itself: a missing file, a missing anchor, a repeated heading's suffix.
+    const fake: Record<string, string> = {
+      "docs/a.md":
+        "# Top\n## Same\n## Same\n[ok](#same-1) [bad](#nope) [gone](missing.md) [up](../README.md#top)",
+      "README.md": "# Top",
+    };
+    expect(brokenLinks("docs/a.md", (p) => fake[p]).map((b) => b.target)).to.deep.equal([
+      "#nope",
+      "missing.md",
+    ]);
+    const docs = ["README.md", ...files.filter((f) => /^docs\/[^/]+\.md$/.test(f))];
+    expect(docs.length).to.be.greaterThan(4);
+    const broken = docs.flatMap((f) =>
+      brokenLinks(f, read).map((b) => `${f}:${b.line}: (${b.target}) ${b.why}`),
+    );
+    expect(broken).to.deep.equal([]);
   });
 
   it("every test title it quotes is in the test file it names", () => {
@@ -184,9 +256,12 @@ describe("the test tiers in package.json", () => {
     expect(missing).to.deep.equal([]);
   });
 
-  it("README's test section names both commands", () => {
+  it("README's test section names both commands, and every file test:fast leaves out", () => {
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     expect(readme).to.include("npm test");
     expect(readme).to.include("npm run test:fast");
+    const section = readme.slice(readme.indexOf("## Run the tests"));
+    const left = /--ignore 'test\/\{([^}]+)\}/.exec(scripts["test:fast"] ?? "")![1]!.split(",");
+    expect(left.filter((name) => !section.includes(`\`${name}\``))).to.deep.equal([]);
   });
 });

@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { parse, stringify } from "yaml";
 import type { CheckResult } from "../actions/dkim-rotation/src/doctor";
-import { PIPELINE_WORKFLOWS } from "../actions/dkim-rotation/src/doctor";
+import {
+  doctorGitHubSkip,
+  PIPELINE_WORKFLOWS,
+  renderDoctor,
+  runDoctor,
+} from "../actions/dkim-rotation/src/doctor";
+import { loadConfig } from "../actions/dkim-rotation/src/load-config";
 import { startWorld, type World } from "./helpers/world";
 import { action } from "./helpers/action";
 
@@ -82,6 +88,36 @@ describe("doctor", function () {
     expect(caller.detail).to.match(
       /^arn:aws:sts::123456789012:assumed-role\/.+ \(account 123456789012\)$/,
     );
+  });
+
+  it("without AWS credentials or a GitHub token: one fail with the fix, a skip line with its reason for each check that cannot run", async () => {
+    const config = loadConfig(join(world.workspace, world.configFile));
+    // What the SDK's default chain throws when it finds nothing.
+    const noCredentials = async (): Promise<never> => {
+      throw Object.assign(new Error("Could not load credentials from any providers"), {
+        name: "CredentialsProviderError",
+      });
+    };
+    const checks = await runDoctor({
+      config,
+      repoRoot: world.workspace,
+      caller: { whoAmI: noCredentials },
+      ses: { getIdentity: noCredentials } as never,
+      keys: { list: noCredentials } as never,
+      kms: { describeKey: noCredentials, rotationEnabled: noCredentials },
+      dns: { targets: async () => [] },
+      githubSkip: doctorGitHubSkip(config, undefined),
+    });
+    const text = renderDoctor(checks).split("\n");
+    expect(text).to.include(
+      "fail aws caller: no AWS credentials found — fix: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --endpoint for the local emulator; in a workflow, the OIDC role",
+    );
+    for (const check of [`ses ap-northeast-1 ${DOMAIN}`, "kms key", "secrets manager"])
+      expect(text).to.include(`skip ${check}: no AWS credentials found (see aws caller)`);
+    expect(text.filter((l) => l.startsWith("skip github: "))).to.have.length(1);
+    expect(text.join("\n")).to.match(/^skip github: no GitHub token \(GITHUB_TOKEN/m);
+    // Only the caller fails: nothing is blamed on the identity, the key or the Region.
+    expect(byStatus(checks, "fail")).to.deep.equal(["aws caller"]);
   });
 
   it("a broken estate: each fault is a fail line with its fix, and the run fails", async () => {

@@ -209,7 +209,7 @@ export function judge(input: VerdictInput): SandboxReport {
     : {};
   // A refusal must say which server served what: "<server>: <status> (<detail>)".
   const namesServer = (m: string) =>
-    /\d+\.\d+\.\d+\.\d+:\d+\S*: (missing|mismatch|malformed|revoked|unreachable) \(/.test(m);
+    /\d+\.\d+\.\d+\.\d+:\d+\S*: (missing|mismatch|malformed|revoked|unreachable|error) \(/.test(m);
   const faultReport: FaultReport | undefined = input.faults
     ? {
         seed: input.faults.seed,

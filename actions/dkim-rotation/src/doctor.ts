@@ -30,8 +30,9 @@ import type { NameserverTarget } from "./adapters/dns";
 import { checkAllRecords } from "./adapters/repo-records";
 import { createOctokit, type GitHubPacing } from "./adapters/github";
 import { branchRuleChecks } from "./repository-rules";
+import { missingCredentials } from "./adapters/caller";
 
-export type CheckStatus = "ok" | "warn" | "fail";
+export type CheckStatus = "ok" | "warn" | "fail" | "skip";
 export interface CheckResult {
   check: string;
   status: CheckStatus;
@@ -63,6 +64,8 @@ export interface DoctorPorts {
   /** Each domain's authoritative servers with their addresses (DnsVerifier). */
   dns: { targets(domain: string, configured?: string[]): Promise<NameserverTarget[]> };
   github?: { octokit: Octokit; owner: string; repo: string };
+  /** Why `github` is absent (doctorGitHubSkip): printed as the GitHub checks' skip line. */
+  githubSkip?: string;
   /** DNS query timeout per server and transport. */
   dnsTimeoutMs?: number;
 }
@@ -90,10 +93,14 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const add = (check: string, status: CheckStatus, detail: string, fix?: string) =>
     out.push({ check, status, detail, ...(fix ? { fix } : {}) });
+  /** A check that cannot run, and why: said, never silently left out. */
+  const skip = (check: string, reason: string) => add(check, "skip", reason);
   const { config } = p;
 
   // --- Who these credentials are (GetCallerIdentity needs no permission)
   let callerAccount: string | undefined;
+  /** Set when there are no credentials: every AWS check is skipped with this reason. */
+  let awsSkip: string | undefined;
   if (p.caller) {
     try {
       const me = await p.caller.whoAmI();
@@ -107,11 +114,14 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
         );
       else add("aws caller", "ok", `${me.arn} (account ${me.account})`);
     } catch (err) {
+      const none = missingCredentials(err);
+      if (none) awsSkip = `${none.problem} (see aws caller)`;
       add(
         "aws caller",
         "fail",
-        `cannot tell who these credentials are (${msg(err)})`,
-        "configure credentials: the OIDC role in the workflow, or AWS_PROFILE / AWS_* for the CLI",
+        none?.problem ?? `cannot tell who these credentials are (${msg(err)})`,
+        none?.fix ??
+          "configure credentials: the OIDC role in the workflow, or AWS_PROFILE / AWS_* for the CLI",
       );
     }
   }
@@ -120,6 +130,10 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
   for (const identity of config.identities) {
     for (const region of identity.regions) {
       const check = `ses ${region} ${identity.domain}`;
+      if (awsSkip) {
+        skip(check, awsSkip);
+        continue;
+      }
       try {
         const s = await p.ses.getIdentity(region, identity.domain);
         if (!s.exists) {
@@ -165,7 +179,8 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
   }
 
   // --- KMS key
-  if (p.kms) {
+  if (p.kms && awsSkip) skip("kms key", awsSkip);
+  else if (p.kms) {
     try {
       const k = await p.kms.describeKey(config.kmsKeyId);
       if (!k.enabled)
@@ -203,18 +218,20 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
   }
 
   // --- Secrets Manager reachability
-  try {
-    const first = config.identities[0]!.domain;
-    const keys = await p.keys.list(first);
-    add("secrets manager", "ok", `reachable (${keys.length} stored key(s) for ${first})`);
-  } catch (err) {
-    add(
-      "secrets manager",
-      "fail",
-      `cannot list secrets (${msg(err)})`,
-      "grant secretsmanager:ListSecrets under the secret prefix",
-    );
-  }
+  if (awsSkip) skip("secrets manager", awsSkip);
+  else
+    try {
+      const first = config.identities[0]!.domain;
+      const keys = await p.keys.list(first);
+      add("secrets manager", "ok", `reachable (${keys.length} stored key(s) for ${first})`);
+    } catch (err) {
+      add(
+        "secrets manager",
+        "fail",
+        `cannot list secrets (${msg(err)})`,
+        "grant secretsmanager:ListSecrets under the secret prefix",
+      );
+    }
 
   // --- DNS: every authoritative server over UDP and TCP
   for (const identity of config.identities) {
@@ -294,7 +311,7 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
       config.identities[0]?.domain ?? "example.com",
       add,
     );
-  }
+  } else skip("github", p.githubSkip ?? "no GitHub access given");
   return out;
 }
 
@@ -716,12 +733,26 @@ export function doctorGitHub(
   const [owner, repo] = (opts.repository ?? `${config.github?.owner}/${config.github?.repo}`).split(
     "/",
   );
-  if (!token || !owner || !repo || owner === "undefined") return undefined;
+  if (doctorGitHubSkip(config, token, opts) !== undefined || !token || !owner || !repo)
+    return undefined;
   return {
     octokit: createOctokit({ token, baseUrl: opts.apiUrl, pacing: opts.pacing }),
     owner,
     repo,
   };
+}
+
+/** Why doctor cannot check GitHub with this token and config, or undefined when it can. */
+export function doctorGitHubSkip(
+  config: ProjectConfig,
+  token: string | undefined,
+  opts: { repository?: string } = {},
+): string | undefined {
+  if (!opts.repository && !(config.github?.owner && config.github?.repo))
+    return `the stack file names no github.owner and github.repo (set them to check the repository)`;
+  if (!token)
+    return "no GitHub token (GITHUB_TOKEN for the CLI, the github-token input for the action) that reads the repository's Actions settings, environments and variables";
+  return undefined;
 }
 
 export const hasFailure = (results: CheckResult[]) => results.some((r) => r.status === "fail");

@@ -20,9 +20,9 @@ export function loadConfig(
   project?: string,
   opts: StackFileOptions = {},
 ): ProjectConfig {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, "utf8");
+    bytes = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new InputError({
@@ -37,7 +37,50 @@ export function loadConfig(
       hint: opts.fileHint ?? "pass --config FILE, or run from the repository root",
     });
   }
-  return parseStackFile(text, file, project ?? projectNameFor(file), opts);
+  return parseStackFile(stackFileText(bytes, file), file, project ?? projectNameFor(file), opts);
+}
+
+/** A stack file is a few KB; anything this large is the wrong file (or an attack on the parser). */
+const MAX_STACK_FILE_BYTES = 1024 * 1024;
+
+/**
+ * The text of a stack file: UTF-8 (decoded strictly: a stray Latin-1 byte
+ * would otherwise become U+FFFD in a value), at most 1 MiB, a BOM dropped.
+ */
+function stackFileText(bytes: Buffer, file: string): string {
+  const bad = (problem: string, hint: string) =>
+    new InputError({ file, field: "(file)", problem, hint });
+  if (bytes.length > MAX_STACK_FILE_BYTES)
+    throw bad(
+      `is ${bytes.length} bytes; a stack file is a few KB (at most ${MAX_STACK_FILE_BYTES})`,
+      "pass the Pulumi stack file (Pulumi.<stack>.yaml) with --config",
+    );
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    throw bad(
+      `is not UTF-8 text (an invalid byte sequence on line ${bytes.subarray(0, at).toString("latin1").split("\n").length})`,
+      "save the file as UTF-8 (e.g. iconv -f SHIFT_JIS -t UTF-8)",
+    );
+  }
+}
+
+/** Where UTF-8 decoding first fails: the end of the longest prefix that decodes (or may yet). */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let lo = 0;
+  let hi = bytes.length;
+  // The longest valid prefix, by bisection (a prefix may end mid-character: stream mode allows it).
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
+      lo = mid;
+    } catch {
+      hi = mid - 1;
+    }
+  }
+  return lo;
 }
 
 /** The project name from the `Pulumi.yaml` beside the stack file (none: the default). */

@@ -39,7 +39,7 @@ import {
 import { GitHubRuns } from "./adapters/github-runs";
 import { holdBack, openRollbackOf } from "./approval-requests";
 import { confirmApproval } from "./gate";
-import { doctorGitHub, hasFailure, renderDoctor, runDoctor } from "./doctor";
+import { doctorGitHub, doctorGitHubSkip, hasFailure, renderDoctor, runDoctor } from "./doctor";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
 import { writeJobSummary, type JobSummary } from "./summary";
@@ -386,6 +386,9 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             apiUrl: env.apiUrl,
             repository: env.repository,
             pacing: env.githubPacing,
+          }),
+          githubSkip: doctorGitHubSkip(config, inputs.githubToken, {
+            repository: env.repository,
           }),
         });
         core.setOutput("checks", JSON.stringify(checks));

@@ -122,17 +122,38 @@ function looksLikeDkim(value: string): boolean {
   }
 }
 
-/** Node's DNS error codes, in words a DNS team recognises. */
+/**
+ * The answers Node (c-ares) reports as errors although the server DID answer:
+ * named by their RCODE (RFC 1035 §4.1.1), as `dig` shows them, with what each
+ * usually means. A server that answers REFUSED is reachable; calling it
+ * unreachable sends the DNS team to the firewall instead of the zone.
+ */
+const RCODE_ERRORS: Record<string, { rcode: string; meaning: string }> = {
+  EREFUSED: {
+    rcode: "REFUSED",
+    meaning: "the server will not answer for this name (not authoritative for the zone, or an ACL)",
+  },
+  ESERVFAIL: {
+    rcode: "SERVFAIL",
+    meaning: "the server failed to answer (zone not loaded, expired, or a broken upstream)",
+  },
+  ENOTIMP: { rcode: "NOTIMP", meaning: "the server does not implement this query" },
+  EFORMERR: { rcode: "FORMERR", meaning: "the server could not parse the query" },
+};
+
+/** Node's other DNS error codes (no answer at all), in words a DNS team recognises. */
 const UNREACHABLE_WORDS: Record<string, string> = {
   ETIMEOUT: "timed out",
   ECONNREFUSED: "connection refused",
-  ESERVFAIL: "SERVFAIL",
-  EREFUSED: "REFUSED (the server is not authoritative for this zone?)",
-  ENOTIMP: "NOTIMP",
   ECANCELLED: "query cancelled",
   EDESTRUCTION: "resolver shut down",
   ECONNRESET: "connection reset",
 };
+
+/** A DNS error code in words: `REFUSED (EREFUSED)` for an answer, `timed out (ETIMEOUT)` for none. */
+export function dnsErrorWords(code: string): string {
+  return `${RCODE_ERRORS[code]?.rcode ?? UNREACHABLE_WORDS[code] ?? "failed"} (${code})`;
+}
 
 export class DnsVerifier implements DnsPort {
   private readonly createResolver: ResolverFactory;
@@ -203,7 +224,9 @@ export class DnsVerifier implements DnsPort {
         last = `${name}: ${code}`;
         // Only "no such name / no NS here" means "look at the parent".
         if (code !== "ENODATA" && code !== "ENOTFOUND") {
-          throw new NameserverDiscoveryError(`NS lookup for ${name} failed: ${code}`);
+          throw new NameserverDiscoveryError(
+            `NS lookup for ${name} failed: ${dnsErrorWords(code)}`,
+          );
         }
       }
     }
@@ -348,14 +371,17 @@ export class DnsVerifier implements DnsPort {
       });
     } catch (err) {
       const code = errorCode(err);
-      if (code === "EBADRESP" || code === "EFORMERR" || code === "EBADNAME") {
+      const answered = RCODE_ERRORS[code];
+      if (answered)
+        return {
+          server,
+          status: "error",
+          detail: `answered ${answered.rcode} for ${name}: ${answered.meaning} (${code})`,
+        };
+      if (code === "EBADRESP" || code === "EBADNAME") {
         return { server, status: "malformed", detail: `unparseable response (${code})` };
       }
-      return {
-        server,
-        status: "unreachable",
-        detail: `${UNREACHABLE_WORDS[code] ?? "failed"} (${code})`,
-      };
+      return { server, status: "unreachable", detail: dnsErrorWords(code) };
     }
     if (result === "NXDOMAIN") {
       return {

@@ -32,14 +32,15 @@ export class WorkingTreeChanges implements ChangeRequestPort {
     const full = join(this.repoDir, change.path);
     const same = existsSync(full) && readFileSync(full, "utf8") === change.content;
     if (!same) writeFileAtomic(full, change.content);
-    return { created: !same, url: full };
+    // A file in the working tree, not a PR (engine/ports.ts ProposedChange).
+    return { created: !same, url: full, file: change.path };
   }
 
   async proposeRemoval(change: { path: string }) {
     const full = join(this.repoDir, change.path);
     const present = existsSync(full);
     if (present) rmSync(full);
-    return { created: present, url: full };
+    return { created: present, url: full, file: change.path };
   }
 
   async findOpen() {

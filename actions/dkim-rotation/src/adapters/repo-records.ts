@@ -173,6 +173,14 @@ function readRecordText(repoDir: string, rel: string, domain: string): string {
  * action): create a new instance after the checkout moves.
  */
 export class RepoRecords implements RecordSource {
+  private committed: Promise<CommittedRecords> | undefined;
+  private readonly warned = new Set<string>();
+
+  /**
+   * `committedOnly` (the CLI): count a file as on main only when it is
+   * committed at HEAD and unchanged in the working tree, warning about every
+   * other one. The action needs no filter: its checkout is main, untouched.
+   */
   constructor(
     private readonly repoDir: string,
     private readonly config: ProjectConfig,
@@ -180,7 +188,34 @@ export class RepoRecords implements RecordSource {
       repoDir,
       recordFolderOf(config),
     ),
+    private readonly committedOnly?: { warn(message: string): void },
   ) {}
+
+  /** The files of `rel` that count as on main, warning (once each) about the rest. */
+  private async onMain(files: string[]): Promise<string[]> {
+    if (!this.committedOnly) return files;
+    const state = await (this.committed ??= committedRecords(
+      this.repoDir,
+      recordFolderOf(this.config),
+    ));
+    const warn = (key: string, message: string) => {
+      if (this.warned.has(key)) return;
+      this.warned.add(key);
+      this.committedOnly!.warn(message);
+    };
+    // Not a git checkout (a copy, the sandbox's folders): there is no HEAD to
+    // compare with, so the folder is read as it is (README, "Operator CLI").
+    if (state.kind === "no-git") return files;
+    if (state.offDefault) warn("branch", state.offDefault);
+    return files.filter((rel) => {
+      if (state.paths.has(rel)) return true;
+      warn(
+        rel,
+        `${rel} is ${state.tracked.has(rel) ? "changed since HEAD" : "not committed"}: not on main, so not counted (commit it and merge its PR; the CLI takes HEAD of --repo as main)`,
+      );
+      return false;
+    });
+  }
 
   async read(
     domain: string,
@@ -192,7 +227,7 @@ export class RepoRecords implements RecordSource {
     if (!recordFolderStat(this.repoDir, folder)) return [];
     const out: RecordOnMain[] = [];
     const byKey = new Map<string, RecordOnMain>();
-    for (const rel of recordFilesOf(this.repoDir, folder, domain)) {
+    for (const rel of await this.onMain(recordFilesOf(this.repoDir, folder, domain))) {
       const parsed = parseFor(readRecordText(this.repoDir, rel, domain), rel, domain);
       const record = validateRecordFile(parsed, identity);
       const first = byKey.get(record.publicKey);
@@ -272,6 +307,60 @@ export function checkAllRecords(
     }
   }
   return { records, errors };
+}
+
+/** What HEAD of a checkout holds under the record folder (committedRecords). */
+type CommittedRecords =
+  | { kind: "no-git" }
+  | {
+      kind: "git";
+      /** Committed at HEAD and unchanged in the working tree (staged or not): on main. */
+      paths: Set<string>;
+      /** At HEAD, whatever the working tree did to them. */
+      tracked: Set<string>;
+      /** Why HEAD may not be main: on another branch than origin's default. */
+      offDefault?: string;
+    };
+
+/**
+ * Which record files the CLI may call "on main": those committed at HEAD
+ * (`git ls-tree HEAD`) and not changed since (`git diff HEAD`). A repository
+ * without commits has none; a folder that is not a git checkout cannot tell.
+ */
+async function committedRecords(repoDir: string, folder: string): Promise<CommittedRecords> {
+  const git = async (...args: string[]) =>
+    (await execFileAsync("git", args, { cwd: repoDir, maxBuffer: 64 * 1024 * 1024 })).stdout;
+  try {
+    await git("rev-parse", "--is-inside-work-tree");
+  } catch {
+    return { kind: "no-git" };
+  }
+  const lines = (text: string) => new Set(text.split("\n").filter(Boolean));
+  let tracked = new Set<string>();
+  let changed = new Set<string>();
+  try {
+    tracked = lines(await git("ls-tree", "-r", "--name-only", "HEAD", "--", `${folder}/`));
+    changed = lines(await git("diff", "--name-only", "--relative", "HEAD", "--", `${folder}/`));
+  } catch {
+    // No commit yet: nothing is on main.
+  }
+  let offDefault: string | undefined;
+  try {
+    const branch = (await git("symbolic-ref", "--short", "HEAD")).trim();
+    const main = (await git("symbolic-ref", "--short", "refs/remotes/origin/HEAD"))
+      .trim()
+      .replace(/^origin\//, "");
+    if (branch !== main)
+      offDefault = `HEAD of ${repoDir} is branch ${branch}, not ${main} (origin's default): its records are taken as on main`;
+  } catch {
+    // Detached HEAD or no origin: HEAD is taken as main, as documented.
+  }
+  return {
+    kind: "git",
+    paths: new Set([...tracked].filter((p) => !changed.has(p))),
+    tracked,
+    ...(offDefault ? { offDefault } : {}),
+  };
 }
 
 /**

@@ -9,6 +9,7 @@
  * got from `pulumi.Config` to `parseProjectConfig`. Both get the same errors.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
+import { domainToASCII } from "node:url";
 import { z } from "zod";
 import { InputError } from "./errors";
 import { SES_SELECTOR_PATTERN } from "./selector";
@@ -51,7 +52,24 @@ export const ROTATION_BUFFER_DAYS = 7;
 /** `-yyyymmdd` plus room for `-NN`, inside SES's 63-character selector limit. */
 const MAX_PREFIX_LENGTH = 63 - "-yyyymmdd".length - "-NN".length;
 
-const domainPattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+/** LDH labels; the top-level label letters only, or an IDNA A-label (`xn--…`, e.g. `.xn--tckwe`). */
+const domainPattern =
+  /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$/;
+
+/**
+ * A domain as SES and DNS take it: lower-case A-labels, no trailing dot.
+ * Every `xn--` label must be valid punycode: WHATWG's domainToASCII (UTS #46)
+ * gives the name back unchanged only then.
+ */
+const domainName = (error: string) =>
+  z.string().superRefine((value, ctx) => {
+    if (!domainPattern.test(value)) ctx.addIssue({ code: "custom", message: error });
+    else if (domainToASCII(value) !== value)
+      ctx.addIssue({
+        code: "custom",
+        message: "has a label that is not a valid IDNA A-label (xn-- must be followed by punycode)",
+      });
+  });
 const regionPattern = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const hostnamePattern =
   /^(?=.{1,253}\.?$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
@@ -126,9 +144,7 @@ const nameserverEntry = z.string().superRefine((entry, ctx) => {
 
 export const identitySchema = z
   .object({
-    domain: z.string().regex(domainPattern, {
-      error: "must be a lower-case domain name without a trailing dot",
-    }),
+    domain: domainName("must be a lower-case domain name without a trailing dot"),
     selectorPrefix: z
       .string()
       .max(MAX_PREFIX_LENGTH, { error: `must be at most ${MAX_PREFIX_LENGTH} characters` })
@@ -179,12 +195,7 @@ export const identitySchema = z
           error: "must be a Secrets Manager secret name",
         }),
         /** The zone to update; the identity's domain when absent. */
-        zone: z
-          .string()
-          .regex(domainPattern, {
-            error: "must be a lower-case domain name without a trailing dot",
-          })
-          .optional(),
+        zone: domainName("must be a lower-case domain name without a trailing dot").optional(),
       })
       .strict()
       .optional(),
@@ -424,6 +435,119 @@ const projectSchema = z
   })
   .strict();
 
+const EXAMPLE_HINT = `see ${DEFAULT_CONFIG_FILE} in the repository for a complete example`;
+
+/** A value from the file, short, for a message: numbers as written, strings quoted, else its kind. */
+function shown(input: unknown): string {
+  if (typeof input === "number" || typeof input === "boolean") return String(input);
+  if (typeof input === "string") return quote(input);
+  if (input === null || input === undefined) return "empty";
+  return Array.isArray(input) ? `a list of ${input.length}` : "a map";
+}
+
+/** The number schema under optional/default wrappers, with its bounds and default. */
+function numberRule(schema: unknown): { min?: number; max?: number; int: boolean; def?: unknown } {
+  let node = schema as { def?: { type?: string; defaultValue?: unknown }; unwrap?: () => unknown };
+  let def: unknown;
+  while (node?.def && (node.def.type === "default" || node.def.type === "optional")) {
+    if (node.def.type === "default") def = node.def.defaultValue;
+    node = node.unwrap!() as typeof node;
+  }
+  const n = node as {
+    def?: { type?: string };
+    minValue?: number;
+    maxValue?: number;
+    isInt?: boolean;
+  };
+  if (n?.def?.type !== "number") return { int: false };
+  const finite = (v?: number | null) => (v !== null && Number.isFinite(v) ? v : undefined);
+  return { min: finite(n.minValue), max: finite(n.maxValue), int: !!n.isInt, def };
+}
+
+/**
+ * One zod issue as an InputError's problem and hint, for every issue code
+ * (docs/design.md#invariant-6-bad-input-fails-early): the value as written,
+ * what is wrong with it, and what to write instead. `schema` is the field's
+ * own schema when known (its range and default make the hint).
+ */
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  schema: unknown,
+  fieldHint: string | undefined,
+): { problem: string; hint: string } {
+  const input = (issue as { input?: unknown }).input;
+  const rule = numberRule(schema);
+  const range =
+    rule.min !== undefined || rule.max !== undefined
+      ? `${rule.int ? "a whole number" : "a number"}${rule.min !== undefined ? ` from ${rule.min}` : ""}${rule.max !== undefined ? ` to ${rule.max}` : ""}${rule.def !== undefined ? ` (default ${String(rule.def)})` : ""}`
+      : undefined;
+  const custom = !/^(Invalid|Too (small|big)|Unrecognized)/.test(issue.message);
+  const hint = (fallback: string) => ({ hint: fieldHint ?? range ?? fallback });
+  switch (issue.code) {
+    case "too_small":
+    case "too_big": {
+      const small = issue.code === "too_small";
+      const bound = small ? issue.minimum : issue.maximum;
+      const inclusive = issue.inclusive !== false;
+      const limit = `${small ? (inclusive ? "at least" : "more than") : inclusive ? "at most" : "less than"} ${String(bound)}`;
+      const problem = custom
+        ? issue.message
+        : issue.origin === "array" || issue.origin === "set"
+          ? `lists ${Array.isArray(input) ? input.length : "too few or too many"} item(s); it must list ${limit}`
+          : issue.origin === "string"
+            ? small && bound === 1
+              ? "is empty"
+              : `${shown(input)} must be ${limit} characters long`
+            : `${shown(input)} is ${small ? "below" : "above"} the allowed range: it must be ${limit}`;
+      return { problem, ...hint(`use a value ${limit}`) };
+    }
+    case "invalid_type": {
+      const expected = issue.expected as string;
+      if (custom) return { problem: issue.message, ...hint(EXAMPLE_HINT) };
+      if (expected === "int")
+        return { problem: `${shown(input)} is not a whole number`, ...hint("e.g. 365") };
+      if (expected === "number" && typeof input === "string")
+        return {
+          problem: `${shown(input)} is a string, not a number`,
+          hint: `write the number without quotes${range ? `: ${range}` : ", e.g. 14"}`,
+        };
+      if (expected === "object" && issue.path.length === 0 && typeof input === "string")
+        return {
+          problem: `${shown(input)} is a bare string, not an identity`,
+          hint: `write each identity as a map: "- domain: ${input}" with "selectorPrefix: mail" indented under it`,
+        };
+      const what: Record<string, string> = {
+        array: "a YAML list, e.g. [a, b]",
+        object: "a map of key: value lines",
+        boolean: "true or false",
+        string: "text, e.g. in quotes",
+        number: "a plain number, e.g. 14",
+      };
+      return {
+        problem: `is ${shown(input)}, not ${what[expected]?.split(",")[0] ?? expected}`,
+        ...hint(`write ${what[expected] ?? expected}`),
+      };
+    }
+    case "invalid_value":
+      return {
+        problem: custom ? issue.message : `${shown(input)} is not an allowed value`,
+        hint: fieldHint ?? `one of ${issue.values.map((v) => String(v)).join(", ")}`,
+      };
+    case "invalid_format":
+      return {
+        problem: custom ? issue.message : `${shown(input)} is not a valid ${issue.format}`,
+        ...hint(issue.format === "email" ? "e.g. dns-team@example.jp" : `write a ${issue.format}`),
+      };
+    case "unrecognized_keys":
+      return {
+        problem: `has unknown setting(s) ${issue.keys.join(", ")}`,
+        hint: "remove them or fix their spelling",
+      };
+    default:
+      return { problem: issue.message, ...hint(EXAMPLE_HINT) };
+  }
+}
+
 function issueField(path: PropertyKey[], prefix = ""): string {
   let out = prefix;
   for (const seg of path) {
@@ -451,7 +575,8 @@ export function parseProjectConfig(
       hint: "e.g. ap-northeast-1",
     });
   }
-  const top = projectSchema.safeParse(values);
+  // reportInput: the messages quote the value as written (clipped by quote()).
+  const top = projectSchema.safeParse(values, { reportInput: true });
   if (!top.success) {
     const issue = top.error.issues[0]!;
     const unknownKey =
@@ -465,11 +590,17 @@ export function parseProjectConfig(
         problem: "is not a known setting",
         hint: `known settings: ${Object.keys(projectSchema.shape).join(", ")}`,
       });
+    const top0 = issue.path[0];
     throw new InputError({
       file,
       field: issueField(issue.path, `${project}:`).replace(/^(.*?):\./, "$1:"),
-      problem: issue.message,
-      hint: `see ${DEFAULT_CONFIG_FILE} in the repository for a complete example`,
+      ...describeIssue(
+        issue,
+        issue.path.length === 1 && typeof top0 === "string"
+          ? (projectSchema.shape as Record<string, unknown>)[top0]
+          : undefined,
+        undefined,
+      ),
     });
   }
   const identities: IdentityConfig[] = [];
@@ -480,7 +611,7 @@ export function parseProjectConfig(
         ? String((raw as { domain: string }).domain)
         : `#${index + 1}`;
     const field = (f: string) => `${project}:identities[${index}].${f}`;
-    const parsed = identitySchema.safeParse(raw);
+    const parsed = identitySchema.safeParse(raw, { reportInput: true });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const unknownKey =
@@ -491,10 +622,18 @@ export function parseProjectConfig(
         field: unknownKey
           ? field(unknownKey)
           : issueField(issue.path, `${project}:identities[${index}]`),
-        problem: unknownKey ? "is not a known identity setting" : issue.message,
-        hint: unknownKey
-          ? `known settings: ${Object.keys(identitySchema.shape).join(", ")}`
-          : hintFor(issue.path[0]),
+        ...(unknownKey
+          ? {
+              problem: "is not a known identity setting",
+              hint: `known settings: ${Object.keys(identitySchema.shape).join(", ")}`,
+            }
+          : describeIssue(
+              issue,
+              issue.path.length === 1
+                ? (identitySchema.shape as Record<string, unknown>)[String(issue.path[0])]
+                : undefined,
+              hintFor(issue.path[0]),
+            )),
       });
     }
     const id = parsed.data;
@@ -678,6 +817,7 @@ function readYaml(text: string, file: string): unknown {
       file: line ? `${file}:${line}` : file,
       field: "(yaml)",
       problem: `is not valid YAML: ${problem}`,
+      hint: YAML_HINTS[error.code] ?? "check the indentation and quoting on that line",
     });
   }
   visit(doc, {
@@ -710,8 +850,30 @@ function readYaml(text: string, file: string): unknown {
       });
     },
   });
-  return doc.toJS();
+  try {
+    // yaml's default maxAliasCount (100) stops an alias bomb ("billion laughs").
+    return doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    throw new InputError({
+      file,
+      field: "(yaml)",
+      problem: `cannot be expanded: ${(err as Error).message.split("\n")[0]}`,
+      hint: `write the values out; anchors and aliases may expand at most ${MAX_YAML_ALIASES} times`,
+    });
+  }
 }
+
+/** The most alias expansions a stack file may need (yaml's default; a few suffice). */
+const MAX_YAML_ALIASES = 100;
+
+/** What to do about the YAML errors a hand-edited stack file most often has, by yaml's error code. */
+const YAML_HINTS: Partial<Record<string, string>> = {
+  DUPLICATE_KEY: "give each key once: remove or merge the second one",
+  TAB_AS_INDENT: "indent with spaces; YAML does not allow tabs for indentation",
+  BAD_INDENT: "indent the entries of one map or list by the same number of spaces",
+  MISSING_CHAR: "close the bracket or quote opened on that line",
+  MULTIPLE_DOCS: "a stack file is one YAML document: remove the --- separator",
+};
 
 /** How a front end asks for a stack file to be read (load-config.ts reads the file). */
 export interface StackFileOptions {

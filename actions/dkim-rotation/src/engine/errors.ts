@@ -5,7 +5,7 @@
  * the identity and the field, and nothing is written. `InputError` carries
  * exactly those parts so every front end formats them the same way.
  */
-import { clipLongWords } from "./values";
+import { clipLongWords, redactUrlCredentials } from "./values";
 
 export interface InputErrorParts {
   /** The file (or input source, e.g. `input:domain`, `argv`) that held the bad value. */
@@ -34,7 +34,9 @@ export function formatInputError(p: InputErrorParts): string {
     .filter(Boolean)
     .join(": ");
   const hint = p.hint ? ` (hint: ${p.hint})` : "";
-  return clipLongWords(`${where}: ${p.problem}${hint}`.replace(/\s*\n\s*/g, " "));
+  return clipLongWords(
+    redactUrlCredentials(`${where}: ${p.problem}${hint}`.replace(/\s*\n\s*/g, " ")),
+  );
 }
 
 /**
@@ -69,5 +71,5 @@ export const ExitCode = {
 /** One short line for any thrown value; no stack trace, no 100 KB argument echoed back. */
 export function oneLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  return clipLongWords(text.replace(/\s*\n\s*/g, " "));
+  return clipLongWords(redactUrlCredentials(text.replace(/\s*\n\s*/g, " ")));
 }

@@ -599,6 +599,23 @@ function easyLabel(r: RegionState): string {
   return r.signing.kind === "easy-dkim" ? `Easy DKIM (${r.signing.origin})` : r.signing.kind;
 }
 
+/** Why retirement has no active BYODKIM key to count from, in the words of the signing state. */
+function noActiveByodkim(lc: Lifecycle, s: Exclude<SigningSummary, { kind: "byodkim" }>): string {
+  const where = lc.regions.map((r) => signingSelector(r) ?? easyLabel(r)).join(", ");
+  switch (s.kind) {
+    case "unknown":
+      return s.what;
+    case "onboarding":
+      return `the identity has no BYODKIM selector to retire: SES is on ${where}`;
+    case "missing":
+      return `the identity does not exist in SES in ${s.regions.join(", ")}`;
+    case "drift":
+      return `SES signs with ${s.selectors.join(", ")}, which has neither a stored key nor a record file`;
+    case "split":
+      return `Regions do not agree on one active BYODKIM selector (${where})`;
+  }
+}
+
 function candidateMismatch(lc: Lifecycle, selector: string): string {
   const c = lc.candidate;
   if (!c) return `${selector} is not the candidate: no stored key is waiting for activation`;
@@ -626,12 +643,7 @@ export function checkRetirement(lc: Lifecycle, selector: string): Check<Retireme
       `SES signs with ${selector} in ${signing.map((r) => r.region).join(", ")} (the active record is never removed)`,
     );
   const s = lc.signing;
-  if (s.kind !== "byodkim")
-    return no(
-      s.kind === "unknown"
-        ? s.what
-        : `Regions do not agree on one active BYODKIM selector (${lc.regions.map((r) => signingSelector(r) ?? easyLabel(r)).join(", ")})`,
-    );
+  if (s.kind !== "byodkim") return no(noActiveByodkim(lc, s));
   const active = s.active;
   const notSuccess = lc.regions.filter((r) => r.ses.status !== "SUCCESS");
   if (notSuccess.length)

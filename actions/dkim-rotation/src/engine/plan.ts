@@ -17,7 +17,7 @@ import {
 } from "./metrics";
 import type { RollbackTarget } from "./lifecycle";
 import { type Decision, rollbackSelector, takenSelectors } from "./planner";
-import type { MetricsPort, StoredKey } from "./ports";
+import type { MetricsPort, ProposedChange, StoredKey } from "./ports";
 import { dkimRecordValue, recordFolderOf, recordPath, renderRecordFile } from "./record";
 import { nextSelector } from "./selector";
 import type { EngineContext, RotationInfo } from "./engine-context";
@@ -31,8 +31,22 @@ export interface PlanOutcome {
   /** What this run did (or would do with --apply), in words. */
   action: string;
   selector?: string;
-  pullRequest?: { number?: number; url?: string; created: boolean };
+  pullRequest?: ProposedChange;
   error?: string;
+}
+
+/**
+ * What the CLI's proposal did, when it wrote a file rather than a PR: the
+ * action opens PRs; the CLI only changes its working tree, and nothing is on
+ * main until someone commits the change and a PR merges. Undefined for a PR.
+ */
+function workingTreeText(pr: ProposedChange, what: "record" | "retirement"): string | undefined {
+  if (!pr.file) return undefined;
+  const done =
+    what === "record"
+      ? `${pr.created ? "wrote" : "left unchanged"} ${pr.file} in the working tree`
+      : `${pr.created ? "removed" : "already removed"} ${pr.file} from the working tree`;
+  return `${done} (no PR: commit it and open a PR for DNS review; the GitHub Action opens PRs)`;
 }
 
 /**
@@ -113,9 +127,11 @@ export async function applyDecision(
         ...base,
         selector: key.selector,
         pullRequest: pr,
-        action: pr.created
-          ? `re-opened the record PR for ${key.selector} (the key was stored by an earlier run)`
-          : `record PR for ${key.selector} is open; waiting for DNS review`,
+        action:
+          workingTreeText(pr, "record") ??
+          (pr.created
+            ? `re-opened the record PR for ${key.selector} (the key was stored by an earlier run)`
+            : `record PR for ${key.selector} is open; waiting for DNS review`),
       };
     }
     case "retire": {
@@ -137,7 +153,9 @@ export async function applyDecision(
         ...base,
         selector: d.selector,
         pullRequest: pr,
-        action: `retirement PR for ${d.selector} ${pr.created ? "opened" : "is open"}`,
+        action:
+          workingTreeText(pr, "retirement") ??
+          `retirement PR for ${d.selector} ${pr.created ? "opened" : "is open"}`,
       };
     }
     case "activate":
@@ -168,7 +186,7 @@ export async function createKeyAndPropose(
   }
   const pr = await proposeRecordFor(ctx, snap, key, rollback);
   return {
-    action: `${created ? "stored key" : "found stored key"} ${selector}; record PR ${pr.created ? "opened" : "updated"}${pr.number ? ` (#${pr.number})` : ""}`,
+    action: `${created ? "stored key" : "found stored key"} ${selector}; ${workingTreeText(pr, "record") ?? `record PR ${pr.created ? "opened" : "updated"}${pr.number ? ` (#${pr.number})` : ""}`}`,
     pr,
   };
 }

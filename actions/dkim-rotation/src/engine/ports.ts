@@ -148,8 +148,9 @@ export interface KeyStorePort {
   scheduleDeletion(domain: string, selector: string, recoveryDays: number): Promise<Date>;
 }
 
+/** `error`: the server answered with an error RCODE (REFUSED, SERVFAIL…), named in `detail`. */
 export type NameserverCheckStatus =
-  "ok" | "missing" | "mismatch" | "malformed" | "unreachable" | "revoked";
+  "ok" | "missing" | "mismatch" | "malformed" | "unreachable" | "error" | "revoked";
 
 export interface NameserverCheck {
   /** What we asked: `ns1.example.jp (192.0.2.1:53)` or `127.0.0.1:5300`. */
@@ -204,6 +205,18 @@ export interface RecordOnMain {
 }
 
 /** Where record changes go: a GitHub PR (action), the working tree (CLI), a fake (sandbox). */
+/**
+ * What proposing a change did: a PR (the action, `number`/`url`), or with
+ * `file` set, only a file written to (or removed from) a local working tree:
+ * no PR exists and nothing is on main until someone commits it and a PR merges.
+ */
+export interface ProposedChange {
+  number?: number;
+  url?: string;
+  created: boolean;
+  file?: string;
+}
+
 export interface ChangeRequestPort {
   /** Open or update the rotation PR adding `path`. Idempotent per domain. */
   proposeRecord(change: {
@@ -213,7 +226,7 @@ export interface ChangeRequestPort {
     content: string;
     title: string;
     body: string;
-  }): Promise<{ number?: number; url?: string; created: boolean }>;
+  }): Promise<ProposedChange>;
   /** Open or update the retirement PR removing `path`. Idempotent per domain and selector. */
   proposeRemoval(change: {
     domain: string;
@@ -221,7 +234,7 @@ export interface ChangeRequestPort {
     path: string;
     title: string;
     body: string;
-  }): Promise<{ number?: number; url?: string; created: boolean }>;
+  }): Promise<ProposedChange>;
   /** The open change for this domain, if any. */
   findOpen(
     domain: string,

@@ -29,6 +29,15 @@ export function clipLongWords(text: string, max = 120): string {
   );
 }
 
+/**
+ * Any `scheme://user:password@` in a message, with the user information
+ * replaced by `***`: an endpoint echoed back in an error must not print the
+ * password it carried (docs/design.md#invariant-6-bad-input-fails-early).
+ */
+export function redactUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/?#\s"'@]*@/gi, "$1***@");
+}
+
 export interface NumberRule {
   /** Whole numbers only. */
   integer?: boolean;
@@ -77,16 +86,18 @@ export function readNumber(raw: string, rule: NumberRule): { value: number } | {
  * URL without a trailing slash.
  */
 export function readEndpoint(raw: string): { url: URL; text: string } | { problem: string } {
+  const shown = quote(redactUrlCredentials(raw));
   let url: URL;
   try {
     url = new URL(raw.trim());
   } catch {
-    return { problem: `${quote(raw)} is not a URL` };
+    return { problem: `${shown} is not a URL` };
   }
   if (url.protocol !== "http:" && url.protocol !== "https:")
-    return { problem: `${quote(raw)} is not an http or https URL` };
-  if (url.username || url.password) return { problem: "must not carry credentials" };
-  if (!url.hostname) return { problem: `${quote(raw)} has no host` };
+    return { problem: `${shown} is not an http or https URL` };
+  if (url.username || url.password)
+    return { problem: `${shown} must not carry credentials (user:password@)` };
+  if (!url.hostname) return { problem: `${shown} has no host` };
   if (url.search || url.hash) return { problem: "must not carry a query or fragment" };
   return { url, text: url.toString().replace(/\/$/, "") };
 }
