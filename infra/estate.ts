@@ -26,6 +26,8 @@ import { SesIdentity } from "./components/ses-identity";
 export interface Estate {
   plannerRoleArn: pulumi.Output<string>;
   activatorRoleArn: pulumi.Output<string>;
+  /** The post-merge publish job's role (docs/design.md#publishers). */
+  publisherRoleArn: pulumi.Output<string>;
   /** The home Region's alert topic. */
   alertTopicArn: pulumi.Output<string>;
   /** Every Region's alert topic (alarms can only notify a topic in their own Region). */
@@ -106,6 +108,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
           ? readRepositoryIds(config.github.owner, config.github.repo)
           : undefined,
     environment: config.github.environment,
+    publisherEnvironment: config.github.publisherEnvironment,
     existingProviderArn: config.existingOidcProviderArn,
     namePrefix,
     provider: homeProvider,
@@ -145,6 +148,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
   const permissions = new RolePermissions("role-permissions", {
     plannerRole: oidc.plannerRole,
     activatorRole: oidc.activatorRole,
+    publisherRole: oidc.publisherRole,
     scope: pulumi
       .all([account, keyVault.key.arn, pulumi.all(identityArns)])
       .apply(([a, kmsKeyArn, arns]) => ({
@@ -200,9 +204,11 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
         owner: config.github.owner,
         repo: config.github.repo,
         environment: config.github.environment,
+        publisherEnvironment: config.github.publisherEnvironment,
         reviewers: config.github.reviewers,
         plannerRoleArn: oidc.plannerRole.arn,
         activatorRoleArn: oidc.activatorRole.arn,
+        publisherRoleArn: oidc.publisherRole.arn,
         region: home,
       })
     : undefined;
@@ -210,6 +216,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
   return {
     plannerRoleArn: oidc.plannerRole.arn,
     activatorRoleArn: oidc.activatorRole.arn,
+    publisherRoleArn: oidc.publisherRole.arn,
     alertTopicArn: monitoring.topicArns[home]!,
     alertTopicArns: monitoring.topicArns,
     kmsKeyArn: keyVault.key.arn,

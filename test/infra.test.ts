@@ -536,11 +536,18 @@ describe("Pulumi estate (infra/)", function () {
       // No publisher is configured: no Route 53 and no TSIG secret.
       expect(allowedActions(policy).filter((a) => a.startsWith("route53:"))).to.deep.equal([]);
       expect(allowedActions(policy)).not.to.include("secretsmanager:GetSecretValue");
-      const noRead = statementFor(policy, "secretsmanager:GetSecretValue", "Deny");
+      const noRead = policy.Statement.find((s) => s.Sid === "PlannerNeverReadsOrDeletesKeys")!;
       expect(noRead.Action).to.have.members([
         "secretsmanager:GetSecretValue",
         "secretsmanager:DeleteSecret",
       ]);
+      // It reads no secret at all and changes no DNS record (docs/design.md#publishers).
+      expect(policy.Statement.find((s) => s.Sid === "PlannerNeverPublishes")).to.deep.equal({
+        Sid: "PlannerNeverPublishes",
+        Effect: "Deny",
+        Action: ["secretsmanager:GetSecretValue", "route53:ChangeResourceRecordSets"],
+        Resource: "*",
+      });
       expectSharedDenies(policy);
     });
 
@@ -1012,7 +1019,7 @@ describe("Pulumi estate (infra/)", function () {
       expect(statementFor(planner, "sns:Publish").Resource).to.equal(topicArn);
     });
 
-    it("grants the planner only the configured publishers' TSIG secrets and Route 53 zones", async function () {
+    it("grants the publisher CREATE and the activator DELETE in the configured zones, both the TSIG secrets, the planner neither", async function () {
       const values = baseValues();
       values.identities = [
         {
@@ -1048,57 +1055,66 @@ describe("Pulumi estate (infra/)", function () {
       await buildEstate(parse(values), { namePrefix: "t-pub" });
       const planner = doc(one("aws:iam/rolePolicy:RolePolicy", "planner").inputs.policy);
       const activator = doc(one("aws:iam/rolePolicy:RolePolicy", "activator").inputs.policy);
+      const publisher = doc(one("aws:iam/rolePolicy:RolePolicy", "publisher").inputs.policy);
 
       const tsig = `arn:aws:secretsmanager:ap-northeast-1:${ACCOUNT}:secret:ses-dkim-rotation/tsig/a.example.jp-??????`;
-      expect(statementFor(planner, "secretsmanager:GetSecretValue")).to.deep.equal({
-        Sid: "ReadTsigSecrets",
-        Effect: "Allow",
-        Action: ["secretsmanager:GetSecretValue"],
-        Resource: [tsig],
-      });
-      // The DKIM keys stay unreadable; Decrypt is opened for the TSIG secret's versions only.
-      const noRead = statementFor(planner, "secretsmanager:GetSecretValue", "Deny");
-      expect(noRead.Resource).to.equal(SECRETS);
+      for (const role of [publisher, activator])
+        expect(
+          role.Statement.find((s) => s.Sid === "ReadTsigSecrets"),
+          "TSIG read",
+        ).to.deep.equal({
+          Sid: "ReadTsigSecrets",
+          Effect: "Allow",
+          Action: ["secretsmanager:GetSecretValue"],
+          Resource: [tsig],
+        });
+      // The planner: no TSIG read, no DNS change, no Decrypt exception for the TSIG secrets.
+      expect(allowedActions(planner)).not.to.include("secretsmanager:GetSecretValue");
+      expect(allowedActions(planner).filter((a) => a.startsWith("route53:"))).to.deep.equal([]);
       expect(statementFor(planner, "kms:Decrypt", "Deny").Condition).to.deep.equal({
         StringNotEquals: {
           "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
           "kms:EncryptionContext:aws:sns:topicArn": NOTIFICATION_TOPIC,
         },
-        StringNotLike: { "kms:EncryptionContext:SecretARN": [tsig] },
       });
 
-      const changes = allows(planner).filter((s) =>
-        s.Action.includes("route53:ChangeResourceRecordSets"),
-      );
       const names = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
       const types = "route53:ChangeResourceRecordSetsRecordTypes";
       const actions = "route53:ChangeResourceRecordSetsActions";
-      expect(changes.map((s) => [s.Resource, s.Condition])).to.deep.equal(
-        [
-          ["Z0123456789ABCDEFGHIJ", ["*._domainkey.b.example.jp", "*._domainkey.c.example.jp"]],
-          ["ZSECONDZONE000000000", ["*._domainkey.d.example.co.jp"]],
-        ].map(([zone, patterns]) => [
-          `arn:aws:route53:::hostedzone/${String(zone)}`,
-          {
-            "ForAllValues:StringEquals": { [types]: ["TXT"], [actions]: ["UPSERT", "DELETE"] },
-            "ForAllValues:StringLike": { [names]: patterns },
-            Null: { [types]: "false", [actions]: "false", [names]: "false" },
-          },
-        ]),
-      );
-      for (const s of changes) expect(s.Action).to.deep.equal(["route53:ChangeResourceRecordSets"]);
-      expect(statementFor(planner, "route53:ListResourceRecordSets").Resource).to.deep.equal([
-        "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
-        "arn:aws:route53:::hostedzone/ZSECONDZONE000000000",
-      ]);
-      expect(statementFor(planner, "route53:GetChange").Resource).to.equal(
-        "arn:aws:route53:::change/*",
-      );
-      // The activator gets none of it.
-      expect(
-        allowedActions(activator).filter((a) => a.startsWith("route53:") || a === "sns:Subscribe"),
-      ).to.deep.equal([]);
-      expect(statementFor(activator, "secretsmanager:GetSecretValue").Resource).to.equal(SECRETS);
+      for (const [role, action] of [
+        [publisher, "CREATE"],
+        [activator, "DELETE"],
+      ] as const) {
+        const changes = allows(role).filter((s) =>
+          s.Action.includes("route53:ChangeResourceRecordSets"),
+        );
+        expect(changes.map((s) => [s.Resource, s.Condition])).to.deep.equal(
+          [
+            ["Z0123456789ABCDEFGHIJ", ["*._domainkey.b.example.jp", "*._domainkey.c.example.jp"]],
+            ["ZSECONDZONE000000000", ["*._domainkey.d.example.co.jp"]],
+          ].map(([zone, patterns]) => [
+            `arn:aws:route53:::hostedzone/${String(zone)}`,
+            {
+              "ForAllValues:StringEquals": { [types]: ["TXT"], [actions]: [action] },
+              "ForAllValues:StringLike": { [names]: patterns },
+              Null: { [types]: "false", [actions]: "false", [names]: "false" },
+            },
+          ]),
+        );
+        for (const s of changes)
+          expect(s.Action).to.deep.equal(["route53:ChangeResourceRecordSets"]);
+        expect(statementFor(role, "route53:ListResourceRecordSets").Resource).to.deep.equal([
+          "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+          "arn:aws:route53:::hostedzone/ZSECONDZONE000000000",
+        ]);
+        expect(statementFor(role, "route53:GetChange").Resource).to.equal(
+          "arn:aws:route53:::change/*",
+        );
+        // Any other change action in a batch is refused explicitly.
+        expect(
+          statementFor(role, "route53:ChangeResourceRecordSets", "Deny").Condition,
+        ).to.deep.equal({ "ForAnyValue:StringNotEquals": { [actions]: [action] } });
+      }
     });
 
     it("reuses an existing OIDC provider by ARN instead of creating one", async function () {
@@ -1179,7 +1195,10 @@ describe("Pulumi estate (infra/)", function () {
         reviewers: { users: [101], teams: [4242] },
       };
       const estate = await buildEstate(parse(values), { namePrefix: "t3" });
-      const environment = one("github:index/repositoryEnvironment:RepositoryEnvironment", "github");
+      const environment = one(
+        "github:index/repositoryEnvironment:RepositoryEnvironment",
+        "github-repository-environment",
+      );
       expect(environment.inputs).to.deep.include({
         repository: "ses-dkim-rotation",
         environment: "dkim-production",
@@ -1190,13 +1209,31 @@ describe("Pulumi estate (infra/)", function () {
       });
       const branchPolicy = one(
         "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
-        "main-only",
+        "repository-main-only",
       );
       expect(branchPolicy.inputs).to.include({
         branchPattern: "main",
         environment: "dkim-production",
       });
       expect(branchPolicy.inputs).not.to.have.property("tagPattern");
+      // The publish job's environment: no reviewers, main only (the publisher role trusts it alone).
+      const publisherEnvironment = one(
+        "github:index/repositoryEnvironment:RepositoryEnvironment",
+        "publisher-environment",
+      );
+      expect(publisherEnvironment.inputs).to.deep.include({
+        repository: "ses-dkim-rotation",
+        environment: "dkim-dns",
+        canAdminsBypass: false,
+        deploymentBranchPolicy: { protectedBranches: false, customBranchPolicies: true },
+      });
+      expect(publisherEnvironment.inputs).not.to.have.property("reviewers");
+      expect(
+        one(
+          "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
+          "publisher-main-only",
+        ).inputs,
+      ).to.deep.include({ branchPattern: "main", environment: "dkim-dns" });
 
       const variables = Object.fromEntries(
         byType("github:index/actionsVariable:ActionsVariable").map((v) => [
@@ -1207,6 +1244,7 @@ describe("Pulumi estate (infra/)", function () {
       expect(variables).to.deep.equal({
         AWS_PLANNER_ROLE_ARN: await valueOf(estate.plannerRoleArn),
         AWS_ACTIVATOR_ROLE_ARN: await valueOf(estate.activatorRoleArn),
+        AWS_PUBLISHER_ROLE_ARN: await valueOf(estate.publisherRoleArn),
         AWS_REGION: "ap-northeast-1",
       });
       expect(one("pulumi:providers:github", "github").inputs.owner).to.equal("example-jp");

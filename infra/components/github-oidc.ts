@@ -1,5 +1,5 @@
 /**
- * GitHub Actions' OIDC provider and the two roles the pipeline assumes.
+ * GitHub Actions' OIDC provider and the three roles the pipeline assumes.
  *
  * Only the trust lives here; what each role may do is attached by
  * `RolePermissions`, after the key vault exists (the key policy names the
@@ -13,6 +13,7 @@ import {
   activatorSubject,
   githubTrustPolicy,
   plannerSubject,
+  publisherSubject,
 } from "./policies";
 
 export interface GithubOidcArgs {
@@ -27,6 +28,8 @@ export interface GithubOidcArgs {
   ids?: { ownerId: pulumi.Input<number | string>; repositoryId: pulumi.Input<number | string> };
   /** The deployment environment whose required reviewers gate activation. */
   environment: string;
+  /** The publish job's environment (main only); the publisher role trusts it alone. */
+  publisherEnvironment: string;
   /** An account has at most one provider per URL; reuse it when it exists. */
   existingProviderArn?: string;
   /** Physical role names are `<namePrefix>-planner` and `<namePrefix>-activator`. */
@@ -43,8 +46,13 @@ export class GithubOidc extends pulumi.ComponentResource {
   readonly providerArn: pulumi.Output<string>;
   readonly plannerRole: aws.iam.Role;
   readonly activatorRole: aws.iam.Role;
+  readonly publisherRole: aws.iam.Role;
   /** The one `sub` each role trusts. */
-  readonly subjects: { planner: pulumi.Output<string>; activator: pulumi.Output<string> };
+  readonly subjects: {
+    planner: pulumi.Output<string>;
+    activator: pulumi.Output<string>;
+    publisher: pulumi.Output<string>;
+  };
 
   constructor(name: string, args: GithubOidcArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-dkim-rotation:index:GithubOidc", name, {}, opts);
@@ -73,7 +81,10 @@ export class GithubOidc extends pulumi.ComponentResource {
       : pulumi.output({ owner: args.owner, repo: args.repo });
     const planner = who.apply((w) => plannerSubject(w.owner, w.repo));
     const activator = who.apply((w) => activatorSubject(w.owner, w.repo, args.environment));
-    this.subjects = { planner, activator };
+    const publisher = who.apply((w) =>
+      publisherSubject(w.owner, w.repo, args.publisherEnvironment),
+    );
+    this.subjects = { planner, activator, publisher };
 
     this.plannerRole = new aws.iam.Role(
       `${name}-planner`,
@@ -105,12 +116,33 @@ export class GithubOidc extends pulumi.ComponentResource {
       childOpts,
     );
 
+    // The publisher: DNS writes leave the planner, which every push and
+    // schedule run holds. Only a job in the publisher environment (entered
+    // from main only, by the push of a merge) can assume it; GitHub puts
+    // the environment in `sub` and STS refuses any other subject
+    // (docs/design.md#publishers).
+    this.publisherRole = new aws.iam.Role(
+      `${name}-publisher`,
+      {
+        name: roleName(args.namePrefix, "publisher"),
+        description: `Publishes merged DKIM records; only jobs in the ${args.publisherEnvironment} environment of ${args.owner}/${args.repo}`,
+        assumeRolePolicy: pulumi
+          .all([this.providerArn, publisher])
+          .apply(([arn, sub]) => JSON.stringify(githubTrustPolicy(arn, sub))),
+        // The publish job asks for the default hour: a few updates and INSYNC waits.
+        maxSessionDuration: 3600,
+      },
+      childOpts,
+    );
+
     this.registerOutputs({
       providerArn: this.providerArn,
       plannerRoleArn: this.plannerRole.arn,
       activatorRoleArn: this.activatorRole.arn,
       plannerSubject: planner,
       activatorSubject: activator,
+      publisherRoleArn: this.publisherRole.arn,
+      publisherSubject: publisher,
     });
   }
 }
