@@ -80,6 +80,23 @@ export interface FakeJob {
   completedAt: string | null;
   /** Secret handed to the job's runner for the OIDC token service. */
   runnerToken: string;
+  /** Why GitHub failed the job before it reached a runner (a deployment branch policy). */
+  rejectedBy?: string;
+}
+
+/**
+ * A deployment branch rule against a branch name: Ruby `File.fnmatch`
+ * syntax, wildcards never matching `/` (GitHub REST, "Create a deployment
+ * branch policy": docs/design.md#github-deployment-branches). Only `*` and
+ * `?` are modelled; any other pattern character matches itself, which is
+ * stricter than fnmatch's classes and braces.
+ */
+export function branchMatches(pattern: string, branch: string): boolean {
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, "[^/]*")
+    .replace(/\?/g, "[^/]");
+  return new RegExp(`^${re}$`).test(branch);
 }
 
 export interface ApprovalRequest {
@@ -209,6 +226,17 @@ export class ActionsModel {
     if (job.environment) {
       // A missing environment is created on first use, unprotected.
       const env = this.environments.get(job.environment) ?? this.setEnvironment(job.environment);
+      // A deployment branch policy is checked before anything else: a run
+      // from a branch it does not name fails the job, which never reaches a
+      // runner (GitHub Docs, "Deployment branches and tags"; the run shows
+      // 'Branch "x" is not allowed to deploy to <env> due to environment
+      // protection rules.'). See docs/design.md#github-deployment-branches.
+      const branch = this.run(runId).headBranch;
+      if (env.branchPatterns && !env.branchPatterns.some((p) => branchMatches(p, branch))) {
+        j.rejectedBy = `Branch "${branch}" is not allowed to deploy to ${env.name} due to environment protection rules.`;
+        this.finish(j, "failure");
+        return j;
+      }
       needsReview = env.reviewers.length > 0;
     }
     j.cleared = !needsReview;

@@ -393,6 +393,7 @@ describe("Pulumi estate (infra/)", function () {
       const expected = {
         planner: "repo:example-jp/ses-dkim-rotation:ref:refs/heads/main",
         activator: "repo:example-jp/ses-dkim-rotation:environment:dkim-production",
+        publisher: "repo:example-jp/ses-dkim-rotation:environment:dkim-dns",
       };
       for (const [role, subject] of Object.entries(expected)) {
         const trust = doc(one("aws:iam/role:Role", role).inputs.assumeRolePolicy);
@@ -1132,7 +1133,7 @@ describe("Pulumi estate (infra/)", function () {
 
     const subjectsOf = () =>
       Object.fromEntries(
-        ["planner", "activator"].map((role) => {
+        ["planner", "activator", "publisher"].map((role) => {
           const trust = doc(one("aws:iam/role:Role", role).inputs.assumeRolePolicy);
           expect(trust.Statement, role).to.have.length(1);
           const cond = trust.Statement[0]!.Condition as Record<string, Record<string, unknown>>;
@@ -1151,6 +1152,7 @@ describe("Pulumi estate (infra/)", function () {
         planner: "repo:example-jp@4200001/ses-dkim-rotation@987654321:ref:refs/heads/main",
         activator:
           "repo:example-jp@4200001/ses-dkim-rotation@987654321:environment:dkim-production",
+        publisher: "repo:example-jp@4200001/ses-dkim-rotation@987654321:environment:dkim-dns",
       });
       const activator = one("aws:iam/role:Role", "activator");
       expect(activator.inputs.maxSessionDuration).to.equal(7200);
@@ -1163,6 +1165,7 @@ describe("Pulumi estate (infra/)", function () {
       expect(subjectsOf()).to.deep.equal({
         planner: "repo:example-jp/ses-dkim-rotation:ref:refs/heads/main",
         activator: "repo:example-jp/ses-dkim-rotation:environment:dkim-production",
+        publisher: "repo:example-jp/ses-dkim-rotation:environment:dkim-dns",
       });
     });
 
