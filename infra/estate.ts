@@ -26,6 +26,8 @@ import { SesIdentity } from "./components/ses-identity";
 export interface Estate {
   plannerRoleArn: pulumi.Output<string>;
   activatorRoleArn: pulumi.Output<string>;
+  /** The post-merge publish job's role (docs/design.md#publishers). */
+  publisherRoleArn: pulumi.Output<string>;
   /** The home Region's alert topic. */
   alertTopicArn: pulumi.Output<string>;
   /** Every Region's alert topic (alarms can only notify a topic in their own Region). */
@@ -107,6 +109,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
           : undefined,
     environment: config.github.environment,
     workflowPin: config.github.workflowPin,
+    publisherEnvironment: config.github.publisherEnvironment,
     existingProviderArn: config.existingOidcProviderArn,
     namePrefix,
     provider: homeProvider,
@@ -146,6 +149,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
   const permissions = new RolePermissions("role-permissions", {
     plannerRole: oidc.plannerRole,
     activatorRole: oidc.activatorRole,
+    publisherRole: oidc.publisherRole,
     scope: pulumi
       .all([account, keyVault.key.arn, pulumi.all(identityArns)])
       .apply(([a, kmsKeyArn, arns]) => ({
@@ -201,10 +205,12 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
         owner: config.github.owner,
         repo: config.github.repo,
         environment: config.github.environment,
+        publisherEnvironment: config.github.publisherEnvironment,
         reviewers: config.github.reviewers,
         appId: config.github.appId!,
         plannerRoleArn: oidc.plannerRole.arn,
         activatorRoleArn: oidc.activatorRole.arn,
+        publisherRoleArn: oidc.publisherRole.arn,
         region: home,
         pinWorkflows: config.github.workflowPin !== undefined,
       })
@@ -213,6 +219,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
   return {
     plannerRoleArn: oidc.plannerRole.arn,
     activatorRoleArn: oidc.activatorRole.arn,
+    publisherRoleArn: oidc.publisherRole.arn,
     alertTopicArn: monitoring.topicArns[home]!,
     alertTopicArns: monitoring.topicArns,
     kmsKeyArn: keyVault.key.arn,

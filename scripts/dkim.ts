@@ -199,8 +199,9 @@ function engine(g: GlobalOptions): {
     log: cliLogger(g.json),
     onSecret,
     changeText: plainChangeText,
-    // Records on main are published by the identity's publisher; an operator's
-    // terminal sends no notifications (the pipeline's jobs do).
+    // `retire` takes a retired record out through the identity's publisher
+    // (the pipeline's publish job adds merged ones: docs/design.md#publishers);
+    // an operator's terminal sends no notifications (the pipeline's jobs do).
     publisherFor: aws.publisherFor,
   };
   return { ctx, config, aws, close: () => aws.destroy() };

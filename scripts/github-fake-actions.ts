@@ -84,6 +84,23 @@ export interface FakeJob {
   workflowRef: string;
   /** Its commit (`job_workflow_sha`). */
   workflowSha: string;
+  /** Why GitHub failed the job before it reached a runner (a deployment branch policy). */
+  rejectedBy?: string;
+}
+
+/**
+ * A deployment branch rule against a branch name: Ruby `File.fnmatch`
+ * syntax, wildcards never matching `/` (GitHub REST, "Create a deployment
+ * branch policy": docs/design.md#github-deployment-branches). Only `*` and
+ * `?` are modelled; any other pattern character matches itself, which is
+ * stricter than fnmatch's classes and braces.
+ */
+export function branchMatches(pattern: string, branch: string): boolean {
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, "[^/]*")
+    .replace(/\?/g, "[^/]");
+  return new RegExp(`^${re}$`).test(branch);
 }
 
 export interface ApprovalRequest {
@@ -104,20 +121,6 @@ export interface ActionsModelOptions {
   waitingHolds: "pending" | "running";
   now: () => string;
   baseUrl: () => string;
-}
-
-/** A deployment branch policy's name pattern (fnmatch; `*` stops at `/`, `**` does not). */
-export function branchMatches(pattern: string, branch: string): boolean {
-  const re = pattern
-    .split("**")
-    .map((part) =>
-      part
-        .split("*")
-        .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-        .join("[^/]*"),
-    )
-    .join(".*");
-  return new RegExp(`^${re}$`).test(branch);
 }
 
 export class HttpFailure extends Error {
@@ -242,9 +245,14 @@ export class ActionsModel {
     if (job.environment) {
       // A missing environment is created on first use, unprotected.
       const env = this.environments.get(job.environment) ?? this.setEnvironment(job.environment);
-      // A deployment branch policy fails a job from another branch before it
-      // waits for anyone (docs/design.md#github-approval-gate).
-      if (env.branchPatterns && !env.branchPatterns.some((p) => branchMatches(p, run.headBranch))) {
+      // A deployment branch policy is checked before anything else: a run
+      // from a branch it does not name fails the job, which never reaches a
+      // runner (GitHub Docs, "Deployment branches and tags"; the run shows
+      // 'Branch "x" is not allowed to deploy to <env> due to environment
+      // protection rules.'). See docs/design.md#github-deployment-branches.
+      const branch = this.run(runId).headBranch;
+      if (env.branchPatterns && !env.branchPatterns.some((p) => branchMatches(p, branch))) {
+        j.rejectedBy = `Branch "${branch}" is not allowed to deploy to ${env.name} due to environment protection rules.`;
         this.finish(j, "failure");
         this.touch(runId);
         return j;

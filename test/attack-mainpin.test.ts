@@ -344,6 +344,7 @@ describe("attack: a gated job from another branch or another workflow file (issu
         owner: "example-jp",
         repo: "ses-dkim-rotation",
         environment: ENV,
+        publisherEnvironment: "dkim-dns",
         existingProviderArn: PROVIDER,
         provider,
       };
@@ -355,8 +356,10 @@ describe("attack: a gated job from another branch or another workflow file (issu
         environment: ENV,
         reviewers: { users: [1], teams: [] },
         appId: 12345,
+        publisherEnvironment: "dkim-dns",
         plannerRoleArn: "arn:planner",
         activatorRoleArn: "arn:activator",
+        publisherRoleArn: "arn:publisher",
         region: "ap-northeast-1",
         pinWorkflows: true,
       });

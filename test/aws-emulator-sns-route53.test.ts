@@ -677,7 +677,7 @@ describe("AWS emulator: Route 53", function () {
       sleeps = [];
     });
 
-    it("upserts one TXT record and returns only after INSYNC", async function () {
+    it("creates one TXT record and returns only after INSYNC", async function () {
       const out = await publisher({ pollMs: 5000 }).publish({
         domain: "example.jp",
         selector: "s2026",
@@ -693,10 +693,10 @@ describe("AWS emulator: Route 53", function () {
       expect(aws.route53Changes().map((c) => c.status)).to.deep.equal(["INSYNC"]);
       expect(aws.callCount({ service: "route53", operation: "GetChange" })).to.equal(4);
       expect(out.detail).to.match(
-        new RegExp(`^route53: ${name} TXT upserted in ${zoneId} \\(/change/C[A-Z0-9]+ INSYNC\\)$`),
+        new RegExp(`^route53: ${name} TXT created in ${zoneId} \\(/change/C[A-Z0-9]+ INSYNC\\)$`),
       );
       expect(progress[0]).to.match(
-        /^route53: UPSERT s2026\._domainkey\.example\.jp\. TXT submitted as \/change\/C/,
+        /^route53: CREATE s2026\._domainkey\.example\.jp\. TXT submitted as \/change\/C/,
       );
     });
 
@@ -704,9 +704,29 @@ describe("AWS emulator: Route 53", function () {
       const req = { domain: "example.jp", selector: "s2026", strings, ttl: 300 };
       await publisher().publish(req);
       const before = aws.route53Records(zoneId);
-      await publisher().publish(req);
+      const again = await publisher().publish(req);
+      expect(again.detail).to.equal(`route53: ${name} TXT already holds this value in ${zoneId}`);
       expect(aws.route53Records(zoneId)).to.deep.equal(before);
-      expect(aws.route53Changes().map((c) => c.status)).to.deep.equal(["INSYNC", "INSYNC"]);
+      // No second change: the set was read, found equal, and left alone.
+      expect(aws.route53Changes().map((c) => c.status)).to.deep.equal(["INSYNC"]);
+    });
+
+    it("refuses in one line to publish over a different value, naming zone, name and what to do; nothing written", async function () {
+      await change(txt("CREATE", name, ['"v=DKIM1; k=rsa; p=ACTIVE"'], 300));
+      clock.move(12_000);
+      const before = aws.route53Records(zoneId);
+      const changes = aws.callCount({ service: "route53", operation: "ChangeResourceRecordSets" });
+      const err = await expectRejection(
+        publisher().publish({ domain: "example.jp", selector: "s2026", strings, ttl: 300 }),
+      );
+      expect(err.message).to.equal(
+        `Route 53 hosted zone ${zoneId} already holds a different TXT record at ${name}; refusing to publish over it (hint: a selector is never reused, so that record is not this key's: ask the DNS team who wrote it; delete it in the zone only if it is not a live key, then re-run the publish job)`,
+      );
+      expect(err.message).to.not.include("\n");
+      expect(aws.route53Records(zoneId)).to.deep.equal(before);
+      expect(aws.callCount({ service: "route53", operation: "ChangeResourceRecordSets" })).to.equal(
+        changes,
+      );
     });
 
     it("escapes quotes and backslashes in the strings", async function () {
@@ -754,7 +774,7 @@ describe("AWS emulator: Route 53", function () {
         publisher().publish({ domain: "example.jp", selector: "s2026", strings: [long], ttl: 300 }),
       );
       expect(err.message).to.equal(
-        `Route 53 UPSERT of ${name} TXT in hosted zone ${zoneId} failed: InvalidChangeBatch: ${tooLong(`"${long}"`)} (hint: each quoted string of a TXT value must be at most 255 characters: split the record into more strings)`,
+        `Route 53 CREATE of ${name} TXT in hosted zone ${zoneId} failed: InvalidChangeBatch: ${tooLong(`"${long}"`)} (hint: each quoted string of a TXT value must be at most 255 characters: split the record into more strings)`,
       );
       expect(err.message).to.not.include("\n");
       expect(userSets()).to.deep.equal([]);
@@ -770,7 +790,7 @@ describe("AWS emulator: Route 53", function () {
         }),
       );
       expect(err.message).to.equal(
-        `Route 53 UPSERT of ${name} TXT in hosted zone ZNOSUCHZONE00000 failed: NoSuchHostedZone: No hosted zone found with ID: ZNOSUCHZONE00000 (hint: check route53.hostedZoneId in the stack file (the ID without /hostedzone/))`,
+        `Route 53 ListResourceRecordSets of ${name} TXT in hosted zone ZNOSUCHZONE00000 failed: NoSuchHostedZone: No hosted zone found with ID: ZNOSUCHZONE00000 (hint: check route53.hostedZoneId in the stack file (the ID without /hostedzone/))`,
       );
     });
 
@@ -788,7 +808,7 @@ describe("AWS emulator: Route 53", function () {
       );
       const id = aws.route53Changes()[0]!.id;
       expect(err.message).to.equal(
-        `Route 53 change /change/${id} for ${name} TXT in hosted zone ${zoneId} is still PENDING after 30 s (hint: Route 53 usually propagates within 60 s; check GetChange /change/${id} later and re-run, the UPSERT is idempotent)`,
+        `Route 53 change /change/${id} for ${name} TXT in hosted zone ${zoneId} is still PENDING after 30 s (hint: Route 53 usually propagates within 60 s; check GetChange /change/${id} later and re-run: a record already holding this value counts as published)`,
       );
       expect(sleeps).to.deep.equal([10_000, 10_000, 10_000]);
     });

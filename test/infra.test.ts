@@ -398,6 +398,7 @@ describe("Pulumi estate (infra/)", function () {
       const expected = {
         planner: "repo:example-jp/ses-dkim-rotation:ref:refs/heads/main",
         activator: "repo:example-jp/ses-dkim-rotation:environment:dkim-production",
+        publisher: "repo:example-jp/ses-dkim-rotation:environment:dkim-dns",
       };
       for (const [role, subject] of Object.entries(expected)) {
         const trust = doc(one("aws:iam/role:Role", role).inputs.assumeRolePolicy);
@@ -563,6 +564,19 @@ describe("Pulumi estate (infra/)", function () {
       ]);
       expect(bySid(policy, "PlannerNeverCreatesAdoptedKeys").Condition).to.deep.equal({
         StringNotEquals: { "aws:RequestTag/dkim:key-origin": ["kms", "local"] },
+      });
+      // It changes no DNS record and reads no secret outside the DKIM prefix (docs/design.md#publishers).
+      expect(bySid(policy, "PlannerNeverPublishes")).to.deep.equal({
+        Sid: "PlannerNeverPublishes",
+        Effect: "Deny",
+        Action: ["route53:ChangeResourceRecordSets"],
+        Resource: "*",
+      });
+      expect(bySid(policy, "PlannerReadsNoOtherSecret")).to.deep.equal({
+        Sid: "PlannerReadsNoOtherSecret",
+        Effect: "Deny",
+        Action: ["secretsmanager:GetSecretValue"],
+        NotResource: SECRETS,
       });
       expectSharedDenies(policy);
     });
@@ -1037,7 +1051,7 @@ describe("Pulumi estate (infra/)", function () {
       expect(statementFor(planner, "sns:Publish").Resource).to.equal(topicArn);
     });
 
-    it("grants the planner only the configured publishers' TSIG secrets and Route 53 zones", async function () {
+    it("grants the publisher CREATE and the activator DELETE in the configured zones, both the TSIG secrets, the planner neither", async function () {
       const values = baseValues();
       values.identities = [
         {
@@ -1073,58 +1087,70 @@ describe("Pulumi estate (infra/)", function () {
       await buildEstate(parse(values), { namePrefix: "t-pub" });
       const planner = doc(one("aws:iam/rolePolicy:RolePolicy", "planner").inputs.policy);
       const activator = doc(one("aws:iam/rolePolicy:RolePolicy", "activator").inputs.policy);
+      const publisher = doc(one("aws:iam/rolePolicy:RolePolicy", "publisher").inputs.policy);
 
       const tsig = `arn:aws:secretsmanager:ap-northeast-1:${ACCOUNT}:secret:ses-dkim-rotation/tsig/a.example.jp-??????`;
-      expect(bySid(planner, "ReadTsigSecrets")).to.deep.equal({
-        Sid: "ReadTsigSecrets",
-        Effect: "Allow",
-        Action: ["secretsmanager:GetSecretValue"],
-        Resource: [tsig],
-      });
-      // The DKIM keys stay unreadable but for KMS-wrapped values (ciphertext);
-      // Decrypt is opened for those envelopes and the TSIG secret's versions only.
+      for (const role of [publisher, activator])
+        expect(
+          role.Statement.find((s) => s.Sid === "ReadTsigSecrets"),
+          "TSIG read",
+        ).to.deep.equal({
+          Sid: "ReadTsigSecrets",
+          Effect: "Allow",
+          Action: ["secretsmanager:GetSecretValue"],
+          Resource: [tsig],
+        });
+      // The planner: no TSIG read, no DNS change, no Decrypt exception for the TSIG secrets.
+      expect(planner.Statement.find((s) => s.Sid === "ReadTsigSecrets")).to.equal(undefined);
+      // The DKIM keys stay unreadable but for KMS-wrapped values (ciphertext).
       const noRead = statementFor(planner, "secretsmanager:GetSecretValue", "Deny");
       expect(noRead.Resource).to.equal(SECRETS);
+      expect(allowedActions(planner).filter((a) => a.startsWith("route53:"))).to.deep.equal([]);
       expect(statementFor(planner, "kms:Decrypt", "Deny").Condition).to.deep.equal({
         StringNotEquals: {
           "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
           "kms:EncryptionContext:aws:sns:topicArn": NOTIFICATION_TOPIC,
         },
-        StringNotLike: { "kms:EncryptionContext:SecretARN": [SECRETS, tsig] },
+        StringNotLike: { "kms:EncryptionContext:SecretARN": [SECRETS] },
       });
 
-      const changes = allows(planner).filter((s) =>
-        s.Action.includes("route53:ChangeResourceRecordSets"),
-      );
       const names = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
       const types = "route53:ChangeResourceRecordSetsRecordTypes";
       const actions = "route53:ChangeResourceRecordSetsActions";
-      expect(changes.map((s) => [s.Resource, s.Condition])).to.deep.equal(
-        [
-          ["Z0123456789ABCDEFGHIJ", ["*._domainkey.b.example.jp", "*._domainkey.c.example.jp"]],
-          ["ZSECONDZONE000000000", ["*._domainkey.d.example.co.jp"]],
-        ].map(([zone, patterns]) => [
-          `arn:aws:route53:::hostedzone/${String(zone)}`,
-          {
-            "ForAllValues:StringEquals": { [types]: ["TXT"], [actions]: ["UPSERT", "DELETE"] },
-            "ForAllValues:StringLike": { [names]: patterns },
-            Null: { [types]: "false", [actions]: "false", [names]: "false" },
-          },
-        ]),
-      );
-      for (const s of changes) expect(s.Action).to.deep.equal(["route53:ChangeResourceRecordSets"]);
-      expect(statementFor(planner, "route53:ListResourceRecordSets").Resource).to.deep.equal([
-        "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
-        "arn:aws:route53:::hostedzone/ZSECONDZONE000000000",
-      ]);
-      expect(statementFor(planner, "route53:GetChange").Resource).to.equal(
-        "arn:aws:route53:::change/*",
-      );
-      // The activator gets none of it.
-      expect(
-        allowedActions(activator).filter((a) => a.startsWith("route53:") || a === "sns:Subscribe"),
-      ).to.deep.equal([]);
-      expect(statementFor(activator, "secretsmanager:GetSecretValue").Resource).to.equal(SECRETS);
+      for (const [role, action] of [
+        [publisher, "CREATE"],
+        [activator, "DELETE"],
+      ] as const) {
+        const changes = allows(role).filter((s) =>
+          s.Action.includes("route53:ChangeResourceRecordSets"),
+        );
+        expect(changes.map((s) => [s.Resource, s.Condition])).to.deep.equal(
+          [
+            ["Z0123456789ABCDEFGHIJ", ["*._domainkey.b.example.jp", "*._domainkey.c.example.jp"]],
+            ["ZSECONDZONE000000000", ["*._domainkey.d.example.co.jp"]],
+          ].map(([zone, patterns]) => [
+            `arn:aws:route53:::hostedzone/${String(zone)}`,
+            {
+              "ForAllValues:StringEquals": { [types]: ["TXT"], [actions]: [action] },
+              "ForAllValues:StringLike": { [names]: patterns },
+              Null: { [types]: "false", [actions]: "false", [names]: "false" },
+            },
+          ]),
+        );
+        for (const s of changes)
+          expect(s.Action).to.deep.equal(["route53:ChangeResourceRecordSets"]);
+        expect(statementFor(role, "route53:ListResourceRecordSets").Resource).to.deep.equal([
+          "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+          "arn:aws:route53:::hostedzone/ZSECONDZONE000000000",
+        ]);
+        expect(statementFor(role, "route53:GetChange").Resource).to.equal(
+          "arn:aws:route53:::change/*",
+        );
+        // Any other change action in a batch is refused explicitly.
+        expect(
+          statementFor(role, "route53:ChangeResourceRecordSets", "Deny").Condition,
+        ).to.deep.equal({ "ForAnyValue:StringNotEquals": { [actions]: [action] } });
+      }
     });
 
     it("reuses an existing OIDC provider by ARN instead of creating one", async function () {
@@ -1142,7 +1168,7 @@ describe("Pulumi estate (infra/)", function () {
 
     const subjectsOf = () =>
       Object.fromEntries(
-        ["planner", "activator"].map((role) => {
+        ["planner", "activator", "publisher"].map((role) => {
           const trust = doc(one("aws:iam/role:Role", role).inputs.assumeRolePolicy);
           expect(trust.Statement, role).to.have.length(1);
           const cond = trust.Statement[0]!.Condition as Record<string, Record<string, unknown>>;
@@ -1161,6 +1187,7 @@ describe("Pulumi estate (infra/)", function () {
         planner: "repo:example-jp@4200001/ses-dkim-rotation@987654321:ref:refs/heads/main",
         activator:
           "repo:example-jp@4200001/ses-dkim-rotation@987654321:environment:dkim-production",
+        publisher: "repo:example-jp@4200001/ses-dkim-rotation@987654321:environment:dkim-dns",
       });
       const activator = one("aws:iam/role:Role", "activator");
       expect(activator.inputs.maxSessionDuration).to.equal(7200);
@@ -1173,6 +1200,7 @@ describe("Pulumi estate (infra/)", function () {
       expect(subjectsOf()).to.deep.equal({
         planner: "repo:example-jp/ses-dkim-rotation:ref:refs/heads/main",
         activator: "repo:example-jp/ses-dkim-rotation:environment:dkim-production",
+        publisher: "repo:example-jp/ses-dkim-rotation:environment:dkim-dns",
       });
     });
 
@@ -1207,7 +1235,10 @@ describe("Pulumi estate (infra/)", function () {
         reviewers: { users: [101], teams: [4242] },
       };
       const estate = await buildEstate(parse(values), { namePrefix: "t3" });
-      const environment = one("github:index/repositoryEnvironment:RepositoryEnvironment", "github");
+      const environment = one(
+        "github:index/repositoryEnvironment:RepositoryEnvironment",
+        "github-repository-environment",
+      );
       expect(environment.inputs).to.deep.include({
         repository: "ses-dkim-rotation",
         environment: "dkim-production",
@@ -1218,13 +1249,31 @@ describe("Pulumi estate (infra/)", function () {
       });
       const branchPolicy = one(
         "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
-        "main-only",
+        "repository-main-only",
       );
       expect(branchPolicy.inputs).to.include({
         branchPattern: "main",
         environment: "dkim-production",
       });
       expect(branchPolicy.inputs).not.to.have.property("tagPattern");
+      // The publish job's environment: no reviewers, main only (the publisher role trusts it alone).
+      const publisherEnvironment = one(
+        "github:index/repositoryEnvironment:RepositoryEnvironment",
+        "publisher-environment",
+      );
+      expect(publisherEnvironment.inputs).to.deep.include({
+        repository: "ses-dkim-rotation",
+        environment: "dkim-dns",
+        canAdminsBypass: false,
+        deploymentBranchPolicy: { protectedBranches: false, customBranchPolicies: true },
+      });
+      expect(publisherEnvironment.inputs).not.to.have.property("reviewers");
+      expect(
+        one(
+          "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
+          "publisher-main-only",
+        ).inputs,
+      ).to.deep.include({ branchPattern: "main", environment: "dkim-dns" });
 
       const variables = Object.fromEntries(
         byType("github:index/actionsVariable:ActionsVariable").map((v) => [
@@ -1235,6 +1284,7 @@ describe("Pulumi estate (infra/)", function () {
       expect(variables).to.deep.equal({
         AWS_PLANNER_ROLE_ARN: await valueOf(estate.plannerRoleArn),
         AWS_ACTIVATOR_ROLE_ARN: await valueOf(estate.activatorRoleArn),
+        AWS_PUBLISHER_ROLE_ARN: await valueOf(estate.publisherRoleArn),
         AWS_REGION: "ap-northeast-1",
       });
       expect(one("pulumi:providers:github", "github").inputs.owner).to.equal("example-jp");

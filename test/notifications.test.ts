@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
+import { publicKeyFingerprint } from "../actions/dkim-rotation/src/engine/keys";
 import { DAY_MS, HOUR_MS, MINUTE_MS, isoDate } from "../actions/dkim-rotation/src/engine/clock";
 import type { EngineContext } from "../actions/dkim-rotation/src/engine/engine-context";
 import { followUp } from "../actions/dkim-rotation/src/engine/follow-up";
@@ -144,6 +145,7 @@ function goldenText(messages: PublishedMessage[], keys: StoredKey[], h: EngineHa
       .map((s) => `"${s}"`)
       .join(" ");
     text = text.split(split).join(`"<v=DKIM1 record of ${k.selector}>"`);
+    text = text.split(publicKeyFingerprint(k.publicKey)).join(`<fingerprint of ${k.selector}>`);
   }
   for (const ns of [h.ns1, h.ns2, h.ns3]) text = text.split(String(ns.port)).join("<port>");
   return text;

@@ -1,15 +1,17 @@
 /**
  * Publishers end to end (docs/operations.md#publishers): after the record PR
- * merges, the verify job's follow-up puts the record into DNS itself, and the
- * gated activation still verifies every authoritative nameserver.
+ * merges, the publish job (publisher role, on the merge's push) puts the
+ * record into DNS itself, add-only, and the gated activation still verifies
+ * every authoritative nameserver.
  * - rfc2136: a real `named` on loopback is the only authoritative server,
  *   with a TSIG key whose `update-policy` grants TXT under `_domainkey` only;
  *   the TSIG secret is read from (emulated) Secrets Manager and masked.
  * - route53: the emulator's Route 53 (REST-XML through
  *   @aws-sdk/client-route-53); the loopback servers serve what its zone holds
  *   once a change is INSYNC.
- * Retirement removes the old record through the same publisher, only after
- * its removal is on main and the grace period is over, never the active one.
+ * Retirement removes the old record through the same publisher in the gated
+ * retire job (activator role), only after its removal is on main and the
+ * grace period is over, never the active one.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -25,7 +27,7 @@ import { WorkingTreeChanges } from "../actions/dkim-rotation/src/adapters/local"
 import { runActivate } from "../actions/dkim-rotation/src/engine/activate";
 import { HOUR_MS } from "../actions/dkim-rotation/src/engine/clock";
 import type { EngineContext } from "../actions/dkim-rotation/src/engine/engine-context";
-import { followUp } from "../actions/dkim-rotation/src/engine/follow-up";
+import { followUp, publishMerged } from "../actions/dkim-rotation/src/engine/follow-up";
 import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
 import { dkimRecordValue } from "../actions/dkim-rotation/src/engine/record";
 import { runRetire } from "../actions/dkim-rotation/src/engine/retire";
@@ -48,8 +50,12 @@ import {
 import { expectNoKeyMaterial } from "./helpers/key-material";
 import { ReviewedChanges } from "./helpers/reviewed-changes";
 
+/** The verify job: notifications only, no DNS change (planner role). */
 const verifyJob = async (ctx: EngineContext) =>
   followUp(ctx, (await snapshotForVerify(ctx)).snapshots);
+/** The publish job (publisher role, on the merge's push). */
+const publishJob = async (ctx: EngineContext) =>
+  publishMerged(ctx, (await snapshotForVerify(ctx)).snapshots);
 
 async function keyOf(h: EngineHarness, domain: string, not?: string): Promise<StoredKey> {
   const keys = (await h.ctx.keys.list(domain)).filter((k) => k.selector !== not);
@@ -166,17 +172,20 @@ describe("publishers: the merged record reaches DNS without the DNS team's hands
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
-    it("publishes on the merge's verify run, and the gated activation verifies named before swapping", async function () {
+    it("publishes on the merge's publish run, and the gated activation verifies named before swapping", async function () {
       await runPlan(h.ctx, { apply: true });
       const key = await keyOf(h, domain);
       expect((await served(key.selector)).status).to.equal("NXDOMAIN");
       // Until the DNS reviewers merge, nothing is published.
-      let follow = await verifyJob(h.ctx);
+      await publishJob(h.ctx);
       expect((await served(key.selector)).status).to.equal("NXDOMAIN");
       await h.advance(HOUR_MS);
       await prs.merge(domain);
       const mergedAt = h.clock.t;
-      follow = await verifyJob(h.ctx);
+      // The verify job (planner role) changes nothing in DNS.
+      await verifyJob(h.ctx);
+      expect((await served(key.selector)).status).to.equal("NXDOMAIN");
+      const follow = await publishJob(h.ctx);
       const notes = follow.reports.flatMap((r) => r.notes).join("\n");
       expect(notes).to.match(new RegExp(`published ${key.selector} by rfc2136: .*serial`));
       expect(await served(key.selector)).to.deep.equal({
@@ -205,7 +214,7 @@ describe("publishers: the merged record reaches DNS without the DNS team's hands
       await prs.merge(domain);
       const wrong = Buffer.alloc(32, 7).toString("base64");
       await secrets.send(new PutSecretValueCommand({ SecretId: SECRET, SecretString: wrong }));
-      const refused = await verifyJob(h.ctx);
+      const refused = await publishJob(h.ctx);
       const error = refused.reports.find((r) => r.error)?.error ?? "";
       expect(error).to.match(
         /refused by 127\.0\.0\.1:\d+ \(zone auto\.example\): NOTAUTH\(BADSIG\)/,
@@ -218,7 +227,7 @@ describe("publishers: the merged record reaches DNS without the DNS team's hands
       await secrets.send(
         new PutSecretValueCommand({ SecretId: SECRET, SecretString: dkimKey.secret }),
       );
-      const fixed = await verifyJob(h.ctx);
+      const fixed = await publishJob(h.ctx);
       expect(fixed.reports.every((r) => !r.error)).to.equal(true);
       expect((await served(second.selector)).value).to.equal(dkimRecordValue(second.publicKey));
       const report = await runActivate(h.ctx, domain, second.selector);
@@ -237,17 +246,26 @@ describe("publishers: the merged record reaches DNS without the DNS team's hands
       expect((await served(old.selector)).status, "removed before its PR merged").to.equal(
         "NOERROR",
       );
+      // Before the removal merges, the gated retire job leaves DNS and the key alone.
+      const early = await runRetire(h.ctx, domain, old.selector);
+      expect(early.message).to.include(`${old.selector} stays in DNS until the removal of`);
+      expect(early.steps.find((x) => x.step === "delete-key")!.acted).to.equal(false);
+      expect((await served(old.selector)).status).to.equal("NOERROR");
       await prs.merge(domain);
-      const follow = await verifyJob(h.ctx);
-      expect(follow.reports.flatMap((r) => r.notes).join("\n")).to.include(
-        `removed ${old.selector} by rfc2136`,
-      );
+      // The verify and publish jobs never remove a record.
+      await verifyJob(h.ctx);
+      await publishJob(h.ctx);
+      expect((await served(old.selector)).status).to.equal("NOERROR");
+      const report = await runRetire(h.ctx, domain, old.selector);
+      expect(report.message).to.include(`removed ${old.selector} by rfc2136`);
+      expect(report.steps.find((x) => x.step === "delete-key")!.acted).to.equal(true);
       expect((await served(old.selector)).status).to.equal("NXDOMAIN");
       expect((await served(active.selector)).value).to.equal(dkimRecordValue(active.publicKey));
-      // A re-run does nothing more.
-      const again = await verifyJob(h.ctx);
-      expect(again.reports.flatMap((r) => r.notes).join("\n")).not.to.include("removed");
-      await runRetire(h.ctx, domain, old.selector);
+      // The active selector is refused outright (invariant 3).
+      let refusal = "";
+      await runRetire(h.ctx, domain, active.selector).catch((e: Error) => (refusal = e.message));
+      expect(refusal).to.match(/refused/);
+      expect((await served(active.selector)).value).to.equal(dkimRecordValue(active.publicKey));
       // Every DKIM private key this run read (the activator's), scanned for in the logs.
       const privateKeys = h.secretsSeen.filter((x) => x.startsWith("MII") && x.length > 1000);
       expect(privateKeys.length).to.be.greaterThan(0);
@@ -255,7 +273,7 @@ describe("publishers: the merged record reaches DNS without the DNS team's hands
     });
   });
 
-  describe("route53: UPSERT, wait for INSYNC, then the nameservers serve it", function () {
+  describe("route53: CREATE, wait for INSYNC, then the nameservers serve it", function () {
     const domain = "r53.example";
     let h: EngineHarness;
     let prs: ReviewedChanges;
@@ -311,7 +329,7 @@ describe("publishers: the merged record reaches DNS without the DNS team's hands
       const key = await keyOf(h, domain);
       await prs.merge(domain);
       const before = h.clock.t;
-      const follow = await verifyJob(h.ctx);
+      const follow = await publishJob(h.ctx);
       const waited = h.clock.t - before;
       expect(waited, "waited for Route 53's propagation").to.be.at.least(60_000);
       expect(waited).to.be.below(5 * 60_000);
@@ -332,15 +350,14 @@ describe("publishers: the merged record reaches DNS without the DNS team's hands
       await runPlan(h.ctx, { apply: true });
       const active = await keyOf(h, domain, old.selector);
       await prs.merge(domain);
-      await verifyJob(h.ctx);
+      await publishJob(h.ctx);
       expect((await runActivate(h.ctx, domain, active.selector)).outcome).to.equal("activated");
       await h.advanceDays(8);
       await runPlan(h.ctx, { apply: true });
       await prs.merge(domain);
-      const follow = await verifyJob(h.ctx);
-      expect(follow.reports.flatMap((r) => r.notes).join("\n")).to.include(
-        `removed ${old.selector} by route53`,
-      );
+      await publishJob(h.ctx);
+      const report = await runRetire(h.ctx, domain, old.selector);
+      expect(report.message).to.include(`removed ${old.selector} by route53`);
       const names = h.emulator
         .route53Records(zoneId)
         .filter((s) => s.type === "TXT")

@@ -176,14 +176,17 @@ describe("the shipped workflows, run as GitHub would (workflow runner)", functio
       ["Verify", "dkim-planner"],
       ["Activate", "dkim-activator"],
     ]);
+    // A manual publisher: nothing for the publish job (docs/design.md#publishers).
     expect(activate!.jobs.map((j) => [j.id, j.conclusion])).to.deep.equal([
       ["verify", "success"],
+      ["publish", "skipped"],
       ["activate", "success"],
       ["retire", "skipped"],
     ]);
     // The next hour: verify finds nothing ready (SES signs with it), so no gated job at all.
     expect(hourly!.jobs.map((j) => [j.id, j.conclusion])).to.deep.equal([
       ["verify", "success"],
+      ["publish", "skipped"],
       ["activate", "skipped"],
       ["retire", "skipped"],
     ]);

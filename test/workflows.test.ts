@@ -6,7 +6,10 @@ import { expect } from "chai";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { gatedEnvironmentOf } from "../actions/dkim-rotation/src/engine/config";
+import {
+  gatedEnvironmentOf,
+  publisherEnvironmentOf,
+} from "../actions/dkim-rotation/src/engine/config";
 import { loadConfig } from "../actions/dkim-rotation/src/load-config";
 import { readInputs } from "../actions/dkim-rotation/src/inputs";
 import {
@@ -242,7 +245,46 @@ describe("workflows", () => {
     expect(verify.outputs).to.deep.equal({
       ready: "${{ steps.verify.outputs.ready }}",
       retire: "${{ steps.verify.outputs.retire }}",
+      publish: "${{ steps.verify.outputs.publish }}",
     });
+  });
+
+  it("merged records are published only by the publish job: publisher role, its own main-only environment, never on a schedule", () => {
+    const config = loadConfig("Pulumi.prod.yaml");
+    const wf = workflows.get("reusable-activate.yml")!;
+    const publish = wf.jobs.publish!;
+    expect(publish.needs).to.equal("verify");
+    // Push (the merge) and workflow_dispatch only: a schedule never reaches this job.
+    const condition = String(publish.if);
+    expect(condition).to.include(
+      "github.event_name == 'push' || github.event_name == 'workflow_dispatch'",
+    );
+    expect(condition).not.to.include("schedule");
+    expect(condition).to.include("needs.verify.outputs.publish");
+    expect(envName(publish)).to.equal("${{ inputs.publisher-environment }}");
+    const callInputs = callOf(wf).inputs as Record<string, { default?: string }>;
+    expect(callInputs["publisher-environment"]!.default).to.equal(publisherEnvironmentOf(config));
+    expect(publisherEnvironmentOf(config)).not.to.equal(gatedEnvironmentOf(config));
+    expect(publish.permissions).to.deep.equal({ contents: "read", "id-token": "write" });
+    expect(actionCommand(publish)).to.deep.equal(["publish"]);
+    const step = publish.steps!.find((s) => s.uses === ACTION)!;
+    expect(step.with?.environment).to.equal("${{ inputs.publisher-environment }}");
+    const roles = (publish.steps ?? []).map((s) => s.with?.["role-to-assume"]).filter(Boolean);
+    expect(roles).to.deep.equal(["${{ inputs.publisher-role-arn }}"]);
+    // No other job assumes the publisher role or runs the publish command.
+    for (const { file, id, job } of jobs()) {
+      if (file === "reusable-activate.yml" && id === "publish") continue;
+      expect(actionCommand(job), `${file} ${id}`).not.to.include("publish");
+      for (const s of job.steps ?? [])
+        expect(String(s.with?.["role-to-assume"] ?? ""), `${file} ${id}`).not.to.include(
+          "publisher",
+        );
+    }
+    const call = callers().find((c) => c.file === "dkim-activate.yml")!;
+    expect(call.job.with?.["publisher-role-arn"]).to.equal(
+      "${{ vars.AWS_PUBLISHER_ROLE_ARN || '' }}",
+    );
+    expect(call.job.with?.["publisher-environment"]).to.equal(publisherEnvironmentOf(config));
   });
 
   it("record checks have no AWS access and no secrets", () => {
@@ -506,12 +548,19 @@ describe("action.yml", () => {
     expect(action.inputs["dry-run"]!.default).to.equal("false");
   });
 
-  it("declares exactly the outputs main.ts sets (decisions, pull-request-number, ready, retire)", () => {
+  it("declares exactly the outputs main.ts sets (decisions, pull-request-number, ready, retire, publish)", () => {
     const main = readFileSync("actions/dkim-rotation/src/main.ts", "utf8");
     const set = [
       ...new Set([...main.matchAll(/core\.setOutput\("([^"]+)"/g)].map((m) => m[1])),
     ].sort();
-    expect(set).to.deep.equal(["checks", "decisions", "pull-request-number", "ready", "retire"]);
+    expect(set).to.deep.equal([
+      "checks",
+      "decisions",
+      "publish",
+      "pull-request-number",
+      "ready",
+      "retire",
+    ]);
     expect(Object.keys(action.outputs).sort()).to.deep.equal(set);
     for (const [name, output] of Object.entries(action.outputs))
       expect((output as { description?: string }).description, name).to.be.a("string");
@@ -621,7 +670,7 @@ describe("reusable workflows and their callers", () => {
       expect(guard.run).to.match(/exit 1/);
       expect(callOf(workflows.get(file)!).inputs).to.include.keys("tool-repository", "tool-ref");
     }
-    expect(n).to.equal(7); // plan, records, verify, activate, retire, rollback's validate, rollback
+    expect(n).to.equal(8); // plan, records, verify, publish, activate, retire, rollback's validate, rollback
     // No job anywhere uses the action from the caller's workspace root.
     for (const f of files) expect(text(f), f).to.not.match(/uses: \.\/actions\/dkim-rotation/);
   });

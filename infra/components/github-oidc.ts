@@ -1,5 +1,5 @@
 /**
- * GitHub Actions' OIDC provider and the two roles the pipeline assumes.
+ * GitHub Actions' OIDC provider and the three roles the pipeline assumes.
  *
  * Only the trust lives here; what each role may do is attached by
  * `RolePermissions`, after the key vault exists (the key policy names the
@@ -18,6 +18,7 @@ import {
   githubTrustPolicy,
   pinnedSubjects,
   plannerSubject,
+  publisherSubject,
 } from "./policies";
 
 export interface GithubOidcArgs {
@@ -38,6 +39,8 @@ export interface GithubOidcArgs {
    * `repo, context, job_workflow_ref` subject template.
    */
   workflowPin?: WorkflowPin;
+  /** The publish job's environment (main only); the publisher role trusts it alone. */
+  publisherEnvironment: string;
   /** An account has at most one provider per URL; reuse it when it exists. */
   existingProviderArn?: string;
   /** Physical role names are `<namePrefix>-planner` and `<namePrefix>-activator`. */
@@ -54,8 +57,13 @@ export class GithubOidc extends pulumi.ComponentResource {
   readonly providerArn: pulumi.Output<string>;
   readonly plannerRole: aws.iam.Role;
   readonly activatorRole: aws.iam.Role;
+  readonly publisherRole: aws.iam.Role;
   /** The exact `sub`s each role trusts (one, or one per workflow file when pinned). */
-  readonly subjects: { planner: pulumi.Output<string[]>; activator: pulumi.Output<string[]> };
+  readonly subjects: {
+    planner: pulumi.Output<string[]>;
+    activator: pulumi.Output<string[]>;
+    publisher: pulumi.Output<string[]>;
+  };
 
   constructor(name: string, args: GithubOidcArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-dkim-rotation:index:GithubOidc", name, {}, opts);
@@ -94,13 +102,16 @@ export class GithubOidc extends pulumi.ComponentResource {
     const activator = who.apply((w) =>
       pinned(activatorSubject(w.owner, w.repo, args.environment), "activator"),
     );
-    this.subjects = { planner, activator };
+    const publisher = who.apply((w) =>
+      pinned(publisherSubject(w.owner, w.repo, args.publisherEnvironment), "publisher"),
+    );
+    this.subjects = { planner, activator, publisher };
 
     this.plannerRole = new aws.iam.Role(
       `${name}-planner`,
       {
         name: roleName(args.namePrefix, "planner"),
-        description: `Plans DKIM rotations from ${args.owner}/${args.repo} main: creates keys, never reads them`,
+        description: `Plans DKIM rotations from ${args.owner}/${args.repo} main: creates keys, never reads a private key`,
         assumeRolePolicy: pulumi
           .all([this.providerArn, planner])
           .apply(([arn, sub]) => JSON.stringify(githubTrustPolicy(arn, sub))),
@@ -126,12 +137,33 @@ export class GithubOidc extends pulumi.ComponentResource {
       childOpts,
     );
 
+    // The publisher: DNS writes leave the planner, which every push and
+    // schedule run holds. Only a job in the publisher environment (entered
+    // from main only, by the push of a merge) can assume it; GitHub puts
+    // the environment in `sub` and STS refuses any other subject
+    // (docs/design.md#publishers).
+    this.publisherRole = new aws.iam.Role(
+      `${name}-publisher`,
+      {
+        name: roleName(args.namePrefix, "publisher"),
+        description: `Publishes merged DKIM records; only jobs in the ${args.publisherEnvironment} environment of ${args.owner}/${args.repo}`,
+        assumeRolePolicy: pulumi
+          .all([this.providerArn, publisher])
+          .apply(([arn, sub]) => JSON.stringify(githubTrustPolicy(arn, sub))),
+        // The publish job asks for the default hour: a few updates and INSYNC waits.
+        maxSessionDuration: 3600,
+      },
+      childOpts,
+    );
+
     this.registerOutputs({
       providerArn: this.providerArn,
       plannerRoleArn: this.plannerRole.arn,
       activatorRoleArn: this.activatorRole.arn,
       plannerSubject: planner,
       activatorSubject: activator,
+      publisherRoleArn: this.publisherRole.arn,
+      publisherSubject: publisher,
     });
   }
 }

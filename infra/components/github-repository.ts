@@ -33,6 +33,7 @@ export const RELEASE_TAG_RULESET = { name: "release tags never move", pattern: "
 export const REPOSITORY_VARIABLES = {
   planner: "AWS_PLANNER_ROLE_ARN",
   activator: "AWS_ACTIVATOR_ROLE_ARN",
+  publisher: "AWS_PUBLISHER_ROLE_ARN",
   region: "AWS_REGION",
 } as const;
 
@@ -57,11 +58,14 @@ export interface GithubRepositoryArgs {
   owner: string;
   repo: string;
   environment: string;
+  /** The publish job's environment: no reviewers, main only. */
+  publisherEnvironment: string;
   reviewers: { users: number[]; teams: number[] };
   /** The DKIM GitHub App's id: the record-branch ruleset's only bypass actor. */
   appId: number;
   plannerRoleArn: pulumi.Input<string>;
   activatorRoleArn: pulumi.Input<string>;
+  publisherRoleArn: pulumi.Input<string>;
   region: string;
   /** github.workflowPin is set: the repository's tokens carry job_workflow_ref in `sub`. */
   pinWorkflows?: boolean;
@@ -69,6 +73,7 @@ export interface GithubRepositoryArgs {
 
 export class GithubRepository extends pulumi.ComponentResource {
   readonly environment: github.RepositoryEnvironment;
+  readonly publisherEnvironment: github.RepositoryEnvironment;
 
   constructor(name: string, args: GithubRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-dkim-rotation:index:GithubRepository", name, {}, opts);
@@ -101,9 +106,35 @@ export class GithubRepository extends pulumi.ComponentResource {
       childOpts,
     );
 
+    // The publish job's environment: no reviewers (it runs on the merge's
+    // push, which the DNS reviewers already approved), but only `main` may
+    // enter it, so the publisher role's trust (this environment's `sub`)
+    // admits no job on another branch (docs/design.md#publishers).
+    this.publisherEnvironment = new github.RepositoryEnvironment(
+      `${name}-publisher-environment`,
+      {
+        repository: args.repo,
+        environment: args.publisherEnvironment,
+        canAdminsBypass: false,
+        deploymentBranchPolicy: { protectedBranches: false, customBranchPolicies: true },
+      },
+      childOpts,
+    );
+
+    new github.RepositoryEnvironmentDeploymentPolicy(
+      `${name}-publisher-main-only`,
+      {
+        repository: args.repo,
+        environment: this.publisherEnvironment.environment,
+        branchPattern: "main",
+      },
+      childOpts,
+    );
+
     const variables: [string, pulumi.Input<string>][] = [
       [REPOSITORY_VARIABLES.planner, args.plannerRoleArn],
       [REPOSITORY_VARIABLES.activator, args.activatorRoleArn],
+      [REPOSITORY_VARIABLES.publisher, args.publisherRoleArn],
       [REPOSITORY_VARIABLES.region, args.region],
     ];
     for (const [variableName, value] of variables) {
@@ -182,6 +213,9 @@ export class GithubRepository extends pulumi.ComponentResource {
       childOpts,
     );
 
-    this.registerOutputs({ environment: this.environment.environment });
+    this.registerOutputs({
+      environment: this.environment.environment,
+      publisherEnvironment: this.publisherEnvironment.environment,
+    });
   }
 }

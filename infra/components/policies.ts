@@ -19,9 +19,12 @@
  * With notifications configured, both roles publish to the one notification
  * topic and may write one more tag on an existing key, `dkim:notified` (the
  * ledger of notifications sent), and nothing else. With a publisher other
- * than `manual`, the planner (the post-merge `verify` job) may also read the
- * TSIG secrets (rfc2136) or change `_domainkey` TXT records in the configured
- * hosted zones (route53); the activator gets neither.
+ * than `manual`, DNS writes belong to two roles no scheduled job holds
+ * (docs/design.md#publishers): the publisher (the post-merge `publish` job,
+ * its own environment, main only) may CREATE `_domainkey` TXT records in the
+ * configured hosted zones and read the TSIG secrets; the activator (the gated
+ * retire job) may DELETE them and read the TSIG secrets. The planner may do
+ * neither, explicitly.
  * The explicit denies hold even if a broader policy (`secretsmanager:*`) is
  * attached to either role later.
  */
@@ -82,6 +85,7 @@ export interface PolicyStatement {
   Effect: "Allow" | "Deny";
   Action: string[];
   Resource?: string | string[];
+  NotResource?: string | string[];
   Principal?: { AWS?: string | string[]; Federated?: string };
   Condition?: Condition;
 }
@@ -97,6 +101,11 @@ export function plannerSubject(owner: string, repo: string): string {
 
 export function activatorSubject(owner: string, repo: string, environment: string): string {
   return `repo:${owner}/${repo}:environment:${environment}`;
+}
+
+/** The publish job's environment: GitHub's one claim form for any environment job. */
+export function publisherSubject(owner: string, repo: string, environment: string): string {
+  return activatorSubject(owner, repo, environment);
 }
 
 /**
@@ -219,37 +228,45 @@ function publishNotifications(scope: RolePolicyScope): PolicyStatement[] {
   ];
 }
 
+const R53_TYPES = "route53:ChangeResourceRecordSetsRecordTypes";
+const R53_ACTIONS = "route53:ChangeResourceRecordSetsActions";
+const R53_NAMES = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
+
 /**
- * The route53 publisher (the post-merge `verify` job): only TXT records,
- * only UPSERT/DELETE, only names under `_domainkey.` of the domains each zone
- * serves, only in the configured zones. The three condition keys hold every
- * change of the batch, so ForAllValues checks each one; ForAllValues is true
- * when a key is absent, so Null requires all three to be present. Names are
- * normalized (lower case, no trailing dot, other characters octal-escaped):
+ * Route 53 changes of DKIM records, one change action only: CREATE for the
+ * publisher (Route 53 refuses a CREATE of an existing record set, so the
+ * active record can never be overwritten), DELETE for the activator (the
+ * gated retire job). Only TXT records, only names under `_domainkey.` of the
+ * domains each zone serves, only in the configured zones. The three condition
+ * keys hold every change of the batch, so ForAllValues checks each one;
+ * ForAllValues is true when a key is absent, so Null requires all three.
+ * Names are normalized (lower case, no trailing dot, other characters
+ * octal-escaped) (docs/design.md#route53-changes):
  * https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/specifying-rrset-conditions.html
  */
-function route53Publisher(scope: RolePolicyScope): PolicyStatement[] {
+function route53DkimChanges(
+  scope: RolePolicyScope,
+  action: "CREATE" | "DELETE",
+): PolicyStatement[] {
   const zones = scope.route53Zones ?? [];
   if (zones.length === 0) return [];
-  const types = "route53:ChangeResourceRecordSetsRecordTypes";
-  const actions = "route53:ChangeResourceRecordSetsActions";
-  const names = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
+  const verb = action === "CREATE" ? "Create" : "Delete";
   return [
     ...zones.map((zone): PolicyStatement => ({
-      Sid: `PublishDkimRecordsInZone${zone.hostedZoneId}`,
+      Sid: `${verb}DkimRecordsInZone${zone.hostedZoneId}`,
       Effect: "Allow",
       Action: ["route53:ChangeResourceRecordSets"],
       Resource: hostedZoneArn(scope, zone.hostedZoneId),
       Condition: {
-        "ForAllValues:StringEquals": { [types]: ["TXT"], [actions]: ["UPSERT", "DELETE"] },
+        "ForAllValues:StringEquals": { [R53_TYPES]: ["TXT"], [R53_ACTIONS]: [action] },
         "ForAllValues:StringLike": {
-          [names]: zone.domains.map((domain) => `*._domainkey.${domain}`),
+          [R53_NAMES]: zone.domains.map((domain) => `*._domainkey.${domain}`),
         },
-        Null: { [types]: "false", [actions]: "false", [names]: "false" },
+        Null: { [R53_TYPES]: "false", [R53_ACTIONS]: "false", [R53_NAMES]: "false" },
       },
     })),
     {
-      // Read back what the zone serves before and after a change.
+      // Read back what the zone serves before a change (idempotence).
       Sid: "ListDkimZoneRecords",
       Effect: "Allow",
       Action: ["route53:ListResourceRecordSets"],
@@ -262,6 +279,50 @@ function route53Publisher(scope: RolePolicyScope): PolicyStatement[] {
       Effect: "Allow",
       Action: ["route53:GetChange"],
       Resource: `arn:${scope.partition}:route53:::change/*`,
+    },
+    {
+      // Holds even if a broader Route 53 policy is attached later: a batch
+      // with any other change action is refused.
+      Sid: `${verb}IsTheOnlyRoute53Change`,
+      Effect: "Deny",
+      Action: ["route53:ChangeResourceRecordSets"],
+      Resource: "*",
+      Condition: { "ForAnyValue:StringNotEquals": { [R53_ACTIONS]: [action] } },
+    },
+  ];
+}
+
+/** The stored keys' metadata (state, public half, tags): never their value. */
+function readKeyMetadata(secrets: string): PolicyStatement[] {
+  return [
+    {
+      Sid: "DescribeKeys",
+      Effect: "Allow",
+      Action: ["secretsmanager:DescribeSecret"],
+      Resource: secrets,
+    },
+    {
+      // ListSecrets has no resource type: it only accepts "*".
+      Sid: "ListKeys",
+      Effect: "Allow",
+      Action: ["secretsmanager:ListSecrets"],
+      Resource: "*",
+    },
+  ];
+}
+
+/** The rfc2136 TSIG secrets: exactly the configured ones (the publisher and the activator). */
+function readTsigSecrets(scope: RolePolicyScope): PolicyStatement[] {
+  const tsigSecrets = scope.tsigSecretArns ?? [];
+  if (!tsigSecrets.length) return [];
+  return [
+    {
+      // Never under the DKIM key prefix: the config refuses that, and the
+      // deny of each role holds.
+      Sid: "ReadTsigSecrets",
+      Effect: "Allow",
+      Action: ["secretsmanager:GetSecretValue"],
+      Resource: tsigSecrets,
     },
   ];
 }
@@ -345,7 +406,6 @@ function wrappedKeyContext(domains: string[], extra: Record<string, string> = {}
 export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
   const secrets = secretArnPattern(scope, scope.secretPrefix);
   const viaSecretsManager = { "kms:ViaService": secretsManagerService(scope) };
-  const tsigSecrets = scope.tsigSecretArns ?? [];
   return {
     Version: "2012-10-17",
     Statement: [
@@ -404,12 +464,7 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
             },
           ]
         : []),
-      {
-        Sid: "DescribeKeys",
-        Effect: "Allow",
-        Action: ["secretsmanager:DescribeSecret"],
-        Resource: secrets,
-      },
+      ...readKeyMetadata(secrets),
       {
         // A pending key tagged kms must hold a KMS-wrapped value bound to its
         // name (docs/design.md#key-origins): the planner reads those values,
@@ -431,13 +486,6 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
           StringEquals: viaSecretsManager,
           StringLike: { "kms:EncryptionContext:SecretARN": secrets },
         },
-      },
-      {
-        // ListSecrets has no resource type: it only accepts "*".
-        Sid: "ListKeys",
-        Effect: "Allow",
-        Action: ["secretsmanager:ListSecrets"],
-        Resource: "*",
       },
       {
         // KMS makes the key pair and returns the private key encrypted, bound
@@ -500,20 +548,6 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Condition: { StringEquals: { "cloudwatch:namespace": scope.metricsNamespace } },
       },
       ...publishNotifications(scope),
-      ...(tsigSecrets.length
-        ? [
-            {
-              // The rfc2136 publisher signs its UPDATE with the TSIG key:
-              // exactly the configured secrets, never under the DKIM key
-              // prefix (the config refuses that, and the deny below holds).
-              Sid: "ReadTsigSecrets",
-              Effect: "Allow" as const,
-              Action: ["secretsmanager:GetSecretValue"],
-              Resource: tsigSecrets,
-            },
-          ]
-        : []),
-      ...route53Publisher(scope),
       ...sharedDenies(scope),
       {
         // Negated operators match when the key is absent: a secret without
@@ -540,6 +574,24 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         Condition: {
           StringNotEquals: { [`aws:RequestTag/${TAG_KEY_ORIGIN}`]: PLANNER_KEY_ORIGINS },
         },
+      },
+      {
+        // The planner runs on every push and on schedules: it changes no DNS
+        // record; publication is the publisher role's, removal the
+        // activator's (docs/design.md#publishers).
+        Sid: "PlannerNeverPublishes",
+        Effect: "Deny",
+        Action: ["route53:ChangeResourceRecordSets"],
+        Resource: "*",
+      },
+      {
+        // No secret outside the DKIM prefix (no TSIG key); inside it,
+        // PlannerReadsOnlyWrappedKeys leaves only KMS-wrapped values
+        // (docs/design.md#key-origins).
+        Sid: "PlannerReadsNoOtherSecret",
+        Effect: "Deny",
+        Action: ["secretsmanager:GetSecretValue"],
+        NotResource: secrets,
       },
       {
         // Negated operators match when the key is absent: no KmsKeyId (the
@@ -588,8 +640,7 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
         // bound to an exact encryption context, which no wrapped DKIM key
         // ({domain, selector}) and no key secret's version can carry: SNS's
         // data keys for the notification topic (publishing to an encrypted
-        // topic needs Decrypt: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html)
-        // and the TSIG secrets' versions.
+        // topic needs Decrypt: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
         Sid: "PlannerDecryptsNothing",
         Effect: "Deny",
         Action: ["kms:Decrypt"],
@@ -603,7 +654,7 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
           },
           // The DKIM secrets' envelopes: Secrets Manager decrypts them only
           // for GetSecretValue, which PlannerReadsOnlyWrappedKeys limits.
-          StringNotLike: { "kms:EncryptionContext:SecretARN": [secrets, ...tsigSecrets] },
+          StringNotLike: { "kms:EncryptionContext:SecretARN": [secrets] },
         },
       },
     ],
@@ -685,6 +736,10 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: scope.identityArns,
       },
       ...publishNotifications(scope),
+      // The gated retire job takes a retired selector's record out of DNS
+      // (never the active one: engine/retire.ts, and a reviewer approves it).
+      ...route53DkimChanges(scope, "DELETE"),
+      ...readTsigSecrets(scope),
       ...sharedDenies(scope),
       {
         // ForAnyValue: one key outside the set is enough to refuse the call.
@@ -700,6 +755,72 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         Action: ["secretsmanager:CreateSecret", "kms:GenerateDataKeyPairWithoutPlaintext"],
         Resource: "*",
       },
+    ],
+  };
+}
+
+/**
+ * The publisher role: the post-merge `publish` job, in its own environment
+ * entered from the default branch only, never on a schedule. It reads what
+ * the verify job reads (SES status, key metadata: the public halves) and adds
+ * a merged record to DNS: Route 53 CREATE only (AWS refuses a CREATE over an
+ * existing record set, so the active selector's record cannot be
+ * overwritten), or an RFC 2136 update signed with the TSIG key it alone
+ * reads among the scheduled jobs. It never reads, writes or tags a DKIM key,
+ * never deletes a record and sends no message (docs/design.md#publishers).
+ */
+export function publisherPolicy(scope: RolePolicyScope): PolicyDocument {
+  const secrets = secretArnPattern(scope, scope.secretPrefix);
+  const tsigSecrets = scope.tsigSecretArns ?? [];
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "ReadIdentityState",
+        Effect: "Allow",
+        Action: ["ses:GetEmailIdentity"],
+        Resource: scope.identityArns,
+      },
+      ...readKeyMetadata(secrets),
+      ...readTsigSecrets(scope),
+      ...route53DkimChanges(scope, "CREATE"),
+      ...sharedDenies(scope),
+      {
+        Sid: "PublisherNeverTouchesKeys",
+        Effect: "Deny",
+        Action: [
+          "secretsmanager:GetSecretValue",
+          "secretsmanager:CreateSecret",
+          "secretsmanager:DeleteSecret",
+          "secretsmanager:TagResource",
+        ],
+        Resource: secrets,
+      },
+      {
+        Sid: "PublisherNeverUsesTheProjectKey",
+        Effect: "Deny",
+        Action: ["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyPairWithoutPlaintext"],
+        Resource: scope.kmsKeyArn,
+      },
+      {
+        // The notices come from the planner and the activator only (the
+        // topic policy says so too): a publish job has nothing to announce.
+        Sid: "PublisherSendsNoMessages",
+        Effect: "Deny",
+        Action: ["sns:Publish"],
+        Resource: "*",
+      },
+      ...(tsigSecrets.length
+        ? []
+        : [
+            {
+              // Without rfc2136 identities there is no secret to read.
+              Sid: "PublisherReadsNoSecretValue",
+              Effect: "Deny" as const,
+              Action: ["secretsmanager:GetSecretValue"],
+              Resource: "*",
+            },
+          ]),
     ],
   };
 }

@@ -1,15 +1,16 @@
 /**
- * What the planner and activator roles may do (see `policies.ts` for the
+ * What the planner, activator and publisher roles may do (see `policies.ts` for the
  * documents and why each statement exists). Inline policies, so the grants
  * live and die with the roles and no other principal can share them.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { activatorPolicy, plannerPolicy, type RolePolicyScope } from "./policies";
+import { activatorPolicy, plannerPolicy, publisherPolicy, type RolePolicyScope } from "./policies";
 
 export interface RolePermissionsArgs {
   plannerRole: aws.iam.Role;
   activatorRole: aws.iam.Role;
+  publisherRole: aws.iam.Role;
   scope: pulumi.Input<RolePolicyScope>;
   provider: aws.Provider;
 }
@@ -17,6 +18,7 @@ export interface RolePermissionsArgs {
 export class RolePermissions extends pulumi.ComponentResource {
   readonly plannerPolicy: aws.iam.RolePolicy;
   readonly activatorPolicy: aws.iam.RolePolicy;
+  readonly publisherPolicy: aws.iam.RolePolicy;
 
   constructor(name: string, args: RolePermissionsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-dkim-rotation:index:RolePermissions", name, {}, opts);
@@ -39,6 +41,16 @@ export class RolePermissions extends pulumi.ComponentResource {
         role: args.activatorRole.name,
         name: "dkim-activator",
         policy: scope.apply((s) => JSON.stringify(activatorPolicy(s))),
+      },
+      childOpts,
+    );
+
+    this.publisherPolicy = new aws.iam.RolePolicy(
+      `${name}-publisher`,
+      {
+        role: args.publisherRole.name,
+        name: "dkim-publisher",
+        policy: scope.apply((s) => JSON.stringify(publisherPolicy(s))),
       },
       childOpts,
     );

@@ -264,11 +264,12 @@ export class DnsTeam {
       const identity = this.opts.config.identities.find((i) => i.domain === domain)!;
       const publisher = this.opts.publisher ?? "manual";
       if (publisher !== "manual") {
-        // The action's publisher puts it into DNS (on the merge's push, or the next hourly verify).
+        // The action's publish job puts it into DNS on the merge's push (publisher
+        // role); the gated retire job takes a retired one out (activator role).
         this.opts.print(
           content !== undefined
-            ? `${stamp(new Date(now))} ${domain}: DNS reviewers approved and merged PR #${pr.number}; the ${publisher} publisher puts it into DNS`
-            : `${stamp(new Date(now))} ${domain}: retirement PR #${pr.number} merged; the ${publisher} publisher takes the record out`,
+            ? `${stamp(new Date(now))} ${domain}: DNS reviewers approved and merged PR #${pr.number}; the publish job puts it into DNS by ${publisher}`
+            : `${stamp(new Date(now))} ${domain}: retirement PR #${pr.number} merged; the gated retire job takes the record out by ${publisher}`,
         );
         merged.push({
           number: pr.number,

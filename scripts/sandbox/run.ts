@@ -37,7 +37,10 @@ import {
   isoDate,
   SimClock,
 } from "../../actions/dkim-rotation/src/engine/clock";
-import { gatedEnvironmentOf } from "../../actions/dkim-rotation/src/engine/config";
+import {
+  publisherEnvironmentOf,
+  gatedEnvironmentOf,
+} from "../../actions/dkim-rotation/src/engine/config";
 import {
   generateDkimKeyPair,
   sesPrivateKeyToPem,
@@ -152,6 +155,7 @@ const REVIEWER = "approver";
 const VARS = {
   AWS_PLANNER_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-planner",
   AWS_ACTIVATOR_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-activator",
+  AWS_PUBLISHER_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-publisher",
   AWS_REGION: "ap-northeast-1",
 };
 
@@ -280,6 +284,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       preventSelfReview: true,
       branchPatterns: ["main"],
     });
+    // The publish job's environment, as infra/ creates it: no reviewers, main only.
+    github.actions.setEnvironment(publisherEnvironmentOf(config), { branchPatterns: ["main"] });
     const repository = new SandboxRepository(repoDir, recordFolderOf(config));
     repository.init(files, clock.t);
     const team = new DnsTeam({

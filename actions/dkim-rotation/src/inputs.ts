@@ -22,6 +22,7 @@ import {
 export const COMMANDS = [
   "plan",
   "verify",
+  "publish",
   "activate",
   "rollback",
   "rollback-check",
@@ -50,8 +51,9 @@ export interface ActionInputs {
   /** Folder of the record files, relative to the workspace (`dns` by default). */
   recordFolder: string;
   /**
-   * The gated environment the calling workflow names; when set, it must be the
-   * stack file's `github.environment` (one environment, said in two places).
+   * The environment the calling workflow names; when set, it must be the
+   * stack file's `github.environment` (the gated one), or for `publish` its
+   * `github.publisherEnvironment` (one environment, said in two places).
    */
   environment?: string;
 }
@@ -66,6 +68,7 @@ const NEEDS: Record<
 > = {
   plan: { domain: "optional", selector: "forbidden" },
   verify: { domain: "optional", selector: "optional" },
+  publish: { domain: "optional", selector: "forbidden" },
   activate: { domain: "optional", selector: "optional" },
   status: { domain: "optional", selector: "forbidden" },
   doctor: { domain: "forbidden", selector: "forbidden" },

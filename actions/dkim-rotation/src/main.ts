@@ -5,7 +5,7 @@
  */
 import * as core from "@actions/core";
 import { systemClock, type Clock } from "./engine/clock";
-import { gatedEnvironmentOf, type ProjectConfig } from "./engine/config";
+import { gatedEnvironmentOf, publisherEnvironmentOf, type ProjectConfig } from "./engine/config";
 import { loadConfig } from "./load-config";
 import { InputError, RefusalError, oneLine } from "./engine/errors";
 import { statusRows } from "./format";
@@ -22,7 +22,7 @@ import { runPlan } from "./engine/plan";
 import { runRetire } from "./engine/retire";
 import { runVerify } from "./engine/verify";
 import { snapshotAll, snapshotForVerify, type IdentitySnapshot } from "./engine/snapshot";
-import { followUp } from "./engine/follow-up";
+import { awaitingAutomaticPublication, followUp, publishMerged } from "./engine/follow-up";
 import type { ChangeRequestPort } from "./engine/ports";
 import { RepoRecords, recordFolderStat } from "./adapters/repo-records";
 import { quote } from "./engine/values";
@@ -202,13 +202,24 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
     fileHint: "set the action's config input to the stack file's path in the repository",
     recordFolder: inputs.recordFolder,
   });
-  const environment = gatedEnvironmentOf(config);
+  const publishing = inputs.command === "publish";
+  const environment = publishing ? publisherEnvironmentOf(config) : gatedEnvironmentOf(config);
+  const setting = publishing ? "github.publisherEnvironment" : "github.environment";
   if (inputs.environment && inputs.environment !== environment)
     throw new InputError({
       file: "input:environment",
       field: "environment",
-      problem: `${quote(inputs.environment)} is not the environment ${config.file} names in github.environment (${quote(environment)})`,
-      hint: "the workflow's environment input and github.environment in the stack file must name the same gated environment",
+      problem: `${quote(inputs.environment)} is not the environment ${config.file} names in ${setting} (${quote(environment)})`,
+      hint: `the workflow's environment input and ${setting} in the stack file must name the same environment`,
+    });
+  // No role a scheduled job holds may change DNS (docs/design.md#publishers):
+  // the publish job runs on the merge's push or by hand, never on a schedule.
+  if (publishing && env.event === "schedule")
+    throw new InputError({
+      file: "input:command",
+      field: "command",
+      problem: "publish refuses to run on a schedule",
+      hint: "publish runs on the merge's push to main, or by hand (workflow_dispatch) from main",
     });
   // A record folder reached through a link would show reviewers one file and the engine another.
   recordFolderStat(env.workspace, inputs.recordFolder);
@@ -290,8 +301,9 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         // SES only where an activation or a deletion may be due (the daily plan reads the fleet).
         const read = await snapshotForVerify(ctx, domains);
         const skipped = read.skipped;
-        // Publish a merged record (rfc2136/route53), take out a retired one,
-        // send the messages now due; then offer what is ready.
+        // Send the messages now due; then offer what is ready. DNS changes are
+        // not this job's (the planner role may make none): the publish job
+        // adds merged records, the gated retire job removes retired ones.
         const follow = inputs.dryRun
           ? { snapshots: read.snapshots, reports: [] }
           : await followUp(ctx, read.snapshots);
@@ -329,8 +341,15 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             core.info(`${h.domain}: ${h.selector}: ${h.reason}`);
           }
         }
+        const publish = awaitingAutomaticPublication(snaps);
+        const publishNotes = publish.map(
+          (p) =>
+            `${p.domain}: ${p.selector} is merged and awaits its automatic publisher: the publish job adds it on the merge's push${env.event === "schedule" ? "; a scheduled run never publishes, so if that run failed, run this workflow by hand from main" : ""}`,
+        );
+        for (const note of publishNotes) core.info(note);
         core.setOutput("ready", JSON.stringify(ready));
         core.setOutput("retire", JSON.stringify(retire));
+        core.setOutput("publish", JSON.stringify(publish));
         core.setOutput("decisions", JSON.stringify(snaps.map((s) => s.decision)));
         return {
           title,
@@ -339,10 +358,38 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             ...notesOf(snaps),
             ...nameserverNotes(snaps),
             ...followNotes,
+            ...publishNotes,
             ...held,
             ...skippedNote,
           ],
         };
+      }
+      case "publish": {
+        // Add-only: Route 53 refuses a CREATE over an existing record, so the
+        // active record cannot be overwritten (docs/design.md#publishers).
+        const read = await snapshotForVerify(ctx, domains);
+        const result = inputs.dryRun
+          ? { snapshots: read.snapshots, reports: [] }
+          : await publishMerged(ctx, read.snapshots);
+        const todo = awaitingAutomaticPublication(read.snapshots);
+        const notes = [
+          ...(inputs.dryRun
+            ? todo.map((t) => `${t.domain}: would publish ${t.selector}`)
+            : result.reports.map(
+                (r) =>
+                  `${r.domain}: ${[...r.notes, ...(r.error ? [`failed: ${r.error}`] : [])].join("; ")}`,
+              )),
+          ...(todo.length ? [] : ["no merged record awaits an automatic publisher"]),
+        ];
+        for (const note of notes) core.info(note);
+        const summary: JobSummary = { title, identities: summaryRows(result.snapshots), notes };
+        const failed = result.reports.filter((r) => r.error);
+        if (failed.length) {
+          // The others are published; the summary says so before the job fails.
+          await writeJobSummary(summary);
+          throw new Error(failed.map((r) => `${r.domain}: ${r.error}`).join("; "));
+        }
+        return summary;
       }
       case "activate": {
         const targets =

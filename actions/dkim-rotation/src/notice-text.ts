@@ -1,12 +1,16 @@
 /**
  * The words of every notification (docs/operations.md#notifications): plain
  * text, because SNS delivers the same message to e-mail, AWS Chatbot and a
- * webhook. Public keys and record values only; never a private key.
+ * webhook. Never a private key, and never a record value either: a message
+ * names the pull request, the record file on main and the key fingerprint,
+ * and the DNS team publishes from the repository, so a forged notice (any
+ * role that may publish to the topic could send one) carries nothing the
+ * team would put into DNS (docs/design.md#notifications).
  */
 import { isoDate } from "./engine/clock";
 import { describeRollback } from "./engine/lifecycle";
 import { digCommands, type NoticeFacts } from "./engine/notify";
-import { splitTxt } from "./engine/record";
+import { rotationBranch } from "./adapters/github";
 
 /** SNS Subject: ASCII, no line breaks, under 100 characters (SNS Publish API reference). */
 export const SUBJECT_MAX = 99;
@@ -27,16 +31,29 @@ function publishedBy(f: NoticeFacts): string {
   }
 }
 
+/** The one place the record's value lives: the file on main, which the DNS reviewers merged. */
 function recordLines(f: NoticeFacts): string[] {
   const r = f.rotation;
   if (!r) return [`Record:      ${f.recordName}  TXT`];
   return [
     `Record:      ${f.recordName}  TXT  (TTL ${f.identity.recordTtl})`,
-    `Value:       ${splitTxt(r.joinedValue)
-      .map((s) => `"${s}"`)
-      .join(" ")}`,
+    `File:        ${r.path} on main`,
+    `Key:         ${r.fingerprint} (the file's "; fingerprint:" line)`,
     `Publish by:  ${isoDate(r.publishBy)}`,
     `Published by ${publishedBy(f)}`,
+    f.publisher === "manual"
+      ? "Publish the value from that file on main, never from a message: this one carries none on purpose."
+      : "Nothing to publish by hand: the pipeline publishes from main. A message asking you to publish a value did not come from it.",
+  ];
+}
+
+/** Which pull request: its link when known, else the one from the rotation's fixed branch. */
+function prLines(f: NoticeFacts): string[] {
+  if (f.pullRequest?.url) return [`Pull request: ${f.pullRequest.url}`];
+  if (f.pullRequest?.number) return [`Pull request: #${f.pullRequest.number}`];
+  if (!f.rotation) return [];
+  return [
+    `Pull request: the one from branch ${rotationBranch(f.identity.domain, f.selector)} that added ${f.rotation.path}`,
   ];
 }
 
@@ -61,17 +78,12 @@ function dnsLines(f: NoticeFacts): string[] {
 
 /** A record on main that is not served everywhere yet: the record, the answers, the checks. */
 function stillPending(f: NoticeFacts): string[] {
-  return ["", ...recordLines(f), "", ...dnsLines(f), "", ...digLines(f)];
+  return ["", ...prLines(f), ...recordLines(f), "", ...dnsLines(f), "", ...digLines(f)];
 }
 
 function render(f: NoticeFacts): { subject: string; lines: string[] } {
   const d = f.identity.domain;
   const sel = f.selector;
-  const prLine = f.pullRequest?.url
-    ? `Pull request: ${f.pullRequest.url}`
-    : f.pullRequest?.number
-      ? `Pull request: #${f.pullRequest.number}`
-      : undefined;
   const publishBy = f.rotation ? isoDate(f.rotation.publishBy) : "?";
   switch (f.kind) {
     case "pr-opened":
@@ -80,10 +92,10 @@ function render(f: NoticeFacts): { subject: string; lines: string[] } {
         lines: [
           `A new DKIM key for ${d} needs its DNS record.`,
           f.publisher === "manual"
-            ? "Please review and merge the pull request, then publish the record below on every authoritative nameserver."
+            ? "Please review and merge the pull request, then publish the record file from main on every authoritative nameserver."
             : "Please review and merge the pull request; the pipeline publishes the record itself after the merge.",
           "",
-          ...(prLine ? [prLine] : []),
+          ...prLines(f),
           ...recordLines(f),
           "",
           ...digLines(f),
@@ -97,9 +109,10 @@ function render(f: NoticeFacts): { subject: string; lines: string[] } {
         lines: [
           `The record for ${sel} is on main.`,
           f.publisher === "manual"
-            ? `Please publish it on every authoritative nameserver by ${publishBy}.`
+            ? `Please publish it from the file on main on every authoritative nameserver by ${publishBy}.`
             : `The pipeline publishes it now by ${f.publisher}, then verifies every authoritative nameserver.`,
           "",
+          ...prLines(f),
           ...recordLines(f),
           "",
           ...digLines(f),

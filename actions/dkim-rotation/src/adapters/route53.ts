@@ -3,13 +3,18 @@
  * zone and waits until Route 53 reports the change INSYNC (propagated to
  * every Route 53 authoritative server, API_GetChange).
  *
- * - publish is one UPSERT, so replacing a value is atomic and re-running
- *   with the same value is a no-op that succeeds;
+ * - publish is one CREATE: Route 53 refuses a CREATE of an existing record
+ *   set (InvalidChangeBatch), and the publisher role may do nothing else
+ *   (IAM's route53:ChangeResourceRecordSetsActions), so no publish can
+ *   overwrite a record, the active one included (docs/design.md#route53-changes).
+ *   It reads the set first: the same value already there is success
+ *   (re-runs converge), a different one is a one-line refusal;
  * - the value is one ResourceRecord of quoted character-strings, `"` and `\`
  *   escaped (Route 53's TXT format); the engine hands strings of at most 255
  *   bytes, and Route 53 refuses longer ones (CharacterStringTooLong);
- * - remove reads the exact set first (ListResourceRecordSets), because a
- *   DELETE must match the current TTL and values exactly.
+ * - remove (the gated retire job) reads the exact set first
+ *   (ListResourceRecordSets), because a DELETE must match the current TTL
+ *   and values exactly.
  */
 import {
   ChangeResourceRecordSetsCommand,
@@ -49,9 +54,9 @@ function hintFor(err: unknown): string {
   if (name === "NoSuchHostedZone")
     return "check route53.hostedZoneId in the stack file (the ID without /hostedzone/)";
   if (name === "AccessDenied" || name === "AccessDeniedException")
-    return "the role needs route53:ChangeResourceRecordSets, route53:ListResourceRecordSets and route53:GetChange on this zone";
+    return "the publish job's role needs route53:ChangeResourceRecordSets (CREATE; the gated retire job's: DELETE), route53:ListResourceRecordSets and route53:GetChange on this zone";
   if (name === "InvalidChangeBatch")
-    return "the zone changed under us or the name is outside the zone: list the record set and compare";
+    return "the zone changed under us (a CREATE over an existing record, a DELETE of a changed one) or the name is outside the zone: list the record set and compare";
   if (name === "Throttling" || name === "PriorRequestNotComplete")
     return "Route 53 throttles API requests per account: retry later, or pace other Route 53 callers";
   return "see the Route 53 error above";
@@ -79,7 +84,7 @@ export class Route53Publisher implements DnsPublisherPort {
 
   /** Submit one change of `recordSet`, then wait until Route 53 reports it INSYNC. */
   private async change(
-    action: "UPSERT" | "DELETE",
+    action: "CREATE" | "DELETE",
     name: string,
     why: string,
     recordSet: ResourceRecordSet,
@@ -121,28 +126,49 @@ export class Route53Publisher implements DnsPublisherPort {
     ttl: number;
   }): Promise<{ detail: string }> {
     const name = this.recordName(req.domain, req.selector);
-    if (req.strings.length === 0) throw new Error(`Route 53 UPSERT of ${name}: no TXT strings`);
+    if (req.strings.length === 0) throw new Error(`Route 53 CREATE of ${name}: no TXT strings`);
     const value = route53TxtValue(req.strings);
-    const changeId = await this.change(
-      "UPSERT",
-      name,
-      `publish ${req.selector} for ${req.domain}`,
-      {
+    const settled = await this.alreadyThere(name, value);
+    if (settled) return settled;
+    let changeId: string;
+    try {
+      changeId = await this.change("CREATE", name, `publish ${req.selector} for ${req.domain}`, {
         Name: name,
         Type: "TXT",
         TTL: req.ttl,
         ResourceRecords: [{ Value: value }],
-      },
-    );
-    return { detail: `route53: ${name} TXT upserted in ${this.hostedZoneId} (${changeId} INSYNC)` };
+      });
+    } catch (err) {
+      // Created meanwhile (a concurrent run), so Route 53 refused the CREATE:
+      // the same value is success. A wait that timed out is not.
+      const cause = (err as Error).cause;
+      if (cause instanceof Error && cause.name === "InvalidChangeBatch") {
+        const raced = await this.alreadyThere(name, value);
+        if (raced) return raced;
+      }
+      throw err;
+    }
+    return { detail: `route53: ${name} TXT created in ${this.hostedZoneId} (${changeId} INSYNC)` };
   }
 
-  async remove(req: {
-    domain: string;
-    selector: string;
-  }): Promise<{ acted: boolean; detail: string }> {
-    const name = this.recordName(req.domain, req.selector);
-    let current: ResourceRecordSet | undefined;
+  /**
+   * What the zone holds at `name` already: the same one value is success, any
+   * other TXT set a refusal (this role may only CREATE; Route 53 would refuse
+   * the CREATE anyway, and nothing here may overwrite a record).
+   */
+  private async alreadyThere(name: string, value: string): Promise<{ detail: string } | undefined> {
+    const current = await this.current(name);
+    if (!current) return undefined;
+    const values = (current.ResourceRecords ?? []).map((r) => r.Value);
+    if (values.length === 1 && values[0] === value)
+      return { detail: `route53: ${name} TXT already holds this value in ${this.hostedZoneId}` };
+    throw new Error(
+      `Route 53 hosted zone ${this.hostedZoneId} already holds a different TXT record at ${name}; refusing to publish over it (hint: a selector is never reused, so that record is not this key's: ask the DNS team who wrote it; delete it in the zone only if it is not a live key, then re-run the publish job)`,
+    );
+  }
+
+  /** The TXT set at exactly `name`, if any. */
+  private async current(name: string): Promise<ResourceRecordSet | undefined> {
     try {
       const out = await this.client.send(
         new ListResourceRecordSetsCommand({
@@ -154,10 +180,20 @@ export class Route53Publisher implements DnsPublisherPort {
       );
       const first = out.ResourceRecordSets?.[0];
       // The list starts at the first set >= (name, TXT): it may be another one.
-      if (first && first.Type === "TXT" && first.Name?.toLowerCase() === name) current = first;
+      return first && first.Type === "TXT" && first.Name?.toLowerCase() === name
+        ? first
+        : undefined;
     } catch (err) {
       throw this.fail("ListResourceRecordSets", name, err);
     }
+  }
+
+  async remove(req: {
+    domain: string;
+    selector: string;
+  }): Promise<{ acted: boolean; detail: string }> {
+    const name = this.recordName(req.domain, req.selector);
+    const current = await this.current(name);
     if (!current)
       return {
         acted: false,
@@ -188,7 +224,7 @@ export class Route53Publisher implements DnsPublisherPort {
       if (status === "INSYNC") return;
       if (waited >= this.timeoutMs)
         throw new Error(
-          `Route 53 change ${changeId} for ${name} TXT in hosted zone ${this.hostedZoneId} is still ${status ?? "unknown"} after ${Math.round(waited / 1000)} s (hint: Route 53 usually propagates within 60 s; check GetChange ${changeId} later and re-run, the UPSERT is idempotent)`,
+          `Route 53 change ${changeId} for ${name} TXT in hosted zone ${this.hostedZoneId} is still ${status ?? "unknown"} after ${Math.round(waited / 1000)} s (hint: Route 53 usually propagates within 60 s; check GetChange ${changeId} later and re-run: a record already holding this value counts as published)`,
         );
       this.opts.onProgress?.(
         `route53: ${changeId} is ${status ?? "unknown"}; checking again in ${this.pollMs} ms`,

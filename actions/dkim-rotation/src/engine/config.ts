@@ -40,6 +40,11 @@ export {
 
 export const DEFAULT_CONFIG_FILE = "Pulumi.prod.yaml";
 export const DEFAULT_ENVIRONMENT = "dkim-production";
+/**
+ * The environment of the post-merge `publish` job: the only job the publisher
+ * role trusts, entered from the default branch only (docs/design.md#publishers).
+ */
+export const DEFAULT_PUBLISHER_ENVIRONMENT = "dkim-dns";
 export const DEFAULT_PROJECT = "ses-dkim-rotation";
 
 /**
@@ -257,6 +262,8 @@ export const githubSchema = z
     owner: z.string().regex(/^[A-Za-z0-9-]+$/, { error: "must be a GitHub user or organisation" }),
     repo: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "must be a repository name" }),
     environment: z.string().min(1).default(DEFAULT_ENVIRONMENT),
+    /** The `publish` job's environment (main only); never the gated one. */
+    publisherEnvironment: z.string().min(1).default(DEFAULT_PUBLISHER_ENVIRONMENT),
     manageRepository: z.boolean().default(false),
     /** The DKIM GitHub App's id: the only actor the record-branch ruleset lets push (docs/design.md#bot-branches). */
     appId: z.number().int().positive().optional(),
@@ -283,7 +290,13 @@ export const githubSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  // One environment for both would let the publish job assume the activator
+  // role, and the gated jobs the publisher role (docs/design.md#publishers).
+  .refine((g) => g.publisherEnvironment !== g.environment, {
+    error: "must differ from github.environment (the gated environment); e.g. dkim-dns",
+    path: ["publisherEnvironment"],
+  });
 
 /** The reusable workflow that defines each gated job (docs/design.md#github-approval-gate). */
 export const GATED_WORKFLOW_FILE = {
@@ -296,6 +309,7 @@ export const GATED_WORKFLOW_FILE = {
 export const ROLE_WORKFLOW_FILES = {
   planner: ["reusable-plan.yml", "reusable-activate.yml", "reusable-rollback.yml"],
   activator: ["reusable-activate.yml", "reusable-rollback.yml"],
+  publisher: ["reusable-activate.yml"],
 } as const;
 
 export type WorkflowPin = NonNullable<z.output<typeof githubSchema>["workflowPin"]>;
@@ -385,6 +399,11 @@ export interface ProjectConfig {
 /** The environment whose required reviewers gate every key-reading job. */
 export function gatedEnvironmentOf(config: ProjectConfig): string {
   return config.github?.environment ?? DEFAULT_ENVIRONMENT;
+}
+
+/** The environment the `publish` job runs in (the publisher role trusts it alone). */
+export function publisherEnvironmentOf(config: ProjectConfig): string {
+  return config.github?.publisherEnvironment ?? DEFAULT_PUBLISHER_ENVIRONMENT;
 }
 
 /** Project keys only the Pulumi program reads (validated in infra/config.ts). */

@@ -62,6 +62,8 @@ export interface RotationInfo {
   path: string;
   recordFileText: string;
   joinedValue: string;
+  /** `sha256:<hex>` of the public key (SPKI DER): the record file's `; fingerprint:` line. */
+  fingerprint: string;
   nameservers: string[];
   generatedAt: Date;
   publishBy: Date;

@@ -1,21 +1,23 @@
 /**
- * What happens between a record's merge and its activation, run by the plan
- * (daily) and the verify job (on the merge's push, then hourly):
- * - an identity with an automatic publisher (`rfc2136`, `route53`) gets its
- *   merged record put into DNS, and an old selector's record taken out once
- *   its removal is on main (after the grace period, never the active one);
- * - the DNS team and the approvers get the messages now due (notify.ts).
- * Whatever published the record, activation still verifies every
- * authoritative nameserver and still needs approval
+ * What happens between a record's merge and its activation:
+ * - `followUp`, run by the plan (daily) and the verify job (on the merge's
+ *   push, then hourly) with the planner role: the DNS team and the approvers
+ *   get the messages now due (notify.ts). It changes no DNS record.
+ * - `publishMerged`, run by the `publish` job only (the publisher role, its
+ *   own environment, on the merge's push to main or a manual run from main,
+ *   never on a schedule): an identity with an automatic publisher
+ *   (`rfc2136`, `route53`) gets its merged record put into DNS. Route 53
+ *   refuses a CREATE over an existing record, so the publisher role cannot
+ *   overwrite the active one (docs/design.md#publishers).
+ * Removing a retired selector's record is the gated retire job's
+ * (engine/retire.ts). Whatever published the record, activation still
+ * verifies every authoritative nameserver and still needs approval
  * (docs/design.md#invariant-1-no-swap-without-dns).
  */
-import { addDays } from "./clock";
 import { publisherOf } from "./config";
 import type { EngineContext } from "./engine-context";
-import { checkRetirement } from "./lifecycle";
 import { publicationEventsDue, sendOnce } from "./notify";
 import { publishByOf, renderRotation } from "./plan";
-import type { DnsPublisherPort } from "./ports";
 import { dkimRecordValue, splitTxt } from "./record";
 import { type IdentitySnapshot, snapshotIdentity } from "./snapshot";
 
@@ -27,14 +29,43 @@ export interface FollowUpReport {
   error?: string;
 }
 
-/**
- * Publish, remove and notify for each snapshot; returns the snapshots as they
- * stand afterwards (an identity whose record was just published is read
- * again, so the verify job can offer it for activation in the same run).
- */
-export async function followUp(
+/** Notify for each snapshot (the messages now due); returns the snapshots unchanged. */
+export function followUp(
   ctx: EngineContext,
   snapshots: IdentitySnapshot[],
+): Promise<{ snapshots: IdentitySnapshot[]; reports: FollowUpReport[] }> {
+  return eachSnapshot(ctx, snapshots, followUpOne);
+}
+
+/**
+ * Publish each merged record that DNS does not serve yet, for identities with
+ * an automatic publisher; returns the snapshots as they stand afterwards (an
+ * identity whose record was just published is read again). Sends nothing:
+ * the next verify run announces what it finds served.
+ */
+export function publishMerged(
+  ctx: EngineContext,
+  snapshots: IdentitySnapshot[],
+): Promise<{ snapshots: IdentitySnapshot[]; reports: FollowUpReport[] }> {
+  return eachSnapshot(ctx, snapshots, publishOne);
+}
+
+/** The merged selectors an automatic publisher has yet to put into DNS (the `publish` job's work). */
+export function awaitingAutomaticPublication(
+  snapshots: IdentitySnapshot[],
+): { domain: string; selector: string }[] {
+  return snapshots.flatMap(({ identity, lifecycle }) =>
+    publisherOf(identity) !== "manual" && lifecycle.candidate?.phase === "awaiting-publication"
+      ? [{ domain: identity.domain, selector: lifecycle.candidate.key.selector }]
+      : [],
+  );
+}
+
+/** One step per snapshot; a failure is reported and the others still run. */
+async function eachSnapshot(
+  ctx: EngineContext,
+  snapshots: IdentitySnapshot[],
+  step: (ctx: EngineContext, snap: IdentitySnapshot, notes: string[]) => Promise<IdentitySnapshot>,
 ): Promise<{ snapshots: IdentitySnapshot[]; reports: FollowUpReport[] }> {
   const out: IdentitySnapshot[] = [];
   const reports: FollowUpReport[] = [];
@@ -42,7 +73,7 @@ export async function followUp(
     const notes: string[] = [];
     let current = snap;
     try {
-      current = await followUpOne(ctx, snap, notes);
+      current = await step(ctx, snap, notes);
     } catch (err) {
       const error = (err as Error).message;
       ctx.log.warn(`${snap.identity.domain}: ${error}`);
@@ -61,27 +92,33 @@ async function followUpOne(
   snap: IdentitySnapshot,
   notes: string[],
 ): Promise<IdentitySnapshot> {
-  const { identity } = snap;
-  const publisher = publisherOf(identity) === "manual" ? undefined : ctx.publisherFor?.(identity);
-  const candidate = snap.lifecycle.candidate;
-  if (candidate?.phase === "awaiting-publication") {
+  if (snap.lifecycle.candidate?.phase === "awaiting-publication")
     await notifyPublication(ctx, snap, notes);
-    if (publisher) {
-      const key = candidate.key;
-      const published = await publisher.publish({
-        domain: identity.domain,
-        selector: key.selector,
-        strings: splitTxt(dkimRecordValue(key.publicKey)),
-        ttl: identity.recordTtl,
-      });
-      notes.push(`published ${key.selector} by ${publisher.kind}: ${published.detail}`);
-      ctx.log.info(`${identity.domain}: published ${key.selector} by ${publisher.kind}`);
-      snap = await snapshotIdentity(ctx, identity, { records: snap.records, keys: snap.keys });
-    }
-  }
   if (snap.decision.kind === "activate") await notifyReady(ctx, snap, notes);
-  if (publisher) await removeRetired(ctx, snap, publisher, notes);
   return snap;
+}
+
+async function publishOne(
+  ctx: EngineContext,
+  snap: IdentitySnapshot,
+  notes: string[],
+): Promise<IdentitySnapshot> {
+  const { identity } = snap;
+  const candidate = snap.lifecycle.candidate;
+  if (publisherOf(identity) === "manual" || candidate?.phase !== "awaiting-publication")
+    return snap;
+  const publisher = ctx.publisherFor?.(identity);
+  if (!publisher) return snap;
+  const key = candidate.key;
+  const published = await publisher.publish({
+    domain: identity.domain,
+    selector: key.selector,
+    strings: splitTxt(dkimRecordValue(key.publicKey)),
+    ttl: identity.recordTtl,
+  });
+  notes.push(`published ${key.selector} by ${publisher.kind}: ${published.detail}`);
+  ctx.log.info(`${identity.domain}: published ${key.selector} by ${publisher.kind}`);
+  return snapshotIdentity(ctx, identity, { records: snap.records, keys: snap.keys });
 }
 
 /** `merged`, the reminder now due, `overdue`: for a record on main that DNS does not serve yet. */
@@ -142,35 +179,5 @@ async function notifyReady(
       dns: snap.dns[candidate.key.selector]?.verification,
     });
     if (result === "sent") notes.push(`sent ${kind}`);
-  }
-}
-
-/**
- * An old selector whose record file has left main (the retirement PR was
- * merged) is removed from DNS, only if the lifecycle allows its retirement:
- * the grace period is over and SES does not sign with it (invariant 3).
- * Keys already purged leave the history, so this stays bounded.
- */
-async function removeRetired(
-  ctx: EngineContext,
-  snap: IdentitySnapshot,
-  publisher: DnsPublisherPort,
-  notes: string[],
-): Promise<void> {
-  const lc = snap.lifecycle;
-  for (const h of lc.history) {
-    if (h.record) continue;
-    const check = checkRetirement(lc, h.selector);
-    if (!check.ok) {
-      ctx.log.info(`${snap.identity.domain}: ${h.selector} stays in DNS: ${check.why}`);
-      continue;
-    }
-    // A key purged long ago needs no further look; one deleted within its window still does.
-    if (h.key?.deletionDate && addDays(h.key.deletionDate, 1) < ctx.clock.now()) continue;
-    const removed = await publisher.remove({ domain: snap.identity.domain, selector: h.selector });
-    if (removed.acted) {
-      notes.push(`removed ${h.selector} by ${publisher.kind}: ${removed.detail}`);
-      ctx.log.info(`${snap.identity.domain}: removed ${h.selector} by ${publisher.kind}`);
-    }
   }
 }

@@ -206,11 +206,12 @@ export async function renderRotation(
     .nameservers(identity.domain, identity.nameservers)
     .catch(() => []);
   const publishBy = publishByOf(identity, key);
+  const fingerprint = publicKeyFingerprint(key.publicKey);
   const recordFileText = renderRecordFile({
     domain: identity.domain,
     selector: key.selector,
     keyBits: key.keyBits,
-    fingerprint: publicKeyFingerprint(key.publicKey),
+    fingerprint,
     createdAt: key.createdAt.toISOString(),
     publishBy: isoDate(publishBy),
     publicKey: key.publicKey,
@@ -225,6 +226,7 @@ export async function renderRotation(
     path: recordPath(identity.domain, key.selector, recordFolderOf(ctx.config)),
     recordFileText,
     joinedValue: dkimRecordValue(key.publicKey),
+    fingerprint,
     nameservers,
     generatedAt: key.createdAt,
     publishBy,

@@ -1,8 +1,12 @@
 /**
  * `retire`: remove an old selector's record and schedule its key for deletion
  * after the grace period; never the selector SES signs with (invariant 3).
+ * With an automatic publisher, this gated job (activator role, approved by a
+ * reviewer) is also the one that deletes the record from DNS: no job a
+ * schedule runs holds a role that may (docs/design.md#publishers).
  */
 import { isoDate } from "./clock";
+import { publisherOf } from "./config";
 import { RefusalError } from "./errors";
 import { checkRetirement } from "./lifecycle";
 import { recordFolderOf, recordPath } from "./record";
@@ -14,7 +18,11 @@ import { sendOnce } from "./notify";
 export interface RetireReport {
   domain: string;
   selector: string;
-  steps: { step: "remove-record" | "delete-key"; acted: boolean; detail: string }[];
+  steps: {
+    step: "remove-record" | "remove-dns" | "delete-key";
+    acted: boolean;
+    detail: string;
+  }[];
   message: string;
 }
 
@@ -61,8 +69,41 @@ export async function runRetire(
         detail: `${recordPath(domain, selector, recordFolderOf(ctx.config))} is already gone from main`,
       });
     }
+    // The record leaves DNS only once its removal is merged on main (the DNS
+    // reviewers' approval), and before the key is deleted: a failed removal
+    // leaves the key, so the next gated retire job tries again.
+    const publisher = publisherOf(identity) === "manual" ? undefined : ctx.publisherFor?.(identity);
+    if (publisher) {
+      if (record)
+        steps.push({
+          step: "remove-dns",
+          acted: false,
+          detail: `${selector} stays in DNS until the removal of ${record.path} is merged`,
+        });
+      else if (opts.dryRun)
+        steps.push({
+          step: "remove-dns",
+          acted: false,
+          detail: `would remove ${selector}._domainkey.${domain} by ${publisher.kind}`,
+        });
+      else {
+        const removed = await publisher.remove({ domain, selector });
+        if (removed.acted) ctx.log.info(`${domain}: removed ${selector} by ${publisher.kind}`);
+        steps.push({
+          step: "remove-dns",
+          acted: removed.acted,
+          detail: `${removed.acted ? `removed ${selector} by ${publisher.kind}: ` : ""}${removed.detail}`,
+        });
+      }
+    }
     if (!key)
       steps.push({ step: "delete-key", acted: false, detail: `no stored key for ${selector}` });
+    else if (publisher && record && !key.deletionDate)
+      steps.push({
+        step: "delete-key",
+        acted: false,
+        detail: `waits for the removal of ${record.path} to merge, so the job that deletes the key also removes the record from DNS`,
+      });
     else if (key.deletionDate)
       steps.push({
         step: "delete-key",
