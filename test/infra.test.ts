@@ -555,7 +555,7 @@ describe("Pulumi estate (infra/)", function () {
       });
       // No publisher is configured: no Route 53 and no TSIG secret.
       expect(allowedActions(policy).filter((a) => a.startsWith("route53:"))).to.deep.equal([]);
-      const noRead = statementFor(policy, "secretsmanager:GetSecretValue", "Deny");
+      const noRead = bySid(policy, "PlannerReadsOnlyWrappedKeys");
       expect(noRead.Condition).to.deep.equal({
         StringNotEquals: { "aws:ResourceTag/dkim:key-origin": "kms" },
       });
@@ -1103,7 +1103,7 @@ describe("Pulumi estate (infra/)", function () {
       // The planner: no TSIG read, no DNS change, no Decrypt exception for the TSIG secrets.
       expect(planner.Statement.find((s) => s.Sid === "ReadTsigSecrets")).to.equal(undefined);
       // The DKIM keys stay unreadable but for KMS-wrapped values (ciphertext).
-      const noRead = statementFor(planner, "secretsmanager:GetSecretValue", "Deny");
+      const noRead = bySid(planner, "PlannerReadsOnlyWrappedKeys");
       expect(noRead.Resource).to.equal(SECRETS);
       expect(allowedActions(planner).filter((a) => a.startsWith("route53:"))).to.deep.equal([]);
       expect(statementFor(planner, "kms:Decrypt", "Deny").Condition).to.deep.equal({

@@ -180,7 +180,7 @@ describe("workflows", () => {
         expect(perms["id-token"], `${file} ${id}`).to.equal(undefined);
       }
     }
-    expect(assuming).to.equal(6);
+    expect(assuming).to.equal(7); // plan, verify, publish, activate, retire, rollback's validate, rollback
   });
 
   it("activate and rollback run only in the gated environment the callers name, with the activator role", () => {
