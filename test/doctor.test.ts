@@ -120,6 +120,39 @@ describe("doctor", function () {
     expect(byStatus(checks, "fail")).to.deep.equal(["aws caller"]);
   });
 
+  it("an automatic publisher: its environment must exist and admit only the default branch", async () => {
+    const file = join(world.workspace, world.configFile);
+    const original = readFileSync(file, "utf8");
+    const stack = parse(original) as { config: Record<string, Record<string, unknown>[]> };
+    Object.assign(stack.config["ses-dkim-rotation:identities"]![0]!, {
+      publisher: "route53",
+      route53: { hostedZoneId: "Z0123456789ABCDEFGHIJ" },
+    });
+    writeFileSync(file, stringify(stack));
+    const gh = world.github.actions;
+    const line = async () => {
+      const r = await action(world, { command: "doctor" }, {});
+      const checks = JSON.parse(r.outputs.checks!) as CheckResult[];
+      return renderDoctor(checks.filter((c) => c.check.startsWith("github environment dkim-dns")));
+    };
+    try {
+      expect(await line()).to.match(
+        /^fail github environment dkim-dns: does not exist, so the publish job cannot assume the publisher role/,
+      );
+      gh.setEnvironment("dkim-dns", { reviewers: [] });
+      expect(await line()).to.match(
+        /^fail github environment dkim-dns branches: any branch may deploy \(no deployment branch policy\)/,
+      );
+      gh.setEnvironment("dkim-dns", { reviewers: [], branchPatterns: ["main"] });
+      expect(await line()).to.equal(
+        "ok   github environment dkim-dns branches: only main may deploy",
+      );
+    } finally {
+      writeFileSync(file, original);
+      gh.environments.delete("dkim-dns");
+    }
+  });
+
   it("a broken estate: each fault is a fail line with its fix, and the run fails", async () => {
     const gh = world.github.actions;
     gh.environments.delete("dkim-production");

@@ -24,7 +24,12 @@ import { join } from "node:path";
 import { Socket } from "node:net";
 import * as dnsPacket from "dns-packet";
 import type { Octokit } from "@octokit/rest";
-import { gatedEnvironmentOf, PINNED_SUBJECT_CLAIM_KEYS, type ProjectConfig } from "./engine/config";
+import {
+  gatedEnvironmentOf,
+  PINNED_SUBJECT_CLAIM_KEYS,
+  publisherEnvironmentOf,
+  type ProjectConfig,
+} from "./engine/config";
 import type { KeyStorePort, SesPort } from "./engine/ports";
 import type { NameserverTarget } from "./adapters/dns";
 import { checkAllRecords } from "./adapters/repo-records";
@@ -473,6 +478,37 @@ async function githubChecks(
         `cannot read it (${msg(err)})`,
         tokenFix("actions: read"),
       );
+  }
+
+  // The publisher's environment: the publisher role trusts only jobs in it,
+  // so only the default branch may enter it (docs/design.md#publishers).
+  if (config.identities.some((i) => i.publisher !== "manual")) {
+    const publisherEnv = publisherEnvironmentOf(config);
+    try {
+      const env = (
+        await octokit.rest.repos.getEnvironment({ owner, repo, environment_name: publisherEnv })
+      ).data;
+      add(
+        ...(await deploymentBranchCheck(
+          octokit,
+          owner,
+          repo,
+          publisherEnv,
+          env.deployment_branch_policy,
+        )),
+      );
+    } catch (err) {
+      add(
+        `github environment ${publisherEnv}`,
+        "fail",
+        (err as { status?: number }).status === 404
+          ? "does not exist, so the publish job cannot assume the publisher role"
+          : `cannot read it (${msg(err)})`,
+        (err as { status?: number }).status === 404
+          ? "create it with the deployment branch rule of the default branch only (or github.manageRepository: true)"
+          : tokenFix("actions: read"),
+      );
+    }
   }
 
   // Repository variables the workflows read.
