@@ -4,7 +4,6 @@
  * the same engine the GitHub Action runs. Output and exit codes follow one
  * contract (scripts/cli-contract.ts, documented in README.md).
  */
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { systemClock } from "../actions/dkim-rotation/src/engine/clock";
@@ -67,6 +66,7 @@ import { registerAdopt } from "./dkim-adopt";
 import { ALERT_EXIT_CODE, handle, runCli, type CommandOutcome } from "./cli-contract";
 import { bashCompletion, zshCompletion } from "./completion";
 import { sandboxOutProblem } from "./sandbox/out-dir";
+import packageJson from "../package.json" with { type: "json" };
 
 interface GlobalOptions {
   config: string;
@@ -247,11 +247,9 @@ const failOnAlertOption = () =>
   ).default(false);
 
 /** The package's version, from the package.json beside scripts/ (the one npm installed). */
+/** Imported, not read from disk: a bundled CLI (the crash tests bundle it) has no package.json beside it. */
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  };
-  return pkg.version;
+  return packageJson.version;
 }
 
 export function buildProgram(): Command {

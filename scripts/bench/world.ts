@@ -16,8 +16,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { KMSClient } from "@aws-sdk/client-kms";
+import { KmsKeyCustody } from "../../actions/dkim-rotation/src/adapters/kms";
 import { addDays, DAY_MS, MINUTE_MS } from "../../actions/dkim-rotation/src/engine/clock";
-import { generateDkimKeyPair, type DkimKeyPair } from "../../actions/dkim-rotation/src/engine/keys";
+import {
+  generateDkimKeyPair,
+  publicKeyFingerprint,
+  type DkimKeyPair,
+  type KeyBits,
+} from "../../actions/dkim-rotation/src/engine/keys";
 import {
   dkimRecordValue,
   recordPath,
@@ -123,7 +130,12 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
     for (const server of ns) server.setZone(ZONE, zone);
   };
 
-  const writeRecord = (domain: string, selector: string, pair: DkimKeyPair, createdAt: Date) => {
+  const writeRecord = (
+    domain: string,
+    selector: string,
+    pair: Pick<DkimKeyPair, "bits" | "fingerprint" | "publicKey">,
+    createdAt: Date,
+  ) => {
     const path = join(workspace, recordPath(domain, selector));
     mkdirSync(join(path, ".."), { recursive: true });
     writeFileSync(
@@ -168,9 +180,17 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
       endpoint: emulator.url,
       credentials: BENCH_CREDENTIALS,
     });
+    const kmsClient = new KMSClient({
+      region: HOME_REGION,
+      endpoint: emulator.url,
+      credentials: BENCH_CREDENTIALS,
+    });
+    // Candidates are made the way the plan makes them (KMS-wrapped): the
+    // custody check refuses any other pending 2048-bit key (docs/design.md#key-origins).
     const keyStore = new SecretsKeyStore({
       client: secretsClient,
       kmsKeyId: "alias/ses-dkim-rotation",
+      custody: new KmsKeyCustody({ client: kmsClient, keyId: "alias/ses-dkim-rotation" }),
     });
     const now = Date.now();
     const activatedAgoDays = kind === "idle" ? 30 : 330;
@@ -211,11 +231,15 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
     });
     if (kind === "publish") {
       offsetMs = seedOffset + (candidateCreated.getTime() - now);
-      await mapLimit(identities, SETUP_CONCURRENCY, async (id, i) => {
-        const next = pool[(i + 1) % pool.length]!;
-        await keyStore.create(id.domain, CANDIDATE_SELECTOR, next, candidateCreated);
-        writeRecord(id.domain, CANDIDATE_SELECTOR, next, candidateCreated);
-        id.candidate = { selector: CANDIDATE_SELECTOR, publicKey: next.publicKey };
+      await mapLimit(identities, SETUP_CONCURRENCY, async (id) => {
+        const { key } = await keyStore.generate(id.domain, CANDIDATE_SELECTOR, candidateCreated);
+        const pub = {
+          bits: key.keyBits as KeyBits,
+          fingerprint: publicKeyFingerprint(key.publicKey),
+          publicKey: key.publicKey,
+        };
+        writeRecord(id.domain, CANDIDATE_SELECTOR, pub, candidateCreated);
+        id.candidate = { selector: CANDIDATE_SELECTOR, publicKey: key.publicKey };
       });
     }
     offsetMs = seedOffset;
@@ -231,6 +255,7 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
     );
     for (const c of ses.values()) c.destroy();
     secretsClient.destroy();
+    kmsClient.destroy();
     if (pending.length) {
       await emulator.close();
       throw new Error(
