@@ -78,9 +78,14 @@ describe("sandbox (end to end)", function () {
   });
 
   it("archives every zone version served and names it in each message", () => {
-    const zones = readdirSync(join(pipelineOut, "zones"));
+    const all = readdirSync(join(pipelineOut, "zones"));
+    const zones = all.filter((z) => /^(shop|news)\.example\.\d+\.zone$/.test(z));
     expect(zones.length).to.equal(pipeline.zonesServed);
-    for (const z of zones) expect(z).to.match(/^(shop|news)\.example\.\d+\.zone$/);
+    // Besides the mail domains: SES's Easy DKIM key zone, which a CNAME leads to
+    // (docs/design.md#sandbox-artifacts).
+    const keyZones = all.filter((z) => !zones.includes(z));
+    expect(keyZones.length).to.be.at.least(1);
+    for (const z of keyZones) expect(z).to.match(/amazonses\.com\.\d+\.zone$/);
     const serials = new Set(zones.map((z) => z.split(".").at(-2)));
     const sample = readdirSync(join(pipelineOut, "mail")).slice(0, 50);
     for (const name of sample) {
@@ -163,7 +168,7 @@ describe("sandbox (end to end)", function () {
     beforeEach(() => (dir = copyRepository()));
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
     const stuck =
-      /^news\.example: news-\d{8} published \d{4}-\d\d-\d\d but never activated; \.github\/workflows\/dkim-activate\.yml: job "DKIM \/ Activate {2}for " was skipped/;
+      /^news\.example: news-\d{8} published \d{4}-\d\d-\d\d but never activated; (?:\.github\/workflows\/dkim-activate\.yml: job "DKIM \/ Publish merged records" was skipped; )?\.github\/workflows\/dkim-activate\.yml: job "DKIM \/ Activate {2}for " was skipped/;
     const mutations = [
       {
         title: "a workflow: the gated job's if: inverted",

@@ -40,13 +40,17 @@ export interface PlanOutcome {
  * action opens PRs; the CLI only changes its working tree, and nothing is on
  * main until someone commits the change and a PR merges. Undefined for a PR.
  */
-function workingTreeText(pr: ProposedChange, what: "record" | "retirement"): string | undefined {
+function workingTreeText(
+  pr: ProposedChange,
+  what: "record" | "retirement",
+  why?: string,
+): string | undefined {
   if (!pr.file) return undefined;
   const done =
     what === "record"
       ? `${pr.created ? "wrote" : "left unchanged"} ${pr.file} in the working tree`
       : `${pr.created ? "removed" : "already removed"} ${pr.file} from the working tree`;
-  return `${done} (no PR: commit it and open a PR for DNS review; the GitHub Action opens PRs)`;
+  return `${done}${why ? `; ${why}` : ""} (no PR: commit it and open a PR for DNS review; the GitHub Action opens PRs)`;
 }
 
 /**
@@ -128,7 +132,7 @@ export async function applyDecision(
         selector: key.selector,
         pullRequest: pr,
         action:
-          workingTreeText(pr, "record") ??
+          workingTreeText(pr, "record", "the key was stored by an earlier run") ??
           (pr.created
             ? `re-opened the record PR for ${key.selector} (the key was stored by an earlier run)`
             : `record PR for ${key.selector} is open; waiting for DNS review`),
