@@ -9,7 +9,7 @@
  * got from `pulumi.Config` to `parseProjectConfig`. Both get the same errors.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
-import { domainToASCII } from "node:url";
+import { domainToASCII, domainToUnicode } from "node:url";
 import { z } from "zod";
 import { InputError } from "./errors";
 import { SES_SELECTOR_PATTERN } from "./selector";
@@ -63,13 +63,20 @@ const domainPattern =
 
 /**
  * A domain as SES and DNS take it: lower-case A-labels, no trailing dot.
- * Every `xn--` label must be valid punycode: WHATWG's domainToASCII (UTS #46)
- * gives the name back unchanged only then.
+ * Every `xn--` label must be valid punycode: it must decode (UTS #46) to a
+ * label that is no longer `xn--`, and encode back to the same name. Node 20
+ * and 22 return "" for an invalid one; Node 24 (a newer URL parser) returns
+ * the label unchanged, which the second test catches.
  */
+function validALabels(value: string): boolean {
+  const unicode = domainToUnicode(value);
+  if (!unicode || domainToASCII(unicode) !== value) return false;
+  return !unicode.split(".").some((label) => label.startsWith("xn--"));
+}
 const domainName = (error: string) =>
   z.string().superRefine((value, ctx) => {
     if (!domainPattern.test(value)) ctx.addIssue({ code: "custom", message: error });
-    else if (domainToASCII(value) !== value)
+    else if (!validALabels(value))
       ctx.addIssue({
         code: "custom",
         message: "has a label that is not a valid IDNA A-label (xn-- must be followed by punycode)",
