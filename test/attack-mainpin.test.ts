@@ -13,7 +13,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
-import { runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
 import { createOctokit } from "../actions/dkim-rotation/src/adapters/github";
 import { confirmApproval, type GateRequest } from "../actions/dkim-rotation/src/gate";
 import {
@@ -30,6 +29,7 @@ import {
 } from "../actions/dkim-rotation/src/engine/config";
 import { InputError } from "../actions/dkim-rotation/src/engine/errors";
 import { githubTrustPolicy, type PolicyDocument } from "../infra/components/policies";
+import { assumeWithWebIdentity } from "./helpers/sts-trust";
 import { fetchIdToken, startGitHubFake, type GitHubFake } from "../scripts/github-fake";
 
 const ENV = "dkim-production";
@@ -45,32 +45,8 @@ function claimsOf(jwt: string): Record<string, string> {
 }
 
 /** What STS decides for a token with this `sub` against the role's trust (IAM policy simulator). */
-async function assume(trust: PolicyDocument, role: string, sub: string): Promise<string> {
-  // The OIDC provider's condition keys are not in the service authorization
-  // data, so the validated engine would ignore them: run the unsafe one.
-  return runUnsafeSimulation(
-    {
-      request: {
-        principal: PROVIDER,
-        action: "sts:AssumeRoleWithWebIdentity",
-        resource: { resource: role, accountId: ACCOUNT },
-        contextVariables: {
-          "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-          "token.actions.githubusercontent.com:sub": sub,
-        },
-      },
-      identityPolicies: [],
-      serviceControlPolicies: [],
-      resourceControlPolicies: [],
-      resourcePolicy: {
-        __validated: true,
-        policyDocument: trust,
-        metadata: { name: "trust" },
-        errors: [],
-      },
-    } as never,
-    {},
-  ) as unknown as Promise<string>;
+function assume(trust: PolicyDocument, role: string, sub: string): Promise<string> {
+  return assumeWithWebIdentity(trust, { provider: PROVIDER, role, account: ACCOUNT, sub });
 }
 
 describe("attack: a gated job from another branch or another workflow file (issue 22 item 4)", function () {

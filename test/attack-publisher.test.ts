@@ -24,7 +24,7 @@ import {
   Route53Client,
   type Change,
 } from "@aws-sdk/client-route-53";
-import { runSimulation, runUnsafeSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
+import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import {
   activatorPolicy,
   activatorSubject,
@@ -47,6 +47,7 @@ import { dkimRecordValue, splitTxt } from "../actions/dkim-rotation/src/engine/r
 import { parseProjectConfig } from "../actions/dkim-rotation/src/engine/config";
 import { startAwsEmulator, type AwsEmulator } from "../scripts/sandbox/aws-emulator";
 import { runEntryPoint } from "./helpers/entry-point";
+import { assumeWithWebIdentity } from "./helpers/sts-trust";
 import { ActionsModel, branchMatches } from "../scripts/github-fake-actions";
 
 const ACCOUNT = "123456789012";
@@ -330,31 +331,7 @@ describe("attack: DNS writes left the planner role (issue 22 item 2)", function 
     ] as const) {
       const trust = githubTrustPolicy(provider, publisherSubject(owner, repo, env));
       const assume = (sub: string) =>
-        runUnsafeSimulation(
-          {
-            request: {
-              principal: provider,
-              action: "sts:AssumeRoleWithWebIdentity",
-              resource: { resource: ROLE.publisher, accountId: ACCOUNT },
-              contextVariables: {
-                "token.actions.githubusercontent.com:sub": sub,
-                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-              },
-            },
-            identityPolicies: [],
-            serviceControlPolicies: [],
-            resourceControlPolicies: [],
-            // The OIDC claim keys are not in the service data, so the
-            // validated simulation would drop them; this one evaluates them.
-            resourcePolicy: {
-              __validated: true,
-              policyDocument: trust,
-              metadata: { name: "trust" },
-              errors: [],
-            } as never,
-          },
-          {},
-        );
+        assumeWithWebIdentity(trust, { provider, role: ROLE.publisher, account: ACCOUNT, sub });
       it(`${form}: a job in ${env} may assume it; the plan, verify and gated jobs may not`, async function () {
         expect(await assume(`repo:${owner}/${repo}:environment:${env}`)).to.equal("Allowed");
         for (const sub of [
