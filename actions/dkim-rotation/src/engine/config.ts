@@ -272,6 +272,14 @@ export const githubSchema = z
     /** The `publish` job's environment (main only); never the gated one. */
     publisherEnvironment: z.string().min(1).default(DEFAULT_PUBLISHER_ENVIRONMENT),
     manageRepository: z.boolean().default(false),
+    /**
+     * Who approves a gated job: the environment's required reviewers
+     * (public repositories, or Enterprise), or a reviewed pull request that
+     * adds an approvals file (every plan; docs/design.md#approval-by-pull-request).
+     */
+    approval: z.enum(["environment", "pull-request"]).default("environment"),
+    /** Approvals from code owners of the approvals file a request PR needs (pull-request mode). */
+    requiredApprovals: z.number().int().min(1).max(10).default(2),
     /** The DKIM GitHub App's id: the only actor the record-branch ruleset lets push (docs/design.md#bot-branches). */
     appId: z.number().int().positive().optional(),
     reviewers: z
