@@ -535,6 +535,7 @@ describe("attack: DNS writes left the planner role (issue 22 item 2)", function 
       publishBy: new Date("2027-01-15T00:00:00Z"),
       earliestActivation: new Date("2027-01-15T00:00:00Z"),
       retireOldAfter: new Date("2027-01-22T00:00:00Z"),
+      retiredBy: new Date("2027-02-05T00:00:00Z"),
     };
     for (const publisher of ["manual", "route53"] as const)
       for (const kind of Object.keys(NOTICE_AUDIENCE) as NoticeKind[])

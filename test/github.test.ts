@@ -88,6 +88,7 @@ function bodyFor(pair: DkimKeyPair, selector: string, content: string, domain = 
       publishBy: new Date("2026-12-06T00:00:00Z"),
       earliestActivation: new Date("2026-12-06T00:00:00Z"),
       retireOldAfter: new Date("2026-12-13T00:00:00Z"),
+      retiredBy: new Date("2026-12-27T00:00:00Z"),
     },
     previousSelector: "mail-20251120",
     keyBits: pair.bits,

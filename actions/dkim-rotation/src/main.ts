@@ -9,7 +9,7 @@ import { gatedEnvironmentOf, publisherEnvironmentOf, type ProjectConfig } from "
 import { loadConfig } from "./load-config";
 import { InputError, RefusalError, oneLine } from "./engine/errors";
 import { statusRows } from "./format";
-import { describeRollback } from "./engine/lifecycle";
+import { describeRollback, rotationInFlight } from "./engine/lifecycle";
 import { ActivationFailedError, type SwapReport } from "./engine/swap";
 import {
   findIdentity,
@@ -58,12 +58,8 @@ const markdownChangeText: ChangeText = {
       previousSelector: i.previousSelector,
       rollback: describeRollback(i.rollback),
       recordPath: i.path,
-      timeline: {
-        generatedAt: i.generatedAt,
-        publishBy: i.publishBy,
-        earliestActivation: i.earliestActivation,
-        retireOldAfter: i.retireOldAfter,
-      },
+      // RotationInfo carries the rotation's dates (lifecycle rotationDates).
+      timeline: i,
     }),
   }),
   retirement: (i) => ({
@@ -188,6 +184,14 @@ function summaryRows(snapshots: IdentitySnapshot[]): JobSummary["identities"] {
   return statusRows(snapshots).map(({ reason: _reason, alerts: _alerts, ...row }) => row);
 }
 
+/** Each identity's rotation in flight, with its progress at the snapshot's time (the summary's gantt charts). */
+function rotationsOf(snapshots: IdentitySnapshot[]): JobSummary["rotations"] {
+  return snapshots.flatMap((s) => {
+    const r = rotationInFlight(s.lifecycle);
+    return r ? [{ domain: s.identity.domain, ...r, now: s.lifecycle.now }] : [];
+  });
+}
+
 function timelineOf(r: SwapReport) {
   return {
     domain: r.domain,
@@ -247,7 +251,12 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         const snaps = await snapshotAll(ctx, domains);
         core.setOutput("decisions", JSON.stringify(snaps.map((s) => s.decision)));
         core.setOutput("ready", JSON.stringify(readyOf(snaps)));
-        return { title, identities: summaryRows(snaps), notes: notesOf(snaps) };
+        return {
+          title,
+          identities: summaryRows(snaps),
+          rotations: rotationsOf(snaps),
+          notes: notesOf(snaps),
+        };
       }
       case "plan": {
         const { snapshots, outcomes } = await runPlan(ctx, { apply: !inputs.dryRun, domains });
@@ -268,6 +277,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         const summary: JobSummary = {
           title,
           identities: summaryRows(snapshots),
+          rotations: rotationsOf(snapshots),
           notes: outcomes.map(
             (o) =>
               `${o.domain}: ${o.action}${o.error ? `: ${o.error}` : ""}${o.pullRequest?.url ? ` (${o.pullRequest.url})` : ""}`,
@@ -354,6 +364,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return {
           title,
           identities: summaryRows(snaps),
+          rotations: rotationsOf(snaps),
           notes: [
             ...notesOf(snaps),
             ...nameserverNotes(snaps),
@@ -382,7 +393,12 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           ...(todo.length ? [] : ["no merged record awaits an automatic publisher"]),
         ];
         for (const note of notes) core.info(note);
-        const summary: JobSummary = { title, identities: summaryRows(result.snapshots), notes };
+        const summary: JobSummary = {
+          title,
+          identities: summaryRows(result.snapshots),
+          rotations: rotationsOf(result.snapshots),
+          notes,
+        };
         const failed = result.reports.filter((r) => r.error);
         if (failed.length) {
           // The others are published; the summary says so before the job fails.
@@ -420,7 +436,13 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         }
         if (!targets.length) notes.push("nothing is ready to activate");
         const snaps = await snapshotAll(ctx, domains);
-        return { title, identities: summaryRows(snaps), timelines, notes };
+        return {
+          title,
+          identities: summaryRows(snaps),
+          rotations: rotationsOf(snaps),
+          timelines,
+          notes,
+        };
       }
       case "doctor": {
         const checks = await runDoctor({

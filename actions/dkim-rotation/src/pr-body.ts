@@ -14,16 +14,12 @@
  * of publishing a private key in a PR (docs/design.md#invariant-4-key-material-stays-secret).
  */
 import { createPrivateKey } from "node:crypto";
+import type { RotationDates } from "./engine/lifecycle";
 import { recordPath } from "./engine/record";
+import { rotationGantt } from "./gantt";
 
-export interface RotationTimeline {
-  generatedAt: Date;
-  publishBy: Date;
-  /** The first moment activation may run (DNS verified on every server, approval given). */
-  earliestActivation: Date;
-  /** When the previous selector's record may be removed (activation + graceDays). */
-  retireOldAfter: Date;
-}
+/** The rotation's dates (lifecycle rotationDates), shown as a gantt chart. */
+export type RotationTimeline = RotationDates;
 
 export interface RotationPrBodyInput {
   domain: string;
@@ -78,11 +74,6 @@ export function digCommand(owner: string, nameserver: string): string {
   const v4 = /^([^:[\]]+):(\d+)$/.exec(nameserver);
   const [host, port] = v6 ? [v6[1]!, v6[2]] : v4 ? [v4[1]!, v4[2]] : [nameserver, undefined];
   return `dig +short TXT ${owner} @${host}${port && port !== "53" ? ` -p ${port}` : ""}`;
-}
-
-/** Mermaid treats `:` as the period/event separator and `#`/`;` specially; keep event text plain. */
-function mermaidText(s: string): string {
-  return s.replace(/[:;#]/g, " ").replace(/\s+/g, " ").trim();
 }
 
 /**
@@ -168,25 +159,19 @@ export function renderRotationPrBody(input: RotationPrBodyInput): string {
     "",
     "### Timeline",
     "",
-    "```mermaid",
-    "timeline",
-    `    title DKIM rotation of ${mermaidText(domain)}`,
-    `    ${day(timeline.generatedAt)} : ${mermaidText(`Key generated, selector ${selector}`)} : PR opened`,
-    `    ${day(timeline.publishBy)} : ${mermaidText("Publish deadline for the DNS team")}`,
-    `    ${day(timeline.earliestActivation)} : ${mermaidText("Activation after DNS is verified and approved")}`,
-    `    ${day(timeline.retireOldAfter)} : ${mermaidText(
-      input.previousSelector
-        ? `Retire old selector ${input.previousSelector}`
-        : "Grace period ends",
-    )}`,
-    "```",
+    rotationGantt({
+      domain,
+      selector,
+      ...(input.previousSelector ? { previousSelector: input.previousSelector } : {}),
+      dates: timeline,
+    }),
     "",
     "| step | when | who |",
     "| --- | --- | --- |",
     `| generate key, open this PR | ${minute(timeline.generatedAt)} | scheduled workflow |`,
     `| publish the record | by ${day(timeline.publishBy)} | DNS team |`,
     `| activate in SES | from ${day(timeline.earliestActivation)}, only once DNS is verified | environment approvers |`,
-    `| retire the old record | not before ${day(timeline.retireOldAfter)} | scheduled workflow opens a PR |`,
+    `| retire the old record | from ${day(timeline.retireOldAfter)}, removed by ${day(timeline.retiredBy)} | scheduled workflow opens a PR, DNS team removes it |`,
     "",
     "### Checklist for reviewers",
     "",

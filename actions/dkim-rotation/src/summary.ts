@@ -8,6 +8,7 @@
  */
 import * as core from "@actions/core";
 import type { StatusRow } from "./format";
+import { rotationGantt, type RotationGanttInput } from "./gantt";
 
 /**
  * One identity's row: the engine's status row without the long reason and
@@ -28,6 +29,8 @@ export interface JobSummary {
   /** One line under the title, e.g. the command and whether it was a dry run. */
   intro?: string;
   identities: IdentitySummaryRow[];
+  /** Each identity's rotation in flight: its plan and progress as a Mermaid gantt chart. */
+  rotations?: RotationGanttInput[];
   /** Per-domain timelines of an activation or rollback. */
   timelines?: { domain: string; selector: string; events: TimelineEvent[] }[];
   /** Extra lines (refusals, PR links) shown as a list. */
@@ -125,6 +128,8 @@ export function renderJobSummary(s: JobSummary, opts: { alertDays?: number } = {
   const parts = [`## ${s.title}`, ""];
   if (s.intro) parts.push(s.intro, "");
   parts.push("### Identities", "", identityTableMarkdown(s.identities, opts), "");
+  for (const r of s.rotations ?? [])
+    parts.push(`### Rotation: ${r.domain} → ${r.selector}`, "", rotationGantt(r), "");
   for (const t of s.timelines ?? []) {
     parts.push(`### Timeline: ${t.domain} → ${t.selector}`, "", timelineMarkdown(t.events), "");
   }

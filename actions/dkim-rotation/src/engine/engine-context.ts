@@ -8,7 +8,7 @@ import type { Clock } from "./clock";
 import type { IdentityConfig, ProjectConfig } from "./config";
 import { plaintextAllowed } from "./custody";
 import { InputError } from "./errors";
-import type { RollbackTarget } from "./lifecycle";
+import type { RollbackTarget, RotationDates } from "./lifecycle";
 import type { Notices } from "./notify";
 import type {
   ChangeRequestPort,
@@ -53,7 +53,8 @@ export interface ChangeText {
   };
 }
 
-export interface RotationInfo {
+/** A rotation as its record PR and notices tell it; its dates from lifecycle rotationDates. */
+export interface RotationInfo extends RotationDates {
   identity: IdentityConfig;
   selector: string;
   previousSelector?: string;
@@ -65,10 +66,6 @@ export interface RotationInfo {
   /** `sha256:<hex>` of the public key (SPKI DER): the record file's `; fingerprint:` line. */
   fingerprint: string;
   nameservers: string[];
-  generatedAt: Date;
-  publishBy: Date;
-  earliestActivation: Date;
-  retireOldAfter: Date;
 }
 
 export interface EngineContext {

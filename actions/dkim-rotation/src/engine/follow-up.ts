@@ -17,7 +17,8 @@
 import { publisherOf } from "./config";
 import type { EngineContext } from "./engine-context";
 import { publicationEventsDue, sendOnce } from "./notify";
-import { publishByOf, renderRotation } from "./plan";
+import { publishByOf } from "./lifecycle";
+import { renderRotation } from "./plan";
 import { dkimRecordValue, splitTxt } from "./record";
 import { type IdentitySnapshot, snapshotIdentity } from "./snapshot";
 

@@ -455,6 +455,77 @@ export function keyClock(
   };
 }
 
+/** The date the DNS team is asked to publish a key's record by: its creation + dnsLeadDays. */
+export function publishByOf(identity: IdentityConfig, key: { createdAt: Date }): Date {
+  return addDays(key.createdAt, identity.dnsLeadDays);
+}
+
+/** When the previous selector may go: the new key has signed for graceDays (invariant 2). */
+export function graceEndOf(identity: IdentityConfig, activatedAt: Date): Date {
+  return addDays(activatedAt, identity.graceDays);
+}
+
+/**
+ * A rotation's dates, each from the rule the engine acts on
+ * (docs/design.md#rotation-dates): what the record PR, the job summary and
+ * the sandbox's pictures show.
+ */
+export interface RotationDates {
+  /** The key was stored and its record PR opened. */
+  generatedAt: Date;
+  /** The DNS team is asked to publish by: generatedAt + dnsLeadDays. */
+  publishBy: Date;
+  /** Activation is offered once every authoritative server serves the record: planned for publishBy. */
+  earliestActivation: Date;
+  /** When SES signed with the key in every Region (recorded), once it has. */
+  activatedAt?: Date;
+  /** The previous selector stays for rollback until the key has signed graceDays (from the activation, or the planned one). */
+  retireOldAfter: Date;
+  /** The removal PR opens at retireOldAfter; the DNS team removes the old record within dnsLeadDays. */
+  retiredBy: Date;
+}
+
+export function rotationDates(
+  identity: IdentityConfig,
+  key: { createdAt: Date },
+  activatedAt?: Date,
+): RotationDates {
+  const publishBy = publishByOf(identity, key);
+  const retireOldAfter = graceEndOf(identity, activatedAt ?? publishBy);
+  return {
+    generatedAt: key.createdAt,
+    publishBy,
+    earliestActivation: publishBy,
+    ...(activatedAt ? { activatedAt } : {}),
+    retireOldAfter,
+    retiredBy: publishByOf(identity, { createdAt: retireOldAfter }),
+  };
+}
+
+/**
+ * The rotation an identity is in, if any: the candidate on its way (not yet
+ * active), or the active key whose predecessor still awaits retirement.
+ */
+export function rotationInFlight(
+  lc: Lifecycle,
+): { selector: string; previousSelector?: string; dates: RotationDates } | undefined {
+  const active = lc.signing.kind === "byodkim" ? lc.signing.active : undefined;
+  if (lc.candidate)
+    return {
+      selector: lc.candidate.key.selector,
+      ...(active ? { previousSelector: active.selector } : {}),
+      dates: rotationDates(lc.identity, lc.candidate.key),
+    };
+  const old = lc.history.find((h) => h.record || (h.key && !h.key.deletionDate));
+  if (active?.key && active.since && old)
+    return {
+      selector: active.selector,
+      previousSelector: old.selector,
+      dates: rotationDates(lc.identity, active.key, active.since),
+    };
+  return undefined;
+}
+
 /** Plain words for a rollback target, for PR bodies, summaries and approvals. */
 export function describeRollback(r: RollbackTarget): string {
   switch (r.kind) {
@@ -662,7 +733,7 @@ export function checkRetirement(lc: Lifecycle, selector: string): Check<Retireme
     return no(
       `the activation time of ${active.selector} is unknown; the grace period cannot be counted (record it with adopt)`,
     );
-  const retireAfter = addDays(active.since, lc.identity.graceDays);
+  const retireAfter = graceEndOf(lc.identity, active.since);
   if (lc.now < retireAfter)
     return no(
       `not until ${retireAfter.toISOString()} (${active.selector} activated ${active.since.toISOString()}, grace ${lc.identity.graceDays} days)`,

@@ -5,7 +5,7 @@
  * not, so a re-run after a crash converges
  * (docs/design.md#invariant-5-idempotent-and-crash-safe).
  */
-import { addDays, isoDate } from "./clock";
+import { isoDate } from "./clock";
 import type { IdentityConfig } from "./config";
 import { InputError } from "./errors";
 import { localKeyWarning, storeNewKey } from "./custody";
@@ -15,7 +15,7 @@ import {
   METRIC_DKIM_STATUS_NOT_SUCCESS,
   METRIC_PENDING_PUBLICATION_DAYS,
 } from "./metrics";
-import type { RollbackTarget } from "./lifecycle";
+import { rotationDates, type RollbackTarget } from "./lifecycle";
 import { type Decision, rollbackSelector, takenSelectors } from "./planner";
 import type { MetricsPort, ProposedChange, StoredKey } from "./ports";
 import { dkimRecordValue, recordFolderOf, recordPath, renderRecordFile } from "./record";
@@ -195,11 +195,6 @@ export async function createKeyAndPropose(
   };
 }
 
-/** The date the DNS team is asked to publish a key's record by: its creation + dnsLeadDays. */
-export function publishByOf(identity: IdentityConfig, key: StoredKey): Date {
-  return addDays(key.createdAt, identity.dnsLeadDays);
-}
-
 export async function renderRotation(
   ctx: EngineContext,
   identity: IdentityConfig,
@@ -209,7 +204,8 @@ export async function renderRotation(
   const nameservers = await ctx.dns
     .nameservers(identity.domain, identity.nameservers)
     .catch(() => []);
-  const publishBy = publishByOf(identity, key);
+  const dates = rotationDates(identity, key);
+  const { publishBy } = dates;
   const fingerprint = publicKeyFingerprint(key.publicKey);
   const recordFileText = renderRecordFile({
     domain: identity.domain,
@@ -232,10 +228,7 @@ export async function renderRotation(
     joinedValue: dkimRecordValue(key.publicKey),
     fingerprint,
     nameservers,
-    generatedAt: key.createdAt,
-    publishBy,
-    earliestActivation: publishBy,
-    retireOldAfter: addDays(publishBy, identity.graceDays),
+    ...dates,
   };
 }
 

@@ -15,7 +15,9 @@ import { addDays, isoDate } from "./clock";
 import { ROTATION_BUFFER_DAYS, type IdentityConfig } from "./config";
 import {
   deriveLifecycle,
+  graceEndOf,
   keyClock,
+  publishByOf,
   type Candidate,
   type Lifecycle,
   type LifecycleInput,
@@ -245,7 +247,7 @@ export function decide(lc: Lifecycle): Decision {
   if (active && retirable.length && active.since) {
     const entry = retirable[0]!;
     const step = entry.record ? "remove-record" : "delete-key";
-    const retireAfter = addDays(active.since, identity.graceDays);
+    const retireAfter = graceEndOf(identity, active.since);
     if (now >= retireAfter && lc.allSuccess) {
       return out({
         ...common,
@@ -312,7 +314,7 @@ function candidateDecision(
   const rollback = lc.rollback;
   switch (c.phase) {
     case "awaiting-approval": {
-      const publishBy = addDays(c.key.createdAt, identity.dnsLeadDays);
+      const publishBy = publishByOf(identity, c.key);
       return out({
         ...common,
         kind: "await-approval",
