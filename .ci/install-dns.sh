@@ -3,7 +3,10 @@
 #   bind9 (named), bind9-utils (named-checkzone), bind9-dnsutils (dig),
 #   unbound, opendkim-tools (opendkim-testkey), python3-dkim and
 #   python3-dnspython (scripts/verify-artifacts.py: dkimpy checks the sandbox's mail
-#   against its zone snapshots, independently of mailauth).
+#   against its zone snapshots, independently of mailauth), and chromium
+#   (test/report-html.test.ts opens the sandbox's report.html in it, headless).
+#   chromium counts as present when /usr/bin/chromium exists: GitHub's Ubuntu
+#   runners ship it there, and Ubuntu's own `chromium` package is a snap stub.
 # Idempotent: when every package is installed it does nothing; otherwise it
 # runs `apt-get update` once and installs the missing ones quietly.
 set -eu
@@ -16,6 +19,7 @@ for pkg in $PACKAGES; do
     missing="$missing $pkg"
   fi
 done
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 
 SUDO=""

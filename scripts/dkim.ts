@@ -520,7 +520,7 @@ export function buildProgram(): Command {
     )
     .option(
       "--out <dir>",
-      "artifacts: zones/, mail/, report.json, report.md (emptied first: new, empty or an earlier sandbox output only)",
+      "artifacts: zones/, mail/, report.json, report.md, report.html (emptied first: new, empty or an earlier sandbox output only)",
       "sandbox-out",
     )
     .option("--years <n>", "simulated years", yearsArg, 2)
@@ -629,7 +629,7 @@ export function buildProgram(): Command {
             );
           lines.push(
             `${report.ok ? "PASS" : "FAIL"}: ${report.verdict}`,
-            `artifacts: ${resolve(o.out)}/{report.json,report.md,zones/,mail/}`,
+            `artifacts: ${resolve(o.out)}/{report.json,report.md,report.html,zones/,mail/}`,
           );
           return {
             result: report,

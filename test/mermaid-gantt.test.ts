@@ -95,6 +95,7 @@ describe("Mermaid gantt of a rotation", () => {
       "    Backwards :a, 2026-01-02, 2026-01-01",
       "    Milestone with end :milestone, a, 2026-01-01, 2026-01-02",
       "    Both :done, active, a, 2026-01-01, 2026-01-02",
+      "    section With: colon\n    Fine :a, 2026-01-01, 2026-01-02",
     ])
       expect(parseGantt(block(bad)).problems, bad).to.not.deep.equal([]);
   });

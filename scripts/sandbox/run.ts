@@ -14,6 +14,7 @@
  * - ledger.ts: the world's own record of each rotation, key, PR and job;
  * - naive.ts: `--naive`, the seed documents' flow;
  * - verdict.ts and report.ts: the figures, and report.json / report.md.
+ * - picture.ts: report.html, the run drawn as swimlanes per domain and Region.
  *
  * This module builds the world (on scripts/local-world.ts), sets up the
  * starting states and runs the simulated years.
@@ -72,6 +73,7 @@ import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind 
 import { DENSE_WINDOW_MS, MailStream } from "./mail";
 import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
 import { renderReportMd, stamp, type SandboxReport, type WorkflowFigures } from "./report";
+import { renderReportHtml } from "./picture";
 import { WorkflowSchedule } from "./schedule";
 import { judge, type SwapAudit } from "./verdict";
 import { Ledger } from "./ledger";
@@ -532,6 +534,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     const activateRuns: { at: number; run: RunRecord }[] = [];
     let schedule: WorkflowSchedule | undefined;
     let quietHoursSkipped = 0;
+    /** Approvals given in the gated environment (report.html's marks). */
+    const approvals: { at: number; job: string }[] = [];
     const wallSetUp = performance.now();
     if (options.naive) {
       await naiveYears({
@@ -608,8 +612,10 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
           }
         }
         if (schedule.nextApprovalAt() <= clock.t) {
-          const approved = (job: { name: string }) =>
+          const approved = (job: { name: string }) => {
+            approvals.push({ at: clock.t, job: job.name });
             print(`${stamp(clock.now())} approvers approved ${environment} for "${job.name}"`);
+          };
           for (const run of await schedule.approveDue(clock.t, approved)) ledger.onRun(run);
           ledger.version++;
           await publishing?.afterRun();
@@ -708,6 +714,22 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     });
     writeFileSync(join(out, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(out, "report.md"), renderReportMd(report, stream.failures));
+    writeFileSync(
+      join(out, "report.html"),
+      renderReportHtml({
+        mode: report.mode,
+        ok: report.ok,
+        verdict: report.verdict,
+        start,
+        end,
+        identities: config.identities,
+        rotations: report.rotations,
+        sesHistory: (region, domain) => emulator.ses.identity(region, domain)?.history ?? [],
+        pulls: github.listPulls(),
+        approvals,
+        unsigned: stream.unsignedLog,
+      }),
+    );
     return report;
   } finally {
     for (const close of closers.reverse()) await close();
