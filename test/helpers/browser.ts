@@ -40,16 +40,16 @@ export async function openOffline(file: string, screenshot: string, read: string
       viewport: { width: 1400, height: 400 },
     });
     const url = pathToFileURL(file).href;
-    const offPage: string[] = [];
+    const offPage = new Set<string>();
     const consoleErrors: string[] = [];
     await context.route("**/*", (route) => {
       if (route.request().url() === url) return route.continue();
-      offPage.push(route.request().url());
+      offPage.add(route.request().url());
       return route.abort("blockedbyclient");
     });
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("request", (r) => {
-      if (r.url() !== url && !offPage.includes(r.url())) offPage.push(r.url());
+      if (r.url() !== url) offPage.add(r.url());
     });
     page.on("console", (m) => {
       if (m.type() === "error") consoleErrors.push(m.text());
@@ -59,7 +59,7 @@ export async function openOffline(file: string, screenshot: string, read: string
     const value: unknown = await page.evaluate(read);
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
-    return { consoleErrors, offPage, value };
+    return { consoleErrors, offPage: [...offPage], value };
   } finally {
     await context?.close();
     rmSync(profile, { recursive: true, force: true });
