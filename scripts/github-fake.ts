@@ -553,6 +553,12 @@ export class GitHubFake {
     return token;
   }
 
+  /** An admin's push of an existing commit to `branch` (bypassing the rules). */
+  pushRef(branch: string, sha: string, pusher: string): void {
+    if (!this.commits.has(sha)) throw new Error(`no commit ${sha}`);
+    this.moveRef(branch, sha, pusher);
+  }
+
   /** An admin switches a ruleset to `enforcement`. Returns its id. */
   setRulesetEnforcement(id: number, enforcement: FakeRuleset["enforcement"]): number {
     const r = this.rulesets.find((x) => x.id === id);

@@ -240,6 +240,32 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
     );
   });
 
+  it("the request PR's own commit pushed to the default branch, the PR left open: GitHub refuses the push (422); pushed by an admin, the gate refuses", async () => {
+    const pr = await openRequest();
+    const head = (await app.rest.pulls.get({ ...repo(), pull_number: pr })).data.head.sha;
+    expect(
+      await refusal(app.rest.git.updateRef({ ...repo(), ref: "heads/main", sha: head })),
+    ).to.match(
+      /^422 Repository rule violations found\s+Changes must be made through a pull request/,
+    );
+    fake.pushRef("main", head, "mallory");
+    expect(await gate(head)).to.equal(
+      `${PREFIX}${FILE} was added by commit ${head.slice(0, 7)}, which is not the merge of a pull request; revert ${head.slice(0, 7)} and approve through the bot's request PR from ${BRANCH}`,
+    );
+  });
+
+  it("an approvals file added together with another file (an admin's push)", async () => {
+    const sha = fake.commitFiles(
+      { [FILE]: "version: 1\n", ".github/workflows/x.yml": "on: push\n" },
+      "approve",
+      "main",
+      "mallory",
+    );
+    expect(await gate(sha)).to.equal(
+      `${PREFIX}commit ${sha.slice(0, 7)}, the last to touch ${FILE}, also changes .github/workflows/x.yml; revert that commit; an approvals file is added only by merging the bot's request PR from ${BRANCH}`,
+    );
+  });
+
   it("an approvals file merged from the writer's own branch, not the bot's", async () => {
     const main = (await app.rest.git.getRef({ ...repo(), ref: "heads/main" })).data.object.sha;
     const mallory = as("mallory");

@@ -71,6 +71,9 @@ describe("CODEOWNERS as GitHub documents it (About code owners)", () => {
     const text = "* @all\n!approvals/ @negated\napprovals/[ab].yml @range\n\\#file @escaped\n";
     expect(ownersOf("approvals/a.yml", text)).to.deep.equal(["@all"]);
     expect(ownersOf("#file", text)).to.deep.equal(["@all"]);
+    // Skipped, not read as a literal name either.
+    expect(ownersOf("!approvals/a.yml", text)).to.deep.equal(["@all"]);
+    expect(ownersOf("approvals/[ab].yml", text)).to.deep.equal(["@all"]);
   });
 });
 
