@@ -17,6 +17,9 @@ import {
   approvalBranch,
   approvalFilePath,
 } from "../actions/dkim-rotation/src/engine/approval-files";
+import { approvalModeChecks } from "../actions/dkim-rotation/src/approval-mode";
+import type { ProjectConfig } from "../actions/dkim-rotation/src/engine/config";
+import { branchRuleChecks } from "../actions/dkim-rotation/src/repository-rules";
 import { fetchIdToken, startGitHubFake, type GitHubFake } from "../scripts/github-fake";
 
 const ENV = "dkim-production";
@@ -339,5 +342,119 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
     expect(await gate(main)).to.equal(
       `${PREFIX}${FILE} is not on main; merge the approval request PR from ${BRANCH} (the verify job opens it)`,
     );
+  });
+});
+
+describe("doctor: which approval mode can work, and pull-request mode's rules (issue 24)", function () {
+  this.timeout(60_000);
+  let fake: GitHubFake;
+  afterEach(async () => fake?.close());
+
+  async function doctor(
+    opts: Parameters<typeof startGitHubFake>[0],
+    approval: "environment" | "pull-request",
+    setup: (f: GitHubFake) => void = () => undefined,
+  ): Promise<string[]> {
+    fake = await startGitHubFake(opts);
+    setup(fake);
+    const octokit = createOctokit({
+      token: "t",
+      baseUrl: fake.url,
+      pacing: { retryAfterBaseMs: 1, writeIntervalMs: 0 },
+    });
+    const config = {
+      github: { approval, requiredApprovals: 2 },
+      identities: [{ domain: DOMAIN }],
+    } as unknown as ProjectConfig;
+    const lines: string[] = [];
+    const add = (check: string, status: string, detail: string, fix?: string) =>
+      lines.push(`${status} ${check}: ${detail}${fix ? ` (fix: ${fix})` : ""}`);
+    await branchRuleChecks(octokit, fake.owner, fake.repo, DOMAIN, add, approval);
+    await approvalModeChecks(octokit, fake.owner, fake.repo, config, add);
+    return lines;
+  }
+  const files = { ".github/CODEOWNERS": CODEOWNERS };
+
+  it("environment mode in a private repository on Team fails with the hint to use pull-request mode", async () => {
+    const lines = await doctor({ plan: "team", files }, "environment", (f) =>
+      f.protectAsDocumented(),
+    );
+    expect(lines.filter((l) => l.includes("approval mode"))).to.deep.equal([
+      "fail github approval mode: private repository on the team plan: environment reviewers need GitHub Enterprise here, so nobody can approve a gated job (fix: set github.approval: pull-request in the stack file (a merged, reviewed request PR is the approval; docs/operations.md))",
+    ]);
+  });
+
+  it("environment mode: ok in a public repository, a warning where the plan is not readable", async () => {
+    expect(
+      (await doctor({ visibility: "public", files }, "environment")).filter((l) =>
+        l.includes("approval mode"),
+      ),
+    ).to.deep.equal([
+      "ok github approval mode: environment (public repository (plan not readable); works here: environment, pull-request)",
+    ]);
+    await fake.close();
+    expect(
+      (await doctor({ files }, "environment")).filter((l) => l.includes("approval mode")),
+    ).to.deep.equal([
+      "warn github approval mode: private repository (plan not readable): environment reviewers work in a private or internal repository only on GitHub Enterprise (fix: without Enterprise, set github.approval: pull-request in the stack file)",
+    ]);
+  });
+
+  it("pull-request mode in a private repository on Free fails: rulesets are not enforced there", async () => {
+    const lines = await doctor({ plan: "free", files }, "pull-request");
+    expect(lines.filter((l) => l.includes("approval mode"))).to.deep.equal([
+      "fail github approval mode: private repository on the free plan: rulesets are not enforced in private repositories on Free, so a request PR's approvals bind nobody (fix: move to Pro or Team, or make the repository public)",
+    ]);
+  });
+
+  it("pull-request mode on Team passes with the documented rules and CODEOWNERS", async () => {
+    const lines = await doctor({ plan: "team", files }, "pull-request", (f) =>
+      f.protectAsDocumented({ approval: "pull-request", requiredApprovals: 2 }),
+    );
+    expect(lines).to.deep.equal([
+      `ok github rules dkim/**: creation, update, deletion restricted on dkim/${DOMAIN}/doctor-probe`,
+      `ok github rules dkim-retire/**: creation, update, deletion restricted on dkim-retire/${DOMAIN}/doctor-probe`,
+      `ok github rules dkim-approval/**: creation, update, deletion restricted on dkim-approval/${DOMAIN}/doctor-probe.activate`,
+      "ok github rules default branch: main: approvals dismissed on push, last push approved, code owners review",
+      "ok github approval mode: pull-request (private repository on the team plan; works here: pull-request)",
+      "ok github rules approvals: main: 2 code-owner approvals of the last push, stale ones dismissed, no bypass actor",
+      "ok github codeowners: approvals/ owned by @alice @bob @carol; .github/CODEOWNERS owned",
+    ]);
+  });
+
+  it("pull-request mode fails on environment-mode rules, a bypass actor, and a CODEOWNERS that owns neither approvals/ nor itself", async () => {
+    let lines = await doctor({ plan: "team", files }, "pull-request", (f) =>
+      f.protectAsDocumented(),
+    );
+    expect(lines.filter((l) => l.startsWith("fail"))).to.deep.equal([
+      `fail github rules dkim-approval/**: no active ruleset applies creation, update, deletion to dkim-approval/${DOMAIN}/doctor-probe.activate: anyone with push rights can add a commit to a record PR (fix: add a branch ruleset on refs/heads/dkim/**/* and refs/heads/dkim-retire/**/* and refs/heads/dkim-approval/**/* with Restrict creations, Restrict updates and Restrict deletions, the DKIM GitHub App as the only bypass actor (docs/operations.md, One-time setup), or set github.manageRepository: true)`,
+      "fail github rules approvals: main's active rules do not require 2 approvals (they require 1) (fix: set them on main's ruleset (github.manageRepository: true does it; doctor checks it))",
+    ]);
+    await fake.close();
+    lines = await doctor(
+      {
+        plan: "team",
+        files: {
+          ".github/CODEOWNERS":
+            "* @example-jp/mail-platform\n/approvals/ @alice @bob @carol\n/.github/CODEOWNERS\n",
+        },
+      },
+      "pull-request",
+      (f) => {
+        f.protectAsDocumented({ approval: "pull-request" });
+        f.setBypassActors(2, [{ actorId: 5, actorType: "RepositoryRole", bypassMode: "always" }]);
+      },
+    );
+    expect(lines.filter((l) => l.startsWith("fail"))).to.deep.equal([
+      'fail github rules approvals: ruleset "Default branch: reviewed pull requests" (2) on main names bypass actors (RepositoryRole 5), who can merge without the approvals (fix: remove every bypass actor from it (Settings → Rules), then re-open the request)',
+      "fail github codeowners: .github/CODEOWNERS names no owner of itself: a writer's PR could make themselves approvers with nobody's review (fix: add /approvals/ <approvers> and /.github/CODEOWNERS <approvers or admins> (docs/infrastructure.md shows the lines))",
+    ]);
+    await fake.close();
+    lines = await doctor({ plan: "team", files: { "README.md": "x\n" } }, "pull-request", (f) =>
+      f.protectAsDocumented({ approval: "pull-request" }),
+    );
+    expect(lines.filter((l) => l.startsWith("fail"))).to.deep.equal([
+      "fail github codeowners: no CODEOWNERS on main: nobody approves approvals/ (fix: add /approvals/ <approvers> and /.github/CODEOWNERS <approvers or admins> (docs/infrastructure.md shows the lines))",
+    ]);
   });
 });

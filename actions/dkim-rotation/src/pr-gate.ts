@@ -10,7 +10,7 @@
  */
 import type { Octokit } from "@octokit/rest";
 import { approvalBranch, approvalFilePath, type ApprovalKind } from "./engine/approval-files";
-import { countApprovals } from "./engine/approval-count";
+import { countApprovals, reviewRuleGaps } from "./engine/approval-count";
 import { CODEOWNERS_PATHS, codeownersFor } from "./engine/codeowners";
 
 export interface PullRequestGate {
@@ -29,7 +29,7 @@ export interface PullRequestGate {
 
 type Refuse = (what: string, fix: string) => never;
 
-function statusOf(err: unknown): string {
+export function statusOf(err: unknown): string {
   const s = (err as { status?: unknown }).status;
   return typeof s === "number" ? String(s) : "error";
 }
@@ -120,70 +120,21 @@ export async function confirmPullRequestApproval(
     );
 
   // 3. The default branch's active rules: reviews that GitHub enforces, and nobody may bypass them.
-  const rulesFix = `set them on ${defaultBranch}'s ruleset (github.manageRepository: true does it; doctor checks it)`;
-  const rules = await read(
-    `the rules of ${defaultBranch}`,
-    contentsFix,
-    async () =>
-      (await octokit.rest.repos.getBranchRules({ ...at, branch: defaultBranch, per_page: 100 }))
-        .data as { type: string; ruleset_id?: number; parameters?: Record<string, unknown> }[],
+  const rules = await defaultBranchReviewRules(
+    octokit,
+    owner,
+    repo,
+    defaultBranch,
+    g.requiredApprovals,
   );
-  const prRules = rules.filter((r) => r.type === "pull_request").map((r) => r.parameters ?? {});
-  const count = Math.max(0, ...prRules.map((p) => Number(p.required_approving_review_count ?? 0)));
-  const missing = [
-    ...(count < g.requiredApprovals
-      ? [`${g.requiredApprovals} approvals (they require ${count})`]
-      : []),
-    ...(
-      [
-        ["require_code_owner_review", "code-owner review"],
-        ["dismiss_stale_reviews_on_push", "dismissal of stale approvals on push"],
-        ["require_last_push_approval", "approval of the most recent push"],
-      ] as const
-    )
-      .filter(([key]) => !prRules.some((p) => p[key] === true))
-      .map(([, name]) => name),
-  ];
-  if (missing.length)
-    return refuse(`${defaultBranch}'s active rules do not require ${missing.join(", ")}`, rulesFix);
-  for (const id of [...new Set(rules.map((r) => r.ruleset_id))]) {
-    if (id === undefined) continue;
-    const set = await read(
-      `ruleset ${id}`,
-      "give the gate a token that can read rulesets (a GitHub App token with Administration: read)",
-      async () =>
-        (await octokit.rest.repos.getRepoRuleset({ ...at, ruleset_id: id, includes_parents: true }))
-          .data,
-    );
-    if (!set.bypass_actors)
-      return refuse(
-        `cannot read the bypass actors of ruleset "${set.name}" (${id}) on ${defaultBranch}`,
-        "give the gate a token that can read them (a GitHub App token with Administration: read)",
-      );
-    if (set.bypass_actors.length)
-      return refuse(
-        `ruleset "${set.name}" (${id}) on ${defaultBranch} names bypass actors (${set.bypass_actors.map((a) => `${a.actor_type}${a.actor_id == null ? "" : ` ${a.actor_id}`}`).join(", ")}), who can merge without the approvals`,
-        "remove every bypass actor from it (Settings → Rules), then re-open the request",
-      );
-  }
+  if ("problem" in rules) return refuse(...rules.problem);
+  const count = rules.count;
 
   // 4. Approvals on the PR's last commit by code owners of the file (CODEOWNERS at the base).
-  const base = commit.parents[0]?.sha;
-  let codeowners = "";
-  for (const file of CODEOWNERS_PATHS) {
-    try {
-      const res = await octokit.rest.repos.getContent({ ...at, path: file, ref: base ?? added });
-      const data = res.data as { content?: string; encoding?: string };
-      codeowners = Buffer.from(data.content ?? "", "base64").toString("utf8");
-      break;
-    } catch (err) {
-      if (statusOf(err) !== "404")
-        return refuse(
-          `cannot read ${file} at ${base?.slice(0, 7)} (${statusOf(err)})`,
-          contentsFix,
-        );
-    }
-  }
+  const base = commit.parents[0]?.sha ?? added;
+  const found = await readCodeowners(octokit, owner, repo, base);
+  if ("problem" in found) return refuse(...found.problem);
+  const codeowners = found.text ?? "";
   const owners = codeownersFor(path, codeowners);
   if (!owners.users.length && !owners.orgTeams.length)
     return refuse(
@@ -233,4 +184,102 @@ export async function confirmPullRequestApproval(
       `have ${g.requiredApprovals} code owners of ${path} (${[...owners.users.map((u) => `@${u}`), ...owners.orgTeams.map((t) => `@${t.org}/${t.slug}`)].join(", ")}) approve a new request PR${owners.orgTeams.length ? "; a team's members are read with the token's Members: read permission" : ""}`,
     );
   return `PR #${pr.number} from ${branch}, merged as ${added.slice(0, 7)}, approved on ${head.slice(0, 7)} by ${tally.counted.join(", ")}; ${defaultBranch} requires ${count} code-owner approvals of the last push, dismisses stale ones, and has no bypass actor`;
+}
+
+/**
+ * The default branch's active `pull_request` rules (GET rules/branches) and
+ * the bypass actors of every ruleset on it (GET rulesets/{id}): the
+ * problem as (what, fix), or the required approval count. The gate and
+ * doctor both ask it (docs/design.md#approval-by-pull-request).
+ */
+export async function defaultBranchReviewRules(
+  octokit: Octokit,
+  owner: string,
+  repo: string,
+  branch: string,
+  required: number,
+): Promise<{ problem: [string, string] } | { count: number }> {
+  const rulesetFix =
+    "give the gate a token that can read rulesets (a GitHub App token with Administration: read)";
+  let rules: { type: string; ruleset_id?: number; parameters?: Record<string, unknown> }[];
+  try {
+    rules = (await octokit.paginate(octokit.rest.repos.getBranchRules, {
+      owner,
+      repo,
+      branch,
+      per_page: 100,
+    })) as typeof rules;
+  } catch (err) {
+    return {
+      problem: [
+        `cannot read the rules of ${branch} (${statusOf(err)})`,
+        "give the token metadata: read",
+      ],
+    };
+  }
+  const prRules = rules.filter((r) => r.type === "pull_request").map((r) => r.parameters ?? {});
+  const { count, missing } = reviewRuleGaps(prRules, required);
+  if (missing.length)
+    return {
+      problem: [
+        `${branch}'s active rules do not require ${missing.join(", ")}`,
+        `set them on ${branch}'s ruleset (github.manageRepository: true does it; doctor checks it)`,
+      ],
+    };
+  for (const id of [...new Set(rules.map((r) => r.ruleset_id))]) {
+    if (id === undefined) continue;
+    let set: { name: string; bypass_actors?: { actor_type: string; actor_id?: number | null }[] };
+    try {
+      set = (
+        await octokit.rest.repos.getRepoRuleset({
+          owner,
+          repo,
+          ruleset_id: id,
+          includes_parents: true,
+        })
+      ).data;
+    } catch (err) {
+      return { problem: [`cannot read ruleset ${id} (${statusOf(err)})`, rulesetFix] };
+    }
+    if (!set.bypass_actors)
+      return {
+        problem: [
+          `cannot read the bypass actors of ruleset "${set.name}" (${id}) on ${branch}`,
+          rulesetFix,
+        ],
+      };
+    if (set.bypass_actors.length)
+      return {
+        problem: [
+          `ruleset "${set.name}" (${id}) on ${branch} names bypass actors (${set.bypass_actors.map((a) => `${a.actor_type}${a.actor_id == null ? "" : ` ${a.actor_id}`}`).join(", ")}), who can merge without the approvals`,
+          "remove every bypass actor from it (Settings → Rules), then re-open the request",
+        ],
+      };
+  }
+  return { count };
+}
+
+/** CODEOWNERS at `ref` in GitHub's lookup order, and its path; no text when there is none. */
+export async function readCodeowners(
+  octokit: Octokit,
+  owner: string,
+  repo: string,
+  ref: string,
+): Promise<{ problem: [string, string] } | { text?: string; path?: string }> {
+  for (const path of CODEOWNERS_PATHS) {
+    try {
+      const res = await octokit.rest.repos.getContent({ owner, repo, path, ref });
+      const data = res.data as { content?: string };
+      return { text: Buffer.from(data.content ?? "", "base64").toString("utf8"), path };
+    } catch (err) {
+      if (statusOf(err) !== "404")
+        return {
+          problem: [
+            `cannot read ${path} at ${ref.slice(0, 12)} (${statusOf(err)})`,
+            "give the job `permissions: contents: read`",
+          ],
+        };
+    }
+  }
+  return {};
 }

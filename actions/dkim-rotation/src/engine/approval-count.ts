@@ -49,3 +49,29 @@ export function countApprovals(
   }
   return { counted, notCounted };
 }
+
+/**
+ * What the default branch's active `pull_request` rules lack for
+ * pull-request mode: at least `required` approvals, code-owner review,
+ * dismissal of stale approvals on push, approval of the most recent push.
+ * Several rulesets may apply; GitHub enforces the strictest of each setting.
+ */
+export function reviewRuleGaps(
+  prRules: Record<string, unknown>[],
+  required: number,
+): { count: number; missing: string[] } {
+  const count = Math.max(0, ...prRules.map((p) => Number(p.required_approving_review_count ?? 0)));
+  const missing = [
+    ...(count < required ? [`${required} approvals (they require ${count})`] : []),
+    ...(
+      [
+        ["require_code_owner_review", "code-owner review"],
+        ["dismiss_stale_reviews_on_push", "dismissal of stale approvals on push"],
+        ["require_last_push_approval", "approval of the most recent push"],
+      ] as const
+    )
+      .filter(([key]) => !prRules.some((p) => p[key] === true))
+      .map(([, name]) => name),
+  ];
+  return { count, missing };
+}
