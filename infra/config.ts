@@ -133,12 +133,13 @@ export function parseEstateConfig(
     });
   }
   const reviewerCount = github.reviewers.users.length + github.reviewers.teams.length;
-  if (github.manageRepository && reviewerCount === 0) {
+  // In pull-request mode the approvers are the code owners of approvals/, not environment reviewers.
+  if (github.manageRepository && github.approval === "environment" && reviewerCount === 0) {
     throw new InputError({
       file,
       field: `${project}:github.reviewers`,
       problem: "names nobody, so the activation environment would have no human gate",
-      hint: "list numeric user or team ids under github.reviewers.users / github.reviewers.teams",
+      hint: "list numeric user or team ids under github.reviewers.users / github.reviewers.teams, or set github.approval: pull-request (approval by reviewed pull request)",
     });
   }
   if (github.manageRepository && github.appId === undefined) {

@@ -213,6 +213,8 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
         publisherRoleArn: oidc.publisherRole.arn,
         region: home,
         pinWorkflows: config.github.workflowPin !== undefined,
+        approval: config.github.approval,
+        requiredApprovals: config.github.requiredApprovals,
       })
     : undefined;
 

@@ -384,6 +384,7 @@ export class ActionsModel {
       run_id: String(run.id),
       ref: `refs/heads/${run.headBranch}`,
       ref_type: "branch",
+      sha: run.headSha,
       event_name: run.event,
       actor: run.actor,
       workflow_ref: `${this.opts.owner}/${this.opts.repo}/${wf.path}@refs/heads/${run.headBranch}`,

@@ -21,13 +21,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 // One derivation of a blob id; test/git-blob-sha.test.ts checks it against `git hash-object`.
-import { codeownersFor, gitBlobSha } from "../actions/dkim-rotation/src/adapters/github";
+import { gitBlobSha } from "../actions/dkim-rotation/src/adapters/github";
+import {
+  CODEOWNERS_PATHS,
+  codeownersFor,
+  type CodeOwners,
+} from "../actions/dkim-rotation/src/engine/codeowners";
 import { ActionsModel, HttpFailure } from "./github-fake-actions";
 import {
-  BOT_BRANCH_PATTERNS,
   BOT_BRANCH_RULES,
   DEFAULT_BRANCH_PULL_REQUEST,
 } from "../actions/dkim-rotation/src/repository-rules";
+import { botBranchPatterns } from "../actions/dkim-rotation/src/engine/config";
 
 interface FakeCommit {
   sha: string;
@@ -54,6 +59,27 @@ export interface FakePull {
   createdAt: string;
   updatedAt: string;
   user: string;
+  /** The commit the merge wrote on the base branch. */
+  mergeCommitSha?: string;
+  mergedBy?: string;
+  /** Who pushed the head's latest commit (the opener, until someone pushes). */
+  lastPusher: string;
+  /** The base branch's tip when the PR was opened. */
+  baseShaAtOpen: string;
+}
+
+/**
+ * A pull-request review (GitHub Docs, "REST API endpoints for pull request
+ * reviews"): PENDING until submitted; a DISMISSED one no longer counts.
+ */
+export interface FakeReview {
+  id: number;
+  pr: number;
+  user: string;
+  state: "APPROVED" | "CHANGES_REQUESTED" | "COMMENTED" | "DISMISSED" | "PENDING";
+  commitId: string;
+  body: string;
+  submittedAt: string;
 }
 
 export interface InjectedFailure {
@@ -62,8 +88,8 @@ export interface InjectedFailure {
   path: string | RegExp;
   status: number;
   message: string;
-  /** Extra `errors` entries, as GitHub sends them on 422. */
-  errors?: { resource?: string; code: string; field?: string; message?: string }[];
+  /** Extra `errors` entries, as GitHub sends them on 422 (objects, or plain strings on review routes). */
+  errors?: ({ resource?: string; code: string; field?: string; message?: string } | string)[];
   /** How many matching requests fail; default 1. */
   times?: number;
   /** Response headers, e.g. `retry-after` on a secondary rate limit. */
@@ -102,6 +128,10 @@ export interface GitHubFakeOptions {
   appId?: number;
   /** Time of the timestamps it writes (PRs, runs, jobs, reviews); the system clock by default. The sandbox's is simulated. */
   clock?: { now(): Date };
+  /** GET /repos/{o}/{r} `visibility` (and `private`); private by default. */
+  visibility?: "public" | "private" | "internal";
+  /** The owner's plan as GET /orgs/{org} shows it to an owner; unreadable (403) when undefined. */
+  plan?: "free" | "pro" | "team" | "enterprise";
 }
 
 /**
@@ -174,6 +204,13 @@ export class GitHubFake {
   private readonly people = new Map<string, FakeActor>();
   private readonly comments: { id: number; pr: number; body: string; user: string; at: string }[] =
     [];
+  private readonly reviews: FakeReview[] = [];
+  /** Who last pushed to each branch. */
+  private readonly pushers = new Map<string, string>();
+  /** Teams of the owner organisation: slug → member logins. */
+  private readonly teams = new Map<string, Set<string>>();
+  readonly visibility: "public" | "private" | "internal";
+  readonly plan?: "free" | "pro" | "team" | "enterprise";
 
   constructor(opts: GitHubFakeOptions = {}) {
     this.owner = opts.owner ?? "example-jp";
@@ -184,6 +221,8 @@ export class GitHubFake {
     this.ownerId = opts.ownerId ?? 4200001;
     this.repositoryId = opts.repositoryId ?? 987654321;
     this.appId = opts.appId ?? 1001;
+    this.visibility = opts.visibility ?? "private";
+    this.plan = opts.plan;
     this.actions = new ActionsModel({
       owner: this.owner,
       repo: this.repo,
@@ -310,11 +349,16 @@ export class GitHubFake {
     return [...this.treeOf(branch).keys()].sort();
   }
 
-  /** Commit a change directly to a branch (e.g. a person editing main). */
+  /**
+   * Commit a change directly to a branch (e.g. a person editing main), as
+   * `pusher` (the App by default). A test hook: it bypasses rulesets, as an
+   * admin's push may.
+   */
   commitFiles(
     changes: Record<string, string | null>,
     message = "Direct commit",
     branch = this.defaultBranch,
+    pusher = this.login,
   ): string {
     const parent = this.refs.get(branch);
     if (!parent) throw new Error(`no branch ${branch}`);
@@ -324,16 +368,150 @@ export class GitHubFake {
       else tree.set(path, this.putBlob(Buffer.from(content)));
     }
     const sha = this.putCommit(this.putTree(tree), [parent], message);
-    this.refs.set(branch, sha);
+    this.moveRef(branch, sha, pusher);
     return sha;
+  }
+
+  /**
+   * Point `branch` at `sha`, as a push by `pusher`. A push to an open PR's
+   * head records its pusher (require_last_push_approval) and, when the base
+   * branch's active rules say dismiss_stale_reviews_on_push, dismisses the
+   * PR's approvals (GitHub Docs, "Available rules for rulesets": "New,
+   * reviewable commits pushed will dismiss previous pull request review
+   * approvals"; docs/design.md#approval-by-pull-request).
+   */
+  private moveRef(branch: string, sha: string, pusher: string): void {
+    const before = this.refs.get(branch);
+    this.refs.set(branch, sha);
+    this.pushers.set(branch, pusher);
+    if (before === undefined || before === sha) return;
+    for (const pr of this.pulls) {
+      if (pr.state !== "open" || pr.head !== branch) continue;
+      pr.lastPusher = pusher;
+      const dismiss = this.pullRequestRules(pr.base).some(
+        (r) => r.parameters.dismiss_stale_reviews_on_push === true,
+      );
+      if (dismiss)
+        for (const r of this.reviews)
+          if (r.pr === pr.number && r.state === "APPROVED") r.state = "DISMISSED";
+    }
+  }
+
+  /** The `pull_request` rules of the active rulesets on `branch`, with their ruleset. */
+  private pullRequestRules(branch: string) {
+    return this.rulesFor(branch).flatMap((r) =>
+      r.rules
+        .filter((x) => x.type === "pull_request")
+        .map((x) => ({ ruleset: r, parameters: x.parameters ?? {} })),
+    );
+  }
+
+  /** A team of the owner organisation and its members (for code owners named `@org/team`). */
+  setTeam(slug: string, members: string[]): void {
+    this.teams.set(slug, new Set(members));
+  }
+
+  /** The reviews of a pull request, oldest first (copies). */
+  listReviews(number: number): FakeReview[] {
+    return this.reviews.filter((r) => r.pr === number).map((r) => ({ ...r }));
+  }
+
+  /** CODEOWNERS on `ref` (a branch or a commit), in GitHub's lookup order. */
+  private codeownersAt(tree: Map<string, string>): string | undefined {
+    const file = CODEOWNERS_PATHS.find((p) => tree.has(p));
+    return file ? this.blobs.get(tree.get(file)!)!.toString("utf8") : undefined;
+  }
+
+  private isOwner(login: string, owners: CodeOwners): boolean {
+    return (
+      owners.users.includes(login) ||
+      owners.orgTeams.some((t) => t.org === this.owner && !!this.teams.get(t.slug)?.has(login))
+    );
+  }
+
+  /**
+   * Why the base branch's rules refuse to merge `pr` for `actor`, or nothing
+   * (GitHub Docs, "Available rules for rulesets", "Require a pull request
+   * before merging"): the required count of approvals (the latest review per
+   * reviewer, not by the author, counts; a dismissed one does not), no
+   * outstanding request for changes, an approval by a code owner of each
+   * owned file (per CODEOWNERS on the base), and an approval of the latest
+   * push by someone other than its pusher. Only the App, named as an
+   * `Integration` bypass actor, ever bypasses here: stricter than GitHub,
+   * where a role or team may be named too.
+   */
+  private mergeBlockers(pr: FakePull, actor: FakeActor): string[] {
+    const head = this.refs.get(pr.head)!;
+    const latest = new Map<string, FakeReview>();
+    for (const r of this.reviews)
+      if (
+        r.pr === pr.number &&
+        r.user !== pr.user &&
+        r.state !== "COMMENTED" &&
+        r.state !== "PENDING"
+      )
+        latest.set(r.user, r);
+    const approvals = [...latest.values()].filter((r) => r.state === "APPROVED");
+    const why: string[] = [];
+    for (const { ruleset, parameters } of this.pullRequestRules(pr.base)) {
+      if (
+        actor.type === "Bot" &&
+        ruleset.bypassActors.some((a) => a.actorType === "Integration" && a.actorId === this.appId)
+      )
+        continue;
+      const need = Number(parameters.required_approving_review_count ?? 0);
+      if (approvals.length < need)
+        why.push(
+          `At least ${need} approving review${need === 1 ? " is" : "s are"} required by reviewers with write access.`,
+        );
+      if ([...latest.values()].some((r) => r.state === "CHANGES_REQUESTED"))
+        why.push("Changes must be addressed before merging.");
+      if (parameters.require_code_owner_review === true) {
+        const text = this.codeownersAt(this.treeOf(pr.base)) ?? "";
+        const base = this.treeOf(pr.base);
+        const after = this.trees.get(this.commits.get(head)!.tree)!;
+        for (const path of [...new Set([...base.keys(), ...after.keys()])].sort()) {
+          if (base.get(path) === after.get(path)) continue;
+          const owners = codeownersFor(path, text);
+          if (!owners.users.length && !owners.orgTeams.length) continue;
+          if (!approvals.some((a) => this.isOwner(a.user, owners)))
+            why.push(`Waiting on code owner review for ${path}.`);
+        }
+      }
+      if (
+        parameters.require_last_push_approval === true &&
+        !approvals.some((a) => a.commitId === head && a.user !== pr.lastPusher)
+      )
+        why.push("The most recent push must be approved by someone other than the last pusher.");
+    }
+    return [...new Set(why)];
+  }
+
+  /**
+   * `PUT /pulls/{n}/merge` as `actor`: 405 while the base branch's rules
+   * refuse it (GitHub answers "Repository rule violations found"), 409 when
+   * `sha` is not the head. The change is applied as "Squash and merge" does.
+   */
+  private mergeByApi(pr: FakePull, actor: FakeActor, sha: string | undefined) {
+    if (pr.state !== "open") throw new HttpError(405, "Pull Request is not mergeable");
+    const head = this.refs.get(pr.head);
+    if (!head) throw new HttpError(405, "Pull Request is not mergeable");
+    if (sha !== undefined && sha !== head)
+      throw new HttpError(409, "Head branch was modified. Review and try the merge again.");
+    const why = this.mergeBlockers(pr, actor);
+    if (why.length)
+      throw new HttpError(405, `Repository rule violations found\n\n${why.join("\n")}\n\n`);
+    const merged = this.merge(pr.number, actor.login);
+    return { sha: merged, merged: true, message: "Pull Request successfully merged" };
   }
 
   /**
    * Merge an open PR the way "Squash and merge" does: the change between the
    * head branch and the commit it forked from is applied to the base branch's
-   * current tree. Returns the merge commit.
+   * current tree. Returns the merge commit. A test hook that bypasses the
+   * rules (an admin's merge); `PUT /pulls/{n}/merge` enforces them.
    */
-  merge(number: number): string {
+  merge(number: number, by = this.login): string {
     const pr = this.pulls.find((p) => p.number === number);
     if (!pr) throw new Error(`no pull request #${number}`);
     if (pr.state !== "open")
@@ -349,9 +527,11 @@ export class GitHubFake {
     for (const [path, sha] of after)
       if (before.get(path) !== sha) changes[path] = this.blobs.get(sha)!.toString("utf8");
     for (const path of before.keys()) if (!after.has(path)) changes[path] = null;
-    const sha = this.commitFiles(changes, `${pr.title} (#${pr.number})`, pr.base);
+    const sha = this.commitFiles(changes, `${pr.title} (#${pr.number})`, pr.base, by);
     pr.state = "closed";
     pr.merged = true;
+    pr.mergeCommitSha = sha;
+    pr.mergedBy = by;
     pr.mergedAt = this.now();
     pr.headSha = headSha;
     pr.updatedAt = pr.mergedAt;
@@ -373,6 +553,36 @@ export class GitHubFake {
     return token;
   }
 
+  /** An admin's push of an existing commit to `branch` (bypassing the rules). */
+  pushRef(branch: string, sha: string, pusher: string): void {
+    if (!this.commits.has(sha)) throw new Error(`no commit ${sha}`);
+    this.moveRef(branch, sha, pusher);
+  }
+
+  /** An admin switches a ruleset to `enforcement`. Returns its id. */
+  setRulesetEnforcement(id: number, enforcement: FakeRuleset["enforcement"]): number {
+    const r = this.rulesets.find((x) => x.id === id);
+    if (!r) throw new Error(`no ruleset ${id}`);
+    r.enforcement = enforcement;
+    return id;
+  }
+
+  /** An admin names who may bypass ruleset `id`. */
+  setBypassActors(id: number, actors: FakeRuleset["bypassActors"]): void {
+    const r = this.rulesets.find((x) => x.id === id);
+    if (!r) throw new Error(`no ruleset ${id}`);
+    r.bypassActors = actors;
+  }
+
+  /** An admin edits the `pull_request` rule's parameters of ruleset `id`. */
+  setPullRequestRule(id: number, parameters: Record<string, unknown>): void {
+    const rule = this.rulesets
+      .find((x) => x.id === id)
+      ?.rules.find((x) => x.type === "pull_request");
+    if (!rule) throw new Error(`ruleset ${id} has no pull_request rule`);
+    rule.parameters = { ...rule.parameters, ...parameters };
+  }
+
   /** Add a branch ruleset (what an admin does in Settings → Rules, or infra/). Returns its id. */
   addRuleset(r: FakeRuleset): number {
     const id = r.id ?? this.rulesets.length + 1;
@@ -383,13 +593,17 @@ export class GitHubFake {
   /**
    * The rulesets docs/operations.md asks for and infra/ creates: the record
    * branches restricted with the App as the only bypass actor, and the
-   * default branch's pull_request rule (docs/design.md#bot-branches).
+   * default branch's pull_request rule (docs/design.md#bot-branches); in
+   * pull-request mode the request branches too, and the rule requires
+   * `requiredApprovals` (docs/design.md#approval-by-pull-request).
    */
-  protectAsDocumented(): void {
+  protectAsDocumented(
+    mode: { approval?: "environment" | "pull-request"; requiredApprovals?: number } = {},
+  ): void {
     this.addRuleset({
       name: "DKIM record branches: the App only",
       enforcement: "active",
-      include: BOT_BRANCH_PATTERNS,
+      include: botBranchPatterns(mode.approval ?? "environment"),
       rules: BOT_BRANCH_RULES.map((type) => ({ type })),
       bypassActors: [{ actorId: this.appId, actorType: "Integration", bypassMode: "always" }],
     });
@@ -397,7 +611,17 @@ export class GitHubFake {
       name: "Default branch: reviewed pull requests",
       enforcement: "active",
       include: ["~DEFAULT_BRANCH"],
-      rules: [{ type: "pull_request", parameters: { ...DEFAULT_BRANCH_PULL_REQUEST } }],
+      rules: [
+        {
+          type: "pull_request",
+          parameters: {
+            ...DEFAULT_BRANCH_PULL_REQUEST,
+            ...(mode.approval === "pull-request"
+              ? { required_approving_review_count: mode.requiredApprovals ?? 2 }
+              : {}),
+          },
+        },
+      ],
       bypassActors: [],
     });
   }
@@ -454,7 +678,10 @@ export class GitHubFake {
             : "Cannot update this protected ref."
         : forced && types.has("non_fast_forward")
           ? "Cannot force-push to this branch"
-          : undefined;
+          : kind === "update" && types.has("pull_request")
+            ? // A push to a branch whose rules require a pull request (GitHub Docs, "Available rules for rulesets").
+              "Changes must be made through a pull request."
+            : undefined;
       if (why)
         throw new HttpError(422, `Repository rule violations found\n\n${why}\n\n`, undefined);
     }
@@ -534,8 +761,8 @@ export class GitHubFake {
       ...this.actions.minimalRepository(),
       name: this.repo,
       full_name: full,
-      private: true,
-      visibility: "private",
+      private: this.visibility !== "public",
+      visibility: this.visibility,
       clone_url: `https://github.com/${full}.git`,
       git_url: `git://github.com/${full}.git`,
       ssh_url: `git@github.com:${full}.git`,
@@ -739,6 +966,112 @@ export class GitHubFake {
     };
   }
 
+  /** A user as the REST API shows one; the App's login is a Bot. */
+  private userOf(login: string) {
+    return {
+      ...this.actions.userJson(login, login === this.login ? 41898282 : 600 + (hash(login) % 1000)),
+      type: login === this.login ? "Bot" : "User",
+    };
+  }
+
+  private reviewJson(r: FakeReview) {
+    const api = `${this.baseUrl}/repos/${this.owner}/${this.repo}`;
+    const html = `https://github.com/${this.owner}/${this.repo}/pull/${r.pr}#pullrequestreview-${r.id}`;
+    return {
+      id: r.id,
+      node_id: `PRR_${r.id}`,
+      user: this.userOf(r.user),
+      body: r.body,
+      state: r.state,
+      html_url: html,
+      pull_request_url: `${api}/pulls/${r.pr}`,
+      _links: { html: { href: html }, pull_request: { href: `${api}/pulls/${r.pr}` } },
+      ...(r.state === "PENDING" ? {} : { submitted_at: r.submittedAt }),
+      commit_id: r.commitId,
+      author_association: "COLLABORATOR",
+    };
+  }
+
+  /**
+   * A ruleset as `GET /repos/{o}/{r}/rulesets/{id}` returns it. Its
+   * `bypass_actors` are shown only to a token that may edit the ruleset
+   * (here the App; a person's token is a writer, not an admin), which is
+   * stricter than showing them to everyone.
+   */
+  private rulesetJson(r: Required<FakeRuleset>, actor: FakeActor) {
+    const full = `${this.owner}/${this.repo}`;
+    return {
+      id: r.id,
+      name: r.name,
+      target: "branch",
+      source_type: "Repository",
+      source: full,
+      enforcement: r.enforcement,
+      ...(actor.type === "Bot"
+        ? {
+            bypass_actors: r.bypassActors.map((a) => ({
+              actor_id: a.actorId,
+              actor_type: a.actorType,
+              bypass_mode: a.bypassMode ?? "always",
+            })),
+          }
+        : {}),
+      current_user_can_bypass:
+        actor.type === "Bot" &&
+        r.bypassActors.some((a) => a.actorType === "Integration" && a.actorId === this.appId)
+          ? "always"
+          : "never",
+      node_id: `RRS_${r.id}`,
+      _links: {
+        self: { href: `${this.baseUrl}/repos/${full}/rulesets/${r.id}` },
+        html: { href: `https://github.com/${full}/rules/${r.id}` },
+      },
+      conditions: { ref_name: { include: r.include, exclude: r.exclude } },
+      rules: r.rules,
+      created_at: "2026-01-01T00:00:00Z",
+      updated_at: "2026-01-01T00:00:00Z",
+    };
+  }
+
+  /** `GET /commits/{sha}`: the commit with its files against its first parent. */
+  private commitWithFilesJson(sha: string) {
+    const c = this.commits.get(sha)!;
+    const before = c.parents[0]
+      ? this.trees.get(this.commits.get(c.parents[0])!.tree)!
+      : new Map<string, string>();
+    const after = this.trees.get(c.tree)!;
+    const files = [...new Set([...before.keys(), ...after.keys()])]
+      .sort()
+      .filter((p) => before.get(p) !== after.get(p))
+      .map((p) => {
+        const blob = after.get(p) ?? before.get(p)!;
+        const status = !before.has(p) ? "added" : !after.has(p) ? "removed" : "modified";
+        const lines = this.blobs.get(blob)!.toString("utf8").split("\n").length;
+        const url = `https://github.com/${this.owner}/${this.repo}/blob/${sha}/${p}`;
+        return {
+          sha: blob,
+          filename: p,
+          status,
+          additions: status === "removed" ? 0 : lines,
+          deletions: status === "added" ? 0 : lines,
+          changes: lines,
+          blob_url: url,
+          raw_url: url.replace("/blob/", "/raw/"),
+          contents_url: `${this.baseUrl}/repos/${this.owner}/${this.repo}/contents/${p}?ref=${sha}`,
+        };
+      });
+    const total = files.reduce((n, f) => n + f.changes, 0);
+    return {
+      ...this.restCommitJson(sha),
+      stats: {
+        total,
+        additions: files.reduce((n, f) => n + f.additions, 0),
+        deletions: files.reduce((n, f) => n + f.deletions, 0),
+      },
+      files,
+    };
+  }
+
   private pullJson(p: FakePull) {
     const full = `${this.owner}/${this.repo}`;
     const headSha = this.refs.get(p.head) ?? p.headSha ?? "";
@@ -768,7 +1101,7 @@ export class GitHubFake {
       assignees: [],
       milestone: null,
       active_lock_reason: null,
-      merge_commit_sha: null,
+      merge_commit_sha: p.mergeCommitSha ?? null,
       author_association: "NONE",
       auto_merge: null,
       additions: 0,
@@ -780,7 +1113,7 @@ export class GitHubFake {
       mergeable: null,
       mergeable_state: "unknown",
       maintainer_can_modify: false,
-      merged_by: null,
+      merged_by: p.mergedBy ? this.userOf(p.mergedBy) : null,
       url: `${this.baseUrl}/repos/${full}/pulls/${p.number}`,
       id: 1000 + p.number,
       node_id: `PR_${p.number}`,
@@ -790,7 +1123,7 @@ export class GitHubFake {
       locked: false,
       title: p.title,
       body: p.body,
-      user: { ...this.actions.userJson(p.user, 41898282), type: "Bot" },
+      user: this.userOf(p.user),
       labels: p.labels.map((name, i) => this.labelJson(name, i)),
       requested_reviewers: p.reviewers.map((login, i) => this.actions.userJson(login, 600 + i)),
       requested_teams: p.teamReviewers.map((slug, i) =>
@@ -913,6 +1246,8 @@ export class GitHubFake {
     const prefix = `/repos/${this.owner}/${this.repo}`;
     if (path === "/user" && method === "GET")
       return { status: 200, body: { login: this.login, type: "Bot" } };
+    const org = this.orgRoute(method, path, actor);
+    if (org) return org;
     if (!path.startsWith(prefix)) throw new HttpError(404, "Not Found");
     const rest = path.slice(prefix.length);
     let m: RegExpExecArray | null;
@@ -934,7 +1269,7 @@ export class GitHubFake {
       if (this.refs.has(bm[1]!)) throw new HttpError(422, "Reference already exists");
       if (!this.commits.has(sha)) throw new HttpError(422, "Object does not exist");
       this.enforceRules(bm[1]!, actor, "creation");
-      this.refs.set(bm[1]!, sha);
+      this.moveRef(bm[1]!, sha, actor.login);
       return { status: 201, body: this.refJson(bm[1]!) };
     }
     if ((m = /^\/git\/refs\/heads\/(.+)$/.exec(rest))) {
@@ -948,7 +1283,7 @@ export class GitHubFake {
           throw new HttpError(422, "Update is not a fast forward");
         }
         this.enforceRules(branch, actor, "update", !fastForward);
-        this.refs.set(branch, sha);
+        this.moveRef(branch, sha, actor.login);
         return { status: 200, body: this.refJson(branch) };
       }
       if (method === "DELETE") {
@@ -1054,7 +1389,7 @@ export class GitHubFake {
         if (given === undefined)
           throw new HttpError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.');
         if (given !== current) throw new HttpError(409, `${p} does not match ${given}`);
-        const sha = this.commitFiles({ [p]: null }, message, branch);
+        const sha = this.commitFiles({ [p]: null }, message, branch, actor.login);
         return {
           status: 200,
           body: { content: null, commit: this.commitJson(this.commits.get(sha)!) },
@@ -1064,7 +1399,7 @@ export class GitHubFake {
       if (current && given === undefined)
         throw new HttpError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.');
       if (current && given !== current) throw new HttpError(409, `${p} does not match ${given}`);
-      const sha = this.commitFiles({ [p]: content.toString("utf8") }, message, branch);
+      const sha = this.commitFiles({ [p]: content.toString("utf8") }, message, branch, actor.login);
       const blob = gitBlobSha(content);
       return {
         status: current ? 200 : 201,
@@ -1094,8 +1429,10 @@ export class GitHubFake {
     if ((m = /^\/contents\/(.+)$/.exec(rest)) && method === "GET") {
       const ref = query.ref ?? this.defaultBranch;
       const branch = ref.replace(/^refs\/heads\//, "");
-      if (!this.refs.has(branch)) throw new HttpError(404, `No commit found for the ref ${ref}`);
-      const tree = this.treeOf(branch);
+      const atCommit = !this.refs.has(branch) && this.commits.has(ref);
+      if (!this.refs.has(branch) && !atCommit)
+        throw new HttpError(404, `No commit found for the ref ${ref}`);
+      const tree = atCommit ? this.trees.get(this.commits.get(ref)!.tree)! : this.treeOf(branch);
       const p = m[1]!.replace(/\/$/, "");
       const sha = tree.get(p);
       if (sha) {
@@ -1162,6 +1499,55 @@ export class GitHubFake {
             ruleset_id: r.id,
           })),
         ),
+      };
+    }
+
+    // --- one ruleset, with its bypass actors (docs/design.md#approval-by-pull-request)
+    if ((m = /^\/rulesets\/(\d+)$/.exec(rest)) && method === "GET") {
+      const r = this.rulesets.find((x) => x.id === Number(m![1]));
+      if (!r) throw new HttpError(404, "Not Found");
+      return { status: 200, body: this.rulesetJson(r, actor) };
+    }
+
+    // --- commits: one (with files), the history of a path, the PRs of a commit
+    if ((m = /^\/commits\/([0-9a-f]{40})\/pulls$/.exec(rest)) && method === "GET") {
+      const sha = m[1]!;
+      if (!this.commits.has(sha)) throw new HttpError(422, `No commit found for SHA: ${sha}`);
+      // GitHub: the merged PRs that introduced the commit, and open PRs whose head holds it.
+      const list = this.pulls.filter((p) => {
+        if (p.mergeCommitSha === sha) return true;
+        const tip = this.refs.get(p.head) ?? p.headSha;
+        return !!tip && this.ancestors(tip).has(sha) && !this.ancestors(p.baseShaAtOpen).has(sha);
+      });
+      return { status: 200, body: [...list].reverse().map((p) => this.pullJson(p)) };
+    }
+    if ((m = /^\/commits\/([0-9a-f]{40})$/.exec(rest)) && method === "GET") {
+      if (!this.commits.has(m[1]!)) throw new HttpError(422, `No commit found for SHA: ${m[1]}`);
+      return { status: 200, body: this.commitWithFilesJson(m[1]!) };
+    }
+    if (rest === "/commits" && method === "GET") {
+      const from = query.sha ?? this.defaultBranch;
+      const tip =
+        this.refs.get(from.replace(/^refs\/heads\//, "")) ??
+        (this.commits.has(from) ? from : undefined);
+      if (!tip) throw new HttpError(404, "Not Found");
+      const perPage = Math.min(Number(query.per_page ?? 30) || 30, 100);
+      const page = Math.max(Number(query.page ?? 1) || 1, 1);
+      // Newest first along first parents (the fake's merges are squashes).
+      let list = this.firstParentOrder(tip).reverse();
+      if (query.path) {
+        const path = query.path;
+        list = list.filter((sha) => {
+          const c = this.commits.get(sha)!;
+          const parent = c.parents[0] ? this.commits.get(c.parents[0])! : undefined;
+          const now = this.trees.get(c.tree)!.get(path);
+          const was = parent ? this.trees.get(parent.tree)!.get(path) : undefined;
+          return now !== was;
+        });
+      }
+      return {
+        status: 200,
+        body: list.slice((page - 1) * perPage, page * perPage).map((c) => this.restCommitJson(c)),
       };
     }
 
@@ -1267,7 +1653,9 @@ export class GitHubFake {
         teamReviewers: [],
         createdAt: now,
         updatedAt: now,
-        user: this.login,
+        user: actor.login,
+        lastPusher: this.pushers.get(head) ?? actor.login,
+        baseShaAtOpen: this.refs.get(base)!,
       };
       this.requestCodeOwners(pr);
       this.pulls.push(pr);
@@ -1284,6 +1672,99 @@ export class GitHubFake {
         return { status: 200, body: this.pullJson(pr) };
       }
     }
+    // --- reviews (GitHub Docs, "REST API endpoints for pull request reviews")
+    if ((m = /^\/pulls\/(\d+)\/reviews$/.exec(rest))) {
+      const pr = this.pull(Number(m[1]));
+      if (method === "GET") {
+        const perPage = Math.min(Number(query.per_page ?? 30) || 30, 100);
+        const page = Math.max(Number(query.page ?? 1) || 1, 1);
+        // A pending review is visible to its author only.
+        const list = this.reviews.filter(
+          (r) => r.pr === pr.number && (r.state !== "PENDING" || r.user === actor.login),
+        );
+        return {
+          status: 200,
+          body: list.slice((page - 1) * perPage, page * perPage).map((r) => this.reviewJson(r)),
+        };
+      }
+      if (method === "POST") {
+        const event = body.event === undefined ? undefined : str(body.event, "event");
+        const text = body.body === undefined ? "" : str(body.body, "body");
+        const head = this.refs.get(pr.head) ?? pr.headSha ?? "";
+        const commitId = body.commit_id === undefined ? head : str(body.commit_id, "commit_id");
+        if (!this.commits.has(commitId) || !this.ancestors(head).has(commitId))
+          throw new HttpError(422, "Unprocessable Entity", [
+            { resource: "PullRequestReview", field: "commit_id", code: "invalid" },
+          ]);
+        if (pr.state !== "open" && event !== undefined && event !== "COMMENT")
+          throw new HttpError(422, "Unprocessable Entity", [
+            `Can not ${event === "APPROVE" ? "approve" : "request changes on"} a closed pull request`,
+          ]);
+        // GitHub refuses a self-review by the PR's author (422).
+        if (actor.login === pr.user && event === "APPROVE")
+          throw new HttpError(422, "Unprocessable Entity", [
+            "Can not approve your own pull request",
+          ]);
+        if (actor.login === pr.user && event === "REQUEST_CHANGES")
+          throw new HttpError(422, "Unprocessable Entity", [
+            "Can not request changes on your own pull request",
+          ]);
+        if ((event === "REQUEST_CHANGES" || event === "COMMENT") && !text)
+          throw new HttpError(422, "Unprocessable Entity", [
+            `Review Can not be blank when using ${event} event`,
+          ]);
+        const state =
+          event === undefined
+            ? "PENDING"
+            : event === "APPROVE"
+              ? "APPROVED"
+              : event === "REQUEST_CHANGES"
+                ? "CHANGES_REQUESTED"
+                : event === "COMMENT"
+                  ? "COMMENTED"
+                  : undefined;
+        if (!state)
+          throw new HttpError(422, "Unprocessable Entity", [
+            { resource: "PullRequestReview", field: "event", code: "invalid" },
+          ]);
+        if (
+          state === "PENDING" &&
+          this.reviews.some(
+            (r) => r.pr === pr.number && r.user === actor.login && r.state === "PENDING",
+          )
+        )
+          throw new HttpError(422, "Unprocessable Entity", [
+            "User can only have one pending review per pull request",
+          ]);
+        const review: FakeReview = {
+          id: 80000 + this.reviews.length + 1,
+          pr: pr.number,
+          user: actor.login,
+          state,
+          commitId,
+          body: text,
+          submittedAt: this.now(),
+        };
+        this.reviews.push(review);
+        return { status: 200, body: this.reviewJson(review) };
+      }
+    }
+    if ((m = /^\/pulls\/(\d+)\/reviews\/(\d+)\/dismissals$/.exec(rest)) && method === "PUT") {
+      const pr = this.pull(Number(m[1]));
+      const review = this.reviews.find((r) => r.pr === pr.number && r.id === Number(m![2]));
+      if (!review) throw new HttpError(404, "Not Found");
+      str(body.message, "message");
+      if (review.state === "PENDING")
+        throw new HttpError(422, "Unprocessable Entity", ["Can not dismiss a pending review"]);
+      review.state = "DISMISSED";
+      return { status: 200, body: this.reviewJson(review) };
+    }
+    if ((m = /^\/pulls\/(\d+)\/merge$/.exec(rest)) && method === "PUT") {
+      const pr = this.pull(Number(m[1]));
+      const sha = body.sha === undefined ? undefined : str(body.sha, "sha");
+      return { status: 200, body: this.mergeByApi(pr, actor, sha) };
+    }
+
     if ((m = /^\/pulls\/(\d+)\/requested_reviewers$/.exec(rest)) && method === "POST") {
       const pr = this.pull(Number(m[1]));
       const users = arr(body.reviewers, "reviewers");
@@ -1310,15 +1791,71 @@ export class GitHubFake {
   }
 
   /**
+   * `GET /orgs/{org}` (its `plan` shown only when the fake has one: GitHub
+   * shows it to the organisation's owners) and a team membership
+   * (`GET /orgs/{org}/teams/{slug}/memberships/{user}`: 404 for a non-member).
+   */
+  private orgRoute(method: string, path: string, actor: FakeActor) {
+    if (method !== "GET") return undefined;
+    let m: RegExpExecArray | null;
+    if ((m = /^\/orgs\/([^/]+)$/.exec(path))) {
+      if (m[1] !== this.owner) throw new HttpError(404, "Not Found");
+      return {
+        status: 200,
+        body: {
+          login: this.owner,
+          id: this.ownerId,
+          node_id: `O_${this.ownerId}`,
+          url: `${this.baseUrl}/orgs/${this.owner}`,
+          repos_url: `${this.baseUrl}/orgs/${this.owner}/repos`,
+          events_url: `${this.baseUrl}/orgs/${this.owner}/events`,
+          hooks_url: `${this.baseUrl}/orgs/${this.owner}/hooks`,
+          issues_url: `${this.baseUrl}/orgs/${this.owner}/issues`,
+          members_url: `${this.baseUrl}/orgs/${this.owner}/members{/member}`,
+          public_members_url: `${this.baseUrl}/orgs/${this.owner}/public_members{/member}`,
+          avatar_url: `https://avatars.githubusercontent.com/u/${this.ownerId}`,
+          description: null,
+          html_url: `https://github.com/${this.owner}`,
+          has_organization_projects: true,
+          has_repository_projects: true,
+          public_repos: 0,
+          public_gists: 0,
+          followers: 0,
+          following: 0,
+          type: "Organization",
+          created_at: "2026-01-01T00:00:00Z",
+          updated_at: "2026-01-01T00:00:00Z",
+          archived_at: null,
+          ...(this.plan && actor.type === "Bot"
+            ? { plan: { name: this.plan, space: 976562499, private_repos: 999999 } }
+            : {}),
+        },
+      };
+    }
+    if ((m = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/.exec(path))) {
+      const members = m[1] === this.owner ? this.teams.get(m[2]!) : undefined;
+      if (!members?.has(m[3]!)) throw new HttpError(404, "Not Found");
+      return {
+        status: 200,
+        body: {
+          url: `${this.baseUrl}/orgs/${this.owner}/teams/${m[2]}/memberships/${m[3]}`,
+          role: "member",
+          state: "active",
+        },
+      };
+    }
+    return undefined;
+  }
+
+  /**
    * GitHub requests review from the code owners of the changed files when a
    * (non-draft) PR opens, per the base branch's CODEOWNERS ("About code
    * owners"; lookup order .github/, root, docs/).
    */
   private requestCodeOwners(pr: FakePull): void {
     const base = this.treeOf(pr.base);
-    const file = [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"].find((p) => base.has(p));
-    if (!file) return;
-    const text = this.blobs.get(base.get(file)!)!.toString("utf8");
+    const text = this.codeownersAt(base);
+    if (text === undefined) return;
     const head = this.treeOf(pr.head);
     const changed = [...new Set([...base.keys(), ...head.keys()])].filter(
       (p) => base.get(p) !== head.get(p),
@@ -1358,6 +1895,11 @@ function fnmatchRef(pattern: string): RegExp {
     else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
   }
   return new RegExp(`^${re}$`);
+}
+
+/** A small stable number for a login (fake user ids). */
+function hash(text: string): number {
+  return createHash("sha1").update(text).digest().readUInt32BE(0);
 }
 
 function str(v: unknown, field: string): string {

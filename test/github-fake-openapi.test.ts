@@ -12,6 +12,10 @@ import { createOctokit, GitHubChangeRequests } from "../actions/dkim-rotation/sr
 import { GitHubRuns } from "../actions/dkim-rotation/src/adapters/github-runs";
 import { confirmApproval } from "../actions/dkim-rotation/src/gate";
 import { runDoctor } from "../actions/dkim-rotation/src/doctor";
+import {
+  approvalBranch,
+  approvalFilePath,
+} from "../actions/dkim-rotation/src/engine/approval-files";
 import { fetchIdToken, startGitHubFake, type GitHubFake } from "../scripts/github-fake";
 
 const require = createRequire(import.meta.url);
@@ -164,6 +168,67 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
     }).catch(() => undefined);
     await octokit.rest.actions.getWorkflowRun({ ...repo, run_id: run.id });
 
+    // Pull-request mode (issue 24): a request PR reviewed by code owners (one
+    // through a team), merged, and the gate reading it all back.
+    const person = (login: string) =>
+      createOctokit({
+        token: fake.personToken(login),
+        baseUrl: fake.url,
+        pacing: { retryAfterBaseMs: 1, writeIntervalMs: 0 },
+      });
+    fake.setTeam("approvers", ["frank"]);
+    fake.commitFiles(
+      {
+        ".github/CODEOWNERS":
+          "/dns/ @example-jp/dns-team\n/approvals/ @alice @example-jp/approvers\n",
+      },
+      "owners",
+    );
+    const file = approvalFilePath("a.example.jp", "new-1", "activate");
+    const branch = approvalBranch("a.example.jp", "new-1", "activate");
+    const tip = (await octokit.rest.git.getRef({ ...repo, ref: "heads/main" })).data.object.sha;
+    await octokit.rest.git.createRef({ ...repo, ref: `refs/heads/${branch}`, sha: tip });
+    await octokit.rest.repos.createOrUpdateFileContents({
+      ...repo,
+      path: file,
+      branch,
+      message: "request",
+      content: Buffer.from("version: 1\n").toString("base64"),
+    });
+    const request = (
+      await octokit.rest.pulls.create({ ...repo, head: branch, base: "main", title: "request" })
+    ).data.number;
+    for (const who of ["alice", "frank"])
+      await person(who).rest.pulls.createReview({
+        ...repo,
+        pull_number: request,
+        event: "APPROVE",
+      });
+    const merged = (await person("alice").rest.pulls.merge({ ...repo, pull_number: request })).data
+      .sha;
+    fake.actions.setEnvironment("dkim-pr", { branchPatterns: ["main"] });
+    const prRun = fake.actions.startRun(".github/workflows/dkim-activate.yml", {
+      event: "push",
+      headSha: merged,
+    });
+    const prJob = fake.actions.queueJob(prRun.id, {
+      name: "Activate",
+      environment: "dkim-pr",
+      workflowRef: `${fake.owner}/${fake.repo}/.github/workflows/reusable-activate.yml@refs/heads/main`,
+    });
+    expect(
+      await confirmApproval({
+        command: "activate",
+        domain: "a.example.jp",
+        environment: "dkim-pr",
+        ...repo,
+        runId: String(prRun.id),
+        octokit,
+        idToken: (aud) => fetchIdToken(fake.actions.runnerEnv(prJob.id), aud),
+        pullRequest: { requiredApprovals: 1, selector: "new-1" },
+      }),
+    ).to.match(/approved on [0-9a-f]{7} by alice, frank/);
+
     const checked = new Map<string, number>();
     const failures: string[] = [];
     for (const r of fake.requests) {
@@ -196,6 +261,15 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
       "GET /repos/{owner}/{repo}/rules/branches/{branch} 200",
       "GET /repos/{owner}/{repo}/issues/{issue_number}/comments 200",
       "POST /repos/{owner}/{repo}/issues/{issue_number}/comments 201",
+      // Pull-request mode (docs/design.md#approval-by-pull-request).
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews 200",
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews 200",
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge 200",
+      "GET /repos/{owner}/{repo}/commits 200",
+      "GET /repos/{owner}/{repo}/commits/{ref} 200",
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls 200",
+      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id} 200",
+      "GET /orgs/{org}/teams/{team_slug}/memberships/{username} 200",
     ]);
   });
 });

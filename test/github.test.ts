@@ -101,6 +101,7 @@ describe("codeownersFor", () => {
     expect(codeownersFor("dns/mail.example.jp/mail-20261122.zone", CODEOWNERS)).to.deep.equal({
       users: ["dns-lead"],
       teams: ["dns-team"],
+      orgTeams: [{ org: "example-jp", slug: "dns-team" }],
       other: [],
     });
     expect(codeownersFor(".github/workflows/ci.yml", CODEOWNERS).teams).to.deep.equal([
@@ -116,7 +117,12 @@ describe("codeownersFor", () => {
     expect(codeownersFor("a/b/zone-owners/f", text).teams).to.deep.equal(["any"]);
     expect(codeownersFor("dns/a/b.zone", text).teams).to.deep.equal(["zones"]);
     expect(codeownersFor("docs/x/y/ops.md", text).other).to.deep.equal(["ops@example.jp"]);
-    expect(codeownersFor("nothing", "")).to.deep.equal({ users: [], teams: [], other: [] });
+    expect(codeownersFor("nothing", "")).to.deep.equal({
+      users: [],
+      teams: [],
+      orgTeams: [],
+      other: [],
+    });
   });
 
   it("reads the repository's own CODEOWNERS: /dns/ belongs to the DNS team named in Pulumi.prod.yaml", async () => {

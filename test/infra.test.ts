@@ -1318,7 +1318,62 @@ describe("Pulumi estate (infra/)", function () {
           requiredReviewThreadResolution: false,
         },
       });
-      expect(main.inputs).not.to.have.property("bypassActors");
+      expect(main.inputs.bypassActors).to.deep.equal([]);
+    });
+
+    it("in pull-request mode: an environment without reviewers (main only), the request branches restricted, the required approvals on the default branch", async function () {
+      const values = baseValues();
+      values.github = {
+        owner: "example-jp",
+        repo: "ses-dkim-rotation",
+        environment: "dkim-production",
+        manageRepository: true,
+        appId: 9001,
+        approval: "pull-request",
+        requiredApprovals: 3,
+      };
+      await buildEstate(parse(values), { namePrefix: "t3pr" });
+      const environment = one(
+        "github:index/repositoryEnvironment:RepositoryEnvironment",
+        "github-repository-environment",
+      );
+      expect(environment.inputs).not.to.have.property("reviewers");
+      expect(environment.inputs).to.deep.include({
+        canAdminsBypass: false,
+        deploymentBranchPolicy: { protectedBranches: false, customBranchPolicies: true },
+      });
+      expect(
+        one(
+          "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
+          "repository-main-only",
+        ).inputs,
+      ).to.include({ branchPattern: "main", environment: "dkim-production" });
+      const rulesets = byType("github:index/repositoryRuleset:RepositoryRuleset");
+      const bot = rulesets.find((r) => r.name.endsWith("-record-branches"))!;
+      expect(bot.inputs.conditions).to.deep.equal({
+        refName: {
+          includes: [
+            "refs/heads/dkim/**/*",
+            "refs/heads/dkim-retire/**/*",
+            "refs/heads/dkim-approval/**/*",
+          ],
+          excludes: [],
+        },
+      });
+      expect(bot.inputs.bypassActors).to.deep.equal([
+        { actorId: 9001, actorType: "Integration", bypassMode: "always" },
+      ]);
+      const main = rulesets.find((r) => r.name.endsWith("-default-branch"))!;
+      expect(main.inputs.rules).to.deep.equal({
+        pullRequest: {
+          requiredApprovingReviewCount: 3,
+          dismissStaleReviewsOnPush: true,
+          requireLastPushApproval: true,
+          requireCodeOwnerReview: true,
+          requiredReviewThreadResolution: false,
+        },
+      });
+      expect(main.inputs.bypassActors).to.deep.equal([]);
     });
 
     it("refuses manageRepository without the App's id (the record branches would lock the bot out)", function () {

@@ -17,12 +17,18 @@
  *   requires a reviewed PR whose approvals are dismissed by a later push.
  *
  * Required reviewers on private repositories need GitHub Enterprise (or a
- * public repository); without them the environment is not a gate.
+ * public repository); without them the environment is not a gate. With
+ * `github.approval: pull-request` (docs/design.md#approval-by-pull-request)
+ * the environment has no reviewers (main only still), the record-branch
+ * ruleset also covers the request branches `dkim-approval/**`, and the
+ * default branch requires `github.requiredApprovals` approvals. CODEOWNERS is
+ * not managed here: Pulumi would have to push to the default branch, which
+ * the ruleset refuses; docs/infrastructure.md shows the lines to merge.
  */
 import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
 import {
-  BOT_BRANCH_PATTERNS,
+  botBranchPatterns,
   DEFAULT_BRANCH_PULL_REQUEST,
   PINNED_SUBJECT_CLAIM_KEYS,
 } from "../../actions/dkim-rotation/src/engine/config";
@@ -69,6 +75,10 @@ export interface GithubRepositoryArgs {
   region: string;
   /** github.workflowPin is set: the repository's tokens carry job_workflow_ref in `sub`. */
   pinWorkflows?: boolean;
+  /** github.approval: who approves a gated job (environment reviewers by default). */
+  approval?: "environment" | "pull-request";
+  /** github.requiredApprovals: the default branch's approval count in pull-request mode. */
+  requiredApprovals?: number;
 }
 
 export class GithubRepository extends pulumi.ComponentResource {
@@ -84,16 +94,23 @@ export class GithubRepository extends pulumi.ComponentResource {
       { parent: this },
     );
     const childOpts = { parent: this, provider };
+    const approval = args.approval ?? "environment";
 
     this.environment = new github.RepositoryEnvironment(
       `${name}-environment`,
       {
         repository: args.repo,
         environment: args.environment,
-        reviewers: [{ users: args.reviewers.users, teams: args.reviewers.teams }],
-        // The person who started the run cannot approve it, and admins cannot
-        // skip the approval.
-        preventSelfReview: true,
+        // Pull-request mode: the merged request PR is the approval, so no
+        // reviewers (which private repositories without Enterprise lack).
+        ...(approval === "environment"
+          ? {
+              reviewers: [{ users: args.reviewers.users, teams: args.reviewers.teams }],
+              // The person who started the run cannot approve it, and admins cannot
+              // skip the approval.
+              preventSelfReview: true,
+            }
+          : {}),
         canAdminsBypass: false,
         deploymentBranchPolicy: { protectedBranches: false, customBranchPolicies: true },
       },
@@ -184,7 +201,7 @@ export class GithubRepository extends pulumi.ComponentResource {
         name: "DKIM record branches: the App only",
         target: "branch",
         enforcement: "active",
-        conditions: { refName: { includes: BOT_BRANCH_PATTERNS, excludes: [] } },
+        conditions: { refName: { includes: botBranchPatterns(approval), excludes: [] } },
         rules: { creation: true, update: true, deletion: true },
         bypassActors: [{ actorId: args.appId, actorType: "Integration", bypassMode: "always" }],
       },
@@ -202,13 +219,19 @@ export class GithubRepository extends pulumi.ComponentResource {
         conditions: { refName: { includes: ["~DEFAULT_BRANCH"], excludes: [] } },
         rules: {
           pullRequest: {
-            requiredApprovingReviewCount: pr.required_approving_review_count,
+            requiredApprovingReviewCount:
+              approval === "pull-request"
+                ? (args.requiredApprovals ?? 2)
+                : pr.required_approving_review_count,
             dismissStaleReviewsOnPush: pr.dismiss_stale_reviews_on_push,
             requireLastPushApproval: pr.require_last_push_approval,
             requireCodeOwnerReview: pr.require_code_owner_review,
             requiredReviewThreadResolution: pr.required_review_thread_resolution,
           },
         },
+        // Nobody merges around the reviews: the pull-request gate refuses a
+        // ruleset naming any bypass actor (docs/design.md#approval-by-pull-request).
+        bypassActors: [],
       },
       childOpts,
     );

@@ -35,6 +35,7 @@ import type { NameserverTarget } from "./adapters/dns";
 import { checkAllRecords } from "./adapters/repo-records";
 import { createOctokit, type GitHubPacing } from "./adapters/github";
 import { branchRuleChecks } from "./repository-rules";
+import { approvalModeChecks } from "./approval-mode";
 import { missingCredentials } from "./adapters/caller";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skip";
@@ -315,7 +316,10 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
       repo,
       config.identities[0]?.domain ?? "example.com",
       add,
+      config.github?.approval,
     );
+    // Which approval mode can work here, and pull-request mode's rules (docs/design.md#approval-by-pull-request).
+    await approvalModeChecks(octokit, owner, repo, config, add);
   } else skip("github", p.githubSkip ?? "no GitHub access given");
   return out;
 }
@@ -440,7 +444,14 @@ async function githubChecks(
       reviewers?: unknown[];
     }[];
     const reviewers = rules.find((r) => r.type === "required_reviewers");
-    if (!reviewers?.reviewers?.length)
+    if (config.github?.approval === "pull-request")
+      // The merged request PR is the approval; the environment keeps the activator to the default branch.
+      add(
+        `github environment ${envName}`,
+        "ok",
+        `pull-request mode: ${reviewers?.reviewers?.length ? `${reviewers.reviewers.length} required reviewer(s) as well` : "no reviewers needed"}`,
+      );
+    else if (!reviewers?.reviewers?.length)
       add(
         `github environment ${envName}`,
         "fail",

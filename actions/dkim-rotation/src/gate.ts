@@ -24,6 +24,10 @@
  *    GitHub's deployment branch policy and the activator's trust are what
  *    refuse it (docs/design.md#github-approval-gate).
  *
+ * In pull-request mode (github.approval: pull-request), checks 2 and 3 are
+ * replaced by the merged, reviewed request PR (pr-gate.ts,
+ * docs/design.md#approval-by-pull-request).
+ *
  * Any doubt (a missing token, a 403, an unexpected answer) is a refusal: one
  * line that says which check failed and how to fix it. Nothing else runs.
  */
@@ -31,6 +35,7 @@ import type { Octokit } from "@octokit/rest";
 import { RefusalError } from "./engine/errors";
 import { GATED_WORKFLOW_FILE, jobWorkflowRefOf, type WorkflowPin } from "./engine/config";
 import { GitHubRuns } from "./adapters/github-runs";
+import { confirmPullRequestApproval } from "./pr-gate";
 
 /** The audience of the token the gate asks for: not STS's, so it cannot be replayed to assume a role. */
 export const GATE_AUDIENCE = "ses-dkim-rotation-gate";
@@ -49,6 +54,8 @@ export interface GateRequest {
   idToken: (audience: string) => Promise<string>;
   /** github.workflowPin of the stack file: the exact job_workflow_ref expected. */
   workflowPin?: WorkflowPin;
+  /** github.approval: pull-request, with the decision's selector; environment reviewers otherwise. */
+  pullRequest?: { requiredApprovals: number; selector?: string };
 }
 
 /**
@@ -165,6 +172,25 @@ export async function confirmApproval(g: GateRequest): Promise<string> {
   if ("refused" in origin) refuse(...origin.refused);
   const workflow = (origin as { workflow: string }).workflow;
 
+  if (g.pullRequest) {
+    const approved = await confirmPullRequestApproval(
+      {
+        octokit,
+        owner: g.owner,
+        repo: g.repo,
+        defaultBranch,
+        domain: g.domain,
+        kind: g.command,
+        selector: g.pullRequest.selector,
+        requiredApprovals: g.pullRequest.requiredApprovals,
+        sha: typeof claims.sha === "string" ? claims.sha : undefined,
+      },
+      refuse,
+    );
+    await refuseWhileBusy(g, octokit, runId, refuse);
+    return `approval gate: job in ${env}; ${approved}; from ${workflow}`;
+  }
+
   // 2. The environment requires reviewers.
   let rules: { type?: string; reviewers?: { reviewer?: { login?: string; slug?: string } }[] }[];
   try {
@@ -222,6 +248,18 @@ export async function confirmApproval(g: GateRequest): Promise<string> {
     );
 
   // 4. Nobody else acts on this domain now.
+  await refuseWhileBusy(g, octokit, runId, refuse);
+
+  return `approval gate: job in ${env} (required reviewers: ${reviewers.join(", ")}); run ${runId} approved by ${approval!.user?.login ?? "a reviewer"}; from ${workflow}`;
+}
+
+/** Check 4: no other gated job acts on the same domain right now. */
+async function refuseWhileBusy(
+  g: GateRequest,
+  octokit: Octokit,
+  runId: number,
+  refuse: (what: string, fix: string) => never,
+): Promise<void> {
   const busy = (
     await new GitHubRuns(octokit, { owner: g.owner, repo: g.repo }, runId).openGatedJobs()
   ).filter((j) => j.domain === g.domain && j.status === "in_progress");
@@ -230,6 +268,4 @@ export async function confirmApproval(g: GateRequest): Promise<string> {
       `the ${busy[0]!.kind} job for ${busy[0]!.selector} is running in run ${busy[0]!.runId}`,
       "re-run this job when that one has finished",
     );
-
-  return `approval gate: job in ${env} (required reviewers: ${reviewers.join(", ")}); run ${runId} approved by ${approval!.user?.login ?? "a reviewer"}; from ${workflow}`;
 }

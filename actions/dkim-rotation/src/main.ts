@@ -243,6 +243,10 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           octokit,
           idToken: env.idToken ?? ((audience) => core.getIDToken(audience)),
           workflowPin: config.github?.workflowPin,
+          pullRequest:
+            config.github?.approval === "pull-request"
+              ? { requiredApprovals: config.github.requiredApprovals, selector: inputs.selector }
+              : undefined,
         }),
       );
     }

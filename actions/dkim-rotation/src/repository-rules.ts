@@ -8,7 +8,8 @@
  */
 import type { Octokit } from "@octokit/rest";
 import { retirementBranch, rotationBranch } from "./adapters/github";
-import { BOT_BRANCH_RULES } from "./engine/config";
+import { BOT_BRANCH_RULES, botBranchPatterns } from "./engine/config";
+import { approvalBranch } from "./engine/approval-files";
 
 export {
   BOT_BRANCH_PATTERNS,
@@ -51,14 +52,18 @@ export async function branchRuleChecks(
   repo: string,
   sampleDomain: string,
   add: Add,
+  approval: "environment" | "pull-request" = "environment",
 ): Promise<void> {
   const msg = (err: unknown) =>
     `${(err as { status?: number }).status ?? "Error"}: ${String((err as Error).message ?? err).split("\n")[0]}`;
-  const rulesetFix =
-    "add a branch ruleset on refs/heads/dkim/**/* and refs/heads/dkim-retire/**/* with Restrict creations, Restrict updates and Restrict deletions, the DKIM GitHub App as the only bypass actor (docs/operations.md, One-time setup), or set github.manageRepository: true";
+  const rulesetFix = `add a branch ruleset on ${botBranchPatterns(approval).join(" and ")} with Restrict creations, Restrict updates and Restrict deletions, the DKIM GitHub App as the only bypass actor (docs/operations.md, One-time setup), or set github.manageRepository: true`;
   for (const branch of [
     rotationBranch(sampleDomain, "doctor-probe"),
     retirementBranch(sampleDomain, "doctor-probe"),
+    // Pull-request mode: only the App may write a request branch (docs/design.md#approval-by-pull-request).
+    ...(approval === "pull-request"
+      ? [approvalBranch(sampleDomain, "doctor-probe", "activate")]
+      : []),
   ]) {
     const check = `github rules ${branch.split("/")[0]}/**`;
     try {

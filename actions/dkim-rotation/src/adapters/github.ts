@@ -22,6 +22,7 @@ import { Octokit } from "@octokit/rest";
 import { retry } from "@octokit/plugin-retry";
 import { throttling } from "@octokit/plugin-throttling";
 import Bottleneck from "bottleneck/light.js";
+import { CODEOWNERS_PATHS, codeownersFor } from "../engine/codeowners";
 import { RefusalError } from "../engine/errors";
 import type { ChangeRequestPort } from "../engine/ports";
 import { RECORD_DIR, recordPath } from "../engine/record";
@@ -73,68 +74,12 @@ export function gitBlobSha(content: string | Buffer): string {
     .digest("hex");
 }
 
-export interface CodeOwners {
-  /** `@user` owners, without the `@`. */
-  users: string[];
-  /** `@org/team` owners: the team slug only (what `team_reviewers` takes). */
-  teams: string[];
-  /** Owners GitHub cannot be asked to review by API (e-mail addresses). */
-  other: string[];
-}
-
-/**
- * The owners of `path` per a CODEOWNERS text: the *last* matching line wins,
- * as GitHub documents. Supports the gitignore-style patterns CODEOWNERS uses:
- * leading `/` anchors at the root, a trailing `/` matches everything below a
- * directory, `*` matches within one path segment, `**` across segments, and
- * a pattern without a slash matches at any depth.
- */
-export function codeownersFor(path: string, codeownersText: string): CodeOwners {
-  const file = path.replace(/^\/+/, "");
-  let owners: string[] | undefined;
-  for (const raw of codeownersText.split(/\r?\n/)) {
-    const line = raw.replace(/(^|\s)#.*$/, "").trim();
-    if (!line) continue;
-    const [pattern, ...rest] = line.split(/\s+/);
-    if (pattern && codeownersPattern(pattern).test(file)) owners = rest;
-  }
-  const out: CodeOwners = { users: [], teams: [], other: [] };
-  for (const o of owners ?? []) {
-    const team = /^@([A-Za-z0-9-]+)\/([A-Za-z0-9._-]+)$/.exec(o);
-    const user = /^@([A-Za-z0-9-]+)$/.exec(o);
-    if (team) out.teams.push(team[2]!);
-    else if (user) out.users.push(user[1]!);
-    else out.other.push(o);
-  }
-  return out;
-}
-
-function codeownersPattern(pattern: string): RegExp {
-  let p = pattern;
-  const anchored = p.startsWith("/") || p.replace(/\/$/, "").includes("/");
-  p = p.replace(/^\//, "");
-  const dirOnly = p.endsWith("/");
-  p = p.replace(/\/$/, "");
-  let re = "";
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === "*" && p[i + 1] === "*") {
-      re += ".*";
-      i++;
-      if (p[i + 1] === "/") i++;
-    } else if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  const head = anchored ? "^" : "^(?:.*/)?";
-  // A directory pattern (or any name) also matches everything below it.
-  const tail = dirOnly ? "/.*$" : "(?:/.*)?$";
-  return new RegExp(head + re + tail);
-}
+// One reading of CODEOWNERS for the adapter, the fake and the gate (docs/design.md#codeowners).
+export { codeownersFor, type CodeOwners } from "../engine/codeowners";
 
 /** Read CODEOWNERS from a checkout, in GitHub's lookup order (.github/, root, docs/). */
 export function readCodeowners(root: string): string | undefined {
-  for (const p of [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"]) {
+  for (const p of CODEOWNERS_PATHS) {
     const f = join(root, p);
     if (existsSync(f)) return readFileSync(f, "utf8");
   }

@@ -255,6 +255,14 @@ export const notificationsSchema = z
 /** The record branches: only the App (the ruleset's one bypass actor) may create, update or delete them. */
 export const BOT_BRANCH_PATTERNS = ["refs/heads/dkim/**/*", "refs/heads/dkim-retire/**/*"];
 export const BOT_BRANCH_RULES = ["creation", "update", "deletion"] as const;
+/** Pull-request mode's request branches (`dkim-approval/<domain>/<selector>.<kind>`), restricted the same way. */
+export const APPROVAL_BRANCH_PATTERN = "refs/heads/dkim-approval/**/*";
+/** The bot-branch ruleset's patterns for an approval mode (docs/design.md#approval-by-pull-request). */
+export function botBranchPatterns(approval: "environment" | "pull-request"): string[] {
+  return approval === "pull-request"
+    ? [...BOT_BRANCH_PATTERNS, APPROVAL_BRANCH_PATTERN]
+    : BOT_BRANCH_PATTERNS;
+}
 /** The default branch's `pull_request` rule: an approval does not survive a later push. */
 export const DEFAULT_BRANCH_PULL_REQUEST = {
   required_approving_review_count: 1,
