@@ -262,12 +262,17 @@ export function buildProgram(): Command {
         `Exit codes: 0 ok, 1 failure, 2 bad input (nothing written), 3 refused (precondition not met; safe to re-run), 4 activation rolled back, 5 another run holds the domain's lock, ${ALERT_EXIT_CODE} an ALERT with --fail-on-alert.\n` +
         "With --json, stdout is exactly one JSON document (schema ses-dkim-rotation/cli/v1) for every outcome, errors included.",
     )
-    .option(
-      "-c, --config <file>",
-      "Pulumi stack file holding <project>:identities",
-      DEFAULT_CONFIG_FILE,
+    // The environment's values (a served world's world.env sets them) come after the flags.
+    .addOption(
+      new Option("-c, --config <file>", "Pulumi stack file holding <project>:identities")
+        .env("DKIM_CONFIG")
+        .default(DEFAULT_CONFIG_FILE),
     )
-    .option("--repo <dir>", "checkout whose record folder holds the record files on main", ".")
+    .addOption(
+      new Option("--repo <dir>", "checkout whose record folder holds the record files on main")
+        .env("DKIM_REPO")
+        .default("."),
+    )
     .option(
       "--record-folder <dir>",
       "folder of the record files, relative to --repo",
@@ -279,8 +284,10 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         "--endpoint <url>",
-        "AWS endpoint override (the sandbox emulator); real AWS when absent",
-      ).argParser(endpointArg),
+        "AWS endpoint override (the emulator of `npm run world` or the sandbox); real AWS when absent",
+      )
+        .env("AWS_ENDPOINT_URL")
+        .argParser(endpointArg),
     )
     .addOption(
       new Option(
@@ -629,7 +636,7 @@ export function buildProgram(): Command {
             );
           lines.push(
             `${report.ok ? "PASS" : "FAIL"}: ${report.verdict}`,
-            `artifacts: ${resolve(o.out)}/{report.json,report.md,zones/,mail/}`,
+            `artifacts: ${resolve(o.out)}/{report.json,report.md,timeline.txt,timeline.json,zones/,mail/}`,
           );
           return {
             result: report,

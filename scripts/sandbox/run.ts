@@ -71,10 +71,11 @@ import { DnsTeam } from "./dns-team";
 import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind } from "./faults";
 import { DENSE_WINDOW_MS, MailStream } from "./mail";
 import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
-import { renderReportMd, stamp, type SandboxReport, type WorkflowFigures } from "./report";
+import { renderReportMd, type SandboxReport, type WorkflowFigures } from "./report";
 import { WorkflowSchedule } from "./schedule";
 import { judge, type SwapAudit } from "./verdict";
-import { Ledger } from "./ledger";
+import { jobSubject, Ledger } from "./ledger";
+import { Timeline, type TimelineInput } from "./timeline";
 import { naiveYears } from "./naive";
 import {
   renderSandboxStack,
@@ -82,6 +83,7 @@ import {
   SANDBOX_CREDENTIALS,
   SANDBOX_OWNER,
   SANDBOX_REPO,
+  SANDBOX_VARS,
   SandboxRepository,
   sandboxConfig,
   sandboxFiles,
@@ -106,7 +108,7 @@ export interface SandboxOptions {
   naive: boolean;
   /** First simulated instant (UTC midnight). */
   start?: Date;
-  /** One line per lifecycle event (the timeline). */
+  /** One line per lifecycle event as it happens (the timeline; timeline.txt holds the same lines). */
   print?: (line: string) => void;
   /** Progress on long work (simulated months). */
   progress?: (line: string) => void;
@@ -152,19 +154,14 @@ const NS2_LAG_MS = 2 * HOUR_MS;
 /** The legacy domain's hand-made selector, named as the seed documents' production key is. */
 const LEGACY_SELECTOR = "gooid-21-prod";
 const REVIEWER = "approver";
-const VARS = {
-  AWS_PLANNER_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-planner",
-  AWS_ACTIVATOR_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-activator",
-  AWS_PUBLISHER_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-publisher",
-  AWS_REGION: "ap-northeast-1",
-};
 
 export async function runSandbox(options: SandboxOptions): Promise<SandboxReport> {
   // The SDK warns that Node 20 support ends in 2027; the sandbox talks only to
   // its own emulator, so that warning is noise here (the action runs node24).
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   // The action's steps run in this process with stdout captured; the timeline still goes out.
-  const print = (line: string) => outsideStep(() => options.print?.(line));
+  const timeline = new Timeline((line) => outsideStep(() => options.print?.(line)));
+  const event = (e: TimelineInput) => timeline.add(e);
   const progress = options.progress ?? (() => {});
   if (options.faults && options.naive)
     throw new Error("--faults applies to the pipeline; the naive flow breaks DKIM without help");
@@ -207,7 +204,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     local.amazonses.onChange = (origin, model) =>
       writeFileSync(
         join(out, "zones", `${origin}.${model.serial}.zone`),
-        renderZoneFile({ ...model, origin }),
+        renderZoneFile({ ...model, origin }, { servedFrom: clock.now() }),
       );
     // Easy DKIM's signing keys are served at <token>.<SigningHostedZone> by the
     // world; SES's own key signs mail as soon as the CNAMEs verify, so DNS
@@ -260,7 +257,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       now: () => clock.t,
       servers: [ns1, ns2],
       onSecret: secretsSeen,
-      print,
+      event,
     });
     if (publishing) closers.push(() => publishing.close());
     const domains = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers).identities.map(
@@ -296,7 +293,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       clock,
       zonesDir: join(out, "zones"),
       reviewDays: REVIEW_DAYS,
-      print,
+      event,
       publisher: publisherKind,
     });
     late.team = team;
@@ -329,7 +326,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       clock,
       environment,
       naive: options.naive ?? false,
-      print,
+      event,
       onSecret: (secret) => {
         secretsSeen(secret);
         publishing?.noteMasked(secret);
@@ -474,7 +471,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             source: fileKeySource(keyFile, domain),
           },
         );
-        print(`${stamp(clock.now())} ${report.message}`);
+        event({
+          at: clock.now(),
+          kind: "adopted",
+          domain,
+          selector: LEGACY_SELECTOR,
+          regions: legacyIdentity!.regions,
+          detail: report.message,
+        });
       } finally {
         rmSync(keyDir, { recursive: true, force: true });
       }
@@ -512,9 +516,11 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
           applies,
         });
     }
-    print(
-      `${stamp(start)} sandbox: ${legacyIdentity!.domain} (${legacyIdentity!.regions.join(", ")}) signs with the adopted legacy key ${LEGACY_SELECTOR} (since ${isoDate(legacyActivatedAt)}); ${easyIdentities.map((i) => `${i.domain} (${i.regions.join(", ")})`).join(", ")} on Easy DKIM; mode ${options.naive ? "NAIVE (swap first, DNS later)" : "pipeline (the shipped workflows: DNS first, gated swap)"}`,
-    );
+    event({
+      at: start,
+      kind: "start",
+      detail: `sandbox: ${legacyIdentity!.domain} (${legacyIdentity!.regions.join(", ")}) signs with the adopted legacy key ${LEGACY_SELECTOR} (since ${isoDate(legacyActivatedAt)}); ${easyIdentities.map((i) => `${i.domain} (${i.regions.join(", ")})`).join(", ")} on Easy DKIM; mode ${options.naive ? "NAIVE (swap first, DNS later)" : "pipeline (the shipped workflows: DNS first, gated swap)"}`,
+    });
 
     // ---- the simulated years ---------------------------------------------------
     ledger.noteKeys(); // the operator's adopted key
@@ -546,7 +552,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         end,
         advanceTo,
         monthly,
-        print,
+        event,
         swapExpected: (domain, at) => (expectedSwaps.get(domain) ?? []).includes(at),
         expectSwap: addExpectedSwap,
         onSecret: secretsSeen,
@@ -560,7 +566,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         emulator,
         credentials: SANDBOX_CREDENTIALS,
         clock,
-        vars: VARS,
+        vars: SANDBOX_VARS,
         actionEnvironment: {
           clock,
           githubPacing,
@@ -609,7 +615,12 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         }
         if (schedule.nextApprovalAt() <= clock.t) {
           const approved = (job: { name: string }) =>
-            print(`${stamp(clock.now())} approvers approved ${environment} for "${job.name}"`);
+            event({
+              at: clock.now(),
+              kind: "approved",
+              ...jobSubject(job.name),
+              detail: `approvers approved ${environment} for "${job.name}"`,
+            });
           for (const run of await schedule.approveDue(clock.t, approved)) ledger.onRun(run);
           ledger.version++;
           await publishing?.afterRun();
@@ -710,6 +721,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     writeFileSync(join(out, "report.md"), renderReportMd(report, stream.failures));
     return report;
   } finally {
+    // Kept whatever the outcome, printed or not (--json): docs/design.md#sandbox-artifacts.
+    timeline.write(out);
     for (const close of closers.reverse()) await close();
   }
 }
