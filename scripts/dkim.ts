@@ -142,8 +142,10 @@ function endpointArg(value: string): string {
   // the raw value, password included; readEndpoint's problem shows it redacted.
   if ("problem" in e)
     throw new InputError({
-      file: "argv",
-      field: "--endpoint",
+      // The value may come from the environment (world.env): say so.
+      ...(value === process.env.AWS_ENDPOINT_URL
+        ? { file: "environment", field: "AWS_ENDPOINT_URL (--endpoint)" }
+        : { file: "argv", field: "--endpoint" }),
       problem: e.problem,
       hint: "e.g. http://127.0.0.1:4566",
     });
