@@ -66,6 +66,7 @@ import { registerAdopt } from "./dkim-adopt";
 import { ALERT_EXIT_CODE, handle, runCli, type CommandOutcome } from "./cli-contract";
 import { bashCompletion, zshCompletion } from "./completion";
 import { sandboxOutProblem } from "./sandbox/out-dir";
+import { ProgressLine } from "./progress";
 import packageJson from "../package.json" with { type: "json" };
 
 interface GlobalOptions {
@@ -601,6 +602,7 @@ export function buildProgram(): Command {
             });
           const quiet = g().json;
           const lines: string[] = [];
+          const progress = new ProgressLine(process.stderr, { json: quiet });
           // Loaded on demand: the sandbox pulls in the emulator and mailauth, which
           // every other command would otherwise pay for at start-up.
           const { runSandbox, publicationLine } = await import("./sandbox/run");
@@ -612,11 +614,15 @@ export function buildProgram(): Command {
             easyDkimSwitchBack: o.easyDkimSwitchBack,
             publisher: o.publisher,
             ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
-            print: quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
-            progress: (line) =>
-              process.stderr.isTTY ? process.stderr.write(`\r${line}   `) : undefined,
-          });
-          if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+            print: quiet
+              ? undefined
+              : (line) => {
+                  // A timeline line replaces the progress line, which the next update redraws.
+                  progress.clear();
+                  process.stdout.write(`${line}\n`);
+                },
+            progress: (line) => progress.update(line),
+          }).finally(() => progress.clear());
           lines.push(
             "",
             `messages ${report.messages}  verified ${report.verified}  unsigned ${report.unsigned}  failed ${report.failed}`,

@@ -18,6 +18,7 @@ describe("sandbox timeline and dated zone snapshots", function () {
   let tmp: string;
   let out: string;
   let stdout: string;
+  let stderr: string;
 
   before(() => {
     tmp = mkdtempSync(join(tmpdir(), "dkim-timeline-"));
@@ -29,6 +30,7 @@ describe("sandbox timeline and dated zone snapshots", function () {
       { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
     );
     stdout = run.stdout;
+    stderr = run.stderr;
     expect(run.status, run.stderr).to.equal(0);
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -36,6 +38,8 @@ describe("sandbox timeline and dated zone snapshots", function () {
   it("with --json, stdout is the one JSON document and the timeline is still written", () => {
     expect(JSON.parse(stdout).command).to.equal("sandbox");
     expect(readdirSync(out)).to.include.members(["timeline.txt", "timeline.json"]);
+    // stderr is not a terminal here: no progress line (scripts/progress.ts).
+    expect(stderr).to.not.match(/sandbox: \d{4}-/);
   });
 
   it("timeline.txt is timeline.json rendered, one line per event, in time order", () => {

@@ -40,7 +40,7 @@ export interface NaiveWorld {
   start: Date;
   end: Date;
   advanceTo: (t: number) => Promise<void>;
-  monthly: () => void;
+  reportProgress: () => void;
   /** One timeline event (printed and kept, timeline.ts). */
   event: (e: TimelineInput) => void;
   swapExpected: (domain: string, at: number) => boolean;
@@ -64,7 +64,7 @@ export async function naiveYears(w: NaiveWorld): Promise<void> {
       ledger.onMerged(team.reviewDue(clock.t));
     }
     await w.advanceTo(t);
-    w.monthly();
+    w.reportProgress();
     await naiveDailyRun(w, naiveKeys);
     ledger.onNewPulls();
     ledger.noteKeys();

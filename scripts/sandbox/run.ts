@@ -76,6 +76,7 @@ import { WorkflowSchedule } from "./schedule";
 import { judge, type SwapAudit } from "./verdict";
 import { jobSubject, Ledger } from "./ledger";
 import { Timeline, type TimelineInput } from "./timeline";
+import { simulatedProgress } from "../progress";
 import { naiveYears } from "./naive";
 import {
   renderSandboxStack,
@@ -110,8 +111,12 @@ export interface SandboxOptions {
   start?: Date;
   /** One line per lifecycle event as it happens (the timeline; timeline.txt holds the same lines). */
   print?: (line: string) => void;
-  /** Progress on long work (simulated months). */
-  progress?: (line: string) => void;
+  /**
+   * Progress on long work, called at every step of the simulated clock with
+   * the line to show (built only when called): the caller throttles
+   * (scripts/progress.ts).
+   */
+  progress?: (line: () => string) => void;
   /** Sees every private key the run creates or reads (tests scan artifacts for them). */
   onSecret?: (secret: string) => void;
   /** Seeded fault injection from the first simulated day (pipeline mode only). */
@@ -524,15 +529,11 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
 
     // ---- the simulated years ---------------------------------------------------
     ledger.noteKeys(); // the operator's adopted key
-    let month = -1;
-    const monthly = () => {
-      const when = clock.now();
-      if (when.getUTCMonth() === month) return;
-      month = when.getUTCMonth();
+    const reportProgress = () =>
       progress(
-        `sandbox: simulating ${when.toISOString().slice(0, 7)} (${stream.stats.messages} messages so far)`,
+        () =>
+          `sandbox: ${simulatedProgress(clock.now(), start, end, options.years)}, ${stream.stats.messages} messages`,
       );
-    };
 
     /** Every dkim-activate.yml run, when it started: what the verdict quotes when a rotation is stuck. */
     const activateRuns: { at: number; run: RunRecord }[] = [];
@@ -551,7 +552,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         start,
         end,
         advanceTo,
-        monthly,
+        reportProgress,
         event,
         swapExpected: (domain, at) => (expectedSwaps.get(domain) ?? []).includes(at),
         expectSwap: addExpectedSwap,
@@ -600,7 +601,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         const next = Math.min(nextPlan, nextHourly, team.nextReviewAt(), schedule.nextApprovalAt());
         if (next > end.getTime()) break;
         await advanceTo(next);
-        monthly();
+        reportProgress();
         const merged = team.reviewDue(clock.t);
         if (merged.length) {
           ledger.onMerged(merged);
