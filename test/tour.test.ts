@@ -224,3 +224,18 @@ describe("README tour: a served local world, every step as written", function ()
     );
   });
 });
+
+describe("the CLI reads the world's environment", () => {
+  it("an AWS_ENDPOINT_URL that is no http(s) URL is refused in one line naming the environment", function () {
+    this.timeout(120_000);
+    const run = spawnSync(process.execPath, ["--import", "tsx", "scripts/dkim.ts", "status"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, AWS_ENDPOINT_URL: "ftp://127.0.0.1:4566" },
+    });
+    expect(run.status).to.equal(2);
+    expect(run.stderr.trim().split("\n")).to.deep.equal([
+      'error: environment: field AWS_ENDPOINT_URL (--endpoint): "ftp://127.0.0.1:4566" is not an http or https URL (hint: e.g. http://127.0.0.1:4566)',
+    ]);
+  });
+});
