@@ -27,11 +27,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
+import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import { Command } from "commander";
 import { gatedEnvironmentOf } from "../actions/dkim-rotation/src/engine/config";
-import { easyDkimCnames, withTargets } from "../actions/dkim-rotation/src/engine/easy-dkim";
 import { InputError } from "../actions/dkim-rotation/src/engine/errors";
 import {
   dkimRecordValue,
@@ -52,6 +51,7 @@ import {
   SANDBOX_VARS,
   SandboxRepository,
   WORLD_GITHUB_IDS,
+  createEasyDkimIdentity,
   sandboxFiles,
   worldConfig,
 } from "./sandbox/world";
@@ -155,26 +155,21 @@ export async function serveWorld(options: { dir: string }): Promise<ServedWorld>
     const state: WorldState = { hostedZones: {} };
     for (const identity of config.identities) {
       const domain = identity.domain;
-      const list: { token: string; target: string }[] = [];
-      for (const region of identity.regions) {
-        const ses = new SESv2Client({
-          region,
-          endpoint: emulator.url,
-          credentials: SANDBOX_CREDENTIALS,
-        });
-        try {
-          await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
-        } finally {
-          ses.destroy();
-        }
-        const view = emulator.ses.identity(region, domain)!;
-        list.push(
-          ...(withTargets(easyDkimCnames(domain, region, view.tokens, view.signingHostedZone)) ??
-            []),
-        );
-        await emulator.ses.easyDkimPublicKey(region, domain);
+      const clients: SESv2Client[] = [];
+      try {
+        const client = (region: string) => {
+          const c = new SESv2Client({
+            region,
+            endpoint: emulator.url,
+            credentials: SANDBOX_CREDENTIALS,
+          });
+          clients.push(c);
+          return c;
+        };
+        cnames.set(domain, await createEasyDkimIdentity(emulator, identity, client));
+      } finally {
+        for (const c of clients) c.destroy();
       }
-      cnames.set(domain, list);
       serve(domain, new Map());
       state.hostedZones[domain] = emulator.createHostedZone(domain);
     }

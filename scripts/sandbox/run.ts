@@ -66,7 +66,6 @@ import { startLocalWorld } from "../local-world";
 import type { RunRecord } from "../workflow-runner";
 import type { AwsEmulator, EasyDkimKey } from "./aws-emulator";
 import { renderZoneFile, type DnsServer } from "./dns-server";
-import { easyDkimCnames, withTargets } from "../../actions/dkim-rotation/src/engine/easy-dkim";
 import { DnsTeam } from "./dns-team";
 import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind } from "./faults";
 import { DENSE_WINDOW_MS, MailStream } from "./mail";
@@ -88,6 +87,7 @@ import {
   SandboxRepository,
   sandboxConfig,
   sandboxFiles,
+  createEasyDkimIdentity,
 } from "./world";
 import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 import {
@@ -431,18 +431,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     }
     for (const identity of easyIdentities) {
       const domain = identity.domain;
-      const cnames: { token: string; target: string }[] = [];
-      for (const region of identity.regions) {
-        await stream.client(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
-        // The CNAMEs SES asks for: each token to the Region's SigningHostedZone.
-        const view = emulator.ses.identity(region, domain)!;
-        cnames.push(
-          ...(withTargets(easyDkimCnames(domain, region, view.tokens, view.signingHostedZone)) ??
-            []),
-        );
-        // Makes SES's key now, so publishEasyDkimKey serves it before SES's first check.
-        await emulator.ses.easyDkimPublicKey(region, domain);
-      }
+      const cnames = await createEasyDkimIdentity(emulator, identity, (r) => stream.client(r));
       team.setUp(domain, new Map(), cnames);
       ledger.active.set(domain, "easy-dkim");
     }

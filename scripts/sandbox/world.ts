@@ -12,7 +12,10 @@ import {
   parseProjectConfig,
   type ProjectConfig,
 } from "../../actions/dkim-rotation/src/engine/config";
+import { CreateEmailIdentityCommand, type SESv2Client } from "@aws-sdk/client-sesv2";
+import { easyDkimCnames, withTargets } from "../../actions/dkim-rotation/src/engine/easy-dkim";
 import type { GitHubFake } from "../github-fake";
+import type { AwsEmulator } from "./aws-emulator";
 
 /** The shipped callers name this stack file (`config: Pulumi.prod.yaml`); the sandbox's goes there. */
 export const SANDBOX_CONFIG_FILE = "Pulumi.prod.yaml";
@@ -135,6 +138,30 @@ function renderStack(header: string, stack: Record<string, unknown>): string {
       },
     })
   );
+}
+
+/**
+ * An identity as SES leaves it on Easy DKIM: created through the SDK in each
+ * of its Regions, SES's key made at once (so the world serves it before SES's
+ * first check). Returns the CNAMEs SES asks for, each token to its Region's
+ * SigningHostedZone (docs/design.md#ses-signing-hosted-zone), to publish.
+ */
+export async function createEasyDkimIdentity(
+  emulator: AwsEmulator,
+  identity: { domain: string; regions: readonly string[] },
+  client: (region: string) => SESv2Client,
+): Promise<{ token: string; target: string }[]> {
+  const { domain } = identity;
+  const cnames: { token: string; target: string }[] = [];
+  for (const region of identity.regions) {
+    await client(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
+    const view = emulator.ses.identity(region, domain)!;
+    cnames.push(
+      ...(withTargets(easyDkimCnames(domain, region, view.tokens, view.signingHostedZone)) ?? []),
+    );
+    await emulator.ses.easyDkimPublicKey(region, domain);
+  }
+  return cnames;
 }
 
 /** The adopting repository's files on main at the start. */
