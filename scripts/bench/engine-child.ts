@@ -148,6 +148,7 @@ function countingSes(
 function countingKeys(inner: KeyStorePort, counts: FleetChildResult["keyStore"]): KeyStorePort {
   return {
     list: (d) => (counts.list++, inner.list(d)),
+    listAll: () => (counts.list++, inner.listAll()),
     generate: (d, s, at) => (counts.create++, inner.generate(d, s, at)),
     create: (d, s, p, at, origin) => (counts.create++, inner.create(d, s, p, at, origin)),
     readPrivateKey: (d, s, a) => (counts.other++, inner.readPrivateKey(d, s, a)),

@@ -217,8 +217,21 @@ export class SecretsKeyStore implements KeyStorePort {
   }
 
   async list(domain: string): Promise<StoredKey[]> {
-    const namePrefix = `${this.prefix}/${domain}/`;
-    const keys: StoredKey[] = [];
+    return (await this.listUnder(`${this.prefix}/${domain}/`)).get(domain) ?? [];
+  }
+
+  async listAll(): Promise<Map<string, StoredKey[]>> {
+    return this.listUnder(`${this.prefix}/`);
+  }
+
+  /**
+   * Every `<prefix>/<domain>/<selector>` secret whose name starts with
+   * `namePrefix`, by domain: one paginated ListSecrets (100 a page, its
+   * maximum), so the whole fleet costs one listing, not one per identity
+   * (docs/design.md#key-store-listing).
+   */
+  private async listUnder(namePrefix: string): Promise<Map<string, StoredKey[]>> {
+    const byDomain = new Map<string, StoredKey[]>();
     let nextToken: string | undefined;
     do {
       const page = await this.client.send(
@@ -233,16 +246,22 @@ export class SecretsKeyStore implements KeyStorePort {
       for (const entry of page.SecretList ?? []) {
         const name = entry.Name ?? "";
         // The filter is a prefix match; keep exactly `<prefix>/<domain>/<selector>`.
-        if (!name.startsWith(namePrefix) || name.slice(namePrefix.length).includes("/")) continue;
-        const key = this.toStoredKey(entry);
-        keys.push(await this.withValueCheck(key));
+        if (
+          !name.startsWith(namePrefix) ||
+          name.slice(this.prefix.length + 1).split("/").length !== 2
+        )
+          continue;
+        const key = await this.withValueCheck(this.toStoredKey(entry));
+        byDomain.set(key.domain, [...(byDomain.get(key.domain) ?? []), key]);
       }
       nextToken = page.NextToken;
     } while (nextToken);
-    return keys.sort(
-      (a, b) =>
-        a.createdAt.getTime() - b.createdAt.getTime() || a.selector.localeCompare(b.selector),
-    );
+    for (const keys of byDomain.values())
+      keys.sort(
+        (a, b) =>
+          a.createdAt.getTime() - b.createdAt.getTime() || a.selector.localeCompare(b.selector),
+      );
+    return byDomain;
   }
 
   /**
