@@ -23,7 +23,7 @@ import { nextSelector } from "./selector";
 import type { EngineContext, RotationInfo } from "./engine-context";
 import { type IdentitySnapshot, type SesReads, snapshotForPlan } from "./snapshot";
 import { followUp } from "./follow-up";
-import { mapLimit } from "./map-limit";
+import { limiter } from "./map-limit";
 import { sendOnce } from "./notify";
 
 export interface PlanOutcome {
@@ -71,16 +71,18 @@ export async function runPlan(
     if (warning) ctx.log.warn(warning);
   }
   const outcomes: PlanOutcome[] = [];
-  // Keys first, KEY_CONCURRENCY at a time: KMS makes each pair in its own
-  // time; the record PRs then go out one by one in the fleet's order, paced
-  // for GitHub (docs/design.md#bulk-onboarding).
-  const stored = opts.apply ? await storeDueKeys(ctx, snapshots) : new Map<string, StoreResult>();
+  // Keys KEY_CONCURRENCY at a time, ahead of the record PRs, which go out
+  // one by one in the fleet's order, paced for GitHub: KMS works while GitHub
+  // paces (docs/design.md#bulk-onboarding).
+  const stored = opts.apply
+    ? storeDueKeys(ctx, snapshots)
+    : new Map<string, Promise<StoreResult>>();
   let index = 0;
   for (const snap of snapshots) {
     index++;
     const d = snap.decision;
     try {
-      outcomes.push(await applyDecision(ctx, snap, opts.apply, stored.get(d.domain)));
+      outcomes.push(await applyDecision(ctx, snap, opts.apply, await stored.get(d.domain)));
     } catch (err) {
       if (err instanceof InputError) throw err;
       outcomes.push({
@@ -124,24 +126,33 @@ function selectorFor(ctx: EngineContext, snap: IdentitySnapshot): string {
 }
 
 /**
- * Generate and store the key of every identity due a rotation, at most
- * KEY_CONCURRENCY at once. A failure is kept for that identity's turn, so
- * it is reported (or, for bad input, thrown) exactly where it was before.
+ * Start generating and storing the key of every identity due a rotation, at
+ * most KEY_CONCURRENCY at once, and return each one's promise: the record PRs
+ * (paced for GitHub) go out in order while KMS makes the next keys. A failure
+ * is kept for that identity's turn, so it is reported (or, for bad input,
+ * thrown) exactly where it was before.
  */
-async function storeDueKeys(
+function storeDueKeys(
   ctx: EngineContext,
   snapshots: IdentitySnapshot[],
-): Promise<Map<string, StoreResult>> {
-  const due = snapshots.filter((s) => s.decision.kind === "rotate");
-  const results = await mapLimit(due, KEY_CONCURRENCY, async (snap): Promise<StoreResult> => {
+): Map<string, Promise<StoreResult>> {
+  const gate = limiter(KEY_CONCURRENCY);
+  const out = new Map<string, Promise<StoreResult>>();
+  for (const snap of snapshots) {
+    if (snap.decision.kind !== "rotate") continue;
     const selector = selectorFor(ctx, snap);
-    try {
-      return { selector, ...(await storeNewKey(ctx, snap.identity, selector)) };
-    } catch (error) {
-      return { selector, error };
-    }
-  });
-  return new Map(due.map((s, i) => [s.decision.domain, results[i]!]));
+    out.set(
+      snap.decision.domain,
+      gate(async (): Promise<StoreResult> => {
+        try {
+          return { selector, ...(await storeNewKey(ctx, snap.identity, selector)) };
+        } catch (error) {
+          return { selector, error };
+        }
+      }),
+    );
+  }
+  return out;
 }
 
 export async function applyDecision(
