@@ -28,7 +28,13 @@ import {
   snapshotForVerify,
 } from "../actions/dkim-rotation/src/engine/snapshot";
 import type { RecordOnMain, StoredKey } from "../actions/dkim-rotation/src/engine/ports";
-import { REGION_A, startEngineHarness, type EngineHarness } from "./helpers/engine";
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import {
+  REGION_A,
+  TEST_CREDENTIALS,
+  startEngineHarness,
+  type EngineHarness,
+} from "./helpers/engine";
 
 const STEADY = Array.from({ length: 8 }, (_, i) => `steady${i}.example`);
 const NEW = "new.example";
@@ -312,5 +318,32 @@ describe("plan --apply over many due identities: keys in parallel, PRs in order"
     expect(most).to.be.at.most(KEY_CONCURRENCY);
     expect(proposed).to.deep.equal(domains);
     for (const d of domains) expect((await h.ctx.keys.list(d)).length, d).to.equal(1);
+  });
+
+  it("a secret under the prefix that cannot be read stops only its own domain", async function () {
+    const client = new SecretsManagerClient({
+      region: REGION_A,
+      endpoint: h.emulator.url,
+      credentials: TEST_CREDENTIALS,
+    });
+    const plant = (name: string) =>
+      client.send(
+        new CreateSecretCommand({ Name: name, SecretString: "x", Description: "made by hand" }),
+      );
+    try {
+      // A domain no longer in the stack file: the fleet's one listing sees it, the plan does not care.
+      await plant("dkim/stray.example/old1");
+      const { outcomes } = await runPlan(h.ctx, { apply: false });
+      expect(outcomes.filter((o) => o.error)).to.deep.equal([]);
+      // One of ours: refused, naming the secret, as a per-domain listing did.
+      await plant(`dkim/${domains[0]}/hand1`);
+      let failure: Error | undefined;
+      await runPlan(h.ctx, { apply: false }).catch((e: Error) => (failure = e));
+      expect(failure?.message).to.match(
+        /secret dkim\/bulk00\.example\/hand1: its description has no p=/,
+      );
+    } finally {
+      client.destroy();
+    }
   });
 });

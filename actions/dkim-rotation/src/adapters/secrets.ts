@@ -217,10 +217,12 @@ export class SecretsKeyStore implements KeyStorePort {
   }
 
   async list(domain: string): Promise<StoredKey[]> {
-    return (await this.listUnder(`${this.prefix}/${domain}/`)).get(domain) ?? [];
+    const keys = (await this.listUnder(`${this.prefix}/${domain}/`)).get(domain) ?? [];
+    if (keys instanceof Error) throw keys;
+    return keys;
   }
 
-  async listAll(): Promise<Map<string, StoredKey[]>> {
+  async listAll(): Promise<Map<string, StoredKey[] | Error>> {
     return this.listUnder(`${this.prefix}/`);
   }
 
@@ -230,8 +232,8 @@ export class SecretsKeyStore implements KeyStorePort {
    * maximum), so the whole fleet costs one listing, not one per identity
    * (docs/design.md#key-store-listing).
    */
-  private async listUnder(namePrefix: string): Promise<Map<string, StoredKey[]>> {
-    const byDomain = new Map<string, StoredKey[]>();
+  private async listUnder(namePrefix: string): Promise<Map<string, StoredKey[] | Error>> {
+    const byDomain = new Map<string, StoredKey[] | Error>();
     let nextToken: string | undefined;
     do {
       const page = await this.client.send(
@@ -251,16 +253,25 @@ export class SecretsKeyStore implements KeyStorePort {
           name.slice(this.prefix.length + 1).split("/").length !== 2
         )
           continue;
-        const key = await this.withValueCheck(this.toStoredKey(entry));
-        byDomain.set(key.domain, [...(byDomain.get(key.domain) ?? []), key]);
+        const rest = name.slice(this.prefix.length + 1);
+        const domain = rest.slice(0, rest.lastIndexOf("/"));
+        const known = byDomain.get(domain) ?? [];
+        if (known instanceof Error) continue;
+        try {
+          byDomain.set(domain, [...known, await this.withValueCheck(this.toStoredKey(entry))]);
+        } catch (err) {
+          // Raised where this domain is read (list, or the engine's lookup).
+          byDomain.set(domain, err as Error);
+        }
       }
       nextToken = page.NextToken;
     } while (nextToken);
     for (const keys of byDomain.values())
-      keys.sort(
-        (a, b) =>
-          a.createdAt.getTime() - b.createdAt.getTime() || a.selector.localeCompare(b.selector),
-      );
+      if (!(keys instanceof Error))
+        keys.sort(
+          (a, b) =>
+            a.createdAt.getTime() - b.createdAt.getTime() || a.selector.localeCompare(b.selector),
+        );
     return byDomain;
   }
 

@@ -106,9 +106,11 @@ export interface KeyStorePort {
   /**
    * Every key of every domain, by domain, in one paginated listing (the
    * fleet-wide commands read the key store once per run, not once per
-   * identity: docs/design.md#key-store-listing).
+   * identity: docs/design.md#key-store-listing). A domain whose secrets
+   * cannot be read maps to that error, raised only where that domain is
+   * read, so one bad secret does not stop the others.
    */
-  listAll(): Promise<Map<string, StoredKey[]>>;
+  listAll(): Promise<Map<string, StoredKey[] | Error>>;
   /**
    * Have KMS make an RSA-2048 key pair and store it wrapped, in one
    * CreateSecret; this process never holds the private key. If the name is

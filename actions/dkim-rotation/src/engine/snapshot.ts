@@ -60,14 +60,13 @@ export async function readSes(
 export async function readKeysAndRecords(
   ctx: EngineContext,
   domain: string,
-  listed?: ReadonlyMap<string, StoredKey[]>,
+  listed?: ReadonlyMap<string, StoredKey[] | Error>,
 ): Promise<{ records: RecordOnMain[]; keys: StoredKey[] }> {
+  const found = listed ? (listed.get(domain) ?? []) : await ctx.keys.list(domain);
+  if (found instanceof Error) throw found;
   // One place for every command (plan, verify, activate): a pending key whose
   // custody is not what the pipeline makes is refused here (docs/design.md#key-origins).
-  const keys = judgeCustody(
-    findIdentity(ctx.config, domain),
-    listed ? (listed.get(domain) ?? []) : await ctx.keys.list(domain),
-  );
+  const keys = judgeCustody(findIdentity(ctx.config, domain), found);
   const pending = new Set(keys.filter((k) => k.state === "pending").map((k) => k.selector));
   return { keys, records: await ctx.records.read(domain, { mergeTimesFor: pending }) };
 }
@@ -80,7 +79,7 @@ export async function readKeysAndRecords(
 async function keyListing(
   ctx: EngineContext,
   domains?: string[],
-): Promise<ReadonlyMap<string, StoredKey[]> | undefined> {
+): Promise<ReadonlyMap<string, StoredKey[] | Error> | undefined> {
   return domains?.length ? undefined : ctx.keys.listAll();
 }
 
