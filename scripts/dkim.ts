@@ -335,9 +335,15 @@ export function buildProgram(): Command {
     .action(
       handle(async (o: { apply: boolean; domain?: string[]; failOnAlert: boolean }) =>
         withEngine(g(), async (e) => {
-          const { outcomes } = await runPlan(e.ctx, { apply: o.apply, domains: o.domain });
+          const { outcomes, sesReads } = await runPlan(e.ctx, {
+            apply: o.apply,
+            domains: o.domain,
+          });
           const failed = outcomes.filter((x) => x.error);
-          const outcome: CommandOutcome = { result: { outcomes }, text: renderPlan(outcomes) };
+          const outcome: CommandOutcome = {
+            result: { outcomes, sesReads },
+            text: renderPlan(outcomes, sesReads),
+          };
           if (failed.length) {
             outcome.exitCode = ExitCode.failure;
             outcome.error = {

@@ -370,6 +370,7 @@ describe("KMS custody", function () {
         };
       return {
         list: wrap("list", (d) => inner.list(d)),
+        listAll: wrap("listAll", () => inner.listAll()),
         generate: wrap("generate", (d, s, at) => inner.generate(d, s, at)),
         create: wrap("create", (d, s, p, at, o) => inner.create(d, s, p, at, o)),
         readPrivateKey: wrap("readPrivateKey", (d, s, a) => inner.readPrivateKey(d, s, a)),

@@ -18,6 +18,7 @@ import {
   snapshotAll,
   snapshotForVerify,
   type IdentitySnapshot,
+  type SesReads,
 } from "../../actions/dkim-rotation/src/engine/snapshot";
 import type { EngineContext } from "../../actions/dkim-rotation/src/engine/engine-context";
 import type {
@@ -85,6 +86,8 @@ export interface FleetChildResult {
   failures: string[];
   keysGenerated: number;
   proposals: number;
+  /** The daily plan's SES reads by reason (engine/snapshot.ts SesReads). */
+  sesReads?: SesReads;
   peakRssMb: number;
   maxRssMb: number;
   peakHeapMb: number;
@@ -148,6 +151,7 @@ function countingSes(
 function countingKeys(inner: KeyStorePort, counts: FleetChildResult["keyStore"]): KeyStorePort {
   return {
     list: (d) => (counts.list++, inner.list(d)),
+    listAll: () => (counts.list++, inner.listAll()),
     generate: (d, s, at) => (counts.create++, inner.generate(d, s, at)),
     create: (d, s, p, at, origin) => (counts.create++, inner.create(d, s, p, at, origin)),
     readPrivateKey: (d, s, a) => (counts.other++, inner.readPrivateKey(d, s, a)),
@@ -302,12 +306,13 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
   const failures: string[] = [];
   let snapshots: IdentitySnapshot[] = [];
   let outcomes: PlanOutcome[] = [];
+  let sesReads: SesReads | undefined;
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
   try {
     if (task.command === "status") snapshots = await snapshotAll(ctx);
     else if (task.command === "verify") ({ snapshots } = await snapshotForVerify(ctx));
-    else ({ snapshots, outcomes } = await runPlan(ctx, { apply: task.apply }));
+    else ({ snapshots, outcomes, sesReads } = await runPlan(ctx, { apply: task.apply }));
   } catch (err) {
     failures.push(`run: ${(err as Error).name}: ${(err as Error).message}`);
   }
@@ -338,6 +343,7 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
     failures: failures.slice(0, 20),
     keysGenerated,
     proposals: counter.proposals,
+    ...(sesReads ? { sesReads } : {}),
     cpuMs: (cpu.user + cpu.system) / 1000,
     ...mem,
   };

@@ -30,6 +30,7 @@ import { measureKeys, type KeyFigures } from "./keys";
 import { measureCustody, type CustodyFigures } from "./custody";
 import { measureStartup, type StartupFigures } from "./startup";
 import { measureRotation, type RotationFigures } from "./rotation";
+import { measureScale, renderScale, scaleGoals, type ScaleFigures } from "./scale";
 import {
   clearProgress,
   configureProgress,
@@ -41,7 +42,15 @@ import {
   type MachineInfo,
 } from "./common";
 
-export const SECTIONS = ["fleet", "dns", "keys", "custody", "startup", "rotation"] as const;
+export const SECTIONS = [
+  "fleet",
+  "scale",
+  "dns",
+  "keys",
+  "custody",
+  "startup",
+  "rotation",
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -63,6 +72,11 @@ export interface BenchOptions {
   dnsConcurrency: number;
   startupRepeats: number;
   years: number;
+  /** Fleet sizes of the scale section (plan and verify with 0 and `scaleDue` due). */
+  scaleSizes: number[];
+  scaleDue: number;
+  /** Identities onboarded at once, for the paced onboarding figures. */
+  onboardSizes: number[];
   only: Section[];
   out?: string;
 }
@@ -92,6 +106,7 @@ export interface BenchReport {
     growth: { identities: number; wallMs: number; msPerIdentity: number; maxRssMb: number }[];
     overlap?: OverlapFigures;
   };
+  scale?: ScaleFigures;
   dns?: DnsFigures;
   keys?: KeyFigures;
   custody?: CustodyFigures;
@@ -174,6 +189,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       if (!(n > 0 && n <= 5)) throw new InvalidArgumentError("must be 0–5 years");
       return n;
     })
+    .option("--scale-sizes <list>", "fleet sizes of the scale section", sizeList)
+    .option("--scale-due <n>", "identities due in the scale section's fleets", nonNegativeInt, 3)
+    .option("--onboard-sizes <list>", "identities onboarded at once (paced figures)", sizeList)
     .option("--only <list>", `sections to run (${SECTIONS.join(",")})`, sectionList)
     .option("--out <file>", "also write the JSON document to this file")
     .exitOverride()
@@ -196,6 +214,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     dnsConcurrency: number;
     startupRepeats?: number;
     years?: number;
+    scaleSizes?: number[];
+    scaleDue: number;
+    onboardSizes?: number[];
     only?: Section[];
     out?: string;
   }>();
@@ -222,6 +243,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     startupRepeats: o.startupRepeats ?? repeats,
     // 0.37 years (135 days) still holds one rotation per domain (day ~114, live by ~131).
     years: o.years ?? (smoke ? 0.37 : 2),
+    scaleSizes: o.scaleSizes ?? (smoke ? [50] : [1000, 10000]),
+    scaleDue: o.scaleDue,
+    onboardSizes: o.onboardSizes ?? [100, 1000],
     only: o.only ?? [...SECTIONS],
     ...(o.out ? { out: o.out } : {}),
   };
@@ -373,7 +397,7 @@ class Fleets {
 }
 
 function evaluateGoals(r: BenchReport): Goal[] {
-  const goals: Goal[] = [];
+  const goals: Goal[] = [...scaleGoals(r.scale)];
   if (r.fleet) {
     // The goal is about the engine as shipped: the margin-0 run is a diagnostic.
     const shipped = r.fleet.runs.filter((x) => x.pacerMarginMs === undefined);
@@ -508,6 +532,7 @@ const s = (ms: number) => round(ms / 1000, 2);
 
 export function renderTables(r: BenchReport): string {
   const out: string[] = [];
+  const scaleText = r.scale ? renderScale(r.scale) : undefined;
   const m = r.machine;
   out.push(
     `ses-dkim-rotation benchmarks — ${r.startedAt}${r.smoke ? " (smoke)" : ""}`,
@@ -745,6 +770,7 @@ export function renderTables(r: BenchReport): string {
       "",
     );
   }
+  if (scaleText) out.push(scaleText);
   out.push(
     "GOALS",
     table(
@@ -771,6 +797,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   };
   const want = (s: Section) => opts.only.includes(s);
   const largest = opts.sizes[opts.sizes.length - 1]!;
+  if (want("scale")) {
+    // A world of its own: one emulator per fleet, closed after its runs.
+    const world = await startWorld();
+    try {
+      report.scale = await measureScale(world, {
+        sizes: opts.scaleSizes,
+        due: opts.scaleDue,
+        rate: opts.rate,
+        onboardSizes: opts.onboardSizes,
+      });
+    } finally {
+      await world.close();
+    }
+  }
   if (want("fleet") || want("dns") || want("startup")) {
     const world = await startWorld();
     try {

@@ -86,9 +86,16 @@ export interface World {
   github: GitHubFake;
   ns: DnsServer[];
   workspace: string;
-  createFleet(name: string, kind: FleetKind, count: number, regions: string[]): Promise<Fleet>;
-  /** Write a stack file for the first `count` identities of `fleet` in `regions`; returns its path. */
-  stackFile(fleet: Fleet, count: number, regions: string[], rate: number): string;
+  /** `due`: in an idle fleet, that many identities first whose rotation is due (activated 330 days ago). */
+  createFleet(
+    name: string,
+    kind: FleetKind,
+    count: number,
+    regions: string[],
+    options?: { due?: number },
+  ): Promise<Fleet>;
+  /** Write a stack file for `count` identities of `fleet` from index `from` (default 0) in `regions`; returns its path. */
+  stackFile(fleet: Fleet, count: number, regions: string[], rate: number, from?: number): string;
   close(): Promise<void>;
 }
 
@@ -104,7 +111,9 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
   mkdirSync(join(workspace, "dns"));
 
   // The DNS servers here; one emulator per fleet (below), on the same servers.
-  const local = await startLocalWorld({ emulator: false, sesLookupTimeoutMs: 1000 });
+  // SES's own DKIM lookups while fleets are built: generous, so a loaded
+  // machine does not leave identities PENDING (setup, not a measured figure).
+  const local = await startLocalWorld({ emulator: false, sesLookupTimeoutMs: 5000 });
   const ns = local.servers;
   const nameservers = local.addresses;
   const github = await local.startGitHub({
@@ -159,7 +168,7 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
   };
 
   const fleets: Fleet[] = [];
-  const createFleet: World["createFleet"] = async (name, kind, count, regions) => {
+  const createFleet: World["createFleet"] = async (name, kind, count, regions, options = {}) => {
     // The emulator's DKIM checks run on a clock nudged forward once the fleet
     // is built, so every identity reaches SUCCESS before it is measured and
     // no check (24 h later on that clock) ever falls inside a measured run.
@@ -193,9 +202,14 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
       custody: new KmsKeyCustody({ client: kmsClient, keyId: "alias/ses-dkim-rotation" }),
     });
     const now = Date.now();
-    const activatedAgoDays = kind === "idle" ? 30 : 330;
-    const activeCreated = new Date(now - (activatedAgoDays + 10) * DAY_MS);
-    const activatedAt = new Date(now - activatedAgoDays * DAY_MS);
+    /** When identity `i`'s active key was made and activated: due ones 330 days ago. */
+    const activeDates = (i: number) => {
+      const ago = kind === "idle" && i >= (options.due ?? 0) ? 30 : 330;
+      return {
+        created: new Date(now - (ago + 10) * DAY_MS),
+        activatedAt: new Date(now - ago * DAY_MS),
+      };
+    };
     const candidateCreated = new Date(now - 20 * DAY_MS);
     const width = String(count).length;
     // Secrets Manager dates a secret by its CreatedDate, and the key store reports
@@ -222,13 +236,23 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
         return { domain };
       },
     );
-    offsetMs = seedOffset + (activeCreated.getTime() - now);
-    await mapLimit(identities, SETUP_CONCURRENCY, async ({ domain }, i) => {
-      const active = pool[i % pool.length]!;
-      await keyStore.create(domain, ACTIVE_SELECTOR, active, activeCreated);
-      await keyStore.markState(domain, ACTIVE_SELECTOR, "active", activatedAt);
-      writeRecord(domain, ACTIVE_SELECTOR, active, activeCreated);
+    // One pass per creation date (the emulator's clock dates each secret).
+    const byDate = new Map<number, number[]>();
+    identities.forEach((_, i) => {
+      const t = activeDates(i).created.getTime();
+      byDate.set(t, [...(byDate.get(t) ?? []), i]);
     });
+    for (const [created, indexes] of byDate) {
+      offsetMs = seedOffset + (created - now);
+      await mapLimit(indexes, SETUP_CONCURRENCY, async (i) => {
+        const { domain } = identities[i]!;
+        const active = pool[i % pool.length]!;
+        const dates = activeDates(i);
+        await keyStore.create(domain, ACTIVE_SELECTOR, active, dates.created);
+        await keyStore.markState(domain, ACTIVE_SELECTOR, "active", dates.activatedAt);
+        writeRecord(domain, ACTIVE_SELECTOR, active, dates.created);
+      });
+    }
     if (kind === "publish") {
       offsetMs = seedOffset + (candidateCreated.getTime() - now);
       await mapLimit(identities, SETUP_CONCURRENCY, async (id) => {
@@ -279,7 +303,7 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
     return fleet;
   };
 
-  const stackFile: World["stackFile"] = (fleet, count, regions, rate) => {
+  const stackFile: World["stackFile"] = (fleet, count, regions, rate, from = 0) => {
     const lines = [
       "# Written by scripts/bench: one fleet of the benchmark.",
       "config:",
@@ -288,7 +312,7 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
       `  ${PROJECT}:sesRequestsPerSecond: ${rate}`,
       `  ${PROJECT}:identities:`,
     ];
-    for (const id of fleet.identities.slice(0, count)) {
+    for (const id of fleet.identities.slice(from, from + count)) {
       lines.push(
         `    - domain: ${id.domain}`,
         `      selectorPrefix: b`,
@@ -296,7 +320,10 @@ export async function startWorld(options: { keyPool?: number } = {}): Promise<Wo
         `      nameservers: [${nameservers.map((n) => `"${n}"`).join(", ")}]`,
       );
     }
-    const file = join(workspace, `bench-${fleet.name}-${count}-${regions.length}r.yaml`);
+    const file = join(
+      workspace,
+      `bench-${fleet.name}-${count}${from ? `-from${from}` : ""}-${regions.length}r.yaml`,
+    );
     writeFileSync(file, `${lines.join("\n")}\n`);
     return file;
   };

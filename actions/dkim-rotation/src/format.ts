@@ -10,7 +10,7 @@ import type { PlanOutcome } from "./engine/plan";
 import type { DnsVerification } from "./engine/ports";
 import { recordOwner } from "./engine/record";
 import type { RetireReport } from "./engine/retire";
-import type { IdentitySnapshot } from "./engine/snapshot";
+import { type IdentitySnapshot, type SesReads, describeSesReads } from "./engine/snapshot";
 import type { SwapReport } from "./engine/swap";
 
 /** A fixed-width table; the last column may run long. */
@@ -94,13 +94,15 @@ export function renderStatus(snapshots: IdentitySnapshot[]): string {
   return `${text}\n\n${notes.join("\n")}`;
 }
 
-export function renderPlan(outcomes: PlanOutcome[]): string {
-  return outcomes
-    .map(
+export function renderPlan(outcomes: PlanOutcome[], sesReads?: SesReads): string {
+  return [
+    ...outcomes.map(
       (o) =>
         `${o.domain}: ${o.decision.kind} — ${o.error ? `FAILED: ${o.error}` : o.action}\n  why: ${o.decision.reason}`,
-    )
-    .join("\n");
+    ),
+    // Only for the whole fleet: a named domain is always read.
+    ...(sesReads && !sesReads.named ? [describeSesReads(sesReads)] : []),
+  ].join("\n");
 }
 
 export function renderVerification(v: DnsVerification): string {

@@ -21,7 +21,12 @@ import { checkRollback, runActivate, runRollback } from "./engine/activate";
 import { runPlan } from "./engine/plan";
 import { runRetire } from "./engine/retire";
 import { runVerify } from "./engine/verify";
-import { snapshotAll, snapshotForVerify, type IdentitySnapshot } from "./engine/snapshot";
+import {
+  describeSesReads,
+  snapshotAll,
+  snapshotForVerify,
+  type IdentitySnapshot,
+} from "./engine/snapshot";
 import { awaitingAutomaticPublication, followUp, publishMerged } from "./engine/follow-up";
 import type { ChangeRequestPort } from "./engine/ports";
 import { RepoRecords, recordFolderStat } from "./adapters/repo-records";
@@ -263,7 +268,12 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         };
       }
       case "plan": {
-        const { snapshots, outcomes } = await runPlan(ctx, { apply: !inputs.dryRun, domains });
+        const { snapshots, outcomes, sesReads } = await runPlan(ctx, {
+          apply: !inputs.dryRun,
+          domains,
+        });
+        const readsNote = sesReads.named ? [] : [describeSesReads(sesReads)];
+        for (const note of readsNote) core.info(note);
         core.setOutput(
           "decisions",
           JSON.stringify(
@@ -282,10 +292,13 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           title,
           identities: summaryRows(snapshots),
           rotations: rotationsOf(snapshots),
-          notes: outcomes.map(
-            (o) =>
-              `${o.domain}: ${o.action}${o.error ? `: ${o.error}` : ""}${o.pullRequest?.url ? ` (${o.pullRequest.url})` : ""}`,
-          ),
+          notes: [
+            ...readsNote,
+            ...outcomes.map(
+              (o) =>
+                `${o.domain}: ${o.action}${o.error ? `: ${o.error}` : ""}${o.pullRequest?.url ? ` (${o.pullRequest.url})` : ""}`,
+            ),
+          ],
         };
         const failed = outcomes.filter((o) => o.error);
         if (failed.length) {
@@ -332,7 +345,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         for (const r of follow.reports) if (r.error) core.error(`${r.domain}: ${r.error}`);
         const skippedNote = skipped
           ? [
-              `${skipped} identities with no pending key and no deletion due: SES not read (the daily plan reads every identity)`,
+              `${skipped} identities with no pending key and no deletion due: SES not read (the daily plan reads what is due and a weekly drift sweep)`,
             ]
           : [];
         for (const note of skippedNote) core.info(note);

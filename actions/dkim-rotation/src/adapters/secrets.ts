@@ -217,8 +217,23 @@ export class SecretsKeyStore implements KeyStorePort {
   }
 
   async list(domain: string): Promise<StoredKey[]> {
-    const namePrefix = `${this.prefix}/${domain}/`;
-    const keys: StoredKey[] = [];
+    const keys = (await this.listUnder(`${this.prefix}/${domain}/`)).get(domain) ?? [];
+    if (keys instanceof Error) throw keys;
+    return keys;
+  }
+
+  async listAll(): Promise<Map<string, StoredKey[] | Error>> {
+    return this.listUnder(`${this.prefix}/`);
+  }
+
+  /**
+   * Every `<prefix>/<domain>/<selector>` secret whose name starts with
+   * `namePrefix`, by domain: one paginated ListSecrets (100 a page, its
+   * maximum), so the whole fleet costs one listing, not one per identity
+   * (docs/design.md#key-store-listing).
+   */
+  private async listUnder(namePrefix: string): Promise<Map<string, StoredKey[] | Error>> {
+    const byDomain = new Map<string, StoredKey[] | Error>();
     let nextToken: string | undefined;
     do {
       const page = await this.client.send(
@@ -233,16 +248,31 @@ export class SecretsKeyStore implements KeyStorePort {
       for (const entry of page.SecretList ?? []) {
         const name = entry.Name ?? "";
         // The filter is a prefix match; keep exactly `<prefix>/<domain>/<selector>`.
-        if (!name.startsWith(namePrefix) || name.slice(namePrefix.length).includes("/")) continue;
-        const key = this.toStoredKey(entry);
-        keys.push(await this.withValueCheck(key));
+        if (
+          !name.startsWith(namePrefix) ||
+          name.slice(this.prefix.length + 1).split("/").length !== 2
+        )
+          continue;
+        const rest = name.slice(this.prefix.length + 1);
+        const domain = rest.slice(0, rest.lastIndexOf("/"));
+        const known = byDomain.get(domain) ?? [];
+        if (known instanceof Error) continue;
+        try {
+          byDomain.set(domain, [...known, await this.withValueCheck(this.toStoredKey(entry))]);
+        } catch (err) {
+          // Raised where this domain is read (list, or the engine's lookup).
+          byDomain.set(domain, err as Error);
+        }
       }
       nextToken = page.NextToken;
     } while (nextToken);
-    return keys.sort(
-      (a, b) =>
-        a.createdAt.getTime() - b.createdAt.getTime() || a.selector.localeCompare(b.selector),
-    );
+    for (const keys of byDomain.values())
+      if (!(keys instanceof Error))
+        keys.sort(
+          (a, b) =>
+            a.createdAt.getTime() - b.createdAt.getTime() || a.selector.localeCompare(b.selector),
+        );
+    return byDomain;
   }
 
   /**

@@ -140,7 +140,7 @@ const liveKey = (k: StoredKey | undefined): StoredKey | undefined =>
   k && !k.deletionDate ? k : undefined;
 
 /** The key store's active record: the newest live key whose activation was recorded. */
-function keyStoreActive(keys: StoredKey[]): StoredKey | undefined {
+export function keyStoreActive(keys: StoredKey[]): StoredKey | undefined {
   return newestKey(keys.filter((k) => k.state === "active" && !k.deletionDate));
 }
 
@@ -155,8 +155,8 @@ export function newestKey(keys: StoredKey[]): StoredKey | undefined {
  * and the records on main alone: only a live key that is not the newest active
  * one and is either pending (a candidate, or an activation a crashed run left)
  * or has lost its record on main (a deletion now due) can lead verify to an
- * activation or a retirement. Everything else is the daily plan's, which
- * reads the whole fleet.
+ * activation or a retirement. Everything else is the daily plan's
+ * (planner.ts planNeedsSes, docs/design.md#plan-ses-reads).
  */
 export function verifyNeedsSes(
   keys: StoredKey[],

@@ -21,8 +21,9 @@ import type { MetricsPort, ProposedChange, StoredKey } from "./ports";
 import { dkimRecordValue, recordFolderOf, recordPath, renderRecordFile } from "./record";
 import { nextSelector } from "./selector";
 import type { EngineContext, RotationInfo } from "./engine-context";
-import { type IdentitySnapshot, snapshotAll } from "./snapshot";
+import { type IdentitySnapshot, type SesReads, snapshotForPlan } from "./snapshot";
 import { followUp } from "./follow-up";
+import { limiter } from "./map-limit";
 import { sendOnce } from "./notify";
 
 export interface PlanOutcome {
@@ -61,19 +62,27 @@ function workingTreeText(
 export async function runPlan(
   ctx: EngineContext,
   opts: { apply: boolean; domains?: string[] },
-): Promise<{ snapshots: IdentitySnapshot[]; outcomes: PlanOutcome[] }> {
-  const snapshots = await snapshotAll(ctx, opts.domains);
+): Promise<{ snapshots: IdentitySnapshot[]; outcomes: PlanOutcome[]; sesReads: SesReads }> {
+  // SES only where a decision needs it, plus the drift sweep's share
+  // (docs/design.md#plan-ses-reads); the skipped are never acted on.
+  const { snapshots, assumed, reads: sesReads } = await snapshotForPlan(ctx, opts.domains);
   for (const snap of snapshots) {
     const warning = localKeyWarning(snap.identity);
     if (warning) ctx.log.warn(warning);
   }
   const outcomes: PlanOutcome[] = [];
+  // Keys KEY_CONCURRENCY at a time, ahead of the record PRs, which go out
+  // one by one in the fleet's order, paced for GitHub: KMS works while GitHub
+  // paces (docs/design.md#bulk-onboarding).
+  const stored = opts.apply
+    ? storeDueKeys(ctx, snapshots)
+    : new Map<string, Promise<StoreResult>>();
   let index = 0;
   for (const snap of snapshots) {
     index++;
     const d = snap.decision;
     try {
-      outcomes.push(await applyDecision(ctx, snap, opts.apply));
+      outcomes.push(await applyDecision(ctx, snap, opts.apply, await stored.get(d.domain)));
     } catch (err) {
       if (err instanceof InputError) throw err;
       outcomes.push({
@@ -95,27 +104,72 @@ export async function runPlan(
     if (r.notes.length) outcome.action += `; ${r.notes.join("; ")}`;
     if (r.error) outcome.error = outcome.error ? `${outcome.error}; ${r.error}` : r.error;
   }
-  if (ctx.metrics) await publishMetrics(ctx, follow.snapshots);
-  return { snapshots: follow.snapshots, outcomes };
+  if (ctx.metrics) await publishMetrics(ctx, [...follow.snapshots, ...assumed]);
+  return { snapshots: follow.snapshots, outcomes, sesReads };
+}
+
+/** KMS key generations in flight at once during `plan --apply` (KMS's own quotas are far above). */
+export const KEY_CONCURRENCY = 8;
+
+/** A key stored ahead of its PR by `storeDueKeys`, or why it could not be. */
+type StoreResult = { selector: string } & (
+  { key: StoredKey; created: boolean } | { error: unknown }
+);
+
+/** The selector a rotation of this snapshot makes: never a name used before. */
+function selectorFor(ctx: EngineContext, snap: IdentitySnapshot): string {
+  return nextSelector(
+    snap.identity.selectorPrefix,
+    ctx.clock.now(),
+    takenSelectors(snap.records, snap.keys, snap.ses),
+  );
+}
+
+/**
+ * Start generating and storing the key of every identity due a rotation, at
+ * most KEY_CONCURRENCY at once, and return each one's promise: the record PRs
+ * (paced for GitHub) go out in order while KMS makes the next keys. A failure
+ * is kept for that identity's turn, so it is reported (or, for bad input,
+ * thrown) exactly where it was before.
+ */
+function storeDueKeys(
+  ctx: EngineContext,
+  snapshots: IdentitySnapshot[],
+): Map<string, Promise<StoreResult>> {
+  const gate = limiter(KEY_CONCURRENCY);
+  const out = new Map<string, Promise<StoreResult>>();
+  for (const snap of snapshots) {
+    if (snap.decision.kind !== "rotate") continue;
+    const selector = selectorFor(ctx, snap);
+    out.set(
+      snap.decision.domain,
+      gate(async (): Promise<StoreResult> => {
+        try {
+          return { selector, ...(await storeNewKey(ctx, snap.identity, selector)) };
+        } catch (error) {
+          return { selector, error };
+        }
+      }),
+    );
+  }
+  return out;
 }
 
 export async function applyDecision(
   ctx: EngineContext,
   snap: IdentitySnapshot,
   apply: boolean,
+  stored?: StoreResult,
 ): Promise<PlanOutcome> {
   const d = snap.decision;
   const base = { domain: d.domain, decision: d };
   switch (d.kind) {
     case "rotate": {
-      const selector = nextSelector(
-        snap.identity.selectorPrefix,
-        ctx.clock.now(),
-        takenSelectors(snap.records, snap.keys, snap.ses),
-      );
+      const selector = stored?.selector ?? selectorFor(ctx, snap);
       if (!apply)
         return { ...base, selector, action: `would generate ${selector} and open its record PR` };
-      const result = await createKeyAndPropose(ctx, snap, selector, d.rollback);
+      if (stored && "error" in stored) throw stored.error;
+      const result = await createKeyAndPropose(ctx, snap, selector, d.rollback, stored);
       return { ...base, selector, pullRequest: result.pr, action: result.action };
     }
     case "await-approval": {
@@ -180,9 +234,10 @@ export async function createKeyAndPropose(
   snap: IdentitySnapshot,
   selector: string,
   rollback: RollbackTarget,
+  stored?: { key: StoredKey; created: boolean },
 ): Promise<{ action: string; pr: PlanOutcome["pullRequest"] }> {
   const domain = snap.identity.domain;
-  const { key, created } = await storeNewKey(ctx, snap.identity, selector);
+  const { key, created } = stored ?? (await storeNewKey(ctx, snap.identity, selector));
   if (!created) {
     // Another run stored this selector first (two plans at once, or a crash
     // and re-run). The stored key wins; ours is discarded, never stored.
@@ -286,12 +341,15 @@ export async function publishMetrics(
     const d = s.decision;
     if (d.daysToExpiry !== undefined)
       data.push({ name: METRIC_DAYS_UNTIL_EXPIRY, domain: d.domain, value: d.daysToExpiry });
-    data.push({
-      name: METRIC_DKIM_STATUS_NOT_SUCCESS,
-      domain: d.domain,
-      value: s.ses.every((r) => r.status === "SUCCESS") ? 0 : 1,
-      unit: "Count",
-    });
+    // Not read today, not published: the alarm reads missing data as not
+    // breaching, and the sweep reads it within a week (docs/design.md#plan-ses-reads).
+    if (!s.sesAssumed)
+      data.push({
+        name: METRIC_DKIM_STATUS_NOT_SUCCESS,
+        domain: d.domain,
+        value: s.ses.every((r) => r.status === "SUCCESS") ? 0 : 1,
+        unit: "Count",
+      });
     data.push({
       name: METRIC_PENDING_PUBLICATION_DAYS,
       domain: d.domain,

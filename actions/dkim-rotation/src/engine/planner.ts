@@ -11,13 +11,14 @@
  *   SES SUCCESS in every Region             → active
  *   newer key active for graceDays          → retire (remove record, then delete key)
  */
-import { addDays, isoDate } from "./clock";
+import { addDays, DAY_MS, isoDate } from "./clock";
 import { ROTATION_BUFFER_DAYS, type IdentityConfig } from "./config";
 import {
   deriveLifecycle,
   graceEndOf,
   keyClock,
   publishByOf,
+  keyStoreActive,
   type Candidate,
   type Lifecycle,
   type LifecycleInput,
@@ -378,4 +379,90 @@ export function takenSelectors(
   for (const k of keys) taken.add(k.selector);
   for (const s of ses) for (const t of s.tokens) taken.add(t);
   return taken;
+}
+
+/** Why the daily plan reads (or skips) SES for an identity (docs/design.md#plan-ses-reads). */
+export type SesReadReason = "due" | "sweep" | "skipped";
+
+/** Days in the drift sweep's cycle: every identity's SES state is read at least once in this many days. */
+export const SWEEP_DAYS = 7;
+/** An idle identity whose next step is this close is read (the scheduled run may be late). */
+export const NEAR_DAYS = 1;
+
+/**
+ * The day of the sweep cycle an identity's SES state is read on, whatever is
+ * due: FNV-1a of the domain, mod SWEEP_DAYS. A hash of the name (not its
+ * position in the stack file) so that adding or removing an identity moves no
+ * other, and the same every run: a re-run on the same day reads the same set.
+ */
+export function sweepSlot(domain: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < domain.length; i++) {
+    h ^= domain.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % SWEEP_DAYS;
+}
+
+/** Today's slot of the sweep cycle: the UTC day number mod SWEEP_DAYS. */
+export function sweepSlotOf(now: Date): number {
+  return Math.floor(now.getTime() / DAY_MS) % SWEEP_DAYS;
+}
+
+/**
+ * Whether the daily plan must read SES for an identity, decided from what is
+ * known without SES (the stack file, the key store, the records on main, the
+ * clock): the planner itself decides over the SES state the key store
+ * expects (its active key signing in every Region, SUCCESS). If that decision
+ * is anything but a quiet idle, more than NEAR_DAYS away from its next step,
+ * SES is read, because a step would act on it. A skipped identity is never
+ * acted on; what SES could say against the expectation (drift, FAILED, a
+ * missing identity) is what the weekly sweep reads for
+ * (docs/design.md#plan-ses-reads).
+ */
+export function planNeedsSes(input: Omit<PlannerInput, "ses" | "dns">): {
+  needed: boolean;
+  why: string;
+  /** The decision over the expected SES state, when SES is not needed. */
+  expected?: { lifecycle: Lifecycle; decision: Decision };
+} {
+  const { identity, keys, now } = input;
+  const active = keyStoreActive(keys);
+  if (!active)
+    return {
+      needed: true,
+      why: "no active key recorded in the key store (onboarding or adoption)",
+    };
+  const ses = identity.regions.map((region) => ({
+    region,
+    domain: identity.domain,
+    exists: true,
+    signingEnabled: true,
+    status: "SUCCESS" as const,
+    tokens: [active.selector],
+    origin: "EXTERNAL",
+  }));
+  const lifecycle = deriveLifecycle({ ...input, ses });
+  const decision = decide(lifecycle);
+  const why: Record<Exclude<DecisionKind, "idle">, string> = {
+    rotate: "rotation due",
+    "await-approval": "pending key",
+    "await-publication": "pending key",
+    activate: "pending key",
+    retire: "retirement due",
+    alert: "alert to confirm",
+  };
+  if (decision.kind !== "idle") return { needed: true, why: why[decision.kind] };
+  if (decision.alerts.length || lifecycle.unknowns.length)
+    return {
+      needed: true,
+      why: `alert to confirm (${[...decision.alerts.map((a) => a.kind), ...lifecycle.unknowns].join(", ")})`,
+    };
+  if (decision.notBefore.getTime() - now.getTime() <= NEAR_DAYS * DAY_MS)
+    return { needed: true, why: `next step near (${isoDate(decision.notBefore)})` };
+  return {
+    needed: false,
+    why: `SES expected to sign with ${active.selector}; nothing due until ${isoDate(decision.notBefore)}`,
+    expected: { lifecycle, decision },
+  };
 }

@@ -104,6 +104,14 @@ export interface KeyStorePort {
   /** Every key for the domain, including those scheduled for deletion (names are never reused). */
   list(domain: string): Promise<StoredKey[]>;
   /**
+   * Every key of every domain, by domain, in one paginated listing (the
+   * fleet-wide commands read the key store once per run, not once per
+   * identity: docs/design.md#key-store-listing). A domain whose secrets
+   * cannot be read maps to that error, raised only where that domain is
+   * read, so one bad secret does not stop the others.
+   */
+  listAll(): Promise<Map<string, StoredKey[] | Error>>;
+  /**
    * Have KMS make an RSA-2048 key pair and store it wrapped, in one
    * CreateSecret; this process never holds the private key. If the name is
    * taken, return what is there with `created: false` and do not touch it.
