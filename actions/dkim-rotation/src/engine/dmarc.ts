@@ -200,7 +200,8 @@ export interface ReportsRunReport {
  */
 export async function runReports(
   ctx: EngineContext,
-  source: DmarcReportSourcePort,
+  /** Built by the front end whenever the config has a `dmarcReports` block. */
+  source: DmarcReportSourcePort | undefined,
   opts: { dryRun?: boolean } = {},
 ): Promise<ReportsRunReport> {
   const cfg = ctx.config.dmarcReports;
@@ -216,6 +217,8 @@ export async function runReports(
     notes: [REPORTS_OFF],
   };
   if (!cfg) return empty;
+  if (!source)
+    throw new Error("dmarcReports is configured but the front end gave no report source");
   const limits = { maxBytes: cfg.maxReportBytes };
   const objects = await source.list();
   const reports: AggregateReport[] = [];
