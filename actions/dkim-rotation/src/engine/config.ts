@@ -27,6 +27,10 @@ export {
   METRIC_DAYS_UNTIL_EXPIRY,
   METRIC_DIMENSION_DOMAIN,
   METRIC_DKIM_STATUS_NOT_SUCCESS,
+  METRIC_DIMENSION_SELECTOR,
+  METRIC_DMARC_DKIM_FAIL,
+  METRIC_DMARC_DKIM_PASS,
+  METRIC_DMARC_NEWEST_FAILURE_SHARE,
   METRIC_PENDING_PUBLICATION_DAYS,
 } from "./metrics";
 export {
@@ -35,6 +39,7 @@ export {
   LIFECYCLE_TAG_KEYS,
   TAG_KEY_ORIGIN,
   TAG_NOTIFIED,
+  TAG_REPORT_SEEN,
   TAG_STATE,
 } from "./key-store-schema";
 
@@ -269,6 +274,13 @@ export const dmarcReportsSchema = z
       })
       .default("dmarc/"),
     region: z.string().regex(regionPattern, { error: "must be an AWS region such as us-east-1" }),
+    /** The `rua` mailbox SES receives for (infra/ makes its receipt rule); absent: reports arrive another way. */
+    ruaAddress: z.email().optional(),
+    /** SES receipt rule set the rua rule joins (infra/ only; the canary's rules share it). */
+    ruleSetName: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be an SES receipt rule set name" })
+      .optional(),
     /** Failure share (0–1) of the newest selector's DKIM results above which the alarm fires. */
     failureShareAlarm: z.number().gt(0).lt(1).default(0.02),
     /** Fewer messages than this for the newest selector are not judged (one bad receiver is noise). */
