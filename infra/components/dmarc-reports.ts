@@ -137,34 +137,24 @@ export class DmarcReports extends pulumi.ComponentResource {
       {
         dashboardName: `${args.namePrefix}-dmarc`.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 255),
         dashboardBody: JSON.stringify({
-          widgets: args.domains.flatMap((domain) => [
-            {
+          widgets: args.domains.flatMap((domain) =>
+            [
+              [METRIC_DMARC_DKIM_PASS, "pass"],
+              [METRIC_DMARC_DKIM_FAIL, "fail"],
+            ].map(([metric, label]) => ({
               type: "metric",
               width: 12,
               height: 6,
               properties: {
-                title: `${domain}: DKIM pass per selector (DMARC reports)`,
+                title: `${domain}: DKIM ${label} per selector (DMARC reports)`,
                 region: args.homeRegion,
                 view: "timeSeries",
                 stat: "Sum",
                 period: DAY_SECONDS,
-                metrics: [[series(METRIC_DMARC_DKIM_PASS, domain, "pass")]],
+                metrics: [[series(metric!, domain, label!)]],
               },
-            },
-            {
-              type: "metric",
-              width: 12,
-              height: 6,
-              properties: {
-                title: `${domain}: DKIM fail per selector (DMARC reports)`,
-                region: args.homeRegion,
-                view: "timeSeries",
-                stat: "Sum",
-                period: DAY_SECONDS,
-                metrics: [[series(METRIC_DMARC_DKIM_FAIL, domain, "fail")]],
-              },
-            },
-          ]),
+            })),
+          ),
         }),
       },
       home,
