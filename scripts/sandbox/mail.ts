@@ -22,6 +22,7 @@ import type { ProjectConfig } from "../../actions/dkim-rotation/src/engine/confi
 import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import type { AwsEmulator, SentMessage } from "./aws-emulator";
 import type { VerifyRequest, VerifyResponse } from "./mail-verifier";
+import type { ReceiverVerify, Receivers } from "./receivers";
 
 /** Mail is sent densely (every 10 min) within this much of an expected swap. */
 export const DENSE_WINDOW_MS = 3 * DAY_MS;
@@ -41,6 +42,8 @@ export interface MailStreamOptions {
   zoneSerial: (domain: string) => number;
   /** Inside the dense window around an expected swap. */
   dense: (domain: string, at: number) => boolean;
+  /** Receiver populations (receivers.ts): each message reaches them too. */
+  receivers?: Receivers;
 }
 
 export class MailStream {
@@ -123,9 +126,15 @@ export class MailStream {
     const seq = stats.messages;
     // DNS as the receiver sees it now; the signature check itself runs on the worker.
     const answers: Record<string, TxtAnswer> = {};
-    for (const name of signatureKeyNames(sent.raw)) answers[name] = await this.resolve(name);
+    const names = signatureKeyNames(sent.raw);
+    for (const name of names) answers[name] = await this.resolve(name);
+    const verdict = this.verifier.verify({ raw: sent.raw, domain, answers, curTime: at });
+    if (this.opts.receivers)
+      this.verdicts.push(
+        this.opts.receivers.receive(sent.raw, domain, names, at, { answers, verdict }),
+      );
     this.verdicts.push(
-      this.verifier.verify({ raw: sent.raw, domain, answers, curTime: at }).then((res) => {
+      verdict.then((res) => {
         if (res.verdict === "pass") stats.verified++;
         else if (res.verdict === "unsigned") {
           stats.unsigned++;
@@ -157,6 +166,15 @@ export class MailStream {
       answer,
     });
     return answer;
+  }
+
+  /** A receiver population's own check of a message against the DNS it saw. */
+  readonly verifyFor: ReceiverVerify = (raw, domain, answers, at) =>
+    this.verifier.verify({ raw, domain, answers, curTime: at });
+
+  /** Every verdict so far (the receivers' daily reports count them). */
+  async settle(): Promise<void> {
+    await Promise.all(this.verdicts);
   }
 
   /** Wait for every verdict, then stop the worker and the clients. */
