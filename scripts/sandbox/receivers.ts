@@ -17,15 +17,13 @@
  */
 import { gzipSync } from "node:zlib";
 import { zipSync, strToU8 } from "fflate";
-import { DAY_MS, HOUR_MS, isoDate, MINUTE_MS } from "../../actions/dkim-rotation/src/engine/clock";
+import { DAY_MS, isoDate } from "../../actions/dkim-rotation/src/engine/clock";
 import type { DkimResult } from "../../actions/dkim-rotation/src/engine/dmarc-report";
 import type {
   DmarcReportSourcePort,
   ReportObject,
 } from "../../actions/dkim-rotation/src/engine/dmarc";
-import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
-
-type TxtAnswer = string[][] | "ENOTFOUND" | "ENODATA";
+import { resolveCached, type TxtAnswer } from "./mail";
 
 export interface ReceiverVerify {
   (
@@ -148,13 +146,7 @@ export class Receivers {
       return "ENOTFOUND";
     }
     p.seenSelectors.add(name);
-    const got = await queryTxt(this.opts.resolverAddress, name, { timeout: 500, tries: 2 });
-    const answer: TxtAnswer = got === "NXDOMAIN" ? "ENOTFOUND" : got === "NODATA" ? "ENODATA" : got;
-    p.cache.set(name, {
-      until: now + (typeof answer === "string" ? 5 * MINUTE_MS : HOUR_MS),
-      answer,
-    });
-    return answer;
+    return resolveCached(p.cache, this.opts.resolverAddress, name, now);
   }
 
   /** Mail each population's reports for the days before `now` into the store. */
