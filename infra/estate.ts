@@ -12,6 +12,7 @@ import type { EstateConfig } from "./config";
 import { GithubOidc } from "./components/github-oidc";
 import { GithubRepository, readRepositoryIds } from "./components/github-repository";
 import { KeyVault } from "./components/key-vault";
+import { DmarcReports } from "./components/dmarc-reports";
 import { Monitoring } from "./components/monitoring";
 import { Notifications } from "./components/notifications";
 import {
@@ -46,6 +47,9 @@ export interface Estate {
   /** The notification topic; absent without `notifications`. */
   notifications?: Notifications;
   notificationTopicArn?: pulumi.Output<string>;
+  /** With `dmarcReports`: the rua rule, the reports role, its alarms and dashboard. */
+  dmarcReports?: DmarcReports;
+  reportsRoleArn?: pulumi.Output<string>;
 }
 
 export interface EstateOptions {
@@ -200,6 +204,29 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
     namePrefix,
   });
 
+  // Production proof from DMARC reports, with a provider where SES receives.
+  const reports = config.dmarcReports;
+  const dmarcReports = reports
+    ? new DmarcReports("dmarc-reports", {
+        reports,
+        domains: config.identities.map((identity) => identity.domain),
+        namespace: config.metricsNamespace,
+        namePrefix,
+        providerArn: oidc.providerArn,
+        subjects: oidc.subjects.planner,
+        scope: permissions.scope,
+        alarmTopicArn: monitoring.topicArns[home]!,
+        home: homeProvider,
+        homeRegion: home,
+        receiving:
+          providers[reports.region] ??
+          new aws.Provider(`aws-${reports.region}`, {
+            region: reports.region,
+            defaultTags: { tags: { Project: config.project, ManagedBy: "pulumi" } },
+          }),
+      })
+    : undefined;
+
   const githubRepository = config.github.manageRepository
     ? new GithubRepository("github-repository", {
         owner: config.github.owner,
@@ -237,5 +264,7 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
     githubRepository,
     notifications,
     notificationTopicArn: notifications?.topicArn,
+    dmarcReports,
+    reportsRoleArn: dmarcReports?.role.arn,
   };
 }

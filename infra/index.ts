@@ -10,6 +10,7 @@ const estate = createEstate(loadEstateConfig());
 export const plannerRoleArn = estate.plannerRoleArn;
 export const activatorRoleArn = estate.activatorRoleArn;
 export const publisherRoleArn = estate.publisherRoleArn;
+export const reportsRoleArn = estate.reportsRoleArn;
 export const alertTopicArn = estate.alertTopicArn;
 export const alertTopicArns = estate.alertTopicArns;
 export const kmsKeyArn = estate.kmsKeyArn;

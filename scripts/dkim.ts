@@ -16,6 +16,7 @@ import { loadConfig } from "../actions/dkim-rotation/src/load-config";
 import { ExitCode, InputError } from "../actions/dkim-rotation/src/engine/errors";
 import {
   renderPlan,
+  renderReports,
   renderRetire,
   renderStatus,
   renderSwap,
@@ -27,6 +28,7 @@ import { ActivationFailedError } from "../actions/dkim-rotation/src/engine/swap"
 import { runActivate, runRollback } from "../actions/dkim-rotation/src/engine/activate";
 import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
 import { runRetire } from "../actions/dkim-rotation/src/engine/retire";
+import { runReports } from "../actions/dkim-rotation/src/engine/dmarc";
 import { runVerify } from "../actions/dkim-rotation/src/engine/verify";
 import { snapshotAll } from "../actions/dkim-rotation/src/engine/snapshot";
 import type { EngineContext, Logger } from "../actions/dkim-rotation/src/engine/engine-context";
@@ -66,6 +68,7 @@ import { registerAdopt } from "./dkim-adopt";
 import { ALERT_EXIT_CODE, handle, runCli, type CommandOutcome } from "./cli-contract";
 import { bashCompletion, zshCompletion } from "./completion";
 import { sandboxOutProblem } from "./sandbox/out-dir";
+import { renderDmarcFigures } from "./sandbox/dmarc-figures";
 import { ProgressLine } from "./progress";
 import packageJson from "../package.json" with { type: "json" };
 
@@ -441,6 +444,36 @@ export function buildProgram(): Command {
       ),
     );
 
+  program
+    .command("reports")
+    .description(
+      "read new DMARC aggregate reports from dmarcReports.bucket/prefix: count per domain, selector and result, publish per-selector metrics, record when each selector was last seen, alarm on the newest selector's failures, mark reports processed",
+    )
+    .option("--dry-run", "read and count, write nothing (no metric, tag, notice or mark)", false)
+    .addOption(failOnAlertOption())
+    .action(
+      handle(async (o: { dryRun: boolean; failOnAlert: boolean }) =>
+        withEngine(g(), async (e) => {
+          // The terminal publishes these metrics (the alarms need them), unlike status and plan.
+          const report = await runReports(
+            { ...e.ctx, metrics: e.aws.metrics },
+            e.aws.dmarcReports,
+            { dryRun: o.dryRun },
+          );
+          return {
+            result: report,
+            text: renderReports(report),
+            ...(o.failOnAlert && report.alarms.length
+              ? {
+                  exitCode: ALERT_EXIT_CODE,
+                  error: { kind: "alert" as const, message: report.alarms.join("; ") },
+                }
+              : {}),
+          };
+        }),
+      ),
+    );
+
   registerAdopt(program, () => ({ ...engine(g()), endpoint: g().endpoint, json: g().json }));
 
   program
@@ -629,6 +662,7 @@ export function buildProgram(): Command {
                 },
             progress: (line) => progress.update(line),
           }).finally(() => progress.clear());
+          if (report.dmarc) lines.push("", ...renderDmarcFigures(report.dmarc).split("\n"));
           lines.push(
             "",
             `messages ${report.messages}  verified ${report.verified}  unsigned ${report.unsigned}  failed ${report.failed}`,

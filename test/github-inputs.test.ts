@@ -94,7 +94,7 @@ describe("action inputs", () => {
 
   it("rejects a missing or unknown command", () => {
     expect(errorOf({}).message).to.equal(
-      "input:command: field command: is required (hint: one of plan, verify, publish, activate, rollback, rollback-check, retire, status, doctor)",
+      "input:command: field command: is required (hint: one of plan, verify, publish, activate, rollback, rollback-check, retire, status, doctor, reports)",
     );
     const e = errorOf({ command: "swap" });
     expect(e.parts).to.include({ file: "input:command", field: "command" });

@@ -19,6 +19,7 @@ import {
   type PlannerInput,
 } from "../actions/dkim-rotation/src/engine/planner";
 import {
+  checkRetirement,
   deriveLifecycle,
   regionSigning,
   signingSelector,
@@ -742,6 +743,69 @@ const cases: Case[] = [
     expect: { kind: "retire", selector: A, retireStep: "remove-record", activeSelector: B },
   },
   {
+    name: "with DMARC reports: grace over but reports saw the old selector 2 days ago → idle until quietDays after",
+    input: () =>
+      input({
+        keys: [
+          keyA({ reportSeenAt: addDays(RETIRE_AT, -2) }),
+          keyBActive({ reportSeenAt: RETIRE_AT }),
+        ],
+        records: [record(A, T0), record(B, B_MERGED)],
+        ses: [byodkim(TOKYO, B)],
+        now: RETIRE_AT,
+        reportQuietDays: 7,
+      }),
+    expect: {
+      kind: "idle",
+      notBefore: addDays(RETIRE_AT, 5),
+      selector: A,
+      reason: /receivers' reports still saw mail-20260108 until .* \(dmarcReports\.quietDays 7\)/,
+    },
+  },
+  {
+    name: "with DMARC reports: the old selector quiet for quietDays → retire, saying so",
+    input: () =>
+      input({
+        keys: [
+          keyA({ reportSeenAt: addDays(RETIRE_AT, -7) }),
+          keyBActive({ reportSeenAt: RETIRE_AT }),
+        ],
+        records: [record(A, T0), record(B, B_MERGED)],
+        ses: [byodkim(TOKYO, B)],
+        now: RETIRE_AT,
+        reportQuietDays: 7,
+      }),
+    expect: {
+      kind: "retire",
+      selector: A,
+      retireStep: "remove-record",
+      reason: /reports have not seen mail-20260108 since/,
+    },
+  },
+  {
+    name: "with DMARC reports but no report data for quietDays → retire on grace alone, saying why",
+    input: () =>
+      input({
+        keys: [keyA(), keyBActive()],
+        records: [record(A, T0), record(B, B_MERGED)],
+        ses: [byodkim(TOKYO, B)],
+        now: RETIRE_AT,
+        reportQuietDays: 7,
+      }),
+    expect: { kind: "retire", selector: A, reason: /no DMARC report data for 7\+ days/ },
+  },
+  {
+    name: "without DMARC reports → retire on grace, saying production proof is off",
+    input: () =>
+      input({
+        keys: [keyA({ reportSeenAt: RETIRE_AT }), keyBActive()],
+        records: [record(A, T0), record(B, B_MERGED)],
+        ses: [byodkim(TOKYO, B)],
+        now: RETIRE_AT,
+      }),
+    expect: { kind: "retire", selector: A, reason: /production proof from DMARC reports is off/ },
+  },
+  {
     name: "two Regions SUCCESS after the grace period → retire",
     input: () =>
       input({
@@ -1121,5 +1185,33 @@ describe("planner", () => {
         runs,
       );
     });
+  });
+});
+
+describe("checkRetirement (the retire job) with DMARC reports", () => {
+  it("refuses while reports saw the old selector within quietDays, and goes ahead after", () => {
+    const at = (now: Date) =>
+      checkRetirement(
+        deriveLifecycle(
+          input({
+            keys: [
+              keyA({ reportSeenAt: addDays(RETIRE_AT, -2) }),
+              keyBActive({ reportSeenAt: addDays(RETIRE_AT, 4) }),
+            ],
+            records: [record(A, T0), record(B, B_MERGED)],
+            ses: [byodkim(TOKYO, B)],
+            now,
+            reportQuietDays: 7,
+          }),
+        ),
+        A,
+      );
+    const held = at(RETIRE_AT);
+    expect(held.ok).to.equal(false);
+    expect(!held.ok && held.why).to.match(
+      /^not until .*: receivers' reports still saw mail-20260108/,
+    );
+    const later = at(addDays(RETIRE_AT, 5));
+    expect(later.ok && later.value.evidence).to.match(/reports have not seen mail-20260108 since/);
   });
 });

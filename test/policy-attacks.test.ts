@@ -19,6 +19,7 @@ import {
   namedSecretArn,
   notificationTopicPolicy,
   plannerPolicy,
+  reportsPolicy,
   type PolicyDocument,
   type RolePolicyScope,
 } from "../infra/components/policies";
@@ -123,12 +124,23 @@ const change = (names: string[], types = ["TXT"], actions = ["UPSERT"]) => ({
   "route53:ChangeResourceRecordSetsActions": actions,
 });
 
-type Who = "planner" | "activator" | "admin";
-const ROLE: Record<Who, string> = { planner: PLANNER, activator: ACTIVATOR, admin: ADMIN };
+type Who = "planner" | "activator" | "admin" | "reports";
+const REPORTS = `arn:aws:iam::${ACCOUNT}:role/ses-dkim-rotation-prod-reports`;
+const REPORTS_BUCKET = "dkim-receiving-example";
+/** A report SES stored under the rua rule's prefix, and the canary's prefix beside it. */
+const REPORT_OBJECT = `arn:aws:s3:::${REPORTS_BUCKET}/dmarc/0o1b2c3d4e5f`;
+const CANARY_OBJECT = `arn:aws:s3:::${REPORTS_BUCKET}/canary/0o1b2c3d4e5f`;
+const ROLE: Record<Who, string> = {
+  planner: PLANNER,
+  activator: ACTIVATOR,
+  admin: ADMIN,
+  reports: REPORTS,
+};
 const POLICY: Record<Who, PolicyDocument> = {
   planner: plannerPolicy(scope),
   activator: activatorPolicy(scope),
   admin: ADMIN_POLICY,
+  reports: reportsPolicy({ ...scope, reportsBucket: REPORTS_BUCKET, reportsPrefix: "dmarc/" }),
 };
 
 interface AttackPath {
@@ -199,6 +211,95 @@ async function evaluate(path: AttackPath, broad: boolean): Promise<string> {
 }
 
 const PATHS: AttackPath[] = [
+  // DMARC reports (docs/design.md#dmarc-aggregate-reports): only the reports
+  // role reads the rua prefix; the planner reads nothing there.
+  {
+    who: "planner",
+    what: "reads a DMARC report SES stored",
+    action: "s3:GetObject",
+    resource: REPORT_OBJECT,
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "lists the DMARC report prefix",
+    action: "s3:ListBucket",
+    resource: `arn:aws:s3:::${REPORTS_BUCKET}`,
+    context: { "s3:prefix": "dmarc/" },
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "reports",
+    what: "reads a DMARC report SES stored",
+    action: "s3:GetObject",
+    resource: REPORT_OBJECT,
+    expect: "Allowed",
+  },
+  {
+    who: "reports",
+    what: "lists the DMARC report prefix",
+    action: "s3:ListBucket",
+    resource: `arn:aws:s3:::${REPORTS_BUCKET}`,
+    context: { "s3:prefix": "dmarc/" },
+    expect: "Allowed",
+  },
+  {
+    who: "reports",
+    what: "lists the canary's prefix",
+    action: "s3:ListBucket",
+    resource: `arn:aws:s3:::${REPORTS_BUCKET}`,
+    context: { "s3:prefix": "canary/" },
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "reports",
+    what: "reads a canary message",
+    action: "s3:GetObject",
+    resource: CANARY_OBJECT,
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "reports",
+    what: "overwrites a stored report",
+    action: "s3:PutObject",
+    resource: REPORT_OBJECT,
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "reports",
+    what: "marks a report processed",
+    action: "s3:PutObject",
+    resource: `arn:aws:s3:::${REPORTS_BUCKET}/dmarc/processed/0o1b2c3d4e5f`,
+    expect: "Allowed",
+  },
+  {
+    who: "reports",
+    what: "tags when reports last saw a selector",
+    action: "secretsmanager:TagResource",
+    resource: SECRET,
+    context: { "aws:TagKeys": ["dkim:report-seen"] },
+    expect: "Allowed",
+  },
+  {
+    who: "reports",
+    what: "retags a key's state",
+    action: "secretsmanager:TagResource",
+    resource: SECRET,
+    context: { "aws:TagKeys": ["dkim:state"] },
+    expect: "ImplicitlyDenied",
+  },
+  {
+    who: "reports",
+    what: "reads a private key",
+    action: "secretsmanager:GetSecretValue",
+    resource: SECRET,
+    expect: "ExplicitlyDenied",
+  },
   // ---- the plan job, hostile ----
   {
     who: "planner",

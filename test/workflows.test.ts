@@ -180,7 +180,7 @@ describe("workflows", () => {
         expect(perms["id-token"], `${file} ${id}`).to.equal(undefined);
       }
     }
-    expect(assuming).to.equal(7); // plan, verify, publish, activate, retire, rollback's validate, rollback
+    expect(assuming).to.equal(8); // plan, reports, verify, publish, activate, retire, rollback's validate, rollback
   });
 
   it("activate and rollback run only in the gated environment the callers name, with the activator role", () => {
@@ -548,12 +548,13 @@ describe("action.yml", () => {
     expect(action.inputs["dry-run"]!.default).to.equal("false");
   });
 
-  it("declares exactly the outputs main.ts sets (decisions, pull-request-number, ready, retire, publish)", () => {
+  it("declares exactly the outputs main.ts sets (alarms, checks, decisions, pull-request-number, ready, retire, publish)", () => {
     const main = readFileSync("actions/dkim-rotation/src/main.ts", "utf8");
     const set = [
       ...new Set([...main.matchAll(/core\.setOutput\("([^"]+)"/g)].map((m) => m[1])),
     ].sort();
     expect(set).to.deep.equal([
+      "alarms",
       "checks",
       "decisions",
       "publish",
@@ -670,7 +671,7 @@ describe("reusable workflows and their callers", () => {
       expect(guard.run).to.match(/exit 1/);
       expect(callOf(workflows.get(file)!).inputs).to.include.keys("tool-repository", "tool-ref");
     }
-    expect(n).to.equal(8); // plan, records, verify, publish, activate, retire, rollback's validate, rollback
+    expect(n).to.equal(9); // plan, reports, records, verify, publish, activate, retire, rollback's validate, rollback
     // No job anywhere uses the action from the caller's workspace root.
     for (const f of files) expect(text(f), f).to.not.match(/uses: \.\/actions\/dkim-rotation/);
   });

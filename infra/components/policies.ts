@@ -35,6 +35,7 @@ import {
   LIFECYCLE_TAG_KEYS,
   TAG_KEY_ORIGIN,
   TAG_NOTIFIED,
+  TAG_REPORT_SEEN,
   TAG_STATE,
   jobWorkflowRefOf,
   type WorkflowPin,
@@ -821,6 +822,105 @@ export function publisherPolicy(scope: RolePolicyScope): PolicyDocument {
               Resource: "*",
             },
           ]),
+    ],
+  };
+}
+
+/** Where SES's rua rule stores reports (`dmarcReports.bucket` and `.prefix`). */
+export interface ReportsScope extends RolePolicyScope {
+  reportsBucket: string;
+  reportsPrefix: string;
+}
+
+/**
+ * The reports role (the scheduled `reports` job; docs/design.md#dmarc-aggregate-reports):
+ * it lists and reads the report prefix only, writes only the processed marks
+ * under it, publishes the report metrics, and may write only the
+ * `dkim:report-seen` and `dkim:notified` tags on a key. It never reads a key
+ * value or uses the project's KMS key. The planner's and activator's
+ * policies grant nothing in S3, so neither reads a report.
+ */
+export function reportsPolicy(scope: ReportsScope): PolicyDocument {
+  const secrets = secretArnPattern(scope, scope.secretPrefix);
+  const bucket = `arn:${scope.partition}:s3:::${scope.reportsBucket}`;
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "ListReportPrefixOnly",
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: bucket,
+        Condition: { StringLike: { "s3:prefix": [`${scope.reportsPrefix}*`] } },
+      },
+      {
+        Sid: "ReadReports",
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: `${bucket}/${scope.reportsPrefix}*`,
+      },
+      {
+        Sid: "MarkReportsProcessed",
+        Effect: "Allow",
+        Action: ["s3:PutObject"],
+        Resource: `${bucket}/${scope.reportsPrefix}processed/*`,
+      },
+      {
+        Sid: "PublishReportMetrics",
+        Effect: "Allow",
+        Action: ["cloudwatch:PutMetricData"],
+        Resource: "*",
+        Condition: { StringEquals: { "cloudwatch:namespace": scope.metricsNamespace } },
+      },
+      {
+        Sid: "ListKeys",
+        Effect: "Allow",
+        Action: ["secretsmanager:ListSecrets"],
+        Resource: "*",
+      },
+      {
+        Sid: "DescribeKeys",
+        Effect: "Allow",
+        Action: ["secretsmanager:DescribeSecret"],
+        Resource: secrets,
+      },
+      {
+        Sid: "TagReportSightingsOnly",
+        Effect: "Allow",
+        Action: ["secretsmanager:TagResource"],
+        Resource: secrets,
+        Condition: {
+          "ForAllValues:StringEquals": { "aws:TagKeys": existingKeyTags(scope, [TAG_REPORT_SEEN]) },
+        },
+      },
+      ...(scope.notificationTopicArn
+        ? [
+            {
+              Sid: "SendReportAlarms",
+              Effect: "Allow" as const,
+              Action: ["sns:Publish"],
+              Resource: scope.notificationTopicArn,
+            },
+          ]
+        : []),
+      {
+        Sid: "ReportsNeverTouchKeyValues",
+        Effect: "Deny",
+        Action: [
+          "secretsmanager:GetSecretValue",
+          "secretsmanager:PutSecretValue",
+          "secretsmanager:CreateSecret",
+          "secretsmanager:DeleteSecret",
+          "secretsmanager:UntagResource",
+        ],
+        Resource: "*",
+      },
+      {
+        Sid: "ReportsNeverUseTheProjectKey",
+        Effect: "Deny",
+        Action: ["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyPairWithoutPlaintext"],
+        Resource: scope.kmsKeyArn,
+      },
     ],
   };
 }

@@ -19,11 +19,14 @@ export class RolePermissions extends pulumi.ComponentResource {
   readonly plannerPolicy: aws.iam.RolePolicy;
   readonly activatorPolicy: aws.iam.RolePolicy;
   readonly publisherPolicy: aws.iam.RolePolicy;
+  /** What the policies were made from (the reports role's policy reuses it). */
+  readonly scope: pulumi.Output<RolePolicyScope>;
 
   constructor(name: string, args: RolePermissionsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-dkim-rotation:index:RolePermissions", name, {}, opts);
     const childOpts = { parent: this, provider: args.provider };
     const scope = pulumi.output(args.scope);
+    this.scope = scope;
 
     this.plannerPolicy = new aws.iam.RolePolicy(
       `${name}-planner`,

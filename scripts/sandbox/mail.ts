@@ -22,11 +22,12 @@ import type { ProjectConfig } from "../../actions/dkim-rotation/src/engine/confi
 import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
 import type { AwsEmulator, SentMessage } from "./aws-emulator";
 import type { VerifyRequest, VerifyResponse } from "./mail-verifier";
+import type { ReceiverVerify, Receivers } from "./receivers";
 
 /** Mail is sent densely (every 10 min) within this much of an expected swap. */
 export const DENSE_WINDOW_MS = 3 * DAY_MS;
 
-type TxtAnswer = string[][] | "ENOTFOUND" | "ENODATA";
+export type TxtAnswer = string[][] | "ENOTFOUND" | "ENODATA";
 
 export interface MailStreamOptions {
   config: ProjectConfig;
@@ -41,6 +42,8 @@ export interface MailStreamOptions {
   zoneSerial: (domain: string) => number;
   /** Inside the dense window around an expected swap. */
   dense: (domain: string, at: number) => boolean;
+  /** Receiver populations (receivers.ts): each message reaches them too. */
+  receivers?: Receivers;
 }
 
 export class MailStream {
@@ -123,9 +126,15 @@ export class MailStream {
     const seq = stats.messages;
     // DNS as the receiver sees it now; the signature check itself runs on the worker.
     const answers: Record<string, TxtAnswer> = {};
-    for (const name of signatureKeyNames(sent.raw)) answers[name] = await this.resolve(name);
+    const names = signatureKeyNames(sent.raw);
+    for (const name of names) answers[name] = await this.resolve(name);
+    const verdict = this.verifier.verify({ raw: sent.raw, domain, answers, curTime: at });
+    if (this.opts.receivers)
+      this.verdicts.push(
+        this.opts.receivers.receive(sent.raw, domain, names, at, { answers, verdict }),
+      );
     this.verdicts.push(
-      this.verifier.verify({ raw: sent.raw, domain, answers, curTime: at }).then((res) => {
+      verdict.then((res) => {
         if (res.verdict === "pass") stats.verified++;
         else if (res.verdict === "unsigned") {
           stats.unsigned++;
@@ -143,20 +152,17 @@ export class MailStream {
     this.nextAt.set(domain, at + (this.opts.dense(domain, at) ? 10 * MINUTE_MS : 6 * HOUR_MS));
   }
 
-  /** A recipient's resolver caches answers for their TTL (3600 s in these zones). */
-  private async resolve(name: string): Promise<TxtAnswer> {
-    const key = name.toLowerCase();
-    const now = this.opts.clock.t;
-    const hit = this.txtCache.get(key);
-    if (hit && hit.until > now) return hit.answer;
-    const got = await queryTxt(this.opts.resolverAddress, name, { timeout: 500, tries: 2 });
-    const answer: TxtAnswer = got === "NXDOMAIN" ? "ENOTFOUND" : got === "NODATA" ? "ENODATA" : got;
-    // RFC 2308: negative answers are cached for the SOA minimum (300 s here).
-    this.txtCache.set(key, {
-      until: now + (typeof answer === "string" ? 5 * MINUTE_MS : HOUR_MS),
-      answer,
-    });
-    return answer;
+  private resolve(name: string): Promise<TxtAnswer> {
+    return resolveCached(this.txtCache, this.opts.resolverAddress, name, this.opts.clock.t);
+  }
+
+  /** A receiver population's own check of a message against the DNS it saw. */
+  readonly verifyFor: ReceiverVerify = (raw, domain, answers, at) =>
+    this.verifier.verify({ raw, domain, answers, curTime: at });
+
+  /** Every verdict so far (the receivers' daily reports count them). */
+  async settle(): Promise<void> {
+    await Promise.all(this.verdicts);
   }
 
   /** Wait for every verdict, then stop the worker and the clients. */
@@ -167,6 +173,25 @@ export class MailStream {
     await this.verifier.close();
     for (const c of this.clients.values()) c.destroy();
   }
+}
+
+export type TxtCache = Map<string, { until: number; answer: TxtAnswer }>;
+
+/** A recipient's resolver caches answers for their TTL (3600 s in these zones). */
+export async function resolveCached(
+  cache: TxtCache,
+  resolverAddress: string,
+  name: string,
+  now: number,
+): Promise<TxtAnswer> {
+  const key = name.toLowerCase();
+  const hit = cache.get(key);
+  if (hit && hit.until > now) return hit.answer;
+  const got = await queryTxt(resolverAddress, name, { timeout: 500, tries: 2 });
+  const answer: TxtAnswer = got === "NXDOMAIN" ? "ENOTFOUND" : got === "NODATA" ? "ENODATA" : got;
+  // RFC 2308: negative answers are cached for the SOA minimum (300 s here).
+  cache.set(key, { until: now + (typeof answer === "string" ? 5 * MINUTE_MS : HOUR_MS), answer });
+  return answer;
 }
 
 /** The key records a verifier will look up: `<s>._domainkey.<d>` for each DKIM-Signature. */

@@ -2,6 +2,7 @@
  * The sandbox's report: what report.json holds (SandboxReport) and how
  * report.md shows it. Presentation only: the figures come from verdict.ts.
  */
+import type { DmarcFigures } from "./dmarc-figures";
 import type { AwsFaultKind, DnsFaultKind } from "./faults";
 import type { PublisherEndState, SandboxPublisher } from "./publishers";
 
@@ -59,6 +60,8 @@ export interface PublicationFigures {
 
 export interface SandboxReport {
   mode: "pipeline" | "naive";
+  /** Receivers' DMARC aggregate reports as the `reports` command read them (dmarc-figures.ts). */
+  dmarc?: DmarcFigures;
   /** The emulated SES's reading of a switch back to Easy DKIM (docs/design.md, ses-easy-dkim-switch-back). */
   easyDkimSwitchBack: "new-tokens" | "same-tokens";
   start: string;

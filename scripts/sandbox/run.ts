@@ -70,6 +70,9 @@ import { renderZoneFile, type DnsServer } from "./dns-server";
 import { DnsTeam } from "./dns-team";
 import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind } from "./faults";
 import { DENSE_WINDOW_MS, MailStream } from "./mail";
+import { MemoryReports, Receivers } from "./receivers";
+import { dmarcFigures, SANDBOX_DMARC_REPORTS } from "./dmarc-figures";
+import { runReports, type ReportsRunReport } from "../../actions/dkim-rotation/src/engine/dmarc";
 import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
 import { renderReportMd, type SandboxReport, type WorkflowFigures } from "./report";
 import { renderReportHtml } from "./picture";
@@ -309,7 +312,17 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     const expectedSwaps = new Map<string, number[]>();
     const addExpectedSwap = (domain: string, at: number) =>
       expectedSwaps.set(domain, [...(expectedSwaps.get(domain) ?? []), at]);
+    // Receivers' DMARC aggregate reports (receivers.ts), read by the engine's
+    // `reports` command through the same port as its S3 adapter.
+    const dmarcStore = new MemoryReports();
+    const receivers = new Receivers({
+      resolverAddress: nameservers[0]!,
+      verify: (...a) => late.mail!.verifyFor(...a),
+      faults: !!options.faults,
+      store: dmarcStore,
+    });
     const stream = new MailStream({
+      receivers,
       config,
       emulator: () => emulator,
       credentials: SANDBOX_CREDENTIALS,
@@ -409,6 +422,31 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       log,
       onSecret: secretsSeen,
       activation: { pollIntervalMs: 60_000, timeoutMs: 60 * MINUTE_MS },
+    };
+
+    // Once a sim day: the receivers mail yesterday's reports, then `reports` runs.
+    const dmarcRuns: ReportsRunReport[] = [];
+    const reportsCtx: EngineContext = {
+      ...ctx,
+      config: { ...config, dmarcReports: SANDBOX_DMARC_REPORTS },
+    };
+    let lastReportDay = "";
+    const dailyReports = async () => {
+      const day = isoDate(clock.now());
+      if (day === lastReportDay) return;
+      lastReportDay = day;
+      await stream.settle();
+      if (!receivers.sendReports(clock.t)) return;
+      const r = await runReports(reportsCtx, dmarcStore);
+      dmarcRuns.push(r);
+      for (const x of r.skipped)
+        event({
+          at: clock.now(),
+          kind: "dmarc-skipped",
+          detail: `reports: skipped ${x.key}: ${x.why}`,
+        });
+      for (const a of r.alarms)
+        event({ at: clock.now(), kind: "dmarc-alarm", detail: `reports: ${a}` });
     };
 
     // ---- the world before `start`: the real starting states -------------------
@@ -595,6 +633,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         if (next > end.getTime()) break;
         await advanceTo(next);
         reportProgress();
+        await dailyReports();
         const merged = team.reviewDue(clock.t);
         if (merged.length) {
           ledger.onMerged(merged);
@@ -713,6 +752,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         lastVerdictsSeconds: seconds(wallVerified - wallSimulated),
       },
     });
+    report.dmarc = dmarcFigures(dmarcRuns, ledger.rotations);
     writeFileSync(join(out, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(out, "report.md"), renderReportMd(report, stream.failures));
     writeFileSync(

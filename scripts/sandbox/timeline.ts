@@ -39,7 +39,11 @@ export type TimelineKind =
   | "retried"
   /** `--naive`: generated and swapped at once, or re-applied after FAILED. */
   | "naive-swap"
-  | "naive-reapplied";
+  | "naive-reapplied"
+  /** The `reports` command skipped a DMARC aggregate report it could not read. */
+  | "dmarc-skipped"
+  /** The newest selector's failure share in receivers' reports passed the threshold. */
+  | "dmarc-alarm";
 
 export interface TimelineEvent {
   /** ISO 8601, simulated time. */

@@ -25,6 +25,8 @@ import type { DnsPublisherPort, Notification, NotifierPort } from "./engine/port
 import { noticeText } from "./notice-text";
 import { systemClock } from "./engine/clock";
 import { createAwsClients, SesAdapter } from "./adapters/ses";
+import { S3DmarcReports } from "./adapters/dmarc-reports";
+import type { DmarcReportSourcePort } from "./engine/dmarc";
 
 export interface AwsAdapterOptions {
   config: ProjectConfig;
@@ -58,6 +60,8 @@ export interface AwsAdapters {
   notices?: Notices;
   /** The publisher of an identity whose `publisher` is rfc2136 or route53. */
   publisherFor: (identity: IdentityConfig) => DnsPublisherPort;
+  /** The DMARC report bucket, when the config has a `dmarcReports` block. */
+  dmarcReports?: DmarcReportSourcePort;
   destroy(): void;
 }
 
@@ -85,6 +89,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     maxAttempts: options.maxAttempts,
     retryStrategy: options.retryStrategy,
     requestTimeoutMs: options.requestTimeoutMs,
+    s3Region: config.dmarcReports?.region,
   });
   const requestsPerSecond = options.requestsPerSecond ?? config.sesRequestsPerSecond;
   const problem = requestsPerSecondProblem(requestsPerSecond, { endpoint: options.endpoint });
@@ -157,6 +162,15 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       onSecret: options.onSecret,
       custody: new KmsKeyCustody({ client: clients.kms, keyId: config.kmsKeyId }),
     }),
+    ...(clients.s3 && config.dmarcReports
+      ? {
+          dmarcReports: new S3DmarcReports(
+            clients.s3,
+            config.dmarcReports.bucket,
+            config.dmarcReports.prefix,
+          ),
+        }
+      : {}),
     metrics: new CloudWatchMetrics({
       client: clients.cloudwatch,
       namespace: config.metricsNamespace,
@@ -170,6 +184,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       clients.sts.destroy();
       clients.sns.destroy();
       clients.route53.destroy();
+      clients.s3?.destroy();
     },
   };
 }

@@ -18,6 +18,7 @@
  * the default branch (repository-rules.ts), and whether the caller workflows
  * pin the reusable workflows by commit SHA.
  */
+import { REPORTS_OFF } from "./engine/report-evidence";
 import { createSocket } from "node:dgram";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -131,6 +132,22 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
       );
     }
   }
+
+  // --- Production proof from receivers' DMARC reports (docs/design.md#dmarc-aggregate-reports)
+  const reports = config.dmarcReports;
+  if (reports)
+    add(
+      "dmarc reports",
+      "ok",
+      `reports read from s3://${reports.bucket}/${reports.prefix} (${reports.region}); alarm above ${(reports.failureShareAlarm * 100).toFixed(1)}% failures of the newest selector; retirement waits ${reports.quietDays} quiet days`,
+    );
+  else
+    add(
+      "dmarc reports",
+      "skip",
+      REPORTS_OFF,
+      "add a dmarcReports block and the rua receipt rule (docs/operations.md#dmarc-aggregate-reports)",
+    );
 
   // --- SES, per identity and Region
   for (const identity of config.identities) {

@@ -8,6 +8,7 @@ import type { ChangeText } from "./engine/engine-context";
 import { describeRollback } from "./engine/lifecycle";
 import type { PlanOutcome } from "./engine/plan";
 import type { DnsVerification } from "./engine/ports";
+import { passFail, type ReportsRunReport, type SelectorTally } from "./engine/dmarc";
 import { recordOwner } from "./engine/record";
 import type { RetireReport } from "./engine/retire";
 import { type IdentitySnapshot, type SesReads, describeSesReads } from "./engine/snapshot";
@@ -128,6 +129,32 @@ export function renderRetire(r: RetireReport): string {
   return [
     `${r.domain}: retire ${r.selector}`,
     ...r.steps.map((s) => `  ${s.step}: ${s.acted ? "done" : "no action"} — ${s.detail}`),
+  ].join("\n");
+}
+
+/** One tally's cells: domain, selector, day, pass, fail, pass share, reports (text and Markdown alike). */
+export function tallyCells(t: SelectorTally): string[] {
+  const { pass, fail } = passFail(t.results);
+  const share = pass + fail ? `${((100 * pass) / (pass + fail)).toFixed(1)}%` : "-";
+  return [t.domain, t.selector, t.day, `${pass}`, `${fail}`, share, `${t.reports}`];
+}
+
+export const TALLY_HEADERS = ["domain", "selector", "day", "pass", "fail", "pass share", "reports"];
+
+/** Receivers' aggregate reports per (domain, selector, day): pass, fail and the pass share. */
+export function renderTallies(tallies: SelectorTally[]): string {
+  return table(TALLY_HEADERS, tallies.map(tallyCells));
+}
+
+/** The `reports` command: the table, then skips, notes and alarms, one line each. */
+export function renderReports(r: ReportsRunReport): string {
+  if (!r.on) return r.notes.join("\n");
+  return [
+    `${r.read} report(s) read, ${r.skipped.length} skipped`,
+    ...(r.tallies.length ? [renderTallies(r.tallies)] : []),
+    ...r.skipped.map((s) => `skipped ${s.key}: ${s.why}`),
+    ...r.notes,
+    ...r.alarms,
   ].join("\n");
 }
 

@@ -29,6 +29,7 @@ export const COMMANDS = [
   "retire",
   "status",
   "doctor",
+  "reports",
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -72,6 +73,7 @@ const NEEDS: Record<
   activate: { domain: "optional", selector: "optional" },
   status: { domain: "optional", selector: "forbidden" },
   doctor: { domain: "forbidden", selector: "forbidden" },
+  reports: { domain: "forbidden", selector: "forbidden" },
   rollback: { domain: "required", selector: "required" },
   "rollback-check": { domain: "required", selector: "required" },
   retire: { domain: "required", selector: "required" },

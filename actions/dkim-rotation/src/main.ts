@@ -8,7 +8,8 @@ import { systemClock, type Clock } from "./engine/clock";
 import { gatedEnvironmentOf, publisherEnvironmentOf, type ProjectConfig } from "./engine/config";
 import { loadConfig } from "./load-config";
 import { InputError, RefusalError, oneLine } from "./engine/errors";
-import { statusRows } from "./format";
+import { renderReports, statusRows } from "./format";
+import { runReports } from "./engine/dmarc";
 import { describeRollback, rotationInFlight } from "./engine/lifecycle";
 import { ActivationFailedError, type SwapReport } from "./engine/swap";
 import {
@@ -136,6 +137,7 @@ function buildContext(
   octokit?: GitHubClient;
   kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
   caller?: ReturnType<typeof buildAwsAdapters>["caller"];
+  dmarcReports?: ReturnType<typeof buildAwsAdapters>["dmarcReports"];
   close(): void;
 } {
   const aws = buildAwsAdapters({
@@ -182,7 +184,14 @@ function buildContext(
     notices: inputs.dryRun ? undefined : aws.notices,
     publisherFor: aws.publisherFor,
   };
-  return { ctx, octokit, kmsRead: aws.kmsRead, caller: aws.caller, close: () => aws.destroy() };
+  return {
+    ctx,
+    octokit,
+    kmsRead: aws.kmsRead,
+    caller: aws.caller,
+    dmarcReports: aws.dmarcReports,
+    close: () => aws.destroy(),
+  };
 }
 
 function summaryRows(snapshots: IdentitySnapshot[]): JobSummary["identities"] {
@@ -233,7 +242,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   // A record folder reached through a link would show reviewers one file and the engine another.
   recordFolderStat(env.workspace, inputs.recordFolder);
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, octokit, kmsRead, caller, close } = buildContext(inputs, config, env);
+  const { ctx, octokit, kmsRead, caller, dmarcReports, close } = buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
@@ -497,6 +506,27 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           );
         }
         return summary;
+      }
+      case "reports": {
+        // The scheduled report job (docs/design.md#dmarc-aggregate-reports):
+        // its role reads the report prefix; the planner's reads nothing there.
+        const report = await runReports(ctx, dmarcReports, { dryRun: inputs.dryRun });
+        core.setOutput("alarms", JSON.stringify(report.alarms));
+        for (const line of renderReports(report).split("\n")) core.info(line);
+        for (const s of report.skipped) core.warning(`skipped ${s.key}: ${s.why}`);
+        for (const a of report.alarms) core.error(a);
+        return {
+          title,
+          identities: [],
+          notes: [
+            ...(report.on
+              ? [`${report.read} report(s) read, ${report.skipped.length} skipped`]
+              : []),
+            ...report.notes,
+            ...report.alarms,
+          ],
+          selectorReports: report.tallies,
+        };
       }
       case "rollback-check": {
         // Before the gated rollback job is queued (docs/design.md#github-rollback-validation):

@@ -195,6 +195,15 @@ function render(f: NoticeFacts): { subject: string; lines: string[] } {
         subject: `[DKIM] ${d}: retired ${sel}`,
         lines: [`${sel} is retired: ${f.detail ?? "its record is gone from main"}.`],
       };
+    case "dmarc-failures":
+      return {
+        subject: `[DKIM] DMARC REPORTS: ${d} ${sel} fails at receivers`,
+        lines: [
+          `${f.detail ?? `Receivers report DKIM failures for ${sel}`}.`,
+          "",
+          `Check that ${f.recordName} is served unchanged by every nameserver and that receivers' caches have its record; the previous selector stays published for the grace period, so a rollback is still possible (docs/operations.md, Runbook: emergency rollback).`,
+        ],
+      };
   }
 }
 

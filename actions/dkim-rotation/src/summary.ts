@@ -6,6 +6,8 @@
  *
  * Nothing secret goes in here: the inputs are selectors, statuses and dates.
  */
+import type { SelectorTally } from "./engine/dmarc";
+import { TALLY_HEADERS, tallyCells } from "./format";
 import * as core from "@actions/core";
 import type { StatusRow } from "./format";
 import { rotationGantt, type RotationGanttInput } from "./gantt";
@@ -35,6 +37,8 @@ export interface JobSummary {
   timelines?: { domain: string; selector: string; events: TimelineEvent[] }[];
   /** Extra lines (refusals, PR links) shown as a list. */
   notes?: string[];
+  /** The `reports` command's counts per (domain, selector, day) (docs/design.md#dmarc-aggregate-reports). */
+  selectorReports?: SelectorTally[];
 }
 
 /** Escape a table cell: pipes split cells, newlines end rows, `<` could open HTML. */
@@ -132,6 +136,14 @@ export function renderJobSummary(s: JobSummary, opts: { alertDays?: number } = {
     parts.push(`### Rotation: ${r.domain} → ${r.selector}`, "", rotationGantt(r), "");
   for (const t of s.timelines ?? []) {
     parts.push(`### Timeline: ${t.domain} → ${t.selector}`, "", timelineMarkdown(t.events), "");
+  }
+  if (s.selectorReports?.length) {
+    parts.push(
+      "### DMARC aggregate reports per selector",
+      "",
+      table(TALLY_HEADERS, s.selectorReports.map(tallyCells)),
+      "",
+    );
   }
   if (s.notes?.length) {
     parts.push("### Notes", "", ...s.notes.map((n) => `- ${n.replace(/\r?\n/g, " ")}`), "");

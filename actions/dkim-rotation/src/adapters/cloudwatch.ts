@@ -1,6 +1,7 @@
 /**
  * CloudWatch metrics for the alarms (names in engine/metrics.ts): every
- * datum has the single dimension `Domain`. PutMetricData takes at most 1000
+ * datum has the dimension `Domain`, and the DMARC report counts also
+ * `Selector`. PutMetricData takes at most 1000
  * datums per call (CloudWatch API reference), so larger fleets are batched.
  */
 import {
@@ -8,8 +9,12 @@ import {
   type CloudWatchClient,
   type MetricDatum,
 } from "@aws-sdk/client-cloudwatch";
-import { DEFAULT_METRICS_NAMESPACE, METRIC_DIMENSION_DOMAIN } from "../engine/metrics";
-import type { MetricsPort } from "../engine/ports";
+import {
+  DEFAULT_METRICS_NAMESPACE,
+  METRIC_DIMENSION_DOMAIN,
+  METRIC_DIMENSION_SELECTOR,
+} from "../engine/metrics";
+import type { MetricDatum as EngineDatum, MetricsPort } from "../engine/ports";
 
 export const MAX_DATUMS_PER_CALL = 1000;
 
@@ -32,19 +37,20 @@ export class CloudWatchMetrics implements MetricsPort {
     this.clock = options.clock;
   }
 
-  async publish(
-    metrics: { name: string; domain: string; value: number; unit?: "Count" | "None" }[],
-  ): Promise<void> {
+  async publish(metrics: EngineDatum[]): Promise<void> {
     const timestamp = this.clock?.now();
     const data: MetricDatum[] = metrics.map((m) => {
       if (!Number.isFinite(m.value))
         throw new RangeError(`metric ${m.name} for ${m.domain} is not a finite number`);
       return {
         MetricName: m.name,
-        Dimensions: [{ Name: METRIC_DIMENSION_DOMAIN, Value: m.domain }],
+        Dimensions: [
+          { Name: METRIC_DIMENSION_DOMAIN, Value: m.domain },
+          ...(m.selector ? [{ Name: METRIC_DIMENSION_SELECTOR, Value: m.selector }] : []),
+        ],
         Value: m.value,
         ...(m.unit ? { Unit: m.unit } : {}),
-        ...(timestamp ? { Timestamp: timestamp } : {}),
+        ...((m.at ?? timestamp) ? { Timestamp: m.at ?? timestamp } : {}),
       };
     });
     for (let i = 0; i < data.length; i += MAX_DATUMS_PER_CALL) {

@@ -53,6 +53,7 @@ import {
   TAG_NOTIFIED,
   TAG_RECOVERY_DAYS,
   TAG_RETIRED_AT,
+  TAG_REPORT_SEEN,
   TAG_SELECTOR,
   TAG_STATE,
 } from "../engine/key-store-schema";
@@ -190,6 +191,7 @@ export class SecretsKeyStore implements KeyStorePort {
     const origin = (["kms", "local", "operator"] as const).find((o) => o === originTag);
     const activatedAt = isoDate(tags.get(TAG_ACTIVATED_AT));
     const retiredAt = isoDate(tags.get(TAG_RETIRED_AT));
+    const reportSeenAt = isoDate(tags.get(TAG_REPORT_SEEN));
     const notified = (tags.get(TAG_NOTIFIED) ?? "").split(" ").filter(Boolean);
     let deletionDate: Date | undefined;
     if (entry.DeletedDate) {
@@ -213,6 +215,7 @@ export class SecretsKeyStore implements KeyStorePort {
       ...(origin ? { origin } : {}),
       ...(tampering.length ? { tampering } : {}),
       ...(notified.length ? { notified } : {}),
+      ...(reportSeenAt ? { reportSeenAt } : {}),
     };
   }
 
@@ -520,6 +523,15 @@ export class SecretsKeyStore implements KeyStorePort {
       new TagResourceCommand({
         SecretId: this.secretName(domain, selector),
         Tags: [{ Key: TAG_NOTIFIED, Value: value }],
+      }),
+    );
+  }
+
+  async markReportSeen(domain: string, selector: string, at: Date): Promise<void> {
+    await this.client.send(
+      new TagResourceCommand({
+        SecretId: this.secretName(domain, selector),
+        Tags: [{ Key: TAG_REPORT_SEEN, Value: at.toISOString() }],
       }),
     );
   }

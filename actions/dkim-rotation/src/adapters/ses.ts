@@ -21,6 +21,7 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { STSClient } from "@aws-sdk/client-sts";
 import { KMSClient } from "@aws-sdk/client-kms";
+import { S3Client } from "@aws-sdk/client-s3";
 import { RefusalError } from "../engine/errors";
 import { KeyFormatError, parseSesPrivateKey } from "../engine/keys";
 import type { SesDkimStatus, SesIdentityState, SesPort } from "../engine/ports";
@@ -203,6 +204,8 @@ export interface AwsClientsOptions {
   homeRegion?: string;
   /** Custom endpoint (the sandbox emulator); AWS's own endpoints when absent. */
   endpoint?: string;
+  /** The Region of the DMARC report bucket (`dmarcReports.region`): an S3 client there when set. */
+  s3Region?: string;
   /** Static credentials (the sandbox); the default provider chain (OIDC role) when absent. */
   credentials?: SESv2ClientConfig["credentials"];
   /** SDK attempts per call, including the first (default 5). */
@@ -227,6 +230,8 @@ export interface AwsClients {
   sns: SNSClient;
   /** Route 53 is global: the SDK signs for us-east-1 (AWS General Reference, Route 53 endpoints). */
   route53: Route53Client;
+  /** DMARC reports' bucket, in the receiving Region (only with `s3Region`). */
+  s3?: S3Client;
 }
 
 /**
@@ -260,5 +265,15 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
     sts: new STSClient({ ...common, region: home }),
     sns: new SNSClient({ ...common, region: home }),
     route53: new Route53Client({ ...common, region: "us-east-1" }),
+    ...(options.s3Region
+      ? {
+          // An endpoint override (the emulator) has no bucket subdomains: path-style.
+          s3: new S3Client({
+            ...common,
+            region: options.s3Region,
+            forcePathStyle: !!options.endpoint,
+          }),
+        }
+      : {}),
   };
 }

@@ -27,6 +27,10 @@ export {
   METRIC_DAYS_UNTIL_EXPIRY,
   METRIC_DIMENSION_DOMAIN,
   METRIC_DKIM_STATUS_NOT_SUCCESS,
+  METRIC_DIMENSION_SELECTOR,
+  METRIC_DMARC_DKIM_FAIL,
+  METRIC_DMARC_DKIM_PASS,
+  METRIC_DMARC_NEWEST_FAILURE_SHARE,
   METRIC_PENDING_PUBLICATION_DAYS,
 } from "./metrics";
 export {
@@ -35,6 +39,7 @@ export {
   LIFECYCLE_TAG_KEYS,
   TAG_KEY_ORIGIN,
   TAG_NOTIFIED,
+  TAG_REPORT_SEEN,
   TAG_STATE,
 } from "./key-store-schema";
 
@@ -247,6 +252,52 @@ export const notificationsSchema = z
   })
   .strict();
 
+/** Default cap on one aggregate report, compressed and inflated (docs/design.md#dmarc-aggregate-reports). */
+export const DEFAULT_MAX_REPORT_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Where receivers' DMARC aggregate reports land (the `rua` receipt rule's S3
+ * action) and what the report job concludes from them
+ * (docs/design.md#dmarc-aggregate-reports). Without the block, production
+ * proof from reports is off and retirement waits for graceDays only.
+ */
+export const dmarcReportsSchema = z
+  .object({
+    // S3 bucket names: 3–63 lower-case letters, digits, dots and hyphens (S3 user guide, "Bucket naming rules").
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+      error: "must be an S3 bucket name: 3–63 lower-case letters, digits, dots and hyphens",
+    }),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/, {
+        error: "must be an S3 key prefix ending in /, e.g. dmarc/",
+      })
+      .default("dmarc/"),
+    region: z.string().regex(regionPattern, { error: "must be an AWS region such as us-east-1" }),
+    /** The `rua` mailbox SES receives for (infra/ makes its receipt rule); absent: reports arrive another way. */
+    ruaAddress: z.email().optional(),
+    /** SES receipt rule set the rua rule joins (infra/ only; the canary's rules share it). */
+    ruleSetName: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be an SES receipt rule set name" })
+      .optional(),
+    /** Failure share (0–1) of the newest selector's DKIM results above which the alarm fires. */
+    failureShareAlarm: z.number().gt(0).lt(1).default(0.02),
+    /** Fewer messages than this for the newest selector are not judged (one bad receiver is noise). */
+    minMessages: z.number().int().min(1).max(1_000_000).default(20),
+    /** Retirement waits until the old selector has not been seen in reports for this many days. */
+    quietDays: z.number().int().min(1).max(90).default(7),
+    maxReportBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(100 * 1024 * 1024)
+      .default(DEFAULT_MAX_REPORT_BYTES),
+  })
+  .strict();
+
+export type DmarcReportsConfig = z.output<typeof dmarcReportsSchema>;
+
 /*
  * The repository rules the stack creates with github.manageRepository and
  * docs/operations.md asks for (docs/design.md#bot-branches); here because
@@ -404,6 +455,8 @@ export interface ProjectConfig {
   github?: z.output<typeof githubSchema>;
   /** Where the pipeline tells people what it did and what it waits for; none when absent. */
   notifications?: NotificationsConfig;
+  /** DMARC aggregate report ingestion; production proof from reports is off without it. */
+  dmarcReports?: DmarcReportsConfig;
   /**
    * The immutable numeric IDs of the repository's owner and of the
    * repository. Set both when the repository's OIDC tokens carry them
@@ -469,6 +522,7 @@ const projectSchema = z
     alertEmails: z.array(z.email()).default([]),
     github: githubSchema.optional(),
     notifications: notificationsSchema.optional(),
+    dmarcReports: dmarcReportsSchema.optional(),
     githubOwnerId: z.number().int().positive().optional(),
     githubRepositoryId: z.number().int().positive().optional(),
     // Read only by the Pulumi program (infra/config.ts validates them); named
@@ -758,6 +812,7 @@ export function parseProjectConfig(
     alertEmails: rest.alertEmails,
     github: rest.github,
     notifications: rest.notifications,
+    dmarcReports: rest.dmarcReports,
     githubOwnerId: rest.githubOwnerId,
     githubRepositoryId: rest.githubRepositoryId,
   };

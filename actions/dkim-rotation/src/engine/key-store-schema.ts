@@ -28,6 +28,13 @@ export const TAG_RECOVERY_DAYS = "dkim:recovery-days";
  */
 export const TAG_NOTIFIED = "dkim:notified";
 
+/**
+ * The end (ISO 8601) of the newest DMARC aggregate report that counted mail
+ * signed with this selector. Written only by the report job's role, and only
+ * this tag and `dkim:notified` (docs/design.md#dmarc-aggregate-reports).
+ */
+export const TAG_REPORT_SEEN = "dkim:report-seen";
+
 /** Tags set once, by CreateSecret (the planner's IAM allows exactly these, only at creation). */
 export const CREATION_TAG_KEYS = [
   TAG_DOMAIN,

@@ -21,6 +21,7 @@ import { addDays, DAY_MS, daysBetween } from "./clock";
 import type { IdentityConfig } from "./config";
 import { type EasyDkimCname, easyDkimCnames, unjudgedWhy } from "./easy-dkim";
 import type { RecordOnMain, SesIdentityState, StoredKey } from "./ports";
+import { reportQuiet } from "./report-evidence";
 
 /** DNS observation for one selector, gathered by the caller (the model stays pure). */
 export interface DnsObservation {
@@ -40,6 +41,8 @@ export interface LifecycleInput {
   /** DNS results keyed by selector (only a candidate needs one). */
   dns?: Record<string, DnsObservation>;
   now: Date;
+  /** `dmarcReports.quietDays`, when reports are configured: retirement also waits for them (dmarc.ts `reportQuiet`). */
+  reportQuietDays?: number;
   /**
    * What this process itself just imported per Region: an answer with empty
    * `Tokens` right after our own PUT means the selector we put.
@@ -133,6 +136,8 @@ export interface Lifecycle {
   unknowns: string[];
   /** Keys whose tags contradict their name, date or public key (the key store used the facts). */
   tampered: { secretName: string; what: string }[];
+  /** `dmarcReports.quietDays`; undefined when production proof from reports is off. */
+  reportQuietDays?: number;
 }
 
 const EASY_DKIM_ORIGIN = /^AWS_SES/;
@@ -278,7 +283,16 @@ export function deriveLifecycle(input: LifecycleInput): Lifecycle {
   const tampered = keys.flatMap((k) =>
     (k.tampering ?? []).map((what) => ({ secretName: k.secretName, what })),
   );
-  const base = { identity, now, regions, failed, allSuccess, unknowns, tampered };
+  const base = {
+    identity,
+    now,
+    regions,
+    failed,
+    allSuccess,
+    unknowns,
+    tampered,
+    ...(input.reportQuietDays !== undefined ? { reportQuietDays: input.reportQuietDays } : {}),
+  };
   const nothing = {
     rollback: { kind: "none", why: "no activation is possible in this state" } as RollbackTarget,
     history: [],
@@ -697,6 +711,8 @@ export interface RetirementPlan {
   activeSelector: string;
   activatedAt: Date;
   retireAfter: Date;
+  /** What DMARC reports say, or why they were not asked (report-evidence.ts). */
+  evidence: string;
 }
 
 /**
@@ -738,8 +754,15 @@ export function checkRetirement(lc: Lifecycle, selector: string): Check<Retireme
     return no(
       `not until ${retireAfter.toISOString()} (${active.selector} activated ${active.since.toISOString()}, grace ${lc.identity.graceDays} days)`,
     );
+  const quiet = reportQuiet(lc.reportQuietDays, entry.key, active.key, lc.now);
+  if (!quiet.ok) return no(quiet.why);
   return {
     ok: true,
-    value: { activeSelector: active.selector, activatedAt: active.since, retireAfter },
+    value: {
+      activeSelector: active.selector,
+      activatedAt: active.since,
+      retireAfter,
+      evidence: quiet.why,
+    },
   };
 }

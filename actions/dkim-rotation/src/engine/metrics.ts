@@ -21,6 +21,23 @@ export const METRIC_PENDING_PUBLICATION_DAYS = "PendingPublicationDays";
 /** The single dimension of every metric above; its value is the identity's domain. */
 export const METRIC_DIMENSION_DOMAIN = "Domain";
 
+/*
+ * From receivers' DMARC aggregate reports (docs/design.md#dmarc-aggregate-reports):
+ * messages whose DKIM signature with this selector passed or did not, per
+ * report day, with the dimensions Domain and Selector (the dashboard's
+ * per-selector series).
+ */
+export const METRIC_DMARC_DKIM_PASS = "DmarcDkimPass";
+export const METRIC_DMARC_DKIM_FAIL = "DmarcDkimFail";
+/** The second dimension of the two metrics above. */
+export const METRIC_DIMENSION_SELECTOR = "Selector";
+/**
+ * The active (newest) selector's failure share (0–1) since its activation,
+ * dimension Domain only: its alarm outlives every rotation, where an alarm
+ * on a Selector dimension would name a selector that is soon history.
+ */
+export const METRIC_DMARC_NEWEST_FAILURE_SHARE = "DmarcNewestSelectorFailureShare";
+
 export const DEFAULT_METRICS_NAMESPACE = "SesDkimRotation";
 
 export const DKIM_METRIC_NAMES = [

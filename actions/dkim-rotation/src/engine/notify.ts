@@ -34,7 +34,9 @@ export type NoticeKind =
   | "rolled-back"
   /** The activation failed and no way back verified either: SES may not be signing. */
   | "activation-failed"
-  | "retired";
+  | "retired"
+  /** Receivers' DMARC reports show the active selector failing above the threshold (dmarc.ts). */
+  | "dmarc-failures";
 
 /** Who gets each event (infra/ subscribes each list with an `audience` filter policy). */
 export const NOTICE_AUDIENCE: Record<NoticeKind, NotificationAudience[]> = {
@@ -48,6 +50,7 @@ export const NOTICE_AUDIENCE: Record<NoticeKind, NotificationAudience[]> = {
   "rolled-back": ["approvers", "dns-team", "escalation"],
   "activation-failed": ["approvers", "dns-team", "escalation"],
   retired: ["approvers", "dns-team"],
+  "dmarc-failures": ["approvers", "dns-team", "escalation"],
 };
 
 /** Everything a message says, as facts; the front end words it (NoticeText). */

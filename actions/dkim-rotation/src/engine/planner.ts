@@ -11,6 +11,7 @@
  *   SES SUCCESS in every Region             → active
  *   newer key active for graceDays          → retire (remove record, then delete key)
  */
+import { reportQuiet } from "./report-evidence";
 import { addDays, DAY_MS, isoDate } from "./clock";
 import { ROTATION_BUFFER_DAYS, type IdentityConfig } from "./config";
 import {
@@ -245,11 +246,19 @@ export function decide(lc: Lifecycle): Decision {
     ? lc.history.filter((h) => h.record || (h.key && !h.key.deletionDate))
     : [];
   let retireNotBefore: Date | undefined;
+  let quietWait: { why: string; notBefore: Date } | undefined;
   if (active && retirable.length && active.since) {
     const entry = retirable[0]!;
     const step = entry.record ? "remove-record" : "delete-key";
     const retireAfter = graceEndOf(identity, active.since);
-    if (now >= retireAfter && lc.allSuccess) {
+    // Evidence from receivers' reports, once a record is still to be removed.
+    const quiet =
+      step === "remove-record"
+        ? reportQuiet(lc.reportQuietDays, entry.key, active.key, now)
+        : undefined;
+    if (now >= retireAfter && lc.allSuccess && quiet && !quiet.ok) {
+      quietWait = quiet;
+    } else if (now >= retireAfter && lc.allSuccess) {
       return out({
         ...common,
         kind: "retire",
@@ -257,11 +266,11 @@ export function decide(lc: Lifecycle): Decision {
         retireStep: step,
         reason:
           step === "remove-record"
-            ? `${active.selector} has signed for ${identity.graceDays}+ days with SES SUCCESS; remove the record for ${entry.selector}`
+            ? `${active.selector} has signed for ${identity.graceDays}+ days with SES SUCCESS; remove the record for ${entry.selector} (${quiet!.why})`
             : `record for ${entry.selector} is gone from main; schedule its key for deletion (recoverable window)`,
       });
     }
-    retireNotBefore = retireAfter;
+    retireNotBefore = quietWait?.notBefore ?? retireAfter;
   }
 
   if (lc.signing.kind === "onboarding") {
@@ -297,7 +306,9 @@ export function decide(lc: Lifecycle): Decision {
     notBefore: next,
     ...(waitingRetire ? { selector: retirable[0]!.selector } : {}),
     reason: waitingRetire
-      ? `nothing to do until ${next.toISOString()}: ${retirable[0]!.selector} stays published for rollback until ${activeSelector} has signed ${identity.graceDays} days${lc.allSuccess ? "" : " with SES SUCCESS everywhere"}`
+      ? quietWait
+        ? `nothing to do until ${next.toISOString()}: ${retirable[0]!.selector} stays published: ${quietWait.why}`
+        : `nothing to do until ${next.toISOString()}: ${retirable[0]!.selector} stays published for rollback until ${activeSelector} has signed ${identity.graceDays} days${lc.allSuccess ? "" : " with SES SUCCESS everywhere"}`
       : `nothing to do until ${isoDate(next)}: ${activeSelector} is ${clock.keyAgeDays} days old, rotation starts ${isoDate(rotateAt)}`,
   });
 }

@@ -88,6 +88,12 @@ export interface StoredKey {
   /** Notifications already sent about this key (its `dkim:notified` tag). */
   notified?: string[];
   /**
+   * The end of the newest DMARC aggregate report that counted a message
+   * signed with this selector (its `dkim:report-seen` tag): the retirement
+   * gate reads it without reading the reports (docs/design.md#dmarc-aggregate-reports).
+   */
+  reportSeenAt?: Date;
+  /**
    * A pending key tagged `kms`: what reading its value showed (the shape of a
    * KMS-wrapped key bound to this name, or why not). The planner may read
    * exactly these values: ciphertext it cannot decrypt.
@@ -152,6 +158,12 @@ export interface KeyStorePort {
    * `dkim:notified` tag: the one tag the planner may write on an existing key.
    */
   markNotified(domain: string, selector: string, events: string[]): Promise<void>;
+  /**
+   * Record when reports last saw this selector (`dkim:report-seen`, the
+   * report job's one tag). Callers pass only a later date than the tag holds.
+   * Absent in key stores that keep no such tag: the job then says so.
+   */
+  markReportSeen?(domain: string, selector: string, at: Date): Promise<void>;
   /** Schedule deletion with a recovery window (≥ 7 days, docs/design.md#secrets-manager-recovery-window). */
   scheduleDeletion(domain: string, selector: string, recoveryDays: number): Promise<Date>;
 }
@@ -249,11 +261,19 @@ export interface ChangeRequestPort {
   ): Promise<{ number?: number; selector: string; kind: "rotation" | "retirement" } | undefined>;
 }
 
+/** One datum; `selector` adds the Selector dimension, `at` its timestamp (a report's day). */
+export interface MetricDatum {
+  name: string;
+  domain: string;
+  value: number;
+  unit?: "Count" | "None";
+  selector?: string;
+  at?: Date;
+}
+
 /** Metrics the CloudWatch alarms watch. */
 export interface MetricsPort {
-  publish(
-    metrics: { name: string; domain: string; value: number; unit?: "Count" | "None" }[],
-  ): Promise<void>;
+  publish(metrics: MetricDatum[]): Promise<void>;
 }
 
 /**

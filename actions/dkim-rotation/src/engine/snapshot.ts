@@ -95,7 +95,14 @@ export async function snapshotIdentity(
   ]);
   const dns: IdentitySnapshot["dns"] = {};
   const now = ctx.clock.now();
-  let lifecycle = deriveLifecycle({ identity, records, keys, ses, now });
+  let lifecycle = deriveLifecycle({
+    identity,
+    records,
+    keys,
+    ses,
+    now,
+    reportQuietDays: ctx.config.dmarcReports?.quietDays,
+  });
   const candidate = lifecycle.candidate;
   if (candidate?.phase === "awaiting-publication") {
     // The planner role cannot read private keys; the public key recorded with
@@ -108,7 +115,15 @@ export async function snapshotIdentity(
       identity.nameservers,
     );
     dns[key.selector] = { ok: verification.ok, summary: summarizeDns(verification), verification };
-    lifecycle = deriveLifecycle({ identity, records, keys, ses, dns, now });
+    lifecycle = deriveLifecycle({
+      identity,
+      records,
+      keys,
+      ses,
+      dns,
+      now,
+      reportQuietDays: ctx.config.dmarcReports?.quietDays,
+    });
   }
   return { identity, records, keys, ses, dns, lifecycle, decision: decide(lifecycle) };
 }
@@ -257,6 +272,13 @@ export async function readLifecycle(
     records,
     keys,
     ses,
-    lc: deriveLifecycle({ identity, records, keys, ses, now: ctx.clock.now() }),
+    lc: deriveLifecycle({
+      identity,
+      records,
+      keys,
+      ses,
+      now: ctx.clock.now(),
+      reportQuietDays: ctx.config.dmarcReports?.quietDays,
+    }),
   };
 }
