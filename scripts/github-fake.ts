@@ -295,6 +295,11 @@ export class GitHubFake {
     }));
   }
 
+  /** The commit `branch` points at, or undefined. */
+  headOf(branch = this.defaultBranch): string | undefined {
+    return this.refs.get(branch);
+  }
+
   branches(): string[] {
     return [...this.refs.keys()];
   }
@@ -1094,8 +1099,11 @@ export class GitHubFake {
     if ((m = /^\/contents\/(.+)$/.exec(rest)) && method === "GET") {
       const ref = query.ref ?? this.defaultBranch;
       const branch = ref.replace(/^refs\/heads\//, "");
-      if (!this.refs.has(branch)) throw new HttpError(404, `No commit found for the ref ${ref}`);
-      const tree = this.treeOf(branch);
+      // `ref` names a branch or a commit (GitHub Docs, "Get repository content").
+      const atCommit = !this.refs.has(branch) && this.commits.has(branch);
+      if (!this.refs.has(branch) && !atCommit)
+        throw new HttpError(404, `No commit found for the ref ${ref}`);
+      const tree = atCommit ? this.trees.get(this.commits.get(branch)!.tree)! : this.treeOf(branch);
       const p = m[1]!.replace(/\/$/, "");
       const sha = tree.get(p);
       if (sha) {
