@@ -562,6 +562,15 @@ export function buildProgram(): Command {
         .default("manual")
         .conflicts("naive"),
     )
+    .addOption(
+      new Option(
+        "--approval <mode>",
+        "who approves the gated decisions: environment (required reviewers of the gated environment) or pull-request (two code owners review and merge each approval request PR; docs/design.md#approval-request-flow)",
+      )
+        .choices(["environment", "pull-request"])
+        .default("environment")
+        .conflicts("naive"),
+    )
     .action(
       handle(
         async (
@@ -569,6 +578,7 @@ export function buildProgram(): Command {
             out: string;
             years: number;
             naive: boolean;
+            approval: "environment" | "pull-request";
             faults?: number;
             seed: number;
             sesQuirks: boolean;
@@ -602,6 +612,7 @@ export function buildProgram(): Command {
             sesQuirks: o.sesQuirks,
             easyDkimSwitchBack: o.easyDkimSwitchBack,
             publisher: o.publisher,
+            approval: o.approval,
             ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
             print: quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
             progress: (line) =>
@@ -613,6 +624,10 @@ export function buildProgram(): Command {
             `messages ${report.messages}  verified ${report.verified}  unsigned ${report.unsigned}  failed ${report.failed}`,
           );
           if (o.publisher !== "manual") lines.push(publicationLine(report.publication));
+          if (report.approvals)
+            lines.push(
+              `approval PRs ${report.approvals.prs} for ${report.approvals.decisions} decisions; ${report.approvals.merged} reviewed and merged`,
+            );
           if (report.faults) {
             const f = report.faults;
             lines.push(

@@ -172,6 +172,16 @@ export class GitHubFake {
   private readonly rulesets: Required<FakeRuleset>[] = [];
   /** Tokens of people (not the App): token → actor. Any other token is the App's. */
   private readonly people = new Map<string, FakeActor>();
+  /** Pull request reviews, in the order they were submitted. */
+  private readonly reviews: {
+    id: number;
+    pr: number;
+    user: string;
+    state: "APPROVED" | "CHANGES_REQUESTED" | "COMMENTED";
+    body: string;
+    commitId: string;
+    at: string;
+  }[] = [];
   private readonly comments: { id: number; pr: number; body: string; user: string; at: string }[] =
     [];
 
@@ -728,6 +738,26 @@ export class GitHubFake {
       created_at: c.at,
       updated_at: c.at,
       author_association: "NONE",
+    };
+  }
+
+  /** A review as GitHub returns it (schema `pull-request-review`). */
+  private reviewJson(r: (typeof this.reviews)[number]) {
+    const full = `${this.owner}/${this.repo}`;
+    const html = `https://github.com/${full}/pull/${r.pr}#pullrequestreview-${r.id}`;
+    const pull = `${this.baseUrl}/repos/${full}/pulls/${r.pr}`;
+    return {
+      id: r.id,
+      node_id: `PRR_${r.id}`,
+      user: this.actions.userJson(r.user, 900 + r.id),
+      body: r.body,
+      state: r.state,
+      html_url: html,
+      pull_request_url: pull,
+      _links: { html: { href: html }, pull_request: { href: pull } },
+      submitted_at: r.at,
+      commit_id: r.commitId,
+      author_association: "MEMBER",
     };
   }
 
@@ -1302,6 +1332,56 @@ export class GitHubFake {
       for (const u of users) if (!pr.reviewers.includes(u)) pr.reviewers.push(u);
       for (const t of teams) if (!pr.teamReviewers.includes(t)) pr.teamReviewers.push(t);
       return { status: 201, body: this.pullJson(pr) };
+    }
+
+    // --- pull request reviews (minimal: submit and list; GitHub Docs, "REST API
+    // endpoints for pull request reviews"). GitHub refuses an approval or a
+    // change request by the PR's author (422), and a review records the head
+    // commit it was given on (`commit_id`, the head by default).
+    if ((m = /^\/pulls\/(\d+)\/reviews$/.exec(rest))) {
+      const pr = this.pull(Number(m[1]));
+      if (method === "GET")
+        return {
+          status: 200,
+          body: this.reviews.filter((r) => r.pr === pr.number).map((r) => this.reviewJson(r)),
+        };
+      if (method === "POST") {
+        const states = {
+          APPROVE: "APPROVED",
+          REQUEST_CHANGES: "CHANGES_REQUESTED",
+          COMMENT: "COMMENTED",
+        } as const;
+        const event = str(body.event, "event") as keyof typeof states;
+        if (!(event in states))
+          throw new HttpError(422, "Validation Failed", [
+            { resource: "PullRequestReview", field: "event", code: "invalid" },
+          ]);
+        if (pr.state !== "open") throw new HttpError(422, "Pull request is not open.");
+        if (event !== "COMMENT" && actor.login === pr.user)
+          throw new HttpError(422, "Unprocessable Entity", [
+            {
+              resource: "PullRequestReview",
+              code: "custom",
+              message: `Can not ${event === "APPROVE" ? "approve" : "request changes on"} your own pull request`,
+            },
+          ]);
+        const head = this.refs.get(pr.head) ?? "";
+        const review = {
+          id: 8000 + this.reviews.length + 1,
+          pr: pr.number,
+          user: actor.login,
+          state: states[event],
+          body: typeof body.body === "string" ? body.body : "",
+          commitId: typeof body.commit_id === "string" ? body.commit_id : head,
+          at: this.now(),
+        };
+        if (!this.commits.has(review.commitId))
+          throw new HttpError(422, "Validation Failed", [
+            { resource: "PullRequestReview", field: "commit_id", code: "invalid" },
+          ]);
+        this.reviews.push(review);
+        return { status: 200, body: this.reviewJson(review) };
+      }
     }
 
     // --- issue labels (a PR is an issue)

@@ -302,3 +302,36 @@ describe("approval request PRs (github.approval: pull-request)", () => {
     );
   });
 });
+
+describe("the GitHub fake's pull request reviews (minimal: submit, list)", () => {
+  let fake: GitHubFake;
+  beforeEach(async () => {
+    fake = await startGitHubFake({ files: { ".github/CODEOWNERS": CODEOWNERS } });
+  });
+  afterEach(async () => fake.close());
+
+  const review = (token: string, n: number, body: Record<string, unknown>) =>
+    fetch(`${fake.url}/repos/${fake.owner}/${fake.repo}/pulls/${n}/reviews`, {
+      method: body.event ? "POST" : "GET",
+      headers: { authorization: `token ${token}`, "content-type": "application/json" },
+      ...(body.event ? { body: JSON.stringify(body) } : {}),
+    });
+
+  it("records each approval with the head commit it was given on, and refuses the author's own", async () => {
+    await requestApprovals(requests(fake), [snapshot([true, true])], OPTS);
+    const head = fake.headOf(approvalBranch(DOMAIN, NEW, "activate"))!;
+    const own = await review("test-token", 1, { event: "APPROVE" });
+    expect(own.status).to.equal(422);
+    expect(JSON.stringify(await own.json())).to.contain("Can not approve your own pull request");
+    const ok = await review(fake.personToken("approver-a"), 1, { event: "APPROVE" });
+    expect(ok.status).to.equal(200);
+    const listed = (await (await review("test-token", 1, {})).json()) as {
+      user: { login: string };
+      state: string;
+      commit_id: string;
+    }[];
+    expect(listed.map((r) => [r.user.login, r.state, r.commit_id])).to.deep.equal([
+      ["approver-a", "APPROVED", head],
+    ]);
+  });
+});

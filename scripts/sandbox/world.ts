@@ -37,15 +37,19 @@ export function sandboxConfig(
   file: string,
   nameservers: string[],
   extras: IdentityExtras = {},
+  approval: SandboxApproval = "environment",
 ): ProjectConfig {
-  return parseProjectConfig(sandboxStack(nameservers, extras), {
+  return parseProjectConfig(sandboxStack(nameservers, extras, approval), {
     file,
     project: "ses-dkim-rotation",
     defaultRegion: "ap-northeast-1",
   });
 }
 
-function sandboxStack(nameservers: string[], extras: IdentityExtras) {
+/** Who approves a gated decision: environment reviewers, or reviewed pull requests (`--approval`). */
+export type SandboxApproval = "environment" | "pull-request";
+
+function sandboxStack(nameservers: string[], extras: IdentityExtras, approval: SandboxApproval) {
   const identities = [
     {
       domain: "shop.example",
@@ -67,13 +71,21 @@ function sandboxStack(nameservers: string[], extras: IdentityExtras) {
     // AWS allows 1 request/s; the emulator is told the same scaled rate, so two years fit in a minute.
     sesRequestsPerSecond: 1000,
     dnsTeam: "@example-jp/dns-team",
-    github: { owner: SANDBOX_OWNER, repo: SANDBOX_REPO },
+    github: {
+      owner: SANDBOX_OWNER,
+      repo: SANDBOX_REPO,
+      ...(approval === "pull-request" ? { approval } : {}),
+    },
   };
 }
 
 /** The stack file as Pulumi keeps it (`config:` with project-namespaced keys). */
-export function renderSandboxStack(nameservers: string[], extras: IdentityExtras = {}): string {
-  const stack = sandboxStack(nameservers, extras);
+export function renderSandboxStack(
+  nameservers: string[],
+  extras: IdentityExtras = {},
+  approval: SandboxApproval = "environment",
+): string {
+  const stack = sandboxStack(nameservers, extras, approval);
   return (
     "# Written by the sandbox: the stack file its run used.\n" +
     stringify({
@@ -91,11 +103,17 @@ export function renderSandboxStack(nameservers: string[], extras: IdentityExtras
 export function sandboxFiles(
   nameservers: string[],
   extras: IdentityExtras = {},
+  approval: SandboxApproval = "environment",
 ): Record<string, string> {
   return {
     "Pulumi.yaml": "name: ses-dkim-rotation\nruntime: nodejs\n",
-    [SANDBOX_CONFIG_FILE]: renderSandboxStack(nameservers, extras),
-    ".github/CODEOWNERS": "*       @example-jp/mail-platform\n/dns/   @example-jp/dns-team\n",
+    [SANDBOX_CONFIG_FILE]: renderSandboxStack(nameservers, extras, approval),
+    ".github/CODEOWNERS":
+      "*       @example-jp/mail-platform\n/dns/   @example-jp/dns-team\n" +
+      // The approvers own the approvals and who approves (docs/operations.md).
+      (approval === "pull-request"
+        ? "/approvals/          @example-jp/dkim-approvers\n/.github/CODEOWNERS  @example-jp/dkim-approvers\n"
+        : ""),
     "dns/README.md": "DKIM TXT record files, one per selector: dns/<domain>/<selector>.zone\n",
   };
 }

@@ -8,7 +8,7 @@
  */
 import type { ProjectConfig } from "./engine/config";
 import type { ApprovalFile } from "./engine/approval-files";
-import { activationRequest, evidenceReady, retirementRequest } from "./engine/approval-request";
+import { activationRequest, retirementRequest } from "./engine/approval-request";
 import type { IdentitySnapshot } from "./engine/snapshot";
 import type { GitHubApprovalRequests } from "./adapters/github-approvals";
 
@@ -46,9 +46,9 @@ export async function requestApprovals(
     const asked = open.some(
       (p) => p.kind === "activate" && p.domain === d.domain && p.selector === selector,
     );
-    // Only a ready selector opens a request; an open one follows the evidence either way.
-    if (activation && (asked || (d.kind === "activate" && evidenceReady(activation))))
-      files.push(activation);
+    // Only a ready selector (every nameserver serves it: the planner's
+    // "activate") opens a request; an open one follows the evidence either way.
+    if (activation && (asked || d.kind === "activate")) files.push(activation);
     if (d.kind === "retire" && d.retireStep === "delete-key") {
       const retirement = retirementRequest(s.lifecycle, d.selector, opts.now, opts.recoveryDays);
       if (retirement) files.push(retirement);

@@ -131,11 +131,6 @@ export function rollbackRequest(
   };
 }
 
-/** Whether every nameserver in the evidence serves the record. */
-export function evidenceReady(file: ApprovalFile): boolean {
-  return file.evidence.nameservers.length > 0 && file.evidence.nameservers.every((n) => n.serves);
-}
-
 /** The file as committed: YAML, validated on the way out as on the way in. */
 export function renderApprovalFile(file: ApprovalFile): string {
   return stringify(approvalFileSchema.parse(file), { lineWidth: 0 });
