@@ -25,6 +25,7 @@ import {
 import type { IdentitySnapshot } from "../actions/dkim-rotation/src/engine/snapshot";
 import type { Lifecycle } from "../actions/dkim-rotation/src/engine/lifecycle";
 import type { DnsVerification } from "../actions/dkim-rotation/src/engine/ports";
+import { readInputs } from "../actions/dkim-rotation/src/inputs";
 
 const DOMAIN = "mail.example.jp";
 const NEW = "mail-20270420";
@@ -333,5 +334,47 @@ describe("the GitHub fake's pull request reviews (minimal: submit, list)", () =>
     expect(listed.map((r) => [r.user.login, r.state, r.commit_id])).to.deep.equal([
       ["approver-a", "APPROVED", head],
     ]);
+  });
+});
+
+describe("rollback-check inputs under github.approval: pull-request", () => {
+  const inputs = (values: Record<string, string>, event?: string) =>
+    readInputs(
+      (name) => values[name] ?? "",
+      () => {},
+      event,
+    );
+  const errorOf = (values: Record<string, string>, event?: string) => {
+    try {
+      inputs(values, event);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "";
+  };
+
+  it("on a push the pushed commit names the rollback: no domain or selector input may", () => {
+    expect(inputs({ command: "rollback-check" }, "push")).to.include({ command: "rollback-check" });
+    expect(errorOf({ command: "rollback-check", domain: DOMAIN }, "push")).to.equal(
+      "input:domain: field domain: is not used by rollback-check on a push (hint: the pushed commit names the decision)",
+    );
+    // A dispatch still needs both, as in environment mode.
+    expect(errorOf({ command: "rollback-check" }, "workflow_dispatch")).to.equal(
+      "input:domain: field domain: is required for rollback-check",
+    );
+  });
+
+  it("a reason is one plain line of at most 500 characters, for rollback-check only", () => {
+    const base = { command: "rollback-check", domain: DOMAIN, selector: OLD };
+    expect(inputs({ ...base, reason: "bounces since the swap" }).reason).to.equal(
+      "bounces since the swap",
+    );
+    expect(errorOf({ ...base, reason: "two\u0007lines" })).to.equal(
+      "input:reason: field reason: is not one plain line (hint: one line of at most 500 characters, e.g. bounces at example.net since the swap)",
+    );
+    expect(errorOf({ ...base, reason: "x".repeat(501) })).to.match(/is 501 characters/);
+    expect(errorOf({ command: "activate", reason: "why" })).to.equal(
+      "input:reason: field reason: is not used by activate (hint: only a rollback dispatch gives a reason)",
+    );
   });
 });

@@ -96,7 +96,7 @@ export function readInputs(
   read: InputReader = (name) => core.getInput(name),
   mask: (secret: string) => void = core.setSecret,
   /** GITHUB_EVENT_NAME: on a push, rollback-check reads its decision from the pushed commit. */
-  event: string | undefined = process.env.GITHUB_EVENT_NAME,
+  event?: string,
 ): ActionInputs {
   const raw = (name: string) => read(name).trim();
 

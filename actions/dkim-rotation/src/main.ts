@@ -640,7 +640,7 @@ export function runnerEnvironment(): RunEnvironment {
 
 export async function run(env: RunEnvironment = runnerEnvironment()): Promise<void> {
   try {
-    const inputs = readInputs();
+    const inputs = readInputs(undefined, undefined, env.event);
     const summary = await execute(inputs, env);
     await writeJobSummary(summary);
   } catch (err) {
