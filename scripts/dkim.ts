@@ -611,6 +611,15 @@ export function buildProgram(): Command {
         .default("manual")
         .conflicts("naive"),
     )
+    .addOption(
+      new Option(
+        "--approval <mode>",
+        "who approves the gated decisions: environment (required reviewers of the gated environment) or pull-request (two code owners review and merge each approval request PR; docs/design.md#approval-request-flow)",
+      )
+        .choices(["environment", "pull-request"])
+        .default("environment")
+        .conflicts("naive"),
+    )
     .action(
       handle(
         async (
@@ -618,6 +627,7 @@ export function buildProgram(): Command {
             out: string;
             years: number;
             naive: boolean;
+            approval: "environment" | "pull-request";
             faults?: number;
             seed: number;
             sesQuirks: boolean;
@@ -652,6 +662,7 @@ export function buildProgram(): Command {
             sesQuirks: o.sesQuirks,
             easyDkimSwitchBack: o.easyDkimSwitchBack,
             publisher: o.publisher,
+            approval: o.approval,
             ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
             print: quiet
               ? undefined
@@ -668,6 +679,10 @@ export function buildProgram(): Command {
             `messages ${report.messages}  verified ${report.verified}  unsigned ${report.unsigned}  failed ${report.failed}`,
           );
           if (o.publisher !== "manual") lines.push(publicationLine(report.publication));
+          if (report.approvals)
+            lines.push(
+              `approval PRs ${report.approvals.prs} for ${report.approvals.decisions} decisions; ${report.approvals.merged} reviewed and merged`,
+            );
           if (report.faults) {
             const f = report.faults;
             lines.push(

@@ -334,6 +334,11 @@ export class GitHubFake {
     }));
   }
 
+  /** The commit `branch` points at, or undefined. */
+  headOf(branch = this.defaultBranch): string | undefined {
+    return this.refs.get(branch);
+  }
+
   branches(): string[] {
     return [...this.refs.keys()];
   }

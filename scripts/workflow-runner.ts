@@ -215,6 +215,8 @@ export class WorkflowRunner {
   readonly runs: RunRecord[] = [];
   /** Gated jobs GitHub holds (waiting for a reviewer, or pending in their group), to run when released. */
   private readonly held: PendingJob[] = [];
+  /** Each run's GITHUB_SHA. */
+  private readonly runShas = new Map<number, string>();
 
   constructor(private readonly opts: RunnerOptions) {}
 
@@ -308,6 +310,8 @@ export class WorkflowRunner {
       headSha: "0".repeat(40),
     });
     record.runId = run.id;
+    // GITHUB_SHA: the commit the event is for, main's head when it fired ("Events that trigger workflows").
+    this.runShas.set(run.id, this.opts.github.headOf("main") ?? "");
     const github = {
       event_name: event.name,
       run_id: String(run.id),
@@ -606,6 +610,7 @@ export class WorkflowRunner {
     return {
       ...this.opts.env,
       ...this.opts.github.actions.runnerEnv(fake.id),
+      GITHUB_SHA: this.runShas.get(fake.runId) ?? "",
       GITHUB_ACTIONS: "true",
       GITHUB_WORKSPACE: this.opts.workspace,
       GITHUB_OUTPUT: outputFile,

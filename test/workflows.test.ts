@@ -237,7 +237,11 @@ describe("workflows", () => {
     // even if SES already signs with it; without one, `ready` = the planner's
     // "activate" decisions.
     expect(step.with).to.not.have.property("selector");
-    expect(step.with).to.not.have.property("github-token");
+    // Its own token stays read-only; under github.approval pull-request the
+    // App's token opens the approval request PRs (docs/design.md#approval-request-flow).
+    expect(step.with!["github-token"]).to.equal(
+      "${{ steps.app-token.outputs.token || github.token }}",
+    );
     const dispatch = (workflows.get("dkim-activate.yml")!.on.workflow_dispatch ?? {}) as {
       inputs?: Record<string, unknown>;
     };
@@ -381,7 +385,7 @@ describe("workflows", () => {
       push: { branches: string[]; paths: string[] };
       schedule: unknown[];
     };
-    expect(on.push).to.deep.equal({ branches: ["main"], paths: ["dns/**"] });
+    expect(on.push).to.deep.equal({ branches: ["main"], paths: ["dns/**", "approvals/**"] });
     expect(on.schedule).to.have.length(1);
     expect(Object.keys(on)).to.include("workflow_dispatch");
   });
@@ -548,7 +552,7 @@ describe("action.yml", () => {
     expect(action.inputs["dry-run"]!.default).to.equal("false");
   });
 
-  it("declares exactly the outputs main.ts sets (alarms, checks, decisions, pull-request-number, ready, retire, publish)", () => {
+  it("declares exactly the outputs main.ts sets (alarms, checks, decisions, pull-request-number, ready, retire, rollback, publish)", () => {
     const main = readFileSync("actions/dkim-rotation/src/main.ts", "utf8");
     const set = [
       ...new Set([...main.matchAll(/core\.setOutput\("([^"]+)"/g)].map((m) => m[1])),
@@ -561,6 +565,7 @@ describe("action.yml", () => {
       "pull-request-number",
       "ready",
       "retire",
+      "rollback",
     ]);
     expect(Object.keys(action.outputs).sort()).to.deep.equal(set);
     for (const [name, output] of Object.entries(action.outputs))

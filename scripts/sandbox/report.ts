@@ -70,6 +70,12 @@ export interface SandboxReport {
   verified: number;
   unsigned: number;
   failed: number;
+  /**
+   * `--approval pull-request`: approval request PRs opened, the decisions
+   * they asked about (one PR per decision when equal), and how many were
+   * reviewed and merged.
+   */
+  approvals?: { prs: number; decisions: number; merged: number };
   /** Unsigned messages sent outside a short SES pending check after a verified swap. */
   unsignedOutsidePending: number;
   unsignedMinutes: number;
@@ -130,6 +136,13 @@ export interface SandboxReport {
  */
 export interface RotationCosts {
   approvalRequests: number;
+  /**
+   * `--approval pull-request`: the approval request PRs of this rotation (its
+   * activation, and the retirement of the key it replaced), and the minutes
+   * from the activation request's opening (the selector ready) to its merge.
+   */
+  approvalPrs?: number;
+  readyToApprovedMinutes?: number;
   workflowRuns: number;
   githubRequests: number;
   sesCalls: number;
@@ -287,14 +300,27 @@ function workflowLines(report: SandboxReport): string[] {
   return [
     "## The shipped workflows",
     "",
-    "| rotation | approval requests | workflow runs | GitHub API requests | SES calls |",
-    "|---|---:|---:|---:|---:|",
-    ...report.rotations
-      .filter((r) => r.costs)
-      .map(
-        (r) =>
-          `| ${r.domain} → ${r.to} | ${r.costs!.approvalRequests} | ${r.costs!.workflowRuns} | ${r.costs!.githubRequests} | ${r.costs!.sesCalls} |`,
-      ),
+    ...(report.rotations.some((r) => r.costs?.approvalPrs !== undefined)
+      ? [
+          "| rotation | approval PRs | ready → approved | workflow runs | GitHub API requests | SES calls |",
+          "|---|---:|---:|---:|---:|---:|",
+          ...report.rotations
+            .filter((r) => r.costs)
+            .map(
+              (r) =>
+                `| ${r.domain} → ${r.to} | ${r.costs!.approvalPrs ?? 0} | ${r.costs!.readyToApprovedMinutes === undefined ? "—" : `${(r.costs!.readyToApprovedMinutes / 60).toFixed(1)} h`} | ${r.costs!.workflowRuns} | ${r.costs!.githubRequests} | ${r.costs!.sesCalls} |`,
+            ),
+        ]
+      : [
+          "| rotation | approval requests | workflow runs | GitHub API requests | SES calls |",
+          "|---|---:|---:|---:|---:|",
+          ...report.rotations
+            .filter((r) => r.costs)
+            .map(
+              (r) =>
+                `| ${r.domain} → ${r.to} | ${r.costs!.approvalRequests} | ${r.costs!.workflowRuns} | ${r.costs!.githubRequests} | ${r.costs!.sesCalls} |`,
+            ),
+        ]),
     "",
     `Runs: ${Object.entries(w.runs)
       .map(([k, v]) => `${k} ${v}`)

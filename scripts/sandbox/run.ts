@@ -93,7 +93,9 @@ import {
   sandboxConfig,
   sandboxFiles,
   createEasyDkimIdentity,
+  type SandboxApproval,
 } from "./world";
+import { PullRequestApprovers } from "./approvers";
 import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 import {
   publisherEmulatorOptions,
@@ -141,6 +143,12 @@ export interface SandboxOptions {
    * named primary; `route53`: the action, through the emulator's Route 53.
    */
   publisher?: SandboxPublisher;
+  /**
+   * Who approves the gated decisions (default `environment`: required
+   * reviewers of the gated environment). `pull-request`: the approvers review
+   * and merge approval request PRs (docs/design.md#approval-request-flow).
+   */
+  approval?: SandboxApproval;
 }
 
 export interface SandboxFaults {
@@ -176,6 +184,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   if (options.faults && options.naive)
     throw new Error("--faults applies to the pipeline; the naive flow breaks DKIM without help");
   const publisherKind = options.publisher ?? "manual";
+  const approval = options.approval ?? "environment";
+  if (approval !== "environment" && options.naive)
+    throw new Error("--approval applies to the pipeline; the naive flow asks nobody");
   if (publisherKind !== "manual" && options.naive)
     throw new Error("--publisher applies to the pipeline; the naive flow publishes by hand");
   const out = resolve(options.out);
@@ -270,25 +281,36 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       event,
     });
     if (publishing) closers.push(() => publishing.close());
-    const domains = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers).identities.map(
-      (i) => i.domain,
-    );
+    const domains = sandboxConfig(
+      join(repoDir, SANDBOX_CONFIG_FILE),
+      nameservers,
+      {},
+      approval,
+    ).identities.map((i) => i.domain);
     const extras = publishing?.extras(domains) ?? {};
-    const config = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers, extras);
+    const config = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers, extras, approval);
     const environment = gatedEnvironmentOf(config);
-    writeFileSync(join(out, "Pulumi.sandbox.yaml"), renderSandboxStack(nameservers, extras));
+    writeFileSync(
+      join(out, "Pulumi.sandbox.yaml"),
+      renderSandboxStack(nameservers, extras, approval),
+    );
 
     // ---- GitHub and the adopting repository ----------------------------------
-    const files = sandboxFiles(nameservers, extras);
+    const files = sandboxFiles(nameservers, extras, approval);
     const github = await local.startGitHub({
       owner: SANDBOX_OWNER,
       repo: SANDBOX_REPO,
       files,
       clock,
     });
+    // Pull-request mode: the plan offers no reviewers; the merged PR is the gate.
     github.actions.setEnvironment(environment, {
-      reviewers: [{ type: "User", id: 501, login: REVIEWER }],
-      preventSelfReview: true,
+      ...(approval === "environment"
+        ? {
+            reviewers: [{ type: "User" as const, id: 501, login: REVIEWER }],
+            preventSelfReview: true,
+          }
+        : {}),
       branchPatterns: ["main"],
     });
     // The publish job's environment, as infra/ creates it: no reviewers, main only.
@@ -571,6 +593,18 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     /** Approvals given in the gated environment (report.html's marks). */
     const approvals: { at: number; job: string }[] = [];
     const wallSetUp = performance.now();
+    const approvers =
+      approval === "pull-request"
+        ? new PullRequestApprovers({
+            github,
+            delayMs: APPROVAL_DELAY_MS,
+            note: (e) => {
+              if (e.kind === "approved") approvals.push({ at: e.at, job: e.detail });
+              event(e);
+            },
+          })
+        : undefined;
+
     if (options.naive) {
       await naiveYears({
         config,
@@ -629,7 +663,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             team.servedAnywhere(r.domain, r.to),
         );
       for (;;) {
-        const next = Math.min(nextPlan, nextHourly, team.nextReviewAt(), schedule.nextApprovalAt());
+        const next = Math.min(
+          nextPlan,
+          nextHourly,
+          team.nextReviewAt(),
+          schedule.nextApprovalAt(),
+          approvers?.nextAt() ?? Infinity,
+        );
         if (next > end.getTime()) break;
         await advanceTo(next);
         reportProgress();
@@ -645,6 +685,22 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             if (run.triggered && file === ACTIVATE) activateRuns.push({ at: clock.t, run });
             await publishing?.afterRun();
           }
+          approvers?.poll(clock.t);
+        }
+        // Pull-request mode: reviewed and merged requests are pushes to main under approvals/.
+        for (const merged of (await approvers?.reviewDue(clock.t)) ?? []) {
+          ledger.version++;
+          for (const file of callers) {
+            const run = await schedule.run(file, {
+              name: "push",
+              branch: "main",
+              changedPaths: [merged.path],
+            });
+            if (run.triggered) ledger.onRun(run);
+            if (run.triggered && file === ACTIVATE) activateRuns.push({ at: clock.t, run });
+            await publishing?.afterRun();
+          }
+          approvers!.poll(clock.t);
         }
         if (schedule.nextApprovalAt() <= clock.t) {
           const approved = (job: { name: string }) => {
@@ -686,6 +742,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             const run = await schedule.run(ACTIVATE, { name: "schedule" });
             activateRuns.push({ at: clock.t, run });
             const acted = ledger.onRun(run);
+            approvers?.poll(clock.t);
             await publishing?.afterRun();
             if (!acted && version === ledger.version) lastQuietVersion = ledger.version;
           }
@@ -730,7 +787,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       start,
       end,
       legacyActivatedAt,
-      rotations: schedule ? ledger.withCosts(schedule.costs) : ledger.rotations,
+      rotations: schedule
+        ? ledger
+            .withCosts(schedule.costs)
+            .map((r) =>
+              approvers && r.costs
+                ? { ...r, costs: { ...r.costs, ...approvers.figuresFor(r.domain, r.to, r.from) } }
+                : r,
+            )
+        : ledger.rotations,
       swapAudit,
       duplicateKeys: ledger.duplicateKeySets.size,
       duplicatePrs: ledger.duplicatePrs,
@@ -753,6 +818,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       },
     });
     report.dmarc = dmarcFigures(dmarcRuns, ledger.rotations);
+    if (approvers) report.approvals = approvers.totals();
     writeFileSync(join(out, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(out, "report.md"), renderReportMd(report, stream.failures));
     writeFileSync(

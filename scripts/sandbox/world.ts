@@ -51,8 +51,9 @@ export function sandboxConfig(
   file: string,
   nameservers: string[],
   extras: IdentityExtras = {},
+  approval: SandboxApproval = "environment",
 ): ProjectConfig {
-  return parseStack(file, sandboxStack(nameservers, extras));
+  return parseStack(file, sandboxStack(nameservers, extras, approval));
 }
 
 /** The served world's stack (`npm run world`, docs/design.md#served-world). */
@@ -68,7 +69,10 @@ function parseStack(file: string, stack: Record<string, unknown>): ProjectConfig
   });
 }
 
-function sandboxStack(nameservers: string[], extras: IdentityExtras) {
+/** Who approves a gated decision: environment reviewers, or reviewed pull requests (`--approval`). */
+export type SandboxApproval = "environment" | "pull-request";
+
+function sandboxStack(nameservers: string[], extras: IdentityExtras, approval: SandboxApproval) {
   const identities = [
     {
       domain: "shop.example",
@@ -90,7 +94,11 @@ function sandboxStack(nameservers: string[], extras: IdentityExtras) {
     // AWS allows 1 request/s; the emulator is told the same scaled rate, so two years fit in a minute.
     sesRequestsPerSecond: 1000,
     dnsTeam: "@example-jp/dns-team",
-    github: { owner: SANDBOX_OWNER, repo: SANDBOX_REPO },
+    github: {
+      owner: SANDBOX_OWNER,
+      repo: SANDBOX_REPO,
+      ...(approval === "pull-request" ? { approval } : {}),
+    },
   };
 }
 
@@ -100,7 +108,7 @@ function sandboxStack(nameservers: string[], extras: IdentityExtras) {
  * whether or not it is pointed at the emulator.
  */
 function worldStack(nameservers: string[]) {
-  const stack = sandboxStack(nameservers, {});
+  const stack = sandboxStack(nameservers, {}, "environment");
   return {
     ...stack,
     identities: stack.identities.filter((i) => i.domain === "news.example"),
@@ -111,13 +119,16 @@ function worldStack(nameservers: string[]) {
 }
 
 /** The stack file as Pulumi keeps it (`config:` with project-namespaced keys). */
-export function renderSandboxStack(nameservers: string[], extras: IdentityExtras = {}): string {
+export function renderSandboxStack(
+  nameservers: string[],
+  extras: IdentityExtras = {},
+  approval: SandboxApproval = "environment",
+): string {
   return renderStack(
     "# Written by the sandbox: the stack file its run used.\n",
-    sandboxStack(nameservers, extras),
+    sandboxStack(nameservers, extras, approval),
   );
 }
-
 /** The served world's stack file. */
 export function renderWorldStack(nameservers: string[]): string {
   return renderStack(
@@ -168,11 +179,17 @@ export async function createEasyDkimIdentity(
 export function sandboxFiles(
   nameservers: string[],
   extras: IdentityExtras = {},
+  approval: SandboxApproval = "environment",
 ): Record<string, string> {
   return {
     "Pulumi.yaml": "name: ses-dkim-rotation\nruntime: nodejs\n",
-    [SANDBOX_CONFIG_FILE]: renderSandboxStack(nameservers, extras),
-    ".github/CODEOWNERS": "*       @example-jp/mail-platform\n/dns/   @example-jp/dns-team\n",
+    [SANDBOX_CONFIG_FILE]: renderSandboxStack(nameservers, extras, approval),
+    ".github/CODEOWNERS":
+      "*       @example-jp/mail-platform\n/dns/   @example-jp/dns-team\n" +
+      // The approvers own the approvals and who approves (docs/operations.md).
+      (approval === "pull-request"
+        ? "/approvals/          @example-jp/dkim-approvers\n/.github/CODEOWNERS  @example-jp/dkim-approvers\n"
+        : ""),
     "dns/README.md": "DKIM TXT record files, one per selector: dns/<domain>/<selector>.zone\n",
   };
 }

@@ -57,6 +57,8 @@ export interface ActionInputs {
    * `github.publisherEnvironment` (one environment, said in two places).
    */
   environment?: string;
+  /** rollback-check under github.approval pull-request: why, for the rollback request. */
+  reason?: string;
 }
 
 /** Reads one raw input; defaults to `core.getInput` (the `INPUT_<NAME>` variable). */
@@ -95,6 +97,8 @@ function bad(name: string, problem: string, hint?: string): never {
 export function readInputs(
   read: InputReader = (name) => core.getInput(name),
   mask: (secret: string) => void = core.setSecret,
+  /** GITHUB_EVENT_NAME: on a push, rollback-check reads its decision from the pushed commit. */
+  event?: string,
 ): ActionInputs {
   const raw = (name: string) => read(name).trim();
 
@@ -143,7 +147,14 @@ export function readInputs(
     selector = selectorIn;
   }
 
-  const needs = NEEDS[command];
+  // github.approval pull-request: the merge's push names the approved rollback
+  // (docs/design.md#approval-request-flow), so no input may name another.
+  const needs =
+    command === "rollback-check" && event === "push"
+      ? ({ domain: "forbidden", selector: "forbidden" } as const)
+      : NEEDS[command];
+  if (command === "rollback-check" && event === "push" && domain)
+    bad("domain", `is not used by ${command} on a push`, "the pushed commit names the decision");
   if (needs.domain === "required" && !domain) bad("domain", `is required for ${command}`);
   if (needs.selector === "required" && !selector) {
     bad(
@@ -158,10 +169,27 @@ export function readInputs(
     bad(
       "selector",
       `is not used by ${command}`,
-      command === "plan" ? "plan chooses the next selector itself" : "leave it empty",
+      command === "plan"
+        ? "plan chooses the next selector itself"
+        : command === "rollback-check"
+          ? "the pushed commit names the decision"
+          : "leave it empty",
     );
   }
   if (selector && !domain) bad("selector", "needs a domain", "set the domain input too");
+
+  // A rollback request's reason goes into a PR body and an approvals file: one plain line.
+  const reason = raw("reason") || undefined;
+  if (reason !== undefined) {
+    if (command !== "rollback-check")
+      bad("reason", `is not used by ${command}`, "only a rollback dispatch gives a reason");
+    if (reason.length > 500 || !/^[^\p{Cc}]*$/u.test(reason))
+      bad(
+        "reason",
+        `is ${reason.length > 500 ? `${reason.length} characters` : "not one plain line"}`,
+        "one line of at most 500 characters, e.g. bounces at example.net since the swap",
+      );
+  }
 
   const dryIn = raw("dry-run");
   let dryRun = false;
@@ -249,6 +277,7 @@ export function readInputs(
     requestsPerSecond,
     recordFolder,
     environment: environmentIn || undefined,
+    ...(reason === undefined ? {} : { reason }),
   };
 }
 

@@ -18,7 +18,8 @@ import {
   type EngineContext,
   type Logger,
 } from "./engine/engine-context";
-import { checkRollback, runActivate, runRollback } from "./engine/activate";
+import { rollbackReadiness, runActivate, runRollback } from "./engine/activate";
+import { rollbackRequest } from "./engine/approval-request";
 import { runPlan } from "./engine/plan";
 import { runRetire } from "./engine/retire";
 import { runVerify } from "./engine/verify";
@@ -44,6 +45,8 @@ import {
 } from "./adapters/github";
 import { GitHubRuns } from "./adapters/github-runs";
 import { holdBack, openRollbackOf } from "./approval-requests";
+import { approvalModeOf, requestApprovals, targetsOf } from "./approval-flow";
+import { GitHubApprovalRequests } from "./adapters/github-approvals";
 import { confirmApproval } from "./gate";
 import { doctorGitHub, doctorGitHubSkip, hasFailure, renderDoctor, runDoctor } from "./doctor";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
@@ -105,6 +108,8 @@ export interface RunEnvironment {
   runId?: string;
   /** GITHUB_EVENT_NAME: schedule, push, workflow_dispatch. */
   event?: string;
+  /** GITHUB_SHA: on a push, the pushed commit (the merge of an approval request). */
+  sha?: string;
   /** The job's OIDC token for an audience (core.getIDToken on a runner). */
   idToken?: (audience: string) => Promise<string>;
   /** Rate-limit pacing of the GitHub client; GitHub's own on a runner. */
@@ -126,6 +131,19 @@ function repositoryOf(config: ProjectConfig, env: RunEnvironment): { owner: stri
     "/",
   );
   return { owner: owner!, repo: repo! };
+}
+
+/** The approval request PRs of this repository (github.approval: pull-request). */
+function approvalRequestsOf(
+  octokit: GitHubClient,
+  config: ProjectConfig,
+  env: RunEnvironment,
+): GitHubApprovalRequests {
+  return new GitHubApprovalRequests(octokit, {
+    ...repositoryOf(config, env),
+    codeowners: readCodeowners(env.workspace),
+    requiredApprovals: config.github?.requiredApprovals ?? 2,
+  });
 }
 
 function buildContext(
@@ -363,7 +381,31 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         // (only the activator role may, and only with a recovery window).
         let retire = retirableKeys(snaps);
         const held: string[] = [];
-        if (octokit && env.runId && (ready.length || retire.length)) {
+        if (approvalModeOf(config) === "pull-request") {
+          // The human gate is a reviewed PR (docs/design.md#approval-request-flow):
+          // ask by PR, and offer the gated jobs only what the pushed commit approved.
+          if (!octokit || inputs.dryRun) {
+            held.push(
+              `pull-request approval: ${inputs.dryRun ? "dry run" : "no github-token"}: no approval request opened or updated`,
+            );
+          } else {
+            const requests = approvalRequestsOf(octokit, config, env);
+            held.push(
+              ...(await requestApprovals(requests, snaps, {
+                event: env.event ?? "",
+                now: ctx.clock.now(),
+                recoveryDays: config.deletionRecoveryDays,
+              })),
+            );
+            const approved =
+              env.event === "push" && env.sha
+                ? targetsOf(await requests.addedBy(env.sha))
+                : targetsOf([]);
+            // Rollbacks run in dkim-rollback.yml, on the same push (its validate job).
+            ({ ready, retire } = approved);
+          }
+          for (const h of held) core.info(h);
+        } else if (octokit && env.runId && (ready.length || retire.length)) {
           // One approval request per decision: never queue a second one (approval-requests.ts).
           const runs = new GitHubRuns(octokit, repositoryOf(config, env), Number(env.runId));
           const open = await runs.openGatedJobs();
@@ -531,9 +573,40 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
       case "rollback-check": {
         // Before the gated rollback job is queued (docs/design.md#github-rollback-validation):
         // a second rollback of the domain would cancel or stack on the open one.
+        const pullRequestMode = approvalModeOf(config) === "pull-request";
+        if (env.event === "push") {
+          // The merge of a rollback request (docs/design.md#approval-request-flow).
+          if (!pullRequestMode || !octokit || !env.sha)
+            throw new RefusalError(
+              "(the pushed commit)",
+              !pullRequestMode
+                ? "rollback-check refused: on a push it reads an approved rollback request, which exists only under github.approval: pull-request; dispatch the rollback workflow with a domain and a selector"
+                : "rollback-check refused: it needs github-token and GITHUB_SHA to read which rollback the pushed commit approved; run it from the rollback workflow",
+            );
+          const { rollback } = targetsOf(
+            await approvalRequestsOf(octokit, config, env).addedBy(env.sha),
+          );
+          core.setOutput("rollback", JSON.stringify(rollback));
+          const notes = rollback.length
+            ? rollback.map(
+                (r) => `${r.domain}: the pushed commit approves the rollback to ${r.selector}`,
+              )
+            : ["the pushed commit approves no rollback"];
+          for (const n of notes) core.info(n);
+          return { title, identities: [], notes };
+        }
+        const domain = inputs.domain!;
+        const selector = inputs.selector!;
+        if (pullRequestMode && !inputs.reason)
+          throw new InputError({
+            file: "input:reason",
+            field: "reason",
+            problem: "is required for a rollback request under github.approval: pull-request",
+            hint: "say in one line why, e.g. bounces at example.net since the swap; the approvers read it",
+          });
         if (!octokit || !env.runId)
           throw new RefusalError(
-            inputs.domain!,
+            domain,
             "rollback-check refused: it needs github-token and GITHUB_RUN_ID to look for a rollback of the domain that is already open; run it from the rollback workflow with `permissions: actions: read`",
           );
         const open = await new GitHubRuns(
@@ -541,12 +614,31 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           repositoryOf(config, env),
           Number(env.runId),
         ).openGatedJobs();
-        const other = openRollbackOf(open, inputs.domain!);
-        if (other)
-          throw new RefusalError(inputs.domain!, `rollback ${inputs.selector!} refused: ${other}`);
-        const message = await checkRollback(ctx, inputs.domain!, inputs.selector!);
-        core.info(message);
-        return { title, identities: [], notes: [message] };
+        const other = openRollbackOf(open, domain);
+        if (other) throw new RefusalError(domain, `rollback ${selector} refused: ${other}`);
+        const found = await rollbackReadiness(ctx, domain, selector);
+        core.info(found.message);
+        if (!pullRequestMode) {
+          core.setOutput("rollback", JSON.stringify([{ domain, selector }]));
+          return { title, identities: [], notes: [found.message] };
+        }
+        // Pull-request mode: the approvers' merge is the gate; ask them now.
+        core.setOutput("rollback", "[]");
+        if (inputs.dryRun)
+          return {
+            title,
+            identities: [],
+            notes: [found.message, "dry run: no rollback request opened"],
+          };
+        const asked = await approvalRequestsOf(octokit, config, env).request(
+          rollbackRequest(found.lc, selector, found.dns, found.publicKey, inputs.reason!),
+          env.event ?? "",
+        );
+        if (asked.action === "held")
+          throw new RefusalError(domain, `rollback ${selector} refused: ${asked.reason}`);
+        const note = `${domain}: URGENT rollback request #${asked.number} ${asked.action} (${asked.url}): merging it after review rolls back to ${selector}`;
+        core.info(note);
+        return { title, identities: [], notes: [found.message, note] };
       }
       case "rollback": {
         const report = await runRollback(ctx, inputs.domain!, inputs.selector!, {
@@ -611,12 +703,13 @@ export function runnerEnvironment(): RunEnvironment {
     apiUrl: process.env.GITHUB_API_URL,
     runId: process.env.GITHUB_RUN_ID,
     event: process.env.GITHUB_EVENT_NAME,
+    sha: process.env.GITHUB_SHA,
   };
 }
 
 export async function run(env: RunEnvironment = runnerEnvironment()): Promise<void> {
   try {
-    const inputs = readInputs();
+    const inputs = readInputs(undefined, undefined, env.event);
     const summary = await execute(inputs, env);
     await writeJobSummary(summary);
   } catch (err) {

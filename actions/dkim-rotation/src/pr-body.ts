@@ -15,6 +15,7 @@
  */
 import { createPrivateKey } from "node:crypto";
 import type { RotationDates } from "./engine/lifecycle";
+import type { ApprovalFile } from "./engine/approval-files";
 import { recordPath } from "./engine/record";
 import { rotationGantt } from "./gantt";
 
@@ -236,6 +237,89 @@ export function renderRetirementPrBody(input: RetirementPrBodyInput): string {
       : []),
     "",
     "<sub>Opened by ses-dkim-rotation.</sub>",
+    "",
+  ];
+  const body = lines.join("\n");
+  assertNoPrivateKeyMaterial(body);
+  return body;
+}
+
+export interface ApprovalPrBodyInput {
+  /** The approvals file the PR adds (engine/approval-request.ts). */
+  file: ApprovalFile;
+  /** Its path in the repository. */
+  path: string;
+  /** Who can approve: the file's code owners (`@org/team`, `@user`), or empty when none is set. */
+  approvers: string[];
+  /** Approvals the gate requires (github.requiredApprovals). */
+  requiredApprovals: number;
+}
+
+/**
+ * The body of an approval request (docs/design.md#approval-request-flow): the
+ * decision, the evidence, who can approve, and what merging does. It says the
+ * same as the file, for people; the gate reads only the file and GitHub's
+ * reviews.
+ */
+export function renderApprovalPrBody(input: ApprovalPrBodyInput): string {
+  const { file, path } = input;
+  const owner = `${file.selector}._domainkey.${file.domain}`;
+  const who = input.approvers.length
+    ? input.approvers.join(", ")
+    : "**nobody: no CODEOWNERS line covers this file** (add `/approvals/ @org/dkim-approvers` to .github/CODEOWNERS)";
+  const what =
+    file.kind === "activate"
+      ? `Amazon SES starts signing \`${file.domain}\` with selector \`${file.selector}\` in ${file.regions.join(", ")}.`
+      : file.kind === "retire"
+        ? `The old selector \`${file.selector}\` of \`${file.domain}\` is retired: its record leaves DNS (automatic publishers) and its private key is scheduled for deletion.`
+        : `Amazon SES goes back to signing \`${file.domain}\` with selector \`${file.selector}\` in ${file.regions.join(", ")}.`;
+  const lines = [
+    file.kind === "rollback"
+      ? `## URGENT: roll back DKIM of \`${file.domain}\` to \`${file.selector}\``
+      : `## DKIM ${file.kind === "activate" ? "activation" : "retirement"} of \`${file.domain}\`: \`${file.selector}\``,
+    "",
+    ...(file.kind === "rollback"
+      ? [
+          `**This is an emergency rollback. Please review it now.** Reason given: ${file.reason ?? "(none)"}`,
+          "",
+        ]
+      : []),
+    `**Merging this pull request approves the decision:** ${what} The merge's push to the default branch starts the gated job, which checks this PR's reviews through GitHub's API before it reads any key, then re-checks DNS itself.`,
+    "",
+    `**Who can approve:** ${who}. ${input.requiredApprovals} approvals from them are required, on the last commit of this PR, and neither the PR's author nor the bot counts. A new commit (the evidence changed) dismisses earlier approvals.`,
+    "",
+    "| | |",
+    "| --- | --- |",
+    `| domain | \`${file.domain}\` |`,
+    `| selector | \`${file.selector}\` (\`${owner}\`) |`,
+    `| key fingerprint | \`${file.fingerprint}\` |`,
+    `| Regions | ${file.regions.join(", ")} |`,
+    `| SES signs now with | ${file.signsNow} |`,
+    `| way back | ${file.wayBack} |`,
+    "",
+    `### Evidence (checked ${minute(new Date(file.evidence.checkedAt))})`,
+    "",
+    ...(file.evidence.nameservers.length
+      ? [
+          "| authoritative nameserver | serves the record |",
+          "| --- | --- |",
+          ...file.evidence.nameservers.map(
+            (n) => `| ${n.nameserver} | ${n.serves ? "yes" : `**no**: ${n.detail ?? ""}`} |`,
+          ),
+          "",
+        ]
+      : []),
+    `Probe signature: ${file.evidence.probe}.`,
+    "",
+    "### Checklist for approvers",
+    "",
+    `- [ ] The PR adds exactly one file, \`${path}\`, and nothing else.`,
+    ...(file.evidence.nameservers.length
+      ? ["- [ ] Every nameserver above serves the record (a **no** means: do not approve yet)."]
+      : []),
+    "- [ ] The way back above is acceptable.",
+    "",
+    "<sub>Opened by ses-dkim-rotation. Public facts only; the private key never leaves AWS Secrets Manager.</sub>",
     "",
   ];
   const body = lines.join("\n");

@@ -9,7 +9,7 @@ import { MINUTE_MS } from "./clock";
 import { RefusalError } from "./errors";
 import { fromSesPrivateKey } from "./keys";
 import { probeSignature } from "./probe";
-import { checkSwap, describeRollback } from "./lifecycle";
+import { checkSwap, describeRollback, type Lifecycle } from "./lifecycle";
 import { unjudgedWhy, withTargets } from "./easy-dkim";
 import { rollbackSelector } from "./planner";
 import { recordFolderOf, recordPath } from "./record";
@@ -24,6 +24,7 @@ import {
   putKey,
 } from "./swap";
 import { rollBack } from "./rollback";
+import type { DnsVerification } from "./ports";
 import { sendOnce } from "./notify";
 
 /**
@@ -68,6 +69,18 @@ export async function checkRollback(
   domain: string,
   selector: string,
 ): Promise<string> {
+  return (await rollbackReadiness(ctx, domain, selector)).message;
+}
+
+/**
+ * checkRollback's findings: what a rollback request
+ * (docs/design.md#approval-request-flow) shows its approvers.
+ */
+export async function rollbackReadiness(
+  ctx: EngineContext,
+  domain: string,
+  selector: string,
+): Promise<{ message: string; lc: Lifecycle; dns: DnsVerification; publicKey: string }> {
   const identity = findIdentity(ctx.config, domain);
   const refuse = (why: string): never => {
     throw new RefusalError(domain, `rollback ${selector} refused: ${why}`);
@@ -83,7 +96,12 @@ export async function checkRollback(
     refuse(`SES already signs with ${selector} in every Region; nothing to roll back`);
   const dns = await ctx.dns.verify(domain, selector, record.publicKey, identity.nameservers);
   if (!dns.ok) refuse(`${record.path} is not served: ${summarizeDns(dns)}`);
-  return `${domain}: a rollback to ${selector} can run: record on main and served (${summarizeDns(dns)}), key stored; ${describeRollback(check.rollback)}`;
+  return {
+    message: `${domain}: a rollback to ${selector} can run: record on main and served (${summarizeDns(dns)}), key stored; ${describeRollback(check.rollback)}`,
+    lc,
+    dns,
+    publicKey: record.publicKey,
+  };
 }
 
 /**
