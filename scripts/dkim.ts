@@ -189,6 +189,7 @@ function engine(g: GlobalOptions): {
     config,
     ses: aws.ses,
     keys: aws.keys,
+    ...(aws.canary ? { canary: aws.canary } : {}),
     metrics: undefined,
     dns: new DnsVerifier({}),
     // "On main" from the terminal: committed at HEAD, unchanged (RepoRecords).

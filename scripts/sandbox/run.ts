@@ -397,6 +397,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       changeText: plainChangeText,
       ses: adapters.ses,
       keys: adapters.keys,
+      ...(adapters.canary ? { canary: adapters.canary } : {}),
       metrics: adapters.metrics,
       dns: new DnsVerifier({ timeoutMs: 500, tries: 2, clock }),
       records: new RepoRecords(repoDir, config),

@@ -14,6 +14,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
+import {
+  CreateReceiptRuleCommand,
+  CreateReceiptRuleSetCommand,
+  SESClient,
+  SetActiveReceiptRuleSetCommand,
+} from "@aws-sdk/client-ses";
+import {
+  receiptRuleArn,
+  sesReceivingBucketPolicy,
+  type CanaryConfig,
+} from "../../actions/dkim-rotation/src/engine/canary-config";
 import { buildAwsAdapters, type AwsAdapters } from "../../actions/dkim-rotation/src/context";
 import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../../actions/dkim-rotation/src/adapters/local";
@@ -61,6 +72,11 @@ export interface HarnessOptions {
   notifications?: Record<string, unknown>;
   /** Authoritative servers to configure instead of ns1 and ns2 (e.g. a real named). */
   nameservers?: string[];
+  /**
+   * The config's `canary:` block; the harness provisions what infra/ would
+   * (the bucket with its SES-only policy, the active receipt rule set).
+   */
+  canary?: Record<string, unknown>;
   /** More emulator options (e.g. Route 53's propagation). */
   emulator?: Partial<AwsEmulatorOptions>;
 }
@@ -102,6 +118,38 @@ export interface EngineHarness {
   /** PutEmailIdentityDkimSigningAttributes calls so far (optionally in one Region). */
   puts(region?: string): number;
   close(): Promise<void>;
+}
+
+/** What infra/ makes for the canary: the bucket (SES-only policy, SSE-KMS) and the active rule. */
+export async function provisionCanary(emulator: AwsEmulator, c: CanaryConfig): Promise<void> {
+  const account = "123456789012";
+  const ruleArn = receiptRuleArn({ region: c.region, account, ruleSet: c.ruleSet, rule: c.rule });
+  emulator.s3.createBucket({
+    name: c.bucket,
+    region: c.region,
+    kmsKeyArn: `arn:aws:kms:${c.region}:${account}:key/00000000-0000-4000-8000-000000000001`,
+    expirationDays: 7,
+    policy: sesReceivingBucketPolicy({ bucket: c.bucket, prefix: c.prefix, account, ruleArn }),
+  });
+  const ses = new SESClient({
+    region: c.region,
+    endpoint: emulator.url,
+    credentials: TEST_CREDENTIALS,
+  });
+  await ses.send(new CreateReceiptRuleSetCommand({ RuleSetName: c.ruleSet }));
+  await ses.send(
+    new CreateReceiptRuleCommand({
+      RuleSetName: c.ruleSet,
+      Rule: {
+        Name: c.rule,
+        Enabled: true,
+        Recipients: [c.address],
+        Actions: [{ S3Action: { BucketName: c.bucket, ObjectKeyPrefix: c.prefix } }],
+      },
+    }),
+  );
+  await ses.send(new SetActiveReceiptRuleSetCommand({ RuleSetName: c.ruleSet }));
+  ses.destroy();
 }
 
 export async function startEngineHarness(options: HarnessOptions): Promise<EngineHarness> {
@@ -153,6 +201,7 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
         ? { deletionRecoveryDays: options.deletionRecoveryDays }
         : {}),
       ...(options.notifications ? { notifications: options.notifications } : {}),
+      ...(options.canary ? { canary: options.canary } : {}),
     },
     { file: join(repo, "Pulumi.test.yaml"), project: "ses-dkim-rotation", defaultRegion: REGION_A },
   );
@@ -189,7 +238,9 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     activation: { pollIntervalMs: MINUTE_MS, timeoutMs: 60 * MINUTE_MS },
     notices: aws.notices,
     publisherFor: aws.publisherFor,
+    ...(aws.canary ? { canary: aws.canary } : {}),
   };
+  if (config.canary) await provisionCanary(emulator, config.canary);
   if (config.notifications) emulator.createTopic(config.notifications.topicName, REGION_A);
 
   const sesClients = new Map<string, SESv2Client>();

@@ -6,7 +6,9 @@
 import type { SESv2ClientConfig } from "@aws-sdk/client-sesv2";
 import type { Clock } from "./engine/clock";
 import type { ProjectConfig } from "./engine/config";
-import type { KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
+import type { CanaryPort, KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
+import { CanaryMail } from "./adapters/canary";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { CloudWatchMetrics } from "./adapters/cloudwatch";
 import { InputError } from "./engine/errors";
 import { requestsPerSecondProblem } from "./engine/values";
@@ -56,6 +58,10 @@ export interface AwsAdapters {
   caller?: CallerPort;
   /** SNS notifications, when the config has a `notifications` block. */
   notices?: Notices;
+  /** The canary's mail path, when the config has a `canary:` block (docs/design.md#canary). */
+  canary?: CanaryPort;
+  /** S3 in the canary's receiving Region (doctor reads the bucket policy with it). */
+  s3?: S3Client;
   /** The publisher of an identity whose `publisher` is rfc2136 or route53. */
   publisherFor: (identity: IdentityConfig) => DnsPublisherPort;
   destroy(): void;
@@ -85,6 +91,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     maxAttempts: options.maxAttempts,
     retryStrategy: options.retryStrategy,
     requestTimeoutMs: options.requestTimeoutMs,
+    ...(config.canary ? { receivingRegion: config.canary.region } : {}),
   });
   const requestsPerSecond = options.requestsPerSecond ?? config.sesRequestsPerSecond;
   const problem = requestsPerSecondProblem(requestsPerSecond, { endpoint: options.endpoint });
@@ -127,6 +134,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
   };
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
+    ...(clients.s3 ? { canary: new CanaryMail(clients.ses, clients.s3), s3: clients.s3 } : {}),
     kmsRead: new KmsReader(clients.kms),
     caller,
     publisherFor,
@@ -170,6 +178,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       clients.sts.destroy();
       clients.sns.destroy();
       clients.route53.destroy();
+      clients.s3?.destroy();
     },
   };
 }

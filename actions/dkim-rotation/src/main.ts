@@ -170,6 +170,7 @@ function buildContext(
     config,
     ses: aws.ses,
     keys: aws.keys,
+    ...(aws.canary ? { canary: aws.canary } : {}),
     metrics: inputs.dryRun ? undefined : aws.metrics,
     dns: new DnsVerifier({ ...env.dns, clock: env.clock }),
     records: new RepoRecords(env.workspace, config),

@@ -9,6 +9,7 @@
  * anything but base64 PKCS#1 DER of 1024/2048 bits is refused before the call.
  */
 import { SNSClient } from "@aws-sdk/client-sns";
+import { S3Client } from "@aws-sdk/client-s3";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import {
   GetEmailIdentityCommand,
@@ -199,6 +200,8 @@ export interface AwsClientsOptions {
   retryStrategy?: SESv2ClientConfig["retryStrategy"];
   /** Regions that hold the SES identities. */
   regions: string[];
+  /** The canary's receiving Region: an S3 client there (docs/design.md#canary). */
+  receivingRegion?: string;
   /** Region of the key store and the metrics (the stack's home Region). Default: the first of `regions`. */
   homeRegion?: string;
   /** Custom endpoint (the sandbox emulator); AWS's own endpoints when absent. */
@@ -227,6 +230,8 @@ export interface AwsClients {
   sns: SNSClient;
   /** Route 53 is global: the SDK signs for us-east-1 (AWS General Reference, Route 53 endpoints). */
   route53: Route53Client;
+  /** Path-style against a custom endpoint (the emulator), virtual-hosted against AWS. */
+  s3?: S3Client;
 }
 
 /**
@@ -260,5 +265,14 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
     sts: new STSClient({ ...common, region: home }),
     sns: new SNSClient({ ...common, region: home }),
     route53: new Route53Client({ ...common, region: "us-east-1" }),
+    ...(options.receivingRegion
+      ? {
+          s3: new S3Client({
+            ...common,
+            region: options.receivingRegion,
+            forcePathStyle: options.endpoint !== undefined,
+          }),
+        }
+      : {}),
   };
 }
