@@ -554,6 +554,11 @@ export function buildProgram(): Command {
         .choices(["new-tokens", "same-tokens"])
         .default("new-tokens"),
     )
+    .option(
+      "--ses-wrong-key",
+      "SES signs every new key with another one (emulator switch): each activation's canary must fail and roll back",
+      false,
+    )
     .addOption(
       new Option(
         "--publisher <kind>",
@@ -573,6 +578,7 @@ export function buildProgram(): Command {
             faults?: number;
             seed: number;
             sesQuirks: boolean;
+            sesWrongKey: boolean;
             easyDkimSwitchBack: "new-tokens" | "same-tokens";
             publisher: "manual" | "rfc2136" | "route53";
           },
@@ -601,6 +607,7 @@ export function buildProgram(): Command {
             years: o.years,
             naive: o.naive,
             sesQuirks: o.sesQuirks,
+            sesWrongKey: o.sesWrongKey,
             easyDkimSwitchBack: o.easyDkimSwitchBack,
             publisher: o.publisher,
             ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
@@ -614,6 +621,10 @@ export function buildProgram(): Command {
             `messages ${report.messages}  verified ${report.verified}  unsigned ${report.unsigned}  failed ${report.failed}`,
           );
           if (o.publisher !== "manual") lines.push(publicationLine(report.publication));
+          if (report.mode === "pipeline")
+            lines.push(
+              `canary verdicts: ${report.canary.passed} passed, ${report.canary.failed} failed; Region swaps without one: ${report.canary.swapsWithoutCanary}`,
+            );
           if (report.faults) {
             const f = report.faults;
             lines.push(

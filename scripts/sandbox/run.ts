@@ -61,6 +61,7 @@ import {
   readCodeowners,
 } from "../../actions/dkim-rotation/src/adapters/github";
 import { buildAwsAdapters } from "../../actions/dkim-rotation/src/context";
+import { provisionCanary } from "./canary-world";
 import { outsideStep } from "../action-host";
 import { startLocalWorld } from "../local-world";
 import type { RunRecord } from "../workflow-runner";
@@ -79,6 +80,7 @@ import { naiveYears } from "./naive";
 import {
   renderSandboxStack,
   SANDBOX_CONFIG_FILE,
+  SANDBOX_CANARY,
   SANDBOX_CREDENTIALS,
   SANDBOX_OWNER,
   SANDBOX_REPO,
@@ -118,6 +120,12 @@ export interface SandboxOptions {
   sesQuirks?: boolean;
   /** What a switch back to Easy DKIM gives (default `new-tokens`, the stricter reading). */
   easyDkimSwitchBack?: "new-tokens" | "same-tokens";
+  /**
+   * The emulator's `signWithWrongKey` switch for every selector SES had not
+   * signed with at the start: each activation's canary must fail and roll
+   * back (docs/design.md#canary).
+   */
+  sesWrongKey?: boolean;
   /**
    * The checkout of the tool whose workflow files and action run (default:
    * this one). Tests pass a changed copy to show that the verdict follows the files.
@@ -231,6 +239,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         easyDkimSwitchBack: options.easyDkimSwitchBack ?? "new-tokens",
       },
       onMessage: (e) => {
+        // Canaries are the pipeline's own proof, counted per swap, not customer mail.
+        if (e.to.includes(SANDBOX_CANARY.address)) return;
         late.mail?.onMessage(e);
         if (e.domain && e.selector) everSigned.add(`${e.selector}._domainkey.${e.domain}`);
       },
@@ -270,6 +280,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     const config = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers, extras);
     const environment = gatedEnvironmentOf(config);
     writeFileSync(join(out, "Pulumi.sandbox.yaml"), renderSandboxStack(nameservers, extras));
+    await provisionCanary(emulator, config.canary!, SANDBOX_CREDENTIALS);
 
     // ---- GitHub and the adopting repository ----------------------------------
     const files = sandboxFiles(nameservers, extras);
@@ -485,6 +496,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     await emulator.advance();
     stream.start(start.getTime() + 5 * MINUTE_MS);
     swapAudit.length = 0;
+    if (options.sesWrongKey) {
+      // SES signs every key it is given from now on with another one: the
+      // canary of each activation must catch it and roll back.
+      const atStart = new Set(everSigned);
+      emulator.ses.setSwitches({
+        signWithWrongKey: (_region, domain, selector) =>
+          !atStart.has(`${selector}._domainkey.${domain}`),
+      });
+    }
     if (options.faults) {
       const f = options.faults;
       emulator.faults.set({
@@ -695,6 +715,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       jobErrors: ledger.jobErrors,
       refusals: ledger.refusals,
       rollbacks: ledger.rollbacks,
+      canaryVerdicts: ledger.canaryVerdicts,
       activateRuns,
       workflows: schedule ? workflowFigures(schedule, github, quietHoursSkipped) : undefined,
       sesQuirks: options.sesQuirks ?? false,

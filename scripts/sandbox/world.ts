@@ -45,6 +45,15 @@ export function sandboxConfig(
   });
 }
 
+/** The sandbox stack's `canary:` block; run.ts provisions its bucket and rule set. */
+export const SANDBOX_CANARY = {
+  region: "us-east-1",
+  bucket: "sandbox-dkim-proof",
+  prefix: "canary/",
+  address: "canary@proof.example.net",
+  windowMinutes: 10,
+};
+
 function sandboxStack(nameservers: string[], extras: IdentityExtras) {
   const identities = [
     {
@@ -68,6 +77,9 @@ function sandboxStack(nameservers: string[], extras: IdentityExtras) {
     sesRequestsPerSecond: 1000,
     dnsTeam: "@example-jp/dns-team",
     github: { owner: SANDBOX_OWNER, repo: SANDBOX_REPO },
+    // Proof in production (docs/design.md#canary): every swap is proven by a
+    // message SES signed, received in us-east-1 and read from S3.
+    canary: SANDBOX_CANARY,
   };
 }
 

@@ -14,17 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
-import {
-  CreateReceiptRuleCommand,
-  CreateReceiptRuleSetCommand,
-  SESClient,
-  SetActiveReceiptRuleSetCommand,
-} from "@aws-sdk/client-ses";
-import {
-  receiptRuleArn,
-  sesReceivingBucketPolicy,
-  type CanaryConfig,
-} from "../../actions/dkim-rotation/src/engine/canary-config";
+import { provisionCanary } from "../../scripts/sandbox/canary-world";
 import { buildAwsAdapters, type AwsAdapters } from "../../actions/dkim-rotation/src/context";
 import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../../actions/dkim-rotation/src/adapters/local";
@@ -120,38 +110,6 @@ export interface EngineHarness {
   close(): Promise<void>;
 }
 
-/** What infra/ makes for the canary: the bucket (SES-only policy, SSE-KMS) and the active rule. */
-export async function provisionCanary(emulator: AwsEmulator, c: CanaryConfig): Promise<void> {
-  const account = "123456789012";
-  const ruleArn = receiptRuleArn({ region: c.region, account, ruleSet: c.ruleSet, rule: c.rule });
-  emulator.s3.createBucket({
-    name: c.bucket,
-    region: c.region,
-    kmsKeyArn: `arn:aws:kms:${c.region}:${account}:key/00000000-0000-4000-8000-000000000001`,
-    expirationDays: 7,
-    policy: sesReceivingBucketPolicy({ bucket: c.bucket, prefix: c.prefix, account, ruleArn }),
-  });
-  const ses = new SESClient({
-    region: c.region,
-    endpoint: emulator.url,
-    credentials: TEST_CREDENTIALS,
-  });
-  await ses.send(new CreateReceiptRuleSetCommand({ RuleSetName: c.ruleSet }));
-  await ses.send(
-    new CreateReceiptRuleCommand({
-      RuleSetName: c.ruleSet,
-      Rule: {
-        Name: c.rule,
-        Enabled: true,
-        Recipients: [c.address],
-        Actions: [{ S3Action: { BucketName: c.bucket, ObjectKeyPrefix: c.prefix } }],
-      },
-    }),
-  );
-  await ses.send(new SetActiveReceiptRuleSetCommand({ RuleSetName: c.ruleSet }));
-  ses.destroy();
-}
-
 export async function startEngineHarness(options: HarnessOptions): Promise<EngineHarness> {
   // Mutable state the emulator's callbacks read (the clock exists only after the emulator).
   const h: { sesDns?: DnsServer; sesDnsAddress?: string; clock?: SimClock } = {};
@@ -240,7 +198,7 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     publisherFor: aws.publisherFor,
     ...(aws.canary ? { canary: aws.canary } : {}),
   };
-  if (config.canary) await provisionCanary(emulator, config.canary);
+  if (config.canary) await provisionCanary(emulator, config.canary, TEST_CREDENTIALS);
   if (config.notifications) emulator.createTopic(config.notifications.topicName, REGION_A);
 
   const sesClients = new Map<string, SESv2Client>();

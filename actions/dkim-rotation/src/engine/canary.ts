@@ -37,9 +37,10 @@ export function canaryRegions(canary: CanaryConfig, swapped: readonly string[]):
 const POLL_MS = 15_000;
 
 /**
- * Prove `selector` in each of `regions` with one canary each. Stops at the
- * first failure (the caller rolls every Region back). Never throws for a
- * failed check; an adapter error that is not about the canary propagates.
+ * Prove `selector` in each of `regions` with one canary each; any failure
+ * fails the whole activation (the caller rolls every Region back). Never
+ * throws for a failed check; an adapter error that is not about the canary
+ * propagates.
  */
 export async function runCanaries(
   ctx: EngineContext,
@@ -57,9 +58,9 @@ export async function runCanaries(
     const v = await oneCanary(ctx, canary, identity, selector, publicKey, region);
     verdicts.push(v);
     note(v);
-    if (!v.ok) return { ok: false, verdicts };
   }
-  return { ok: true, verdicts };
+  // Every Region gets its verdict (the report names each); one failure fails the activation.
+  return { ok: verdicts.every((v) => v.ok), verdicts };
 }
 
 async function oneCanary(
