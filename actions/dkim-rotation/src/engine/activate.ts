@@ -315,6 +315,16 @@ export async function runActivate(
         keys,
       );
       if (f.verdicts?.length) after.canary = f.verdicts;
+      if (after.outcome === "activated" && f.verdicts?.length) {
+        // Easy DKIM gave no way back and SES verified the candidate again:
+        // it is "activated" only if its canary passes this time.
+        const again = await prove(secret, identity.regions);
+        after.canary = [...f.verdicts, ...again.verdicts];
+        if (!again.ok) {
+          after.outcome = "failed";
+          after.message = `${domain}: ${selector} failed its canary twice (${f.why}; then ${again.why}) and Easy DKIM is no way back; SES stays set to ${selector}: find why SES does not sign with the published key`;
+        }
+      }
       // Easy DKIM gave no way back and the second try verified: activated after all.
       if (after.outcome === "activated") return after;
       const kind = after.outcome === "rolled-back" ? "rolled-back" : "activation-failed";
