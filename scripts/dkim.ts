@@ -441,6 +441,7 @@ export function buildProgram(): Command {
             repoRoot: resolve(g().repo),
             kms: e.aws.kmsRead,
             caller: e.aws.caller,
+            ...(e.aws.receiving ? { receiving: e.aws.receiving } : {}),
             dns: new DnsVerifier({}),
             github: doctorGitHub(e.config, process.env.GITHUB_TOKEN, {
               apiUrl: process.env.GITHUB_API_URL,

@@ -7,8 +7,8 @@ import type { SESv2ClientConfig } from "@aws-sdk/client-sesv2";
 import type { Clock } from "./engine/clock";
 import type { ProjectConfig } from "./engine/config";
 import type { CanaryPort, KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
-import { CanaryMail } from "./adapters/canary";
-import type { S3Client } from "@aws-sdk/client-s3";
+import { CanaryMail, ReceivingReader } from "./adapters/canary";
+import type { ReceivingReadPort } from "./doctor";
 import { CloudWatchMetrics } from "./adapters/cloudwatch";
 import { InputError } from "./engine/errors";
 import { requestsPerSecondProblem } from "./engine/values";
@@ -60,8 +60,8 @@ export interface AwsAdapters {
   notices?: Notices;
   /** The canary's mail path, when the config has a `canary:` block (docs/design.md#canary). */
   canary?: CanaryPort;
-  /** S3 in the canary's receiving Region (doctor reads the bucket policy with it). */
-  s3?: S3Client;
+  /** The canary's receiving side as doctor reads it (rule set, bucket policy). */
+  receiving?: ReceivingReadPort;
   /** The publisher of an identity whose `publisher` is rfc2136 or route53. */
   publisherFor: (identity: IdentityConfig) => DnsPublisherPort;
   destroy(): void;
@@ -134,7 +134,12 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
   };
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
-    ...(clients.s3 ? { canary: new CanaryMail(clients.ses, clients.s3), s3: clients.s3 } : {}),
+    ...(clients.s3 && clients.sesReceiving
+      ? {
+          canary: new CanaryMail(clients.ses, clients.s3),
+          receiving: new ReceivingReader(clients.sesReceiving, clients.s3),
+        }
+      : {}),
     kmsRead: new KmsReader(clients.kms),
     caller,
     publisherFor,
@@ -179,6 +184,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       clients.sns.destroy();
       clients.route53.destroy();
       clients.s3?.destroy();
+      clients.sesReceiving?.destroy();
     },
   };
 }

@@ -42,7 +42,7 @@ import { confirmApproval } from "./gate";
 import { doctorGitHub, doctorGitHubSkip, hasFailure, renderDoctor, runDoctor } from "./doctor";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
-import { writeJobSummary, type JobSummary } from "./summary";
+import { proofLine, writeJobSummary, type JobSummary } from "./summary";
 
 /** Markdown PR bodies for the DNS team (the CLI uses plain text). */
 const markdownChangeText: ChangeText = {
@@ -135,6 +135,7 @@ function buildContext(
   octokit?: GitHubClient;
   kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
   caller?: ReturnType<typeof buildAwsAdapters>["caller"];
+  receiving?: ReturnType<typeof buildAwsAdapters>["receiving"];
   close(): void;
 } {
   const aws = buildAwsAdapters({
@@ -182,7 +183,14 @@ function buildContext(
     notices: inputs.dryRun ? undefined : aws.notices,
     publisherFor: aws.publisherFor,
   };
-  return { ctx, octokit, kmsRead: aws.kmsRead, caller: aws.caller, close: () => aws.destroy() };
+  return {
+    ctx,
+    octokit,
+    kmsRead: aws.kmsRead,
+    caller: aws.caller,
+    ...(aws.receiving ? { receiving: aws.receiving } : {}),
+    close: () => aws.destroy(),
+  };
 }
 
 function summaryRows(snapshots: IdentitySnapshot[]): JobSummary["identities"] {
@@ -225,7 +233,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   // A record folder reached through a link would show reviewers one file and the engine another.
   recordFolderStat(env.workspace, inputs.recordFolder);
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, octokit, kmsRead, caller, close } = buildContext(inputs, config, env);
+  const { ctx, octokit, kmsRead, caller, receiving, close } = buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
@@ -412,6 +420,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             if (err instanceof ActivationFailedError) timelines.push(timelineOf(err.report));
             await writeJobSummary({
               title,
+              proof: proofLine(config),
               identities: [],
               timelines,
               notes: [...notes, oneLine(err)],
@@ -421,7 +430,13 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         }
         if (!targets.length) notes.push("nothing is ready to activate");
         const snaps = await snapshotAll(ctx, domains);
-        return { title, identities: summaryRows(snaps), timelines, notes };
+        return {
+          title,
+          proof: proofLine(config),
+          identities: summaryRows(snaps),
+          timelines,
+          notes,
+        };
       }
       case "doctor": {
         const checks = await runDoctor({
@@ -429,6 +444,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           repoRoot: env.workspace,
           kms: kmsRead,
           caller,
+          ...(receiving ? { receiving } : {}),
           dns: new DnsVerifier({}),
           github: doctorGitHub(config, inputs.githubToken, {
             apiUrl: env.apiUrl,

@@ -8,6 +8,8 @@
  */
 import * as core from "@actions/core";
 import type { StatusRow } from "./format";
+import type { ProjectConfig } from "./engine/config";
+import { productionProofOff } from "./engine/canary-config";
 
 /**
  * One identity's row: the engine's status row without the long reason and
@@ -27,6 +29,8 @@ export interface JobSummary {
   title: string;
   /** One line under the title, e.g. the command and whether it was a dry run. */
   intro?: string;
+  /** Whether activations are proven by a canary (docs/design.md#canary); activate jobs say so. */
+  proof?: string;
   identities: IdentitySummaryRow[];
   /** Per-domain timelines of an activation or rollback. */
   timelines?: { domain: string; selector: string; events: TimelineEvent[] }[];
@@ -120,10 +124,19 @@ export function timelineMarkdown(events: TimelineEvent[]): string {
   );
 }
 
+/** The canary in one line, or that production proof is off (docs/design.md#canary). */
+export function proofLine(config: ProjectConfig): string {
+  const c = config.canary;
+  return c
+    ? `on: each Region's swap is proven by a canary from ${c.localPart}@<domain> to ${c.address}, read from s3://${c.bucket}/${c.prefix} in ${c.region} within ${c.windowMinutes} min`
+    : productionProofOff(config);
+}
+
 /** The whole summary as Markdown. */
 export function renderJobSummary(s: JobSummary, opts: { alertDays?: number } = {}): string {
   const parts = [`## ${s.title}`, ""];
   if (s.intro) parts.push(s.intro, "");
+  if (s.proof) parts.push(`**Production proof:** ${s.proof}`, "");
   parts.push("### Identities", "", identityTableMarkdown(s.identities, opts), "");
   for (const t of s.timelines ?? []) {
     parts.push(`### Timeline: ${t.domain} → ${t.selector}`, "", timelineMarkdown(t.events), "");

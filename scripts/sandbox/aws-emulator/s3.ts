@@ -28,6 +28,10 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { crc32 } from "node:zlib";
+import {
+  policyAdmitsPut,
+  type S3Writer,
+} from "../../../actions/dkim-rotation/src/engine/canary-config";
 import { AwsApiError } from "./common";
 import { xmlText } from "./route53";
 
@@ -61,12 +65,7 @@ export interface S3ObjectView {
 }
 
 /** Who asks to put an object, for the bucket-policy check. */
-export interface S3Writer {
-  /** The service principal, e.g. `ses.amazonaws.com`. */
-  service: string;
-  sourceAccount: string;
-  sourceArn: string;
-}
+export type { S3Writer };
 
 interface Bucket extends S3BucketSpec {
   objects: Map<string, S3ObjectView>;
@@ -145,80 +144,8 @@ function decodeAwsChunked(raw: Buffer): Buffer {
   }
 }
 
-/** Does `pattern` (IAM wildcards `*` and `?`) match `value`? */
-function globMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-      .replace(/\*/g, ".*")
-      .replace(/\?/g, ".")}$`,
-  );
-  return re.test(value);
-}
-
-const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
-
-/**
- * Whether `policy` allows `writer` to `s3:PutObject` at `arn:aws:s3:::bucket/key`.
- * Only what the SES receiving guide's policy uses is understood (Allow with a
- * service principal, Action, Resource, and StringEquals / StringLike /
- * ArnEquals / ArnLike on aws:SourceAccount and aws:SourceArn); anything else
- * in a statement makes it not apply, so an unknown condition never widens
- * access (docs/design.md#emulated-s3). An explicit Deny that matches wins.
- */
-export function sesMayPut(
-  policy: string | undefined,
-  bucket: string,
-  key: string,
-  writer: S3Writer,
-): boolean {
-  if (!policy) return false;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(policy);
-  } catch {
-    return false;
-  }
-  const statements = asList((doc as { Statement?: unknown }).Statement);
-  const resource = `arn:aws:s3:::${bucket}/${key}`;
-  const context: Record<string, string> = {
-    "aws:sourceaccount": writer.sourceAccount,
-    "aws:sourcearn": writer.sourceArn,
-  };
-  const applies = (s: Record<string, unknown>): boolean => {
-    const principal = s.Principal as { Service?: unknown } | undefined;
-    if (!principal || !asList(principal.Service).includes(writer.service)) return false;
-    if (!asList(s.Action).some((a) => typeof a === "string" && globMatch(a, "s3:PutObject")))
-      return false;
-    if (!asList(s.Resource).some((r) => typeof r === "string" && globMatch(r, resource)))
-      return false;
-    const conditions = (s.Condition ?? {}) as Record<string, Record<string, unknown>>;
-    for (const [op, entries] of Object.entries(conditions)) {
-      const like = op === "StringLike" || op === "ArnLike";
-      if (!like && op !== "StringEquals" && op !== "ArnEquals") return false;
-      for (const [k, want] of Object.entries(entries)) {
-        const have = context[k.toLowerCase()];
-        if (have === undefined) return false;
-        if (
-          !asList(want).some(
-            (w) => typeof w === "string" && (like ? globMatch(w, have) : w === have),
-          )
-        )
-          return false;
-      }
-    }
-    return true;
-  };
-  let allowed = false;
-  for (const raw of statements) {
-    if (typeof raw !== "object" || raw === null) continue;
-    const s = raw as Record<string, unknown>;
-    if (!applies(s)) continue;
-    if (s.Effect === "Deny") return false;
-    if (s.Effect === "Allow") allowed = true;
-  }
-  return allowed;
-}
+/** S3 decides a service principal's write by the bucket policy (docs/design.md#emulated-s3). */
+export const sesMayPut = policyAdmitsPut;
 
 export class S3Backend {
   private readonly buckets = new Map<string, Bucket>();

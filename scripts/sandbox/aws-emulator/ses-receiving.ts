@@ -22,7 +22,10 @@
  *   receiving Regions only, unless an IAM role is given, which is not emulated).
  */
 import { randomBytes } from "node:crypto";
-import { SES_RECEIVING_REGIONS } from "../../../actions/dkim-rotation/src/engine/canary-config";
+import {
+  recipientMatches,
+  SES_RECEIVING_REGIONS,
+} from "../../../actions/dkim-rotation/src/engine/canary-config";
 import { AwsApiError } from "./common";
 import { xmlText } from "./route53";
 import { type S3Backend, S3Error } from "./s3";
@@ -75,16 +78,6 @@ function members(form: URLSearchParams, prefix: string): string[] {
     if (m) out.push([Number(m[1]), v]);
   }
   return out.sort((a, b) => a[0] - b[0]).map(([, v]) => v);
-}
-
-/** Does a rule recipient (address, domain, or `.domain` for subdomains) match `address`? */
-export function recipientMatches(rule: string, address: string): boolean {
-  const r = rule.toLowerCase();
-  const a = address.toLowerCase();
-  const domain = a.slice(a.lastIndexOf("@") + 1);
-  if (r.includes("@")) return r === a;
-  if (r.startsWith(".")) return domain.endsWith(r);
-  return domain === r;
 }
 
 export class SesReceivingBackend {

@@ -7,12 +7,15 @@
 import { SendEmailCommand, type SESv2Client } from "@aws-sdk/client-sesv2";
 import {
   DeleteObjectCommand,
+  GetBucketPolicyCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import { DescribeActiveReceiptRuleSetCommand, type SESClient } from "@aws-sdk/client-ses";
 import type { CanaryPort } from "../engine/ports";
+import type { ReceivingReadPort } from "../doctor";
 
 /** A canary is a few kB; a bigger object under the prefix is not ours and is not read. */
 const MAX_CANARY_BYTES = 1024 * 1024;
@@ -71,5 +74,40 @@ export class CanaryMail implements CanaryPort {
 
   async remove(bucket: string, key: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+}
+
+/** What doctor reads of the receiving side: the active rule set (SES v1) and the bucket policy. */
+export class ReceivingReader implements ReceivingReadPort {
+  constructor(
+    private readonly ses: SESClient,
+    private readonly s3: S3Client,
+  ) {}
+
+  async activeRuleSet() {
+    const out = await this.ses.send(new DescribeActiveReceiptRuleSetCommand({}));
+    if (!out.Metadata?.Name) return undefined;
+    return {
+      name: out.Metadata.Name,
+      rules: (out.Rules ?? []).map((r) => ({
+        name: r.Name ?? "",
+        enabled: r.Enabled === true,
+        recipients: r.Recipients ?? [],
+        s3: (r.Actions ?? []).flatMap((a) =>
+          a.S3Action
+            ? [{ bucket: a.S3Action.BucketName ?? "", prefix: a.S3Action.ObjectKeyPrefix ?? "" }]
+            : [],
+        ),
+      })),
+    };
+  }
+
+  async bucketPolicy(bucket: string): Promise<string | undefined> {
+    try {
+      return (await this.s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy;
+    } catch (err) {
+      if ((err as { name?: string }).name === "NoSuchBucketPolicy") return undefined;
+      throw err;
+    }
   }
 }

@@ -10,6 +10,7 @@
  */
 import { SNSClient } from "@aws-sdk/client-sns";
 import { S3Client } from "@aws-sdk/client-s3";
+import { SESClient } from "@aws-sdk/client-ses";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import {
   GetEmailIdentityCommand,
@@ -232,6 +233,8 @@ export interface AwsClients {
   route53: Route53Client;
   /** Path-style against a custom endpoint (the emulator), virtual-hosted against AWS. */
   s3?: S3Client;
+  /** SES v1 (receipt rules) in the receiving Region, for doctor. */
+  sesReceiving?: SESClient;
 }
 
 /**
@@ -272,6 +275,7 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
             region: options.receivingRegion,
             forcePathStyle: options.endpoint !== undefined,
           }),
+          sesReceiving: new SESClient({ ...common, region: options.receivingRegion }),
         }
       : {}),
   };
