@@ -14,6 +14,11 @@ import { signRelaxed } from "../actions/dkim-rotation/src/engine/probe";
 import { ActivationFailedError, type SwapReport } from "../actions/dkim-rotation/src/engine/swap";
 import { parseProjectConfig, InputError } from "../actions/dkim-rotation/src/engine/config";
 import { MINUTE_MS } from "../actions/dkim-rotation/src/engine/clock";
+import { runDoctor } from "../actions/dkim-rotation/src/doctor";
+import {
+  receiptRuleArn,
+  sesReceivingBucketPolicy,
+} from "../actions/dkim-rotation/src/engine/canary-config";
 import { WorkingTreeChanges } from "../actions/dkim-rotation/src/adapters/local";
 import { ReviewedChanges } from "./helpers/reviewed-changes";
 import { startEngineHarness, type EngineHarness, REGION_A } from "./helpers/engine";
@@ -59,6 +64,21 @@ describe("canary: proof in production before 'activated'", function () {
     await h.advance(MINUTE_MS);
   });
   after(async () => h?.close());
+  const provisionPolicy = async () =>
+    h.emulator.s3.setPolicy(
+      CANARY.bucket,
+      sesReceivingBucketPolicy({
+        bucket: CANARY.bucket,
+        prefix: CANARY.prefix,
+        account: "123456789012",
+        ruleArn: receiptRuleArn({
+          region: CANARY.region,
+          account: "123456789012",
+          ruleSet: "ses-dkim-rotation",
+          rule: "dkim-canary",
+        }),
+      }),
+    );
 
   const canaryObjects = () =>
     h.emulator.s3
@@ -97,6 +117,39 @@ describe("canary: proof in production before 'activated'", function () {
     expect(
       h.emulator.calls({ service: "s3", operation: "DeleteObject", outcome: "ok" }),
     ).to.have.length(1);
+  });
+
+  it("doctor: rule set active, MX at SES's inbound endpoint, bucket writable by SES; each broken one fails", async () => {
+    const run = async (mx: string[]) =>
+      (
+        await runDoctor({
+          ...h.ctx,
+          repoRoot: h.repo,
+          caller: h.aws.caller!,
+          dns: { targets: async () => [] },
+          receiving: h.aws.receiving!,
+          mx: async () => mx,
+          githubSkip: "not in this test",
+        })
+      ).filter((c) => c.check.startsWith("canary") || c.check === "production proof");
+    const good = await run(["inbound-smtp.us-east-1.amazonaws.com."]);
+    expect(good.map((c) => `${c.status} ${c.check}`)).to.deep.equal([
+      "ok canary mx",
+      "ok canary rule set",
+      "ok canary bucket",
+    ]);
+    h.emulator.s3.setPolicy(CANARY.bucket, undefined);
+    try {
+      const bad = await run(["mx.elsewhere.example"]);
+      expect(bad.map((c) => `${c.status} ${c.check}`)).to.deep.equal([
+        "fail canary mx",
+        "ok canary rule set",
+        "fail canary bucket",
+      ]);
+      expect(bad[0]!.detail).to.include("not inbound-smtp.us-east-1.amazonaws.com");
+    } finally {
+      await provisionPolicy();
+    }
   });
 
   describe("a second key under faults (each from a fresh world, the first key active and published)", function () {
