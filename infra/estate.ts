@@ -22,6 +22,7 @@ import {
   type Route53Zone,
 } from "./components/policies";
 import { RolePermissions } from "./components/role-permissions";
+import { CanaryReceiving } from "./components/canary-receiving";
 import { SesIdentity } from "./components/ses-identity";
 
 export interface Estate {
@@ -50,6 +51,8 @@ export interface Estate {
   /** With `dmarcReports`: the rua rule, the reports role, its alarms and dashboard. */
   dmarcReports?: DmarcReports;
   reportsRoleArn?: pulumi.Output<string>;
+  /** The canary's bucket, key and rule set; absent without `canary:` (docs/design.md#canary). */
+  canaryReceiving?: CanaryReceiving;
 }
 
 export interface EstateOptions {
@@ -150,13 +153,29 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
   }
   const topicName = config.notifications?.topicName;
 
+  // docs/design.md#canary: the receiving Region may be none of the identities' Regions.
+  const canary = config.canary;
+  if (canary && !providers[canary.region])
+    providers[canary.region] = new aws.Provider(`aws-${canary.region}`, {
+      region: canary.region,
+      defaultTags: { tags: { Project: config.project, ManagedBy: "pulumi" } },
+    });
+  const receiving = canary
+    ? new CanaryReceiving("canary", {
+        canary,
+        account,
+        activatorRoleArn: oidc.activatorRole.arn,
+        provider: providers[canary.region]!,
+      })
+    : undefined;
+
   const permissions = new RolePermissions("role-permissions", {
     plannerRole: oidc.plannerRole,
     activatorRole: oidc.activatorRole,
     publisherRole: oidc.publisherRole,
     scope: pulumi
-      .all([account, keyVault.key.arn, pulumi.all(identityArns)])
-      .apply(([a, kmsKeyArn, arns]) => ({
+      .all([account, keyVault.key.arn, pulumi.all(identityArns), receiving?.key.arn])
+      .apply(([a, kmsKeyArn, arns, canaryKeyArn]) => ({
         ...a,
         kmsKeyArn,
         identityArns: arns,
@@ -174,6 +193,17 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
               }),
         tsigSecretArns: tsigSecretNames.map((name) => namedSecretArn(a, name)),
         route53Zones,
+        ...(canary && canaryKeyArn
+          ? {
+              canary: {
+                bucket: canary.bucket,
+                prefix: canary.prefix,
+                kmsKeyArn: canaryKeyArn,
+                localPart: canary.localPart,
+                region: canary.region,
+              },
+            }
+          : {}),
       })),
     provider: homeProvider,
   });
@@ -266,5 +296,6 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
     notificationTopicArn: notifications?.topicArn,
     dmarcReports,
     reportsRoleArn: dmarcReports?.role.arn,
+    ...(receiving ? { canaryReceiving: receiving } : {}),
   };
 }

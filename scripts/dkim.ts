@@ -195,6 +195,7 @@ function engine(g: GlobalOptions): {
     config,
     ses: aws.ses,
     keys: aws.keys,
+    ...(aws.canary ? { canary: aws.canary } : {}),
     metrics: undefined,
     dns: new DnsVerifier({}),
     // "On main" from the terminal: committed at HEAD, unchanged (RepoRecords).
@@ -489,6 +490,7 @@ export function buildProgram(): Command {
             repoRoot: resolve(g().repo),
             kms: e.aws.kmsRead,
             caller: e.aws.caller,
+            ...(e.aws.receiving ? { receiving: e.aws.receiving } : {}),
             dns: new DnsVerifier({}),
             github: doctorGitHub(e.config, process.env.GITHUB_TOKEN, {
               apiUrl: process.env.GITHUB_API_URL,
@@ -602,6 +604,11 @@ export function buildProgram(): Command {
         .choices(["new-tokens", "same-tokens"])
         .default("new-tokens"),
     )
+    .option(
+      "--ses-wrong-key",
+      "SES signs every new key with another one (emulator switch): each activation's canary must fail and roll back",
+      false,
+    )
     .addOption(
       new Option(
         "--publisher <kind>",
@@ -631,6 +638,7 @@ export function buildProgram(): Command {
             faults?: number;
             seed: number;
             sesQuirks: boolean;
+            sesWrongKey: boolean;
             easyDkimSwitchBack: "new-tokens" | "same-tokens";
             publisher: "manual" | "rfc2136" | "route53";
           },
@@ -660,6 +668,7 @@ export function buildProgram(): Command {
             years: o.years,
             naive: o.naive,
             sesQuirks: o.sesQuirks,
+            sesWrongKey: o.sesWrongKey,
             easyDkimSwitchBack: o.easyDkimSwitchBack,
             publisher: o.publisher,
             approval: o.approval,
@@ -682,6 +691,10 @@ export function buildProgram(): Command {
           if (report.approvals)
             lines.push(
               `approval PRs ${report.approvals.prs} for ${report.approvals.decisions} decisions; ${report.approvals.merged} reviewed and merged`,
+            );
+          if (report.mode === "pipeline")
+            lines.push(
+              `canary verdicts: ${report.canary.passed} passed, ${report.canary.failed} failed; Region swaps without one: ${report.canary.swapsWithoutCanary}`,
             );
           if (report.faults) {
             const f = report.faults;

@@ -927,6 +927,58 @@ describe("Pulumi estate (infra/)", function () {
   });
 
   describe("createEstate with other configs", function () {
+    it("canary: the bucket (SSE-KMS, expiry, SES-only policy for this account and rule), the active rule set, and the activator's least-privilege grants", async function () {
+      await buildEstate(
+        parse({
+          ...baseValues(),
+          canary: {
+            region: "us-east-1",
+            bucket: "dkim-proof-example",
+            address: "canary@proof.example.net",
+          },
+        }),
+        { namePrefix: "tc" },
+      );
+      const bucketPolicy = doc(one("aws:s3/bucketPolicy:BucketPolicy", "canary").inputs.policy);
+      const put = bucketPolicy.Statement[0]!;
+      expect(put.Principal).to.deep.equal({ Service: "ses.amazonaws.com" });
+      expect(put.Action).to.equal("s3:PutObject");
+      expect(put.Resource).to.equal("arn:aws:s3:::dkim-proof-example/canary/*");
+      expect(put.Condition).to.deep.equal({
+        StringEquals: { "aws:SourceAccount": ACCOUNT },
+        ArnLike: {
+          "aws:SourceArn": `arn:aws:ses:us-east-1:${ACCOUNT}:receipt-rule-set/ses-dkim-rotation:receipt-rule/dkim-canary`,
+        },
+      });
+      const sse = one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "canary",
+      );
+      expect(
+        (sse.inputs.rules as { applyServerSideEncryptionByDefault: { sseAlgorithm: string } }[])[0]!
+          .applyServerSideEncryptionByDefault.sseAlgorithm,
+      ).to.equal("aws:kms");
+      const expiry = one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "canary",
+      );
+      expect(
+        (expiry.inputs.rules as { expiration: { days: number } }[])[0]!.expiration.days,
+      ).to.be.within(1, 7);
+      const rule = one("aws:ses/receiptRule:ReceiptRule", "canary");
+      expect(rule.inputs.recipients).to.deep.equal(["canary@proof.example.net"]);
+      expect(providerRegion(rule)).to.equal("us-east-1");
+      expect(byType("aws:ses/activeReceiptRuleSet:ActiveReceiptRuleSet")).to.have.length(1);
+      const activator = doc(one("aws:iam/rolePolicy:RolePolicy", "activator").inputs.policy);
+      expect(bySid(activator, "ReadAndDeleteCanaries").Resource).to.equal(
+        "arn:aws:s3:::dkim-proof-example/canary/*",
+      );
+      expect(bySid(activator, "SendCanaries").Action).to.deep.equal(["ses:SendEmail"]);
+      const planner = doc(one("aws:iam/rolePolicy:RolePolicy", "planner").inputs.policy);
+      expect(allowedActions(planner).filter((a) => a.startsWith("s3:"))).to.deep.equal([]);
+      expect(bySid(planner, "PlannerReadsNoCanaryMail").Effect).to.equal("Deny");
+    });
+
     const baseValues = () => projectValues(stackFileValues());
 
     it("derives alarm thresholds from each identity's alertDays and dnsLeadDays", async function () {

@@ -40,6 +40,9 @@ const TSIG_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${TSIG_N
 const ZONE_ID = "Z0123456789ABCDEFGHIJ";
 const ZONE = `arn:aws:route53:::hostedzone/${ZONE_ID}`;
 const DKIM_NAME = `mail-20270101._domainkey.${DOMAIN}`;
+const CANARY_BUCKET = "dkim-proof-example";
+const CANARY_OBJECT = `arn:aws:s3:::${CANARY_BUCKET}/canary/0a1b2c3d4e5f`;
+const IDENTITY = `arn:aws:ses:${REGION}:${ACCOUNT}:identity/${DOMAIN}`;
 
 const scope: RolePolicyScope = {
   partition: "aws",
@@ -66,6 +69,13 @@ const scope: RolePolicyScope = {
     ),
   ],
   route53Zones: [{ hostedZoneId: ZONE_ID, domains: [DOMAIN] }],
+  canary: {
+    bucket: CANARY_BUCKET,
+    prefix: "canary/",
+    kmsKeyArn: `arn:aws:kms:us-east-1:${ACCOUNT}:key/00000000-0000-4000-8000-000000000001`,
+    localPart: "dkim-canary",
+    region: "us-east-1",
+  },
 };
 const KEY_POLICY = keyPolicy({
   ...scope,
@@ -129,7 +139,7 @@ const REPORTS = `arn:aws:iam::${ACCOUNT}:role/ses-dkim-rotation-prod-reports`;
 const REPORTS_BUCKET = "dkim-receiving-example";
 /** A report SES stored under the rua rule's prefix, and the canary's prefix beside it. */
 const REPORT_OBJECT = `arn:aws:s3:::${REPORTS_BUCKET}/dmarc/0o1b2c3d4e5f`;
-const CANARY_OBJECT = `arn:aws:s3:::${REPORTS_BUCKET}/canary/0o1b2c3d4e5f`;
+const REPORTS_CANARY_OBJECT = `arn:aws:s3:::${REPORTS_BUCKET}/canary/0o1b2c3d4e5f`;
 const ROLE: Record<Who, string> = {
   planner: PLANNER,
   activator: ACTIVATOR,
@@ -258,7 +268,7 @@ const PATHS: AttackPath[] = [
     who: "reports",
     what: "reads a canary message",
     action: "s3:GetObject",
-    resource: CANARY_OBJECT,
+    resource: REPORTS_CANARY_OBJECT,
     expect: "ImplicitlyDenied",
     withBroad: "ImplicitlyDenied",
   },
@@ -299,6 +309,70 @@ const PATHS: AttackPath[] = [
     action: "secretsmanager:GetSecretValue",
     resource: SECRET,
     expect: "ExplicitlyDenied",
+  },
+  // ---- the canary's mail (docs/design.md#canary) ----
+  {
+    who: "planner",
+    what: "read a canary message",
+    action: "s3:GetObject",
+    resource: CANARY_OBJECT,
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "planner",
+    what: "list the canary bucket",
+    action: "s3:ListBucket",
+    resource: `arn:aws:s3:::${CANARY_BUCKET}`,
+    context: { "s3:prefix": "canary/" },
+    expect: "ExplicitlyDenied",
+  },
+  {
+    who: "activator",
+    what: "read a canary message",
+    action: "s3:GetObject",
+    resource: CANARY_OBJECT,
+    expect: "Allowed",
+  },
+  {
+    who: "activator",
+    what: "delete a canary message",
+    action: "s3:DeleteObject",
+    resource: CANARY_OBJECT,
+    expect: "Allowed",
+  },
+  {
+    who: "activator",
+    what: "read an object outside the canary prefix",
+    action: "s3:GetObject",
+    resource: `arn:aws:s3:::${CANARY_BUCKET}/dmarc/report.xml.gz`,
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "activator",
+    what: "list beyond the canary prefix",
+    action: "s3:ListBucket",
+    resource: `arn:aws:s3:::${CANARY_BUCKET}`,
+    context: { "s3:prefix": "" },
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
+  },
+  {
+    who: "activator",
+    what: "send the canary from the identity",
+    action: "ses:SendEmail",
+    resource: IDENTITY,
+    context: { "ses:FromAddress": `dkim-canary@${DOMAIN}` },
+    expect: "Allowed",
+  },
+  {
+    who: "activator",
+    what: "send as another sender of the identity",
+    action: "ses:SendEmail",
+    resource: IDENTITY,
+    context: { "ses:FromAddress": `ceo@${DOMAIN}` },
+    expect: "ImplicitlyDenied",
+    withBroad: "ImplicitlyDenied",
   },
   // ---- the plan job, hostile ----
   {

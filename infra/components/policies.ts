@@ -202,6 +202,75 @@ export interface RolePolicyScope extends AccountScope {
   tsigSecretArns?: string[];
   /** Each route53 hosted zone and the domains whose DKIM records it holds. */
   route53Zones?: Route53Zone[];
+  /** The canary's mail path (docs/design.md#canary); absent without `canary:`. */
+  canary?: CanaryScope;
+}
+
+export interface CanaryScope {
+  bucket: string;
+  prefix: string;
+  /** The bucket's SSE-KMS key (its key policy admits the activator through S3 only). */
+  kmsKeyArn: string;
+  /** The canary's sender is `<localPart>@<identity domain>`. */
+  localPart: string;
+  region: string;
+}
+
+/**
+ * The activator reads and deletes canaries under the prefix, lists only the
+ * prefix, decrypts them through S3, and sends from `<localPart>@<domain>` of
+ * a configured identity (`ses:FromAddress`, IAM's check on SendEmail).
+ */
+function canaryMail(scope: RolePolicyScope): PolicyStatement[] {
+  const c = scope.canary;
+  if (!c) return [];
+  const bucketArn = `arn:${scope.partition}:s3:::${c.bucket}`;
+  return [
+    {
+      Sid: "ReadAndDeleteCanaries",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:DeleteObject"],
+      Resource: `${bucketArn}/${c.prefix}*`,
+    },
+    {
+      Sid: "ListCanaryPrefix",
+      Effect: "Allow",
+      Action: ["s3:ListBucket"],
+      Resource: bucketArn,
+      Condition: { StringLike: { "s3:prefix": `${c.prefix}*` } },
+    },
+    {
+      Sid: "DecryptCanariesThroughS3",
+      Effect: "Allow",
+      Action: ["kms:Decrypt"],
+      Resource: c.kmsKeyArn,
+      Condition: { StringEquals: { "kms:ViaService": `s3.${c.region}.${scope.dnsSuffix}` } },
+    },
+    {
+      Sid: "SendCanaries",
+      Effect: "Allow",
+      Action: ["ses:SendEmail"],
+      Resource: scope.identityArns,
+      Condition: {
+        StringLike: { "ses:FromAddress": scope.domains.map((d) => `${c.localPart}@${d}`) },
+      },
+    },
+  ];
+}
+
+/** The planner reads no mail: S3 and the canary key refuse it whatever else is attached. */
+function plannerReadsNoCanary(scope: RolePolicyScope): PolicyStatement[] {
+  const c = scope.canary;
+  if (!c) return [];
+  const bucketArn = `arn:${scope.partition}:s3:::${c.bucket}`;
+  return [
+    {
+      Sid: "PlannerReadsNoCanaryMail",
+      Effect: "Deny",
+      Action: ["s3:GetObject", "s3:ListBucket", "s3:DeleteObject", "s3:PutObject"],
+      Resource: [bucketArn, `${bucketArn}/*`],
+    },
+  ];
 }
 
 export interface Route53Zone {
@@ -550,6 +619,7 @@ export function plannerPolicy(scope: RolePolicyScope): PolicyDocument {
       },
       ...publishNotifications(scope),
       ...sharedDenies(scope),
+      ...plannerReadsNoCanary(scope),
       {
         // Negated operators match when the key is absent: a secret without
         // dkim:key-origin=kms (adopted, 1024-bit, untagged) is never read.
@@ -737,6 +807,7 @@ export function activatorPolicy(scope: RolePolicyScope): PolicyDocument {
         Resource: scope.identityArns,
       },
       ...publishNotifications(scope),
+      ...canaryMail(scope),
       // The gated retire job takes a retired selector's record out of DNS
       // (never the active one: engine/retire.ts, and a reviewer approves it).
       ...route53DkimChanges(scope, "DELETE"),

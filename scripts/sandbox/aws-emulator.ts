@@ -2,8 +2,10 @@
  * A local AWS emulator that the real SDK v3 clients talk to over loopback:
  * SES v2 (REST-JSON), Secrets Manager (JSON 1.1), KMS (JSON 1.1,
  * aws-emulator/kms.ts), CloudWatch PutMetricData (JSON 1.0,
- * query-compatible), SNS Publish (query, aws-emulator/sns.ts) and Route 53
- * record changes (REST-XML, aws-emulator/route53.ts) — the wire protocols the
+ * query-compatible), SNS Publish (query, aws-emulator/sns.ts), Route 53
+ * record changes (REST-XML, aws-emulator/route53.ts), S3 objects (REST-XML,
+ * path-style, aws-emulator/s3.ts) and SES v1 receipt rules (query,
+ * aws-emulator/ses-receiving.ts) — the wire protocols the
  * installed clients actually send, so a serialization or error-mapping
  * mistake fails here as it would against AWS.
  *
@@ -49,6 +51,19 @@ import {
 } from "./aws-emulator/route53";
 import { KmsBackend, type KmsKeySpec, type KmsKeyView } from "./aws-emulator/kms";
 import {
+  S3Backend,
+  s3ErrorXml,
+  type S3BucketSpec,
+  type S3ObjectView,
+  type S3Writer,
+} from "./aws-emulator/s3";
+import {
+  SES_V1_XMLNS,
+  SesReceivingBackend,
+  type ReceiptRuleView,
+  type ReceivedMessage,
+} from "./aws-emulator/ses-receiving";
+import {
   AWS_FAULT_KINDS,
   FaultDecider,
   validateFaultPlan,
@@ -65,6 +80,7 @@ import {
   type IdentityView,
   type SentMessage,
   type SesQuirks,
+  type SesSwitches,
 } from "./aws-emulator/ses";
 
 export type { EmulatorClock, LookupTxt, TxtLookupResult } from "./aws-emulator/common";
@@ -78,7 +94,11 @@ export type {
   EasyDkimKey,
   ExternalKeySet,
   SesQuirks,
+  SesSwitches,
 } from "./aws-emulator/ses";
+export type { S3BucketSpec, S3ObjectView, S3Writer } from "./aws-emulator/s3";
+export type { ReceiptRuleView, ReceivedMessage } from "./aws-emulator/ses-receiving";
+export { RECEIVING_REGIONS } from "./aws-emulator/ses-receiving";
 export type { AwsFaultKind, FaultPlan } from "./faults";
 export type { SecretView } from "./aws-emulator/secrets";
 export type { KmsKeySpec, KmsKeyView } from "./aws-emulator/kms";
@@ -184,10 +204,14 @@ export interface AwsEmulatorOptions {
    * the zone as that change left it, so a world can serve it over DNS.
    */
   onRoute53Sync?: Route53SyncHook;
+  /** SES sending faults (wrong signing key, inbound mail lost); also settable with `ses.setSwitches`. */
+  sesSwitches?: SesSwitches;
+  /** Buckets the stack's Pulumi program would have made. More: `s3.createBucket`. */
+  s3Buckets?: S3BucketSpec[];
 }
 
 export type EmulatedService =
-  "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm" | "sts" | "sns" | "route53";
+  "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm" | "sts" | "sns" | "route53" | "s3";
 
 /** One request the emulator received, whatever its outcome. */
 export interface CallRecord {
@@ -232,6 +256,29 @@ export interface AwsEmulator {
     sent(): SentMessage[];
     /** Public key SES signs with for an Easy DKIM identity, so a test resolver can serve it. */
     easyDkimPublicKey(region: string, name: string): Promise<string>;
+    /** Replace the sending fault switches (docs/design.md#emulated-ses-receiving). */
+    setSwitches(switches: SesSwitches): void;
+    /** The active receipt rule set of a receiving Region. */
+    activeRuleSet(region: string): { name: string; rules: ReceiptRuleView[] } | undefined;
+    /** Every message SES receiving stored in S3. */
+    received(): ReceivedMessage[];
+    /** The receipt rule's ARN (the aws:SourceArn SES writes to S3 with). */
+    ruleArn(region: string, ruleSet: string, rule: string): string;
+  };
+  /** In-process S3 (docs/design.md#emulated-s3); the wire API is served at `url` (path-style). */
+  s3: {
+    createBucket(spec: S3BucketSpec): void;
+    setPolicy(bucket: string, policy: string | undefined): void;
+    /** Store an object; with `writer` (a service principal) the bucket policy must admit it. */
+    putObject(
+      bucket: string,
+      key: string,
+      body: Buffer | string,
+      opts?: { writer?: S3Writer; contentType?: string; by?: string },
+    ): S3ObjectView;
+    getObject(bucket: string, key: string): S3ObjectView | undefined;
+    deleteObject(bucket: string, key: string): boolean;
+    objects(bucket: string, prefix?: string): S3ObjectView[];
   };
   secrets: {
     list(region?: string): SecretView[];
@@ -306,6 +353,22 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return body;
 }
 
+async function readRawBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY)
+      throw new AwsApiError(
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed size",
+        400,
+      );
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 function parseJson(body: Buffer, errorCode: string): Record<string, unknown> {
   if (body.length === 0) return {};
   let parsed: unknown;
@@ -360,11 +423,24 @@ function sesRoute(method: string, path: string): SesRoute | undefined {
 
 export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promise<AwsEmulator> {
   const clock = options.clock ?? { now: () => new Date() };
+  const s3 = new S3Backend(options.accountId ?? "123456789012");
+  for (const b of options.s3Buckets ?? []) s3.createBucket(b);
+  const receiving = new SesReceivingBackend(s3, options.accountId ?? "123456789012");
+  const switches: SesSwitches = { ...options.sesSwitches };
   const ses = new SesBackend({
+    switches,
     timings: { ...DEFAULT_DKIM_TIMINGS, ...options.dkim },
     ...(options.sesQuirks ? { quirks: options.sesQuirks } : {}),
     lookupTxt: options.lookupTxt ?? resolverLookup(options.dnsServers),
-    ...(options.onMessage ? { onMessage: options.onMessage } : {}),
+    onMessage: async (event) => {
+      // SES receiving stores what reaches a recipient its active rule set names.
+      const drop = switches.dropInbound;
+      const delivered = event.to.filter(
+        (a) => !(typeof drop === "function" ? drop(a.toLowerCase()) : drop === true),
+      );
+      if (delivered.length) receiving.deliver(event.raw, delivered, event.sentAt);
+      await options.onMessage?.(event);
+    },
     ...(options.onEasyDkimKey ? { onEasyDkimKey: options.onEasyDkimKey } : {}),
     ...(options.onExternalKey ? { onExternalKey: options.onExternalKey } : {}),
   });
@@ -423,6 +499,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       const now = clock.now();
       await ses.processDue(now);
       secrets.processDue(now);
+      s3.processDue(now);
       await route53.processDue(now);
     });
     chain = run.catch(() => {});
@@ -459,6 +536,19 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     } else if (typeof target === "string" && target.startsWith("GraniteServiceVersion20100801.")) {
       service = "monitoring";
       operation = target.slice("GraniteServiceVersion20100801.".length);
+    } else if (target === undefined && signedFor === "s3") {
+      service = "s3";
+      operation = `${method} (s3)`;
+    } else if (
+      target === undefined &&
+      signedFor === "ses" &&
+      method === "POST" &&
+      url.pathname === "/" &&
+      (req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")
+    ) {
+      // SES v1 (receipt rules) speaks the query protocol; v2 is REST-JSON.
+      service = "ses";
+      operation = "(query)";
     } else if (
       target === undefined &&
       method === "POST" &&
@@ -518,7 +608,21 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     };
     const sendError = (err: AwsApiError) => {
       record.errorCode = err.code;
-      if (service === "sns" || service === "route53") {
+      if (service === "s3") {
+        // REST-XML without a wrapper: S3's <Error> document (no body for HEAD).
+        if (dropResponse) return resetConnection();
+        record.status = err.status;
+        res.writeHead(err.status, {
+          "content-type": "application/xml",
+          "x-amz-request-id": requestId,
+        });
+        res.end(method === "HEAD" ? undefined : s3ErrorXml(err, requestId));
+      } else if (operation === "(query)" && service === "ses") {
+        sendXml(
+          err.status,
+          `<ErrorResponse xmlns="${SES_V1_XMLNS}"><Error><Type>${err.status >= 500 ? "Receiver" : "Sender"}</Type><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+        );
+      } else if (service === "sns" || service === "route53") {
         // awsQuery and REST-XML errors: an ErrorResponse; the SDK reads Error/Code.
         sendXml(
           err.status,
@@ -546,7 +650,8 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     };
 
     try {
-      const body = await readBody(req);
+      // S3 bodies are opaque bytes (aws-chunked is S3's to decode), never gunzipped here.
+      const body = service === "s3" ? await readRawBody(req) : await readBody(req);
       const scope = parseAuthorization(req.headers.authorization, service);
       record.region = scope.region;
       const region = scope.region;
@@ -555,7 +660,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       record.simulatedAt = now;
 
       const isControlPlane =
-        service !== "ses" || (route !== undefined && route.operation !== "SendEmail");
+        service === "s3"
+          ? false
+          : service !== "ses" ||
+            operation === "(query)" ||
+            (route !== undefined && route.operation !== "SendEmail");
       if (decider && isControlPlane) {
         // The key names the request, not its arrival order (reproducible under concurrency).
         const key = `${service}/${operation}/${region}/${requestTarget(service, route, r53Route, body)}/${now.getTime()}`;
@@ -601,6 +710,34 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
             dropResponse = true;
           }
         }
+      }
+
+      if (service === "s3") {
+        const headers: Record<string, string | string[] | undefined> = req.headers;
+        const out = s3.handle({
+          method,
+          path: url.pathname,
+          query: url.searchParams,
+          headers,
+          body,
+          now,
+          region,
+        });
+        record.operation = out.operation;
+        if (dropResponse) return resetConnection();
+        record.status = out.status;
+        res.writeHead(out.status, { ...out.headers, "x-amz-request-id": requestId });
+        res.end(out.body);
+        return;
+      }
+
+      if (service === "ses" && operation === "(query)") {
+        const form = new URLSearchParams(body.toString("utf8"));
+        record.operation = form.get("Action") ?? "(none)";
+        // SES v1 receipt-rule calls share the Region's control-plane limit (once per second).
+        if (!takeSesToken(region))
+          throw new AwsApiError("Throttling", "Maximum sending rate exceeded.", 400);
+        return sendXml(200, receiving.handle(region, now, form, requestId));
       }
 
       if (service === "ses") {
@@ -866,6 +1003,22 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       identity: (region, name) => ses.view(region, name),
       sent: () => [...ses.sent],
       easyDkimPublicKey: (region, name) => ses.easyDkimPublicKey(region, name),
+      setSwitches: (next) => {
+        for (const k of Object.keys(switches) as (keyof SesSwitches)[]) delete switches[k];
+        Object.assign(switches, next);
+      },
+      activeRuleSet: (region) => receiving.activeRuleSet(region),
+      received: () => receiving.received.map((r) => ({ ...r })),
+      ruleArn: (region, set, rule) => receiving.ruleArn(region, set, rule),
+    },
+    s3: {
+      createBucket: (spec) => s3.createBucket(spec),
+      setPolicy: (bucket, policy) => s3.setPolicy(bucket, policy),
+      putObject: (bucket, key, body, opts = {}) =>
+        s3.putObject(bucket, key, body, { ...opts, now: clock.now() }),
+      getObject: (bucket, key) => s3.getObject(bucket, key),
+      deleteObject: (bucket, key) => s3.deleteObject(bucket, key),
+      objects: (bucket, prefix) => s3.objects(bucket, prefix),
     },
     secrets: {
       list: (region) => secrets.views(region),

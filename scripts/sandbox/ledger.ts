@@ -18,7 +18,7 @@ import type { GitHubFake } from "../github-fake";
 import type { RunRecord } from "../workflow-runner";
 import type { AwsEmulator } from "./aws-emulator";
 import type { DnsEvent, DnsTeam } from "./dns-team";
-import { stamp, type FaultReport, type RotationRecord } from "./report";
+import { stamp, type CanaryRecord, type FaultReport, type RotationRecord } from "./report";
 import type { TimelineInput } from "./timeline";
 import type { RunCost } from "./schedule";
 
@@ -51,6 +51,8 @@ export class Ledger {
   readonly active = new Map<string, string>();
   readonly refusals: FaultReport["refusals"] = [];
   readonly rollbacks: FaultReport["rollbacks"] = [];
+  /** Every canary verdict the activations logged, in order. */
+  readonly canaryVerdicts: CanaryRecord[] = [];
   readonly jobErrors: FaultReport["errors"] = [];
   readonly duplicateKeySets = new Set<string>();
   duplicatePrs = 0;
@@ -283,6 +285,24 @@ export class Ledger {
       }
       const r = this.rotationFor(domain, selector);
       const identity = config.identities.find((i) => i.domain === domain)!;
+      // The canary's verdict per Region, in the action's own words (docs/design.md#canary).
+      for (const line of run.steps
+        .filter((st) => st.job === job.name)
+        .flatMap((st) => st.log?.split("\n") ?? [])) {
+        const m = /(canary (\S+)(?:: pass: | failed \().*)$/.exec(line);
+        if (!m || !line.includes(`${domain}: canary: `)) continue;
+        const verdict = { region: m[2]!, ok: !m[1]!.includes(" failed ("), line: m[1]! };
+        if (r) (r.canary ??= []).push(verdict);
+        this.canaryVerdicts.push({ domain, selector, at: clock.now().toISOString(), ...verdict });
+        event({
+          at: clock.now(),
+          kind: verdict.ok ? "canary-pass" : "canary-failed",
+          domain,
+          selector,
+          regions: [verdict.region],
+          detail: `${domain}: ${verdict.line}`,
+        });
+      }
       const signing = identity.regions.every((region) => {
         const v = emulator.ses.identity(region, domain);
         return v?.origin === "EXTERNAL" && v.selector === selector && v.status === "SUCCESS";

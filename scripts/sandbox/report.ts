@@ -41,6 +41,8 @@ export interface RotationRecord {
   /** The activation failed and every Region went back to `from`; the candidate was abandoned. */
   rolledBackAt?: string;
   pendingMinutes?: number;
+  /** The canary's verdict per Region swapped (docs/design.md#canary). */
+  canary?: { region: string; ok: boolean; line: string }[];
   /** When the old selector's record left every authoritative server (the retirement's removal). */
   recordRemovedAt?: string;
   /** Minutes from the record PR's merge until every authoritative server served the record. */
@@ -56,6 +58,16 @@ export interface PublicationFigures {
   rotations: number;
   mergeToPublishedMedianMinutes?: number;
   mergeToActiveMedianMinutes?: number;
+}
+
+/** One canary verdict, as the activation logged it. */
+export interface CanaryRecord {
+  domain: string;
+  selector: string;
+  at: string;
+  region: string;
+  ok: boolean;
+  line: string;
 }
 
 export interface SandboxReport {
@@ -80,6 +92,8 @@ export interface SandboxReport {
   unsignedOutsidePending: number;
   unsignedMinutes: number;
   rotations: RotationRecord[];
+  /** Every canary verdict; `swapsWithoutCanary`: Region swaps by an activation that has none. */
+  canary: { verdicts: CanaryRecord[]; passed: number; failed: number; swapsWithoutCanary: number };
   publication: PublicationFigures;
   /** Automatic publishers: per domain, what main, ns1, ns2 and the primary / Route 53 hold at the end. */
   publisherEnd?: Record<string, PublisherEndState>;
@@ -193,6 +207,10 @@ export function renderReportMd(report: SandboxReport, failures: string[]): strin
     "| swaps | swaps without DNS on every server | duplicate keys | duplicate PRs | overwritten secrets | rotation stalled | keys by KMS / local / operator | 2048-bit keys outside KMS |",
     "|---:|---:|---:|---:|---:|---|---|---:|",
     `| ${report.swaps} | ${report.unverifiedSwaps} | ${report.duplicateKeys} | ${report.duplicatePrs} | ${report.overwrittenSecrets} | ${report.stalledDomains.join(", ") || "none"} | ${report.custody.kms} / ${report.custody.local} / ${report.custody.operator} | ${report.custody.local2048} |`,
+    "",
+    `## Canary (docs/design.md#canary): ${report.canary.passed} passed, ${report.canary.failed} failed, ${report.canary.swapsWithoutCanary} Region swap(s) without a verdict`,
+    "",
+    ...report.canary.verdicts.map((v) => `- ${d(v.at)} ${v.domain} ${v.selector}: ${v.line}`),
     "",
   );
   const f = report.faults;

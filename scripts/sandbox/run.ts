@@ -62,6 +62,7 @@ import {
   readCodeowners,
 } from "../../actions/dkim-rotation/src/adapters/github";
 import { buildAwsAdapters } from "../../actions/dkim-rotation/src/context";
+import { provisionCanary } from "./canary-world";
 import { outsideStep } from "../action-host";
 import { startLocalWorld } from "../local-world";
 import type { RunRecord } from "../workflow-runner";
@@ -85,6 +86,7 @@ import { naiveYears } from "./naive";
 import {
   renderSandboxStack,
   SANDBOX_CONFIG_FILE,
+  SANDBOX_CANARY,
   SANDBOX_CREDENTIALS,
   SANDBOX_OWNER,
   SANDBOX_REPO,
@@ -132,6 +134,12 @@ export interface SandboxOptions {
   sesQuirks?: boolean;
   /** What a switch back to Easy DKIM gives (default `new-tokens`, the stricter reading). */
   easyDkimSwitchBack?: "new-tokens" | "same-tokens";
+  /**
+   * The emulator's `signWithWrongKey` switch for every selector SES had not
+   * signed with at the start: each activation's canary must fail and roll
+   * back (docs/design.md#canary).
+   */
+  sesWrongKey?: boolean;
   /**
    * The checkout of the tool whose workflow files and action run (default:
    * this one). Tests pass a changed copy to show that the verdict follows the files.
@@ -249,6 +257,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         easyDkimSwitchBack: options.easyDkimSwitchBack ?? "new-tokens",
       },
       onMessage: (e) => {
+        // Canaries are the pipeline's own proof, counted per swap, not customer mail.
+        if (e.to.includes(SANDBOX_CANARY.address)) return;
         late.mail?.onMessage(e);
         if (e.domain && e.selector) everSigned.add(`${e.selector}._domainkey.${e.domain}`);
       },
@@ -294,6 +304,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       join(out, "Pulumi.sandbox.yaml"),
       renderSandboxStack(nameservers, extras, approval),
     );
+    await provisionCanary(emulator, config.canary!, SANDBOX_CREDENTIALS);
 
     // ---- GitHub and the adopting repository ----------------------------------
     const files = sandboxFiles(nameservers, extras, approval);
@@ -436,6 +447,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       changeText: plainChangeText,
       ses: adapters.ses,
       keys: adapters.keys,
+      ...(adapters.canary ? { canary: adapters.canary } : {}),
       metrics: adapters.metrics,
       dns: new DnsVerifier({ timeoutMs: 500, tries: 2, clock }),
       records: new RepoRecords(repoDir, config),
@@ -544,6 +556,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     await emulator.advance();
     stream.start(start.getTime() + 5 * MINUTE_MS);
     swapAudit.length = 0;
+    if (options.sesWrongKey) {
+      // SES signs every key it is given from now on with another one: the
+      // canary of each activation must catch it and roll back.
+      const atStart = new Set(everSigned);
+      emulator.ses.setSwitches({
+        signWithWrongKey: (_region, domain, selector) =>
+          !atStart.has(`${selector}._domainkey.${domain}`),
+      });
+    }
     if (options.faults) {
       const f = options.faults;
       emulator.faults.set({
@@ -805,6 +826,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       jobErrors: ledger.jobErrors,
       refusals: ledger.refusals,
       rollbacks: ledger.rollbacks,
+      canaryVerdicts: ledger.canaryVerdicts,
       activateRuns,
       workflows: schedule ? workflowFigures(schedule, github, quietHoursSkipped) : undefined,
       sesQuirks: options.sesQuirks ?? false,

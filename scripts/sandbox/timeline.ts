@@ -40,6 +40,10 @@ export type TimelineKind =
   /** `--naive`: generated and swapped at once, or re-applied after FAILED. */
   | "naive-swap"
   | "naive-reapplied"
+  /** A canary SES signed reached the receiving bucket and verified with the new selector (docs/design.md#canary). */
+  | "canary-pass"
+  /** The canary failed a check: the activation rolled back. */
+  | "canary-failed"
   /** The `reports` command skipped a DMARC aggregate report it could not read. */
   | "dmarc-skipped"
   /** The newest selector's failure share in receivers' reports passed the threshold. */

@@ -11,6 +11,7 @@ import type { RunRecord } from "../workflow-runner";
 import type { MailStream } from "./mail";
 import type { PublisherEndState, SandboxPublisher } from "./publishers";
 import type {
+  CanaryRecord,
   FaultReport,
   PublicationFigures,
   RotationRecord,
@@ -50,6 +51,8 @@ export interface VerdictInput {
   jobErrors: FaultReport["errors"];
   refusals: FaultReport["refusals"];
   rollbacks: FaultReport["rollbacks"];
+  /** Every canary verdict the activations logged (docs/design.md#canary). */
+  canaryVerdicts?: CanaryRecord[];
   workflows?: WorkflowFigures;
   sesQuirks: boolean;
   wall: SandboxReport["wall"];
@@ -253,7 +256,30 @@ export function judge(input: VerdictInput): SandboxReport {
           ...jobCountsDisagree(input),
         ]
       : input.jobErrors.map((e) => `${e.job}: ${e.message}`);
+  // Every Region swap to a rotation's new key has the canary's verdict (pipeline mode).
+  const verdicts = input.canaryVerdicts ?? [];
+  const targets = new Set(rotations.map((r) => `${r.domain}/${r.to}`));
+  const swapsWithoutCanary = input.naive
+    ? 0
+    : input.swapAudit.filter(
+        (s) =>
+          targets.has(`${s.domain}/${s.selector}`) &&
+          !verdicts.some(
+            (v) =>
+              v.domain === s.domain &&
+              v.selector === s.selector &&
+              v.region === s.region &&
+              Date.parse(v.at) >= s.at,
+          ),
+      ).length;
+  const canary = {
+    verdicts,
+    passed: verdicts.filter((v) => v.ok).length,
+    failed: verdicts.filter((v) => !v.ok).length,
+    swapsWithoutCanary,
+  };
   const ok =
+    swapsWithoutCanary === 0 &&
     stuck.length === 0 &&
     failedJobs.length === 0 &&
     input.mail.stats.failed === 0 &&
@@ -275,6 +301,7 @@ export function judge(input: VerdictInput): SandboxReport {
     unsignedOutsidePending,
     unsignedMinutes,
     rotations,
+    canary,
     publication: publicationFigures(input.publisher ?? "manual", rotations),
     ...(input.publisherEnd ? { publisherEnd: input.publisherEnd } : {}),
     zonesServed: input.zonesServed,
@@ -295,7 +322,7 @@ export function judge(input: VerdictInput): SandboxReport {
     ok,
     verdict: ok
       ? `0 failed signatures; ${input.mail.stats.unsigned} unsigned message(s), all inside SES's pending checks right after a verified swap (${unsignedMinutes} pending minutes in all)${input.naive ? "" : `; every new 2048-bit key made by KMS (${input.custody.kms} KMS, ${input.custody.local} local 1024-bit, ${input.custody.operator} operator)`}${faultReport ? `; under ${faultReport.rate * 100}% faults (seed ${faultReport.seed}): ${Object.values(faultReport.injected).reduce((a, b) => a + (b ?? 0), 0)} injected, ${faultReport.errorsSurvived + input.refusals.length + input.rollbacks.length} failed job(s): ${faultReport.errorsSurvived} error(s) each run again by the next schedule, ${input.refusals.length} refusal(s), ${input.rollbacks.length} rollback(s); no duplicate key or PR` : ""}`
-      : `${input.mail.stats.failed} failed signature(s), ${unsignedOutsidePending} unsigned message(s) outside SES's pending checks (${unsignedMinutes} minutes of unsigned mail)${input.naive ? "" : `; ${unverifiedSwaps} swap(s) without DNS, ${stalledDomains.length ? `rotation stalled for ${stalledDomains.join(", ")} (active key older than rotationDays), ` : ""}${duplicateKeys} duplicate key(s), ${input.duplicatePrs} duplicate PR(s), ${overwrittenSecrets} overwritten secret(s), ${input.custody.local2048} 2048-bit key(s) made outside KMS, ${faultReport?.refusalsWithoutServer ?? 0} refusal(s) not naming the server`}${[...stuck, ...failedJobs].map((p) => `; ${p}`).join("")}`,
+      : `${swapsWithoutCanary ? `${swapsWithoutCanary} Region swap(s) without a canary verdict; ` : ""}${input.mail.stats.failed} failed signature(s), ${unsignedOutsidePending} unsigned message(s) outside SES's pending checks (${unsignedMinutes} minutes of unsigned mail)${input.naive ? "" : `; ${unverifiedSwaps} swap(s) without DNS, ${stalledDomains.length ? `rotation stalled for ${stalledDomains.join(", ")} (active key older than rotationDays), ` : ""}${duplicateKeys} duplicate key(s), ${input.duplicatePrs} duplicate PR(s), ${overwrittenSecrets} overwritten secret(s), ${input.custody.local2048} 2048-bit key(s) made outside KMS, ${faultReport?.refusalsWithoutServer ?? 0} refusal(s) not naming the server`}${[...stuck, ...failedJobs].map((p) => `; ${p}`).join("")}`,
   };
 }
 

@@ -69,6 +69,15 @@ function parseStack(file: string, stack: Record<string, unknown>): ProjectConfig
   });
 }
 
+/** The sandbox stack's `canary:` block; run.ts provisions its bucket and rule set. */
+export const SANDBOX_CANARY = {
+  region: "us-east-1",
+  bucket: "sandbox-dkim-proof",
+  prefix: "canary/",
+  address: "canary@proof.example.net",
+  windowMinutes: 10,
+};
+
 /** Who approves a gated decision: environment reviewers, or reviewed pull requests (`--approval`). */
 export type SandboxApproval = "environment" | "pull-request";
 
@@ -99,6 +108,9 @@ function sandboxStack(nameservers: string[], extras: IdentityExtras, approval: S
       repo: SANDBOX_REPO,
       ...(approval === "pull-request" ? { approval } : {}),
     },
+    // Proof in production (docs/design.md#canary): every swap is proven by a
+    // message SES signed, received in us-east-1 and read from S3.
+    canary: SANDBOX_CANARY,
   };
 }
 
@@ -108,7 +120,8 @@ function sandboxStack(nameservers: string[], extras: IdentityExtras, approval: S
  * whether or not it is pointed at the emulator.
  */
 function worldStack(nameservers: string[]) {
-  const stack = sandboxStack(nameservers, {}, "environment");
+  // No canary: the world provisions no receiving bucket, and its tour shows activation as a new adopter's stack has it.
+  const { canary: _noCanary, ...stack } = sandboxStack(nameservers, {}, "environment");
   return {
     ...stack,
     identities: stack.identities.filter((i) => i.domain === "news.example"),

@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
+import { provisionCanary } from "../../scripts/sandbox/canary-world";
 import { buildAwsAdapters, type AwsAdapters } from "../../actions/dkim-rotation/src/context";
 import { DnsVerifier } from "../../actions/dkim-rotation/src/adapters/dns";
 import { FileLock, WorkingTreeChanges } from "../../actions/dkim-rotation/src/adapters/local";
@@ -61,6 +62,11 @@ export interface HarnessOptions {
   notifications?: Record<string, unknown>;
   /** Authoritative servers to configure instead of ns1 and ns2 (e.g. a real named). */
   nameservers?: string[];
+  /**
+   * The config's `canary:` block; the harness provisions what infra/ would
+   * (the bucket with its SES-only policy, the active receipt rule set).
+   */
+  canary?: Record<string, unknown>;
   /** More emulator options (e.g. Route 53's propagation). */
   emulator?: Partial<AwsEmulatorOptions>;
 }
@@ -153,6 +159,7 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
         ? { deletionRecoveryDays: options.deletionRecoveryDays }
         : {}),
       ...(options.notifications ? { notifications: options.notifications } : {}),
+      ...(options.canary ? { canary: options.canary } : {}),
     },
     { file: join(repo, "Pulumi.test.yaml"), project: "ses-dkim-rotation", defaultRegion: REGION_A },
   );
@@ -189,7 +196,9 @@ export async function startEngineHarness(options: HarnessOptions): Promise<Engin
     activation: { pollIntervalMs: MINUTE_MS, timeoutMs: 60 * MINUTE_MS },
     notices: aws.notices,
     publisherFor: aws.publisherFor,
+    ...(aws.canary ? { canary: aws.canary } : {}),
   };
+  if (config.canary) await provisionCanary(emulator, config.canary, TEST_CREDENTIALS);
   if (config.notifications) emulator.createTopic(config.notifications.topicName, REGION_A);
 
   const sesClients = new Map<string, SESv2Client>();

@@ -6,7 +6,9 @@
 import type { SESv2ClientConfig } from "@aws-sdk/client-sesv2";
 import type { Clock } from "./engine/clock";
 import type { ProjectConfig } from "./engine/config";
-import type { KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
+import type { CanaryPort, KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
+import { CanaryMail, ReceivingReader } from "./adapters/canary";
+import type { ReceivingReadPort } from "./doctor";
 import { CloudWatchMetrics } from "./adapters/cloudwatch";
 import { InputError } from "./engine/errors";
 import { requestsPerSecondProblem } from "./engine/values";
@@ -58,6 +60,10 @@ export interface AwsAdapters {
   caller?: CallerPort;
   /** SNS notifications, when the config has a `notifications` block. */
   notices?: Notices;
+  /** The canary's mail path, when the config has a `canary:` block (docs/design.md#canary). */
+  canary?: CanaryPort;
+  /** The canary's receiving side as doctor reads it (rule set, bucket policy). */
+  receiving?: ReceivingReadPort;
   /** The publisher of an identity whose `publisher` is rfc2136 or route53. */
   publisherFor: (identity: IdentityConfig) => DnsPublisherPort;
   /** The DMARC report bucket, when the config has a `dmarcReports` block. */
@@ -90,6 +96,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     retryStrategy: options.retryStrategy,
     requestTimeoutMs: options.requestTimeoutMs,
     s3Region: config.dmarcReports?.region,
+    ...(config.canary ? { receivingRegion: config.canary.region } : {}),
   });
   const requestsPerSecond = options.requestsPerSecond ?? config.sesRequestsPerSecond;
   const problem = requestsPerSecondProblem(requestsPerSecond, { endpoint: options.endpoint });
@@ -132,6 +139,12 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
   };
   return {
     ses: new SesAdapter({ clients: clients.ses, pacer }),
+    ...(clients.s3 && clients.sesReceiving
+      ? {
+          canary: new CanaryMail(clients.ses, clients.s3),
+          receiving: new ReceivingReader(clients.sesReceiving, clients.s3),
+        }
+      : {}),
     kmsRead: new KmsReader(clients.kms),
     caller,
     publisherFor,
@@ -162,10 +175,10 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       onSecret: options.onSecret,
       custody: new KmsKeyCustody({ client: clients.kms, keyId: config.kmsKeyId }),
     }),
-    ...(clients.s3 && config.dmarcReports
+    ...(clients.reportsS3 && config.dmarcReports
       ? {
           dmarcReports: new S3DmarcReports(
-            clients.s3,
+            clients.reportsS3,
             config.dmarcReports.bucket,
             config.dmarcReports.prefix,
           ),
@@ -185,6 +198,8 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       clients.sns.destroy();
       clients.route53.destroy();
       clients.s3?.destroy();
+      clients.reportsS3?.destroy();
+      clients.sesReceiving?.destroy();
     },
   };
 }

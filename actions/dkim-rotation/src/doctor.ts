@@ -23,6 +23,7 @@ import { createSocket } from "node:dgram";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Socket } from "node:net";
+import { resolveMx } from "node:dns/promises";
 import * as dnsPacket from "dns-packet";
 import type { Octokit } from "@octokit/rest";
 import {
@@ -32,6 +33,12 @@ import {
   type ProjectConfig,
 } from "./engine/config";
 import type { KeyStorePort, SesPort } from "./engine/ports";
+import {
+  policyAdmitsPut,
+  productionProofOff,
+  receiptRuleArn,
+  recipientMatches,
+} from "./engine/canary-config";
 import type { NameserverTarget } from "./adapters/dns";
 import { checkAllRecords } from "./adapters/repo-records";
 import { createOctokit, type GitHubPacing } from "./adapters/github";
@@ -75,6 +82,28 @@ export interface DoctorPorts {
   githubSkip?: string;
   /** DNS query timeout per server and transport. */
   dnsTimeoutMs?: number;
+  /** SES receiving and the canary bucket, when the config has `canary:` (docs/design.md#canary). */
+  receiving?: ReceivingReadPort;
+  /** MX hosts of a domain (default: node:dns). */
+  mx?: (domain: string) => Promise<string[]>;
+}
+
+/** What doctor reads of the canary's receiving side. */
+export interface ReceivingReadPort {
+  activeRuleSet(): Promise<
+    | {
+        name: string;
+        rules: {
+          name: string;
+          enabled: boolean;
+          recipients: string[];
+          s3: { bucket: string; prefix: string }[];
+        }[];
+      }
+    | undefined
+  >;
+  /** The bucket policy JSON, or undefined when the bucket has none. */
+  bucketPolicy(bucket: string): Promise<string | undefined>;
 }
 
 /** The workflows the pipeline needs enabled. */
@@ -312,6 +341,8 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
     }
   }
 
+  await canaryChecks(p, add, callerAccount, awsSkip);
+
   // --- record files
   try {
     const { records, errors } = checkAllRecords(p.repoRoot, config);
@@ -340,6 +371,122 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
   } else skip("github", p.githubSkip ?? "no GitHub access given");
   return out;
 }
+
+/**
+ * The canary's receiving side (docs/design.md#canary): the rule set is
+ * active with the rule, the receiving domain's MX is SES's inbound endpoint,
+ * and the bucket policy lets SES write for this account and rule. Without
+ * `canary:`, one line says production proof is off.
+ */
+async function canaryChecks(
+  p: DoctorPorts,
+  add: (check: string, status: CheckStatus, detail: string, fix?: string) => void,
+  account: string | undefined,
+  awsSkip: string | undefined,
+): Promise<void> {
+  const c = p.config.canary;
+  if (!c) {
+    add(
+      "production proof",
+      "warn",
+      productionProofOff(p.config),
+      "add a canary: block (docs/operations.md, proof in production)",
+    );
+    return;
+  }
+  const inbound = `inbound-smtp.${c.region}.amazonaws.com`;
+  const domain = c.address.slice(c.address.lastIndexOf("@") + 1);
+  try {
+    const hosts = (await (p.mx ?? defaultMx)(domain)).map((h) =>
+      h.toLowerCase().replace(/\.$/, ""),
+    );
+    if (hosts.includes(inbound)) add("canary mx", "ok", `${domain} MX ${inbound}`);
+    else
+      add(
+        "canary mx",
+        "fail",
+        `${domain} MX is ${hosts.join(", ") || "absent"}, not ${inbound}: canaries would not reach SES receiving`,
+        `publish "${domain}. MX 10 ${inbound}."`,
+      );
+  } catch (err) {
+    add(
+      "canary mx",
+      "fail",
+      `cannot resolve MX of ${domain} (${msg(err)})`,
+      `publish "${domain}. MX 10 ${inbound}."`,
+    );
+  }
+  if (awsSkip || !p.receiving) {
+    add("canary rule set", "skip", awsSkip ?? "no SES receiving client");
+    add("canary bucket", "skip", awsSkip ?? "no S3 client");
+    return;
+  }
+  try {
+    const set = await p.receiving.activeRuleSet();
+    const rule = set?.rules.find((r) => r.name === c.rule);
+    const problem = !set
+      ? `no receipt rule set is active in ${c.region}`
+      : set.name !== c.ruleSet
+        ? `the active rule set in ${c.region} is ${set.name}, not ${c.ruleSet}`
+        : !rule
+          ? `rule ${c.rule} is not in ${c.ruleSet}`
+          : !rule.enabled
+            ? `rule ${c.rule} is disabled`
+            : !rule.recipients.some((r) => recipientMatches(r, c.address))
+              ? `rule ${c.rule} does not receive ${c.address}`
+              : !rule.s3.some((a) => a.bucket === c.bucket && a.prefix === c.prefix)
+                ? `rule ${c.rule} does not store to s3://${c.bucket}/${c.prefix}`
+                : undefined;
+    if (problem)
+      add(
+        "canary rule set",
+        "fail",
+        problem,
+        "pulumi up (infra/ makes and activates the rule set)",
+      );
+    else
+      add(
+        "canary rule set",
+        "ok",
+        `${c.ruleSet} active in ${c.region}; ${c.rule} stores ${c.address} to s3://${c.bucket}/${c.prefix}`,
+      );
+  } catch (err) {
+    add("canary rule set", "fail", `cannot read the active rule set in ${c.region} (${msg(err)})`);
+  }
+  try {
+    const policy = await p.receiving.bucketPolicy(c.bucket);
+    const writer = account
+      ? {
+          service: "ses.amazonaws.com",
+          sourceAccount: account,
+          sourceArn: receiptRuleArn({
+            region: c.region,
+            account,
+            ruleSet: c.ruleSet,
+            rule: c.rule,
+          }),
+        }
+      : undefined;
+    if (!writer) add("canary bucket", "skip", "the caller's account is unknown (see aws caller)");
+    else if (policyAdmitsPut(policy, c.bucket, `${c.prefix}canary-check`, writer))
+      add(
+        "canary bucket",
+        "ok",
+        `s3://${c.bucket}/${c.prefix}: the bucket policy lets SES write for this account and rule`,
+      );
+    else
+      add(
+        "canary bucket",
+        "fail",
+        `s3://${c.bucket}: the bucket policy does not let ses.amazonaws.com put under ${c.prefix} for account ${account} and rule ${c.rule}`,
+        "pulumi up (infra/ writes the policy)",
+      );
+  } catch (err) {
+    add("canary bucket", "fail", `cannot read the policy of s3://${c.bucket} (${msg(err)})`);
+  }
+}
+
+const defaultMx = async (domain: string) => (await resolveMx(domain)).map((m) => m.exchange);
 
 /** `uses: <owner>/<repo>/.github/workflows/reusable-<name>.yml@<ref>` in a caller. */
 const REUSABLE_CALL =

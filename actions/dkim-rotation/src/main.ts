@@ -51,7 +51,7 @@ import { confirmApproval } from "./gate";
 import { doctorGitHub, doctorGitHubSkip, hasFailure, renderDoctor, runDoctor } from "./doctor";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
-import { writeJobSummary, type JobSummary } from "./summary";
+import { proofLine, writeJobSummary, type JobSummary } from "./summary";
 
 /** Markdown PR bodies for the DNS team (the CLI uses plain text). */
 const markdownChangeText: ChangeText = {
@@ -156,6 +156,7 @@ function buildContext(
   kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
   caller?: ReturnType<typeof buildAwsAdapters>["caller"];
   dmarcReports?: ReturnType<typeof buildAwsAdapters>["dmarcReports"];
+  receiving?: ReturnType<typeof buildAwsAdapters>["receiving"];
   close(): void;
 } {
   const aws = buildAwsAdapters({
@@ -191,6 +192,7 @@ function buildContext(
     config,
     ses: aws.ses,
     keys: aws.keys,
+    ...(aws.canary ? { canary: aws.canary } : {}),
     metrics: inputs.dryRun ? undefined : aws.metrics,
     dns: new DnsVerifier({ ...env.dns, clock: env.clock }),
     records: new RepoRecords(env.workspace, config),
@@ -208,6 +210,7 @@ function buildContext(
     kmsRead: aws.kmsRead,
     caller: aws.caller,
     dmarcReports: aws.dmarcReports,
+    ...(aws.receiving ? { receiving: aws.receiving } : {}),
     close: () => aws.destroy(),
   };
 }
@@ -260,7 +263,11 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   // A record folder reached through a link would show reviewers one file and the engine another.
   recordFolderStat(env.workspace, inputs.recordFolder);
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, octokit, kmsRead, caller, dmarcReports, close } = buildContext(inputs, config, env);
+  const { ctx, octokit, kmsRead, caller, dmarcReports, receiving, close } = buildContext(
+    inputs,
+    config,
+    env,
+  );
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
@@ -495,6 +502,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             if (err instanceof ActivationFailedError) timelines.push(timelineOf(err.report));
             await writeJobSummary({
               title,
+              proof: proofLine(config),
               identities: [],
               timelines,
               notes: [...notes, oneLine(err)],
@@ -506,6 +514,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         const snaps = await snapshotAll(ctx, domains);
         return {
           title,
+          proof: proofLine(config),
           identities: summaryRows(snaps),
           rotations: rotationsOf(snaps),
           timelines,
@@ -518,6 +527,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           repoRoot: env.workspace,
           kms: kmsRead,
           caller,
+          ...(receiving ? { receiving } : {}),
           dns: new DnsVerifier({}),
           github: doctorGitHub(config, inputs.githubToken, {
             apiUrl: env.apiUrl,

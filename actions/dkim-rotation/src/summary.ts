@@ -11,6 +11,8 @@ import { TALLY_HEADERS, tallyCells } from "./format";
 import * as core from "@actions/core";
 import type { StatusRow } from "./format";
 import { rotationGantt, type RotationGanttInput } from "./gantt";
+import type { ProjectConfig } from "./engine/config";
+import { productionProofOff } from "./engine/canary-config";
 
 /**
  * One identity's row: the engine's status row without the long reason and
@@ -30,6 +32,8 @@ export interface JobSummary {
   title: string;
   /** One line under the title, e.g. the command and whether it was a dry run. */
   intro?: string;
+  /** Whether activations are proven by a canary (docs/design.md#canary); activate jobs say so. */
+  proof?: string;
   identities: IdentitySummaryRow[];
   /** Each identity's rotation in flight: its plan and progress as a Mermaid gantt chart. */
   rotations?: RotationGanttInput[];
@@ -127,10 +131,19 @@ export function timelineMarkdown(events: TimelineEvent[]): string {
   );
 }
 
+/** The canary in one line, or that production proof is off (docs/design.md#canary). */
+export function proofLine(config: ProjectConfig): string {
+  const c = config.canary;
+  return c
+    ? `on: each Region's swap is proven by a canary from ${c.localPart}@<domain> to ${c.address}, read from s3://${c.bucket}/${c.prefix} in ${c.region} within ${c.windowMinutes} min`
+    : productionProofOff(config);
+}
+
 /** The whole summary as Markdown. */
 export function renderJobSummary(s: JobSummary, opts: { alertDays?: number } = {}): string {
   const parts = [`## ${s.title}`, ""];
   if (s.intro) parts.push(s.intro, "");
+  if (s.proof) parts.push(`**Production proof:** ${s.proof}`, "");
   parts.push("### Identities", "", identityTableMarkdown(s.identities, opts), "");
   for (const r of s.rotations ?? [])
     parts.push(`### Rotation: ${r.domain} → ${r.selector}`, "", rotationGantt(r), "");

@@ -38,6 +38,42 @@ import {
 /** The PEM text of each signing key, made once (a 2-year sandbox signs ~10,000 messages). */
 const PEM_OF = new WeakMap<KeyObject, string>();
 
+/** One rsa-sha256 relaxed signature of `domain`/`selector` prepended to `raw`. */
+async function signedWith(
+  raw: Buffer,
+  key: KeyObject,
+  domain: string,
+  selector: string,
+  at: Date,
+): Promise<Buffer> {
+  // mailauth takes PEM only (and parses it per message); export each key once.
+  let pem = PEM_OF.get(key);
+  if (!pem) PEM_OF.set(key, (pem = key.export({ type: "pkcs1", format: "pem" }).toString()));
+  const signed = await signRelaxed(raw, { domain, selector, privateKey: pem, at });
+  if (signed.errors?.length)
+    throw new AwsApiError("InternalFailure", "DKIM signing failed inside the emulator.", 500);
+  return Buffer.concat([Buffer.from(signed.signatures), raw]);
+}
+
+let wrongKeyPromise: Promise<KeyObject> | undefined;
+/** The key `signWithWrongKey` signs with: one no DNS record publishes. */
+const wrongKey = () =>
+  (wrongKeyPromise ??= generateKeyPairAsync("rsa", { modulusLength: 2048 }).then(
+    (k) => k.privateKey,
+  ));
+
+let amazonSesKeyPromise: Promise<KeyObject> | undefined;
+/** SES's own amazonses.com signing key (its public half is not served by the sandbox's DNS). */
+const amazonSesKey = () =>
+  (amazonSesKeyPromise ??= generateKeyPairAsync("rsa", { modulusLength: 2048 }).then(
+    (k) => k.privateKey,
+  ));
+
+/** SES's amazonses.com selector differs per Region; a stable stand-in per Region. */
+export function amazonSesSelector(region: string): string {
+  return `ses${region.replace(/-/g, "")}`;
+}
+
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 export type DkimStatus = "PENDING" | "SUCCESS" | "FAILED" | "TEMPORARY_FAILURE" | "NOT_STARTED";
@@ -161,6 +197,8 @@ export interface SentMessage {
   to: string[];
   raw: Buffer;
   sentAt: Date;
+  /** SES signed with a key other than the identity's (the `signWithWrongKey` switch). */
+  wrongKey?: boolean;
 }
 
 const SELECTOR_PATTERN = /^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))$/;
@@ -363,7 +401,28 @@ export interface SesBackendOptions {
   onEasyDkimKey?: (key: EasyDkimKey) => void | Promise<void>;
   /** Every BYODKIM key set (PutEmailIdentityDkimSigningAttributes, EXTERNAL), as it is set. */
   onExternalKey?: (key: ExternalKeySet) => void;
+  /** Read at every SendEmail, so a test or the sandbox can flip them at run time. */
+  switches?: SesSwitches;
 }
+
+/**
+ * Faults of SES's sending side that only a message can reveal
+ * (docs/design.md#emulated-ses-receiving).
+ */
+export interface SesSwitches {
+  /**
+   * SES signs with a private key other than the one it was given (and the
+   * one DNS publishes), under the right d= and s=: the signature is present
+   * and fails. True for every BYODKIM identity, or a predicate on
+   * (region, domain, selector).
+   */
+  signWithWrongKey?: boolean | ((region: string, domain: string, selector: string) => boolean);
+  /** Mail to these recipients (lower case, or a predicate) is accepted by SendEmail and never delivered. */
+  dropInbound?: boolean | ((recipient: string) => boolean);
+}
+
+/** The d= SES adds to every message it sends, besides the identity's own signature. */
+export const AMAZONSES_DOMAIN = "amazonses.com";
 
 /** A BYODKIM key SES was just given: what the world must already serve at `<selector>._domainkey.<identity>`. */
 export interface ExternalKeySet {
@@ -852,28 +911,32 @@ export class SesBackend {
     }
 
     let selector: string | null = null;
+    let wrongKeyUsed = false;
     if (
       domainIdentity &&
       domainIdentity.signingEnabled &&
       (domainIdentity.status === "SUCCESS" || domainIdentity.status === "TEMPORARY_FAILURE") &&
       domainIdentity.selector
     ) {
-      const key = await this.signingKeyOf(domainIdentity);
-      // mailauth takes PEM only (and parses it per message); export each key once.
-      let pem = PEM_OF.get(key);
-      if (!pem) PEM_OF.set(key, (pem = key.export({ type: "pkcs1", format: "pem" }).toString()));
-      const signed = await signRelaxed(raw, {
-        domain: domainIdentity.name,
-        selector: domainIdentity.selector,
-        privateKey: pem,
-        at: now,
-      });
-      if (signed.errors?.length) {
-        throw new AwsApiError("InternalFailure", "DKIM signing failed inside the emulator.", 500);
-      }
-      raw = Buffer.concat([Buffer.from(signed.signatures), raw]);
+      const wrong = this.options.switches?.signWithWrongKey;
+      const useWrong =
+        domainIdentity.origin === "EXTERNAL" &&
+        (typeof wrong === "function"
+          ? wrong(region, domainIdentity.name, domainIdentity.selector)
+          : wrong === true);
+      const key = useWrong ? await wrongKey() : await this.signingKeyOf(domainIdentity);
+      raw = await signedWith(raw, key, domainIdentity.name, domainIdentity.selector, now);
       selector = domainIdentity.selector;
+      wrongKeyUsed = useWrong;
     }
+    // SES also signs every message as amazonses.com (the receipt's dkimVerdict can pass on it).
+    raw = await signedWith(
+      raw,
+      await amazonSesKey(),
+      AMAZONSES_DOMAIN,
+      amazonSesSelector(region),
+      now,
+    );
     const event: SentMessage = {
       region,
       messageId,
@@ -884,6 +947,7 @@ export class SesBackend {
       to,
       raw,
       sentAt: now,
+      ...(wrongKeyUsed ? { wrongKey: true } : {}),
     };
     this.sent.push(event);
     await this.options.onMessage?.(event);
@@ -1065,6 +1129,14 @@ function buildSimpleMessage(
     "MIME-Version: 1.0",
     "Content-Type: text/plain; charset=UTF-8",
     "Content-Transfer-Encoding: 8bit",
+    // Message.Headers (SES v2): custom headers, one line each; no line breaks allowed.
+    ...(Array.isArray(simple.Headers) ? simple.Headers : []).map((h: unknown) => {
+      const name = isRecord(h) && typeof h.Name === "string" ? h.Name : "";
+      const value = isRecord(h) && typeof h.Value === "string" ? h.Value : "";
+      if (!/^[!-9;-~]{1,126}$/.test(name) || /[\r\n]/.test(value) || value.length > 870)
+        throw badRequest(`Invalid message header: ${name}`);
+      return `${name}: ${value}`;
+    }),
   ].filter(Boolean);
   return Buffer.from(`${lines.join("\r\n")}\r\n\r\n${text.replace(/\r?\n/g, "\r\n")}\r\n`, "utf8");
 }

@@ -9,6 +9,8 @@
  * anything but base64 PKCS#1 DER of 1024/2048 bits is refused before the call.
  */
 import { SNSClient } from "@aws-sdk/client-sns";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SESClient } from "@aws-sdk/client-ses";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import {
   GetEmailIdentityCommand,
@@ -21,7 +23,6 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { STSClient } from "@aws-sdk/client-sts";
 import { KMSClient } from "@aws-sdk/client-kms";
-import { S3Client } from "@aws-sdk/client-s3";
 import { RefusalError } from "../engine/errors";
 import { KeyFormatError, parseSesPrivateKey } from "../engine/keys";
 import type { SesDkimStatus, SesIdentityState, SesPort } from "../engine/ports";
@@ -200,6 +201,8 @@ export interface AwsClientsOptions {
   retryStrategy?: SESv2ClientConfig["retryStrategy"];
   /** Regions that hold the SES identities. */
   regions: string[];
+  /** The canary's receiving Region: an S3 client there (docs/design.md#canary). */
+  receivingRegion?: string;
   /** Region of the key store and the metrics (the stack's home Region). Default: the first of `regions`. */
   homeRegion?: string;
   /** Custom endpoint (the sandbox emulator); AWS's own endpoints when absent. */
@@ -230,8 +233,12 @@ export interface AwsClients {
   sns: SNSClient;
   /** Route 53 is global: the SDK signs for us-east-1 (AWS General Reference, Route 53 endpoints). */
   route53: Route53Client;
-  /** DMARC reports' bucket, in the receiving Region (only with `s3Region`). */
+  /** DMARC reports' bucket, in the receiving Region (only with `s3Region`); its Region may differ from the canary's. */
+  reportsS3?: S3Client;
+  /** Path-style against a custom endpoint (the emulator), virtual-hosted against AWS. */
   s3?: S3Client;
+  /** SES v1 (receipt rules) in the receiving Region, for doctor. */
+  sesReceiving?: SESClient;
 }
 
 /**
@@ -268,11 +275,21 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
     ...(options.s3Region
       ? {
           // An endpoint override (the emulator) has no bucket subdomains: path-style.
-          s3: new S3Client({
+          reportsS3: new S3Client({
             ...common,
             region: options.s3Region,
             forcePathStyle: !!options.endpoint,
           }),
+        }
+      : {}),
+    ...(options.receivingRegion
+      ? {
+          s3: new S3Client({
+            ...common,
+            region: options.receivingRegion,
+            forcePathStyle: options.endpoint !== undefined,
+          }),
+          sesReceiving: new SESClient({ ...common, region: options.receivingRegion }),
         }
       : {}),
   };

@@ -26,6 +26,7 @@ import {
 import { rollBack } from "./rollback";
 import type { DnsVerification } from "./ports";
 import { sendOnce } from "./notify";
+import { type CanaryVerdict, canaryRegions, runCanaries } from "./canary";
 
 /**
  * What must hold before a swap to `selector`, read without any private key:
@@ -144,6 +145,13 @@ export async function runActivate(
     );
 
     if (pendingRegions.length === 0 && lc.allSuccess) {
+      if (key.state !== "active" && mode === "activate" && ctx.config.canary) {
+        // A run swapped every Region and died before the canary proved it:
+        // "activated" is recorded only after a canary, so prove it now.
+        const secret = await readKey(ctx, identity, key);
+        const proof = await prove(secret, identity.regions);
+        if (!proof.ok) return failed(secret, proof);
+      }
       if (key.state !== "active") {
         // A run swapped every Region and died before recording it. SES's
         // LastSuccessTimestamp moves on every re-check, so it cannot date the
@@ -241,10 +249,18 @@ export async function runActivate(
     }
 
     const swapStart = ctx.clock.now();
+    let canary: CanaryVerdict[] | undefined;
     const put = await putKey(ctx, domain, pendingRegions, selector, secret, (region, status) =>
       event("swap", `${region}: now ${selector} (SES ${status ?? "?"})`),
     );
-    const polled = await pollUntilSettled(ctx, identity, selector, event, keys, put);
+    let polled = await pollUntilSettled(ctx, identity, selector, event, keys, put);
+    if (polled.ok && mode === "activate" && ctx.config.canary) {
+      // docs/design.md#canary: SES SUCCESS is upstream of the mail; a signed
+      // message received is the proof, and failing it is a failed activation.
+      const proof = await prove(secret, [...put.keys()]);
+      canary = proof.verdicts;
+      if (!proof.ok) polled = { ok: false, why: proof.why };
+    }
     if (polled.ok) {
       // A rollback restores an older key: keep its first activation time, so
       // its age (and the next rotation date) stays true.
@@ -280,34 +296,67 @@ export async function runActivate(
         rollback,
         outcome: "activated",
         timeline,
+        ...(canary ? { canary } : {}),
         pendingMinutes,
         message,
       };
     }
-    const after = await rollBack(
-      ctx,
-      identity,
-      selector,
-      secret,
-      rollback,
-      polled.why!,
-      timeline,
-      event,
-      keys,
-    );
-    // Easy DKIM gave no way back and the second try verified: activated after all.
-    if (after.outcome === "activated") return after;
-    const kind = after.outcome === "rolled-back" ? "rolled-back" : "activation-failed";
-    await sendOnce(ctx, key, {
-      event: kind,
-      kind,
-      identity,
-      selector,
-      detail: after.message,
-    }).catch((err: Error) =>
-      ctx.log.warn(`${domain}: rolled-back message not sent: ${err.message}`),
-    );
-    throw new ActivationFailedError(after);
+    return failed(secret, { why: polled.why!, ...(canary ? { verdicts: canary } : {}) });
+
+    /** Canaries in `regions` (those the stack file names); a failure says which check. */
+    async function prove(secret: string, regions: readonly string[]) {
+      const { ok, verdicts } = await runCanaries(
+        ctx,
+        identity,
+        selector,
+        fromSesPrivateKey(secret).publicKey,
+        canaryRegions(ctx.config.canary!, regions),
+        (v) => event("canary", v.line, v.ok),
+      );
+      return { ok, verdicts, why: verdicts.find((v) => !v.ok)?.line ?? "" };
+    }
+
+    /** Invariant 2 after SES FAILED, a timeout or a failed canary: roll back, alert, throw. */
+    async function failed(
+      secret: string,
+      f: { why: string; verdicts?: CanaryVerdict[] },
+    ): Promise<SwapReport> {
+      const after = await rollBack(
+        ctx,
+        identity,
+        selector,
+        secret,
+        rollback,
+        f.why,
+        timeline,
+        event,
+        keys,
+      );
+      if (f.verdicts?.length) after.canary = f.verdicts;
+      if (after.outcome === "activated" && f.verdicts?.length) {
+        // Easy DKIM gave no way back and SES verified the candidate again:
+        // it is "activated" only if its canary passes this time.
+        const again = await prove(secret, identity.regions);
+        after.canary = [...f.verdicts, ...again.verdicts];
+        if (!again.ok) {
+          after.outcome = "failed";
+          after.message = `${domain}: ${selector} failed its canary twice (${f.why}; then ${again.why}) and Easy DKIM is no way back; SES stays set to ${selector}: find why SES does not sign with the published key`;
+        }
+      }
+      // Easy DKIM gave no way back and the second try verified: activated after all.
+      if (after.outcome === "activated") return after;
+      const kind = after.outcome === "rolled-back" ? "rolled-back" : "activation-failed";
+      await sendOnce(ctx, key, {
+        event: kind,
+        kind,
+        identity,
+        selector,
+        detail: after.message,
+      }).catch((err: Error) =>
+        ctx.log.warn(`${domain}: rolled-back message not sent: ${err.message}`),
+      );
+      throw new ActivationFailedError(after);
+    }
   });
 }
 

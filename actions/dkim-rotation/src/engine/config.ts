@@ -11,6 +11,7 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { domainToASCII, domainToUnicode } from "node:url";
 import { z } from "zod";
+import { canarySchema, type CanaryConfig } from "./canary-config";
 import { InputError } from "./errors";
 import { SES_SELECTOR_PATTERN } from "./selector";
 import { EMULATOR_MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND, quote } from "./values";
@@ -23,6 +24,12 @@ import { EMULATOR_MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND, quote } from
  * context keys the IAM conditions restrict.
  */
 export { InputError } from "./errors";
+export {
+  SES_RECEIVING_REGIONS,
+  receiptRuleArn,
+  sesReceivingBucketPolicy,
+  type CanaryConfig,
+} from "./canary-config";
 export {
   METRIC_DAYS_UNTIL_EXPIRY,
   METRIC_DIMENSION_DOMAIN,
@@ -457,6 +464,8 @@ export interface ProjectConfig {
   notifications?: NotificationsConfig;
   /** DMARC aggregate report ingestion; production proof from reports is off without it. */
   dmarcReports?: DmarcReportsConfig;
+  /** Proof in production (docs/design.md#canary); absent: activation ends at SES SUCCESS. */
+  canary?: CanaryConfig;
   /**
    * The immutable numeric IDs of the repository's owner and of the
    * repository. Set both when the repository's OIDC tokens carry them
@@ -523,6 +532,7 @@ const projectSchema = z
     github: githubSchema.optional(),
     notifications: notificationsSchema.optional(),
     dmarcReports: dmarcReportsSchema.optional(),
+    canary: canarySchema.optional(),
     githubOwnerId: z.number().int().positive().optional(),
     githubRepositoryId: z.number().int().positive().optional(),
     // Read only by the Pulumi program (infra/config.ts validates them); named
@@ -813,6 +823,7 @@ export function parseProjectConfig(
     github: rest.github,
     notifications: rest.notifications,
     dmarcReports: rest.dmarcReports,
+    ...(rest.canary ? { canary: rest.canary } : {}),
     githubOwnerId: rest.githubOwnerId,
     githubRepositoryId: rest.githubRepositoryId,
   };

@@ -11,6 +11,7 @@ import { InputError } from "./errors";
 import type { RollbackTarget, RotationDates } from "./lifecycle";
 import type { Notices } from "./notify";
 import type {
+  CanaryPort,
   ChangeRequestPort,
   DnsPort,
   DnsPublisherPort,
@@ -85,6 +86,8 @@ export interface EngineContext {
   changeText: ChangeText;
   /** Activation polling: SES usually verifies in minutes; bounded so a job never hangs. */
   activation?: { pollIntervalMs: number; timeoutMs: number };
+  /** The canary's mail path; used only when the stack file has a `canary:` block (docs/design.md#canary). */
+  canary?: CanaryPort;
   /** How many identities are gathered at once (SES calls are paced anyway). */
   concurrency?: number;
   /** Messages to the DNS team and the approvers (SNS); none are sent without it. */

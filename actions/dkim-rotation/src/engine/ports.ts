@@ -323,3 +323,26 @@ export interface Notification {
 export interface NotifierPort {
   send(n: Notification): Promise<{ messageId: string }>;
 }
+
+/**
+ * The canary's mail path (docs/design.md#canary): SES v2 SendEmail from the
+ * identity in a Region, and the S3 prefix SES receiving stores raw mail under.
+ */
+export interface CanaryPort {
+  /** Send one plain-text message from `from`; returns SES's MessageId. */
+  send(
+    region: string,
+    message: {
+      from: string;
+      to: string;
+      subject: string;
+      headers: Record<string, string>;
+      text: string;
+    },
+  ): Promise<string>;
+  /** Every key under `prefix` (all pages). */
+  list(bucket: string, prefix: string): Promise<string[]>;
+  /** The object's bytes, or undefined when it is gone. */
+  get(bucket: string, key: string): Promise<Buffer | undefined>;
+  remove(bucket: string, key: string): Promise<void>;
+}

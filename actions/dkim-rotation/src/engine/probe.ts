@@ -104,14 +104,40 @@ export async function probeSignature(
     pem.fill(0);
   }
   const message = Buffer.concat([Buffer.from(signatures), raw]);
+  const results = (await verifyAgainstServers(message, domain, selector, servers, now)).map(
+    ({ server, result, detail }) => ({ server, result, detail }),
+  );
+  return { ok: results.length > 0 && results.every((r) => r.result === "pass"), results };
+}
+
+export interface ServerVerdict extends ProbeResult {
+  /** The selectors of every d=<domain> signature the message carries (the canary names a wrong one). */
+  domainSelectors: string[];
+}
+
+/**
+ * Verify `message`'s signature of `domain` with `selector` against each
+ * server's own answer (as `DnsPort.verify` recorded it): the one check the
+ * probe (a message signed here) and the canary (a message SES signed) share.
+ * Other signatures (SES's amazonses.com one, another selector) resolve to
+ * nothing and are not ours to judge.
+ */
+export async function verifyAgainstServers(
+  message: Buffer,
+  domain: string,
+  selector: string,
+  servers: readonly NameserverCheck[],
+  now: Date,
+): Promise<ServerVerdict[]> {
   const owner = `${selector}._domainkey.${domain}`.toLowerCase();
-  const results: ProbeResult[] = [];
+  const results: ServerVerdict[] = [];
   for (const server of servers) {
     if (server.value === undefined) {
       results.push({
         server: server.server,
         result: "none",
         detail: "the server gave no record to verify against",
+        domainSelectors: [],
       });
       continue;
     }
@@ -124,15 +150,17 @@ export async function probeSignature(
       resolver,
       curTime: now,
     } as Parameters<typeof dkimVerify>[1]);
-    const ours = ((verdict.results ?? []) as DkimResult[]).find(
-      (r) => r.signingDomain === domain && r.selector === selector,
-    );
+    const all = (verdict.results ?? []) as DkimResult[];
+    const ours = all.find((r) => r.signingDomain === domain && r.selector === selector);
     results.push({
       server: server.server,
       result: ours?.status?.result ?? "none",
       detail:
         ours?.status?.comment ?? (ours ? "" : "the verifier found no signature of the domain"),
+      domainSelectors: all
+        .filter((r) => r.signingDomain === domain && r.selector)
+        .map((r) => r.selector!),
     });
   }
-  return { ok: results.length > 0 && results.every((r) => r.result === "pass"), results };
+  return results;
 }

@@ -3,6 +3,7 @@
  * key in some Regions, then poll SES until each has settled on it. The
  * reports they build up are here too.
  */
+import type { CanaryVerdict } from "./canary";
 import { MINUTE_MS } from "./clock";
 import type { IdentityConfig } from "./config";
 import { type RollbackTarget, regionSigning } from "./lifecycle";
@@ -13,7 +14,16 @@ import { readSes } from "./snapshot";
 export interface TimelineEvent {
   at: Date;
   step:
-    "lock" | "precondition" | "dns" | "probe" | "swap" | "poll" | "rollback" | "record" | "retire";
+    | "lock"
+    | "precondition"
+    | "dns"
+    | "probe"
+    | "swap"
+    | "poll"
+    | "canary"
+    | "rollback"
+    | "record"
+    | "retire";
   detail: string;
   ok: boolean;
 }
@@ -27,6 +37,8 @@ export interface SwapReport {
   rollback: RollbackTarget;
   outcome: "activated" | "already-active" | "rolled-back" | "failed" | "dry-run";
   timeline: TimelineEvent[];
+  /** Each Region's canary verdict (docs/design.md#canary); absent when production proof is off. */
+  canary?: CanaryVerdict[];
   /** Minutes from the first swap until SES reported SUCCESS everywhere. */
   pendingMinutes?: number;
   message: string;
