@@ -28,7 +28,7 @@ import {
 } from "./fleet";
 import { measureKeys, type KeyFigures } from "./keys";
 import { measureCustody, type CustodyFigures } from "./custody";
-import { measureStartup, type StartupFigures } from "./startup";
+import { measureStartup, STARTUP_GOAL_MS, type StartupFigures } from "./startup";
 import { measureRotation, type RotationFigures } from "./rotation";
 import { machineInfo, progress, round, table, type Goal, type MachineInfo } from "./common";
 
@@ -451,13 +451,13 @@ function evaluateGoals(r: BenchReport): Goal[] {
     goals.push({
       section: "startup",
       name: "action status (1 identity) over node -e 0",
-      goal: "≤ 300 ms",
+      goal: `≤ ${STARTUP_GOAL_MS} ms`,
       value: `+${r.startup.addedMs} ms (× ${r.startup.ratio})`,
-      met: r.startup.addedMs <= 300,
+      met: r.startup.addedMs <= STARTUP_GOAL_MS,
     });
     goals.push({
       section: "startup",
-      name: "bundle size",
+      name: "bundle size (dist/*.js, every chunk)",
       goal: "≤ 2 MB",
       value: `${r.startup.bundleMB} MB`,
       met: r.startup.bundleBytes <= 2e6,
@@ -652,7 +652,7 @@ export function renderTables(r: BenchReport): string {
           ["node -e 0", st.nodeMedianMs, st.nodeRunsMs.join(" ")],
         ],
       ),
-      `added ${st.addedMs} ms (× ${st.ratio}); bundle ${st.bundleMB} MB (${st.bundleBytes} bytes); decision: ${st.decision}`,
+      `added ${st.addedMs} ms (× ${st.ratio}); bundle ${st.bundleMB} MB (${st.bundleBytes} bytes in ${st.bundleFiles} files, every chunk); status loads ${st.loadedMB} MB (the entry and the chunks it imports statically); decision: ${st.decision}`,
       "",
     );
   }

@@ -7,24 +7,21 @@ import type { SESv2ClientConfig } from "@aws-sdk/client-sesv2";
 import type { Clock } from "./engine/clock";
 import type { ProjectConfig } from "./engine/config";
 import type { KeyStorePort, MetricsPort, SesPort } from "./engine/ports";
-import { CloudWatchMetrics } from "./adapters/cloudwatch";
 import { InputError } from "./engine/errors";
 import { requestsPerSecondProblem } from "./engine/values";
 import { RegionPacer } from "./adapters/pacer";
-import { KmsKeyCustody } from "./adapters/kms";
-import { KmsReader } from "./adapters/kms-read";
+import type { KeyCustody } from "./adapters/kms";
 import type { CallerPort, KmsReadPort } from "./doctor";
-import { StsCaller } from "./adapters/caller";
 import { readPlainSecret, SecretsKeyStore } from "./adapters/secrets";
-import { SnsNotifier } from "./adapters/sns";
-import { Route53Publisher } from "./adapters/route53";
 import { Rfc2136Publisher } from "./adapters/rfc2136";
 import { notificationTopicArn, type IdentityConfig } from "./engine/config";
 import type { Notices } from "./engine/notify";
 import type { DnsPublisherPort, Notification, NotifierPort } from "./engine/ports";
 import { noticeText } from "./notice-text";
 import { systemClock } from "./engine/clock";
-import { createAwsClients, SesAdapter } from "./adapters/ses";
+import { awsClientConfig, ROUTE53_SIGNING_REGION, SesAdapter } from "./adapters/ses";
+import { SESv2Client } from "@aws-sdk/client-sesv2";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 
 export interface AwsAdapterOptions {
   config: ProjectConfig;
@@ -61,30 +58,80 @@ export interface AwsAdapters {
   destroy(): void;
 }
 
+/** `make()` once, on first call; later calls share its promise. */
+function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+}
+
 /**
  * The notifier, its topic ARN built from the caller's account on first use
  * (one STS call per run; infra/ names the topic from the same config).
  */
-class TopicNotifier implements NotifierPort {
-  private inner?: Promise<SnsNotifier>;
-  constructor(private readonly make: () => Promise<SnsNotifier>) {}
-  async send(n: Notification) {
-    this.inner ??= this.make();
-    return (await this.inner).send(n);
-  }
+function topicNotifier(make: () => Promise<NotifierPort>): NotifierPort {
+  const inner = onFirstUse(make);
+  return { send: async (n: Notification) => (await inner()).send(n) };
+}
+
+function lazyCustody(load: () => Promise<KeyCustody>): KeyCustody {
+  return {
+    keyArn: async () => (await load()).keyArn(),
+    generate: async (domain, selector) => (await load()).generate(domain, selector),
+    unwrap: async (...args) => (await load()).unwrap(...args),
+  };
 }
 
 export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
   const { config } = options;
   const regions = [...new Set(config.identities.flatMap((i) => i.regions))];
-  const clients = createAwsClients({
-    regions,
-    homeRegion: config.defaultRegion,
-    endpoint: options.endpoint,
-    credentials: options.credentials,
-    maxAttempts: options.maxAttempts,
-    retryStrategy: options.retryStrategy,
-    requestTimeoutMs: options.requestTimeoutMs,
+  // SES and Secrets Manager serve every command. The other services' clients
+  // and adapters, with their SDK packages, load by import() on first use, so
+  // `status` never loads KMS, CloudWatch, STS, SNS or Route 53
+  // (docs/design.md#action-bundle).
+  const common = awsClientConfig(options);
+  const home = config.defaultRegion ?? (regions[0] as string);
+  const opened: { destroy(): void }[] = [];
+  const open = <C extends { destroy(): void }>(client: C): C => {
+    opened.push(client);
+    return client;
+  };
+  const sesClients = new Map(
+    regions.map((region) => [region, open(new SESv2Client({ ...common, region }))]),
+  );
+  const secrets = open(new SecretsManagerClient({ ...common, region: home }));
+  const kmsClient = onFirstUse(async () => {
+    const { KMSClient } = await import("@aws-sdk/client-kms");
+    return open(new KMSClient({ ...common, region: home }));
+  });
+  const stsCaller = onFirstUse(async () => {
+    const [{ STSClient }, { StsCaller }] = await Promise.all([
+      import("@aws-sdk/client-sts"),
+      import("./adapters/caller"),
+    ]);
+    return new StsCaller(open(new STSClient({ ...common, region: home })));
+  });
+  const custody = onFirstUse(async () => {
+    const { KmsKeyCustody } = await import("./adapters/kms");
+    return new KmsKeyCustody({ client: await kmsClient(), keyId: config.kmsKeyId });
+  });
+  const kmsReader = onFirstUse(async () => {
+    const { KmsReader } = await import("./adapters/kms-read");
+    return new KmsReader(await kmsClient());
+  });
+  const cloudwatch = onFirstUse(async () => {
+    const [{ CloudWatchClient }, { CloudWatchMetrics }] = await Promise.all([
+      import("@aws-sdk/client-cloudwatch"),
+      import("./adapters/cloudwatch"),
+    ]);
+    return new CloudWatchMetrics({
+      client: open(new CloudWatchClient({ ...common, region: home })),
+      namespace: config.metricsNamespace,
+      clock: options.clock,
+    });
+  });
+  const route53 = onFirstUse(async () => {
+    const { Route53Client } = await import("@aws-sdk/client-route-53");
+    return open(new Route53Client({ ...common, region: ROUTE53_SIGNING_REGION }));
   });
   const requestsPerSecond = options.requestsPerSecond ?? config.sesRequestsPerSecond;
   const problem = requestsPerSecondProblem(requestsPerSecond, { endpoint: options.endpoint });
@@ -100,7 +147,7 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     });
   }
   const pacer = new RegionPacer({ requestsPerSecond, marginMs: options.pacerMarginMs });
-  const caller = new StsCaller(clients.sts);
+  const caller: CallerPort = { whoAmI: async () => (await stsCaller()).whoAmI() };
   const notifications = config.notifications;
   const clock = options.clock ?? systemClock;
   const publishers = new Map<string, DnsPublisherPort>();
@@ -112,13 +159,20 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
       publisher = new Rfc2136Publisher(
         { ...settings, zone: settings.zone ?? identity.domain },
         {
-          tsigSecret: () => readPlainSecret(clients.secrets, settings.secretName, options.onSecret),
+          tsigSecret: () => readPlainSecret(secrets, settings.secretName, options.onSecret),
         },
       );
     } else if (identity.route53) {
-      publisher = new Route53Publisher(clients.route53, identity.route53.hostedZoneId, {
-        sleep: (ms) => clock.sleep(ms),
+      const zone = identity.route53.hostedZoneId;
+      const adapter = onFirstUse(async () => {
+        const { Route53Publisher } = await import("./adapters/route53");
+        return new Route53Publisher(await route53(), zone, { sleep: (ms) => clock.sleep(ms) });
       });
+      publisher = {
+        kind: "route53",
+        publish: async (req) => (await adapter()).publish(req),
+        remove: async (req) => (await adapter()).remove(req),
+      };
     } else {
       throw new Error(`${identity.domain}: publisher is manual; nothing publishes its records`);
     }
@@ -126,8 +180,11 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
     return publisher;
   };
   return {
-    ses: new SesAdapter({ clients: clients.ses, pacer }),
-    kmsRead: new KmsReader(clients.kms),
+    ses: new SesAdapter({ clients: sesClients, pacer }),
+    kmsRead: {
+      describeKey: async (keyId) => (await kmsReader()).describeKey(keyId),
+      rotationEnabled: async (keyArn) => (await kmsReader()).rotationEnabled(keyArn),
+    },
     caller,
     publisherFor,
     ...(notifications
@@ -135,10 +192,14 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
           notices: {
             text: noticeText,
             reminderDays: notifications.reminderDays,
-            notifier: new TopicNotifier(async () => {
-              const who = await caller.whoAmI();
+            notifier: topicNotifier(async () => {
+              const [who, { SNSClient }, { SnsNotifier }] = await Promise.all([
+                caller.whoAmI(),
+                import("@aws-sdk/client-sns"),
+                import("./adapters/sns"),
+              ]);
               return new SnsNotifier(
-                clients.sns,
+                open(new SNSClient({ ...common, region: home })),
                 notificationTopicArn({
                   partition: who.arn.split(":")[1] ?? "aws",
                   region: config.defaultRegion,
@@ -151,25 +212,15 @@ export function buildAwsAdapters(options: AwsAdapterOptions): AwsAdapters {
         }
       : {}),
     keys: new SecretsKeyStore({
-      client: clients.secrets,
+      client: secrets,
       kmsKeyId: config.kmsKeyId,
       prefix: config.secretPrefix,
       onSecret: options.onSecret,
-      custody: new KmsKeyCustody({ client: clients.kms, keyId: config.kmsKeyId }),
+      custody: lazyCustody(custody),
     }),
-    metrics: new CloudWatchMetrics({
-      client: clients.cloudwatch,
-      namespace: config.metricsNamespace,
-      clock: options.clock,
-    }),
+    metrics: { publish: async (m) => (await cloudwatch()).publish(m) },
     destroy: () => {
-      for (const c of clients.ses.values()) c.destroy();
-      clients.secrets.destroy();
-      clients.kms.destroy();
-      clients.cloudwatch.destroy();
-      clients.sts.destroy();
-      clients.sns.destroy();
-      clients.route53.destroy();
+      for (const c of opened) c.destroy();
     },
   };
 }

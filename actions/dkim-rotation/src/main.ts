@@ -10,39 +10,29 @@ import { loadConfig } from "./load-config";
 import { InputError, RefusalError, oneLine } from "./engine/errors";
 import { statusRows } from "./format";
 import { describeRollback } from "./engine/lifecycle";
-import { ActivationFailedError, type SwapReport } from "./engine/swap";
+import type { SwapReport } from "./engine/swap";
 import {
   findIdentity,
   type ChangeText,
   type EngineContext,
   type Logger,
 } from "./engine/engine-context";
-import { checkRollback, runActivate, runRollback } from "./engine/activate";
-import { runPlan } from "./engine/plan";
-import { runRetire } from "./engine/retire";
-import { runVerify } from "./engine/verify";
 import { snapshotAll, snapshotForVerify, type IdentitySnapshot } from "./engine/snapshot";
-import { awaitingAutomaticPublication, followUp, publishMerged } from "./engine/follow-up";
 import type { ChangeRequestPort } from "./engine/ports";
 import { RepoRecords, recordFolderStat } from "./adapters/repo-records";
 import { quote } from "./engine/values";
 import { annotateError } from "./annotations";
 import { buildAwsAdapters, type AwsAdapterOptions } from "./context";
 import { DnsVerifier } from "./adapters/dns";
-import {
-  createOctokit,
-  GitHubChangeRequests,
-  readCodeowners,
-  type GitHubClient,
-  type GitHubPacing,
-} from "./adapters/github";
-import { GitHubRuns } from "./adapters/github-runs";
-import { holdBack, openRollbackOf } from "./approval-requests";
-import { confirmApproval } from "./gate";
-import { doctorGitHub, doctorGitHubSkip, hasFailure, renderDoctor, runDoctor } from "./doctor";
+import type { GitHubClient, GitHubPacing } from "./adapters/github";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
 import { writeJobSummary, type JobSummary } from "./summary";
+
+// Each command's own code (mailauth for activation's probe, Octokit, the
+// planner's key generation, doctor) is loaded by import() only when that
+// command runs: the bundle is split into chunks, and `status` loads none of
+// them (docs/design.md#action-bundle).
 
 /** Markdown PR bodies for the DNS team (the CLI uses plain text). */
 const markdownChangeText: ChangeText = {
@@ -126,17 +116,17 @@ function repositoryOf(config: ProjectConfig, env: RunEnvironment): { owner: stri
   return { owner: owner!, repo: repo! };
 }
 
-function buildContext(
+async function buildContext(
   inputs: ActionInputs,
   config: ProjectConfig,
   env: RunEnvironment,
-): {
+): Promise<{
   ctx: EngineContext;
   octokit?: GitHubClient;
   kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
   caller?: ReturnType<typeof buildAwsAdapters>["caller"];
   close(): void;
-} {
+}> {
   const aws = buildAwsAdapters({
     config,
     endpoint: inputs.awsEndpoint,
@@ -151,18 +141,19 @@ function buildContext(
       : undefined,
   });
   let changes: ChangeRequestPort = noChanges;
-  const octokit = inputs.githubToken
-    ? createOctokit({
-        token: inputs.githubToken,
+  const github = inputs.githubToken ? await import("./adapters/github") : undefined;
+  const octokit = github
+    ? github.createOctokit({
+        token: inputs.githubToken!,
         baseUrl: env.apiUrl,
         pacing: env.githubPacing,
         onWait: (m) => core.info(m),
       })
     : undefined;
-  if (!inputs.dryRun && octokit) {
-    changes = new GitHubChangeRequests(octokit, {
+  if (!inputs.dryRun && github && octokit) {
+    changes = new github.GitHubChangeRequests(octokit, {
       ...repositoryOf(config, env),
-      codeowners: readCodeowners(env.workspace),
+      codeowners: github.readCodeowners(env.workspace),
       onWarning: (m) => core.warning(m),
     });
   }
@@ -224,11 +215,12 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   // A record folder reached through a link would show reviewers one file and the engine another.
   recordFolderStat(env.workspace, inputs.recordFolder);
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, octokit, kmsRead, caller, close } = buildContext(inputs, config, env);
+  const { ctx, octokit, kmsRead, caller, close } = await buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
     if (GATED.has(inputs.command as "activate")) {
+      const { confirmApproval } = await import("./gate");
       core.info(
         await confirmApproval({
           command: inputs.command as "activate",
@@ -250,6 +242,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return { title, identities: summaryRows(snaps), notes: notesOf(snaps) };
       }
       case "plan": {
+        const { runPlan } = await import("./engine/plan");
         const { snapshots, outcomes } = await runPlan(ctx, { apply: !inputs.dryRun, domains });
         core.setOutput(
           "decisions",
@@ -282,6 +275,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return summary;
       }
       case "verify": {
+        const { runVerify } = await import("./engine/verify");
+        const { awaitingAutomaticPublication, followUp } = await import("./engine/follow-up");
         if (inputs.domain && inputs.selector) {
           // DNS only, against the record on main: this job holds no key-reading role.
           const v = await runVerify(ctx, inputs.domain, inputs.selector, "record");
@@ -329,6 +324,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         const held: string[] = [];
         if (octokit && env.runId && (ready.length || retire.length)) {
           // One approval request per decision: never queue a second one (approval-requests.ts).
+          const { GitHubRuns } = await import("./adapters/github-runs");
+          const { holdBack } = await import("./approval-requests");
           const runs = new GitHubRuns(octokit, repositoryOf(config, env), Number(env.runId));
           const open = await runs.openGatedJobs();
           const failures = env.event === "schedule" ? await runs.recentFailures() : [];
@@ -367,6 +364,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
       case "publish": {
         // Add-only: Route 53 refuses a CREATE over an existing record, so the
         // active record cannot be overwritten (docs/design.md#publishers).
+        const { awaitingAutomaticPublication, publishMerged } = await import("./engine/follow-up");
         const read = await snapshotForVerify(ctx, domains);
         const result = inputs.dryRun
           ? { snapshots: read.snapshots, reports: [] }
@@ -392,6 +390,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return summary;
       }
       case "activate": {
+        const { runActivate } = await import("./engine/activate");
+        const { ActivationFailedError } = await import("./engine/swap");
         const targets =
           inputs.domain && inputs.selector
             ? [{ domain: inputs.domain, selector: inputs.selector }]
@@ -423,6 +423,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return { title, identities: summaryRows(snaps), timelines, notes };
       }
       case "doctor": {
+        const { doctorGitHub, doctorGitHubSkip, hasFailure, renderDoctor, runDoctor } =
+          await import("./doctor");
         const checks = await runDoctor({
           ...ctx,
           repoRoot: env.workspace,
@@ -467,6 +469,9 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             inputs.domain!,
             "rollback-check refused: it needs github-token and GITHUB_RUN_ID to look for a rollback of the domain that is already open; run it from the rollback workflow with `permissions: actions: read`",
           );
+        const { GitHubRuns } = await import("./adapters/github-runs");
+        const { openRollbackOf } = await import("./approval-requests");
+        const { checkRollback } = await import("./engine/activate");
         const open = await new GitHubRuns(
           octokit,
           repositoryOf(config, env),
@@ -480,12 +485,14 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return { title, identities: [], notes: [message] };
       }
       case "rollback": {
+        const { runRollback } = await import("./engine/activate");
         const report = await runRollback(ctx, inputs.domain!, inputs.selector!, {
           dryRun: inputs.dryRun,
         });
         return { title, identities: [], timelines: [timelineOf(report)], notes: [report.message] };
       }
       case "retire": {
+        const { runRetire } = await import("./engine/retire");
         const report = await runRetire(ctx, inputs.domain!, inputs.selector!, {
           dryRun: inputs.dryRun,
         });

@@ -54,6 +54,9 @@ export interface KmsKeyCustodyOptions {
   keyId: string;
 }
 
+/** What the key store asks of custody; the action loads KMS on first use (context.ts). */
+export type KeyCustody = Pick<KmsKeyCustody, "keyArn" | "generate" | "unwrap">;
+
 export class KmsKeyCustody {
   private readonly client: KMSClient;
   private readonly keyId: string;

@@ -42,7 +42,7 @@ import {
 import type { DkimKeyPair } from "../engine/keys";
 import { KeyFormatError, operatorKeyToSesPrivateKey, publicKeyFingerprint } from "../engine/keys";
 import type { KeyOrigin, KeyState, KeyStorePort, StoredKey } from "../engine/ports";
-import { KmsCustodyError, keyContext, type KmsKeyCustody } from "./kms";
+import { KmsCustodyError, keyContext, type KeyCustody } from "./kms";
 import {
   TAG_ACTIVATED_AT,
   TAG_CREATED_AT,
@@ -91,7 +91,7 @@ export interface SecretsKeyStoreOptions {
   /** Called with the private key the moment it is read, before anything else sees it (e.g. `core.setSecret`). */
   onSecret?: (value: string) => void;
   /** KMS custody: makes 2048-bit keys (planner) and unwraps them (activator). */
-  custody?: KmsKeyCustody;
+  custody?: KeyCustody;
 }
 
 export class KeyStoreError extends Error {
@@ -122,7 +122,7 @@ export class SecretsKeyStore implements KeyStorePort {
   private readonly kmsKeyId: string;
   private readonly prefix: string;
   private readonly onSecret: (value: string) => void;
-  private readonly custody?: KmsKeyCustody;
+  private readonly custody?: KeyCustody;
 
   constructor(options: SecretsKeyStoreOptions) {
     if (!options.kmsKeyId)
