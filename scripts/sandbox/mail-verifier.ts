@@ -8,6 +8,9 @@
  */
 import { parentPort } from "node:worker_threads";
 import { dkimVerify } from "mailauth";
+import { cacheMailauthKeyParsing } from "./key-cache";
+
+cacheMailauthKeyParsing();
 
 export interface VerifyRequest {
   id: number;

@@ -8,7 +8,7 @@
  * an expected swap (`dense`), so a break in signing shows in the figures.
  */
 import { randomUUID } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { SendEmailCommand, SESv2Client } from "@aws-sdk/client-sesv2";
@@ -125,7 +125,7 @@ export class MailStream {
     const answers: Record<string, TxtAnswer> = {};
     for (const name of signatureKeyNames(sent.raw)) answers[name] = await this.resolve(name);
     this.verdicts.push(
-      this.verifier.verify({ raw: sent.raw, domain, answers, curTime: at }).then((res) => {
+      this.verifier.verify({ raw: sent.raw, domain, answers, curTime: at }).then(async (res) => {
         if (res.verdict === "pass") stats.verified++;
         else if (res.verdict === "unsigned") {
           stats.unsigned++;
@@ -137,7 +137,8 @@ export class MailStream {
           );
         }
         const name = `${String(seq).padStart(6, "0")}-${domain}-${region}-${res.verdict}.eml`;
-        writeFileSync(join(this.opts.mailDir, name), sent.raw);
+        // Written off the event loop (libuv's pool); close() waits for every write.
+        await writeFile(join(this.opts.mailDir, name), sent.raw);
       }),
     );
     this.nextAt.set(domain, at + (this.opts.dense(domain, at) ? 10 * MINUTE_MS : 6 * HOUR_MS));
@@ -218,9 +219,12 @@ class MailVerifierPool {
   verify(req: Omit<VerifyRequest, "id">): Promise<VerifyResponse> {
     if (this.broken) return Promise.reject(this.broken);
     const id = this.next++;
+    // The message's own bytes, moved to the worker: a Buffer is often a view of
+    // a larger pooled ArrayBuffer, which postMessage would otherwise copy whole.
+    const raw = new Uint8Array(req.raw);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...req, id });
+      this.worker.postMessage({ ...req, raw, id }, [raw.buffer]);
     });
   }
   async close(): Promise<void> {
