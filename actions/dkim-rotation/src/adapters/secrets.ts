@@ -42,7 +42,8 @@ import {
 import type { DkimKeyPair } from "../engine/keys";
 import { KeyFormatError, operatorKeyToSesPrivateKey, publicKeyFingerprint } from "../engine/keys";
 import type { KeyOrigin, KeyState, KeyStorePort, StoredKey } from "../engine/ports";
-import { KmsCustodyError, keyContext, type KeyCustody } from "./kms";
+import type { KeyCustody } from "./kms";
+import { KmsCustodyError, keyContext } from "./kms-context";
 import {
   TAG_ACTIVATED_AT,
   TAG_CREATED_AT,
