@@ -164,6 +164,7 @@ export class MailStream {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.verifier.flush();
     await Promise.all(this.verdicts);
     await this.verifier.close();
     for (const c of this.clients.values()) c.destroy();
@@ -186,6 +187,9 @@ function signatureKeyNames(raw: Buffer): string[] {
   return names;
 }
 
+/** Messages per postMessage to the verifier (the DNS answers travel with each). */
+const VERIFY_BATCH = 64;
+
 /** One worker thread running mailauth, so verification uses the second core. */
 class MailVerifierPool {
   private readonly worker: Worker;
@@ -194,6 +198,7 @@ class MailVerifierPool {
     { resolve: (r: VerifyResponse) => void; reject: (e: Error) => void }
   >();
   private next = 0;
+  private queue: VerifyRequest[] = [];
   private broken?: Error;
   constructor() {
     // Workers do not inherit tsx's loader hooks on Node 20: register them first.
@@ -202,9 +207,11 @@ class MailVerifierPool {
       `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`,
       { eval: true },
     );
-    this.worker.on("message", (r: VerifyResponse) => {
-      this.waiting.get(r.id)?.resolve(r);
-      this.waiting.delete(r.id);
+    this.worker.on("message", (batch: VerifyResponse[]) => {
+      for (const r of batch) {
+        this.waiting.get(r.id)?.resolve(r);
+        this.waiting.delete(r.id);
+      }
     });
     const fail = (err: Error) => {
       this.broken = new Error(`mail verifier worker stopped: ${err.message}`);
@@ -224,8 +231,22 @@ class MailVerifierPool {
     const raw = new Uint8Array(req.raw);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...req, raw, id }, [raw.buffer]);
+      this.queue.push({ ...req, raw, id });
+      if (this.queue.length >= VERIFY_BATCH) this.flush();
     });
+  }
+  /**
+   * Hand the queued messages to the worker in one postMessage: each post was
+   * a measurable cost on the main thread, and verdicts are read only at close.
+   */
+  flush(): void {
+    if (!this.queue.length) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.worker.postMessage(
+      batch,
+      batch.map((r) => r.raw.buffer as ArrayBuffer),
+    );
   }
   async close(): Promise<void> {
     this.broken = new Error("mail verifier closed");
