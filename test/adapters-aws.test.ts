@@ -11,11 +11,11 @@ import {
   type AwsEmulator,
   type TxtLookupResult,
 } from "../scripts/sandbox/aws-emulator";
+import { SesAdapter } from "../actions/dkim-rotation/src/adapters/ses";
 import {
   createAwsClients,
-  SesAdapter,
   type AwsClients,
-} from "../actions/dkim-rotation/src/adapters/ses";
+} from "../actions/dkim-rotation/src/adapters/aws-clients";
 import { SecretsKeyStore } from "../actions/dkim-rotation/src/adapters/secrets";
 import { CloudWatchMetrics } from "../actions/dkim-rotation/src/adapters/cloudwatch";
 import { RegionPacer } from "../actions/dkim-rotation/src/adapters/pacer";

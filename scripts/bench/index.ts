@@ -15,6 +15,7 @@
  *   keys      RSA-2048: engine vs `openssl genrsa -traditional 2048`
  *   startup   the action bundle running `status` vs `node -e 0`
  *   rotation  the sandbox, pipeline vs naive: unsigned minutes per rotation
+ *   sandbox   the default sandbox run as a user runs it, timed (median of --sandbox-repeats)
  */
 import { writeFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
@@ -28,7 +29,13 @@ import {
 } from "./fleet";
 import { measureKeys, type KeyFigures } from "./keys";
 import { measureCustody, type CustodyFigures } from "./custody";
-import { measureStartup, type StartupFigures } from "./startup";
+import { measureStartup, STARTUP_GOAL_MS, type StartupFigures } from "./startup";
+import {
+  measureSandboxTime,
+  SANDBOX_GOAL_SECONDS,
+  SANDBOX_MEMORY_GOAL_MB,
+  type SandboxTimeFigures,
+} from "./sandbox-time";
 import { measureRotation, type RotationFigures } from "./rotation";
 import { measureScale, renderScale, scaleGoals, type ScaleFigures } from "./scale";
 import {
@@ -50,6 +57,7 @@ export const SECTIONS = [
   "custody",
   "startup",
   "rotation",
+  "sandbox",
 ] as const;
 export type Section = (typeof SECTIONS)[number];
 
@@ -71,6 +79,7 @@ export interface BenchOptions {
   dnsSelectors: number;
   dnsConcurrency: number;
   startupRepeats: number;
+  sandboxRepeats: number;
   years: number;
   /** Fleet sizes of the scale section (plan and verify with 0 and `scaleDue` due). */
   scaleSizes: number[];
@@ -112,6 +121,7 @@ export interface BenchReport {
   custody?: CustodyFigures;
   startup?: StartupFigures;
   rotation?: RotationFigures;
+  sandbox?: SandboxTimeFigures;
   goals: Goal[];
 }
 
@@ -184,6 +194,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     .option("--dns-selectors <n>", "selectors to verify in the DNS section", positiveInt)
     .option("--dns-concurrency <n>", "verifications in flight", positiveInt, 64)
     .option("--startup-repeats <n>", "repeats of the start-up comparison", positiveInt)
+    .option("--sandbox-repeats <n>", "runs of the timed default sandbox (median)", positiveInt)
     .option("--years <n>", "simulated years for the rotation section", (v) => {
       const n = Number(v);
       if (!(n > 0 && n <= 5)) throw new InvalidArgumentError("must be 0–5 years");
@@ -213,6 +224,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     dnsSelectors?: number;
     dnsConcurrency: number;
     startupRepeats?: number;
+    sandboxRepeats?: number;
     years?: number;
     scaleSizes?: number[];
     scaleDue: number;
@@ -241,6 +253,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     dnsSelectors: o.dnsSelectors ?? (smoke ? 100 : 1000),
     dnsConcurrency: o.dnsConcurrency,
     startupRepeats: o.startupRepeats ?? repeats,
+    sandboxRepeats: o.sandboxRepeats ?? (smoke ? 1 : 3),
     // 0.37 years (135 days) still holds one rotation per domain (day ~114, live by ~131).
     years: o.years ?? (smoke ? 0.37 : 2),
     scaleSizes: o.scaleSizes ?? (smoke ? [50] : [1000, 10000]),
@@ -484,17 +497,35 @@ function evaluateGoals(r: BenchReport): Goal[] {
     goals.push({
       section: "startup",
       name: "action status (1 identity) over node -e 0",
-      goal: "≤ 300 ms",
+      goal: `≤ ${STARTUP_GOAL_MS} ms`,
       value: `+${r.startup.addedMs} ms (× ${r.startup.ratio})`,
-      met: r.startup.addedMs <= 300,
+      met: r.startup.addedMs <= STARTUP_GOAL_MS,
     });
     goals.push({
       section: "startup",
-      name: "bundle size",
+      name: "bundle size (dist/*.js, every chunk)",
       goal: "≤ 2 MB",
       value: `${r.startup.bundleMB} MB`,
       met: r.startup.bundleBytes <= 2e6,
     });
+  }
+  if (r.sandbox) {
+    const sb = r.sandbox;
+    goals.push({
+      section: "sandbox",
+      name: `default sandbox (${sb.years} years), median of ${sb.repeats} (before: ${sb.beforeWallSeconds} s)`,
+      goal: `≤ ${SANDBOX_GOAL_SECONDS} s`,
+      value: `${sb.medianWallSeconds} s${sb.medianCpuSeconds === undefined ? "" : ` (CPU ${sb.medianCpuSeconds} s)`}`,
+      met: sb.medianWallSeconds <= SANDBOX_GOAL_SECONDS,
+    });
+    if (sb.maxRssMB !== undefined)
+      goals.push({
+        section: "sandbox",
+        name: "default sandbox, peak memory",
+        goal: `< ${SANDBOX_MEMORY_GOAL_MB} MB`,
+        value: `${sb.maxRssMB} MB`,
+        met: sb.maxRssMB < SANDBOX_MEMORY_GOAL_MB,
+      });
   }
   if (r.rotation) {
     const p = r.rotation.pipeline;
@@ -686,7 +717,25 @@ export function renderTables(r: BenchReport): string {
           ["node -e 0", st.nodeMedianMs, st.nodeRunsMs.join(" ")],
         ],
       ),
-      `added ${st.addedMs} ms (× ${st.ratio}); bundle ${st.bundleMB} MB (${st.bundleBytes} bytes); decision: ${st.decision}`,
+      `added ${st.addedMs} ms (× ${st.ratio}); bundle ${st.bundleMB} MB (${st.bundleBytes} bytes in ${st.bundleFiles} files, every chunk); status loads ${st.loadedMB} MB (the entry and the chunks it imports statically); decision: ${st.decision}`,
+      "",
+    );
+  }
+  if (r.sandbox) {
+    const sb = r.sandbox;
+    out.push(
+      `SANDBOX — ${sb.command}, ${sb.repeats} run(s) in a child process`,
+      table(
+        ["run", "wall s", "CPU s (user+sys)", "peak MB", "verdict"],
+        sb.runs.map((x, i) => [
+          i + 1,
+          x.wallSeconds,
+          x.cpuSeconds ?? "",
+          x.maxRssMB ?? "",
+          x.verdict.slice(0, 60),
+        ]),
+      ),
+      `median ${sb.medianWallSeconds} s wall${sb.medianCpuSeconds === undefined ? "" : `, ${sb.medianCpuSeconds} s CPU`}; before issue 27: ${sb.beforeWallSeconds} s on a quiet machine`,
       "",
     );
   }
@@ -842,6 +891,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   if (want("custody")) report.custody = await measureCustody({ keys: opts.keys });
   if (want("rotation"))
     report.rotation = await measureRotation({ years: opts.years, parallel: opts.smoke });
+  if (want("sandbox"))
+    report.sandbox = await measureSandboxTime({ years: opts.years, repeats: opts.sandboxRepeats });
   report.goals = evaluateGoals(report);
   report.durationSeconds = round((performance.now() - t0) / 1000, 1);
   return report;

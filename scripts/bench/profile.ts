@@ -14,14 +14,14 @@
  *    with a `// node_modules/<pkg>/…` comment).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { build } from "esbuild";
 import { actionBuildOptions } from "../action-bundle.mjs";
 import { progress, round, table } from "./common";
 import { REPO_ROOT } from "./fleet";
-import { BUNDLE } from "./startup";
+import { BUNDLE, bundleSizes } from "./startup";
 import { HOME_REGION, startWorld } from "./world";
 
 interface CpuProfile {
@@ -88,12 +88,13 @@ function selfTime(
   return out;
 }
 
-function phaseOf(frame: CpuProfile["nodes"][number]["callFrame"], bundleName: string): string {
+function phaseOf(frame: CpuProfile["nodes"][number]["callFrame"], bundleDir: string): string {
   if (frame.functionName === "compileSourceTextModule") return "V8 compiles the bundle";
   if (frame.functionName === "(garbage collector)") return "garbage collection";
   if (frame.functionName === "(idle)") return "idle (waiting for I/O: git, the SES call)";
   if (frame.functionName === "(program)") return "V8/Node native (program)";
-  if (frame.url.endsWith(bundleName)) return "bundle code (evaluation and the run)";
+  // The entry and its chunks: every file of the bundle's folder.
+  if (frame.url.includes(`/${bundleDir}/`)) return "bundle code (evaluation and the run)";
   return "Node internals (loader, child_process, http)";
 }
 
@@ -143,29 +144,34 @@ export async function profileStartup(): Promise<StartupProfile> {
       minify: true,
       metafile: true,
     });
-    const output = Object.values(meta.metafile.outputs).find((o) => o.entryPoint)!;
+    // Every chunk, whether status loads it or not (the figure the bench's bundle size counts).
     const bytesBy: Record<string, number> = {};
-    for (const [file, v] of Object.entries(output.inputs))
-      bytesBy[packageOf(file)] = (bytesBy[packageOf(file)] ?? 0) + v.bytesInOutput;
+    for (const output of Object.values(meta.metafile.outputs))
+      for (const [file, v] of Object.entries(output.inputs))
+        bytesBy[packageOf(file)] = (bytesBy[packageOf(file)] ?? 0) + v.bytesInOutput;
     const total = Object.values(bytesBy).reduce((a, b) => a + b, 0);
 
     progress("profile: committed bundle, one status run under --cpu-prof");
     const minDir = join(tmp, "prof-min");
     const minProfile = await runProfiled(BUNDLE, minDir);
-    const phases = selfTime(minProfile, (f) => phaseOf(f, basename(BUNDLE)));
+    const phases = selfTime(minProfile, (f) => phaseOf(f, basename(dirname(BUNDLE))));
 
     progress("profile: unminified build, self time per package");
     await build({ ...BUILD_BASE, outdir: join(tmp, "plain"), minify: false });
     const plain = join(tmp, "plain", "index.js");
-    // esbuild starts each module's code with a `// <path>` comment line.
-    const sections: { line: number; pkg: string }[] = [];
-    readFileSync(plain, "utf8")
-      .split("\n")
-      .forEach((text, line) => {
-        const m = /^\/\/ ((?:node_modules|actions)\/\S+)$/.exec(text);
-        if (m) sections.push({ line, pkg: packageOf(m[1]!) });
-      });
-    const pkgAt = (line: number) => {
+    // esbuild starts each module's code with a `// <path>` comment line, in every chunk.
+    const sectionsOf = new Map<string, { line: number; pkg: string }[]>();
+    for (const f of readdirSync(join(tmp, "plain")).filter((n) => n.endsWith(".js"))) {
+      const sections: { line: number; pkg: string }[] = [];
+      readFileSync(join(tmp, "plain", f), "utf8")
+        .split("\n")
+        .forEach((text, line) => {
+          const m = /^\/\/ ((?:node_modules|actions)\/\S+)$/.exec(text);
+          if (m) sections.push({ line, pkg: packageOf(m[1]!) });
+        });
+      sectionsOf.set(f, sections);
+    }
+    const pkgAt = (sections: { line: number; pkg: string }[], line: number) => {
       let lo = 0;
       let hi = sections.length - 1;
       let found = "(esbuild wrappers, top level)";
@@ -179,14 +185,15 @@ export async function profileStartup(): Promise<StartupProfile> {
       return found;
     };
     const plainProfile = await runProfiled(plain, join(tmp, "prof-plain"));
-    const byPkg = selfTime(plainProfile, (f, line) =>
-      f.url.endsWith("/plain/index.js") && f.functionName !== "compileSourceTextModule"
-        ? pkgAt(line)
-        : phaseOf(f, "index.js"),
-    );
+    const byPkg = selfTime(plainProfile, (f, line) => {
+      const sections = f.url.includes("/plain/") ? sectionsOf.get(basename(f.url)) : undefined;
+      return sections && f.functionName !== "compileSourceTextModule"
+        ? pkgAt(sections, line)
+        : phaseOf(f, "plain");
+    });
     const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
     return {
-      bundleBytes: statSync(BUNDLE).size,
+      bundleBytes: bundleSizes().totalBytes,
       composition: Object.entries(bytesBy)
         .sort((a, b) => b[1] - a[1])
         .slice(0, 12)

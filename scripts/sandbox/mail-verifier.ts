@@ -8,6 +8,9 @@
  */
 import { parentPort } from "node:worker_threads";
 import { dkimVerify } from "mailauth";
+import { cacheMailauthKeyParsing } from "./key-cache";
+
+cacheMailauthKeyParsing();
 
 export interface VerifyRequest {
   id: number;
@@ -30,7 +33,7 @@ interface DkimResult {
   status?: { result?: string; comment?: string };
 }
 
-parentPort?.on("message", async (req: VerifyRequest) => {
+async function verifyOne(req: VerifyRequest): Promise<VerifyResponse> {
   const resolver = async (name: string, rr: string) => {
     const answer = req.answers[name.toLowerCase().replace(/\.$/, "")];
     if (rr !== "TXT" || answer === undefined)
@@ -46,21 +49,21 @@ parentPort?.on("message", async (req: VerifyRequest) => {
     const ours = ((result.results ?? []) as DkimResult[]).filter(
       (r) => r.signingDomain === req.domain,
     );
-    let res: VerifyResponse;
-    if (!ours.length) res = { id: req.id, verdict: "unsigned" };
-    else if (ours.some((r) => r.status?.result === "pass")) res = { id: req.id, verdict: "pass" };
-    else
-      res = {
-        id: req.id,
-        verdict: "fail",
-        detail: `${ours[0]?.status?.result}: ${ours[0]?.status?.comment ?? ""}`,
-      };
-    parentPort!.postMessage(res);
-  } catch (err) {
-    parentPort!.postMessage({
+    if (!ours.length) return { id: req.id, verdict: "unsigned" };
+    if (ours.some((r) => r.status?.result === "pass")) return { id: req.id, verdict: "pass" };
+    return {
       id: req.id,
       verdict: "fail",
-      detail: `verifier error: ${(err as Error).message}`,
-    } satisfies VerifyResponse);
+      detail: `${ours[0]?.status?.result}: ${ours[0]?.status?.comment ?? ""}`,
+    };
+  } catch (err) {
+    return { id: req.id, verdict: "fail", detail: `verifier error: ${(err as Error).message}` };
   }
+}
+
+// Requests come in batches (mail.ts); each batch's verdicts go back together.
+parentPort?.on("message", async (batch: VerifyRequest[]) => {
+  const out: VerifyResponse[] = [];
+  for (const req of batch) out.push(await verifyOne(req));
+  parentPort!.postMessage(out);
 });

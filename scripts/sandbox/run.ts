@@ -24,6 +24,7 @@
  * `--naive` replaces the pipeline with the seed documents' flow (swap SES at
  * once, then ask DNS), to show the damage the hazard does in the same world.
  */
+import { cacheMailauthKeyParsing } from "./key-cache";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -203,6 +204,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
   for (const dir of ["zones", "mail"]) mkdirSync(join(out, dir), { recursive: true });
 
   const wall0 = performance.now();
+  // The emulated SES signs every message with mailauth, which parses the key each time.
+  cacheMailauthKeyParsing();
   const toolRoot = resolve(options.toolRoot ?? TOOL_ROOT);
   const start = options.start ?? new Date("2027-01-04T00:00:00Z");
   const end = addDays(start, Math.round(options.years * 365));

@@ -9,49 +9,36 @@ import { gatedEnvironmentOf, publisherEnvironmentOf, type ProjectConfig } from "
 import { loadConfig } from "./load-config";
 import { InputError, RefusalError, oneLine } from "./engine/errors";
 import { renderReports, statusRows } from "./format";
-import { runReports } from "./engine/dmarc";
 import { describeRollback, rotationInFlight } from "./engine/lifecycle";
-import { ActivationFailedError, type SwapReport } from "./engine/swap";
+import type { SwapReport } from "./engine/swap";
 import {
   findIdentity,
   type ChangeText,
   type EngineContext,
   type Logger,
 } from "./engine/engine-context";
-import { rollbackReadiness, runActivate, runRollback } from "./engine/activate";
-import { rollbackRequest } from "./engine/approval-request";
-import { runPlan } from "./engine/plan";
-import { runRetire } from "./engine/retire";
-import { runVerify } from "./engine/verify";
 import {
   describeSesReads,
   snapshotAll,
   snapshotForVerify,
   type IdentitySnapshot,
 } from "./engine/snapshot";
-import { awaitingAutomaticPublication, followUp, publishMerged } from "./engine/follow-up";
 import type { ChangeRequestPort } from "./engine/ports";
 import { RepoRecords, recordFolderStat } from "./adapters/repo-records";
 import { quote } from "./engine/values";
 import { annotateError } from "./annotations";
 import { buildAwsAdapters, type AwsAdapterOptions } from "./context";
 import { DnsVerifier } from "./adapters/dns";
-import {
-  createOctokit,
-  GitHubChangeRequests,
-  readCodeowners,
-  type GitHubClient,
-  type GitHubPacing,
-} from "./adapters/github";
-import { GitHubRuns } from "./adapters/github-runs";
-import { holdBack, openRollbackOf } from "./approval-requests";
-import { approvalModeOf, requestApprovals, targetsOf } from "./approval-flow";
-import { GitHubApprovalRequests } from "./adapters/github-approvals";
-import { confirmApproval } from "./gate";
-import { doctorGitHub, doctorGitHubSkip, hasFailure, renderDoctor, runDoctor } from "./doctor";
+import type { GitHubClient, GitHubPacing } from "./adapters/github";
+import type { GitHubApprovalRequests } from "./adapters/github-approvals";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
 import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
 import { proofLine, writeJobSummary, type JobSummary } from "./summary";
+
+// Each command's own code (mailauth for activation's probe, Octokit, the
+// planner's key generation, doctor) is loaded by import() only when that
+// command runs: the bundle is split into chunks, and `status` loads none of
+// them (docs/design.md#action-bundle).
 
 /** Markdown PR bodies for the DNS team (the CLI uses plain text). */
 const markdownChangeText: ChangeText = {
@@ -134,11 +121,15 @@ function repositoryOf(config: ProjectConfig, env: RunEnvironment): { owner: stri
 }
 
 /** The approval request PRs of this repository (github.approval: pull-request). */
-function approvalRequestsOf(
+async function approvalRequestsOf(
   octokit: GitHubClient,
   config: ProjectConfig,
   env: RunEnvironment,
-): GitHubApprovalRequests {
+): Promise<GitHubApprovalRequests> {
+  const [{ GitHubApprovalRequests }, { readCodeowners }] = await Promise.all([
+    import("./adapters/github-approvals"),
+    import("./adapters/github"),
+  ]);
   return new GitHubApprovalRequests(octokit, {
     ...repositoryOf(config, env),
     codeowners: readCodeowners(env.workspace),
@@ -146,11 +137,11 @@ function approvalRequestsOf(
   });
 }
 
-function buildContext(
+async function buildContext(
   inputs: ActionInputs,
   config: ProjectConfig,
   env: RunEnvironment,
-): {
+): Promise<{
   ctx: EngineContext;
   octokit?: GitHubClient;
   kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
@@ -158,7 +149,7 @@ function buildContext(
   dmarcReports?: ReturnType<typeof buildAwsAdapters>["dmarcReports"];
   receiving?: ReturnType<typeof buildAwsAdapters>["receiving"];
   close(): void;
-} {
+}> {
   const aws = buildAwsAdapters({
     config,
     endpoint: inputs.awsEndpoint,
@@ -173,18 +164,19 @@ function buildContext(
       : undefined,
   });
   let changes: ChangeRequestPort = noChanges;
-  const octokit = inputs.githubToken
-    ? createOctokit({
-        token: inputs.githubToken,
+  const github = inputs.githubToken ? await import("./adapters/github") : undefined;
+  const octokit = github
+    ? github.createOctokit({
+        token: inputs.githubToken!,
         baseUrl: env.apiUrl,
         pacing: env.githubPacing,
         onWait: (m) => core.info(m),
       })
     : undefined;
-  if (!inputs.dryRun && octokit) {
-    changes = new GitHubChangeRequests(octokit, {
+  if (!inputs.dryRun && github && octokit) {
+    changes = new github.GitHubChangeRequests(octokit, {
       ...repositoryOf(config, env),
-      codeowners: readCodeowners(env.workspace),
+      codeowners: github.readCodeowners(env.workspace),
       onWarning: (m) => core.warning(m),
     });
   }
@@ -263,7 +255,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   // A record folder reached through a link would show reviewers one file and the engine another.
   recordFolderStat(env.workspace, inputs.recordFolder);
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, octokit, kmsRead, caller, dmarcReports, receiving, close } = buildContext(
+  const { ctx, octokit, kmsRead, caller, dmarcReports, receiving, close } = await buildContext(
     inputs,
     config,
     env,
@@ -272,6 +264,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
     if (GATED.has(inputs.command as "activate")) {
+      const { confirmApproval } = await import("./gate");
       core.info(
         await confirmApproval({
           command: inputs.command as "activate",
@@ -302,6 +295,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         };
       }
       case "plan": {
+        const { runPlan } = await import("./engine/plan");
         const { snapshots, outcomes, sesReads } = await runPlan(ctx, {
           apply: !inputs.dryRun,
           domains,
@@ -343,6 +337,9 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return summary;
       }
       case "verify": {
+        const { runVerify } = await import("./engine/verify");
+        const { approvalModeOf, requestApprovals, targetsOf } = await import("./approval-flow");
+        const { awaitingAutomaticPublication, followUp } = await import("./engine/follow-up");
         if (inputs.domain && inputs.selector) {
           // DNS only, against the record on main: this job holds no key-reading role.
           const v = await runVerify(ctx, inputs.domain, inputs.selector, "record");
@@ -396,7 +393,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
               `pull-request approval: ${inputs.dryRun ? "dry run" : "no github-token"}: no approval request opened or updated`,
             );
           } else {
-            const requests = approvalRequestsOf(octokit, config, env);
+            const requests = await approvalRequestsOf(octokit, config, env);
             held.push(
               ...(await requestApprovals(requests, snaps, {
                 event: env.event ?? "",
@@ -414,6 +411,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           for (const h of held) core.info(h);
         } else if (octokit && env.runId && (ready.length || retire.length)) {
           // One approval request per decision: never queue a second one (approval-requests.ts).
+          const { GitHubRuns } = await import("./adapters/github-runs");
+          const { holdBack } = await import("./approval-requests");
           const runs = new GitHubRuns(octokit, repositoryOf(config, env), Number(env.runId));
           const open = await runs.openGatedJobs();
           const failures = env.event === "schedule" ? await runs.recentFailures() : [];
@@ -453,6 +452,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
       case "publish": {
         // Add-only: Route 53 refuses a CREATE over an existing record, so the
         // active record cannot be overwritten (docs/design.md#publishers).
+        const { awaitingAutomaticPublication, publishMerged } = await import("./engine/follow-up");
         const read = await snapshotForVerify(ctx, domains);
         const result = inputs.dryRun
           ? { snapshots: read.snapshots, reports: [] }
@@ -483,6 +483,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return summary;
       }
       case "activate": {
+        const { runActivate } = await import("./engine/activate");
+        const { ActivationFailedError } = await import("./engine/swap");
         const targets =
           inputs.domain && inputs.selector
             ? [{ domain: inputs.domain, selector: inputs.selector }]
@@ -522,6 +524,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         };
       }
       case "doctor": {
+        const { doctorGitHub, doctorGitHubSkip, hasFailure, renderDoctor, runDoctor } =
+          await import("./doctor");
         const checks = await runDoctor({
           ...ctx,
           repoRoot: env.workspace,
@@ -560,6 +564,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return summary;
       }
       case "reports": {
+        const { runReports } = await import("./engine/dmarc");
         // The scheduled report job (docs/design.md#dmarc-aggregate-reports):
         // its role reads the report prefix; the planner's reads nothing there.
         const report = await runReports(ctx, dmarcReports, { dryRun: inputs.dryRun });
@@ -581,6 +586,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         };
       }
       case "rollback-check": {
+        const { approvalModeOf, targetsOf } = await import("./approval-flow");
+        const { rollbackRequest } = await import("./engine/approval-request");
         // Before the gated rollback job is queued (docs/design.md#github-rollback-validation):
         // a second rollback of the domain would cancel or stack on the open one.
         const pullRequestMode = approvalModeOf(config) === "pull-request";
@@ -594,7 +601,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
                 : "rollback-check refused: it needs github-token and GITHUB_SHA to read which rollback the pushed commit approved; run it from the rollback workflow",
             );
           const { rollback } = targetsOf(
-            await approvalRequestsOf(octokit, config, env).addedBy(env.sha),
+            await (await approvalRequestsOf(octokit, config, env)).addedBy(env.sha),
           );
           core.setOutput("rollback", JSON.stringify(rollback));
           const notes = rollback.length
@@ -619,6 +626,9 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             domain,
             "rollback-check refused: it needs github-token and GITHUB_RUN_ID to look for a rollback of the domain that is already open; run it from the rollback workflow with `permissions: actions: read`",
           );
+        const { GitHubRuns } = await import("./adapters/github-runs");
+        const { openRollbackOf } = await import("./approval-requests");
+        const { rollbackReadiness } = await import("./engine/activate");
         const open = await new GitHubRuns(
           octokit,
           repositoryOf(config, env),
@@ -640,7 +650,9 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             identities: [],
             notes: [found.message, "dry run: no rollback request opened"],
           };
-        const asked = await approvalRequestsOf(octokit, config, env).request(
+        const asked = await (
+          await approvalRequestsOf(octokit, config, env)
+        ).request(
           rollbackRequest(found.lc, selector, found.dns, found.publicKey, inputs.reason!),
           env.event ?? "",
         );
@@ -651,12 +663,14 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
         return { title, identities: [], notes: [found.message, note] };
       }
       case "rollback": {
+        const { runRollback } = await import("./engine/activate");
         const report = await runRollback(ctx, inputs.domain!, inputs.selector!, {
           dryRun: inputs.dryRun,
         });
         return { title, identities: [], timelines: [timelineOf(report)], notes: [report.message] };
       }
       case "retire": {
+        const { runRetire } = await import("./engine/retire");
         const report = await runRetire(ctx, inputs.domain!, inputs.selector!, {
           dryRun: inputs.dryRun,
         });

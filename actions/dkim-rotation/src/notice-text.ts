@@ -10,7 +10,7 @@
 import { isoDate } from "./engine/clock";
 import { describeRollback } from "./engine/lifecycle";
 import { digCommands, type NoticeFacts } from "./engine/notify";
-import { rotationBranch } from "./adapters/github";
+import { rotationBranch } from "./adapters/branches";
 
 /** SNS Subject: ASCII, no line breaks, under 100 characters (SNS Publish API reference). */
 export const SUBJECT_MAX = 99;

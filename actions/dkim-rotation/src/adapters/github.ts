@@ -25,42 +25,19 @@ import Bottleneck from "bottleneck/light.js";
 import { CODEOWNERS_PATHS, codeownersFor } from "../engine/codeowners";
 import { RefusalError } from "../engine/errors";
 import type { ChangeRequestPort } from "../engine/ports";
-import { RECORD_DIR, recordPath } from "../engine/record";
+import { botBranchChange, DEFAULT_LABELS, retirementBranch, rotationBranch } from "./branches";
 
-export const ROTATION_BRANCH_PREFIX = "dkim";
-export const RETIREMENT_BRANCH_PREFIX = "dkim-retire";
-export const DEFAULT_LABELS = ["dkim", "dns-change"];
-
-export function rotationBranch(domain: string, selector: string): string {
-  return `${ROTATION_BRANCH_PREFIX}/${domain}/${selector}`;
-}
-
-export function retirementBranch(domain: string, selector: string): string {
-  return `${RETIREMENT_BRANCH_PREFIX}/${domain}/${selector}`;
-}
-
-export function rotationTitle(domain: string, selector: string): string {
-  return `DKIM rotation: ${domain} → ${selector}`;
-}
-
-/**
- * The one change a bot branch may hold, from its name alone: `dkim/<domain>/<selector>`
- * adds `<folder>/<domain>/<selector>.zone`, `dkim-retire/<domain>/<selector>` removes
- * it (docs/design.md#bot-branches). Undefined for any other branch.
- */
-export function botBranchChange(
-  branch: string,
-  folder: string = RECORD_DIR,
-): { kind: "rotation" | "retirement"; domain: string; selector: string; path: string } | undefined {
-  for (const [kind, prefix] of [
-    ["rotation", ROTATION_BRANCH_PREFIX],
-    ["retirement", RETIREMENT_BRANCH_PREFIX],
-  ] as const) {
-    const m = new RegExp(`^${prefix}/([^/]+)/([^/]+)$`).exec(branch);
-    if (m) return { kind, domain: m[1]!, selector: m[2]!, path: recordPath(m[1]!, m[2]!, folder) };
-  }
-  return undefined;
-}
+// The branch names live apart from Octokit so that modules every command loads
+// (record files, notice text) do not load Octokit (docs/design.md#action-bundle).
+export {
+  ROTATION_BRANCH_PREFIX,
+  RETIREMENT_BRANCH_PREFIX,
+  DEFAULT_LABELS,
+  rotationBranch,
+  retirementBranch,
+  rotationTitle,
+  botBranchChange,
+} from "./branches";
 
 export function retirementTitle(domain: string, selector: string): string {
   return `DKIM retirement: ${domain} ← ${selector}`;
@@ -87,7 +64,7 @@ export function readCodeowners(root: string): string | undefined {
 }
 
 /** Octokit with GitHub's retry and throttling plugins (docs/design.md#github-rate-limits). */
-const PacedOctokit = Octokit.plugin(retry, throttling);
+const PacedOctokit = /* @__PURE__ */ Octokit.plugin(retry, throttling);
 export type GitHubClient = InstanceType<typeof PacedOctokit>;
 
 export interface GitHubPacing {

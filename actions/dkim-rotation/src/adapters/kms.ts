@@ -22,12 +22,13 @@ import {
   publicKeyFingerprint,
 } from "../engine/keys";
 
+// Apart from the KMS client, so that the key store (which every command loads)
+// does not load KMS (docs/design.md#action-bundle).
+import { keyContext, KmsCustodyError } from "./kms-context";
+export { keyContext, KmsCustodyError };
+
 /** The only KeyPairSpec we ask for: SES accepts RSA 1024 or 2048, and KMS has no 1024. */
 export const KMS_KEY_PAIR_SPEC = "RSA_2048";
-
-export function keyContext(domain: string, selector: string): Record<string, string> {
-  return { domain, selector };
-}
 
 /** A key pair as KMS hands it to the planner: public parts and a ciphertext only. */
 export interface WrappedKeyPair {
@@ -41,18 +42,14 @@ export interface WrappedKeyPair {
   ciphertext: string;
 }
 
-export class KmsCustodyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "KmsCustodyError";
-  }
-}
-
 export interface KmsKeyCustodyOptions {
   client: KMSClient;
   /** Key id, ARN or alias of the project's symmetric key. */
   keyId: string;
 }
+
+/** What the key store asks of custody; the action loads KMS on first use (context.ts). */
+export type KeyCustody = Pick<KmsKeyCustody, "keyArn" | "generate" | "unwrap">;
 
 export class KmsKeyCustody {
   private readonly client: KMSClient;

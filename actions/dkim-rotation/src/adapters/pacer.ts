@@ -5,7 +5,7 @@
  * per Region, and the limit cannot be raised (SES v2 quotas). A fleet of
  * identities must therefore queue its calls rather than lean on retries:
  * throttled calls still count, so retry storms make everyone slower. The SDK's
- * `retryMode: "adaptive"` (see `createAwsClients`) stays as the safety net for
+ * `retryMode: "adaptive"` (see `awsClientConfig`) stays as the safety net for
  * throttles we could not foresee (another job using the same account).
  *
  * Each key is paced independently; callers reserve start slots in arrival

@@ -20,7 +20,7 @@ import { InputError } from "../engine/errors";
 import type { RecordOnMain } from "../engine/ports";
 import { recordFolderOf, RECORD_DIR } from "../engine/record";
 import { quote } from "../engine/values";
-import { botBranchChange } from "./github";
+import { botBranchChange } from "./branches";
 import {
   duplicateKeyError,
   parseFor,

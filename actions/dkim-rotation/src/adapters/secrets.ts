@@ -42,7 +42,8 @@ import {
 import type { DkimKeyPair } from "../engine/keys";
 import { KeyFormatError, operatorKeyToSesPrivateKey, publicKeyFingerprint } from "../engine/keys";
 import type { KeyOrigin, KeyState, KeyStorePort, StoredKey } from "../engine/ports";
-import { KmsCustodyError, keyContext, type KmsKeyCustody } from "./kms";
+import type { KeyCustody } from "./kms";
+import { KmsCustodyError, keyContext } from "./kms-context";
 import {
   TAG_ACTIVATED_AT,
   TAG_CREATED_AT,
@@ -92,7 +93,7 @@ export interface SecretsKeyStoreOptions {
   /** Called with the private key the moment it is read, before anything else sees it (e.g. `core.setSecret`). */
   onSecret?: (value: string) => void;
   /** KMS custody: makes 2048-bit keys (planner) and unwraps them (activator). */
-  custody?: KmsKeyCustody;
+  custody?: KeyCustody;
 }
 
 export class KeyStoreError extends Error {
@@ -123,7 +124,7 @@ export class SecretsKeyStore implements KeyStorePort {
   private readonly kmsKeyId: string;
   private readonly prefix: string;
   private readonly onSecret: (value: string) => void;
-  private readonly custody?: KmsKeyCustody;
+  private readonly custody?: KeyCustody;
 
   constructor(options: SecretsKeyStoreOptions) {
     if (!options.kmsKeyId)

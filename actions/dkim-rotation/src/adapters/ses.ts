@@ -8,10 +8,6 @@
  * verify it — which would leave mail unsigned for 72 h and then FAILED — so
  * anything but base64 PKCS#1 DER of 1024/2048 bits is refused before the call.
  */
-import { SNSClient } from "@aws-sdk/client-sns";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SESClient } from "@aws-sdk/client-ses";
-import { Route53Client } from "@aws-sdk/client-route-53";
 import {
   GetEmailIdentityCommand,
   PutEmailIdentityDkimSigningAttributesCommand,
@@ -19,10 +15,6 @@ import {
   type GetEmailIdentityCommandOutput,
   type SESv2ClientConfig,
 } from "@aws-sdk/client-sesv2";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
-import { STSClient } from "@aws-sdk/client-sts";
-import { KMSClient } from "@aws-sdk/client-kms";
 import { RefusalError } from "../engine/errors";
 import { KeyFormatError, parseSesPrivateKey } from "../engine/keys";
 import type { SesDkimStatus, SesIdentityState, SesPort } from "../engine/ports";
@@ -201,14 +193,10 @@ export interface AwsClientsOptions {
   retryStrategy?: SESv2ClientConfig["retryStrategy"];
   /** Regions that hold the SES identities. */
   regions: string[];
-  /** The canary's receiving Region: an S3 client there (docs/design.md#canary). */
-  receivingRegion?: string;
   /** Region of the key store and the metrics (the stack's home Region). Default: the first of `regions`. */
   homeRegion?: string;
   /** Custom endpoint (the sandbox emulator); AWS's own endpoints when absent. */
   endpoint?: string;
-  /** The Region of the DMARC report bucket (`dmarcReports.region`): an S3 client there when set. */
-  s3Region?: string;
   /** Static credentials (the sandbox); the default provider chain (OIDC role) when absent. */
   credentials?: SESv2ClientConfig["credentials"];
   /** SDK attempts per call, including the first (default 5). */
@@ -221,35 +209,13 @@ export interface AwsClientsOptions {
   requestTimeoutMs?: number;
 }
 
-export interface AwsClients {
-  ses: Map<string, SESv2Client>;
-  secrets: SecretsManagerClient;
-  /** In the home Region, beside the secrets it wraps keys for. */
-  kms: KMSClient;
-  cloudwatch: CloudWatchClient;
-  /** GetCallerIdentity: doctor, and the account of the notification topic's ARN. */
-  sts: STSClient;
-  /** Notifications, in the home Region where infra/ makes the topic. */
-  sns: SNSClient;
-  /** Route 53 is global: the SDK signs for us-east-1 (AWS General Reference, Route 53 endpoints). */
-  route53: Route53Client;
-  /** DMARC reports' bucket, in the receiving Region (only with `s3Region`); its Region may differ from the canary's. */
-  reportsS3?: S3Client;
-  /** Path-style against a custom endpoint (the emulator), virtual-hosted against AWS. */
-  s3?: S3Client;
-  /** SES v1 (receipt rules) in the receiving Region, for doctor. */
-  sesReceiving?: SESClient;
-}
-
 /**
- * Build real SDK clients. `retryMode: "adaptive"` adds client-side rate
- * limiting that backs off on throttling errors (TooManyRequestsException),
- * behind the RegionPacer that should make them rare.
+ * What every client of the project shares: the retry strategy, the
+ * per-attempt timeout, the endpoint and the credentials. One derivation for
+ * `createAwsClients` and for the action's clients made on first use (context.ts).
  */
-export function createAwsClients(options: AwsClientsOptions): AwsClients {
-  if (options.regions.length === 0)
-    throw new Error("createAwsClients: at least one Region is required");
-  const common = {
+export function awsClientConfig(options: Omit<AwsClientsOptions, "regions" | "homeRegion">) {
+  return {
     // A given strategy replaces the SDK's adaptive mode (whose limiter and
     // backoff work in real seconds) and its attempt count.
     ...(options.retryStrategy
@@ -263,34 +229,7 @@ export function createAwsClients(options: AwsClientsOptions): AwsClients {
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
   };
-  const home = options.homeRegion ?? (options.regions[0] as string);
-  return {
-    ses: new Map(options.regions.map((region) => [region, new SESv2Client({ ...common, region })])),
-    secrets: new SecretsManagerClient({ ...common, region: home }),
-    kms: new KMSClient({ ...common, region: home }),
-    cloudwatch: new CloudWatchClient({ ...common, region: home }),
-    sts: new STSClient({ ...common, region: home }),
-    sns: new SNSClient({ ...common, region: home }),
-    route53: new Route53Client({ ...common, region: "us-east-1" }),
-    ...(options.s3Region
-      ? {
-          // An endpoint override (the emulator) has no bucket subdomains: path-style.
-          reportsS3: new S3Client({
-            ...common,
-            region: options.s3Region,
-            forcePathStyle: !!options.endpoint,
-          }),
-        }
-      : {}),
-    ...(options.receivingRegion
-      ? {
-          s3: new S3Client({
-            ...common,
-            region: options.receivingRegion,
-            forcePathStyle: options.endpoint !== undefined,
-          }),
-          sesReceiving: new SESClient({ ...common, region: options.receivingRegion }),
-        }
-      : {}),
-  };
 }
+
+/** Route 53 is global: the SDK signs for us-east-1 (AWS General Reference, Route 53 endpoints). */
+export const ROUTE53_SIGNING_REGION = "us-east-1";

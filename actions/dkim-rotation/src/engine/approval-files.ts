@@ -6,7 +6,7 @@
  * derivation of that file's path, its bot branch and its contents: the verify
  * job that writes the request and the gate that reads it back both use them.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** The decisions a gated job carries out. */
 export const APPROVAL_KINDS = ["activate", "retire", "rollback"] as const;

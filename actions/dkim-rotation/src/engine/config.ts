@@ -10,7 +10,7 @@
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { domainToASCII, domainToUnicode } from "node:url";
-import { z } from "zod";
+import * as z from "zod";
 import { canarySchema, type CanaryConfig } from "./canary-config";
 import { InputError } from "./errors";
 import { SES_SELECTOR_PATTERN } from "./selector";

@@ -11,7 +11,10 @@
  *
  * The probe never leaves this process; only verdicts are reported.
  */
-import { dkimSign, dkimVerify } from "mailauth";
+// mailauth's DKIM modules only: its index also loads SPF, DMARC, ARC sealing
+// and BIMI (VMC certificates), which the probe never uses (docs/design.md#action-bundle).
+import { dkimSign } from "mailauth/lib/dkim/sign";
+import { dkimVerify } from "mailauth/lib/dkim/verify";
 import { sesPrivateKeyToPem } from "./keys";
 import type { NameserverCheck } from "./ports";
 
