@@ -164,6 +164,8 @@ export class MailStream {
 
   /** Every verdict so far (the receivers' daily reports count them). */
   async settle(): Promise<void> {
+    // Verdicts wait in the worker's batch until it fills; waiting for them needs the batch sent.
+    this.verifier.flush();
     await Promise.all(this.verdicts);
   }
 
