@@ -50,6 +50,9 @@ async function buildOnce(outdir) {
     outdir,
     minify: true,
     sourcemap: false,
+    // Chunk names hash the modules' paths: a checkout whose node_modules is a
+    // link (a git worktree) must name them as a fresh clone does.
+    preserveSymlinks: true,
     logLevel: "warning",
   });
 }
