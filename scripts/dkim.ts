@@ -66,6 +66,7 @@ import { registerAdopt } from "./dkim-adopt";
 import { ALERT_EXIT_CODE, handle, runCli, type CommandOutcome } from "./cli-contract";
 import { bashCompletion, zshCompletion } from "./completion";
 import { sandboxOutProblem } from "./sandbox/out-dir";
+import { ProgressLine } from "./progress";
 import packageJson from "../package.json" with { type: "json" };
 
 interface GlobalOptions {
@@ -142,8 +143,10 @@ function endpointArg(value: string): string {
   // the raw value, password included; readEndpoint's problem shows it redacted.
   if ("problem" in e)
     throw new InputError({
-      file: "argv",
-      field: "--endpoint",
+      // The value may come from the environment (world.env): say so.
+      ...(value === process.env.AWS_ENDPOINT_URL
+        ? { file: "environment", field: "AWS_ENDPOINT_URL (--endpoint)" }
+        : { file: "argv", field: "--endpoint" }),
       problem: e.problem,
       hint: "e.g. http://127.0.0.1:4566",
     });
@@ -262,12 +265,17 @@ export function buildProgram(): Command {
         `Exit codes: 0 ok, 1 failure, 2 bad input (nothing written), 3 refused (precondition not met; safe to re-run), 4 activation rolled back, 5 another run holds the domain's lock, ${ALERT_EXIT_CODE} an ALERT with --fail-on-alert.\n` +
         "With --json, stdout is exactly one JSON document (schema ses-dkim-rotation/cli/v1) for every outcome, errors included.",
     )
-    .option(
-      "-c, --config <file>",
-      "Pulumi stack file holding <project>:identities",
-      DEFAULT_CONFIG_FILE,
+    // The environment's values (a served world's world.env sets them) come after the flags.
+    .addOption(
+      new Option("-c, --config <file>", "Pulumi stack file holding <project>:identities")
+        .env("DKIM_CONFIG")
+        .default(DEFAULT_CONFIG_FILE),
     )
-    .option("--repo <dir>", "checkout whose record folder holds the record files on main", ".")
+    .addOption(
+      new Option("--repo <dir>", "checkout whose record folder holds the record files on main")
+        .env("DKIM_REPO")
+        .default("."),
+    )
     .option(
       "--record-folder <dir>",
       "folder of the record files, relative to --repo",
@@ -279,8 +287,10 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         "--endpoint <url>",
-        "AWS endpoint override (the sandbox emulator); real AWS when absent",
-      ).argParser(endpointArg),
+        "AWS endpoint override (the emulator of `npm run world` or the sandbox); real AWS when absent",
+      )
+        .env("AWS_ENDPOINT_URL")
+        .argParser(endpointArg),
     )
     .addOption(
       new Option(
@@ -592,6 +602,7 @@ export function buildProgram(): Command {
             });
           const quiet = g().json;
           const lines: string[] = [];
+          const progress = new ProgressLine(process.stderr, { json: quiet });
           // Loaded on demand: the sandbox pulls in the emulator and mailauth, which
           // every other command would otherwise pay for at start-up.
           const { runSandbox, publicationLine } = await import("./sandbox/run");
@@ -603,11 +614,15 @@ export function buildProgram(): Command {
             easyDkimSwitchBack: o.easyDkimSwitchBack,
             publisher: o.publisher,
             ...(o.faults !== undefined ? { faults: { rate: o.faults, seed: o.seed } } : {}),
-            print: quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
-            progress: (line) =>
-              process.stderr.isTTY ? process.stderr.write(`\r${line}   `) : undefined,
-          });
-          if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+            print: quiet
+              ? undefined
+              : (line) => {
+                  // A timeline line replaces the progress line, which the next update redraws.
+                  progress.clear();
+                  process.stdout.write(`${line}\n`);
+                },
+            progress: (line) => progress.update(line),
+          }).finally(() => progress.clear());
           lines.push(
             "",
             `messages ${report.messages}  verified ${report.verified}  unsigned ${report.unsigned}  failed ${report.failed}`,
@@ -629,7 +644,7 @@ export function buildProgram(): Command {
             );
           lines.push(
             `${report.ok ? "PASS" : "FAIL"}: ${report.verdict}`,
-            `artifacts: ${resolve(o.out)}/{report.json,report.md,report.html,zones/,mail/}`,
+            `artifacts: ${resolve(o.out)}/{report.json,report.md,report.html,timeline.txt,timeline.json,zones/,mail/}`,
           );
           return {
             result: report,

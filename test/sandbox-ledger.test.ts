@@ -7,6 +7,7 @@ import { expect } from "chai";
 import type { ProjectConfig } from "../actions/dkim-rotation/src/engine/config";
 import type { GitHubFake } from "../scripts/github-fake";
 import type { AwsEmulator } from "../scripts/sandbox/aws-emulator";
+import { timelineLine } from "../scripts/sandbox/timeline";
 import { Ledger } from "../scripts/sandbox/ledger";
 import type { JobRecord, RunRecord } from "../scripts/workflow-runner";
 
@@ -26,7 +27,16 @@ describe("sandbox ledger: failed runs and their retries", () => {
     clock: { now: () => new Date(t), sleep: async () => {} },
     environment: "dkim-production",
     naive: false,
-    print: (l) => printed.push(l),
+    event: (e) =>
+      printed.push(
+        timelineLine({
+          ...e,
+          time: new Date(e.at).toISOString(),
+          domain: null,
+          selector: null,
+          regions: [],
+        }),
+      ),
     onSecret: () => {},
     expectSwap: () => {},
   });

@@ -5,6 +5,7 @@
  */
 import { cpus, loadavg, totalmem, platform, release } from "node:os";
 import { readFileSync } from "node:fs";
+import { ProgressLine } from "../progress";
 
 /** Dummy SigV4 credentials: the emulator checks the header's shape, never a secret. */
 export const BENCH_CREDENTIALS = {
@@ -66,8 +67,21 @@ export function machineInfo(): MachineInfo {
 }
 
 /** Progress goes to stderr: stdout carries the table or the one JSON document. */
-export function progress(line: string): void {
-  process.stderr.write(`bench: ${line}\n`);
+let progressLine = new ProgressLine(process.stderr, { json: false });
+
+/** Set once from the options: quiet with `--json`, in CI and when stderr is not a terminal. */
+export function configureProgress(o: { json: boolean }): void {
+  progressLine = new ProgressLine(process.stderr, o);
+}
+
+/** The bench's progress line (scripts/progress.ts); a lazy `line` is built only when shown. */
+export function progress(line: string | (() => string)): void {
+  progressLine.update(() => `bench: ${typeof line === "string" ? line : line()}`);
+}
+
+/** Remove the progress line before results or errors are printed. */
+export function clearProgress(): void {
+  progressLine.clear();
 }
 
 /** Fixed-width text table; numbers right-aligned. */

@@ -2,7 +2,7 @@
  * `npm run bench`: what a run costs, measured side by side in one process
  * tree on this machine, medians over repeated runs.
  *
- *   npm run bench                 readable tables (progress on stderr)
+ *   npm run bench                 readable tables (progress on stderr at a terminal)
  *   npm run bench -- --json       one JSON document on stdout
  *   npm run bench -- --smoke      tiny sizes, for CI (well under a minute)
  *
@@ -30,7 +30,16 @@ import { measureKeys, type KeyFigures } from "./keys";
 import { measureCustody, type CustodyFigures } from "./custody";
 import { measureStartup, type StartupFigures } from "./startup";
 import { measureRotation, type RotationFigures } from "./rotation";
-import { machineInfo, progress, round, table, type Goal, type MachineInfo } from "./common";
+import {
+  clearProgress,
+  configureProgress,
+  machineInfo,
+  progress,
+  round,
+  table,
+  type Goal,
+  type MachineInfo,
+} from "./common";
 
 export const SECTIONS = ["fleet", "dns", "keys", "custody", "startup", "rotation"] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -809,7 +818,13 @@ async function main() {
     process.exitCode = 2;
     return;
   }
-  const report = await runBench(opts);
+  configureProgress(opts);
+  let report: BenchReport;
+  try {
+    report = await runBench(opts);
+  } finally {
+    clearProgress();
+  }
   if (opts.out) writeFileSync(opts.out, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderTables(report));
   const broken = report.goals.filter((g) => g.invariant && !g.met);

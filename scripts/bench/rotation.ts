@@ -91,7 +91,7 @@ async function runMode(
       naive,
       ...(publisher === "manual" ? {} : { publisher }),
       print: (l) => lines.push(l),
-      progress: (l) => progress(`rotation (${label}): ${l}`),
+      progress: (l) => progress(() => `rotation (${label}): ${l()}`),
     });
   } finally {
     rmSync(out, { recursive: true, force: true });

@@ -672,6 +672,8 @@ function quoteString(s: Buffer): string {
 export interface RenderZoneOptions {
   /** Files to `$INCLUDE` after the zone's own records (absolute paths), e.g. DKIM record files. */
   includes?: string[];
+  /** When this version was first served (the sandbox's snapshots: simulated time), as a header comment. */
+  servedFrom?: Date;
 }
 
 /**
@@ -690,6 +692,7 @@ export function renderZoneFile(
   const fq = (n: string) => `${n}.`;
   const lines = [
     `; zone ${origin}, serial ${zone.serial}, rendered by ses-dkim-rotation's sandbox DNS server`,
+    ...(options.servedFrom ? [`; served from ${options.servedFrom.toISOString()}`] : []),
     `$ORIGIN ${fq(origin)}`,
     `$TTL ${zone.ttl}`,
     `@ ${zone.ttl} IN SOA ${fq(canonicalName(soa.mname))} ${fq(canonicalName(soa.rname))} ( ${zone.serial} ${soa.refresh} ${soa.retry} ${soa.expire} ${soa.minimum} )`,

@@ -22,7 +22,7 @@ import {
 } from "../../actions/dkim-rotation/src/engine/record";
 import type { GitHubFake } from "../github-fake";
 import { mailDomainZone, renderZoneFile, type DnsServer, type ZoneModel } from "./dns-server";
-import { stamp } from "./report";
+import type { TimelineInput } from "./timeline";
 import type { SandboxRepository } from "./world";
 
 /** A change the team made visible: `published` once both servers serve it. */
@@ -69,7 +69,8 @@ export interface DnsTeamOptions {
   /** Where served zones are archived. */
   zonesDir: string;
   reviewDays: number;
-  print: (line: string) => void;
+  /** One timeline event (printed and kept, timeline.ts). */
+  event: (e: TimelineInput) => void;
   /** Default `manual`: the team publishes after the lead time. */
   publisher?: SandboxPublisher;
 }
@@ -126,7 +127,8 @@ export class DnsTeam {
     this.intended.set(domain, new Map(dkim));
     this.serials.set(domain, 2026010100);
     this.easyDkimCnames.set(domain, easyDkimCnames);
-    for (const [server] of this.opts.servers) this.serve(server, domain, new Map(dkim), 2026010100);
+    for (const [server] of this.opts.servers)
+      this.serve(server, domain, new Map(dkim), 2026010100, this.opts.clock.t);
   }
 
   /** When the next queued change lands on a server (Infinity when none). */
@@ -144,7 +146,7 @@ export class DnsTeam {
       const dkim = new Map(this.served.get(`${change.server.port}/${change.domain}`));
       if (change.value === undefined) dkim.delete(change.selector);
       else dkim.set(change.selector, change.value);
-      this.serve(change.server, change.domain, dkim, change.serial);
+      this.serve(change.server, change.domain, dkim, change.serial, change.at);
       if (change.server === this.opts.servers[0]![0]) {
         this.zones.set(change.domain, dkim);
         this.serials.set(change.domain, change.serial);
@@ -158,14 +160,17 @@ export class DnsTeam {
         serial: change.serial,
       };
       events.push(event);
-      const when = stamp(new Date(change.at));
-      this.opts.print(
-        change.via
-          ? `${when} ${change.domain}: ${change.via}: ns1 and ns2 ${event.kind === "published" ? "serve" : "no longer serve"} ${change.selector} (serial ${change.serial})`
+      this.opts.event({
+        at: change.at,
+        kind: event.kind,
+        domain: change.domain,
+        selector: change.selector,
+        detail: change.via
+          ? `${change.domain}: ${change.via}: ns1 and ns2 ${event.kind === "published" ? "serve" : "no longer serve"} ${change.selector} (serial ${change.serial})`
           : event.kind === "published"
-            ? `${when} ${change.domain}: DNS team published ${change.selector} on ns1 and ns2 (serial ${change.serial})`
-            : `${when} ${change.domain}: DNS team removed ${change.selector} (serial ${change.serial})`,
-      );
+            ? `${change.domain}: DNS team published ${change.selector} on ns1 and ns2 (serial ${change.serial})`
+            : `${change.domain}: DNS team removed ${change.selector} (serial ${change.serial})`,
+      });
     }
     return events;
   }
@@ -266,11 +271,16 @@ export class DnsTeam {
       if (publisher !== "manual") {
         // The action's publish job puts it into DNS on the merge's push (publisher
         // role); the gated retire job takes a retired one out (activator role).
-        this.opts.print(
-          content !== undefined
-            ? `${stamp(new Date(now))} ${domain}: DNS reviewers approved and merged PR #${pr.number}; the publish job puts it into DNS by ${publisher}`
-            : `${stamp(new Date(now))} ${domain}: retirement PR #${pr.number} merged; the gated retire job takes the record out by ${publisher}`,
-        );
+        this.opts.event({
+          at: now,
+          kind: content !== undefined ? "merged" : "retirement-merged",
+          domain,
+          selector,
+          detail:
+            content !== undefined
+              ? `${domain}: DNS reviewers approved and merged PR #${pr.number}; the publish job puts it into DNS by ${publisher}`
+              : `${domain}: retirement PR #${pr.number} merged; the gated retire job takes the record out by ${publisher}`,
+        });
         merged.push({
           number: pr.number,
           kind,
@@ -286,14 +296,22 @@ export class DnsTeam {
       if (content !== undefined) {
         const record = parseRecordFile(content, path);
         this.schedule(domain, selector, dkimRecordValue(record.tags.get("p")!), publishAt);
-        this.opts.print(
-          `${stamp(new Date(now))} ${domain}: DNS reviewers approved and merged PR #${pr.number}; publication planned ${isoDate(new Date(publishAt))}`,
-        );
+        this.opts.event({
+          at: now,
+          kind: "merged",
+          domain,
+          selector,
+          detail: `${domain}: DNS reviewers approved and merged PR #${pr.number}; publication planned ${isoDate(new Date(publishAt))}`,
+        });
       } else {
         this.schedule(domain, selector, undefined, publishAt);
-        this.opts.print(
-          `${stamp(new Date(now))} ${domain}: retirement PR #${pr.number} merged; removal planned ${isoDate(new Date(publishAt))}`,
-        );
+        this.opts.event({
+          at: now,
+          kind: "retirement-merged",
+          domain,
+          selector,
+          detail: `${domain}: retirement PR #${pr.number} merged; removal planned ${isoDate(new Date(publishAt))}`,
+        });
       }
       merged.push({ number: pr.number, kind, domain, selector, path, mergedAt: now, publishAt });
     }
@@ -310,7 +328,13 @@ export class DnsTeam {
     });
   }
 
-  private serve(server: DnsServer, domain: string, dkim: Map<string, string>, serial: number) {
+  private serve(
+    server: DnsServer,
+    domain: string,
+    dkim: Map<string, string>,
+    serial: number,
+    at: number,
+  ) {
     this.served.set(`${server.port}/${domain}`, dkim);
     const model = this.model(domain, dkim, serial);
     server.setZone(domain, model);
@@ -319,7 +343,7 @@ export class DnsTeam {
       this.archive.add(name);
       writeFileSync(
         join(this.opts.zonesDir, `${name}.zone`),
-        renderZoneFile({ ...model, origin: domain }),
+        renderZoneFile({ ...model, origin: domain }, { servedFrom: new Date(at) }),
       );
     }
   }

@@ -19,6 +19,7 @@ import type { RunRecord } from "../workflow-runner";
 import type { AwsEmulator } from "./aws-emulator";
 import type { DnsEvent, DnsTeam } from "./dns-team";
 import { stamp, type FaultReport, type RotationRecord } from "./report";
+import type { TimelineInput } from "./timeline";
 import type { RunCost } from "./schedule";
 
 export interface LedgerOptions {
@@ -30,7 +31,8 @@ export interface LedgerOptions {
   environment: string;
   /** The seed flow: its PRs are not rotations of the pipeline's. */
   naive: boolean;
-  print: (line: string) => void;
+  /** One timeline event (printed and kept, timeline.ts). */
+  event: (e: TimelineInput) => void;
   /** Every secret a step masked (the secret scan's input). */
   onSecret: (secret: string) => void;
   /** A swap is expected at `at`: the mail stream sends densely around it. */
@@ -171,9 +173,13 @@ export class Ledger {
               (p.state === "open" || Date.parse(p.mergedAt ?? p.updatedAt) > opened))),
       );
       if (earlier.length) this.duplicatePrs++;
-      this.o.print(
-        `${stamp(new Date(opened))} ${domain}: PR #${pr.number} "${pr.title}" opened for DNS review`,
-      );
+      this.o.event({
+        at: opened,
+        kind: "pr-opened",
+        domain,
+        selector,
+        detail: `${domain}: PR #${pr.number} "${pr.title}" opened for DNS review`,
+      });
       if (prefix === "dkim" && !this.o.naive) {
         if (this.o.swapAfterOpenMs !== undefined)
           this.o.expectSwap(domain, opened + this.o.swapAfterOpenMs);
@@ -193,7 +199,12 @@ export class Ledger {
     const error = { at: now.toISOString(), job, message };
     this.jobErrors.push(error);
     this.awaitingRetry.set(job, [...(this.awaitingRetry.get(job) ?? []), error]);
-    this.o.print(`${stamp(now)} ${job} failed (retried by the next schedule): ${message}`);
+    this.o.event({
+      at: now,
+      kind: "job-failed",
+      ...jobSubject(job),
+      detail: `${job} failed (retried by the next schedule): ${message}`,
+    });
   }
 
   /**
@@ -207,9 +218,12 @@ export class Ledger {
     this.awaitingRetry.delete(job);
     const now = this.o.clock.now();
     for (const e of failed) e.retriedAt = now.toISOString();
-    this.o.print(
-      `${stamp(now)} ${job} ${outcome} on retry (${failed.length === 1 ? "the run" : `${failed.length} runs`} that failed from ${stamp(new Date(failed[0]!.at))})`,
-    );
+    this.o.event({
+      at: now,
+      kind: "retried",
+      ...jobSubject(job),
+      detail: `${job} ${outcome} on retry (${failed.length === 1 ? "the run" : `${failed.length} runs`} that failed from ${stamp(new Date(failed[0]!.at))})`,
+    });
   }
 
   /**
@@ -218,13 +232,13 @@ export class Ledger {
    * gated job ran or was queued (the world changed, or will).
    */
   onRun(run: RunRecord): boolean {
-    const { clock, config, emulator, print, environment } = this.o;
+    const { clock, config, emulator, event, environment } = this.o;
     for (const step of run.steps) for (const secret of step.masked ?? []) this.o.onSecret(secret);
     this.noteKeys();
     this.onNewPulls();
     let acted = false;
     for (const job of run.jobs) {
-      const gated = /\/ (Activate|Retire) (\S+) (?:for|of) (\S+)$/.exec(job.name);
+      const gated = gatedJobOf(job.name);
       const failure = () => {
         const step = run.steps.find((s) => s.job === job.name && s.outcome === "failure");
         const line = step?.log?.split("\n").find((l) => l.startsWith("::error")) ?? "";
@@ -236,13 +250,19 @@ export class Ledger {
         else if (job.conclusion === "success") this.ranAgain(label, "succeeded");
         continue;
       }
-      const [, what, selector, domain] = gated as unknown as [string, string, string, string];
+      const { what, selector, domain } = gated;
+      const regions = config.identities.find((i) => i.domain === domain)?.regions ?? [];
       acted = true;
       if (job.conclusion === "waiting" || job.conclusion === "pending") {
         if (job.conclusion === "waiting")
-          print(
-            `${stamp(clock.now())} ${domain}: verify: ${what === "Activate" ? `every authoritative nameserver serves ${selector}; its activation` : `${selector} is gone from main; its key's deletion`} waits for approval in ${environment}`,
-          );
+          event({
+            at: clock.now(),
+            kind: "approval-requested",
+            domain,
+            selector,
+            regions: what === "Activate" ? regions : [],
+            detail: `${domain}: verify: ${what === "Activate" ? `every authoritative nameserver serves ${selector}; its activation` : `${selector} is gone from main; its key's deletion`} waits for approval in ${environment}`,
+          });
         continue;
       }
       this.version++;
@@ -250,9 +270,13 @@ export class Ledger {
         if (job.conclusion === "success") {
           const r = this.retirementOf(domain, selector);
           if (r && !r.retiredAt) r.retiredAt = clock.now().toISOString();
-          print(
-            `${stamp(clock.now())} ${domain}: deletion of ${selector}'s key scheduled (recoverable for the recovery window)`,
-          );
+          event({
+            at: clock.now(),
+            kind: "key-deletion-scheduled",
+            domain,
+            selector,
+            detail: `${domain}: deletion of ${selector}'s key scheduled (recoverable for the recovery window)`,
+          });
           this.ranAgain(label, "succeeded");
         } else this.jobError(label, failure());
         continue;
@@ -276,20 +300,36 @@ export class Ledger {
           .filter((st) => st.job === job.name)
           .flatMap((st) => st.log?.split("\n") ?? [])
           .find((l) => l.startsWith(`${domain}: SES signs with ${selector}`));
-        print(
-          `${stamp(clock.now())} ${said ?? `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`}`,
-        );
+        event({
+          at: clock.now(),
+          kind: "activated",
+          domain,
+          selector,
+          regions,
+          detail:
+            said ??
+            `${domain}: SES signs with ${selector} in ${identity.regions.join(", ")} (pending ${pendingMinutes} min)`,
+        });
         this.ranAgain(label, "succeeded");
         continue;
       }
       const message = failure();
       const at = clock.now().toISOString();
-      if (/ refused[: ]/.test(message)) this.refusals.push({ at, message });
-      else if (/rolled back/.test(message)) {
+      const refused = / refused[: ]/.test(message);
+      const rolledBack = !refused && /rolled back/.test(message);
+      if (refused) this.refusals.push({ at, message });
+      else if (rolledBack) {
         this.rollbacks.push({ at, message });
         if (r) r.rolledBackAt = at;
       } else this.jobError(label, message);
-      print(`${stamp(clock.now())} ${domain}: activate ${selector} stopped: ${message}`);
+      event({
+        at: clock.now(),
+        kind: refused ? "refused" : rolledBack ? "rolled-back" : "activation-failed",
+        domain,
+        selector,
+        regions,
+        detail: `${domain}: activate ${selector} stopped: ${message}`,
+      });
       if (/ refused[: ]/.test(message)) this.ranAgain(label, "was refused");
       else if (/rolled back/.test(message)) this.ranAgain(label, "rolled back");
     }
@@ -341,4 +381,18 @@ function pendingAfterSwap(
       longest = Math.max(longest, (success.at.getTime() - h[swap]!.at.getTime()) / MINUTE_MS);
   }
   return Math.round(longest);
+}
+
+/** A gated job's name (`… / Activate <selector> for <domain>`, `… / Retire <selector> of <domain>`), read apart. */
+export function gatedJobOf(
+  name: string,
+): { what: "Activate" | "Retire"; selector: string; domain: string } | undefined {
+  const m = /\/ (Activate|Retire) (\S+) (?:for|of) (\S+)$/.exec(name);
+  return m ? { what: m[1] as "Activate" | "Retire", selector: m[2]!, domain: m[3]! } : undefined;
+}
+
+/** The domain and selector a job's name gives (a gated job's), for its timeline events. */
+export function jobSubject(name: string): { domain?: string; selector?: string } {
+  const g = gatedJobOf(name);
+  return g ? { domain: g.domain, selector: g.selector } : {};
 }

@@ -27,7 +27,7 @@ import type { AwsEmulator } from "./aws-emulator";
 import type { DnsTeam } from "./dns-team";
 import type { Ledger } from "./ledger";
 import { DENSE_WINDOW_MS } from "./mail";
-import { stamp } from "./report";
+import type { TimelineInput } from "./timeline";
 
 export interface NaiveWorld {
   config: ProjectConfig;
@@ -40,8 +40,9 @@ export interface NaiveWorld {
   start: Date;
   end: Date;
   advanceTo: (t: number) => Promise<void>;
-  monthly: () => void;
-  print: (line: string) => void;
+  reportProgress: () => void;
+  /** One timeline event (printed and kept, timeline.ts). */
+  event: (e: TimelineInput) => void;
   swapExpected: (domain: string, at: number) => boolean;
   expectSwap: (domain: string, at: number) => void;
   onSecret: (secret: string) => void;
@@ -63,7 +64,7 @@ export async function naiveYears(w: NaiveWorld): Promise<void> {
       ledger.onMerged(team.reviewDue(clock.t));
     }
     await w.advanceTo(t);
-    w.monthly();
+    w.reportProgress();
     await naiveDailyRun(w, naiveKeys);
     ledger.onNewPulls();
     ledger.noteKeys();
@@ -73,7 +74,7 @@ async function naiveDailyRun(
   w: NaiveWorld,
   naiveKeys: Map<string, { selector: string; secret: string }>,
 ): Promise<void> {
-  const { config, adapters, emulator, ledger, clock, print } = w;
+  const { config, adapters, emulator, ledger, clock, event } = w;
   const ctx: EngineContext = { ...w.ctx, changes: w.newChanges() };
   const snapshots = await snapshotAll(ctx);
   for (const snap of snapshots) {
@@ -87,9 +88,14 @@ async function naiveDailyRun(
       if (published && failed.length) {
         for (const s of failed)
           await adapters.ses.putExternalKey(s.region, domain, pending.selector, pending.secret);
-        print(
-          `${stamp(clock.now())} ${domain}: naive: operator re-applied ${pending.selector} after SES went FAILED`,
-        );
+        event({
+          at: clock.now(),
+          kind: "naive-reapplied",
+          domain,
+          selector: pending.selector,
+          regions: failed.map((s) => s.region),
+          detail: `${domain}: naive: operator re-applied ${pending.selector} after SES went FAILED`,
+        });
       }
       if (snap.ses.every((s) => s.status === "SUCCESS" && s.tokens[0] === pending.selector)) {
         const r = ledger.rotationFor(domain, pending.selector)!;
@@ -131,9 +137,14 @@ async function naiveDailyRun(
     for (const region of snap.identity.regions)
       await adapters.ses.putExternalKey(region, domain, selector, secret);
     w.expectSwap(domain, clock.t);
-    print(
-      `${stamp(clock.now())} ${domain}: naive: generated ${selector} and swapped SES at once (DNS not yet asked)`,
-    );
+    event({
+      at: clock.now(),
+      kind: "naive-swap",
+      domain,
+      selector,
+      regions: snap.identity.regions,
+      detail: `${domain}: naive: generated ${selector} and swapped SES at once (DNS not yet asked)`,
+    });
     const path = recordPath(domain, selector, recordFolderOf(config));
     await ctx.changes.proposeRecord({
       domain,

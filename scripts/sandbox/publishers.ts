@@ -32,7 +32,7 @@ import type { AwsEmulator, AwsEmulatorOptions, Route53RecordSet } from "./aws-em
 import { prepareBindPrimary, quotedStrings, type BindPrimary } from "./bind-primary";
 import type { DnsServer } from "./dns-server";
 import type { DnsEvent, DnsTeam, SandboxPublisher } from "./dns-team";
-import { stamp } from "./report";
+import type { TimelineInput } from "./timeline";
 import type { IdentityExtras } from "./world";
 
 export type { SandboxPublisher } from "./dns-team";
@@ -81,7 +81,8 @@ export interface PublisherWorldOptions {
   now: () => number;
   servers: [DnsServer, DnsServer];
   onSecret: (secret: string) => void;
-  print: (line: string) => void;
+  /** One timeline event (printed and kept, timeline.ts). */
+  event: (e: TimelineInput) => void;
 }
 
 /** Emulator options a publisher needs (route53: the sync hook, a fast API). */
@@ -166,9 +167,11 @@ export async function startPublisherWorld(
         const team = o.team()!;
         await primary.start(domains.map((d) => ({ origin: d, text: team.zoneFile(d) })));
         for (const d of domains) serials.set(d, await primary.serial(d));
-        o.print(
-          `${stamp(new Date(o.now()))} sandbox: publisher rfc2136: named ${primary.server} is the hidden primary of ${domains.join(", ")} (TSIG ${primary.keyName}, update-policy: _domainkey TXT only); ns1 and ns2 follow its serial`,
-        );
+        o.event({
+          at: o.now(),
+          kind: "start",
+          detail: `sandbox: publisher rfc2136: named ${primary.server} is the hidden primary of ${domains.join(", ")} (TSIG ${primary.keyName}, update-policy: _domainkey TXT only); ns1 and ns2 follow its serial`,
+        });
       },
       async afterRun() {
         const team = o.team()!;
@@ -243,9 +246,11 @@ export async function startPublisherWorld(
           }),
         );
       }
-      o.print(
-        `${stamp(new Date(o.now()))} sandbox: publisher route53: hosted zones ${[...zoneIds].map(([d, id]) => `${d} ${id}`).join(", ")}; ns1 and ns2 serve each change once Route 53 reports it in sync`,
-      );
+      o.event({
+        at: o.now(),
+        kind: "start",
+        detail: `sandbox: publisher route53: hosted zones ${[...zoneIds].map(([d, id]) => `${d} ${id}`).join(", ")}; ns1 and ns2 serve each change once Route 53 reports it in sync`,
+      });
     },
     async afterRun() {},
     noteMasked() {},

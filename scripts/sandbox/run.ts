@@ -67,16 +67,17 @@ import { startLocalWorld } from "../local-world";
 import type { RunRecord } from "../workflow-runner";
 import type { AwsEmulator, EasyDkimKey } from "./aws-emulator";
 import { renderZoneFile, type DnsServer } from "./dns-server";
-import { easyDkimCnames, withTargets } from "../../actions/dkim-rotation/src/engine/easy-dkim";
 import { DnsTeam } from "./dns-team";
 import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind } from "./faults";
 import { DENSE_WINDOW_MS, MailStream } from "./mail";
 import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
-import { renderReportMd, stamp, type SandboxReport, type WorkflowFigures } from "./report";
+import { renderReportMd, type SandboxReport, type WorkflowFigures } from "./report";
 import { renderReportHtml } from "./picture";
 import { WorkflowSchedule } from "./schedule";
 import { judge, type SwapAudit } from "./verdict";
-import { Ledger } from "./ledger";
+import { jobSubject, Ledger } from "./ledger";
+import { Timeline, type TimelineInput } from "./timeline";
+import { simulatedProgress } from "../progress";
 import { naiveYears } from "./naive";
 import {
   renderSandboxStack,
@@ -84,9 +85,11 @@ import {
   SANDBOX_CREDENTIALS,
   SANDBOX_OWNER,
   SANDBOX_REPO,
+  SANDBOX_VARS,
   SandboxRepository,
   sandboxConfig,
   sandboxFiles,
+  createEasyDkimIdentity,
 } from "./world";
 import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 import {
@@ -108,10 +111,14 @@ export interface SandboxOptions {
   naive: boolean;
   /** First simulated instant (UTC midnight). */
   start?: Date;
-  /** One line per lifecycle event (the timeline). */
+  /** One line per lifecycle event as it happens (the timeline; timeline.txt holds the same lines). */
   print?: (line: string) => void;
-  /** Progress on long work (simulated months). */
-  progress?: (line: string) => void;
+  /**
+   * Progress on long work, called at every step of the simulated clock with
+   * the line to show (built only when called): the caller throttles
+   * (scripts/progress.ts).
+   */
+  progress?: (line: () => string) => void;
   /** Sees every private key the run creates or reads (tests scan artifacts for them). */
   onSecret?: (secret: string) => void;
   /** Seeded fault injection from the first simulated day (pipeline mode only). */
@@ -154,19 +161,14 @@ const NS2_LAG_MS = 2 * HOUR_MS;
 /** The legacy domain's hand-made selector, named as the seed documents' production key is. */
 const LEGACY_SELECTOR = "gooid-21-prod";
 const REVIEWER = "approver";
-const VARS = {
-  AWS_PLANNER_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-planner",
-  AWS_ACTIVATOR_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-activator",
-  AWS_PUBLISHER_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-publisher",
-  AWS_REGION: "ap-northeast-1",
-};
 
 export async function runSandbox(options: SandboxOptions): Promise<SandboxReport> {
   // The SDK warns that Node 20 support ends in 2027; the sandbox talks only to
   // its own emulator, so that warning is noise here (the action runs node24).
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   // The action's steps run in this process with stdout captured; the timeline still goes out.
-  const print = (line: string) => outsideStep(() => options.print?.(line));
+  const timeline = new Timeline((line) => outsideStep(() => options.print?.(line)));
+  const event = (e: TimelineInput) => timeline.add(e);
   const progress = options.progress ?? (() => {});
   if (options.faults && options.naive)
     throw new Error("--faults applies to the pipeline; the naive flow breaks DKIM without help");
@@ -209,7 +211,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     local.amazonses.onChange = (origin, model) =>
       writeFileSync(
         join(out, "zones", `${origin}.${model.serial}.zone`),
-        renderZoneFile({ ...model, origin }),
+        renderZoneFile({ ...model, origin }, { servedFrom: clock.now() }),
       );
     // Easy DKIM's signing keys are served at <token>.<SigningHostedZone> by the
     // world; SES's own key signs mail as soon as the CNAMEs verify, so DNS
@@ -262,7 +264,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       now: () => clock.t,
       servers: [ns1, ns2],
       onSecret: secretsSeen,
-      print,
+      event,
     });
     if (publishing) closers.push(() => publishing.close());
     const domains = sandboxConfig(join(repoDir, SANDBOX_CONFIG_FILE), nameservers).identities.map(
@@ -298,7 +300,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       clock,
       zonesDir: join(out, "zones"),
       reviewDays: REVIEW_DAYS,
-      print,
+      event,
       publisher: publisherKind,
     });
     late.team = team;
@@ -331,7 +333,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       clock,
       environment,
       naive: options.naive ?? false,
-      print,
+      event,
       onSecret: (secret) => {
         secretsSeen(secret);
         publishing?.noteMasked(secret);
@@ -431,18 +433,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     }
     for (const identity of easyIdentities) {
       const domain = identity.domain;
-      const cnames: { token: string; target: string }[] = [];
-      for (const region of identity.regions) {
-        await stream.client(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
-        // The CNAMEs SES asks for: each token to the Region's SigningHostedZone.
-        const view = emulator.ses.identity(region, domain)!;
-        cnames.push(
-          ...(withTargets(easyDkimCnames(domain, region, view.tokens, view.signingHostedZone)) ??
-            []),
-        );
-        // Makes SES's key now, so publishEasyDkimKey serves it before SES's first check.
-        await emulator.ses.easyDkimPublicKey(region, domain);
-      }
+      const cnames = await createEasyDkimIdentity(emulator, identity, (r) => stream.client(r));
       team.setUp(domain, new Map(), cnames);
       ledger.active.set(domain, "easy-dkim");
     }
@@ -476,7 +467,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             source: fileKeySource(keyFile, domain),
           },
         );
-        print(`${stamp(clock.now())} ${report.message}`);
+        event({
+          at: clock.now(),
+          kind: "adopted",
+          domain,
+          selector: LEGACY_SELECTOR,
+          regions: legacyIdentity!.regions,
+          detail: report.message,
+        });
       } finally {
         rmSync(keyDir, { recursive: true, force: true });
       }
@@ -514,21 +512,19 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
           applies,
         });
     }
-    print(
-      `${stamp(start)} sandbox: ${legacyIdentity!.domain} (${legacyIdentity!.regions.join(", ")}) signs with the adopted legacy key ${LEGACY_SELECTOR} (since ${isoDate(legacyActivatedAt)}); ${easyIdentities.map((i) => `${i.domain} (${i.regions.join(", ")})`).join(", ")} on Easy DKIM; mode ${options.naive ? "NAIVE (swap first, DNS later)" : "pipeline (the shipped workflows: DNS first, gated swap)"}`,
-    );
+    event({
+      at: start,
+      kind: "start",
+      detail: `sandbox: ${legacyIdentity!.domain} (${legacyIdentity!.regions.join(", ")}) signs with the adopted legacy key ${LEGACY_SELECTOR} (since ${isoDate(legacyActivatedAt)}); ${easyIdentities.map((i) => `${i.domain} (${i.regions.join(", ")})`).join(", ")} on Easy DKIM; mode ${options.naive ? "NAIVE (swap first, DNS later)" : "pipeline (the shipped workflows: DNS first, gated swap)"}`,
+    });
 
     // ---- the simulated years ---------------------------------------------------
     ledger.noteKeys(); // the operator's adopted key
-    let month = -1;
-    const monthly = () => {
-      const when = clock.now();
-      if (when.getUTCMonth() === month) return;
-      month = when.getUTCMonth();
+    const reportProgress = () =>
       progress(
-        `sandbox: simulating ${when.toISOString().slice(0, 7)} (${stream.stats.messages} messages so far)`,
+        () =>
+          `sandbox: ${simulatedProgress(clock.now(), start, end, options.years)}, ${stream.stats.messages} messages`,
       );
-    };
 
     /** Every dkim-activate.yml run, when it started: what the verdict quotes when a rotation is stuck. */
     const activateRuns: { at: number; run: RunRecord }[] = [];
@@ -549,8 +545,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         start,
         end,
         advanceTo,
-        monthly,
-        print,
+        reportProgress,
+        event,
         swapExpected: (domain, at) => (expectedSwaps.get(domain) ?? []).includes(at),
         expectSwap: addExpectedSwap,
         onSecret: secretsSeen,
@@ -564,7 +560,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         emulator,
         credentials: SANDBOX_CREDENTIALS,
         clock,
-        vars: VARS,
+        vars: SANDBOX_VARS,
         actionEnvironment: {
           clock,
           githubPacing,
@@ -598,7 +594,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         const next = Math.min(nextPlan, nextHourly, team.nextReviewAt(), schedule.nextApprovalAt());
         if (next > end.getTime()) break;
         await advanceTo(next);
-        monthly();
+        reportProgress();
         const merged = team.reviewDue(clock.t);
         if (merged.length) {
           ledger.onMerged(merged);
@@ -614,7 +610,12 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         if (schedule.nextApprovalAt() <= clock.t) {
           const approved = (job: { name: string }) => {
             approvals.push({ at: clock.t, job: job.name });
-            print(`${stamp(clock.now())} approvers approved ${environment} for "${job.name}"`);
+            event({
+              at: clock.now(),
+              kind: "approved",
+              ...jobSubject(job.name),
+              detail: `approvers approved ${environment} for "${job.name}"`,
+            });
           };
           for (const run of await schedule.approveDue(clock.t, approved)) ledger.onRun(run);
           ledger.version++;
@@ -732,6 +733,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     );
     return report;
   } finally {
+    // Kept whatever the outcome, printed or not (--json): docs/design.md#sandbox-artifacts.
+    timeline.write(out);
     for (const close of closers.reverse()) await close();
   }
 }

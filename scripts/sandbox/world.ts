@@ -12,12 +12,26 @@ import {
   parseProjectConfig,
   type ProjectConfig,
 } from "../../actions/dkim-rotation/src/engine/config";
+import { CreateEmailIdentityCommand, type SESv2Client } from "@aws-sdk/client-sesv2";
+import { easyDkimCnames, withTargets } from "../../actions/dkim-rotation/src/engine/easy-dkim";
 import type { GitHubFake } from "../github-fake";
+import type { AwsEmulator } from "./aws-emulator";
 
 /** The shipped callers name this stack file (`config: Pulumi.prod.yaml`); the sandbox's goes there. */
 export const SANDBOX_CONFIG_FILE = "Pulumi.prod.yaml";
 export const SANDBOX_OWNER = "example-jp";
 export const SANDBOX_REPO = "mail-dkim";
+
+/** The repository variables the shipped callers read, as `infra/` sets them from the stack outputs. */
+export const SANDBOX_VARS = {
+  AWS_PLANNER_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-planner",
+  AWS_ACTIVATOR_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-activator",
+  AWS_PUBLISHER_ROLE_ARN: "arn:aws:iam::123456789012:role/ses-dkim-rotation-publisher",
+  AWS_REGION: "ap-northeast-1",
+};
+
+/** The served world's repository IDs (the GitHub fake's), named in its stack so OIDC trust uses the ID form. */
+export const WORLD_GITHUB_IDS = { ownerId: 4200001, repositoryId: 987654321 };
 
 /** Any SigV4-shaped credentials: the emulator checks only the shape. */
 export const SANDBOX_CREDENTIALS = {
@@ -38,7 +52,16 @@ export function sandboxConfig(
   nameservers: string[],
   extras: IdentityExtras = {},
 ): ProjectConfig {
-  return parseProjectConfig(sandboxStack(nameservers, extras), {
+  return parseStack(file, sandboxStack(nameservers, extras));
+}
+
+/** The served world's stack (`npm run world`, docs/design.md#served-world). */
+export function worldConfig(file: string, nameservers: string[]): ProjectConfig {
+  return parseStack(file, worldStack(nameservers));
+}
+
+function parseStack(file: string, stack: Record<string, unknown>): ProjectConfig {
+  return parseProjectConfig(stack, {
     file,
     project: "ses-dkim-rotation",
     defaultRegion: "ap-northeast-1",
@@ -71,11 +94,41 @@ function sandboxStack(nameservers: string[], extras: IdentityExtras) {
   };
 }
 
+/**
+ * The served world's: the sandbox's news.example alone, on the real clock,
+ * paced at SES's real 1 request/s, so the CLI takes the file as it is
+ * whether or not it is pointed at the emulator.
+ */
+function worldStack(nameservers: string[]) {
+  const stack = sandboxStack(nameservers, {});
+  return {
+    ...stack,
+    identities: stack.identities.filter((i) => i.domain === "news.example"),
+    sesRequestsPerSecond: 1,
+    githubOwnerId: WORLD_GITHUB_IDS.ownerId,
+    githubRepositoryId: WORLD_GITHUB_IDS.repositoryId,
+  };
+}
+
 /** The stack file as Pulumi keeps it (`config:` with project-namespaced keys). */
 export function renderSandboxStack(nameservers: string[], extras: IdentityExtras = {}): string {
-  const stack = sandboxStack(nameservers, extras);
+  return renderStack(
+    "# Written by the sandbox: the stack file its run used.\n",
+    sandboxStack(nameservers, extras),
+  );
+}
+
+/** The served world's stack file. */
+export function renderWorldStack(nameservers: string[]): string {
+  return renderStack(
+    "# Written by `npm run world`: the local world's stack file (news.example, its nameservers on loopback).\n",
+    worldStack(nameservers),
+  );
+}
+
+function renderStack(header: string, stack: Record<string, unknown>): string {
   return (
-    "# Written by the sandbox: the stack file its run used.\n" +
+    header +
     stringify({
       config: {
         "aws:region": "ap-northeast-1",
@@ -85,6 +138,30 @@ export function renderSandboxStack(nameservers: string[], extras: IdentityExtras
       },
     })
   );
+}
+
+/**
+ * An identity as SES leaves it on Easy DKIM: created through the SDK in each
+ * of its Regions, SES's key made at once (so the world serves it before SES's
+ * first check). Returns the CNAMEs SES asks for, each token to its Region's
+ * SigningHostedZone (docs/design.md#ses-signing-hosted-zone), to publish.
+ */
+export async function createEasyDkimIdentity(
+  emulator: AwsEmulator,
+  identity: { domain: string; regions: readonly string[] },
+  client: (region: string) => SESv2Client,
+): Promise<{ token: string; target: string }[]> {
+  const { domain } = identity;
+  const cnames: { token: string; target: string }[] = [];
+  for (const region of identity.regions) {
+    await client(region).send(new CreateEmailIdentityCommand({ EmailIdentity: domain }));
+    const view = emulator.ses.identity(region, domain)!;
+    cnames.push(
+      ...(withTargets(easyDkimCnames(domain, region, view.tokens, view.signingHostedZone)) ?? []),
+    );
+    await emulator.ses.easyDkimPublicKey(region, domain);
+  }
+  return cnames;
 }
 
 /** The adopting repository's files on main at the start. */
