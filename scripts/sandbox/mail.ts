@@ -164,6 +164,8 @@ export class MailStream {
 
   /** Every verdict so far (the receivers' daily reports count them). */
   async settle(): Promise<void> {
+    // A partial batch is only sent on flush: waiting without it never ends.
+    this.verifier.flush();
     await Promise.all(this.verdicts);
   }
 
