@@ -482,7 +482,19 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       lastReportDay = day;
       await stream.settle();
       if (!receivers.sendReports(clock.t)) return;
-      const r = await runReports(reportsCtx, dmarcStore);
+      let r: ReportsRunReport;
+      try {
+        r = await runReports(reportsCtx, dmarcStore);
+      } catch (err) {
+        // A failed reports run (an injected AWS fault under --faults) is a failed
+        // daily job: the next day's run reads what is still unread.
+        event({
+          at: clock.now(),
+          kind: "dmarc-skipped",
+          detail: `reports: the run failed (${(err as Error).message}); the next day's run reads the reports again`,
+        });
+        return;
+      }
       dmarcRuns.push(r);
       for (const x of r.skipped)
         event({
