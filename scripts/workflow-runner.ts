@@ -305,13 +305,15 @@ export class WorkflowRunner {
     this.runs.push(record);
     if (!record.triggered) return record;
     const gh = this.opts.github.actions;
+    // GITHUB_SHA: the commit the event is for, main's head when it fired ("Events
+    // that trigger workflows"); the run's head_sha and its OIDC tokens' `sha` claim say the same.
+    const sha = this.opts.github.headOf("main") ?? "";
     const run = gh.startRun(file, {
       event: event.name,
-      headSha: "0".repeat(40),
+      headSha: sha || "0".repeat(40),
     });
     record.runId = run.id;
-    // GITHUB_SHA: the commit the event is for, main's head when it fired ("Events that trigger workflows").
-    this.runShas.set(run.id, this.opts.github.headOf("main") ?? "");
+    this.runShas.set(run.id, sha);
     const github = {
       event_name: event.name,
       run_id: String(run.id),

@@ -10,7 +10,11 @@ import { parse } from "yaml";
 import { GitHubFake, startGitHubFake } from "../scripts/github-fake";
 import { createOctokit } from "../actions/dkim-rotation/src/adapters/github";
 import { GitHubApprovalRequests } from "../actions/dkim-rotation/src/adapters/github-approvals";
-import { requestApprovals, targetsOf } from "../actions/dkim-rotation/src/approval-flow";
+import {
+  approvedRetries,
+  requestApprovals,
+  targetsOf,
+} from "../actions/dkim-rotation/src/approval-flow";
 import {
   approvalBranch,
   approvalFilePath,
@@ -275,6 +279,41 @@ describe("approval request PRs (github.approval: pull-request)", () => {
     // A later commit that changes the file approves nothing: only an added file is a decision.
     const edit = fake.commitFiles({ [ACTIVATE_PATH]: `${fake.readFile(ACTIVATE_PATH)}# edited\n` });
     expect(await requests(fake).addedBy(edit)).to.deep.equal([]);
+  });
+
+  it("a scheduled run offers again an approved decision still ready within 7 days of its merge (its push run's job failed); after that the approval has expired", async () => {
+    const due = { ready: [{ domain: DOMAIN, selector: NEW }], retire: [] };
+    // Not approved yet: nothing is offered, nothing is said.
+    expect(await approvedRetries(requests(fake), due, new Date())).to.deep.equal({
+      ready: [],
+      retire: [],
+      notes: [],
+    });
+    await requestApprovals(requests(fake), [snapshot([true, true])], OPTS);
+    fake.merge(1);
+    const mergedAt = new Date();
+    const soon = await approvedRetries(
+      requests(fake),
+      due,
+      new Date(mergedAt.getTime() + 3_600_000),
+    );
+    expect(soon.ready).to.deep.equal([{ domain: DOMAIN, selector: NEW }]);
+    expect(soon.notes[0]).to.match(
+      /^mail\.example\.jp: activate mail-20270420: approved \(approvals\/mail\.example\.jp\/mail-20270420\.activate\.yml merged .*\) and not carried out yet: offered to the gated job again$/,
+    );
+    const late = await approvedRetries(
+      requests(fake),
+      due,
+      new Date(mergedAt.getTime() + 8 * 86_400_000),
+    );
+    expect(late.ready).to.deep.equal([]);
+    expect(late.notes[0]).to.match(
+      /^mail\.example\.jp: activate mail-20270420: the approval merged .* expired after 7 days; to ask again, remove approvals\/mail\.example\.jp\/mail-20270420\.activate\.yml from the default branch by a reviewed PR, and the next verify opens a new request$/,
+    );
+    // Only what the planner calls ready now is offered: an activated key is not.
+    expect(
+      (await approvedRetries(requests(fake), { ready: [], retire: [] }, mergedAt)).ready,
+    ).to.deep.equal([]);
   });
 
   it("an added approvals file that does not say what its path says is refused, not carried out", async () => {

@@ -12,6 +12,7 @@
 import { expect } from "chai";
 import { createOctokit } from "../actions/dkim-rotation/src/adapters/github";
 import { confirmApproval } from "../actions/dkim-rotation/src/gate";
+import { renderApprovalFile } from "../actions/dkim-rotation/src/engine/approval-request";
 import { countApprovals } from "../actions/dkim-rotation/src/engine/approval-count";
 import {
   approvalBranch,
@@ -61,7 +62,7 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
   const repo = () => ({ owner: fake.owner, repo: fake.repo });
 
   /** What the verify job does: the bot's branch with one file, and a PR from it. */
-  async function openRequest(by = app): Promise<number> {
+  async function openRequest(by = app, text = "version: 1\nkind: activate\n"): Promise<number> {
     const main = (await app.rest.git.getRef({ ...repo(), ref: "heads/main" })).data.object.sha;
     await app.rest.git.createRef({ ...repo(), ref: `refs/heads/${BRANCH}`, sha: main });
     await app.rest.repos.createOrUpdateFileContents({
@@ -69,7 +70,7 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
       path: FILE,
       branch: BRANCH,
       message: `Approve activation of ${SELECTOR}`,
-      content: Buffer.from("version: 1\nkind: activate\n").toString("base64"),
+      content: Buffer.from(text).toString("base64"),
     });
     return (
       await by.rest.pulls.create({
@@ -95,7 +96,12 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
     );
 
   /** The gated job the merge's push starts, and the gate inside it. */
-  async function gate(sha: string, branch = "main", selector: string | null = SELECTOR) {
+  async function gate(
+    sha: string,
+    branch = "main",
+    selector: string | null = SELECTOR,
+    fingerprint?: string,
+  ) {
     const run = fake.actions.startRun(".github/workflows/dkim-activate.yml", {
       event: "push",
       headSha: sha,
@@ -115,12 +121,39 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
         runId: String(run.id),
         octokit: app,
         idToken: (aud) => fetchIdToken(fake.actions.runnerEnv(job.id), aud),
-        pullRequest: { requiredApprovals: 2, selector: selector ?? undefined },
+        pullRequest: { requiredApprovals: 2, selector: selector ?? undefined, fingerprint },
       });
     } catch (err) {
       return (err as Error).message;
     }
   }
+
+  /** A valid approvals file for SELECTOR naming the key `fingerprint`. */
+  const approvalsFile = (fingerprint: string) =>
+    renderApprovalFile({
+      version: 1,
+      kind: "activate",
+      domain: DOMAIN,
+      selector: SELECTOR,
+      fingerprint,
+      regions: ["ap-northeast-1"],
+      signsNow: "ap-northeast-1: old-1",
+      wayBack: "old-1",
+      evidence: { checkedAt: "2027-01-01T00:00:00Z", nameservers: [], probe: "in the gated job" },
+    });
+
+  it("refuses: the merged approvals file names another key than the stored one the job activates", async () => {
+    const approvedKey = `sha256:${"a".repeat(64)}`;
+    const storedKey = `sha256:${"b".repeat(64)}`;
+    const pr = await openRequest(app, approvalsFile(approvedKey));
+    await approve(pr, "alice");
+    await approve(pr, "bob");
+    const merged = await mergeAs(pr, as("carol"));
+    expect(await gate(merged, "main", SELECTOR, storedKey)).to.equal(
+      `${PREFIX}${FILE} approves key sha256:aaaaaaaaaaaa…, not the stored key of ${SELECTOR} (sha256:bbbbbbbbbbbb…); revert ${merged.slice(0, 7)}; the verify job then asks again for the stored key`,
+    );
+    expect(await gate(merged, "main", SELECTOR, approvedKey)).to.match(/^approval gate: job in /);
+  });
 
   it("passes: a request PR from the bot's branch approved by two code owners on its last commit", async () => {
     const pr = await openRequest();

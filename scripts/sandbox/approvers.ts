@@ -145,7 +145,24 @@ export class PullRequestApprovers {
         .listFiles(pr.head)
         .find((p) => parseApprovalFilePath(p) && !this.o.github.readFile(p))!;
       const named = parseApprovalFilePath(path)!;
-      this.o.github.merge(pr.number);
+      // The merge goes through GitHub's REST API with a person's token, so the
+      // default branch's rules apply (405 until they pass), not the admin hook.
+      const merge = await fetch(
+        `${this.o.github.url}/repos/${this.o.github.owner}/${this.o.github.repo}/pulls/${pr.number}/merge`,
+        {
+          method: "PUT",
+          headers: {
+            authorization: `token ${this.o.github.personToken(APPROVERS[0]!)}`,
+            "content-type": "application/json",
+            accept: "application/vnd.github+json",
+          },
+          body: JSON.stringify({ sha: head, merge_method: "squash" }),
+        },
+      );
+      if (!merge.ok)
+        throw new Error(
+          `sandbox: ${APPROVERS[0]} could not merge #${pr.number}: ${merge.status} ${await merge.text()}`,
+        );
       w.approvedAt = now;
       const approved: ApprovedRequest = {
         number: pr.number,

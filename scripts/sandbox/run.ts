@@ -98,7 +98,7 @@ import {
   createEasyDkimIdentity,
   type SandboxApproval,
 } from "./world";
-import { PullRequestApprovers } from "./approvers";
+import { APPROVERS, APPROVERS_TEAM, PullRequestApprovers } from "./approvers";
 import { plainChangeText } from "../../actions/dkim-rotation/src/format";
 import {
   publisherEmulatorOptions,
@@ -317,7 +317,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       files,
       clock,
     });
-    // Pull-request mode: the plan offers no reviewers; the merged PR is the gate.
+    // Pull-request mode, as infra/ sets it up with github.manageRepository
+    // (docs/design.md#approval-by-pull-request): the bot-branch ruleset with
+    // dkim-approval/**, the default branch's ruleset (2 code-owner approvals of
+    // the last push, stale ones dismissed, no bypass actor), the approvers'
+    // team that CODEOWNERS names; the plan offers no reviewers: the merged PR is the gate.
+    if (approval === "pull-request") {
+      github.protectAsDocumented({ approval, requiredApprovals: 2 });
+      github.setTeam(APPROVERS_TEAM.split("/")[1]!, APPROVERS);
+    }
     github.actions.setEnvironment(environment, {
       ...(approval === "environment"
         ? {

@@ -7,7 +7,12 @@
  * that one to its gated job.
  */
 import type { ProjectConfig } from "./engine/config";
-import type { ApprovalFile } from "./engine/approval-files";
+import {
+  APPROVAL_VALIDITY_DAYS,
+  approvalFilePath,
+  approvalStillValid,
+  type ApprovalFile,
+} from "./engine/approval-files";
 import { activationRequest, retirementRequest } from "./engine/approval-request";
 import type { IdentitySnapshot } from "./engine/snapshot";
 import type { GitHubApprovalRequests } from "./adapters/github-approvals";
@@ -76,4 +81,45 @@ export function targetsOf(files: ApprovalFile[]): {
   const of = (kind: ApprovalFile["kind"]) =>
     files.filter((f) => f.kind === kind).map((f) => ({ domain: f.domain, selector: f.selector }));
   return { ready: of("activate"), retire: of("retire"), rollback: of("rollback") };
+}
+
+/**
+ * A scheduled run's retry (docs/design.md#approval-request-flow): of the
+ * decisions the planner calls ready now (`due`), those whose approvals file
+ * is already on the default branch, merged within APPROVAL_VALIDITY_DAYS, are
+ * offered to the gated jobs again (their push run's job failed: SES never
+ * reached SUCCESS, a nameserver stopped answering). The gate still reads the
+ * merged, reviewed PR back before any key is read. An older approval has
+ * expired: a note says how to ask again.
+ */
+export async function approvedRetries(
+  requests: Pick<GitHubApprovalRequests, "mergedAt">,
+  due: { ready: Target[]; retire: Target[] },
+  now: Date,
+): Promise<{ ready: Target[]; retire: Target[]; notes: string[] }> {
+  const notes: string[] = [];
+  const still = async (kind: "activate" | "retire", targets: Target[]) => {
+    const out: Target[] = [];
+    for (const t of targets) {
+      const path = approvalFilePath(t.domain, t.selector, kind);
+      const mergedAt = await requests.mergedAt(path, t.domain);
+      if (!mergedAt) continue;
+      const what = `${t.domain}: ${kind} ${t.selector}`;
+      if (approvalStillValid(mergedAt, now)) {
+        out.push(t);
+        notes.push(
+          `${what}: approved (${path} merged ${mergedAt.toISOString()}) and not carried out yet: offered to the gated job again`,
+        );
+      } else
+        notes.push(
+          `${what}: the approval merged ${mergedAt.toISOString()} expired after ${APPROVAL_VALIDITY_DAYS} days; to ask again, remove ${path} from the default branch by a reviewed PR, and the next verify opens a new request`,
+        );
+    }
+    return out;
+  };
+  return {
+    ready: await still("activate", due.ready),
+    retire: await still("retire", due.retire),
+    notes,
+  };
 }

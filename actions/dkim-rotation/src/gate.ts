@@ -55,7 +55,7 @@ export interface GateRequest {
   /** github.workflowPin of the stack file: the exact job_workflow_ref expected. */
   workflowPin?: WorkflowPin;
   /** github.approval: pull-request, with the decision's selector; environment reviewers otherwise. */
-  pullRequest?: { requiredApprovals: number; selector?: string };
+  pullRequest?: { requiredApprovals: number; selector?: string; fingerprint?: string };
 }
 
 /**
@@ -184,6 +184,7 @@ export async function confirmApproval(g: GateRequest): Promise<string> {
         selector: g.pullRequest.selector,
         requiredApprovals: g.pullRequest.requiredApprovals,
         sha: typeof claims.sha === "string" ? claims.sha : undefined,
+        fingerprint: g.pullRequest.fingerprint,
       },
       refuse,
     );

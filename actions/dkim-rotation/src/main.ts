@@ -26,6 +26,7 @@ import {
 import type { ChangeRequestPort } from "./engine/ports";
 import { RepoRecords, recordFolderStat } from "./adapters/repo-records";
 import { quote } from "./engine/values";
+import { publicKeyFingerprint } from "./engine/keys";
 import { annotateError } from "./annotations";
 import { buildAwsAdapters, type AwsAdapterOptions } from "./context";
 import { DnsVerifier } from "./adapters/dns";
@@ -277,7 +278,11 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
           workflowPin: config.github?.workflowPin,
           pullRequest:
             config.github?.approval === "pull-request"
-              ? { requiredApprovals: config.github.requiredApprovals, selector: inputs.selector }
+              ? {
+                  requiredApprovals: config.github.requiredApprovals,
+                  selector: inputs.selector,
+                  fingerprint: await storedFingerprint(ctx, inputs.domain, inputs.selector),
+                }
               : undefined,
         }),
       );
@@ -338,7 +343,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
       }
       case "verify": {
         const { runVerify } = await import("./engine/verify");
-        const { approvalModeOf, requestApprovals, targetsOf } = await import("./approval-flow");
+        const { approvalModeOf, approvedRetries, requestApprovals, targetsOf } =
+          await import("./approval-flow");
         const { awaitingAutomaticPublication, followUp } = await import("./engine/follow-up");
         if (inputs.domain && inputs.selector) {
           // DNS only, against the record on main: this job holds no key-reading role.
@@ -401,10 +407,15 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
                 recoveryDays: config.deletionRecoveryDays,
               })),
             );
+            // A push carries out what its commit added; an hourly run, what was
+            // approved lately and is still ready but not carried out (a failed job).
             const approved =
               env.event === "push" && env.sha
                 ? targetsOf(await requests.addedBy(env.sha))
-                : targetsOf([]);
+                : env.event === "schedule"
+                  ? await approvedRetries(requests, { ready, retire }, ctx.clock.now())
+                  : targetsOf([]);
+            if ("notes" in approved) held.push(...approved.notes);
             // Rollbacks run in dkim-rollback.yml, on the same push (its validate job).
             ({ ready, retire } = approved);
           }
@@ -740,4 +751,21 @@ export async function run(env: RunEnvironment = runnerEnvironment()): Promise<vo
     annotateError(err);
     core.setFailed(oneLine(err));
   }
+}
+
+/**
+ * The fingerprint of the stored key a gated job would act on, from the key
+ * store's metadata (its public half; no private key is read): the
+ * pull-request gate refuses an approvals file that names another key
+ * (docs/design.md#approval-by-pull-request). None without a stored key: the
+ * command itself then refuses.
+ */
+async function storedFingerprint(
+  ctx: Pick<EngineContext, "keys">,
+  domain: string | undefined,
+  selector: string | undefined,
+): Promise<string | undefined> {
+  if (!domain || !selector) return undefined;
+  const key = (await ctx.keys.list(domain)).find((k) => k.selector === selector);
+  return key && publicKeyFingerprint(key.publicKey);
 }

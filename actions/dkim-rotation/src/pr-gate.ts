@@ -11,6 +11,7 @@
 import type { Octokit } from "@octokit/rest";
 import { approvalBranch, approvalFilePath, type ApprovalKind } from "./engine/approval-files";
 import { countApprovals, reviewRuleGaps } from "./engine/approval-count";
+import { readApprovalFile } from "./engine/approval-request";
 import { CODEOWNERS_PATHS, codeownersFor } from "./engine/codeowners";
 
 export interface PullRequestGate {
@@ -25,6 +26,12 @@ export interface PullRequestGate {
   requiredApprovals: number;
   /** The commit the job runs at (its OIDC token's `sha`), on the default branch. */
   sha?: string;
+  /**
+   * The fingerprint of the stored key this job would act on (its public
+   * half, read from the key store's metadata, not the private key): the
+   * approved file must name the same key.
+   */
+  fingerprint?: string;
 }
 
 type Refuse = (what: string, fix: string) => never;
@@ -96,6 +103,24 @@ export async function confirmPullRequestApproval(
       }`,
       `revert that commit; an approvals file is added only by merging the bot's request PR from ${branch}`,
     );
+
+  // 1b. The approved file names the key this job acts on: an approval of one
+  // key never carries out another (docs/design.md#approval-by-pull-request).
+  if (g.fingerprint !== undefined) {
+    const approved = await read(
+      `${path} at ${added.slice(0, 7)}`,
+      contentsFix,
+      async () => (await octokit.rest.repos.getContent({ ...at, path, ref: added })).data,
+    );
+    const file = readApprovalFile(
+      Buffer.from((approved as { content?: string }).content ?? "", "base64").toString("utf8"),
+    );
+    if (file?.fingerprint !== g.fingerprint)
+      return refuse(
+        `${path} approves key ${file?.fingerprint.slice(0, 19) ?? "(unreadable)"}…, not the stored key of ${g.selector} (${g.fingerprint.slice(0, 19)}…)`,
+        `revert ${added.slice(0, 7)}; the verify job then asks again for the stored key`,
+      );
+  }
 
   // 2. That commit is the merge of a PR from the bot's branch into the default branch.
   const pulls = await read(

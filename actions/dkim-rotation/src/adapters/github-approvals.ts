@@ -18,6 +18,7 @@
  */
 import type { Octokit } from "@octokit/rest";
 import {
+  APPROVAL_VALIDITY_DAYS,
   approvalBranch,
   approvalFilePath,
   parseApprovalFilePath,
@@ -137,7 +138,7 @@ export class GitHubApprovalRequests {
     if (await this.fileSha(path, this.base, domain))
       return {
         action: "held",
-        reason: `${path} is already on ${this.base}: approved; the gated job of that merge's push carries it out (re-run that run if it failed)`,
+        reason: `${path} is already on ${this.base}: approved; the gated job of that merge's push carries it out, and the hourly verify offers it again for ${APPROVAL_VALIDITY_DAYS} days after the merge while it stays ready`,
       };
     if (event === "schedule") {
       const rejected = await this.lastRejected(branch, domain);
@@ -217,6 +218,30 @@ export class GitHubApprovalRequests {
       out.push(file);
     }
     return out;
+  }
+
+  /**
+   * When the decision's approvals file reached the default branch: the date
+   * of the last commit that touched it there (the merge the gate reads back),
+   * or none when it is not there.
+   */
+  async mergedAt(path: string, domain: string): Promise<Date | undefined> {
+    const commits = await this.call(
+      `reading the history of ${path}`,
+      domain,
+      async () =>
+        (
+          await this.octokit.rest.repos.listCommits({
+            owner: this.opts.owner,
+            repo: this.opts.repo,
+            sha: this.base,
+            path,
+            per_page: 1,
+          })
+        ).data,
+    );
+    const at = commits[0]?.commit.committer?.date;
+    return at ? new Date(at) : undefined;
   }
 
   // ------------------------------------------------------------------ helpers

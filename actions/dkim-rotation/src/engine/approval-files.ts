@@ -16,6 +16,19 @@ export type ApprovalKind = (typeof APPROVAL_KINDS)[number];
 export const APPROVALS_DIR = "approvals";
 
 /**
+ * How long a merged approval stays good for a retry: the hourly verify offers
+ * an approved decision that is still not carried out, and still ready, again
+ * for this many days after its merge; then it has expired and is asked for
+ * anew (docs/design.md#approval-request-flow).
+ */
+export const APPROVAL_VALIDITY_DAYS = 7;
+
+/** Whether an approval merged at `mergedAt` still carries out its decision at `now`. */
+export function approvalStillValid(mergedAt: Date, now: Date): boolean {
+  return now.getTime() - mergedAt.getTime() <= APPROVAL_VALIDITY_DAYS * 86_400_000;
+}
+
+/**
  * `approvals/<domain>/<selector>.<kind>.yml`: one file per decision, so a
  * retirement or rollback of a selector is a decision apart from its activation.
  * For a rollback, `selector` is the target SES is switched back to.

@@ -1,7 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-import { fileURLToPath as __dkimFileURLToPath } from 'node:url';
-import { dirname as __dkimDirname } from 'node:path';
-const require = __dkimCreateRequire(import.meta.url);
-const __filename = __dkimFileURLToPath(import.meta.url);
-const __dirname = __dkimDirname(__filename);
-import{c as d,d as f}from"./chunk-QVUZZIAZ.js";import"./chunk-MSRMEQQ4.js";import"./chunk-4GEB2EGQ.js";import"./chunk-SLJQ4SUC.js";import"./chunk-FHEMC7ET.js";import"./chunk-ABJB4OXV.js";import"./chunk-EFCDYPHC.js";function u(r){return r.github?.approval??"environment"}async function y(r,a,s){let o=await r.open(),p=[];for(let t of a){let e=t.decision,n=t.lifecycle.candidate?.key.selector,l=n?d(t.lifecycle,t.dns[n]?.verification):void 0,v=o.some(i=>i.kind==="activate"&&i.domain===e.domain&&i.selector===n);if(l&&(v||e.kind==="activate")&&p.push(l),e.kind==="retire"&&e.retireStep==="delete-key"){let i=f(t.lifecycle,e.selector,s.now,s.recoveryDays);i&&p.push(i)}}let c=[];for(let t of p){let e=await r.request(t,s.event),n=`${t.domain}: ${t.kind} ${t.selector}`;c.push(e.action==="held"?`${n}: ${e.reason}`:`${n}: approval request #${e.number} ${e.action} (${e.url})`)}return c}function g(r){let a=s=>r.filter(o=>o.kind===s).map(o=>({domain:o.domain,selector:o.selector}));return{ready:a("activate"),retire:a("retire"),rollback:a("rollback")}}export{u as approvalModeOf,y as requestApprovals,g as targetsOf};

@@ -1,7 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-import { fileURLToPath as __dkimFileURLToPath } from 'node:url';
-import { dirname as __dkimDirname } from 'node:path';
-const require = __dkimCreateRequire(import.meta.url);
-const __filename = __dkimFileURLToPath(import.meta.url);
-const __dirname = __dkimDirname(__filename);
-var d={now:()=>new Date,sleep:e=>new Promise(t=>setTimeout(t,e))},n=1440*60*1e3,u=3600*1e3,l=60*1e3;function c(e,t){return new Date(e.getTime()+t*n)}function f(e,t){return Math.floor((t.getTime()-e.getTime())/n)}function h(e){return e.toISOString().slice(0,10)}var m="production proof from DMARC reports is off: the stack file has no dmarcReports block";function w(e,t,i,a){if(e===void 0)return{ok:!0,why:m};let r=t?.reportSeenAt,s=[r,i?.reportSeenAt].filter(o=>!!o).sort((o,p)=>p.getTime()-o.getTime())[0];if(!s||a.getTime()-s.getTime()>=e*n)return{ok:!0,why:`no DMARC report data for ${e}+ days${s?` (the last report ended ${s.toISOString()})`:""}: retiring on the grace period alone`};if(r&&a.getTime()-r.getTime()<e*n){let o=c(r,e);return{ok:!1,notBefore:o,why:`not until ${o.toISOString()}: receivers' reports still saw ${t.selector} until ${r.toISOString()} (dmarcReports.quietDays ${e})`}}return{ok:!0,why:r?`reports have not seen ${t.selector} since ${r.toISOString()} (quietDays ${e})`:`reports have never seen ${t?.selector??"the old selector"} while they see ${i?.selector??"the active selector"}`}}export{d as a,n as b,l as c,c as d,f as e,h as f,m as g,w as h};
