@@ -694,7 +694,7 @@ export function buildProgram(): Command {
             );
           if (report.mode === "pipeline")
             lines.push(
-              `canary verdicts: ${report.canary.passed} passed, ${report.canary.failed} failed; Region swaps without one: ${report.canary.swapsWithoutCanary}`,
+              `canary verdicts: ${report.canary.passed} passed, ${report.canary.failed} failed, ${report.canary.notRun} not run (SES failed first); Region swaps without one: ${report.canary.swapsWithoutCanary}`,
             );
           if (report.faults) {
             const f = report.faults;

@@ -254,6 +254,60 @@ describe("canary: proof in production before 'activated'", function () {
       );
     });
 
+    /** The canary's S3 reads fail `s3Errors` times, then its DNS checks fail for `dnsMinutes`. */
+    const flaky = (s3Errors: number, dnsMinutes: number) => {
+      const inner = w.aws.canary!;
+      let listed = false;
+      let errors = s3Errors;
+      let dnsUntil = 0;
+      w.ctx.canary = {
+        send: (r, m) => inner.send(r, m),
+        remove: (b, k) => inner.remove(b, k),
+        get: (b, k) => inner.get(b, k),
+        list: async (b, p) => {
+          if (!listed) dnsUntil = w.clock.now().getTime() + dnsMinutes * MINUTE_MS;
+          listed = true;
+          if (errors-- > 0) throw new Error("SlowDown: Please reduce your request rate.");
+          return inner.list(b, p);
+        },
+      };
+      const dns = w.ctx.dns;
+      w.ctx.dns = Object.assign(Object.create(dns) as typeof dns, {
+        verify: async (...a: Parameters<typeof dns.verify>) => {
+          const real = await dns.verify(...a);
+          if (!listed || w.clock.now().getTime() >= dnsUntil) return real;
+          const [first, ...rest] = real.servers;
+          return {
+            ...real,
+            ok: false,
+            servers: [
+              { ...first!, status: "missing" as const, detail: "NXDOMAIN (injected)" },
+              ...rest,
+            ],
+          };
+        },
+      });
+    };
+
+    it("an S3 error and a nameserver's wrong answer for a few minutes are tried again within the window: activated", async () => {
+      flaky(2, 3);
+      const before = w.clock.now().getTime();
+      const report = await runActivate(w.ctx, domain, next);
+      expect(report.outcome, report.message).to.equal("activated");
+      expect(report.canary?.map((v) => v.ok)).to.deep.equal([true]);
+      // It waited out the bad answers on the engine's clock, inside the window.
+      const waited = w.clock.now().getTime() - before;
+      expect(waited).to.be.at.least(3 * MINUTE_MS);
+      expect(waited).to.be.lessThan(CANARY.windowMinutes * MINUTE_MS);
+    });
+
+    it("a nameserver wrong for the whole window: rolls back, naming the server (dns)", async () => {
+      flaky(0, 60);
+      const report = await failure(runActivate(w.ctx, domain, next));
+      await expectRolledBack(report, "dns");
+      expect(report.canary!.at(-1)!.line).to.match(/127\.0\.0\.1:\d+: missing/);
+    });
+
     it("without faults the second key activates after its canary", async () => {
       const report = await runActivate(w.ctx, domain, next);
       expect(report.outcome).to.equal("activated");

@@ -289,14 +289,19 @@ export class Ledger {
       for (const line of run.steps
         .filter((st) => st.job === job.name)
         .flatMap((st) => st.log?.split("\n") ?? [])) {
-        const m = /(canary (\S+)(?:: pass: | failed \().*)$/.exec(line);
+        const m = /(canary (\S+)(: pass: | failed \(| not run \().*)$/.exec(line);
         if (!m || !line.includes(`${domain}: canary: `)) continue;
-        const verdict = { region: m[2]!, ok: !m[1]!.includes(" failed ("), line: m[1]! };
+        const verdict = {
+          region: m[2]!,
+          ok: m[3] === ": pass: ",
+          ...(m[3] === " not run (" ? { notRun: true } : {}),
+          line: m[1]!,
+        };
         if (r) (r.canary ??= []).push(verdict);
         this.canaryVerdicts.push({ domain, selector, at: clock.now().toISOString(), ...verdict });
         event({
           at: clock.now(),
-          kind: verdict.ok ? "canary-pass" : "canary-failed",
+          kind: verdict.ok ? "canary-pass" : verdict.notRun ? "canary-not-run" : "canary-failed",
           domain,
           selector,
           regions: [verdict.region],

@@ -67,6 +67,8 @@ export interface CanaryRecord {
   at: string;
   region: string;
   ok: boolean;
+  /** Not sent: SES did not reach SUCCESS with the key, and the activation rolled back without it. */
+  notRun?: boolean;
   line: string;
 }
 
@@ -93,7 +95,14 @@ export interface SandboxReport {
   unsignedMinutes: number;
   rotations: RotationRecord[];
   /** Every canary verdict; `swapsWithoutCanary`: Region swaps by an activation that has none. */
-  canary: { verdicts: CanaryRecord[]; passed: number; failed: number; swapsWithoutCanary: number };
+  canary: {
+    verdicts: CanaryRecord[];
+    passed: number;
+    failed: number;
+    /** Verdicts "not run": SES FAILED first, so no message could be sent. */
+    notRun: number;
+    swapsWithoutCanary: number;
+  };
   publication: PublicationFigures;
   /** Automatic publishers: per domain, what main, ns1, ns2 and the primary / Route 53 hold at the end. */
   publisherEnd?: Record<string, PublisherEndState>;
@@ -208,7 +217,7 @@ export function renderReportMd(report: SandboxReport, failures: string[]): strin
     "|---:|---:|---:|---:|---:|---|---|---:|",
     `| ${report.swaps} | ${report.unverifiedSwaps} | ${report.duplicateKeys} | ${report.duplicatePrs} | ${report.overwrittenSecrets} | ${report.stalledDomains.join(", ") || "none"} | ${report.custody.kms} / ${report.custody.local} / ${report.custody.operator} | ${report.custody.local2048} |`,
     "",
-    `## Canary (docs/design.md#canary): ${report.canary.passed} passed, ${report.canary.failed} failed, ${report.canary.swapsWithoutCanary} Region swap(s) without a verdict`,
+    `## Canary (docs/design.md#canary): ${report.canary.passed} passed, ${report.canary.failed} failed, ${report.canary.notRun} not run (SES failed first), ${report.canary.swapsWithoutCanary} Region swap(s) without a verdict`,
     "",
     ...report.canary.verdicts.map((v) => `- ${d(v.at)} ${v.domain} ${v.selector}: ${v.line}`),
     "",

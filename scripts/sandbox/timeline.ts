@@ -44,6 +44,8 @@ export type TimelineKind =
   | "canary-pass"
   /** The canary failed a check: the activation rolled back. */
   | "canary-failed"
+  /** No canary was sent: SES did not reach SUCCESS with the key (the activation rolled back). */
+  | "canary-not-run"
   /** The `reports` command skipped a DMARC aggregate report it could not read. */
   | "dmarc-skipped"
   /** The newest selector's failure share in receivers' reports passed the threshold. */

@@ -275,7 +275,8 @@ export function judge(input: VerdictInput): SandboxReport {
   const canary = {
     verdicts,
     passed: verdicts.filter((v) => v.ok).length,
-    failed: verdicts.filter((v) => !v.ok).length,
+    failed: verdicts.filter((v) => !v.ok && !v.notRun).length,
+    notRun: verdicts.filter((v) => v.notRun).length,
     swapsWithoutCanary,
   };
   const ok =

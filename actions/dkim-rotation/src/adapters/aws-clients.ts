@@ -32,11 +32,6 @@ export interface AwsClients {
  * limiting that backs off on throttling errors (TooManyRequestsException),
  * behind the RegionPacer that should make them rare.
  */
-/**
- * Build real SDK clients. `retryMode: "adaptive"` adds client-side rate
- * limiting that backs off on throttling errors (TooManyRequestsException),
- * behind the RegionPacer that should make them rare.
- */
 export function createAwsClients(options: AwsClientsOptions): AwsClients {
   if (options.regions.length === 0)
     throw new Error("createAwsClients: at least one Region is required");

@@ -316,6 +316,18 @@ export async function runActivate(
       return { ok, verdicts, why: verdicts.find((v) => !v.ok)?.line ?? "" };
     }
 
+    /** The verdict of a canary not sent because SES did not reach SUCCESS. */
+    function notRun(region: string, why: string): CanaryVerdict {
+      const v: CanaryVerdict = {
+        region,
+        ok: false,
+        check: "ses",
+        line: `canary ${region} not run (ses): SES did not reach SUCCESS with ${selector}, so no message could prove it (${why})`,
+      };
+      event("canary", v.line, false);
+      return v;
+    }
+
     /** Invariant 2 after SES FAILED, a timeout or a failed canary: roll back, alert, throw. */
     async function failed(
       secret: string,
@@ -332,15 +344,25 @@ export async function runActivate(
         event,
         keys,
       );
-      if (f.verdicts?.length) after.canary = f.verdicts;
-      if (after.outcome === "activated" && f.verdicts?.length) {
-        // Easy DKIM gave no way back and SES verified the candidate again:
-        // it is "activated" only if its canary passes this time.
+      const proving = mode === "activate" && !!ctx.config.canary;
+      // SES never reached SUCCESS: no canary could prove anything; each Region
+      // swapped still gets its verdict line, saying why none was sent.
+      const verdicts =
+        f.verdicts ??
+        (proving
+          ? canaryRegions(ctx.config.canary!, [...put.keys()]).map((region) =>
+              notRun(region, f.why),
+            )
+          : []);
+      if (verdicts.length) after.canary = verdicts;
+      if (after.outcome === "activated" && proving) {
+        // Easy DKIM gave no way back and SES verified the candidate on a
+        // second try: it is "activated" only if its canary passes now.
         const again = await prove(secret, identity.regions);
-        after.canary = [...f.verdicts, ...again.verdicts];
+        after.canary = [...verdicts, ...again.verdicts];
         if (!again.ok) {
           after.outcome = "failed";
-          after.message = `${domain}: ${selector} failed its canary twice (${f.why}; then ${again.why}) and Easy DKIM is no way back; SES stays set to ${selector}: find why SES does not sign with the published key`;
+          after.message = `${domain}: ${selector} failed its canary after SES's second try (${f.why}; then ${again.why}) and Easy DKIM is no way back; SES stays set to ${selector}: find why SES does not sign with the published key`;
         }
       }
       // Easy DKIM gave no way back and the second try verified: activated after all.
