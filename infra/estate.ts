@@ -12,7 +12,7 @@ import type { EstateConfig } from "./config";
 import { GithubOidc } from "./components/github-oidc";
 import { GithubRepository, readRepositoryIds } from "./components/github-repository";
 import { KeyVault } from "./components/key-vault";
-import { DmarcReports } from "./components/dmarc-reports";
+import { DmarcReports, ruaRuleName } from "./components/dmarc-reports";
 import { Monitoring } from "./components/monitoring";
 import { Notifications } from "./components/notifications";
 import {
@@ -166,6 +166,10 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
         account,
         activatorRoleArn: oidc.activatorRole.arn,
         provider: providers[canary.region]!,
+        // docs/design.md#dmarc-aggregate-reports: the rua rule stores into this bucket too.
+        ...(config.dmarcReports?.ruaAddress
+          ? { rua: { prefix: config.dmarcReports.prefix, rule: ruaRuleName(namePrefix) } }
+          : {}),
       })
     : undefined;
 
@@ -248,6 +252,12 @@ export function createEstate(config: EstateConfig, options: EstateOptions = {}):
         alarmTopicArn: monitoring.topicArns[home]!,
         home: homeProvider,
         homeRegion: home,
+        ...(receiving
+          ? {
+              canary: { ruleSet: receiving.ruleSet.ruleSetName, bucketPolicy: receiving.policy },
+              receivingKeyArn: receiving.key.arn,
+            }
+          : {}),
         receiving:
           providers[reports.region] ??
           new aws.Provider(`aws-${reports.region}`, {

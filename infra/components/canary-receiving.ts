@@ -25,6 +25,8 @@ export interface CanaryReceivingArgs {
   activatorRoleArn: pulumi.Input<string>;
   /** A provider for `canary.region`. */
   provider: aws.Provider;
+  /** The rua rule (dmarcReports with ruaAddress) that also stores into this bucket, on its own prefix. */
+  rua?: { prefix: string; rule: string };
 }
 
 /** The KMS key policy: the account administers; SES may encrypt for this rule; the activator decrypts through S3. */
@@ -33,6 +35,8 @@ export function canaryKeyPolicy(p: {
   region: string;
   ruleArn: string;
   activatorRoleArn: string;
+  /** Other receipt rules of the account that store here (the rua rule). */
+  alsoRuleArns?: string[];
 }): string {
   const root = `arn:${p.account.partition}:iam::${p.account.accountId}:root`;
   return JSON.stringify({
@@ -53,7 +57,7 @@ export function canaryKeyPolicy(p: {
         Resource: "*",
         Condition: {
           StringEquals: { "aws:SourceAccount": p.account.accountId },
-          ArnLike: { "aws:SourceArn": p.ruleArn },
+          ArnLike: { "aws:SourceArn": [p.ruleArn, ...(p.alsoRuleArns ?? [])] },
         },
       },
       {
@@ -73,21 +77,27 @@ export class CanaryReceiving extends pulumi.ComponentResource {
   readonly key: aws.kms.Key;
   readonly ruleSet: aws.ses.ReceiptRuleSet;
   readonly rule: aws.ses.ReceiptRule;
+  /** SES checks at a rule's creation that it may write: rules into this bucket depend on it. */
+  readonly policy: aws.s3.BucketPolicy;
 
   constructor(name: string, args: CanaryReceivingArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-dkim-rotation:index:CanaryReceiving", name, {}, opts);
     const c = args.canary;
     const childOpts = { parent: this, provider: args.provider };
     const account = pulumi.output(args.account);
-    const ruleArn = account.apply((a) =>
-      receiptRuleArn({
-        partition: a.partition,
-        region: c.region,
-        account: a.accountId,
-        ruleSet: c.ruleSet,
-        rule: c.rule,
-      }),
-    );
+    const arnOf = (rule: string) =>
+      account.apply((a) =>
+        receiptRuleArn({
+          partition: a.partition,
+          region: c.region,
+          account: a.accountId,
+          ruleSet: c.ruleSet,
+          rule,
+        }),
+      );
+    const ruleArn = arnOf(c.rule);
+    const rua = args.rua;
+    const ruaArn = rua ? arnOf(rua.rule) : pulumi.output(undefined);
 
     this.key = new aws.kms.Key(
       `${name}-key`,
@@ -95,14 +105,17 @@ export class CanaryReceiving extends pulumi.ComponentResource {
         description: `Encrypts canary mail in s3://${c.bucket}/${c.prefix}`,
         enableKeyRotation: true,
         deletionWindowInDays: 30,
-        policy: pulumi.all([account, ruleArn, args.activatorRoleArn]).apply(([a, r, activator]) =>
-          canaryKeyPolicy({
-            account: a,
-            region: c.region,
-            ruleArn: r,
-            activatorRoleArn: activator,
-          }),
-        ),
+        policy: pulumi
+          .all([account, ruleArn, args.activatorRoleArn, ruaArn])
+          .apply(([a, r, activator, ruaRule]) =>
+            canaryKeyPolicy({
+              account: a,
+              region: c.region,
+              ruleArn: r,
+              activatorRoleArn: activator,
+              ...(ruaRule ? { alsoRuleArns: [ruaRule] } : {}),
+            }),
+          ),
       },
       childOpts,
     );
@@ -153,22 +166,23 @@ export class CanaryReceiving extends pulumi.ComponentResource {
       },
       childOpts,
     );
-    const policy = new aws.s3.BucketPolicy(
+    const policy = (this.policy = new aws.s3.BucketPolicy(
       `${name}-policy`,
       {
         bucket: this.bucket.id,
-        policy: pulumi.all([account, ruleArn]).apply(([a, r]) =>
+        policy: pulumi.all([account, ruleArn, ruaArn]).apply(([a, r, ruaRule]) =>
           sesReceivingBucketPolicy({
             bucket: c.bucket,
             prefix: c.prefix,
             account: a.accountId,
             ruleArn: r,
             partition: a.partition,
+            ...(rua && ruaRule ? { also: [{ prefix: rua.prefix, ruleArn: ruaRule }] } : {}),
           }),
         ),
       },
       childOpts,
-    );
+    ));
     this.ruleSet = new aws.ses.ReceiptRuleSet(
       `${name}-rule-set`,
       { ruleSetName: c.ruleSet },

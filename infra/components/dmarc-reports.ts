@@ -38,11 +38,19 @@ export interface DmarcReportsArgs {
   homeRegion: string;
   /** A provider in `reports.region`, where SES receives. */
   receiving: aws.Provider;
+  /**
+   * With `ruaAddress`: the canary's receiving setup the rua rule joins (its
+   * active rule set, its bucket's policy that admits the rule, its KMS key);
+   * the stack file's validation makes them one (ruaReceivingProblem).
+   */
+  canary?: { ruleSet: pulumi.Input<string>; bucketPolicy: aws.s3.BucketPolicy };
+  /** The receiving bucket's KMS key (SSE-KMS): the reports role decrypts and marks through S3 only. */
+  receivingKeyArn?: pulumi.Input<string>;
 }
 
-/** The receipt rule set the rua and canary rules share, when the stack file names none. */
-export function receiptRuleSetName(namePrefix: string, reports: DmarcReportsConfig): string {
-  return reports.ruleSetName ?? `${namePrefix}-receiving`;
+/** The rua receipt rule's name (the canary's bucket policy and KMS key name it). */
+export function ruaRuleName(namePrefix: string): string {
+  return `${namePrefix}-dmarc-rua`.slice(0, 64);
 }
 
 export class DmarcReports extends pulumi.ComponentResource {
@@ -73,32 +81,36 @@ export class DmarcReports extends pulumi.ComponentResource {
       {
         role: this.role.name,
         name: "dkim-reports",
-        policy: pulumi
-          .output(args.scope)
-          .apply((s) =>
-            JSON.stringify(
-              reportsPolicy({ ...s, reportsBucket: r.bucket, reportsPrefix: r.prefix }),
-            ),
+        policy: pulumi.all([args.scope, args.receivingKeyArn]).apply(([s, keyArn]) =>
+          JSON.stringify(
+            reportsPolicy({
+              ...s,
+              reportsBucket: r.bucket,
+              reportsPrefix: r.prefix,
+              ...(keyArn ? { receivingKey: { arn: keyArn, region: r.region } } : {}),
+            }),
           ),
+        ),
       },
       home,
     );
 
-    if (r.ruaAddress) {
+    if (r.ruaAddress && args.canary) {
       // SES stores each received message whole under the prefix (the S3
       // action; docs/design.md#dmarc-aggregate-reports).
       this.rule = new aws.ses.ReceiptRule(
         `${name}-rua`,
         {
-          name: `${args.namePrefix}-dmarc-rua`.slice(0, 64),
-          ruleSetName: receiptRuleSetName(args.namePrefix, r),
+          name: ruaRuleName(args.namePrefix),
+          ruleSetName: args.canary.ruleSet,
           recipients: [r.ruaAddress],
           enabled: true,
           scanEnabled: true,
           tlsPolicy: "Optional",
           s3Actions: [{ bucketName: r.bucket, objectKeyPrefix: r.prefix, position: 1 }],
         },
-        { parent: this, provider: args.receiving },
+        // SES checks at creation that it may write to the bucket: the policy first.
+        { parent: this, provider: args.receiving, dependsOn: [args.canary.bucketPolicy] },
       );
     }
 

@@ -901,6 +901,8 @@ export function publisherPolicy(scope: RolePolicyScope): PolicyDocument {
 export interface ReportsScope extends RolePolicyScope {
   reportsBucket: string;
   reportsPrefix: string;
+  /** The receiving bucket's SSE-KMS key: reading a report and writing a mark need it, through S3 only. */
+  receivingKey?: { arn: string; region: string };
 }
 
 /**
@@ -936,6 +938,19 @@ export function reportsPolicy(scope: ReportsScope): PolicyDocument {
         Action: ["s3:PutObject"],
         Resource: `${bucket}/${scope.reportsPrefix}processed/*`,
       },
+      ...(scope.receivingKey
+        ? [
+            {
+              Sid: "ReportsKeyThroughS3Only",
+              Effect: "Allow" as const,
+              Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+              Resource: scope.receivingKey.arn,
+              Condition: {
+                StringEquals: { "kms:ViaService": `s3.${scope.receivingKey.region}.amazonaws.com` },
+              },
+            },
+          ]
+        : []),
       {
         Sid: "PublishReportMetrics",
         Effect: "Allow",

@@ -262,6 +262,12 @@ export interface AwsEmulator {
     activeRuleSet(region: string): { name: string; rules: ReceiptRuleView[] } | undefined;
     /** Every message SES receiving stored in S3. */
     received(): ReceivedMessage[];
+    /**
+     * Mail from outside AWS reaching SES's inbound endpoint (the MX of the
+     * receiving domain points there): stored by the active rule set's S3
+     * actions like any received message. Returns what was stored.
+     */
+    receive(raw: Buffer, recipients: readonly string[], at: Date): ReceivedMessage[];
     /** The receipt rule's ARN (the aws:SourceArn SES writes to S3 with). */
     ruleArn(region: string, ruleSet: string, rule: string): string;
   };
@@ -1009,6 +1015,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       },
       activeRuleSet: (region) => receiving.activeRuleSet(region),
       received: () => receiving.received.map((r) => ({ ...r })),
+      receive: (raw, recipients, at) => receiving.deliver(raw, recipients, at),
       ruleArn: (region, set, rule) => receiving.ruleArn(region, set, rule),
     },
     s3: {

@@ -17,23 +17,42 @@ import {
   sesReceivingBucketPolicy,
   type CanaryConfig,
 } from "../../actions/dkim-rotation/src/engine/canary-config";
+import type { DmarcReportsConfig } from "../../actions/dkim-rotation/src/engine/config";
 import type { AwsEmulator } from "./aws-emulator";
 
 export const CANARY_ACCOUNT = "123456789012";
+/** The rua rule's name in the sandbox (infra/ names it `<prefix>-dmarc-rua`). */
+const RUA_RULE = "dmarc-rua";
 
 export async function provisionCanary(
   emulator: AwsEmulator,
   c: CanaryConfig,
   credentials: { accessKeyId: string; secretAccessKey: string },
   account = CANARY_ACCOUNT,
+  /**
+   * `dmarcReports` with a `ruaAddress`: its rule joins the rule set and
+   * stores into the same bucket on its own prefix, as infra/ makes it
+   * (docs/design.md#dmarc-aggregate-reports).
+   */
+  reports?: DmarcReportsConfig,
 ): Promise<void> {
-  const ruleArn = receiptRuleArn({ region: c.region, account, ruleSet: c.ruleSet, rule: c.rule });
+  const arnOf = (rule: string) =>
+    receiptRuleArn({ region: c.region, account, ruleSet: c.ruleSet, rule });
+  const rua = reports?.ruaAddress
+    ? { address: reports.ruaAddress, prefix: reports.prefix }
+    : undefined;
   emulator.s3.createBucket({
     name: c.bucket,
     region: c.region,
     kmsKeyArn: `arn:aws:kms:${c.region}:${account}:key/00000000-0000-4000-8000-000000000001`,
     expirationDays: 7,
-    policy: sesReceivingBucketPolicy({ bucket: c.bucket, prefix: c.prefix, account, ruleArn }),
+    policy: sesReceivingBucketPolicy({
+      bucket: c.bucket,
+      prefix: c.prefix,
+      account,
+      ruleArn: arnOf(c.rule),
+      ...(rua ? { also: [{ prefix: rua.prefix, ruleArn: arnOf(RUA_RULE) }] } : {}),
+    }),
   });
   const ses = new SESClient({ region: c.region, endpoint: emulator.url, credentials });
   try {
@@ -49,6 +68,18 @@ export async function provisionCanary(
         },
       }),
     );
+    if (rua)
+      await ses.send(
+        new CreateReceiptRuleCommand({
+          RuleSetName: c.ruleSet,
+          Rule: {
+            Name: RUA_RULE,
+            Enabled: true,
+            Recipients: [rua.address],
+            Actions: [{ S3Action: { BucketName: c.bucket, ObjectKeyPrefix: rua.prefix } }],
+          },
+        }),
+      );
     await ses.send(new SetActiveReceiptRuleSetCommand({ RuleSetName: c.ruleSet }));
   } finally {
     ses.destroy();

@@ -12,12 +12,15 @@ import {
 } from "../../actions/dkim-rotation/src/engine/config";
 import { table, tallyCells, TALLY_HEADERS } from "../../actions/dkim-rotation/src/format";
 import type { RotationRecord } from "./report";
+import { SANDBOX_CANARY } from "./world";
 
 /** The sandbox's report settings (the stack file it writes has none: its retirements stay as measured). */
 export const SANDBOX_DMARC_REPORTS: DmarcReportsConfig = {
-  bucket: "sandbox-receiving",
+  // The canary's bucket and Region: the rua rule stores there (ruaReceivingProblem).
+  bucket: SANDBOX_CANARY.bucket,
   prefix: "dmarc/",
   region: "us-east-1",
+  ruaAddress: "dmarc-reports@proof.example.net",
   failureShareAlarm: 0.02,
   minMessages: 20,
   quietDays: 7,

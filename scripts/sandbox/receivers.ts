@@ -11,9 +11,10 @@
  * `reports` alarm must fire), and the report store receives a truncated
  * report, a malformed one and one without selectors (each a logged skip).
  *
- * The reports reach the engine's `reports` command through the same port
- * its S3 adapter implements (`DmarcReportSourcePort`), held in memory here:
- * the emulator has no S3 on this branch.
+ * Each report is mailed, as a receiver does, to the domain's `rua` address:
+ * a MIME message with the report attached, handed to SES's inbound endpoint
+ * (the emulator's `ses.receive`), whose rua rule stores it in S3; the
+ * engine's `reports` command reads it there with its own S3 adapter.
  */
 import { gzipSync } from "node:zlib";
 import { zipSync, strToU8 } from "fflate";
@@ -47,32 +48,61 @@ interface Population {
   counts: Map<string, Map<string, Map<string, Map<DkimResult, number>>>>;
 }
 
-/** The in-memory report store: what the rua rule's S3 prefix would hold. */
-export class MemoryReports implements DmarcReportSourcePort {
-  readonly where = "sandbox://dmarc/";
-  private readonly objects = new Map<string, Uint8Array>();
-  private readonly processed = new Set<string>();
-  put(key: string, body: Uint8Array): void {
-    this.objects.set(key, body);
-  }
-  async list(): Promise<ReportObject[]> {
-    return [...this.objects]
-      .filter(([k]) => !this.processed.has(k))
-      .map(([key, v]) => ({ key, size: v.length }));
-  }
-  async read(key: string): Promise<Uint8Array> {
-    return this.objects.get(key)!;
-  }
-  async markProcessed(key: string): Promise<void> {
-    this.processed.add(key);
-  }
+/** Where a receiver's report goes: the rua mailbox (one report per message). */
+export interface ReportMailbox {
+  /** `name`: the attachment's file name, as receivers name theirs. */
+  send(name: string, body: Uint8Array, at: number): void;
+}
+
+/**
+ * A report as receivers mail it (RFC 7489 section 7.2.1.1: the report is a
+ * MIME attachment, gzip or zip), delivered to SES's inbound endpoint for
+ * `rua`; SES receiving stores the whole message under the rule's prefix.
+ */
+export function sesInboundMailbox(
+  receive: (raw: Buffer, recipients: readonly string[], at: Date) => unknown[],
+  rua: string,
+): ReportMailbox {
+  return {
+    send(name, body, at) {
+      const boundary = `report-${name.replace(/[^A-Za-z0-9]/g, "")}`;
+      const type = name.endsWith(".zip") ? "application/zip" : "application/gzip";
+      const b64 = Buffer.from(body).toString("base64").replace(/.{76}/g, "$&\r\n");
+      const raw = Buffer.from(
+        [
+          `From: noreply-dmarc-support@receiver.example`,
+          `To: ${rua}`,
+          `Subject: Report Domain: ${name}`,
+          `Date: ${new Date(at).toUTCString()}`,
+          `MIME-Version: 1.0`,
+          `Content-Type: multipart/mixed; boundary="${boundary}"`,
+          ``,
+          `--${boundary}`,
+          `Content-Type: text/plain; charset=us-ascii`,
+          ``,
+          `This is an aggregate report.`,
+          `--${boundary}`,
+          `Content-Type: ${type}; name="${name}"`,
+          `Content-Disposition: attachment; filename="${name}"`,
+          `Content-Transfer-Encoding: base64`,
+          ``,
+          b64,
+          `--${boundary}--`,
+          ``,
+        ].join("\r\n"),
+        "latin1",
+      );
+      if (!receive(raw, [rua], new Date(at)).length)
+        throw new Error(`SES receiving stored nothing for ${rua}: no active rule names it`);
+    },
+  };
 }
 
 export interface ReceiversOptions {
   resolverAddress: string;
   verify: ReceiverVerify;
   faults: boolean;
-  store: MemoryReports;
+  mailbox: ReportMailbox;
 }
 
 export class Receivers {
@@ -163,7 +193,11 @@ export class Receivers {
             p.shape === "google"
               ? zipSync({ [`${p.name}!${domain}!${day}.xml`]: strToU8(xml) })
               : gzipSync(xml);
-          this.opts.store.put(`dmarc/${day}-${p.name}-${domain}-${this.serial}`, body);
+          this.opts.mailbox.send(
+            `${p.name}!${domain}!${day}!${this.serial}${p.shape === "google" ? ".zip" : ".xml.gz"}`,
+            body,
+            now,
+          );
           sent++;
         }
       }
@@ -176,16 +210,22 @@ export class Receivers {
           40,
         ),
       );
-      this.opts.store.put(`dmarc/${today}-truncated`, some.subarray(0, some.length - 30));
-      this.opts.store.put(
-        `dmarc/${today}-malformed`,
-        gzipSync("<feedback><report_metadata></feedback>"),
+      this.opts.mailbox.send(
+        `truncated.example!${today}.xml.gz`,
+        some.subarray(0, some.length - 30),
+        now,
       );
-      this.opts.store.put(
-        `dmarc/${today}-no-selector`,
+      this.opts.mailbox.send(
+        `malformed.example!${today}.xml.gz`,
+        gzipSync("<feedback><report_metadata></feedback>"),
+        now,
+      );
+      this.opts.mailbox.send(
+        `legacy.example!${today}.xml.gz`,
         gzipSync(
           `<feedback><report_metadata><org_name>legacy.example</org_name><report_id>legacy-1</report_id><date_range><begin>${Math.floor(now / 1000) - 86400}</begin><end>${Math.floor(now / 1000) - 1}</end></date_range></report_metadata><policy_published><domain>example.jp</domain></policy_published><record><row><source_ip>192.0.2.1</source_ip><count>4</count></row><auth_results><dkim><domain>example.jp</domain><result>pass</result></dkim></auth_results></record></feedback>`,
         ),
+        now,
       );
       sent += 3;
     }

@@ -72,7 +72,7 @@ import { renderZoneFile, type DnsServer } from "./dns-server";
 import { DnsTeam } from "./dns-team";
 import { AWS_FAULT_KINDS, DNS_FAULT_KINDS, type AwsFaultKind, type DnsFaultKind } from "./faults";
 import { DENSE_WINDOW_MS, MailStream } from "./mail";
-import { MemoryReports, Receivers } from "./receivers";
+import { Receivers, sesInboundMailbox } from "./receivers";
 import { dmarcFigures, SANDBOX_DMARC_REPORTS } from "./dmarc-figures";
 import { runReports, type ReportsRunReport } from "../../actions/dkim-rotation/src/engine/dmarc";
 import { SANDBOX_MARKER, sandboxOutProblem } from "./out-dir";
@@ -307,7 +307,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       join(out, "Pulumi.sandbox.yaml"),
       renderSandboxStack(nameservers, extras, approval),
     );
-    await provisionCanary(emulator, config.canary!, SANDBOX_CREDENTIALS);
+    await provisionCanary(
+      emulator,
+      config.canary!,
+      SANDBOX_CREDENTIALS,
+      undefined,
+      SANDBOX_DMARC_REPORTS,
+    );
 
     // ---- GitHub and the adopting repository ----------------------------------
     const files = sandboxFiles(nameservers, extras, approval);
@@ -356,14 +362,17 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
     const expectedSwaps = new Map<string, number[]>();
     const addExpectedSwap = (domain: string, at: number) =>
       expectedSwaps.set(domain, [...(expectedSwaps.get(domain) ?? []), at]);
-    // Receivers' DMARC aggregate reports (receivers.ts), read by the engine's
-    // `reports` command through the same port as its S3 adapter.
-    const dmarcStore = new MemoryReports();
+    // Receivers' DMARC aggregate reports (receivers.ts), mailed to the rua
+    // address, stored in S3 by SES receiving, read by the engine's `reports`
+    // command with its own S3 adapter.
     const receivers = new Receivers({
       resolverAddress: nameservers[0]!,
       verify: (...a) => late.mail!.verifyFor(...a),
       faults: !!options.faults,
-      store: dmarcStore,
+      mailbox: sesInboundMailbox(
+        (raw, to, at) => emulator.ses.receive(raw, to, at),
+        SANDBOX_DMARC_REPORTS.ruaAddress!,
+      ),
     });
     const stream = new MailStream({
       receivers,
@@ -439,6 +448,17 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       ...scaledAws,
     });
     closers.push(() => adapters.destroy());
+    // The reports job's S3 reader, as the action builds it for a stack with `dmarcReports`.
+    const reportsAdapters = buildAwsAdapters({
+      config: { ...config, dmarcReports: SANDBOX_DMARC_REPORTS },
+      endpoint: emulator.url,
+      credentials: SANDBOX_CREDENTIALS,
+      requestsPerSecond: 1000,
+      clock,
+      onSecret: secretsSeen,
+      ...scaledAws,
+    });
+    closers.push(() => reportsAdapters.destroy());
     const githubPacing = { retryAfterBaseMs: 5, writeIntervalMs: 0 };
     const octokit = createOctokit({
       token: "ghs_sandboxOperatorToken0123456789abcdef",
@@ -484,7 +504,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       if (!receivers.sendReports(clock.t)) return;
       let r: ReportsRunReport;
       try {
-        r = await runReports(reportsCtx, dmarcStore);
+        r = await runReports(reportsCtx, reportsAdapters.dmarcReports!);
       } catch (err) {
         // A failed reports run (an injected AWS fault under --faults) is a failed
         // daily job: the next day's run reads what is still unread.

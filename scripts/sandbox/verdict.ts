@@ -256,21 +256,20 @@ export function judge(input: VerdictInput): SandboxReport {
           ...jobCountsDisagree(input),
         ]
       : input.jobErrors.map((e) => `${e.job}: ${e.message}`);
-  // Every Region swap to a rotation's new key has the canary's verdict (pipeline mode).
+  // Every Region swap to a rotation's new key has the canary's verdict
+  // (pipeline mode). A rollback's swap back to a key whose canary already
+  // passed in that Region restores proven signing: that earlier pass is its verdict.
   const verdicts = input.canaryVerdicts ?? [];
   const targets = new Set(rotations.map((r) => `${r.domain}/${r.to}`));
+  const same = (v: CanaryRecord, s: SwapAudit) =>
+    v.domain === s.domain && v.selector === s.selector && v.region === s.region;
   const swapsWithoutCanary = input.naive
     ? 0
     : input.swapAudit.filter(
         (s) =>
           targets.has(`${s.domain}/${s.selector}`) &&
-          !verdicts.some(
-            (v) =>
-              v.domain === s.domain &&
-              v.selector === s.selector &&
-              v.region === s.region &&
-              Date.parse(v.at) >= s.at,
-          ),
+          !verdicts.some((v) => same(v, s) && Date.parse(v.at) >= s.at) &&
+          !verdicts.some((v) => same(v, s) && v.ok && Date.parse(v.at) < s.at),
       ).length;
   const canary = {
     verdicts,

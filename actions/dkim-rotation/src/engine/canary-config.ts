@@ -92,22 +92,23 @@ export function sesReceivingBucketPolicy(p: {
   account: string;
   ruleArn: string;
   partition?: string;
+  /** More rules writing here, each on its own prefix (the rua rule; docs/design.md#dmarc-aggregate-reports). */
+  also?: { prefix: string; ruleArn: string }[];
 }): string {
+  const grants = [{ prefix: p.prefix, ruleArn: p.ruleArn }, ...(p.also ?? [])];
   return JSON.stringify({
     Version: "2012-10-17",
-    Statement: [
-      {
-        Sid: "AllowSesReceivingPuts",
-        Effect: "Allow",
-        Principal: { Service: "ses.amazonaws.com" },
-        Action: "s3:PutObject",
-        Resource: `arn:${p.partition ?? "aws"}:s3:::${p.bucket}/${p.prefix}*`,
-        Condition: {
-          StringEquals: { "aws:SourceAccount": p.account },
-          ArnLike: { "aws:SourceArn": p.ruleArn },
-        },
+    Statement: grants.map((g, i) => ({
+      Sid: `AllowSesReceivingPuts${i ? i + 1 : ""}`,
+      Effect: "Allow",
+      Principal: { Service: "ses.amazonaws.com" },
+      Action: "s3:PutObject",
+      Resource: `arn:${p.partition ?? "aws"}:s3:::${p.bucket}/${g.prefix}*`,
+      Condition: {
+        StringEquals: { "aws:SourceAccount": p.account },
+        ArnLike: { "aws:SourceArn": g.ruleArn },
       },
-    ],
+    })),
   });
 }
 

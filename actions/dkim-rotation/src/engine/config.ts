@@ -808,6 +808,14 @@ export function parseProjectConfig(
     identities.push({ ...id, regions });
   });
   const { identities: _ids, ...rest } = top.data;
+  const ruaProblem = ruaReceivingProblem(rest.dmarcReports, rest.canary);
+  if (ruaProblem)
+    throw new InputError({
+      file,
+      field: `dmarcReports.${ruaProblem.field}`,
+      problem: ruaProblem.problem,
+      hint: ruaProblem.hint,
+    });
   return {
     file,
     project,
@@ -1045,4 +1053,51 @@ export function notificationTopicArn(p: {
   topicName: string;
 }): string {
   return `arn:${p.partition}:sns:${p.region}:${p.accountId}:${p.topicName}`;
+}
+
+/**
+ * SES receives into one active receipt rule set per Region, and S3 admits
+ * only the writers its bucket policy names (docs/design.md#ses-receiving-s3-action):
+ * the rua rule infra/ makes therefore joins the canary's active rule set and
+ * writes into the canary's bucket, whose policy admits both rules, each on
+ * its own prefix. Anything else would be a rule SES never runs or a write S3
+ * refuses.
+ */
+export function ruaReceivingProblem(
+  reports: DmarcReportsConfig | undefined,
+  canary: CanaryConfig | undefined,
+): { field: string; problem: string; hint: string } | undefined {
+  if (!reports?.ruaAddress) return undefined;
+  if (!canary)
+    return {
+      field: "ruaAddress",
+      problem:
+        "needs the canary's receiving setup (a canary: block): its bucket, rule set and Region receive the reports",
+      hint: "add a canary: block with the same bucket and region, or remove ruaAddress if reports reach the bucket another way",
+    };
+  if (reports.bucket !== canary.bucket)
+    return {
+      field: "bucket",
+      problem: `${quote(reports.bucket)} is not the canary's bucket ${quote(canary.bucket)}; infra/ admits SES's rua writes only there`,
+      hint: `set dmarcReports.bucket: ${canary.bucket} (the reports keep their own prefix)`,
+    };
+  if (reports.region !== canary.region)
+    return {
+      field: "region",
+      problem: `${reports.region} is not the canary's receiving Region ${canary.region}`,
+      hint: `set dmarcReports.region: ${canary.region}`,
+    };
+  if (reports.prefix.startsWith(canary.prefix) || canary.prefix.startsWith(reports.prefix))
+    return {
+      field: "prefix",
+      problem: `${quote(reports.prefix)} overlaps the canary's prefix ${quote(canary.prefix)}`,
+      hint: "give the reports their own prefix, e.g. dmarc/",
+    };
+  if (reports.ruleSetName !== undefined && reports.ruleSetName !== canary.ruleSet)
+    return {
+      field: "ruleSetName",
+      problem: `${quote(reports.ruleSetName)} is not the canary's active rule set ${quote(canary.ruleSet)}; SES runs only the active one`,
+      hint: "remove ruleSetName (the rua rule joins the canary's rule set)",
+    };
+  return undefined;
 }
