@@ -14,7 +14,7 @@ import { gzipSync } from "node:zlib";
 import { expect } from "chai";
 import { zipSync, strToU8 } from "fflate";
 import { addDays, DAY_MS } from "../actions/dkim-rotation/src/engine/clock";
-import { parseProjectConfig } from "../actions/dkim-rotation/src/engine/config";
+import { InputError, parseProjectConfig } from "../actions/dkim-rotation/src/engine/config";
 import {
   decodeReportArchive,
   parseAggregateReport,
@@ -407,6 +407,55 @@ describe("DMARC aggregate reports: the reports command", () => {
     const r2 = await runReports(few.ctx, few.source);
     expect(r2.verdicts[0]!.breaching).to.equal(undefined);
     expect(r2.alarms).to.deep.equal([]);
+  });
+
+  it("refuses a rua rule SES could not run or S3 would refuse: no canary, another bucket, Region or rule set, an overlapping prefix", () => {
+    const canary = {
+      region: "us-east-1",
+      bucket: "proof-bucket",
+      address: "canary@proof.example.net",
+    };
+    const parse = (reports: Record<string, unknown>, withCanary = true) =>
+      parseProjectConfig(
+        {
+          identities: [{ domain: DOMAIN, selectorPrefix: "mail", regions: ["ap-northeast-1"] }],
+          dmarcReports: {
+            region: "us-east-1",
+            bucket: "proof-bucket",
+            ruaAddress: "d@r.example.jp",
+            ...reports,
+          },
+          ...(withCanary ? { canary } : {}),
+        },
+        { file: "Pulumi.test.yaml", project: "ses-dkim-rotation" },
+      );
+    expect(parse({}).dmarcReports?.ruaAddress).to.equal("d@r.example.jp");
+    const refusal = (reports: Record<string, unknown>, withCanary = true) => {
+      try {
+        parse(reports, withCanary);
+      } catch (err) {
+        expect(err).to.be.instanceOf(InputError);
+        const m = (err as Error).message;
+        expect(m.split("\n")).to.have.length(1);
+        return m;
+      }
+      return expect.fail("expected a refusal");
+    };
+    expect(refusal({}, false)).to.match(
+      /Pulumi\.test\.yaml.*field dmarcReports\.ruaAddress: needs the canary's receiving setup.*hint/,
+    );
+    expect(refusal({ bucket: "other-bucket" })).to.match(
+      /field dmarcReports\.bucket: "other-bucket" is not the canary's bucket/,
+    );
+    expect(refusal({ region: "eu-west-1" })).to.match(
+      /field dmarcReports\.region: eu-west-1 is not the canary's receiving Region/,
+    );
+    expect(refusal({ prefix: "canary/x/" })).to.match(
+      /field dmarcReports\.prefix: .* overlaps the canary's prefix/,
+    );
+    expect(refusal({ ruleSetName: "other" })).to.match(
+      /field dmarcReports\.ruleSetName: "other" is not the canary's active rule set/,
+    );
   });
 
   it("refuses a bad dmarcReports block before anything is read, naming the field", () => {

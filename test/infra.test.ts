@@ -979,6 +979,56 @@ describe("Pulumi estate (infra/)", function () {
       expect(bySid(planner, "PlannerReadsNoCanaryMail").Effect).to.equal("Deny");
     });
 
+    it("dmarcReports with ruaAddress: the rua rule joins the canary's active rule set, the bucket policy and KMS key admit it on its own prefix, the reports role decrypts through S3 only", async function () {
+      await buildEstate(
+        parse({
+          ...baseValues(),
+          canary: {
+            region: "us-east-1",
+            bucket: "dkim-proof-example",
+            address: "canary@proof.example.net",
+          },
+          dmarcReports: {
+            region: "us-east-1",
+            bucket: "dkim-proof-example",
+            prefix: "dmarc/",
+            ruaAddress: "dmarc@reports.example.jp",
+          },
+        }),
+        { namePrefix: "tr" },
+      );
+      const rules = byType("aws:ses/receiptRule:ReceiptRule");
+      const rua = rules.find(
+        (r) => (r.inputs.recipients as string[])[0] === "dmarc@reports.example.jp",
+      )!;
+      expect(rua.inputs.ruleSetName).to.equal("ses-dkim-rotation");
+      expect(rua.inputs.name).to.equal("tr-dmarc-rua");
+      expect(byType("aws:ses/activeReceiptRuleSet:ActiveReceiptRuleSet")).to.have.length(1);
+      const bucketPolicy = doc(one("aws:s3/bucketPolicy:BucketPolicy", "canary").inputs.policy);
+      const grant = bucketPolicy.Statement.find(
+        (st) => st.Resource === "arn:aws:s3:::dkim-proof-example/dmarc/*",
+      );
+      expect(grant?.Condition).to.deep.equal({
+        StringEquals: { "aws:SourceAccount": ACCOUNT },
+        ArnLike: {
+          "aws:SourceArn": `arn:aws:ses:us-east-1:${ACCOUNT}:receipt-rule-set/ses-dkim-rotation:receipt-rule/tr-dmarc-rua`,
+        },
+      });
+      const key = doc(one("aws:kms/key:Key", "canary").inputs.policy);
+      expect(bySid(key, "SesEncryptsForTheCanaryRule").Condition).to.deep.include({
+        ArnLike: {
+          "aws:SourceArn": [
+            `arn:aws:ses:us-east-1:${ACCOUNT}:receipt-rule-set/ses-dkim-rotation:receipt-rule/dkim-canary`,
+            `arn:aws:ses:us-east-1:${ACCOUNT}:receipt-rule-set/ses-dkim-rotation:receipt-rule/tr-dmarc-rua`,
+          ],
+        },
+      });
+      const reports = doc(one("aws:iam/rolePolicy:RolePolicy", "dmarc-reports").inputs.policy);
+      expect(bySid(reports, "ReportsKeyThroughS3Only").Condition).to.deep.equal({
+        StringEquals: { "kms:ViaService": "s3.us-east-1.amazonaws.com" },
+      });
+    });
+
     const baseValues = () => projectValues(stackFileValues());
 
     it("derives alarm thresholds from each identity's alertDays and dnsLeadDays", async function () {
