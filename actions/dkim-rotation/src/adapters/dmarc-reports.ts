@@ -70,7 +70,9 @@ export class S3DmarcReports implements DmarcReportSourcePort {
       new PutObjectCommand({
         Bucket: this.bucket,
         Key: `${this.processed}${key.slice(this.prefix.length)}`,
-        Body: "",
+        // An empty marker; without the length the SDK warns of a stream of unknown length.
+        Body: new Uint8Array(0),
+        ContentLength: 0,
       }),
     );
   }
