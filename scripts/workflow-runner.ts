@@ -30,7 +30,10 @@
  *     checkout of main; `path: .dkim-tool` links the tool's repository there),
  *     `aws-actions/configure-aws-credentials` (records the role and Region and
  *     gives the emulator's credentials; refuses without `id-token: write`),
- *     `actions/create-github-app-token` (an installation token of the fake),
+ *     `actions/create-github-app-token` (an installation token of the fake's
+ *     App, narrowed to its `permission-administration`; `github.token` is
+ *     the fake's workflow token instead, github-actions[bot], which is not
+ *     the App: docs/design.md#gate-token),
  *     `actions/setup-node` (nothing: the runner's Node runs everything).
  *
  * Anything else (a `container`, `services`, another action, a reusable
@@ -114,8 +117,6 @@ export interface RunnerOptions {
   reviewer?: string;
   /** Extra environment for every child process (e.g. to silence the SDK's Node-version warning). */
   env?: Record<string, string>;
-  /** `github.token` (GITHUB_TOKEN), and the token the App-token stand-in hands out. */
-  token: string;
   /** The tool's commit (`job.workflow_sha`); default: `git rev-parse HEAD` in `toolDir`. */
   toolSha?: string;
   /** Where the action's steps run (scripts/action-host.ts). Default: the bundle in a child node. */
@@ -319,7 +320,8 @@ export class WorkflowRunner {
       run_id: String(run.id),
       repository: `${this.opts.github.owner}/${this.opts.github.repo}`,
       ref: "refs/heads/main",
-      token: this.opts.token,
+      // GITHUB_TOKEN: the workflow's own, never the App's (docs/design.md#gate-token).
+      token: this.opts.github.workflowToken(),
       workflow_ref: `${this.opts.github.owner}/${this.opts.github.repo}/${file}@refs/heads/main`,
     };
     const base: Contexts = {
@@ -707,7 +709,18 @@ export class WorkflowRunner {
       return true;
     }
     if (standIn === "actions/create-github-app-token") {
-      writeFileSync(outputFile, `token=${this.opts.token}\n`);
+      // The action fails without the App's client ID and private key.
+      if (!given["client-id"] || !given["private-key"])
+        throw new Error(`${file} job ${jobId}: ${uses} without client-id and private-key`);
+      const administration = given["permission-administration"];
+      if (administration !== undefined && administration !== "read" && administration !== "write")
+        throw new Error(
+          `${file} job ${jobId}: permission-administration ${JSON.stringify(administration)} is not read or write`,
+        );
+      writeFileSync(
+        outputFile,
+        `token=${this.opts.github.installationToken(administration || undefined)}\n`,
+      );
       return true;
     }
     if (standIn === "actions/setup-node") return true;

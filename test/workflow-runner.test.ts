@@ -23,7 +23,6 @@ import { copyRepository, edit } from "./helpers/repository-copy";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DOMAIN = "mail.example.jp";
-const TOKEN = "ghs_runnerInstallationToken0123456789abcd";
 const VARS = {
   AWS_PLANNER_ROLE_ARN: "arn:aws:iam::123456789012:role/dkim-planner",
   AWS_ACTIVATOR_ROLE_ARN: "arn:aws:iam::123456789012:role/dkim-activator",
@@ -62,7 +61,6 @@ async function rotateOnce(world: World, toolDir: string): Promise<Verdict> {
     vars: VARS,
     aws: { endpoint: world.emulator.url, credentials: EMULATOR_CREDENTIALS },
     approve: () => "approve",
-    token: TOKEN,
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   });
   const problems: string[] = [];
@@ -221,7 +219,6 @@ describe("the shipped workflows, run as GitHub would (workflow runner)", functio
           vars: {},
           aws: { endpoint: world.emulator.url, credentials: EMULATOR_CREDENTIALS },
           approve: () => "approve",
-          token: TOKEN,
         });
         let err: unknown;
         try {

@@ -91,6 +91,7 @@ import {
   SANDBOX_CREDENTIALS,
   SANDBOX_OWNER,
   SANDBOX_REPO,
+  SANDBOX_APP,
   SANDBOX_VARS,
   SandboxRepository,
   sandboxConfig,
@@ -676,7 +677,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         emulator,
         credentials: SANDBOX_CREDENTIALS,
         clock,
-        vars: SANDBOX_VARS,
+        vars: { ...SANDBOX_VARS, ...SANDBOX_APP.vars },
+        secrets: SANDBOX_APP.secrets,
         actionEnvironment: {
           clock,
           githubPacing,

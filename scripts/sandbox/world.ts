@@ -30,6 +30,17 @@ export const SANDBOX_VARS = {
   AWS_REGION: "ap-northeast-1",
 };
 
+/**
+ * The GitHub App the callers pass to the reusable workflows (what
+ * docs/adopting.md asks for): it opens the PRs, and in pull-request mode mints
+ * the gate's token, since the workflow's own GITHUB_TOKEN is not the App in
+ * the fake (docs/design.md#gate-token). The fake checks no signature.
+ */
+export const SANDBOX_APP = {
+  vars: { DKIM_APP_CLIENT_ID: "Iv23liSandboxDkimApp" },
+  secrets: { DKIM_APP_PRIVATE_KEY: "sandbox-app-private-key (not a key: the fake checks none)" },
+};
+
 /** The served world's repository IDs (the GitHub fake's), named in its stack so OIDC trust uses the ID form. */
 export const WORLD_GITHUB_IDS = { ownerId: 4200001, repositoryId: 987654321 };
 
