@@ -145,6 +145,13 @@ export interface GitHubFakeOptions {
    * lenient reading (docs/design.md#gate-token).
    */
   rulesetReaders?: "administration-write" | "administration-read";
+  /**
+   * A second App, the approval gate's (docs/design.md#gate-token): installed
+   * with Administration (and contents and pull requests read), never a bypass
+   * actor, never pushing. Its private key is an environment secret of the
+   * gated environment, so only a gated job can mint its token.
+   */
+  gateApp?: { clientId: string; privateKey: string; administration: "read" | "write" };
 }
 
 /**
@@ -177,7 +184,8 @@ export interface FakeRuleset {
 export interface FakeActor {
   login: string;
   type: "Bot" | "User";
-  via: "app" | "workflow" | "person";
+  /** `gate-app`: the approval gate's own App (`gateApp`), which reads rules and nothing else. */
+  via: "app" | "workflow" | "person" | "gate-app";
   /** An App token's Administration permission (docs/design.md#gate-token). */
   administration?: "read" | "write";
 }
@@ -236,8 +244,10 @@ export class GitHubFake {
   readonly plan?: "free" | "pro" | "team" | "enterprise";
   readonly appAdministration: "read" | "write" | "none";
   readonly rulesetReaders: "administration-write" | "administration-read";
+  private readonly gateApp?: GitHubFakeOptions["gateApp"];
 
   constructor(opts: GitHubFakeOptions = {}) {
+    this.gateApp = opts.gateApp;
     this.owner = opts.owner ?? "example-jp";
     this.repo = opts.repo ?? "ses-dkim-rotation";
     this.defaultBranch = opts.defaultBranch ?? "main";
@@ -608,6 +618,34 @@ export class GitHubFake {
       );
     const token = `ghs_app${this.people.size}_${administration ?? "all"}`;
     this.people.set(token, { ...this.appActor(), administration: administration ?? granted });
+    return token;
+  }
+
+  /**
+   * What actions/create-github-app-token gets for `clientId` and `privateKey`:
+   * the gate App's token when they are its own, else the App's
+   * (`installationToken`). A wrong or empty key for the gate App is refused,
+   * as GitHub refuses a JWT it cannot verify.
+   */
+  mintAppToken(clientId: string, privateKey: string, administration?: "read" | "write"): string {
+    const gate = this.gateApp;
+    if (!gate || clientId !== gate.clientId) return this.installationToken(administration);
+    if (privateKey !== gate.privateKey)
+      throw new Error(
+        `A JSON web token could not be decoded (client ${clientId}: not its private key)`,
+      );
+    const rank = (p?: string) => (p === "write" ? 2 : p === "read" ? 1 : 0);
+    if (rank(administration) > rank(gate.administration))
+      throw new Error(
+        `The permissions requested are not granted to this installation (administration: ${administration}; granted: ${gate.administration})`,
+      );
+    const token = `ghs_gate${this.people.size}_${administration ?? gate.administration}`;
+    this.people.set(token, {
+      login: "dkim-gate[bot]",
+      type: "Bot",
+      via: "gate-app",
+      administration: administration ?? gate.administration,
+    });
     return token;
   }
 
@@ -1074,7 +1112,7 @@ export class GitHubFake {
    */
   private rulesetJson(r: Required<FakeRuleset>, actor: FakeActor) {
     const readsBypass =
-      actor.via === "app" &&
+      (actor.via === "app" || actor.via === "gate-app") &&
       (actor.administration === "write" ||
         (actor.administration === "read" && this.rulesetReaders === "administration-read"));
     const full = `${this.owner}/${this.repo}`;

@@ -283,7 +283,7 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
     );
     // No gate-token at all (the reusable workflow got no app-client-id).
     expect(await gate(merged, "main", SELECTOR, undefined, null)).to.equal(
-      `${PREFIX}no gate-token to read the bypass actors of the default branch's rulesets (GitHub shows them only to a token that may edit the ruleset, never to GITHUB_TOKEN); set the reusable workflow's app-client-id input and app-private-key secret: its gated job then mints the gate a GitHub App token with Administration: write`,
+      `${PREFIX}no gate-token to read the bypass actors of the default branch's rulesets (GitHub shows them only to a token that may edit the ruleset, never to GITHUB_TOKEN); set the reusable workflow's gate-app-client-id input and gate-app-private-key secret (an environment secret of the gated environment): its gated job then mints the gate App's token with Administration: write`,
     );
     // What the workflow mints for the gate: permission-administration: write.
     expect(

@@ -317,6 +317,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       repo: SANDBOX_REPO,
       files,
       clock,
+      // The PR-opening App holds no Administration; the gate's own App does.
+      appAdministration: "none",
+      gateApp: SANDBOX_APP.gateApp,
     });
     // Pull-request mode, as infra/ sets it up with github.manageRepository
     // (docs/design.md#approval-by-pull-request): the bot-branch ruleset with
@@ -679,6 +682,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         clock,
         vars: { ...SANDBOX_VARS, ...SANDBOX_APP.vars },
         secrets: SANDBOX_APP.secrets,
+        environmentSecrets: { [environment]: SANDBOX_APP.gatedEnvironmentSecrets },
         actionEnvironment: {
           clock,
           githubPacing,

@@ -43,6 +43,8 @@ export interface ScheduleOptions {
   /** Repository variables and secrets the callers read. */
   vars: Record<string, string>;
   secrets?: Record<string, string>;
+  /** Environment secrets by environment name (only jobs in that environment receive them). */
+  environmentSecrets?: Record<string, Record<string, string>>;
   /** What the action gets beside the runner's environment (the clock, scaled pacing). */
   actionEnvironment: Partial<RunEnvironment>;
   approvalDelayMs: number;
@@ -70,6 +72,7 @@ export class WorkflowSchedule {
       github: opts.github,
       vars: opts.vars,
       secrets: opts.secrets,
+      ...(opts.environmentSecrets ? { environmentSecrets: opts.environmentSecrets } : {}),
       aws: { endpoint: opts.emulator.url, credentials: opts.credentials },
       // The approvers answer later (approveDue), as people do.
       approve: (job) => {

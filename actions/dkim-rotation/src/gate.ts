@@ -188,7 +188,7 @@ export async function confirmApproval(g: GateRequest): Promise<string> {
     if (!g.pullRequest.octokit)
       return refuse(
         "no gate-token to read the bypass actors of the default branch's rulesets (GitHub shows them only to a token that may edit the ruleset, never to GITHUB_TOKEN)",
-        `set the reusable workflow's app-client-id input and app-private-key secret: its gated job then mints the gate a GitHub App token with ${GATE_TOKEN_PERMISSION}`,
+        `set the reusable workflow's gate-app-client-id input and gate-app-private-key secret (an environment secret of the gated environment): its gated job then mints the gate App's token with ${GATE_TOKEN_PERMISSION}`,
       );
     const approved = await confirmPullRequestApproval(
       {
