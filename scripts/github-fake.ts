@@ -132,6 +132,26 @@ export interface GitHubFakeOptions {
   visibility?: "public" | "private" | "internal";
   /** The owner's plan as GET /orgs/{org} shows it to an owner; unreadable (403) when undefined. */
   plan?: "free" | "pro" | "team" | "enterprise";
+  /**
+   * The Administration permission the App's installation is granted (default
+   * write: what the pull-request gate's token needs, docs/design.md#gate-token).
+   */
+  appAdministration?: "read" | "write" | "none";
+  /**
+   * Which App token GET rulesets/{id} shows `bypass_actors` to. GitHub: "only
+   * returned if the user making the API request has write access to the
+   * ruleset"; strictly read, that is Administration: write (default), the
+   * permission its update endpoint needs; `administration-read` is the
+   * lenient reading (docs/design.md#gate-token).
+   */
+  rulesetReaders?: "administration-write" | "administration-read";
+  /**
+   * A second App, the approval gate's (docs/design.md#gate-token): installed
+   * with Administration (and contents and pull requests read), never a bypass
+   * actor, never pushing. Its private key is an environment secret of the
+   * gated environment, so only a gated job can mint its token.
+   */
+  gateApp?: { clientId: string; privateKey: string; administration: "read" | "write" };
 }
 
 /**
@@ -156,11 +176,22 @@ export interface FakeRuleset {
   }[];
 }
 
-/** Who a token belongs to: the App (default) or a person with push rights. */
+/**
+ * Who a token belongs to: the App's installation (any token the fake did not
+ * mint otherwise), the workflow's own GITHUB_TOKEN (`workflowToken()`,
+ * github-actions[bot], never the App), or a person with push rights.
+ */
 export interface FakeActor {
   login: string;
   type: "Bot" | "User";
+  /** `gate-app`: the approval gate's own App (`gateApp`), which reads rules and nothing else. */
+  via: "app" | "workflow" | "person" | "gate-app";
+  /** An App token's Administration permission (docs/design.md#gate-token). */
+  administration?: "read" | "write";
 }
+
+/** The login GitHub shows for the workflow's GITHUB_TOKEN. */
+export const WORKFLOW_TOKEN_LOGIN = "github-actions[bot]";
 
 class HttpError extends Error {
   constructor(
@@ -200,7 +231,7 @@ export class GitHubFake {
   readonly appId: number;
   /** Repository rulesets on branches, in creation order. */
   private readonly rulesets: Required<FakeRuleset>[] = [];
-  /** Tokens of people (not the App): token → actor. Any other token is the App's. */
+  /** Tokens of people, of the workflow and narrowed App tokens: token → actor. Any other token is the App's. */
   private readonly people = new Map<string, FakeActor>();
   private readonly comments: { id: number; pr: number; body: string; user: string; at: string }[] =
     [];
@@ -211,8 +242,12 @@ export class GitHubFake {
   private readonly teams = new Map<string, Set<string>>();
   readonly visibility: "public" | "private" | "internal";
   readonly plan?: "free" | "pro" | "team" | "enterprise";
+  readonly appAdministration: "read" | "write" | "none";
+  readonly rulesetReaders: "administration-write" | "administration-read";
+  private readonly gateApp?: GitHubFakeOptions["gateApp"];
 
   constructor(opts: GitHubFakeOptions = {}) {
+    this.gateApp = opts.gateApp;
     this.owner = opts.owner ?? "example-jp";
     this.repo = opts.repo ?? "ses-dkim-rotation";
     this.defaultBranch = opts.defaultBranch ?? "main";
@@ -223,6 +258,8 @@ export class GitHubFake {
     this.appId = opts.appId ?? 1001;
     this.visibility = opts.visibility ?? "private";
     this.plan = opts.plan;
+    this.appAdministration = opts.appAdministration ?? "write";
+    this.rulesetReaders = opts.rulesetReaders ?? "administration-write";
     this.actions = new ActionsModel({
       owner: this.owner,
       repo: this.repo,
@@ -459,11 +496,7 @@ export class GitHubFake {
     const approvals = [...latest.values()].filter((r) => r.state === "APPROVED");
     const why: string[] = [];
     for (const { ruleset, parameters } of this.pullRequestRules(pr.base)) {
-      if (
-        actor.type === "Bot" &&
-        ruleset.bypassActors.some((a) => a.actorType === "Integration" && a.actorId === this.appId)
-      )
-        continue;
+      if (this.appBypasses(ruleset, actor)) continue;
       const need = Number(parameters.required_approving_review_count ?? 0);
       if (approvals.length < need)
         why.push(
@@ -554,8 +587,84 @@ export class GitHubFake {
   /** A token that acts as `login`, a person with push rights (not the App). */
   personToken(login: string): string {
     const token = `person-${login}`;
-    this.people.set(token, { login, type: "User" });
+    this.people.set(token, { login, type: "User", via: "person" });
     return token;
+  }
+
+  /**
+   * The workflow's own GITHUB_TOKEN: github-actions[bot], not the App. It can
+   * never hold Administration (GitHub Docs, "Controlling permissions for
+   * GITHUB_TOKEN" lists no such scope), so it is no bypass actor and sees no
+   * ruleset's bypass actors (docs/design.md#gate-token).
+   */
+  workflowToken(): string {
+    const token = "ghs_workflowToken0123456789abcdefghijklmn";
+    this.people.set(token, { login: WORKFLOW_TOKEN_LOGIN, type: "Bot", via: "workflow" });
+    return token;
+  }
+
+  /**
+   * An installation token of the App narrowed to `administration` (what
+   * actions/create-github-app-token's `permission-administration` asks for;
+   * none asked = the installation's). GitHub refuses a permission the
+   * installation was not granted, so this throws.
+   */
+  installationToken(administration?: "read" | "write"): string {
+    const granted = this.appAdministration === "none" ? undefined : this.appAdministration;
+    const rank = (p?: string) => (p === "write" ? 2 : p === "read" ? 1 : 0);
+    if (rank(administration) > rank(granted))
+      throw new Error(
+        `The permissions requested are not granted to this installation (administration: ${administration}; granted: ${this.appAdministration})`,
+      );
+    const token = `ghs_app${this.people.size}_${administration ?? "all"}`;
+    this.people.set(token, { ...this.appActor(), administration: administration ?? granted });
+    return token;
+  }
+
+  /**
+   * What actions/create-github-app-token gets for `clientId` and `privateKey`:
+   * the gate App's token when they are its own, else the App's
+   * (`installationToken`). A wrong or empty key for the gate App is refused,
+   * as GitHub refuses a JWT it cannot verify.
+   */
+  mintAppToken(clientId: string, privateKey: string, administration?: "read" | "write"): string {
+    const gate = this.gateApp;
+    if (!gate || clientId !== gate.clientId) return this.installationToken(administration);
+    if (privateKey !== gate.privateKey)
+      throw new Error(
+        `A JSON web token could not be decoded (client ${clientId}: not its private key)`,
+      );
+    const rank = (p?: string) => (p === "write" ? 2 : p === "read" ? 1 : 0);
+    if (rank(administration) > rank(gate.administration))
+      throw new Error(
+        `The permissions requested are not granted to this installation (administration: ${administration}; granted: ${gate.administration})`,
+      );
+    const token = `ghs_gate${this.people.size}_${administration ?? gate.administration}`;
+    this.people.set(token, {
+      login: "dkim-gate[bot]",
+      type: "Bot",
+      via: "gate-app",
+      administration: administration ?? gate.administration,
+    });
+    return token;
+  }
+
+  /** The App's installation token with all its permissions (any token not minted otherwise). */
+  private appActor(): FakeActor {
+    return {
+      login: this.login,
+      type: "Bot",
+      via: "app",
+      ...(this.appAdministration === "none" ? {} : { administration: this.appAdministration }),
+    };
+  }
+
+  /** The App, named as an `Integration` bypass actor of `r`, acting through its own token. */
+  private appBypasses(r: Required<FakeRuleset>, actor: FakeActor): boolean {
+    return (
+      actor.via === "app" &&
+      r.bypassActors.some((a) => a.actorType === "Integration" && a.actorId === this.appId)
+    );
   }
 
   /** An admin's push of an existing commit to `branch` (bypassing the rules). */
@@ -670,10 +779,7 @@ export class GitHubFake {
     forced = false,
   ): void {
     for (const r of this.rulesFor(branch)) {
-      const bypass =
-        actor.type === "Bot" &&
-        r.bypassActors.some((a) => a.actorType === "Integration" && a.actorId === this.appId);
-      if (bypass) continue;
+      if (this.appBypasses(r, actor)) continue;
       const types = new Set(r.rules.map((x) => x.type));
       const why = types.has(kind)
         ? kind === "creation"
@@ -950,7 +1056,7 @@ export class GitHubFake {
       body: c.body,
       user: {
         ...this.actions.userJson(c.user, 41898282),
-        type: c.user === this.login ? "Bot" : "User",
+        type: c.user.endsWith("[bot]") ? "Bot" : "User",
       },
       created_at: c.at,
       updated_at: c.at,
@@ -975,7 +1081,7 @@ export class GitHubFake {
   private userOf(login: string) {
     return {
       ...this.actions.userJson(login, login === this.login ? 41898282 : 600 + (hash(login) % 1000)),
-      type: login === this.login ? "Bot" : "User",
+      type: login.endsWith("[bot]") ? "Bot" : "User",
     };
   }
 
@@ -1000,10 +1106,15 @@ export class GitHubFake {
   /**
    * A ruleset as `GET /repos/{o}/{r}/rulesets/{id}` returns it. Its
    * `bypass_actors` are shown only to a token that may edit the ruleset
-   * (here the App; a person's token is a writer, not an admin), which is
-   * stricter than showing them to everyone.
+   * (docs/design.md#gate-token): an App token with Administration write (or
+   * read, under `rulesetReaders: "administration-read"`); never the
+   * workflow's GITHUB_TOKEN, nor a person's (a writer here, not an admin).
    */
   private rulesetJson(r: Required<FakeRuleset>, actor: FakeActor) {
+    const readsBypass =
+      (actor.via === "app" || actor.via === "gate-app") &&
+      (actor.administration === "write" ||
+        (actor.administration === "read" && this.rulesetReaders === "administration-read"));
     const full = `${this.owner}/${this.repo}`;
     return {
       id: r.id,
@@ -1012,7 +1123,7 @@ export class GitHubFake {
       source_type: "Repository",
       source: full,
       enforcement: r.enforcement,
-      ...(actor.type === "Bot"
+      ...(readsBypass
         ? {
             bypass_actors: r.bypassActors.map((a) => ({
               actor_id: a.actorId,
@@ -1021,11 +1132,7 @@ export class GitHubFake {
             })),
           }
         : {}),
-      current_user_can_bypass:
-        actor.type === "Bot" &&
-        r.bypassActors.some((a) => a.actorType === "Integration" && a.actorId === this.appId)
-          ? "always"
-          : "never",
+      current_user_can_bypass: this.appBypasses(r, actor) ? "always" : "never",
       node_id: `RRS_${r.id}`,
       _links: {
         self: { href: `${this.baseUrl}/repos/${full}/rulesets/${r.id}` },
@@ -1226,7 +1333,7 @@ export class GitHubFake {
 
   private actorOf(authorization: string): FakeActor {
     const token = authorization.replace(/^(token|bearer)\s+/i, "");
-    return this.people.get(token) ?? { login: this.login, type: "Bot" };
+    return this.people.get(token) ?? this.appActor();
   }
 
   private takeFailure(method: string, path: string): InjectedFailure | undefined {
@@ -1246,7 +1353,7 @@ export class GitHubFake {
     path: string,
     query: Record<string, string>,
     body: Record<string, unknown>,
-    actor: FakeActor = { login: this.login, type: "Bot" },
+    actor: FakeActor = this.appActor(),
   ): { status: number; body?: unknown; headers?: Record<string, string> } {
     const prefix = `/repos/${this.owner}/${this.repo}`;
     if (path === "/user" && method === "GET")
@@ -1831,7 +1938,7 @@ export class GitHubFake {
           created_at: "2026-01-01T00:00:00Z",
           updated_at: "2026-01-01T00:00:00Z",
           archived_at: null,
-          ...(this.plan && actor.type === "Bot"
+          ...(this.plan && actor.via === "app"
             ? { plan: { name: this.plan, space: 976562499, private_repos: 999999 } }
             : {}),
         },

@@ -30,7 +30,10 @@
  *     checkout of main; `path: .dkim-tool` links the tool's repository there),
  *     `aws-actions/configure-aws-credentials` (records the role and Region and
  *     gives the emulator's credentials; refuses without `id-token: write`),
- *     `actions/create-github-app-token` (an installation token of the fake),
+ *     `actions/create-github-app-token` (an installation token of the fake's
+ *     App, narrowed to its `permission-administration`; `github.token` is
+ *     the fake's workflow token instead, github-actions[bot], which is not
+ *     the App: docs/design.md#gate-token),
  *     `actions/setup-node` (nothing: the runner's Node runs everything).
  *
  * Anything else (a `container`, `services`, another action, a reusable
@@ -102,6 +105,14 @@ export interface RunnerOptions {
   /** Repository variables (`vars`). */
   vars: Record<string, string>;
   secrets?: Record<string, string>;
+  /**
+   * Environment secrets, by environment name. GitHub: a caller passes a
+   * secret by name even if it exists only in an environment; the called
+   * workflow's job that sets that `environment` receives its value, every
+   * other job the repository's (or empty) ("Reusing workflows", using
+   * environment secrets; docs/design.md#gate-token).
+   */
+  environmentSecrets?: Record<string, Record<string, string>>;
   /** The emulator: its URL goes to the action's `aws-endpoint` input; its credentials to the role step. */
   aws: { endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string } };
   /** A required reviewer's answer to a job waiting in an environment; `wait` leaves it waiting. */
@@ -114,8 +125,6 @@ export interface RunnerOptions {
   reviewer?: string;
   /** Extra environment for every child process (e.g. to silence the SDK's Node-version warning). */
   env?: Record<string, string>;
-  /** `github.token` (GITHUB_TOKEN), and the token the App-token stand-in hands out. */
-  token: string;
   /** The tool's commit (`job.workflow_sha`); default: `git rev-parse HEAD` in `toolDir`. */
   toolSha?: string;
   /** Where the action's steps run (scripts/action-host.ts). Default: the bundle in a child node. */
@@ -215,6 +224,8 @@ export class WorkflowRunner {
   readonly runs: RunRecord[] = [];
   /** Gated jobs GitHub holds (waiting for a reviewer, or pending in their group), to run when released. */
   private readonly held: PendingJob[] = [];
+  /** Per reusable-workflow call: which caller secret each of its secrets names. */
+  private readonly secretRefs = new WeakMap<Contexts, Record<string, string>>();
   /** Each run's GITHUB_SHA. */
   private readonly runShas = new Map<number, string>();
 
@@ -319,7 +330,8 @@ export class WorkflowRunner {
       run_id: String(run.id),
       repository: `${this.opts.github.owner}/${this.opts.github.repo}`,
       ref: "refs/heads/main",
-      token: this.opts.token,
+      // GITHUB_TOKEN: the workflow's own, never the App's (docs/design.md#gate-token).
+      token: this.opts.github.workflowToken(),
       workflow_ref: `${this.opts.github.owner}/${this.opts.github.repo}/${file}@refs/heads/main`,
     };
     const base: Contexts = {
@@ -367,6 +379,21 @@ export class WorkflowRunner {
     }
     const secretDefs = (valueOf(caller["secret-definitions"], {}) ?? {}) as Record<string, unknown>;
     const secretValues = (valueOf(caller["secret-values"], base) ?? {}) as Record<string, string>;
+    // Which caller secret each passed secret names, so that a job in an
+    // environment can be given that environment's value of it.
+    const names = new Set([
+      ...Object.keys(this.opts.secrets ?? {}),
+      ...Object.values(this.opts.environmentSecrets ?? {}).flatMap((s) => Object.keys(s)),
+    ]);
+    const marked = (valueOf(caller["secret-values"], {
+      ...base,
+      secrets: Object.fromEntries([...names].map((n) => [n, `\u0001${n}`])),
+    }) ?? {}) as Record<string, string>;
+    const refs = Object.fromEntries(
+      Object.entries(marked).flatMap(([k, v]) =>
+        typeof v === "string" && v.startsWith("\u0001") ? [[k, v.slice(1)]] : [],
+      ),
+    );
     for (const name of Object.keys(secretValues))
       if (!(name in secretDefs)) throw new Error(`${file}: ${calledFile} has no secret ${name}`);
     const callerName = stringOf(caller.name ?? caller.id, base);
@@ -376,6 +403,7 @@ export class WorkflowRunner {
       vars: base.vars,
       secrets: secretValues,
     };
+    this.secretRefs.set(contexts, refs);
     const results = new Map<
       string,
       { result: JobStatus | "skipped"; outputs: Record<string, string> }
@@ -431,11 +459,28 @@ export class WorkflowRunner {
     let result: JobStatus = "success";
     let outputs: Record<string, string> = {};
     for (const matrix of matrices) {
-      const ctx = { ...jobContexts, matrix: matrix ?? {}, strategy: {} };
-      const name = `${callerName} / ${stringOf(job.name ?? job.id, ctx)}`;
+      const named = { ...jobContexts, matrix: matrix ?? {}, strategy: {} };
+      const name = `${callerName} / ${stringOf(job.name ?? job.id, named)}`;
       const environment = job.environment
-        ? stringOf(isMapping(job.environment) ? job.environment.find("name") : job.environment, ctx)
+        ? stringOf(
+            isMapping(job.environment) ? job.environment.find("name") : job.environment,
+            named,
+          )
         : undefined;
+      // The environment's own secrets take precedence in a job that sets it.
+      const own = environment ? this.opts.environmentSecrets?.[environment] : undefined;
+      const refs = this.secretRefs.get(contexts) ?? {};
+      const ctx = own
+        ? {
+            ...named,
+            secrets: Object.fromEntries(
+              Object.entries(contexts.secrets as Record<string, string>).map(([k, v]) => [
+                k,
+                refs[k] !== undefined && own[refs[k]] !== undefined ? own[refs[k]] : v,
+              ]),
+            ),
+          }
+        : named;
       const concurrency = job.concurrency
         ? (valueOf(job.concurrency, ctx) as { group?: string } | string)
         : undefined;
@@ -707,7 +752,18 @@ export class WorkflowRunner {
       return true;
     }
     if (standIn === "actions/create-github-app-token") {
-      writeFileSync(outputFile, `token=${this.opts.token}\n`);
+      // The action fails without the App's client ID and private key.
+      if (!given["client-id"] || !given["private-key"])
+        throw new Error(`${file} job ${jobId}: ${uses} without client-id and private-key`);
+      const administration = given["permission-administration"];
+      if (administration !== undefined && administration !== "read" && administration !== "write")
+        throw new Error(
+          `${file} job ${jobId}: permission-administration ${JSON.stringify(administration)} is not read or write`,
+        );
+      writeFileSync(
+        outputFile,
+        `token=${this.opts.github.mintAppToken(given["client-id"], given["private-key"], administration || undefined)}\n`,
+      );
       return true;
     }
     if (standIn === "actions/setup-node") return true;

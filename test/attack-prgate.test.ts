@@ -101,6 +101,8 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
     branch = "main",
     selector: string | null = SELECTOR,
     fingerprint?: string,
+    /** The gate-token's client; null: none given. */
+    gateOctokit: ReturnType<typeof createOctokit> | null = app,
   ) {
     const run = fake.actions.startRun(".github/workflows/dkim-activate.yml", {
       event: "push",
@@ -121,7 +123,12 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
         runId: String(run.id),
         octokit: app,
         idToken: (aud) => fetchIdToken(fake.actions.runnerEnv(job.id), aud),
-        pullRequest: { requiredApprovals: 2, selector: selector ?? undefined, fingerprint },
+        pullRequest: {
+          requiredApprovals: 2,
+          octokit: gateOctokit ?? undefined,
+          selector: selector ?? undefined,
+          fingerprint,
+        },
       });
     } catch (err) {
       return (err as Error).message;
@@ -255,6 +262,33 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
     expect(await gate(merged)).to.equal(
       `${PREFIX}ruleset "Default branch: reviewed pull requests" (2) on main names bypass actors (Integration 1001), who can merge without the approvals; remove every bypass actor from it (Settings → Rules), then re-open the request`,
     );
+  });
+
+  it("the gated job reads the rules with GITHUB_TOKEN: GitHub hides the bypass actors from it, the gate refuses; the App's token with Administration write passes", async () => {
+    const pr = await openRequest();
+    await approve(pr, "alice");
+    await approve(pr, "bob");
+    const merged = await mergeAs(pr, as("carol"));
+    const rulesetFix =
+      "read it with a GitHub App token with Administration: write (GitHub shows bypass actors only to a token that may edit the ruleset; the gated job's gate-token)";
+    // What the runner hands a job as github.token: github-actions[bot], never the App.
+    expect(await gate(merged, "main", SELECTOR, undefined, client(fake.workflowToken()))).to.equal(
+      `${PREFIX}cannot read the bypass actors of ruleset "Default branch: reviewed pull requests" (2) on main; ${rulesetFix}`,
+    );
+    // An App token narrowed to Administration read (the strict reading of GitHub's docs).
+    expect(
+      await gate(merged, "main", SELECTOR, undefined, client(fake.installationToken("read"))),
+    ).to.equal(
+      `${PREFIX}cannot read the bypass actors of ruleset "Default branch: reviewed pull requests" (2) on main; ${rulesetFix}`,
+    );
+    // No gate-token at all (the reusable workflow got no app-client-id).
+    expect(await gate(merged, "main", SELECTOR, undefined, null)).to.equal(
+      `${PREFIX}no gate-token to read the bypass actors of the default branch's rulesets (GitHub shows them only to a token that may edit the ruleset, never to GITHUB_TOKEN); set the reusable workflow's gate-app-client-id input and gate-app-private-key secret (an environment secret of the gated environment): its gated job then mints the gate App's token with Administration: write`,
+    );
+    // What the workflow mints for the gate: permission-administration: write.
+    expect(
+      await gate(merged, "main", SELECTOR, undefined, client(fake.installationToken("write"))),
+    ).to.match(/^approval gate: job in dkim-production; PR #\d+ .* and has no bypass actor; from /);
   });
 
   it("an approvals file pushed straight to the default branch: GitHub refuses the push (422); pushed by an admin, the gate refuses", async () => {

@@ -99,7 +99,6 @@ function runnerFor(
       asked.push(job.name);
       return answer;
     },
-    token: "ghs_attackStallInstallationToken0123456",
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
     ...(inProcess ? { host: inProcessHost(inProcess) } : {}),
   });

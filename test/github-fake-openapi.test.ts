@@ -225,7 +225,7 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
         runId: String(prRun.id),
         octokit,
         idToken: (aud) => fetchIdToken(fake.actions.runnerEnv(prJob.id), aud),
-        pullRequest: { requiredApprovals: 1, selector: "new-1" },
+        pullRequest: { requiredApprovals: 1, octokit, selector: "new-1" },
       }),
     ).to.match(/approved on [0-9a-f]{7} by alice, frank/);
 

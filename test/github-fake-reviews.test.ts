@@ -193,3 +193,71 @@ describe("the fake's reviews, dismissal on push and merge rules", function () {
     expect(await merge(pr, "bob")).to.equal("ok");
   });
 });
+
+describe("the fake's ruleset bypass actors: shown only to a token that may edit the ruleset (docs/design.md#gate-token)", function () {
+  this.timeout(30_000);
+  let fake: GitHubFake | undefined;
+  afterEach(async () => fake?.close());
+
+  /** What GET rulesets/2 (the default branch's) shows `token`: its bypass actors, or "hidden". */
+  async function bypassSeenBy(f: GitHubFake, token: string): Promise<string> {
+    const octokit = createOctokit({
+      token,
+      baseUrl: f.url,
+      pacing: { retryAfterBaseMs: 1, writeIntervalMs: 0 },
+    });
+    const set = (
+      await octokit.rest.repos.getRepoRuleset({ owner: f.owner, repo: f.repo, ruleset_id: 2 })
+    ).data;
+    return set.bypass_actors ? JSON.stringify(set.bypass_actors) : "hidden";
+  }
+
+  it("hidden from the workflow's GITHUB_TOKEN, a person and an App token with Administration read; shown to one with Administration write", async () => {
+    fake = await startGitHubFake();
+    fake.protectAsDocumented({ approval: "pull-request" });
+    expect(await bypassSeenBy(fake, fake.workflowToken())).to.equal("hidden");
+    expect(await bypassSeenBy(fake, fake.personToken("mallory"))).to.equal("hidden");
+    expect(await bypassSeenBy(fake, fake.installationToken("read"))).to.equal("hidden");
+    expect(await bypassSeenBy(fake, fake.installationToken("write"))).to.equal("[]");
+    expect(await bypassSeenBy(fake, fake.installationToken())).to.equal("[]");
+  });
+
+  it("the lenient reading (rulesetReaders: administration-read) shows them to Administration read too, never to GITHUB_TOKEN; an installation without Administration mints no such token", async () => {
+    fake = await startGitHubFake({ rulesetReaders: "administration-read" });
+    fake.protectAsDocumented({ approval: "pull-request" });
+    expect(await bypassSeenBy(fake, fake.installationToken("read"))).to.equal("[]");
+    expect(await bypassSeenBy(fake, fake.workflowToken())).to.equal("hidden");
+    await fake.close();
+    fake = await startGitHubFake({ appAdministration: "none" });
+    fake.protectAsDocumented({ approval: "pull-request" });
+    expect(() => fake!.installationToken("read")).to.throw(
+      /The permissions requested are not granted to this installation/,
+    );
+    expect(await bypassSeenBy(fake, fake.installationToken())).to.equal("hidden");
+  });
+
+  it("GITHUB_TOKEN is not the App: no bypass of the bot-branch ruleset", async () => {
+    fake = await startGitHubFake();
+    fake.protectAsDocumented();
+    const as = (token: string) =>
+      createOctokit({
+        token,
+        baseUrl: fake!.url,
+        pacing: { retryAfterBaseMs: 1, writeIntervalMs: 0 },
+      });
+    const main = fake.headOf("main")!;
+    const create = (token: string, ref: string) =>
+      as(token)
+        .rest.git.createRef({ owner: fake!.owner, repo: fake!.repo, ref, sha: main })
+        .then(
+          () => "ok",
+          (e: { status: number }) => String(e.status),
+        );
+    expect(await create(fake.workflowToken(), "refs/heads/dkim/mail.example.jp/s1")).to.equal(
+      "422",
+    );
+    expect(await create(fake.installationToken(), "refs/heads/dkim/mail.example.jp/s1")).to.equal(
+      "ok",
+    );
+  });
+});

@@ -168,6 +168,28 @@ describe("action inputs", () => {
     );
   });
 
+  it("gate-token: masked when read, only for the gated commands, one token alone (docs/design.md#gate-token)", () => {
+    const masked: string[] = [];
+    const inputs = read(
+      {
+        command: "activate",
+        domain: "mail.example.jp",
+        selector: "s1",
+        "gate-token": "ghs_gate123",
+      },
+      masked,
+    );
+    expect(inputs.gateToken).to.equal("ghs_gate123");
+    expect(masked).to.deep.equal(["ghs_gate123"]);
+    expect(read({ command: "activate" }).gateToken).to.equal(undefined);
+    expect(errorOf({ command: "status", "gate-token": "ghs_gate123" }).message).to.equal(
+      "input:gate-token: field gate-token: is not used by status (hint: only the gated jobs' approval gate reads it)",
+    );
+    expect(errorOf({ command: "activate", "gate-token": "two words" }).message).to.match(
+      /^input:gate-token: field gate-token: contains whitespace or control characters/,
+    );
+  });
+
   it("parses booleans the way YAML 1.2 core schema spells them", () => {
     expect(read({ command: "status", "dry-run": "TRUE" }).dryRun).to.equal(true);
     expect(read({ command: "status", "dry-run": "False" }).dryRun).to.equal(false);

@@ -23,7 +23,6 @@ import { copyRepository, edit } from "./helpers/repository-copy";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DOMAIN = "mail.example.jp";
-const TOKEN = "ghs_runnerInstallationToken0123456789abcd";
 const VARS = {
   AWS_PLANNER_ROLE_ARN: "arn:aws:iam::123456789012:role/dkim-planner",
   AWS_ACTIVATOR_ROLE_ARN: "arn:aws:iam::123456789012:role/dkim-activator",
@@ -62,7 +61,6 @@ async function rotateOnce(world: World, toolDir: string): Promise<Verdict> {
     vars: VARS,
     aws: { endpoint: world.emulator.url, credentials: EMULATOR_CREDENTIALS },
     approve: () => "approve",
-    token: TOKEN,
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   });
   const problems: string[] = [];
@@ -221,7 +219,6 @@ describe("the shipped workflows, run as GitHub would (workflow runner)", functio
           vars: {},
           aws: { endpoint: world.emulator.url, credentials: EMULATOR_CREDENTIALS },
           approve: () => "approve",
-          token: TOKEN,
         });
         let err: unknown;
         try {
@@ -233,6 +230,72 @@ describe("the shipped workflows, run as GitHub would (workflow runner)", functio
         expect((err as Error).message).to.equal(
           ".github/workflows/called.yml: container in job b is not supported by the local workflow runner",
         );
+      });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("an environment secret passed by name reaches only the called job that runs in that environment (the gate App's key)", async function () {
+    const root = mkdtempSync(join(tmpdir(), "dkim-envsecret-"));
+    try {
+      mkdirSync(join(root, ".github/workflows"), { recursive: true });
+      writeFileSync(
+        join(root, ".github/workflows/caller.yml"),
+        [
+          "on: workflow_dispatch",
+          "jobs:",
+          "  a:",
+          "    uses: ./.github/workflows/called.yml",
+          "    secrets:",
+          "      key: ${{ secrets.GATE_KEY }}",
+          "",
+        ].join("\n"),
+      );
+      const job = (name: string, env: string) =>
+        [
+          `  ${name}:`,
+          "    runs-on: ubuntu-latest",
+          ...(env ? [`    environment: ${env}`] : []),
+          "    outputs:",
+          "      seen: ${{ steps.s.outputs.seen }}",
+          "    steps:",
+          "      - id: s",
+          '        run: echo "seen=${{ secrets.key != \'\' }}" >> "$GITHUB_OUTPUT"',
+        ].join("\n");
+      writeFileSync(
+        join(root, ".github/workflows/called.yml"),
+        [
+          "on:",
+          "  workflow_call:",
+          "    secrets:",
+          "      key:",
+          "        required: false",
+          "jobs:",
+          job("outside", ""),
+          job("gated", "dkim-production"),
+          "",
+        ].join("\n"),
+      );
+      await inWorld(async (world) => {
+        world.github.actions.setEnvironment("dkim-production", { reviewers: [] });
+        const runner = new WorkflowRunner({
+          workspace: world.workspace,
+          toolDir: ROOT,
+          workflowRoot: root,
+          github: world.github,
+          vars: {},
+          environmentSecrets: { "dkim-production": { GATE_KEY: "the-gate-key" } },
+          aws: { endpoint: world.emulator.url, credentials: EMULATOR_CREDENTIALS },
+          approve: () => "approve",
+        });
+        const record = await runner.run(".github/workflows/caller.yml", {
+          name: "workflow_dispatch",
+        });
+        const seen = Object.fromEntries(
+          record.jobs.map((j) => [j.id, j.outputs.seen ?? `(${j.conclusion})`]),
+        );
+        expect(seen).to.deep.equal({ outside: "false", gated: "true" });
       });
     } finally {
       rmSync(root, { recursive: true, force: true });

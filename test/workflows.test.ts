@@ -19,6 +19,7 @@ import {
 import { lintWorkflow } from "../scripts/lint-workflows";
 
 interface Step {
+  id?: string;
   name?: string;
   uses?: string;
   run?: string;
@@ -388,6 +389,56 @@ describe("workflows", () => {
     expect(on.push).to.deep.equal({ branches: ["main"], paths: ["dns/**", "approvals/**"] });
     expect(on.schedule).to.have.length(1);
     expect(Object.keys(on)).to.include("workflow_dispatch");
+  });
+
+  it("every gated job gives the pull-request gate the gate App's token with Administration write, never GITHUB_TOKEN nor the PR-opening App's; its key is passed by name for the gated environment (docs/design.md#gate-token)", () => {
+    const gated = [
+      ["reusable-activate.yml", "activate"],
+      ["reusable-activate.yml", "retire"],
+      ["reusable-rollback.yml", "rollback"],
+    ] as const;
+    for (const [file, id] of gated) {
+      const job = workflows.get(file)!.jobs[id]!;
+      const steps = job.steps!;
+      const mint = steps.find((s) => s.id === "gate-token")!;
+      expect(mint?.uses, `${file} ${id}`).to.match(/^actions\/create-github-app-token@/);
+      expect(mint.if).to.equal("inputs.gate-app-client-id != ''");
+      expect(mint.with).to.deep.equal({
+        "client-id": "${{ inputs.gate-app-client-id }}",
+        "private-key": "${{ secrets.gate-app-private-key }}",
+        "permission-administration": "write",
+        "permission-contents": "read",
+        "permission-pull-requests": "read",
+      });
+      const action = steps.find((s) => s.uses === ACTION)!;
+      expect(action.with?.["gate-token"], `${file} ${id}`).to.equal(
+        "${{ steps.gate-token.outputs.token }}",
+      );
+      // The job's own token stays least-privilege: GITHUB_TOKEN has no Administration scope.
+      expect(job.permissions, `${file} ${id}`).to.deep.equal({
+        contents: "read",
+        actions: "read",
+        "id-token": "write",
+      });
+      // Only the action step holds the gate's token.
+      const holders = steps.filter((s) => JSON.stringify(s).includes("steps.gate-token"));
+      expect(holders, `${file} ${id}`).to.deep.equal([action]);
+      // The gate App's key reaches only this job: it runs in the gated environment.
+      expect(job.environment, `${file} ${id}`).to.not.equal(undefined);
+      for (const other of Object.entries(workflows.get(file)!.jobs))
+        if (other[0] !== id && !gated.some(([f, j]) => f === file && j === other[0]))
+          expect(JSON.stringify(other[1]), `${file} ${other[0]}`).to.not.include("gate-app");
+    }
+    // The callers pass the key by name; it exists only as an environment secret.
+    for (const name of ["dkim-activate.yml", "dkim-rollback.yml"]) {
+      const call = callers().find((c) => c.file === name)!.job;
+      expect(call.with?.["gate-app-client-id"], name).to.equal(
+        "${{ vars.DKIM_GATE_APP_CLIENT_ID || '' }}",
+      );
+      expect((call.secrets as Record<string, string>)["gate-app-private-key"], name).to.equal(
+        "${{ secrets.DKIM_GATE_APP_PRIVATE_KEY }}",
+      );
+    }
   });
 
   it("the planner runs daily and prefers a GitHub App token", () => {

@@ -91,6 +91,7 @@ import {
   SANDBOX_CREDENTIALS,
   SANDBOX_OWNER,
   SANDBOX_REPO,
+  SANDBOX_APP,
   SANDBOX_VARS,
   SandboxRepository,
   sandboxConfig,
@@ -322,6 +323,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
       repo: SANDBOX_REPO,
       files,
       clock,
+      // The PR-opening App holds no Administration; the gate's own App does.
+      appAdministration: "none",
+      gateApp: SANDBOX_APP.gateApp,
     });
     // Pull-request mode, as infra/ sets it up with github.manageRepository
     // (docs/design.md#approval-by-pull-request): the bot-branch ruleset with
@@ -696,7 +700,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         emulator,
         credentials: SANDBOX_CREDENTIALS,
         clock,
-        vars: SANDBOX_VARS,
+        vars: { ...SANDBOX_VARS, ...SANDBOX_APP.vars },
+        secrets: SANDBOX_APP.secrets,
+        environmentSecrets: { [environment]: SANDBOX_APP.gatedEnvironmentSecrets },
         actionEnvironment: {
           clock,
           githubPacing,

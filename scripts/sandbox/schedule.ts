@@ -40,8 +40,11 @@ export interface ScheduleOptions {
   emulator: AwsEmulator;
   credentials: { accessKeyId: string; secretAccessKey: string };
   clock: SimClock;
-  /** Repository variables the callers read. */
+  /** Repository variables and secrets the callers read. */
   vars: Record<string, string>;
+  secrets?: Record<string, string>;
+  /** Environment secrets by environment name (only jobs in that environment receive them). */
+  environmentSecrets?: Record<string, Record<string, string>>;
   /** What the action gets beside the runner's environment (the clock, scaled pacing). */
   actionEnvironment: Partial<RunEnvironment>;
   approvalDelayMs: number;
@@ -68,6 +71,8 @@ export class WorkflowSchedule {
       workflowRoot: opts.root,
       github: opts.github,
       vars: opts.vars,
+      secrets: opts.secrets,
+      ...(opts.environmentSecrets ? { environmentSecrets: opts.environmentSecrets } : {}),
       aws: { endpoint: opts.emulator.url, credentials: opts.credentials },
       // The approvers answer later (approveDue), as people do.
       approve: (job) => {
@@ -75,7 +80,6 @@ export class WorkflowSchedule {
         return "wait";
       },
       reviewer: opts.reviewer,
-      token: "ghs_sandboxInstallationToken0123456789ab",
       env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
       host: inProcessHost(opts.actionEnvironment),
     });

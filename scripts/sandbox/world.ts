@@ -30,6 +30,29 @@ export const SANDBOX_VARS = {
   AWS_REGION: "ap-northeast-1",
 };
 
+/**
+ * The GitHub Apps the callers pass to the reusable workflows (what
+ * docs/adopting.md asks for): the App opens the PRs (a repository secret, no
+ * Administration); in pull-request mode the gate's own App mints the gate's
+ * token, its key an environment secret of the gated environment, so only a
+ * gated job receives it (docs/design.md#gate-token). The fake compares the
+ * gate App's key, it verifies no signature.
+ */
+export const SANDBOX_APP = {
+  vars: {
+    DKIM_APP_CLIENT_ID: "Iv23liSandboxDkimApp",
+    DKIM_GATE_APP_CLIENT_ID: "Iv23liSandboxGateApp",
+  },
+  secrets: { DKIM_APP_PRIVATE_KEY: "sandbox-app-private-key (not a key: the fake checks none)" },
+  /** Environment secrets of the gated environment. */
+  gatedEnvironmentSecrets: { DKIM_GATE_APP_PRIVATE_KEY: "sandbox-gate-app-private-key" },
+  gateApp: {
+    clientId: "Iv23liSandboxGateApp",
+    privateKey: "sandbox-gate-app-private-key",
+    administration: "write" as const,
+  },
+};
+
 /** The served world's repository IDs (the GitHub fake's), named in its stack so OIDC trust uses the ID form. */
 export const WORLD_GITHUB_IDS = { ownerId: 4200001, repositoryId: 987654321 };
 

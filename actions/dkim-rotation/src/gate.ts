@@ -35,7 +35,7 @@ import type { Octokit } from "@octokit/rest";
 import { RefusalError } from "./engine/errors";
 import { GATED_WORKFLOW_FILE, jobWorkflowRefOf, type WorkflowPin } from "./engine/config";
 import { GitHubRuns } from "./adapters/github-runs";
-import { confirmPullRequestApproval } from "./pr-gate";
+import { confirmPullRequestApproval, GATE_TOKEN_PERMISSION } from "./pr-gate";
 
 /** The audience of the token the gate asks for: not STS's, so it cannot be replayed to assume a role. */
 export const GATE_AUDIENCE = "ses-dkim-rotation-gate";
@@ -54,8 +54,18 @@ export interface GateRequest {
   idToken: (audience: string) => Promise<string>;
   /** github.workflowPin of the stack file: the exact job_workflow_ref expected. */
   workflowPin?: WorkflowPin;
-  /** github.approval: pull-request, with the decision's selector; environment reviewers otherwise. */
-  pullRequest?: { requiredApprovals: number; selector?: string; fingerprint?: string };
+  /**
+   * github.approval: pull-request, with the decision's selector and the
+   * gate-token's client (an App token with Administration write: only it
+   * sees the rulesets' bypass actors, docs/design.md#gate-token); environment
+   * reviewers otherwise.
+   */
+  pullRequest?: {
+    requiredApprovals: number;
+    octokit?: Octokit;
+    selector?: string;
+    fingerprint?: string;
+  };
 }
 
 /**
@@ -173,9 +183,16 @@ export async function confirmApproval(g: GateRequest): Promise<string> {
   const workflow = (origin as { workflow: string }).workflow;
 
   if (g.pullRequest) {
+    // GitHub shows a ruleset's bypass actors only to a token that may edit it,
+    // which GITHUB_TOKEN can never be (docs/design.md#gate-token).
+    if (!g.pullRequest.octokit)
+      return refuse(
+        "no gate-token to read the bypass actors of the default branch's rulesets (GitHub shows them only to a token that may edit the ruleset, never to GITHUB_TOKEN)",
+        `set the reusable workflow's gate-app-client-id input and gate-app-private-key secret (an environment secret of the gated environment): its gated job then mints the gate App's token with ${GATE_TOKEN_PERMISSION}`,
+      );
     const approved = await confirmPullRequestApproval(
       {
-        octokit,
+        octokit: g.pullRequest.octokit,
         owner: g.owner,
         repo: g.repo,
         defaultBranch,

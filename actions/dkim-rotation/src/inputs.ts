@@ -7,7 +7,7 @@
 import { realpathSync } from "node:fs";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import * as core from "@actions/core";
-import { identitySchema, DEFAULT_CONFIG_FILE } from "./engine/config";
+import { identitySchema, DEFAULT_CONFIG_FILE, GATED_WORKFLOW_FILE } from "./engine/config";
 import { InputError } from "./engine/errors";
 import { checkRecordFolder, RECORD_DIR } from "./engine/record";
 import { isValidSelector } from "./engine/selector";
@@ -43,6 +43,12 @@ export interface ActionInputs {
   selector?: string;
   /** Token for the GitHub API (PRs). Masked as soon as it is read. */
   githubToken?: string;
+  /**
+   * Pull-request mode's gate only: a GitHub App token with Administration
+   * write, which GitHub lets read the default branch's rulesets' bypass
+   * actors (docs/design.md#gate-token). Masked as soon as it is read.
+   */
+  gateToken?: string;
   /** Decide and report, but write nothing (no key, no PR, no SES call that changes state). */
   dryRun: boolean;
   /** Endpoint override for the AWS clients: loopback only, for the sandbox and tests. */
@@ -104,6 +110,8 @@ export function readInputs(
 
   const token = read("github-token");
   if (token) mask(token);
+  const gateToken = read("gate-token");
+  if (gateToken) mask(gateToken);
 
   const commandIn = raw("command");
   if (!commandIn) bad("command", "is required", `one of ${COMMANDS.join(", ")}`);
@@ -209,6 +217,14 @@ export function readInputs(
       );
     githubToken = token;
   }
+  if (gateToken && !TOKEN_PATTERN.test(gateToken))
+    bad(
+      "gate-token",
+      "contains whitespace or control characters",
+      "pass the token alone, e.g. ${{ steps.gate-token.outputs.token }}",
+    );
+  if (gateToken && !(command in GATED_WORKFLOW_FILE))
+    bad("gate-token", `is not used by ${command}`, "only the gated jobs' approval gate reads it");
   if (!githubToken && !dryRun && (command === "plan" || command === "retire")) {
     bad(
       "github-token",
@@ -272,6 +288,7 @@ export function readInputs(
     domain,
     selector,
     githubToken,
+    ...(gateToken ? { gateToken } : {}),
     dryRun,
     awsEndpoint,
     requestsPerSecond,

@@ -5,7 +5,12 @@
  */
 import * as core from "@actions/core";
 import { systemClock, type Clock } from "./engine/clock";
-import { gatedEnvironmentOf, publisherEnvironmentOf, type ProjectConfig } from "./engine/config";
+import {
+  GATED_WORKFLOW_FILE,
+  gatedEnvironmentOf,
+  publisherEnvironmentOf,
+  type ProjectConfig,
+} from "./engine/config";
 import { loadConfig } from "./load-config";
 import { InputError, RefusalError, oneLine } from "./engine/errors";
 import { renderReports, statusRows } from "./format";
@@ -112,7 +117,7 @@ export interface RunEnvironment {
 }
 
 /** The commands that read a private key: they run only past the approval gate. */
-const GATED = new Set(["activate", "rollback", "retire"] as const);
+const GATED = new Set(Object.keys(GATED_WORKFLOW_FILE) as (keyof typeof GATED_WORKFLOW_FILE)[]);
 
 function repositoryOf(config: ProjectConfig, env: RunEnvironment): { owner: string; repo: string } {
   const [owner, repo] = (env.repository ?? `${config.github?.owner}/${config.github?.repo}`).split(
@@ -145,6 +150,8 @@ async function buildContext(
 ): Promise<{
   ctx: EngineContext;
   octokit?: GitHubClient;
+  /** The gate-token's client: only the pull-request gate reads with it (docs/design.md#gate-token). */
+  gateOctokit?: GitHubClient;
   kmsRead?: ReturnType<typeof buildAwsAdapters>["kmsRead"];
   caller?: ReturnType<typeof buildAwsAdapters>["caller"];
   dmarcReports?: ReturnType<typeof buildAwsAdapters>["dmarcReports"];
@@ -165,15 +172,18 @@ async function buildContext(
       : undefined,
   });
   let changes: ChangeRequestPort = noChanges;
-  const github = inputs.githubToken ? await import("./adapters/github") : undefined;
-  const octokit = github
-    ? github.createOctokit({
-        token: inputs.githubToken!,
-        baseUrl: env.apiUrl,
-        pacing: env.githubPacing,
-        onWait: (m) => core.info(m),
-      })
-    : undefined;
+  const github =
+    inputs.githubToken || inputs.gateToken ? await import("./adapters/github") : undefined;
+  const clientOf = (token: string | undefined) =>
+    github && token
+      ? github.createOctokit({
+          token,
+          baseUrl: env.apiUrl,
+          pacing: env.githubPacing,
+          onWait: (m) => core.info(m),
+        })
+      : undefined;
+  const octokit = clientOf(inputs.githubToken);
   if (!inputs.dryRun && github && octokit) {
     changes = new github.GitHubChangeRequests(octokit, {
       ...repositoryOf(config, env),
@@ -200,6 +210,7 @@ async function buildContext(
   return {
     ctx,
     octokit,
+    gateOctokit: clientOf(inputs.gateToken),
     kmsRead: aws.kmsRead,
     caller: aws.caller,
     dmarcReports: aws.dmarcReports,
@@ -256,11 +267,8 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
   // A record folder reached through a link would show reviewers one file and the engine another.
   recordFolderStat(env.workspace, inputs.recordFolder);
   if (inputs.domain) findIdentity(config, inputs.domain, "input:domain");
-  const { ctx, octokit, kmsRead, caller, dmarcReports, receiving, close } = await buildContext(
-    inputs,
-    config,
-    env,
-  );
+  const { ctx, octokit, gateOctokit, kmsRead, caller, dmarcReports, receiving, close } =
+    await buildContext(inputs, config, env);
   const domains = inputs.domain ? [inputs.domain] : undefined;
   const title = `DKIM ${inputs.command}${inputs.dryRun ? " (dry run)" : ""}`;
   try {
@@ -280,6 +288,7 @@ export async function execute(inputs: ActionInputs, env: RunEnvironment): Promis
             config.github?.approval === "pull-request"
               ? {
                   requiredApprovals: config.github.requiredApprovals,
+                  octokit: gateOctokit,
                   selector: inputs.selector,
                   fingerprint: await storedFingerprint(ctx, inputs.domain, inputs.selector),
                 }

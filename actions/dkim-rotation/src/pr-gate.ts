@@ -36,6 +36,14 @@ export interface PullRequestGate {
 
 type Refuse = (what: string, fix: string) => never;
 
+/**
+ * What the gate's token needs to see a ruleset's `bypass_actors`: GitHub
+ * returns them "only if the user making the API request has write access to
+ * the ruleset", and editing a ruleset needs Administration write
+ * (docs/design.md#gate-token).
+ */
+export const GATE_TOKEN_PERMISSION = "Administration: write";
+
 export function statusOf(err: unknown): string {
   const s = (err as { status?: unknown }).status;
   return typeof s === "number" ? String(s) : "error";
@@ -224,8 +232,7 @@ export async function defaultBranchReviewRules(
   branch: string,
   required: number,
 ): Promise<{ problem: [string, string] } | { count: number }> {
-  const rulesetFix =
-    "give the gate a token that can read rulesets (a GitHub App token with Administration: read)";
+  const rulesetFix = `read it with a GitHub App token with ${GATE_TOKEN_PERMISSION} (GitHub shows bypass actors only to a token that may edit the ruleset; the gated job's gate-token)`;
   let rules: { type: string; ruleset_id?: number; parameters?: Record<string, unknown> }[];
   try {
     rules = (await octokit.paginate(octokit.rest.repos.getBranchRules, {
