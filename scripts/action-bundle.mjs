@@ -51,16 +51,78 @@ export const CHARSET_STUB = [
   "export default { decode, encode, convert };",
 ].join("\n");
 
+/**
+ * joi, with its @hapi helpers 0.19 MB bundled, reaches the action only
+ * through mailauth/lib/tools.js, which checks a DKIM key record's `p=` with
+ * `Joi.string().base64({ paddingRequired: false })` (mailauth's SPF and BIMI
+ * schemas are not bundled: the probe imports its DKIM modules only). This
+ * stand-in makes that one check by joi 18's own rules, copied: undefined
+ * passes (joi's schemas are optional), else a non-empty string matching
+ * joi's base64 pattern. It has no other schema (calling one throws a
+ * TypeError); test/action-bundle.test.ts compares it with joi
+ * (docs/design.md#action-bundle).
+ */
+export const JOI_STUB = [
+  "const BASE64 = {",
+  "  true: {",
+  "    true: /^(?:[\\w\\-]{2}[\\w\\-]{2})*(?:[\\w\\-]{2}==|[\\w\\-]{3}=)?$/,",
+  "    false: /^(?:[A-Za-z0-9+\\/]{2}[A-Za-z0-9+\\/]{2})*(?:[A-Za-z0-9+\\/]{2}==|[A-Za-z0-9+\\/]{3}=)?$/,",
+  "  },",
+  "  false: {",
+  "    true: /^(?:[\\w\\-]{2}[\\w\\-]{2})*(?:[\\w\\-]{2}(==)?|[\\w\\-]{3}=?)?$/,",
+  "    false: /^(?:[A-Za-z0-9+\\/]{2}[A-Za-z0-9+\\/]{2})*(?:[A-Za-z0-9+\\/]{2}(==)?|[A-Za-z0-9+\\/]{3}=?)?$/,",
+  "  },",
+  "};",
+  "const fail = (value, type, message) => {",
+  "  const error = new Error(message);",
+  "  error.name = 'ValidationError';",
+  "  error.details = [{ message, path: [], type, context: { label: 'value', value } }];",
+  "  return { value, error };",
+  "};",
+  "export function string() {",
+  "  return {",
+  "    base64({ paddingRequired = true, urlSafe = false } = {}) {",
+  "      const pattern = BASE64[paddingRequired][urlSafe];",
+  "      return {",
+  "        validate(value) {",
+  "          if (value === undefined) return { value };",
+  "          if (typeof value !== 'string') return fail(value, 'string.base', '\"value\" must be a string');",
+  "          if (value === '') return fail(value, 'string.empty', '\"value\" is not allowed to be empty');",
+  "          if (!pattern.test(value)) return fail(value, 'string.base64', '\"value\" must be a valid base64 string');",
+  "          return { value };",
+  "        },",
+  "      };",
+  "    },",
+  "  };",
+  "}",
+  "export default { string };",
+].join("\n");
+
+/**
+ * bowser parses a browser's user agent for the AWS SDK's browser build;
+ * @aws-sdk/core's client module reaches it by `import()` in a function Node
+ * never calls, yet esbuild emits its 34 KB chunk. `parse` is only called
+ * where `window` exists.
+ */
+export const BOWSER_STUB = [
+  "export function parse() {",
+  "  throw new Error('bowser is not bundled with the action: browser user agents only');",
+  "}",
+  "export default { parse };",
+].join("\n");
+
 const STUBS = {
   undici: UNDICI_STUB,
   "iconv-lite": CHARSET_STUB,
   "encoding-japanese": CHARSET_STUB,
+  joi: JOI_STUB,
+  bowser: BOWSER_STUB,
 };
 
 const stubModules = {
   name: "stub-modules",
   setup(b) {
-    b.onResolve({ filter: /^(undici|iconv-lite|encoding-japanese)$/ }, (a) => ({
+    b.onResolve({ filter: /^(undici|iconv-lite|encoding-japanese|joi|bowser)$/ }, (a) => ({
       path: a.path,
       namespace: "dkim-stub",
     }));
