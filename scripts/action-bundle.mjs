@@ -3,6 +3,7 @@
  * (scripts/build-action.mjs) and the start-up profile
  * (scripts/bench/profile.ts), so the profile measures the bundle that ships.
  */
+import { builtinModules } from "node:module";
 import { join } from "node:path";
 
 /**
@@ -133,6 +134,33 @@ const stubModules = {
   },
 };
 
+/**
+ * Node built-ins are loaded with `require()`, not `import`: an ESM import of a
+ * built-in makes Node build a facade of every export, which runs the lazy
+ * getters too. In Node 24 `http`'s `WebSocket`, `CloseEvent` and
+ * `MessageEvent` load Node's bundled undici that way, and `crypto`'s
+ * `webcrypto` its Web Crypto: 0.1 s of CPU before any command starts, for
+ * features no command uses (docs/design.md#action-bundle). Each built-in
+ * becomes a one-line CommonJS module over the banner's `require`.
+ */
+const BUILTIN = new RegExp(
+  `^(?:node:)?(?:${builtinModules.map((m) => m.replace(/[/]/g, "\\/")).join("|")})$`,
+);
+const builtinsByRequire = {
+  name: "builtins-by-require",
+  setup(b) {
+    b.onResolve({ filter: BUILTIN }, (a) =>
+      a.namespace === "dkim-builtin"
+        ? { path: a.path, external: true }
+        : { path: a.path.replace(/^node:/, ""), namespace: "dkim-builtin" },
+    );
+    b.onLoad({ filter: /.*/, namespace: "dkim-builtin" }, (a) => ({
+      contents: `module.exports = require("node:${a.path}");`,
+      loader: "js",
+    }));
+  },
+};
+
 /** Options for bundling `entry` (absolute or relative to `root`) for the action's runtime. */
 export function actionBuildOptions(root, entry) {
   return {
@@ -146,7 +174,7 @@ export function actionBuildOptions(root, entry) {
     // (docs/design.md#action-bundle); dist/index.js stays the entry.
     splitting: true,
     chunkNames: "[name]-[hash]",
-    plugins: [stubModules],
+    plugins: [stubModules, builtinsByRequire],
     // ESM builds first (dist-es): esbuild drops what is not imported, which it
     // cannot do for CommonJS (docs/design.md#action-bundle).
     mainFields: ["module", "main"],

@@ -4,8 +4,8 @@
  * check-dist compares every file of dist/.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { builtinModules, createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +14,12 @@ import { build } from "esbuild";
 import { generateDkimKeyPair } from "../actions/dkim-rotation/src/engine/keys";
 import { probeSignature } from "../actions/dkim-rotation/src/engine/probe";
 import { dkimRecordValue } from "../actions/dkim-rotation/src/engine/record";
-import { actionBuildOptions, BOWSER_STUB, JOI_STUB } from "../scripts/action-bundle.mjs";
+import {
+  actionBuildOptions,
+  BOWSER_STUB,
+  ESM_REQUIRE_BANNER,
+  JOI_STUB,
+} from "../scripts/action-bundle.mjs";
 import { BUNDLE, bundleSizes } from "../scripts/bench/startup";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -42,6 +47,23 @@ describe("action bundle (dist/, split into chunks)", function () {
     // What status loads is a fraction of the whole.
     const sizes = bundleSizes();
     expect(sizes.loadedBytes).to.be.below(sizes.totalBytes / 2);
+  });
+
+  it("loads Node's built-ins by require(), never by an ESM import (whose facade runs lazy getters: undici under node:http)", function () {
+    const names = builtinModules.map((m) => m.replace(/[/]/g, "\\/")).join("|");
+    const esmImport = new RegExp(
+      `(?:from\\s*|import\\s*\\(?\\s*)["'](?:node:)?(?:${names})["']`,
+      "g",
+    );
+    const found: string[] = [];
+    for (const f of readdirSync(DIST).filter((n) => n.endsWith(".js"))) {
+      const text = readFileSync(join(DIST, f), "utf8");
+      // The banner's own imports make `require` (node:module, node:url, node:path).
+      expect(text.startsWith(ESM_REQUIRE_BANNER), f).to.equal(true);
+      for (const m of text.slice(ESM_REQUIRE_BANNER.length).matchAll(esmImport))
+        found.push(`${f}: ${m[0]}`);
+    }
+    expect(found).to.deep.equal([]);
   });
 
   it("check-dist fails on a missing chunk and on an extra one, naming each", function () {
