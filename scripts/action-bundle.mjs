@@ -7,15 +7,22 @@ import { builtinModules } from "node:module";
 import { join } from "node:path";
 
 /**
- * The bundle is ESM (the sources and @actions/core@3 are ESM). Some bundled
- * CommonJS dependencies call `require()` for Node built-ins, and `__dirname`;
- * the banner gives them both.
+ * The bundle is ESM (the sources and @actions/core@3 are ESM). Bundled
+ * CommonJS dependencies, and the built-ins (below), call `require()`; the
+ * banner gives every chunk one. No bundled code uses `__dirname` or
+ * `__filename` (test/action-bundle.test.ts checks), so the action's banner
+ * does not compute them in each of its chunks at every start.
  */
-export const ESM_REQUIRE_BANNER = [
+export const ACTION_BANNER = [
   "import { createRequire as __dkimCreateRequire } from 'node:module';",
+  "const require = __dkimCreateRequire(import.meta.url);",
+].join("\n");
+
+/** The banner for other bundles of the repository's code (tests), with `__dirname` too. */
+export const ESM_REQUIRE_BANNER = [
+  ACTION_BANNER,
   "import { fileURLToPath as __dkimFileURLToPath } from 'node:url';",
   "import { dirname as __dkimDirname } from 'node:path';",
-  "const require = __dkimCreateRequire(import.meta.url);",
   "const __filename = __dkimFileURLToPath(import.meta.url);",
   "const __dirname = __dkimDirname(__filename);",
 ].join("\n");
@@ -179,7 +186,7 @@ export function actionBuildOptions(root, entry) {
     // cannot do for CommonJS (docs/design.md#action-bundle).
     mainFields: ["module", "main"],
     outExtension: { ".js": ".js" },
-    banner: { js: ESM_REQUIRE_BANNER },
+    banner: { js: ACTION_BANNER },
     // Licences of bundled code go to dist/index.js.LEGAL.txt, not into the bundle.
     legalComments: "external",
     // Deterministic output: no absolute paths, no metafile, stable charset.

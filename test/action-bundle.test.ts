@@ -17,7 +17,7 @@ import { dkimRecordValue } from "../actions/dkim-rotation/src/engine/record";
 import {
   actionBuildOptions,
   BOWSER_STUB,
-  ESM_REQUIRE_BANNER,
+  ACTION_BANNER,
   JOI_STUB,
 } from "../scripts/action-bundle.mjs";
 import { BUNDLE, bundleSizes } from "../scripts/bench/startup";
@@ -49,7 +49,7 @@ describe("action bundle (dist/, split into chunks)", function () {
     expect(sizes.loadedBytes).to.be.below(sizes.totalBytes / 2);
   });
 
-  it("loads Node's built-ins by require(), never by an ESM import (whose facade runs lazy getters: undici under node:http)", function () {
+  it("loads Node's built-ins by require(), never by an ESM import (whose facade runs lazy getters: undici under node:http), and uses no __dirname", function () {
     const names = builtinModules.map((m) => m.replace(/[/]/g, "\\/")).join("|");
     const esmImport = new RegExp(
       `(?:from\\s*|import\\s*\\(?\\s*)["'](?:node:)?(?:${names})["']`,
@@ -58,10 +58,12 @@ describe("action bundle (dist/, split into chunks)", function () {
     const found: string[] = [];
     for (const f of readdirSync(DIST).filter((n) => n.endsWith(".js"))) {
       const text = readFileSync(join(DIST, f), "utf8");
-      // The banner's own imports make `require` (node:module, node:url, node:path).
-      expect(text.startsWith(ESM_REQUIRE_BANNER), f).to.equal(true);
-      for (const m of text.slice(ESM_REQUIRE_BANNER.length).matchAll(esmImport))
-        found.push(`${f}: ${m[0]}`);
+      // The banner's own import (node:module) makes `require`.
+      expect(text.startsWith(ACTION_BANNER), f).to.equal(true);
+      const body = text.slice(ACTION_BANNER.length);
+      for (const m of body.matchAll(esmImport)) found.push(`${f}: ${m[0]}`);
+      // The banner defines neither: a chunk that used one would fail where it ran.
+      for (const m of body.matchAll(/\b__(?:dirname|filename)\b/g)) found.push(`${f}: ${m[0]}`);
     }
     expect(found).to.deep.equal([]);
   });

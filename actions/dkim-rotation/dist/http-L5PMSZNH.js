@@ -1,7 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-import { fileURLToPath as __dkimFileURLToPath } from 'node:url';
-import { dirname as __dkimDirname } from 'node:path';
-const require = __dkimCreateRequire(import.meta.url);
-const __filename = __dkimFileURLToPath(import.meta.url);
-const __dirname = __dkimDirname(__filename);
-import{a}from"./chunk-VN6ZCYYO.js";import"./chunk-EFCDYPHC.js";export default a();
