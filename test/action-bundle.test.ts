@@ -49,6 +49,40 @@ describe("action bundle (dist/, split into chunks)", function () {
     expect(sizes.loadedBytes).to.be.below(sizes.totalBytes / 2);
   });
 
+  it("status's static imports reach no dependency of another command (report parser, canary clients, Octokit, mailauth)", async function () {
+    const out = mkdtempSync(join(tmpdir(), "dkim-bundle-meta-"));
+    try {
+      const { metafile } = await build({
+        ...actionBuildOptions(ROOT, "actions/dkim-rotation/src/index.ts"),
+        outdir: out,
+        minify: true,
+        metafile: true,
+        preserveSymlinks: true,
+        logLevel: "error",
+      });
+      // What `node dist/index.js` evaluates before any import(): the entry and its static imports.
+      const seen = new Set<string>();
+      const todo = Object.keys(metafile.outputs).filter((f) => f.endsWith("/index.js"));
+      while (todo.length) {
+        const f = todo.pop()!;
+        if (seen.has(f)) continue;
+        seen.add(f);
+        for (const i of metafile.outputs[f]!.imports)
+          if (i.kind === "import-statement" && !i.external) todo.push(i.path);
+      }
+      const inputs = [...seen].flatMap((f) => Object.keys(metafile.outputs[f]!.inputs));
+      const other =
+        /node_modules\/(fast-xml-parser|fflate|@aws-sdk\/client-s3|@aws-sdk\/client-ses\/|@aws-sdk\/client-kms|@octokit|mailauth|tldts|libmime)\//;
+      const reached = [
+        ...new Set(inputs.filter((i) => other.test(i)).map((i) => other.exec(i)![1])),
+      ];
+      expect(reached).to.deep.equal([]);
+      expect(inputs.some((i) => i.includes("@aws-sdk/client-sesv2/"))).to.equal(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it("loads Node's built-ins by require(), never by an ESM import (whose facade runs lazy getters: undici under node:http), and uses no __dirname", function () {
     const names = builtinModules.map((m) => m.replace(/[/]/g, "\\/")).join("|");
     const esmImport = new RegExp(
