@@ -146,7 +146,7 @@ const stubModules = {
  * built-in makes Node build a facade of every export, which runs the lazy
  * getters too. In Node 24 `http`'s `WebSocket`, `CloseEvent` and
  * `MessageEvent` load Node's bundled undici that way, and `crypto`'s
- * `webcrypto` its Web Crypto: 0.1 s of CPU before any command starts, for
+ * `webcrypto` its Web Crypto: 40 to 65 ms of CPU before any command starts, for
  * features no command uses (docs/design.md#action-bundle). Each built-in
  * becomes a one-line CommonJS module over the banner's `require`.
  */
