@@ -61,6 +61,20 @@ function infraBoundary() {
 
 const ENGINE = "actions/dkim-rotation/src/engine";
 
+/**
+ * zod's `z` object (a named or default import) holds every zod export, so the
+ * bundle keeps all of them, its locales among them; a namespace import lets
+ * esbuild drop what is unused (docs/design.md#action-bundle).
+ */
+const ZOD_AS_NAMESPACE = [
+  "error",
+  {
+    selector:
+      "ImportDeclaration[source.value='zod'] > :matches(ImportSpecifier, ImportDefaultSpecifier)",
+    message: 'import * as z from "zod": the `z` object keeps every locale in the action bundle',
+  },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -85,5 +99,9 @@ export default tseslint.config(
     },
   },
   { files: [`${ENGINE}/**/*.ts`], rules: { "no-restricted-imports": engineBoundary() } },
+  {
+    files: ["actions/dkim-rotation/src/**/*.ts"],
+    rules: { "no-restricted-syntax": ZOD_AS_NAMESPACE },
+  },
   { files: ["infra/**/*.ts"], rules: { "no-restricted-imports": infraBoundary() } },
 );

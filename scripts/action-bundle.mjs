@@ -3,18 +3,26 @@
  * (scripts/build-action.mjs) and the start-up profile
  * (scripts/bench/profile.ts), so the profile measures the bundle that ships.
  */
+import { builtinModules } from "node:module";
 import { join } from "node:path";
 
 /**
- * The bundle is ESM (the sources and @actions/core@3 are ESM). Some bundled
- * CommonJS dependencies call `require()` for Node built-ins, and `__dirname`;
- * the banner gives them both.
+ * The bundle is ESM (the sources and @actions/core@3 are ESM). Bundled
+ * CommonJS dependencies, and the built-ins (below), call `require()`; the
+ * banner gives every chunk one. No bundled code uses `__dirname` or
+ * `__filename` (test/action-bundle.test.ts checks), so the action's banner
+ * does not compute them in each of its chunks at every start.
  */
-export const ESM_REQUIRE_BANNER = [
+export const ACTION_BANNER = [
   "import { createRequire as __dkimCreateRequire } from 'node:module';",
+  "const require = __dkimCreateRequire(import.meta.url);",
+].join("\n");
+
+/** The banner for other bundles of the repository's code (tests), with `__dirname` too. */
+export const ESM_REQUIRE_BANNER = [
+  ACTION_BANNER,
   "import { fileURLToPath as __dkimFileURLToPath } from 'node:url';",
   "import { dirname as __dkimDirname } from 'node:path';",
-  "const require = __dkimCreateRequire(import.meta.url);",
   "const __filename = __dkimFileURLToPath(import.meta.url);",
   "const __dirname = __dkimDirname(__filename);",
 ].join("\n");
@@ -51,21 +59,110 @@ export const CHARSET_STUB = [
   "export default { decode, encode, convert };",
 ].join("\n");
 
+/**
+ * joi, with its @hapi helpers 0.19 MB bundled, reaches the action only
+ * through mailauth/lib/tools.js, which checks a DKIM key record's `p=` with
+ * `Joi.string().base64({ paddingRequired: false })` (mailauth's SPF and BIMI
+ * schemas are not bundled: the probe imports its DKIM modules only). This
+ * stand-in makes that one check by joi 18's own rules, copied: undefined
+ * passes (joi's schemas are optional), else a non-empty string matching
+ * joi's base64 pattern. It has no other schema (calling one throws a
+ * TypeError); test/action-bundle.test.ts compares it with joi
+ * (docs/design.md#action-bundle).
+ */
+export const JOI_STUB = [
+  "const BASE64 = {",
+  "  true: {",
+  "    true: /^(?:[\\w\\-]{2}[\\w\\-]{2})*(?:[\\w\\-]{2}==|[\\w\\-]{3}=)?$/,",
+  "    false: /^(?:[A-Za-z0-9+\\/]{2}[A-Za-z0-9+\\/]{2})*(?:[A-Za-z0-9+\\/]{2}==|[A-Za-z0-9+\\/]{3}=)?$/,",
+  "  },",
+  "  false: {",
+  "    true: /^(?:[\\w\\-]{2}[\\w\\-]{2})*(?:[\\w\\-]{2}(==)?|[\\w\\-]{3}=?)?$/,",
+  "    false: /^(?:[A-Za-z0-9+\\/]{2}[A-Za-z0-9+\\/]{2})*(?:[A-Za-z0-9+\\/]{2}(==)?|[A-Za-z0-9+\\/]{3}=?)?$/,",
+  "  },",
+  "};",
+  "const fail = (value, type, message) => {",
+  "  const error = new Error(message);",
+  "  error.name = 'ValidationError';",
+  "  error.details = [{ message, path: [], type, context: { label: 'value', value } }];",
+  "  return { value, error };",
+  "};",
+  "export function string() {",
+  "  return {",
+  "    base64({ paddingRequired = true, urlSafe = false } = {}) {",
+  "      const pattern = BASE64[paddingRequired][urlSafe];",
+  "      return {",
+  "        validate(value) {",
+  "          if (value === undefined) return { value };",
+  "          if (typeof value !== 'string') return fail(value, 'string.base', '\"value\" must be a string');",
+  "          if (value === '') return fail(value, 'string.empty', '\"value\" is not allowed to be empty');",
+  "          if (!pattern.test(value)) return fail(value, 'string.base64', '\"value\" must be a valid base64 string');",
+  "          return { value };",
+  "        },",
+  "      };",
+  "    },",
+  "  };",
+  "}",
+  "export default { string };",
+].join("\n");
+
+/**
+ * bowser parses a browser's user agent for the AWS SDK's browser build;
+ * @aws-sdk/core's client module reaches it by `import()` in a function Node
+ * never calls, yet esbuild emits its 34 KB chunk. `parse` is only called
+ * where `window` exists.
+ */
+export const BOWSER_STUB = [
+  "export function parse() {",
+  "  throw new Error('bowser is not bundled with the action: browser user agents only');",
+  "}",
+  "export default { parse };",
+].join("\n");
+
 const STUBS = {
   undici: UNDICI_STUB,
   "iconv-lite": CHARSET_STUB,
   "encoding-japanese": CHARSET_STUB,
+  joi: JOI_STUB,
+  bowser: BOWSER_STUB,
 };
 
 const stubModules = {
   name: "stub-modules",
   setup(b) {
-    b.onResolve({ filter: /^(undici|iconv-lite|encoding-japanese)$/ }, (a) => ({
+    b.onResolve({ filter: /^(undici|iconv-lite|encoding-japanese|joi|bowser)$/ }, (a) => ({
       path: a.path,
       namespace: "dkim-stub",
     }));
     b.onLoad({ filter: /.*/, namespace: "dkim-stub" }, (a) => ({
       contents: STUBS[a.path],
+      loader: "js",
+    }));
+  },
+};
+
+/**
+ * Node built-ins are loaded with `require()`, not `import`: an ESM import of a
+ * built-in makes Node build a facade of every export, which runs the lazy
+ * getters too. In Node 24 `http`'s `WebSocket`, `CloseEvent` and
+ * `MessageEvent` load Node's bundled undici that way, and `crypto`'s
+ * `webcrypto` its Web Crypto: 40 to 65 ms of CPU before any command starts, for
+ * features no command uses (docs/design.md#action-bundle). Each built-in
+ * becomes a one-line CommonJS module over the banner's `require`.
+ */
+const BUILTIN = new RegExp(
+  `^(?:node:)?(?:${builtinModules.map((m) => m.replace(/[/]/g, "\\/")).join("|")})$`,
+);
+const builtinsByRequire = {
+  name: "builtins-by-require",
+  setup(b) {
+    b.onResolve({ filter: BUILTIN }, (a) =>
+      a.namespace === "dkim-builtin"
+        ? { path: a.path, external: true }
+        : { path: a.path.replace(/^node:/, ""), namespace: "dkim-builtin" },
+    );
+    b.onLoad({ filter: /.*/, namespace: "dkim-builtin" }, (a) => ({
+      contents: `module.exports = require("node:${a.path}");`,
       loader: "js",
     }));
   },
@@ -84,12 +181,12 @@ export function actionBuildOptions(root, entry) {
     // (docs/design.md#action-bundle); dist/index.js stays the entry.
     splitting: true,
     chunkNames: "[name]-[hash]",
-    plugins: [stubModules],
+    plugins: [stubModules, builtinsByRequire],
     // ESM builds first (dist-es): esbuild drops what is not imported, which it
     // cannot do for CommonJS (docs/design.md#action-bundle).
     mainFields: ["module", "main"],
     outExtension: { ".js": ".js" },
-    banner: { js: ESM_REQUIRE_BANNER },
+    banner: { js: ACTION_BANNER },
     // Licences of bundled code go to dist/index.js.LEGAL.txt, not into the bundle.
     legalComments: "external",
     // Deterministic output: no absolute paths, no metafile, stable charset.

@@ -3,7 +3,7 @@
  * (docs/design.md#canary), apart from canary.ts so config.ts can import it
  * without the engine's mail code.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Regions where SES receives mail and the MX target is

@@ -10,12 +10,7 @@
  */
 import { isoDate } from "./clock";
 import type { DmarcReportsConfig, IdentityConfig } from "./config";
-import {
-  type AggregateReport,
-  type DkimResult,
-  readAggregateReport,
-  ReportRejected,
-} from "./dmarc-report";
+import { type AggregateReport, readAggregateReport, ReportRejected } from "./dmarc-report";
 import type { EngineContext } from "./engine-context";
 import {
   METRIC_DMARC_DKIM_FAIL,
@@ -23,8 +18,14 @@ import {
   METRIC_DMARC_NEWEST_FAILURE_SHARE,
 } from "./metrics";
 import { sendOnce } from "./notify";
+import { passFail, type SelectorTally } from "./dmarc-tally";
 import { REPORTS_OFF } from "./report-evidence";
 import type { MetricDatum, StoredKey } from "./ports";
+
+// The tally and its pass/fail split live apart from the report parser, so the
+// summary formatter (loaded by every command) does not load fast-xml-parser
+// and fflate (docs/design.md#action-bundle).
+export { passFail, type SelectorTally };
 
 /** One stored report object, as the source lists it. */
 export interface ReportObject {
@@ -43,32 +44,6 @@ export interface DmarcReportSourcePort {
   /** The object's bytes; refuses (ReportRejected) more than `maxBytes` without reading them all. */
   read(key: string, maxBytes: number): Promise<Uint8Array>;
   markProcessed(key: string): Promise<void>;
-}
-
-/** Messages per (domain, selector, report day), by DKIM result. */
-export interface SelectorTally {
-  domain: string;
-  selector: string;
-  /** UTC day the report's date range begins. */
-  day: string;
-  begin: Date;
-  end: Date;
-  results: Partial<Record<DkimResult, number>>;
-  reports: number;
-}
-
-/** pass, and everything a verifier tried that did not pass (`none` is no signature: not counted). */
-export function passFail(results: Partial<Record<DkimResult, number>>): {
-  pass: number;
-  fail: number;
-} {
-  let pass = 0;
-  let fail = 0;
-  for (const [r, n] of Object.entries(results)) {
-    if (r === "pass") pass += n;
-    else if (r !== "none") fail += n;
-  }
-  return { pass, fail };
 }
 
 /**

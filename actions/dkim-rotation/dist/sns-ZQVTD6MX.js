@@ -1,7 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-import { fileURLToPath as __dkimFileURLToPath } from 'node:url';
-import { dirname as __dkimDirname } from 'node:path';
-const require = __dkimCreateRequire(import.meta.url);
-const __filename = __dkimFileURLToPath(import.meta.url);
-const __dirname = __dkimDirname(__filename);
-import{ld as n}from"./chunk-OBSMC75P.js";import"./chunk-EKSAQ7JV.js";import"./chunk-NYDZDSYU.js";import"./chunk-X4OIQR32.js";import"./chunk-WDYLJF6I.js";import"./chunk-4M2JAAAA.js";import"./chunk-WOKMHEC5.js";import"./chunk-Z3J4BBTR.js";import"./chunk-AWCE32EB.js";import"./chunk-EFCDYPHC.js";function a(t){return t instanceof Error?`${t.name}: ${t.message}`.replace(/\s+/g," ").trim():String(t).replace(/\s+/g," ").trim()}var s=class{constructor(e,i){this.client=e;this.topicArn=i}client;topicArn;async send(e){let i;try{i=(await this.client.send(new n({TopicArn:this.topicArn,Subject:e.subject,Message:e.message,MessageAttributes:{audience:{DataType:"String.Array",StringValue:JSON.stringify(e.audience)},event:{DataType:"String",StringValue:e.event},domain:{DataType:"String",StringValue:e.domain},selector:{DataType:"String",StringValue:e.selector}}}))).MessageId}catch(r){throw new Error(`SNS Publish to ${this.topicArn} failed (${e.event} for ${e.selector}._domainkey.${e.domain}): ${a(r)}`,{cause:r})}if(!i)throw new Error(`SNS Publish to ${this.topicArn} answered without a MessageId (${e.event})`);return{messageId:i}}};export{s as SnsNotifier};
