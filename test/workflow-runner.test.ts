@@ -161,8 +161,10 @@ describe("the shipped workflows, run as GitHub would (workflow runner)", functio
     const verdict = await inWorld((world) => rotateOnce(world, ROOT));
     expect(verdict.problems).to.deep.equal([]);
     const [plan, activate, hourly] = verdict.runs;
+    // No reports role in this world (vars.AWS_REPORTS_ROLE_ARN unset): the reports job is skipped.
     expect(plan!.jobs.map((j) => [j.name, j.conclusion])).to.deep.equal([
       ["DKIM / Plan rotations and retirements", "success"],
+      ["DKIM / Read DMARC aggregate reports", "skipped"],
     ]);
     // The planner role for plan and verify, the activator role only in the gated job.
     const roles = (r: RunRecord) =>
