@@ -1617,6 +1617,17 @@ export class GitHubFake {
       const headIn = str(body.head, "head");
       const base = str(body.base, "base");
       const head = headIn.includes(":") ? headIn.slice(headIn.indexOf(":") + 1) : headIn;
+      // GitHub answers a longer body with 422 "body is too long (maximum is
+      // 65536 characters)" (docs/design.md#bulk-onboarding).
+      if (typeof body.body === "string" && [...body.body].length > 65536)
+        throw new HttpError(422, "Validation Failed", [
+          {
+            resource: "Issue",
+            code: "custom",
+            field: "body",
+            message: "body is too long (maximum is 65536 characters)",
+          },
+        ]);
       if (!this.refs.has(base))
         throw new HttpError(422, "Validation Failed", [
           { resource: "PullRequest", field: "base", code: "invalid" },

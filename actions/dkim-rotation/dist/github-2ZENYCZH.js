@@ -1,7 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-import { fileURLToPath as __dkimFileURLToPath } from 'node:url';
-import { dirname as __dkimDirname } from 'node:path';
-const require = __dkimCreateRequire(import.meta.url);
-const __filename = __dkimFileURLToPath(import.meta.url);
-const __dirname = __dkimDirname(__filename);
-import{b as h,c as i,d as j,e as k,f as l,g as m,h as n,i as o,j as p,k as q,l as r}from"./chunk-6BZI7GAK.js";import{a,b,c,d,e,f,g}from"./chunk-7MDO5QQA.js";import"./chunk-WKXN5PJB.js";import"./chunk-SLJQ4SUC.js";import"./chunk-NTVFFDUR.js";import"./chunk-EFCDYPHC.js";export{c as DEFAULT_LABELS,n as GitHubApiError,r as GitHubChangeRequests,b as RETIREMENT_BRANCH_PREFIX,a as ROTATION_BRANCH_PREFIX,l as RUNNER_PACING,g as botBranchChange,h as codeownersFor,m as createOctokit,p as describeRebuild,j as gitBlobSha,q as judgeBranch,k as readCodeowners,e as retirementBranch,i as retirementTitle,d as rotationBranch,f as rotationTitle,o as withRebuildNotes};
