@@ -332,9 +332,10 @@ async function proposeGrouped(
     (group) => {
       const infos = group.map((c) => byDomain.get(c.domain)!.info);
       return (
+        // Without a batch text, the titles: the records are the PR's files.
         ctx.changeText.rotationBatch?.(infos) ?? {
-          title: `DKIM rotation: ${group.length} records`,
-          body: group.map((c) => c.body).join("\n\n---\n\n"),
+          title: `DKIM rotation: ${group.length} new records`,
+          body: group.map((c) => `- ${c.title}: ${c.path}`).join("\n"),
         }
       );
     },
