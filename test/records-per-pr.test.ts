@@ -23,6 +23,7 @@ import type { RecordChange } from "../actions/dkim-rotation/src/engine/ports";
 import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
 import { githubSchema, parseProjectConfig } from "../actions/dkim-rotation/src/engine/config";
 import { markdownChangeText } from "../actions/dkim-rotation/src/pr-body";
+import { branchRuleChecks } from "../actions/dkim-rotation/src/repository-rules";
 import { startEngineHarness, type EngineHarness } from "./helpers/engine";
 import { prCheckRepo, type PrCheckRepo } from "./helpers/pr-check-repo";
 
@@ -294,5 +295,60 @@ describe("records-per-pr: the setting", function () {
     expect(() => parse(101)).to.throw(
       "Pulumi.prod.yaml: field ses-dkim-rotation:github.recordsPerPr: 101 is above the allowed range: it must be at most 100",
     );
+  });
+});
+
+describe("records-per-pr: the rules GitHub enforces on batch branches", function () {
+  this.timeout(30_000);
+  it("doctor checks dkim-batch/** when records-per-pr > 1, and the fake refuses a person's push there", async () => {
+    const fake = await startGitHubFake({ files: { "README.md": "# records\n" } });
+    try {
+      const octokit = createOctokit({ token: "t", baseUrl: fake.url, pacing: TEST_PACING });
+      const doctor = async (batches: boolean) => {
+        const lines: string[] = [];
+        await branchRuleChecks(
+          octokit,
+          fake.owner,
+          fake.repo,
+          "a.example",
+          (check, status, detail) => lines.push(`${status} ${check}: ${detail}`),
+          "environment",
+          batches,
+        );
+        return lines.filter((l) => l.includes("dkim-batch"));
+      };
+      expect(await doctor(false)).to.deep.equal([]);
+      expect(await doctor(true)).to.deep.equal([
+        "fail github rules dkim-batch/**: no active ruleset applies creation, update, deletion to dkim-batch/a.example/doctor-probe: anyone with push rights can add a commit to a record PR",
+      ]);
+      fake.protectAsDocumented();
+      expect(await doctor(true)).to.deep.equal([
+        "ok github rules dkim-batch/**: creation, update, deletion restricted on dkim-batch/a.example/doctor-probe",
+      ]);
+      await run(fake).proposeRecords([change(1), change(2)], 50, text);
+      const branch = fake.listPulls()[0]!.head;
+      const person = createOctokit({
+        token: fake.personToken("mallory"),
+        baseUrl: fake.url,
+        pacing: TEST_PACING,
+      });
+      const refused = await person.rest.repos
+        .createOrUpdateFileContents({
+          owner: fake.owner,
+          repo: fake.repo,
+          path: "dns/evil.example/x.zone",
+          message: "add",
+          content: Buffer.from("evil").toString("base64"),
+          branch,
+        })
+        .then(
+          () => "accepted",
+          (e: { status?: number; message?: string }) =>
+            `${e.status} ${String(e.message).split("\n")[0]}`,
+        );
+      expect(refused).to.equal("422 Repository rule violations found");
+    } finally {
+      await fake.close();
+    }
   });
 });

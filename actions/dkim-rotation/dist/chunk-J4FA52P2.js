@@ -1,8 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-import { fileURLToPath as __dkimFileURLToPath } from 'node:url';
-import { dirname as __dkimDirname } from 'node:path';
-const require = __dkimCreateRequire(import.meta.url);
-const __filename = __dkimFileURLToPath(import.meta.url);
-const __dirname = __dkimDirname(__filename);
-import{a as s,b as a}from"./chunk-WKXN5PJB.js";import{createHash as h}from"node:crypto";var c="dkim",d="dkim-retire",p=["dkim","dns-change"];function $(t,n){return`${c}/${t}/${n}`}function l(t,n){return`${d}/${t}/${n}`}function x(t,n){return`DKIM rotation: ${t} → ${n}`}function B(t,n=s){for(let[r,o]of[["rotation",c],["retirement",d]]){let e=new RegExp(`^${o}/([^/]+)/([^/]+)$`).exec(t);if(e)return{kind:r,domain:e[1],selector:e[2],path:a(e[1],e[2],n)}}}var i="dkim-batch";function g(t){let n=t.map(r=>`${r.path} ${r.blob}
-`).sort();return h("sha256").update(n.join("")).digest("hex").slice(0,20)}function f(t){let r=[...t].sort((o,e)=>o.path<e.path?-1:1)[0].path.split("/").at(-2);return`${i}/${r}/${t.length}-${g(t)}`}function b(t,n){let r=new RegExp(`^${i}/([^/]+)/(\\d+)-([0-9a-f]{20})$`).exec(t);if(!r)return`${t} is not a batch branch name (${i}/<domain>/<count>-<digest>)`;if(n.length!==Number(r[2]))return`it adds ${n.length} record file(s) but its name says ${r[2]}`;if(!n.length||f(n)!==t)return"the added files or their contents are not the ones its name commits to (a file was added, removed or edited after the DKIM bot wrote the branch)"}function E(t){return t.startsWith(`${i}/`)}export{c as a,d as b,p as c,$ as d,l as e,x as f,B as g,f as h,b as i,E as j};
