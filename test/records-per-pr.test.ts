@@ -22,7 +22,10 @@ import { recordPath, renderRecordFile } from "../actions/dkim-rotation/src/engin
 import type { RecordChange } from "../actions/dkim-rotation/src/engine/ports";
 import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
 import { githubSchema, parseProjectConfig } from "../actions/dkim-rotation/src/engine/config";
-import { markdownChangeText } from "../actions/dkim-rotation/src/pr-body";
+import {
+  markdownChangeText,
+  renderRotationBatchPrBody,
+} from "../actions/dkim-rotation/src/pr-body";
 import { branchRuleChecks } from "../actions/dkim-rotation/src/repository-rules";
 import { startEngineHarness, type EngineHarness } from "./helpers/engine";
 import { prCheckRepo, type PrCheckRepo } from "./helpers/pr-check-repo";
@@ -104,6 +107,16 @@ describe("records-per-pr: grouped record PRs through the GitHub adapter", functi
     expect(single).to.include({ number: 1, created: false });
     expect(fake.listPulls()).to.have.length(3);
     expect(fake.branches().filter((b) => b.startsWith("dkim/"))).to.deep.equal([]);
+  });
+
+  it("the fake refuses a PR body over 65,536 characters, as GitHub does", async () => {
+    const res = await run(fake).proposeRecords(all.slice(0, 2), 50, () => ({
+      title: "t",
+      body: "x".repeat(65_537),
+    }));
+    expect(String(res.get(all[0]!.domain))).to.include(
+      "422 Validation Failed: body is too long (maximum is 65536 characters)",
+    );
   });
 
   it("records-per-pr 1 keeps one dkim/<domain>/<selector> PR per record, as proposeRecord", async () => {
@@ -350,5 +363,35 @@ describe("records-per-pr: the rules GitHub enforces on batch branches", function
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe("records-per-pr: the batch PR body", function () {
+  it("lists each record with its own dig lines, and stays under GitHub's 65,536 characters at 100 records", () => {
+    const input = (i: number) =>
+      ({
+        domain: domainOf(i),
+        selector: "s1",
+        recordFileText: "",
+        joinedValue: "",
+        nameservers: Array.from(
+          { length: 8 },
+          (_, k) => `ns${k}.a-rather-long-dns-provider.example`,
+        ),
+        publishBy: new Date("2027-01-18T00:00:00Z"),
+        previousSelector: "s0",
+      }) as unknown as Parameters<typeof renderRotationBatchPrBody>[0][number];
+    const few = renderRotationBatchPrBody([input(0), input(1)]);
+    expect(few).to.include(
+      "dig +short TXT s1._domainkey.d000.example @ns7.a-rather-long-dns-provider.example",
+    );
+    expect(few).to.include(
+      "dig +short TXT s1._domainkey.d001.example @ns0.a-rather-long-dns-provider.example",
+    );
+    expect(few).to.not.include("did not fit");
+    const many = renderRotationBatchPrBody(Array.from({ length: 100 }, (_, i) => input(i)));
+    expect(many.length).to.be.below(65_536);
+    expect(many).to.match(/_\d+ more record\(s\) did not fit GitHub's body limit/);
+    expect(many).to.include("adds exactly the 100 files");
   });
 });
