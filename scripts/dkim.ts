@@ -10,6 +10,7 @@ import { systemClock } from "../actions/dkim-rotation/src/engine/clock";
 import {
   DEFAULT_CONFIG_FILE,
   identitySchema,
+  MAX_RECORDS_PER_PR,
   type ProjectConfig,
 } from "../actions/dkim-rotation/src/engine/config";
 import { loadConfig } from "../actions/dkim-rotation/src/load-config";
@@ -139,6 +140,12 @@ const rateArg = numberArg({
 const yearsArg = numberArg({ min: 0, minExclusive: true, max: 20, what: "a number of years" });
 const faultRateArg = numberArg({ min: 0, max: 1, what: "a fault rate (0.2 = 20%)" });
 const seedArg = numberArg({ integer: true, min: 0, max: 0xffffffff, what: "an integer seed" });
+const recordsPerPrArg = numberArg({
+  integer: true,
+  min: 1,
+  max: MAX_RECORDS_PER_PR,
+  what: "a number of records per PR",
+});
 
 function endpointArg(value: string): string {
   const e = readEndpoint(value);
@@ -335,32 +342,44 @@ export function buildProgram(): Command {
     )
     .option("--apply", "carry out rotate and retire steps", false)
     .option("--domain <domain...>", "limit to these identities", domainArg)
+    .option(
+      "--records-per-pr <n>",
+      `new records one record PR carries, 1-${MAX_RECORDS_PER_PR} (overrides github.recordsPerPr; PRs are opened by the GitHub Action, this CLI writes each record file, so it writes the same files whatever n is)`,
+      recordsPerPrArg,
+    )
     .addOption(failOnAlertOption())
     .action(
-      handle(async (o: { apply: boolean; domain?: string[]; failOnAlert: boolean }) =>
-        withEngine(g(), async (e) => {
-          const { outcomes, sesReads } = await runPlan(e.ctx, {
-            apply: o.apply,
-            domains: o.domain,
-          });
-          const failed = outcomes.filter((x) => x.error);
-          const outcome: CommandOutcome = {
-            result: { outcomes, sesReads },
-            text: renderPlan(outcomes, sesReads),
-          };
-          if (failed.length) {
-            outcome.exitCode = ExitCode.failure;
-            outcome.error = {
-              kind: "failure",
-              message: failed.map((x) => `${x.domain}: ${x.error}`).join("; "),
+      handle(
+        async (o: {
+          apply: boolean;
+          domain?: string[];
+          recordsPerPr?: number;
+          failOnAlert: boolean;
+        }) =>
+          withEngine(g(), async (e) => {
+            const { outcomes, sesReads } = await runPlan(e.ctx, {
+              apply: o.apply,
+              domains: o.domain,
+              ...(o.recordsPerPr ? { recordsPerPr: o.recordsPerPr } : {}),
+            });
+            const failed = outcomes.filter((x) => x.error);
+            const outcome: CommandOutcome = {
+              result: { outcomes, sesReads },
+              text: renderPlan(outcomes, sesReads),
             };
-          }
-          return alertOutcome(
-            outcome,
-            outcomes.map((x) => x.decision),
-            o.failOnAlert,
-          );
-        }),
+            if (failed.length) {
+              outcome.exitCode = ExitCode.failure;
+              outcome.error = {
+                kind: "failure",
+                message: failed.map((x) => `${x.domain}: ${x.error}`).join("; "),
+              };
+            }
+            return alertOutcome(
+              outcome,
+              outcomes.map((x) => x.decision),
+              o.failOnAlert,
+            );
+          }),
       ),
     );
 

@@ -1724,6 +1724,7 @@ export class GitHubFake {
       const headIn = str(body.head, "head");
       const base = str(body.base, "base");
       const head = headIn.includes(":") ? headIn.slice(headIn.indexOf(":") + 1) : headIn;
+      refuseLongBody(body.body);
       if (!this.refs.has(base))
         throw new HttpError(422, "Validation Failed", [
           { resource: "PullRequest", field: "base", code: "invalid" },
@@ -1777,6 +1778,7 @@ export class GitHubFake {
       const pr = this.pull(Number(m[1]));
       if (method === "GET") return { status: 200, body: this.pullJson(pr) };
       if (method === "PATCH") {
+        refuseLongBody(body.body);
         if (body.title !== undefined) pr.title = str(body.title, "title");
         if (body.body !== undefined) pr.body = str(body.body, "body");
         if (body.state === "closed" || body.state === "open") pr.state = body.state;
@@ -2066,4 +2068,20 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const stop = () => void fake.close().then(() => process.exit(0));
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+}
+
+/**
+ * GitHub answers a PR body over 65,536 characters with 422 "body is too long
+ * (maximum is 65536 characters)" (docs/design.md#bulk-onboarding).
+ */
+function refuseLongBody(text: unknown): void {
+  if (typeof text === "string" && [...text].length > 65536)
+    throw new HttpError(422, "Validation Failed", [
+      {
+        resource: "Issue",
+        code: "custom",
+        field: "body",
+        message: "body is too long (maximum is 65536 characters)",
+      },
+    ]);
 }

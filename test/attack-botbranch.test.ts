@@ -9,13 +9,12 @@
  * rulesets are missing; the fake refuses a person's push to a protected bot
  * branch.
  */
-import { execFile, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { expect } from "chai";
 import type { Octokit } from "@octokit/rest";
 import { GitHubFake, startGitHubFake } from "../scripts/github-fake";
+import { prCheckRepo, type PrCheckRepo } from "./helpers/pr-check-repo";
 import {
   GitHubChangeRequests,
   createOctokit,
@@ -253,55 +252,15 @@ describe("attack: an extra commit on a bot branch", function () {
 
 describe("attack: the required check (check-records) on a record PR touching another path", function () {
   this.timeout(60_000);
-  let dir: string;
-  const git = (args: string[]) =>
-    execFileSync("git", args, {
-      cwd: dir,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: "t",
-        GIT_AUTHOR_EMAIL: "t@example.jp",
-        GIT_COMMITTER_NAME: "t",
-        GIT_COMMITTER_EMAIL: "t@example.jp",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    }).toString();
-  const write = (rel: string, text: string) => {
-    mkdirSync(dirname(join(dir, rel)), { recursive: true });
-    writeFileSync(join(dir, rel), text);
-  };
-  /** The CLI as reusable-records.yml runs it, on the PR's merge commit (HEAD^1 = main). */
-  const check = (branch: string) =>
-    new Promise<{ code: number; errors: string[] }>((done) =>
-      execFile(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          join(process.cwd(), "scripts/dkim.ts"),
-          "--config",
-          join(dir, "Pulumi.cli.yaml"),
-          "--repo",
-          dir,
-          "check-records",
-          "--pr-branch",
-          branch,
-        ],
-        { cwd: process.cwd() },
-        (err, stdout) =>
-          done({
-            code: err ? Number(err.code) : 0,
-            errors: stdout.split("\n").filter((l) => l.startsWith("error ")),
-          }),
-      ),
-    );
+  let repo: PrCheckRepo;
+  const write = (rel: string, text: string) => repo.write(rel, text);
+  const check = (branch: string) => repo.check(branch);
   let old: string;
   let fresh: string;
   let freshText: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "dkim-botbranch-"));
-    git(["init", "-q", "-b", "main"]);
+    repo = prCheckRepo("dkim-botbranch-");
     const [a, b] = await Promise.all([generateDkimKeyPair(2048), generateDkimKeyPair(2048)]);
     const record = (selector: string, publicKey: string) =>
       renderRecordFile({
@@ -322,22 +281,13 @@ describe("attack: the required check (check-records) on a record PR touching ano
     );
     write(old, record("cli-20270104", a.publicKey));
     write("README.md", "# records\n");
-    git(["add", "-A"]);
-    git(["commit", "-qm", "main"]);
-    git(["tag", "base"]);
+    repo.git(["add", "-A"]);
+    repo.git(["commit", "-qm", "main"]);
+    repo.git(["tag", "base"]);
     freshText = record("cli-20270704", b.publicKey);
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
-  /** Make HEAD the PR's merge commit: `base` (main's head) plus the given changes. */
-  const mergeCommit = (changes: () => void, base = "base") => {
-    git(["checkout", "-q", "--detach", base]);
-    git(["reset", "-q", "--hard"]);
-    git(["clean", "-qfd"]);
-    changes();
-    git(["add", "-A"]);
-    git(["commit", "-qm", "merge"]);
-  };
+  after(() => repo.close());
+  const mergeCommit = (changes: () => void, base?: string) => repo.mergeCommit(changes, base);
 
   it("fails a dkim/ PR that also adds a workflow, one annotation line naming the extra path", async () => {
     const text = freshText;
@@ -362,10 +312,10 @@ describe("attack: the required check (check-records) on a record PR touching ano
     const text = freshText;
     // main holds both records, cli-20270704 the ACTIVE one; the PR retires cli-20270104.
     mergeCommit(() => write(fresh, text));
-    git(["tag", "-f", "base2"]);
+    repo.git(["tag", "-f", "base2"]);
     mergeCommit(() => {
-      rmSync(join(dir, old));
-      rmSync(join(dir, fresh));
+      rmSync(join(repo.dir, old));
+      rmSync(join(repo.dir, fresh));
     }, "base2");
     const run = await check("dkim-retire/cli.example/cli-20270104");
     expect(run.code).to.equal(2);
@@ -375,7 +325,7 @@ describe("attack: the required check (check-records) on a record PR touching ano
         `^error ${fresh.replace(/\./g, "\\.")}:1: identity cli\\.example: field \\(file\\): is changed by the record PR branch dkim-retire/cli\\.example/cli-20270104, which may change only ${old.replace(/\./g, "\\.")} `,
       ),
     );
-    mergeCommit(() => rmSync(join(dir, old)), "base2");
+    mergeCommit(() => rmSync(join(repo.dir, old)), "base2");
     expect((await check("dkim-retire/cli.example/cli-20270104")).code).to.equal(0);
   });
 });

@@ -494,7 +494,7 @@ describe("doctor: which approval mode can work, and pull-request mode's rules (i
       f.protectAsDocumented(),
     );
     expect(lines.filter((l) => l.startsWith("fail"))).to.deep.equal([
-      `fail github rules dkim-approval/**: no active ruleset applies creation, update, deletion to dkim-approval/${DOMAIN}/doctor-probe.activate: anyone with push rights can add a commit to a record PR (fix: add a branch ruleset on refs/heads/dkim/**/* and refs/heads/dkim-retire/**/* and refs/heads/dkim-approval/**/* with Restrict creations, Restrict updates and Restrict deletions, the DKIM GitHub App as the only bypass actor (docs/operations.md, One-time setup), or set github.manageRepository: true)`,
+      `fail github rules dkim-approval/**: no active ruleset applies creation, update, deletion to dkim-approval/${DOMAIN}/doctor-probe.activate: anyone with push rights can add a commit to a record PR (fix: add a branch ruleset on refs/heads/dkim/**/* and refs/heads/dkim-retire/**/* and refs/heads/dkim-batch/**/* and refs/heads/dkim-approval/**/* with Restrict creations, Restrict updates and Restrict deletions, the DKIM GitHub App as the only bypass actor (docs/operations.md, One-time setup), or set github.manageRepository: true)`,
       "fail github rules approvals: main's active rules do not require 2 approvals (they require 1) (fix: set them on main's ruleset (github.manageRepository: true does it; doctor checks it))",
     ]);
     await fake.close();

@@ -1400,7 +1400,11 @@ describe("Pulumi estate (infra/)", function () {
         enforcement: "active",
         conditions: {
           refName: {
-            includes: ["refs/heads/dkim/**/*", "refs/heads/dkim-retire/**/*"],
+            includes: [
+              "refs/heads/dkim/**/*",
+              "refs/heads/dkim-retire/**/*",
+              "refs/heads/dkim-batch/**/*",
+            ],
             excludes: [],
           },
         },
@@ -1457,6 +1461,7 @@ describe("Pulumi estate (infra/)", function () {
           includes: [
             "refs/heads/dkim/**/*",
             "refs/heads/dkim-retire/**/*",
+            "refs/heads/dkim-batch/**/*",
             "refs/heads/dkim-approval/**/*",
           ],
           excludes: [],

@@ -311,7 +311,9 @@ describe("workflows", () => {
       HEAD_REF: "${{ github.head_ref }}",
     });
     // A record PR is always checked: its branch may change only its own file (docs/design.md#bot-branches).
-    expect(diff!.run).to.include('"$HEAD_REF" == dkim/* || "$HEAD_REF" == dkim-retire/*');
+    expect(diff!.run).to.include(
+      '"$HEAD_REF" == dkim/* || "$HEAD_REF" == dkim-retire/* || "$HEAD_REF" == dkim-batch/*',
+    );
     for (const step of rest)
       expect(step.if).to.match(/^steps\.changes\.outputs\.changed == 'true'/);
     for (const f of ["dkim-records.yml", "reusable-records.yml"])

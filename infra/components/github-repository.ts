@@ -12,7 +12,7 @@
  * - A tag ruleset: release tags (`v*`) can be created but never updated or
  *   deleted (GitHub refuses it; no bypass actors).
  * - Two rulesets (docs/design.md#bot-branches): the record branches
- *   `dkim/**` and `dkim-retire/**` can be created, updated and deleted only
+ *   `dkim/**`, `dkim-retire/**` and `dkim-batch/**` can be created, updated and deleted only
  *   by the DKIM GitHub App (the one bypass actor), and the default branch
  *   requires a reviewed PR whose approvals are dismissed by a later push.
  *

@@ -11,6 +11,7 @@
  * errors reached it (as opposed to throttles the SDK retried away).
  */
 import { readFileSync } from "node:fs";
+import { markdownChangeText } from "../../actions/dkim-rotation/src/pr-body";
 import { systemClock } from "../../actions/dkim-rotation/src/engine/clock";
 import { loadConfig } from "../../actions/dkim-rotation/src/load-config";
 import { runPlan, type PlanOutcome } from "../../actions/dkim-rotation/src/engine/plan";
@@ -55,6 +56,8 @@ export interface FleetTask {
    * interval), passed to buildAwsAdapters.
    */
   pacerMarginMs?: number;
+  /** plan --apply: records-per-pr (docs/design.md#bulk-onboarding); default the stack file's. */
+  recordsPerPr?: number;
 }
 
 export interface DnsTask {
@@ -213,6 +216,14 @@ function countingChanges(
       counter.proposals++;
       return inner.proposeRemoval(c);
     },
+    ...(inner.proposeRecords
+      ? {
+          proposeRecords: async (cs, perPr, text) => {
+            counter.proposals += cs.length;
+            return inner.proposeRecords!(cs, perPr, text);
+          },
+        }
+      : {}),
     findOpen: (domain) => inner.findOpen(domain),
   };
 }
@@ -261,7 +272,8 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
   const total = config.identities.length;
   const ctx: EngineContext = {
     config,
-    changeText: plainChangeText,
+    // A batch PR's body as the action writes it (records-per-pr > 1).
+    changeText: { ...plainChangeText, rotationBatch: markdownChangeText.rotationBatch! },
     ses: countingSes(aws.ses, getCounts, sesErrors),
     keys: {
       ...countingKeys(aws.keys, keyStore),
@@ -312,7 +324,11 @@ export async function runFleetTask(task: FleetTask): Promise<FleetChildResult> {
   try {
     if (task.command === "status") snapshots = await snapshotAll(ctx);
     else if (task.command === "verify") ({ snapshots } = await snapshotForVerify(ctx));
-    else ({ snapshots, outcomes, sesReads } = await runPlan(ctx, { apply: task.apply }));
+    else
+      ({ snapshots, outcomes, sesReads } = await runPlan(ctx, {
+        apply: task.apply,
+        ...(task.recordsPerPr ? { recordsPerPr: task.recordsPerPr } : {}),
+      }));
   } catch (err) {
     failures.push(`run: ${(err as Error).name}: ${(err as Error).message}`);
   }

@@ -365,6 +365,7 @@ export async function runDoctor(p: DoctorPorts): Promise<CheckResult[]> {
       config.identities[0]?.domain ?? "example.com",
       add,
       config.github?.approval,
+      (config.github?.recordsPerPr ?? 1) > 1,
     );
     // Which approval mode can work here, and pull-request mode's rules (docs/design.md#approval-by-pull-request).
     await approvalModeChecks(octokit, owner, repo, config, add);

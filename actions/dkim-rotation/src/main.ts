@@ -14,14 +14,9 @@ import {
 import { loadConfig } from "./load-config";
 import { InputError, RefusalError, oneLine } from "./engine/errors";
 import { renderReports, statusRows } from "./format";
-import { describeRollback, rotationInFlight } from "./engine/lifecycle";
+import { rotationInFlight } from "./engine/lifecycle";
 import type { SwapReport } from "./engine/swap";
-import {
-  findIdentity,
-  type ChangeText,
-  type EngineContext,
-  type Logger,
-} from "./engine/engine-context";
+import { findIdentity, type EngineContext, type Logger } from "./engine/engine-context";
 import {
   describeSesReads,
   snapshotAll,
@@ -38,42 +33,13 @@ import { DnsVerifier } from "./adapters/dns";
 import type { GitHubClient, GitHubPacing } from "./adapters/github";
 import type { GitHubApprovalRequests } from "./adapters/github-approvals";
 import { readInputs, resolveConfigPath, type ActionInputs } from "./inputs";
-import { renderRetirementPrBody, renderRotationPrBody } from "./pr-body";
+import { markdownChangeText } from "./pr-body";
 import { proofLine, writeJobSummary, type JobSummary } from "./summary";
 
 // Each command's own code (mailauth for activation's probe, Octokit, the
 // planner's key generation, doctor) is loaded by import() only when that
 // command runs: the bundle is split into chunks, and `status` loads none of
 // them (docs/design.md#action-bundle).
-
-/** Markdown PR bodies for the DNS team (the CLI uses plain text). */
-const markdownChangeText: ChangeText = {
-  rotation: (i) => ({
-    title: `DKIM rotation: ${i.identity.domain} → ${i.selector}`,
-    body: renderRotationPrBody({
-      domain: i.identity.domain,
-      selector: i.selector,
-      recordFileText: i.recordFileText,
-      joinedValue: i.joinedValue,
-      nameservers: i.nameservers,
-      publishBy: i.publishBy,
-      previousSelector: i.previousSelector,
-      rollback: describeRollback(i.rollback),
-      recordPath: i.path,
-      // RotationInfo carries the rotation's dates (lifecycle rotationDates).
-      timeline: i,
-    }),
-  }),
-  retirement: (i) => ({
-    title: `DKIM retirement: ${i.domain} ← ${i.selector}`,
-    body: renderRetirementPrBody({
-      domain: i.domain,
-      selector: i.selector,
-      activeSelector: i.activeSelector ?? "(unknown)",
-      recordPath: i.path,
-    }),
-  }),
-};
 
 /** With dry-run (or no token) nothing is proposed; the run says what it would do. */
 const noChanges: ChangeRequestPort = {

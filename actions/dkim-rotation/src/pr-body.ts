@@ -14,7 +14,8 @@
  * of publishing a private key in a PR (docs/design.md#invariant-4-key-material-stays-secret).
  */
 import { createPrivateKey } from "node:crypto";
-import type { RotationDates } from "./engine/lifecycle";
+import type { ChangeText, RotationInfo } from "./engine/engine-context";
+import { describeRollback, type RotationDates } from "./engine/lifecycle";
 import type { ApprovalFile } from "./engine/approval-files";
 import { recordPath } from "./engine/record";
 import { rotationGantt } from "./gantt";
@@ -191,6 +192,74 @@ export function renderRotationPrBody(input: RotationPrBodyInput): string {
   return body;
 }
 
+/** GitHub refuses a PR body over 65,536 characters; a batch stays under it. */
+const MAX_BODY_CHARS = 60_000;
+
+/**
+ * The body of a batch record PR (records-per-pr > 1, docs/design.md#bulk-onboarding):
+ * one section per record with its file, publish-by date, previous selector and
+ * its own `dig` lines for every authoritative nameserver; the record text
+ * itself is each file in the PR's diff (one-record bodies would pass GitHub's
+ * 65,536-character limit at about 15 records).
+ */
+export function renderRotationBatchPrBody(inputs: RotationPrBodyInput[]): string {
+  const sections = inputs.map((input) => {
+    const { domain, selector } = input;
+    const owner = `${selector}._domainkey.${domain}`;
+    const ns = input.nameservers.length ? input.nameservers : ["<authoritative-ns>"];
+    const path = input.recordPath ?? recordPath(domain, selector);
+    return [
+      `### \`${domain}\`: publish selector \`${selector}\` by ${day(input.publishBy)}`,
+      "",
+      `File: \`${path}\`. SES keeps signing with ${input.previousSelector ? `\`${input.previousSelector}\` (do **not** remove it)` : "its current key"} until DNS serves this record and an approver activates it.${input.rollback ? ` Rollback: ${input.rollback}.` : ""}`,
+      "",
+      "```sh",
+      ...ns.map((n) => digCommand(owner, n)),
+      "```",
+      "",
+    ].join("\n");
+  });
+  const head = [
+    `## DKIM rotation: ${inputs.length} new records`,
+    "",
+    `**Please publish each TXT record below by its date.** Each file in this PR is one record in BIND master-file syntax, its value split into strings of at most 255 bytes (RFC 1035 §3.3.14). Nothing changes for outgoing mail when this PR is merged; each identity is activated on its own, only once every authoritative nameserver serves its record.`,
+    "",
+    "Ask the authoritative servers directly, not a caching resolver (RFC 2308 negative caching). Each `dig` must print the strings of that record's file.",
+    "",
+  ].join("\n");
+  const tail = [
+    "### Checklist for reviewers",
+    "",
+    `- [ ] The PR adds exactly the ${inputs.length} files listed here and changes nothing else.`,
+    "- [ ] Each owner name is `<selector>._domainkey.<domain>.`, the type TXT, the value starts `v=DKIM1; k=rsa; p=MIIB` with no `t=y`.",
+    "- [ ] The `record files` check on this PR is green (each file's syntax, string splitting, selector, key size, fingerprint; and the branch name's digest of exactly these files).",
+    "- [ ] DNS change requests are filed to publish each record by its date.",
+    "",
+    "<sub>Opened by ses-dkim-rotation. This PR contains public keys only; the private keys never leave AWS.</sub>",
+    "",
+  ].join("\n");
+  let listed = sections;
+  let size = head.length + tail.length + sections.join("\n").length;
+  while (size > MAX_BODY_CHARS && listed.length > 1) {
+    size -= listed.at(-1)!.length + 1;
+    listed = listed.slice(0, -1);
+  }
+  const cut = inputs.length - listed.length;
+  const body = [
+    head,
+    ...listed,
+    ...(cut
+      ? [
+          `_${cut} more record(s) did not fit GitHub's body limit: their files are in this PR, and each identity's notice carries its own check lines._`,
+          "",
+        ]
+      : []),
+    tail,
+  ].join("\n");
+  assertNoPrivateKeyMaterial(body);
+  return body;
+}
+
 export function renderRetirementPrBody(input: RetirementPrBodyInput): string {
   const { domain, selector, activeSelector } = input;
   const owner = `${selector}._domainkey.${domain}`;
@@ -326,3 +395,40 @@ export function renderApprovalPrBody(input: ApprovalPrBodyInput): string {
   assertNoPrivateKeyMaterial(body);
   return body;
 }
+
+/** Markdown PR bodies for the DNS team (the CLI uses plain text). */
+function rotationBodyInput(i: RotationInfo): RotationPrBodyInput {
+  return {
+    domain: i.identity.domain,
+    selector: i.selector,
+    recordFileText: i.recordFileText,
+    joinedValue: i.joinedValue,
+    nameservers: i.nameservers,
+    publishBy: i.publishBy,
+    previousSelector: i.previousSelector,
+    rollback: describeRollback(i.rollback),
+    recordPath: i.path,
+    // RotationInfo carries the rotation's dates (lifecycle rotationDates).
+    timeline: i,
+  };
+}
+
+export const markdownChangeText: ChangeText = {
+  rotation: (i) => ({
+    title: `DKIM rotation: ${i.identity.domain} → ${i.selector}`,
+    body: renderRotationPrBody(rotationBodyInput(i)),
+  }),
+  rotationBatch: (infos) => ({
+    title: `DKIM rotation: ${infos.length} new records (${infos[0]!.identity.domain} …)`,
+    body: renderRotationBatchPrBody(infos.map(rotationBodyInput)),
+  }),
+  retirement: (i) => ({
+    title: `DKIM retirement: ${i.domain} ← ${i.selector}`,
+    body: renderRetirementPrBody({
+      domain: i.domain,
+      selector: i.selector,
+      activeSelector: i.activeSelector ?? "(unknown)",
+      recordPath: i.path,
+    }),
+  }),
+};

@@ -7,7 +7,7 @@
  * branch protection is not visible there.
  */
 import type { Octokit } from "@octokit/rest";
-import { retirementBranch, rotationBranch } from "./adapters/github";
+import { BATCH_BRANCH_PREFIX, retirementBranch, rotationBranch } from "./adapters/branches";
 import { BOT_BRANCH_RULES, botBranchPatterns } from "./engine/config";
 import { approvalBranch } from "./engine/approval-files";
 
@@ -40,7 +40,8 @@ async function rulesFor(octokit: Octokit, owner: string, repo: string, branch: s
 }
 
 /**
- * Fail unless (1) the bot branches `dkim/**` and `dkim-retire/**` are
+ * Fail unless (1) the bot branches `dkim/**` and `dkim-retire/**` (and
+ * `dkim-batch/**` with records-per-pr > 1) are
  * restricted (creation, update, deletion: only bypass actors, the App, may
  * push), and (2) the default branch's `pull_request` rule dismisses stale
  * approvals on push, requires approval of the most recent push and
@@ -53,6 +54,8 @@ export async function branchRuleChecks(
   sampleDomain: string,
   add: Add,
   approval: "environment" | "pull-request" = "environment",
+  /** records-per-pr > 1: the batch branches are checked too (docs/design.md#bulk-onboarding). */
+  batches = false,
 ): Promise<void> {
   const msg = (err: unknown) =>
     `${(err as { status?: number }).status ?? "Error"}: ${String((err as Error).message ?? err).split("\n")[0]}`;
@@ -60,6 +63,7 @@ export async function branchRuleChecks(
   for (const branch of [
     rotationBranch(sampleDomain, "doctor-probe"),
     retirementBranch(sampleDomain, "doctor-probe"),
+    ...(batches ? [`${BATCH_BRANCH_PREFIX}/${sampleDomain}/doctor-probe`] : []),
     // Pull-request mode: only the App may write a request branch (docs/design.md#approval-by-pull-request).
     ...(approval === "pull-request"
       ? [approvalBranch(sampleDomain, "doctor-probe", "activate")]

@@ -10,6 +10,9 @@
  *               at most one open rotation PR per domain.
  * - retirement: branch `dkim-retire/<domain>/<selector>`, deletes the record;
  *               at most one open retirement PR per domain and selector.
+ * - batch:      branch `dkim-batch/<domain>/<count>-<digest>` (records-per-pr > 1),
+ *               adds several records in one commit; a domain's record in an
+ *               open batch PR counts as its open rotation PR.
  *
  * Every Octokit failure becomes one line naming the operation and the input
  * (`github: creating pull request for <domain> (<branch>): 422 …`); the HTTP
@@ -24,8 +27,17 @@ import { throttling } from "@octokit/plugin-throttling";
 import Bottleneck from "bottleneck/light.js";
 import { CODEOWNERS_PATHS, codeownersFor } from "../engine/codeowners";
 import { RefusalError } from "../engine/errors";
-import type { ChangeRequestPort } from "../engine/ports";
-import { botBranchChange, DEFAULT_LABELS, retirementBranch, rotationBranch } from "./branches";
+import type { ChangeRequestPort, ProposedChange, RecordChange } from "../engine/ports";
+import {
+  type BatchEntry,
+  batchBranch,
+  batchBranchProblem,
+  botBranchChange,
+  DEFAULT_LABELS,
+  isBatchBranch,
+  retirementBranch,
+  rotationBranch,
+} from "./branches";
 
 // The branch names live apart from Octokit so that modules every command loads
 // (record files, notice text) do not load Octokit (docs/design.md#action-bundle).
@@ -37,6 +49,7 @@ export {
   retirementBranch,
   rotationTitle,
   botBranchChange,
+  batchBranch,
 } from "./branches";
 
 export function retirementTitle(domain: string, selector: string): string {
@@ -217,6 +230,8 @@ interface OpenPull {
   labels: string[];
   reviewers: string[];
   teamReviewers: string[];
+  /** A batch PR's records, from its diff (docs/design.md#bulk-onboarding). */
+  records?: { domain: string; selector: string; path: string }[];
 }
 
 export interface ChangeResult {
@@ -322,14 +337,7 @@ export class GitHubChangeRequests implements ChangeRequestPort {
     this.warn = opts.onWarning ?? (() => {});
   }
 
-  async proposeRecord(change: {
-    domain: string;
-    selector: string;
-    path: string;
-    content: string;
-    title: string;
-    body: string;
-  }): Promise<ChangeResult> {
+  async proposeRecord(change: RecordChange): Promise<ChangeResult> {
     const { domain, selector } = change;
     const branch = rotationBranch(domain, selector);
     const open = await this.openPulls(domain, "rotation");
@@ -342,6 +350,10 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       );
     }
     const mine = open.find((p) => p.selector === selector);
+    // Already in an open batch PR: its name fixes its content, so it is left
+    // as it is (docs/design.md#bulk-onboarding).
+    if (mine?.records)
+      return { number: mine.number, url: mine.url, created: false, branch: mine.branch };
     const written = await this.writeBranch(
       branch,
       domain,
@@ -351,6 +363,160 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       mine,
     );
     return this.refreshOrOpen(mine, branch, domain, change, written);
+  }
+
+  /**
+   * records-per-pr > 1 (docs/design.md#bulk-onboarding): a record already in
+   * an open PR (one-record or batch) goes through proposeRecord as before;
+   * the others go out `perPr` to a PR, in the order given, from a
+   * `dkim-batch/…` branch whose name fixes its files. A group of one is an
+   * ordinary one-record PR. The same records in the same order give the same
+   * groups and branch names, so a re-run after a crash between branch and PR
+   * finds the branch and opens its PR.
+   */
+  async proposeRecords(
+    changes: RecordChange[],
+    perPr: number,
+    text: (group: RecordChange[]) => { title: string; body: string },
+  ): Promise<Map<string, ProposedChange | Error>> {
+    const out = new Map<string, ProposedChange | Error>();
+    const fresh: RecordChange[] = [];
+    for (const c of changes) {
+      try {
+        if ((await this.openPulls(c.domain, "rotation")).length)
+          out.set(c.domain, await this.proposeRecord(c));
+        else fresh.push(c);
+      } catch (err) {
+        out.set(c.domain, err as Error);
+      }
+    }
+    for (let i = 0; i < fresh.length; i += perPr) {
+      const group = fresh.slice(i, i + perPr);
+      try {
+        const result =
+          group.length === 1
+            ? await this.proposeRecord(group[0]!)
+            : await this.proposeGroup(group, text(group));
+        for (const c of group) out.set(c.domain, result);
+      } catch (err) {
+        for (const c of group) out.set(c.domain, err as Error);
+      }
+    }
+    return out;
+  }
+
+  /** One batch PR: its branch written (or found right), then the PR opened. */
+  private async proposeGroup(
+    group: RecordChange[],
+    text: { title: string; body: string },
+  ): Promise<ChangeResult> {
+    const entries = group.map((c) => ({ path: c.path, blob: gitBlobSha(c.content) }));
+    const branch = batchBranch(entries);
+    const who = `${group.length} records`;
+    const written = await this.writeBatchBranch(branch, who, group, entries);
+    const body = withRebuildNotes(text.body, "", this.pendingNotes.get(branch));
+    const pr = await this.createPull(branch, who, text.title, body);
+    const opened: OpenPull = {
+      ...pr,
+      branch,
+      selector: "",
+      kind: "rotation",
+      title: text.title,
+      body,
+      labels: [],
+      reviewers: [],
+      teamReviewers: [],
+      records: group.map((c) => ({ domain: c.domain, selector: c.selector, path: c.path })),
+    };
+    this.openCache?.push(opened);
+    await this.decorate(opened, who, branch, group[0]!.path);
+    return { number: pr.number, url: pr.url, created: true, branch, ...written };
+  }
+
+  /**
+   * Make the batch branch = base head + one commit adding exactly `group`
+   * (docs/design.md#bot-branches). A branch already right (an earlier run
+   * crashed before its PR) is left alone; one holding anything else is
+   * reported and force-reset to a fresh commit. The commit is made before
+   * the ref, so a new branch never exists without its files: base head,
+   * its tree, one tree with every file, one commit, one ref.
+   */
+  private async writeBatchBranch(
+    branch: string,
+    who: string,
+    group: RecordChange[],
+    entries: BatchEntry[],
+  ): Promise<{ updated: boolean; rebuilt?: BranchRebuild }> {
+    const input = `${who} (${branch})`;
+    const diff = await this.compare(branch, who);
+    let rebuilt: BranchRebuild | undefined;
+    if (diff) {
+      const added = diff.files
+        .filter((f) => f.status === "added")
+        .map((f) => ({ path: f.filename, blob: f.sha ?? "" }));
+      const right =
+        diff.aheadBy === 1 &&
+        added.length === diff.files.length &&
+        !batchBranchProblem(branch, added);
+      if (right) return { updated: false };
+      if (diff.aheadBy > 0 || diff.files.length) {
+        const wanted = new Map(entries.map((e) => [e.path, e.blob]));
+        rebuilt = {
+          paths: diff.files.filter((f) => wanted.get(f.filename) !== f.sha).map((f) => f.filename),
+          commits: diff.commits.map((c) => c.slice(0, 7)),
+        };
+        await this.reportRebuild(undefined, branch, who, rebuilt);
+      }
+    }
+    const baseSha = await this.branchHead(this.base, who);
+    if (!baseSha)
+      throw new GitHubApiError("reading base branch", `${who} (${this.base})`, {
+        status: 404,
+        message: "Not Found",
+      });
+    const baseTree = await this.call("reading the base commit", input, () =>
+      this.octokit.rest.git.getCommit({ owner: this.owner, repo: this.repo, commit_sha: baseSha }),
+    );
+    const tree = await this.call("writing the records' tree", input, () =>
+      this.octokit.rest.git.createTree({
+        owner: this.owner,
+        repo: this.repo,
+        base_tree: baseTree.data.tree.sha,
+        tree: group.map((c) => ({
+          path: c.path,
+          mode: "100644" as const,
+          type: "blob" as const,
+          content: c.content,
+        })),
+      }),
+    );
+    const commit = await this.call("committing the records", input, () =>
+      this.octokit.rest.git.createCommit({
+        owner: this.owner,
+        repo: this.repo,
+        message: `Add ${group.length} DKIM records\n\n${group.map((c) => c.path).join("\n")}`,
+        tree: tree.data.sha,
+        parents: [baseSha],
+      }),
+    );
+    if (diff) {
+      await this.call("resetting branch to the records", input, () =>
+        this.octokit.rest.git.updateRef({
+          owner: this.owner,
+          repo: this.repo,
+          ref: `heads/${branch}`,
+          sha: commit.data.sha,
+          force: true,
+        }),
+      );
+    } else if (!(await this.createRef(branch, commit.data.sha, input))) {
+      // Another run created it between our compare and now: it judges it.
+      throw new RefusalError(
+        who,
+        `batch branch ${branch} appeared while this run was writing it (another plan run?); the next run checks it and opens its PR`,
+      );
+    }
+    return { updated: true, ...(rebuilt ? { rebuilt } : {}) };
   }
 
   async proposeRemoval(change: {
@@ -443,7 +609,13 @@ export class GitHubChangeRequests implements ChangeRequestPort {
   private async openPulls(domain: string, kind?: "rotation" | "retirement"): Promise<OpenPull[]> {
     this.openCache ??= await this.listOpen(domain);
     return this.openCache
-      .filter((p) => p.branch.split("/")[1] === domain && (!kind || p.kind === kind))
+      .flatMap((p) => {
+        if (!p.records) return p.branch.split("/")[1] === domain ? [p] : [];
+        // A batch PR, seen as this domain's rotation PR when it holds its record.
+        const own = p.records.find((r) => r.domain === domain);
+        return own ? [{ ...p, selector: own.selector }] : [];
+      })
+      .filter((p) => !kind || p.kind === kind)
       .sort((a, b) => a.number - b.number);
   }
 
@@ -465,9 +637,13 @@ export class GitHubChangeRequests implements ChangeRequestPort {
     const out: OpenPull[] = [];
     for (const p of pulls) {
       if (p.head.repo?.full_name?.toLowerCase() !== full) continue;
-      const change = botBranchChange(p.head.ref);
+      const batch = isBatchBranch(p.head.ref);
+      const change = batch
+        ? { kind: "rotation" as const, selector: "" }
+        : botBranchChange(p.head.ref);
       if (!change) continue;
       out.push({
+        ...(batch ? { records: await this.batchRecords(p.head.ref, domain) } : {}),
         number: p.number,
         url: p.html_url,
         branch: p.head.ref,
@@ -482,6 +658,36 @@ export class GitHubChangeRequests implements ChangeRequestPort {
       });
     }
     return out;
+  }
+
+  /**
+   * The records an open batch PR adds, from its diff: what the duplicate
+   * check needs, one compare per open batch PR. A file that is no record
+   * is not one; the required check fails such a PR (docs/design.md#bot-branches).
+   */
+  private async batchRecords(
+    branch: string,
+    domain: string,
+  ): Promise<NonNullable<OpenPull["records"]>> {
+    const diff = await this.compare(branch, domain);
+    const problem = diff
+      ? batchBranchProblem(
+          branch,
+          diff.files
+            .filter((f) => f.status === "added")
+            .map((f) => ({ path: f.filename, blob: f.sha ?? "" })),
+        )
+      : "the branch is gone";
+    if (problem)
+      this.warn(
+        `github: batch record PR branch ${branch} is not what its name says: ${problem}; its PR cannot pass the record files check (close it; the next plan run proposes its records again) (docs/design.md#bot-branches)`,
+      );
+    return (diff?.files ?? []).flatMap((f) => {
+      const m = /([^/]+)\/([^/]+)\.zone$/.exec(f.filename);
+      return f.status === "added" && m
+        ? [{ domain: m[1]!, selector: m[2]!, path: f.filename }]
+        : [];
+    });
   }
 
   /** The blob SHA of `path` on `ref`, or undefined if it does not exist there. */

@@ -20,7 +20,13 @@ import { InputError } from "../engine/errors";
 import type { RecordOnMain } from "../engine/ports";
 import { recordFolderOf, RECORD_DIR } from "../engine/record";
 import { quote } from "../engine/values";
-import { botBranchChange } from "./branches";
+import {
+  type BatchEntry,
+  batchBranchProblem,
+  botBranchChange,
+  isBatchBranch,
+  recordOfPath,
+} from "./branches";
 import {
   duplicateKeyError,
   parseFor,
@@ -366,11 +372,14 @@ async function committedRecords(repoDir: string, folder: string): Promise<Commit
 /**
  * A record PR (head branch `dkim/<domain>/<selector>` or
  * `dkim-retire/<domain>/<selector>`) may change exactly one path: its own
- * record, added or removed as the branch name says. Reads the PR's change
- * as `git diff --name-status <diffBase> HEAD` in the checkout (on a
- * pull_request run, HEAD is the merge commit and HEAD^1 the base branch's
- * head) and returns one error per path it must not touch
- * (docs/design.md#bot-branches). Any other branch: no errors.
+ * record, added or removed as the branch name says. A batch record PR
+ * (`dkim-batch/<domain>/<count>-<digest>`) may only add record files, and
+ * exactly the ones, with exactly the content, its name's digest commits to.
+ * Reads the PR's change as `git diff --raw <diffBase> HEAD` in the checkout
+ * (on a pull_request run, HEAD is the merge commit and HEAD^1 the base
+ * branch's head) and returns one error per path it must not touch, or per
+ * batch that is not what its name says (docs/design.md#bot-branches). Any
+ * other branch: no errors.
  */
 export async function checkRecordPrScope(
   repoDir: string,
@@ -378,27 +387,11 @@ export async function checkRecordPrScope(
   folder: string = RECORD_DIR,
   diffBase = "HEAD^1",
 ): Promise<InputError[]> {
+  if (isBatchBranch(branch)) return checkBatchScope(repoDir, branch, folder, diffBase);
   const own = botBranchChange(branch, folder);
   if (!own) return [];
-  let stdout: string;
-  try {
-    ({ stdout } = await execFileAsync(
-      "git",
-      ["diff", "--name-status", "--no-renames", "-z", diffBase, "HEAD"],
-      { cwd: repoDir, maxBuffer: 64 * 1024 * 1024 },
-    ));
-  } catch (err) {
-    throw new InputError({
-      file: "argv",
-      field: "--diff-base",
-      problem: `git diff ${diffBase} HEAD failed in ${quote(repoDir)}: ${firstLineOf(err)}`,
-      hint: "check out the PR's merge commit with its first parent (actions/checkout fetch-depth: 2)",
-    });
-  }
-  const parts = stdout.split("\0").filter(Boolean);
   const errors: InputError[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const [status, file] = [parts[i]!, parts[i + 1]!];
+  for (const { status, file } of await prDiff(repoDir, diffBase)) {
     const removed = status.startsWith("D");
     if (file === own.path && removed === (own.kind === "retirement")) continue;
     errors.push(
@@ -410,11 +403,83 @@ export async function checkRecordPrScope(
           file === own.path
             ? `is ${removed ? "removed" : "changed"} by the record PR branch ${branch}, which may only ${own.kind === "retirement" ? "remove" : "add"} it`
             : `is changed by the record PR branch ${branch}, which may change only ${own.path}`,
-        hint: "record branches belong to the DKIM bot; the next plan run rebuilds this one, or move the change to a branch of its own",
+        hint: BOT_BRANCH_HINT,
       }),
     );
   }
   return errors;
+}
+
+const BOT_BRANCH_HINT =
+  "record branches belong to the DKIM bot; the next plan run rebuilds this one, or move the change to a branch of its own";
+
+/** A batch branch: only added record files, and exactly the set its name commits to. */
+async function checkBatchScope(
+  repoDir: string,
+  branch: string,
+  folder: string,
+  diffBase: string,
+): Promise<InputError[]> {
+  const diff = await prDiff(repoDir, diffBase);
+  const errors: InputError[] = [];
+  const added: BatchEntry[] = [];
+  for (const { status, file, blob } of diff) {
+    const record = recordOfPath(file, folder);
+    if (status.startsWith("A") && record) {
+      added.push({ path: file, blob });
+      continue;
+    }
+    errors.push(
+      new InputError({
+        file: `${file}:1`,
+        ...(record ? { identity: record.domain } : {}),
+        field: "(file)",
+        problem: `is ${status.startsWith("D") ? "removed" : "changed"} by the batch record PR branch ${branch}, which may only add new ${folder}/<domain>/<selector>.zone files`,
+        hint: BOT_BRANCH_HINT,
+      }),
+    );
+  }
+  const problem = batchBranchProblem(branch, added);
+  if (problem)
+    errors.push(
+      new InputError({
+        file: `${folder}/:1`,
+        field: "(files)",
+        problem: `the batch record PR branch ${branch}: ${problem}; added: ${added.map((a) => a.path).join(", ") || "none"}`,
+        hint: BOT_BRANCH_HINT,
+      }),
+    );
+  return errors;
+}
+
+/** The PR's change, `git diff --raw <diffBase> HEAD`: status, path and new blob per file. */
+async function prDiff(
+  repoDir: string,
+  diffBase: string,
+): Promise<{ status: string; file: string; blob: string }[]> {
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync(
+      "git",
+      ["diff", "--raw", "--no-abbrev", "--no-renames", "-z", diffBase, "HEAD"],
+      { cwd: repoDir, maxBuffer: 64 * 1024 * 1024 },
+    ));
+  } catch (err) {
+    throw new InputError({
+      file: "argv",
+      field: "--diff-base",
+      problem: `git diff ${diffBase} HEAD failed in ${quote(repoDir)}: ${firstLineOf(err)}`,
+      hint: "check out the PR's merge commit with its first parent (actions/checkout fetch-depth: 2)",
+    });
+  }
+  // -z --raw: ":<mode> <mode> <old> <new> <status>\0<path>\0" per file.
+  const parts = stdout.split("\0").filter(Boolean);
+  const out: { status: string; file: string; blob: string }[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const meta = parts[i]!.split(" ");
+    out.push({ status: meta[4]!, file: parts[i + 1]!, blob: meta[3]! });
+  }
+  return out;
 }
 
 function firstLineOf(err: unknown): string {

@@ -311,7 +311,13 @@ export type DmarcReportsConfig = z.output<typeof dmarcReportsSchema>;
  * infra/ reads only this module of the action.
  */
 /** The record branches: only the App (the ruleset's one bypass actor) may create, update or delete them. */
-export const BOT_BRANCH_PATTERNS = ["refs/heads/dkim/**/*", "refs/heads/dkim-retire/**/*"];
+export const BOT_BRANCH_PATTERNS = [
+  "refs/heads/dkim/**/*",
+  "refs/heads/dkim-retire/**/*",
+  "refs/heads/dkim-batch/**/*",
+];
+/** The most records one batch record PR carries (records-per-pr; docs/design.md#bulk-onboarding). */
+export const MAX_RECORDS_PER_PR = 100;
 export const BOT_BRANCH_RULES = ["creation", "update", "deletion"] as const;
 /** Pull-request mode's request branches (`dkim-approval/<domain>/<selector>.<kind>`), restricted the same way. */
 export const APPROVAL_BRANCH_PATTERN = "refs/heads/dkim-approval/**/*";
@@ -346,6 +352,12 @@ export const githubSchema = z
     approval: z.enum(["environment", "pull-request"]).default("environment"),
     /** Approvals from code owners of the approvals file a request PR needs (pull-request mode). */
     requiredApprovals: z.number().int().min(1).max(10).default(2),
+    /**
+     * records-per-pr: how many new records one record PR carries (1: one PR
+     * per record, from `dkim/<domain>/<selector>`; more: `dkim-batch/…`
+     * branches, docs/design.md#bulk-onboarding).
+     */
+    recordsPerPr: z.number().int().min(1).max(MAX_RECORDS_PER_PR).default(1),
     /** The DKIM GitHub App's id: the only actor the record-branch ruleset lets push (docs/design.md#bot-branches). */
     appId: z.number().int().positive().optional(),
     reviewers: z

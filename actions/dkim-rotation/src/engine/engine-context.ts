@@ -48,6 +48,8 @@ export class LockedError extends Error {
 /** Text for a record PR; the action renders Markdown for the DNS team, the CLI plain text. */
 export interface ChangeText {
   rotation(info: RotationInfo): { title: string; body: string };
+  /** One PR carrying several records (records-per-pr); absent: their bodies one after another. */
+  rotationBatch?(infos: RotationInfo[]): { title: string; body: string };
   retirement(info: { domain: string; selector: string; activeSelector?: string; path: string }): {
     title: string;
     body: string;

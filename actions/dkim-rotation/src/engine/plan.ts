@@ -17,7 +17,7 @@ import {
 } from "./metrics";
 import { rotationDates, type RollbackTarget } from "./lifecycle";
 import { type Decision, rollbackSelector, takenSelectors } from "./planner";
-import type { MetricsPort, ProposedChange, StoredKey } from "./ports";
+import type { MetricsPort, ProposedChange, RecordChange, StoredKey } from "./ports";
 import { dkimRecordValue, recordFolderOf, recordPath, renderRecordFile } from "./record";
 import { nextSelector } from "./selector";
 import type { EngineContext, RotationInfo } from "./engine-context";
@@ -61,7 +61,7 @@ function workingTreeText(
  */
 export async function runPlan(
   ctx: EngineContext,
-  opts: { apply: boolean; domains?: string[] },
+  opts: { apply: boolean; domains?: string[]; recordsPerPr?: number },
 ): Promise<{ snapshots: IdentitySnapshot[]; outcomes: PlanOutcome[]; sesReads: SesReads }> {
   // SES only where a decision needs it, plus the drift sweep's share
   // (docs/design.md#plan-ses-reads); the skipped are never acted on.
@@ -77,12 +77,25 @@ export async function runPlan(
   const stored = opts.apply
     ? storeDueKeys(ctx, snapshots)
     : new Map<string, Promise<StoreResult>>();
+  // records-per-pr > 1: new records wait for one grouped proposal after the
+  // loop (docs/design.md#bulk-onboarding); 1 keeps one PR per record.
+  const perPr = opts.recordsPerPr ?? ctx.config.github?.recordsPerPr ?? 1;
+  const grouped: PendingRecord[] | undefined =
+    opts.apply && perPr > 1 && ctx.changes.proposeRecords ? [] : undefined;
   let index = 0;
   for (const snap of snapshots) {
     index++;
     const d = snap.decision;
     try {
-      outcomes.push(await applyDecision(ctx, snap, opts.apply, await stored.get(d.domain)));
+      const pending =
+        grouped && (d.kind === "rotate" || d.kind === "await-approval")
+          ? await pendingRecord(ctx, snap, await stored.get(d.domain))
+          : undefined;
+      if (pending) grouped!.push(pending);
+      outcomes.push(
+        pending?.outcome ??
+          (await applyDecision(ctx, snap, opts.apply, await stored.get(d.domain))),
+      );
     } catch (err) {
       if (err instanceof InputError) throw err;
       outcomes.push({
@@ -95,6 +108,7 @@ export async function runPlan(
     }
     ctx.log.progress(opts.apply ? "applying plan" : "planning", index, snapshots.length);
   }
+  if (grouped?.length) await proposeGrouped(ctx, grouped, perPr);
   // Publish merged records, take out retired ones, send what is due; a
   // failure here fails the job after every identity had its turn.
   const follow = opts.apply ? await followUp(ctx, snapshots) : { snapshots, reports: [] };
@@ -185,11 +199,7 @@ export async function applyDecision(
         ...base,
         selector: key.selector,
         pullRequest: pr,
-        action:
-          workingTreeText(pr, "record", "the key was stored by an earlier run") ??
-          (pr.created
-            ? `re-opened the record PR for ${key.selector} (the key was stored by an earlier run)`
-            : `record PR for ${key.selector} is open; waiting for DNS review`),
+        action: awaitingRecordAction(key.selector, pr),
       };
     }
     case "retire": {
@@ -244,10 +254,118 @@ export async function createKeyAndPropose(
     ctx.log.info(`${domain}: ${selector} already stored by another run; using the stored key`);
   }
   const pr = await proposeRecordFor(ctx, snap, key, rollback);
+  return { action: newRecordAction(selector, created, pr), pr };
+}
+
+function newRecordAction(selector: string, created: boolean, pr: ProposedChange): string {
+  return `${created ? "stored key" : "found stored key"} ${selector}; ${workingTreeText(pr, "record") ?? `record PR ${pr.created ? "opened" : "updated"}${pr.number ? ` (#${pr.number})` : ""}`}`;
+}
+
+function awaitingRecordAction(selector: string, pr: ProposedChange): string {
+  return (
+    workingTreeText(pr, "record", "the key was stored by an earlier run") ??
+    (pr.created
+      ? `re-opened the record PR for ${selector} (the key was stored by an earlier run)`
+      : `record PR for ${selector} is open; waiting for DNS review`)
+  );
+}
+
+/** A new record held back for a grouped PR, with the outcome its proposal fills in. */
+interface PendingRecord {
+  snap: IdentitySnapshot;
+  key: StoredKey;
+  /** Set for a key this run stored (rotate); undefined for an earlier run's (await-approval). */
+  created?: boolean;
+  info: RotationInfo;
+  change: RecordChange;
+  outcome: PlanOutcome;
+}
+
+/** Store (rotate) or take (await-approval) the key and render its record, to propose later. */
+async function pendingRecord(
+  ctx: EngineContext,
+  snap: IdentitySnapshot,
+  stored: StoreResult | undefined,
+): Promise<PendingRecord> {
+  const d = snap.decision;
+  let key: StoredKey;
+  let created: boolean | undefined;
+  if (d.kind === "rotate") {
+    const selector = stored?.selector ?? selectorFor(ctx, snap);
+    if (stored && "error" in stored) throw stored.error;
+    ({ key, created } = stored ?? (await storeNewKey(ctx, snap.identity, selector)));
+    if (!created)
+      ctx.log.info(`${d.domain}: ${selector} already stored by another run; using the stored key`);
+  } else key = snap.lifecycle.candidate!.key;
+  const rollback = (d as { rollback: RollbackTarget }).rollback;
+  const info = await renderRotation(ctx, snap.identity, key, rollback);
+  const text = ctx.changeText.rotation(info);
   return {
-    action: `${created ? "stored key" : "found stored key"} ${selector}; ${workingTreeText(pr, "record") ?? `record PR ${pr.created ? "opened" : "updated"}${pr.number ? ` (#${pr.number})` : ""}`}`,
-    pr,
+    snap,
+    key,
+    created,
+    info,
+    change: {
+      domain: d.domain,
+      selector: key.selector,
+      path: info.path,
+      content: info.recordFileText,
+      ...text,
+    },
+    outcome: { domain: d.domain, decision: d, selector: key.selector, action: "pending" },
   };
+}
+
+/**
+ * Propose the held-back records, up to `perPr` a PR, then tell the DNS team
+ * once per identity, as one-record PRs do (docs/design.md#bulk-onboarding).
+ */
+async function proposeGrouped(
+  ctx: EngineContext,
+  pending: PendingRecord[],
+  perPr: number,
+): Promise<void> {
+  const byDomain = new Map(pending.map((p) => [p.change.domain, p]));
+  const results = await ctx.changes.proposeRecords!(
+    pending.map((p) => p.change),
+    perPr,
+    (group) => {
+      const infos = group.map((c) => byDomain.get(c.domain)!.info);
+      return (
+        // Without a batch text, the titles: the records are the PR's files.
+        ctx.changeText.rotationBatch?.(infos) ?? {
+          title: `DKIM rotation: ${group.length} new records`,
+          body: group.map((c) => `- ${c.title}: ${c.path}`).join("\n"),
+        }
+      );
+    },
+  );
+  for (const p of pending) {
+    const { outcome, key, snap } = p;
+    try {
+      const pr = results.get(outcome.domain);
+      if (!pr) throw new Error(`no proposal came back for ${outcome.selector}`);
+      if (pr instanceof Error) throw pr;
+      outcome.pullRequest = pr;
+      outcome.action =
+        p.created === undefined
+          ? awaitingRecordAction(key.selector, pr)
+          : newRecordAction(key.selector, p.created, pr);
+      await sendOnce(ctx, key, {
+        event: "pr-opened",
+        kind: "pr-opened",
+        identity: snap.identity,
+        selector: key.selector,
+        rotation: p.info,
+        pullRequest: { number: pr.number, url: pr.url },
+      });
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      outcome.action = "failed";
+      outcome.error = (err as Error).message;
+      ctx.log.warn(`${outcome.domain}: ${(err as Error).message}`);
+    }
+  }
 }
 
 export async function renderRotation(

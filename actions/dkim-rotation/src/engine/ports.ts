@@ -237,16 +237,19 @@ export interface ProposedChange {
   file?: string;
 }
 
+/** One record file to propose, with its own one-record PR text. */
+export interface RecordChange {
+  domain: string;
+  selector: string;
+  path: string;
+  content: string;
+  title: string;
+  body: string;
+}
+
 export interface ChangeRequestPort {
   /** Open or update the rotation PR adding `path`. Idempotent per domain. */
-  proposeRecord(change: {
-    domain: string;
-    selector: string;
-    path: string;
-    content: string;
-    title: string;
-    body: string;
-  }): Promise<ProposedChange>;
+  proposeRecord(change: RecordChange): Promise<ProposedChange>;
   /** Open or update the retirement PR removing `path`. Idempotent per domain and selector. */
   proposeRemoval(change: {
     domain: string;
@@ -255,6 +258,18 @@ export interface ChangeRequestPort {
     title: string;
     body: string;
   }): Promise<ProposedChange>;
+  /**
+   * Propose several new records, up to `perPr` in one PR (records-per-pr,
+   * docs/design.md#bulk-onboarding). A record already in an open PR is
+   * refreshed or left as proposeRecord would; the rest go out in groups of
+   * `perPr`, each PR's text from `text`. Keyed by domain: each record's PR,
+   * or the error that stopped it. Absent: the engine proposes one by one.
+   */
+  proposeRecords?(
+    changes: RecordChange[],
+    perPr: number,
+    text: (group: RecordChange[]) => { title: string; body: string },
+  ): Promise<Map<string, ProposedChange | Error>>;
   /** The open change for this domain, if any. */
   findOpen(
     domain: string,
