@@ -258,7 +258,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     years: o.years ?? (smoke ? 0.37 : 2),
     scaleSizes: o.scaleSizes ?? (smoke ? [50] : [1000, 10000]),
     scaleDue: o.scaleDue,
-    onboardSizes: o.onboardSizes ?? [100, 1000],
+    onboardSizes: o.onboardSizes ?? (smoke ? [10] : [100, 1000]),
     only: o.only ?? [...SECTIONS],
     ...(o.out ? { out: o.out } : {}),
   };
