@@ -20,10 +20,6 @@ import { gzipSync } from "node:zlib";
 import { zipSync, strToU8 } from "fflate";
 import { DAY_MS, isoDate } from "../../actions/dkim-rotation/src/engine/clock";
 import type { DkimResult } from "../../actions/dkim-rotation/src/engine/dmarc-report";
-import type {
-  DmarcReportSourcePort,
-  ReportObject,
-} from "../../actions/dkim-rotation/src/engine/dmarc";
 import { resolveCached, type TxtAnswer } from "./mail";
 
 export interface ReceiverVerify {
