@@ -86,8 +86,14 @@ describe("progress on long work", () => {
       // ESC [ K, the line's clear, shown as <EL>.
       const shown = run.stdout.replaceAll("\x1b[K", "<EL>");
       expect(shown).to.match(/\r<EL>sandbox: 2027-01-\d\d, \d+% of 0\.03 years, \d+ messages/);
-      // Cleared before the summary: the summary's line starts clean.
-      expect(shown).to.match(/\r<EL>(\r\n)*messages \d+ {2}verified/);
+      // Cleared before the summary (its DMARC block, then the counts): the
+      // summary's first line starts clean, and no progress line follows it.
+      expect(shown).to.match(/\r<EL>(\r\n)*(DMARC aggregate reports: |messages \d+ {2}verified)/);
+      const summary = shown.slice(
+        shown.search(/DMARC aggregate reports: |messages \d+ {2}verified/),
+      );
+      expect(summary).to.not.include("<EL>");
+      expect(summary).to.match(/\r\nmessages \d+ {2}verified/);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
