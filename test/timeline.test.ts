@@ -68,12 +68,15 @@ describe("sandbox timeline and dated zone snapshots", function () {
       "published",
       "approval-requested",
       "approved",
+      // docs/design.md#canary: the swap is proven before it is recorded.
+      "canary-pass",
       "activated",
     ]);
     const selector = news[0]!.selector!;
     expect(selector).to.match(/^news-\d{8}$/);
     for (const e of news) expect(e.selector, e.kind).to.equal(selector);
     expect(news.find((e) => e.kind === "activated")!.regions).to.deep.equal(["ap-northeast-1"]);
+    expect(news.find((e) => e.kind === "canary-pass")!.regions).to.deep.equal(["ap-northeast-1"]);
     expect(news.find((e) => e.kind === "published")!.regions).to.deep.equal([]);
   });
 
