@@ -237,7 +237,13 @@ const CREATION_TAGS = [
   "dkim:state",
   "dkim:key-origin",
 ];
-const LIFECYCLE_TAGS = ["dkim:state", "dkim:activated-at", "dkim:retired-at", "dkim:recovery-days"];
+const LIFECYCLE_TAGS = [
+  "dkim:state",
+  "dkim:activated-at",
+  "dkim:retired-at",
+  "dkim:recovery-days",
+  "dkim:proof",
+];
 const NOTIFICATION_TOPIC = `arn:aws:sns:ap-northeast-1:${ACCOUNT}:ses-dkim-rotation-notifications`;
 
 /** The explicit denies both roles carry (issue 12's list), each asserted as AWS will read it. */

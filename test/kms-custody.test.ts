@@ -374,7 +374,8 @@ describe("KMS custody", function () {
         generate: wrap("generate", (d, s, at) => inner.generate(d, s, at)),
         create: wrap("create", (d, s, p, at, o) => inner.create(d, s, p, at, o)),
         readPrivateKey: wrap("readPrivateKey", (d, s, a) => inner.readPrivateKey(d, s, a)),
-        markState: wrap("markState", (d, s, st, at) => inner.markState(d, s, st, at)),
+        markState: wrap("markState", (d, s, st, at, p) => inner.markState(d, s, st, at, p)),
+        markProof: wrap("markProof", (d, s, p) => inner.markProof(d, s, p)),
         markNotified: wrap("markNotified", (d, s, e) => inner.markNotified(d, s, e)),
         scheduleDeletion: wrap("scheduleDeletion", (d, s, n) => inner.scheduleDeletion(d, s, n)),
       };

@@ -16,7 +16,7 @@ import { generateDkimKeyPair, sesPrivateKeyToPem } from "../actions/dkim-rotatio
 import { ActivationFailedError, type SwapReport } from "../actions/dkim-rotation/src/engine/swap";
 import { runActivate } from "../actions/dkim-rotation/src/engine/activate";
 import { runPlan } from "../actions/dkim-rotation/src/engine/plan";
-import { describeRollback } from "../actions/dkim-rotation/src/engine/lifecycle";
+import { describeRollback, verifyNeedsSes } from "../actions/dkim-rotation/src/engine/lifecycle";
 import { recordPath, renderRecordFile } from "../actions/dkim-rotation/src/engine/record";
 import { fileKeySource } from "../actions/dkim-rotation/src/adapters/legacy-key";
 import { REGION_A, REGION_B, startEngineHarness, type EngineHarness } from "./helpers/engine";
@@ -177,6 +177,40 @@ describe("first activation from every starting state × {success, SES FAILED, ti
           const after = (await runPlan(h.ctx, { apply: false, domains: [domain] })).outcomes[0]!;
           expect(after.decision.kind).to.not.equal("activate");
           expect(after.decision.alerts.map((a) => a.kind)).to.include("ses-failed");
+          const recorded = (await h.ctx.keys.list(domain)).find((k) => k.selector === selector)!;
+          expect([recorded.state, recorded.proof]).to.deep.equal(["active", "unverified"]);
+          if (outcome === "timeout") {
+            // docs/design.md#unproven-activation: SES, still checking on its own,
+            // verifies once it can see the record; the hourly verify reads SES
+            // for this key, the plan offers activate, which proves it without a swap.
+            expect(
+              verifyNeedsSes(await h.ctx.keys.list(domain), await h.ctx.records.read(domain))
+                .needed,
+            ).to.equal(true);
+            h.sesDns = h.ns1;
+            await h.advance(2 * HOUR_MS);
+            const verified = (await runPlan(h.ctx, { apply: false, domains: [domain] }))
+              .outcomes[0]!;
+            expect(verified.decision.kind, verified.decision.reason).to.equal("activate");
+            expect(verified.decision.reason).to.match(
+              new RegExp(
+                `SES verified ${selector} in every Region after its activation was recorded unverified`,
+              ),
+            );
+            const puts = h.puts();
+            const proven = await runActivate(h.ctx, domain, selector);
+            expect(proven.outcome, proven.message).to.equal("already-active");
+            expect(proven.message).to.match(/proven now \(ses\)$/);
+            expect(h.puts()).to.equal(puts);
+            const key = (await h.ctx.keys.list(domain)).find((k) => k.selector === selector)!;
+            expect(key.proof).to.equal("ses");
+            const idle = (await runPlan(h.ctx, { apply: false, domains: [domain] })).outcomes[0]!;
+            expect(idle.decision.kind, idle.decision.reason).to.not.equal("activate");
+            expect(
+              verifyNeedsSes(await h.ctx.keys.list(domain), await h.ctx.records.read(domain))
+                .needed,
+            ).to.equal(false);
+          }
           if (outcome === "ses-failed") {
             // Once SES can see the record, activate by hand puts the key again where SES gave up.
             const puts = h.puts();

@@ -158,7 +158,8 @@ function countingKeys(inner: KeyStorePort, counts: FleetChildResult["keyStore"])
     generate: (d, s, at) => (counts.create++, inner.generate(d, s, at)),
     create: (d, s, p, at, origin) => (counts.create++, inner.create(d, s, p, at, origin)),
     readPrivateKey: (d, s, a) => (counts.other++, inner.readPrivateKey(d, s, a)),
-    markState: (d, s, st, at) => (counts.other++, inner.markState(d, s, st, at)),
+    markState: (d, s, st, at, p) => (counts.other++, inner.markState(d, s, st, at, p)),
+    markProof: (d, s, p) => (counts.other++, inner.markProof(d, s, p)),
     markNotified: (d, s, e) => (counts.other++, inner.markNotified(d, s, e)),
     scheduleDeletion: (d, s, days) => (counts.other++, inner.scheduleDeletion(d, s, days)),
   };

@@ -45,6 +45,8 @@ import type { KeyOrigin, KeyState, KeyStorePort, StoredKey } from "../engine/por
 import type { KeyCustody } from "./kms";
 import { KmsCustodyError, keyContext } from "./kms-context";
 import {
+  type KeyProof,
+  PROOFS,
   TAG_ACTIVATED_AT,
   TAG_CREATED_AT,
   TAG_DOMAIN,
@@ -52,6 +54,7 @@ import {
   TAG_KEY_BITS,
   TAG_KEY_ORIGIN,
   TAG_NOTIFIED,
+  TAG_PROOF,
   TAG_RECOVERY_DAYS,
   TAG_RETIRED_AT,
   TAG_REPORT_SEEN,
@@ -194,6 +197,8 @@ export class SecretsKeyStore implements KeyStorePort {
     const retiredAt = isoDate(tags.get(TAG_RETIRED_AT));
     const reportSeenAt = isoDate(tags.get(TAG_REPORT_SEEN));
     const notified = (tags.get(TAG_NOTIFIED) ?? "").split(" ").filter(Boolean);
+    const proofTag = tags.get(TAG_PROOF);
+    const proof = PROOFS.find((v) => v === proofTag);
     let deletionDate: Date | undefined;
     if (entry.DeletedDate) {
       // Without our tag, assume the shortest window: the earliest the key can be gone.
@@ -211,6 +216,7 @@ export class SecretsKeyStore implements KeyStorePort {
       keyBits: Number(tags.get(TAG_KEY_BITS) ?? 0),
       state,
       ...(activatedAt ? { activatedAt } : {}),
+      ...(proof ? { proof } : {}),
       ...(retiredAt ? { retiredAt } : {}),
       ...(deletionDate ? { deletionDate } : {}),
       ...(origin ? { origin } : {}),
@@ -494,9 +500,17 @@ export class SecretsKeyStore implements KeyStorePort {
     }
   }
 
-  async markState(domain: string, selector: string, state: KeyState, at: Date): Promise<void> {
+  async markState(
+    domain: string,
+    selector: string,
+    state: KeyState,
+    at: Date,
+    proof?: KeyProof,
+  ): Promise<void> {
     const tags: Tag[] = [{ Key: TAG_STATE, Value: state }];
     if (state === "active") tags.push({ Key: TAG_ACTIVATED_AT, Value: at.toISOString() });
+    // In the same TagResource call: a crash cannot leave an unverified key looking proven.
+    if (proof) tags.push({ Key: TAG_PROOF, Value: proof });
     if (state === "retired") tags.push({ Key: TAG_RETIRED_AT, Value: at.toISOString() });
     const name = this.secretName(domain, selector);
     try {
@@ -511,6 +525,15 @@ export class SecretsKeyStore implements KeyStorePort {
         );
       }
     }
+  }
+
+  async markProof(domain: string, selector: string, proof: KeyProof): Promise<void> {
+    await this.client.send(
+      new TagResourceCommand({
+        SecretId: this.secretName(domain, selector),
+        Tags: [{ Key: TAG_PROOF, Value: proof }],
+      }),
+    );
   }
 
   async markNotified(domain: string, selector: string, events: string[]): Promise<void> {

@@ -145,19 +145,32 @@ export async function runActivate(
     );
 
     if (pendingRegions.length === 0 && lc.allSuccess) {
-      if (key.state !== "active" && mode === "activate" && ctx.config.canary) {
+      // Recorded active before SES verified it (a second try with no way
+      // back): SES has verified it since, so prove it now
+      // (docs/design.md#unproven-activation).
+      const unproven = mode === "activate" && key.state === "active" && key.proof === "unverified";
+      let canary: CanaryVerdict[] | undefined;
+      if ((key.state !== "active" || unproven) && mode === "activate" && ctx.config.canary) {
         // A run swapped every Region and died before the canary proved it:
         // "activated" is recorded only after a canary, so prove it now.
         const secret = await readKey(ctx, identity, key);
         const proof = await prove(secret, identity.regions);
         if (!proof.ok) return failed(secret, proof);
+        canary = proof.verdicts;
       }
+      const proven = ctx.config.canary ? "canary" : "ses";
       if (key.state !== "active") {
         // A run swapped every Region and died before recording it. SES's
         // LastSuccessTimestamp moves on every re-check, so it cannot date the
         // activation: the time we first see it settled is the honest bound.
         await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
         event("record", `recorded activation of ${selector}`);
+      } else if (unproven) {
+        await ctx.keys.markProof(domain, selector, proven);
+        event(
+          "record",
+          `${selector}, recorded active before SES verified it, is now proven (${proven === "canary" ? "SES SUCCESS and the canary" : "SES SUCCESS; no canary configured"})`,
+        );
       }
       // A run that recorded the activation and died before its message sends it now.
       if (mode === "activate")
@@ -175,7 +188,10 @@ export async function runActivate(
         rollback,
         outcome: "already-active",
         timeline,
-        message: `${domain}: SES already signs with ${selector} in every Region; nothing to do`,
+        ...(canary ? { canary } : {}),
+        message: unproven
+          ? `${domain}: SES signs with ${selector} in every Region, verified after its activation was recorded; proven now (${proven})`
+          : `${domain}: SES already signs with ${selector} in every Region; nothing to do`,
       };
     }
 
@@ -265,7 +281,15 @@ export async function runActivate(
       // A rollback restores an older key: keep its first activation time, so
       // its age (and the next rotation date) stays true.
       const at = mode === "rollback" && key.activatedAt ? key.activatedAt : ctx.clock.now();
-      await ctx.keys.markState(domain, selector, "active", at);
+      // An `unverified` key proven by this activation says so; a rollback
+      // proves nothing (no canary), so its tag stays.
+      const proof =
+        mode === "activate" && key.proof === "unverified"
+          ? ctx.config.canary
+            ? "canary"
+            : "ses"
+          : undefined;
+      await ctx.keys.markState(domain, selector, "active", at, proof);
       event("record", `activation of ${selector} recorded`);
       if (mode === "rollback" && leaving && keys.some((k) => k.selector === leaving)) {
         // The key we left is abandoned: never offered for activation again,

@@ -35,6 +35,18 @@ export const TAG_NOTIFIED = "dkim:notified";
  */
 export const TAG_REPORT_SEEN = "dkim:report-seen";
 
+/**
+ * How an activation recorded in `dkim:state` was proven. Absent on keys
+ * activated the usual way (SES SUCCESS, then the canary when configured).
+ * `unverified`: recorded active while SES had not verified it, after a second
+ * try with no way back (docs/design.md#unproven-activation); the first
+ * activate after SES SUCCESS proves it and writes `canary` (or `ses` where no
+ * canary is configured). Written only by the activator, with `dkim:state`.
+ */
+export const TAG_PROOF = "dkim:proof";
+export const PROOFS = ["unverified", "canary", "ses"] as const;
+export type KeyProof = (typeof PROOFS)[number];
+
 /** Tags set once, by CreateSecret (the planner's IAM allows exactly these, only at creation). */
 export const CREATION_TAG_KEYS = [
   TAG_DOMAIN,
@@ -46,7 +58,13 @@ export const CREATION_TAG_KEYS = [
   TAG_KEY_ORIGIN,
 ];
 /** Lifecycle tags only the activator writes (its IAM allows exactly these). */
-export const LIFECYCLE_TAG_KEYS = [TAG_STATE, TAG_ACTIVATED_AT, TAG_RETIRED_AT, TAG_RECOVERY_DAYS];
+export const LIFECYCLE_TAG_KEYS = [
+  TAG_STATE,
+  TAG_ACTIVATED_AT,
+  TAG_RETIRED_AT,
+  TAG_RECOVERY_DAYS,
+  TAG_PROOF,
+];
 
 /** The encryption context keys every KMS-wrapped DKIM key is bound to. */
 export const KEY_CONTEXT_KEYS = ["domain", "selector"];

@@ -157,7 +157,8 @@ export function newestKey(keys: StoredKey[]): StoredKey | undefined {
 
 /**
  * Whether the hourly verify must read SES for an identity, from the key store
- * and the records on main alone: only a live key that is not the newest active
+ * and the records on main alone: only an active key recorded before SES
+ * verified it (to prove it once SES has), or a live key that is not the newest active
  * one and is either pending (a candidate, or an activation a crashed run left)
  * or has lost its record on main (a deletion now due) can lead verify to an
  * activation or a retirement. Everything else is the daily plan's
@@ -170,6 +171,11 @@ export function verifyNeedsSes(
   const active = keyStoreActive(keys);
   const onMain = new Set(records.map((r) => r.selector));
   for (const k of keys) {
+    if (k === active && !k.deletionDate && k.proof === "unverified")
+      return {
+        needed: true,
+        why: `${k.selector} was recorded active before SES verified it (docs/design.md#unproven-activation)`,
+      };
     if (k.deletionDate || k === active) continue;
     if (k.state === "pending") return { needed: true, why: `${k.selector} is a pending key` };
     if (!onMain.has(k.selector))

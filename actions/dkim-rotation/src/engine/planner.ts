@@ -223,6 +223,18 @@ export function decide(lc: Lifecycle): Decision {
     });
   }
 
+  if (active?.key?.proof === "unverified" && !active.unrecorded && lc.allSuccess) {
+    // docs/design.md#unproven-activation: recorded active after SES's second
+    // try did not verify; SES has verified it since, and nothing proved it.
+    return out({
+      ...common,
+      kind: "activate",
+      selector: active.selector,
+      rollback: { kind: "none", why: "already active" },
+      reason: `SES verified ${active.selector} in every Region after its activation was recorded unverified; re-run activate to prove it (the canary, where configured) and record it`,
+    });
+  }
+
   if (active && lc.failed.length) {
     return out({
       ...common,

@@ -4,6 +4,7 @@
  * local ones (the AWS emulator, a loopback DNS server, a GitHub fake).
  */
 import type { DkimKeyPair } from "./keys";
+import type { KeyProof } from "./key-store-schema";
 
 export type SesDkimStatus = "PENDING" | "SUCCESS" | "FAILED" | "TEMPORARY_FAILURE" | "NOT_STARTED";
 
@@ -75,6 +76,12 @@ export interface StoredKey {
   keyBits: number;
   state: KeyState;
   activatedAt?: Date;
+  /**
+   * Its `dkim:proof` tag: `unverified` when recorded active before SES
+   * verified it (docs/design.md#unproven-activation); absent on keys
+   * activated the usual way.
+   */
+  proof?: KeyProof;
   retiredAt?: Date;
   /** Set when deletion is scheduled (recovery window running). */
   deletionDate?: Date;
@@ -151,8 +158,19 @@ export interface KeyStorePort {
     selector: string,
     accept?: { plaintext: boolean },
   ): Promise<string>;
-  /** Record lifecycle timestamps and state as tags. */
-  markState(domain: string, selector: string, state: KeyState, at: Date): Promise<void>;
+  /**
+   * Record lifecycle timestamps and state as tags; `proof` goes in the same
+   * call (an activation recorded before SES verified it says so at once).
+   */
+  markState(
+    domain: string,
+    selector: string,
+    state: KeyState,
+    at: Date,
+    proof?: KeyProof,
+  ): Promise<void>;
+  /** Record how an activation recorded `unverified` was proven later (the activator's). */
+  markProof(domain: string, selector: string, proof: KeyProof): Promise<void>;
   /**
    * Record the notifications sent about this key (the full list), in its
    * `dkim:notified` tag: the one tag the planner may write on an existing key.

@@ -155,10 +155,21 @@ export async function retryCandidate(
   // exists: SES stays set to the candidate, whose record every server serves;
   // as the active key it is not offered for activation again (each offer would
   // cycle Easy DKIM's tokens and ask the approvers anew), and every plan
-  // raises ses-failed until SES verifies it.
-  await ctx.keys.markState(domain, selector, "active", ctx.clock.now());
+  // raises ses-failed until SES verifies it. Tagged `unverified`, so the
+  // first activate after SES SUCCESS proves it (docs/design.md#unproven-activation).
+  await ctx.keys.markState(
+    domain,
+    selector,
+    "active",
+    ctx.clock.now(),
+    again.ok ? undefined : "unverified",
+  );
   if (!again.ok) {
-    event("record", `${selector} recorded as what SES is set to (not verified by SES)`, false);
+    event(
+      "record",
+      `${selector} recorded as what SES is set to (not verified by SES; the first activate after SES SUCCESS proves it)`,
+      false,
+    );
     return { ok: false, why: again.why! };
   }
   event("record", `activation of ${selector} recorded (second try)`);
