@@ -146,12 +146,26 @@ export interface GitHubFakeOptions {
    */
   rulesetReaders?: "administration-write" | "administration-read";
   /**
+   * Whether an installation token limited to repositories (what
+   * actions/create-github-app-token mints without `owner:`) still carries
+   * the App's organization permissions (Members). GitHub's docs do not say;
+   * the default, "owner-scoped-only", is the stricter reading
+   * (docs/design.md#gate-token).
+   */
+  orgPermissionsInRepositoryTokens?: "owner-scoped-only" | "kept";
+  /**
    * A second App, the approval gate's (docs/design.md#gate-token): installed
    * with Administration (and contents and pull requests read), never a bypass
    * actor, never pushing. Its private key is an environment secret of the
    * gated environment, so only a gated job can mint its token.
    */
-  gateApp?: { clientId: string; privateKey: string; administration: "read" | "write" };
+  gateApp?: {
+    clientId: string;
+    privateKey: string;
+    administration: "read" | "write";
+    /** Members (organization): read, what the gate needs for team code owners; "none" when not granted. */
+    members: "read" | "none";
+  };
 }
 
 /**
@@ -188,6 +202,11 @@ export interface FakeActor {
   via: "app" | "workflow" | "person" | "gate-app";
   /** An App token's Administration permission (docs/design.md#gate-token). */
   administration?: "read" | "write";
+  /**
+   * An App token's Members (organization) permission: GitHub answers a team
+   * membership to an installation token only with it (docs/design.md#gate-token).
+   */
+  members?: "read";
 }
 
 /** The login GitHub shows for the workflow's GITHUB_TOKEN. */
@@ -244,6 +263,7 @@ export class GitHubFake {
   readonly plan?: "free" | "pro" | "team" | "enterprise";
   readonly appAdministration: "read" | "write" | "none";
   readonly rulesetReaders: "administration-write" | "administration-read";
+  readonly orgPermissionsInRepositoryTokens: "owner-scoped-only" | "kept";
   private readonly gateApp?: GitHubFakeOptions["gateApp"];
 
   constructor(opts: GitHubFakeOptions = {}) {
@@ -260,6 +280,8 @@ export class GitHubFake {
     this.plan = opts.plan;
     this.appAdministration = opts.appAdministration ?? "write";
     this.rulesetReaders = opts.rulesetReaders ?? "administration-write";
+    this.orgPermissionsInRepositoryTokens =
+      opts.orgPermissionsInRepositoryTokens ?? "owner-scoped-only";
     this.actions = new ActionsModel({
       owner: this.owner,
       repo: this.repo,
@@ -627,7 +649,13 @@ export class GitHubFake {
    * (`installationToken`). A wrong or empty key for the gate App is refused,
    * as GitHub refuses a JWT it cannot verify.
    */
-  mintAppToken(clientId: string, privateKey: string, administration?: "read" | "write"): string {
+  mintAppToken(
+    clientId: string,
+    privateKey: string,
+    administration?: "read" | "write",
+    members?: "read",
+    scope: "repository" | "owner" = "repository",
+  ): string {
     const gate = this.gateApp;
     if (!gate || clientId !== gate.clientId) return this.installationToken(administration);
     if (privateKey !== gate.privateKey)
@@ -639,12 +667,25 @@ export class GitHubFake {
       throw new Error(
         `The permissions requested are not granted to this installation (administration: ${administration}; granted: ${gate.administration})`,
       );
+    if (members && gate.members === "none")
+      throw new Error(
+        `The permissions requested are not granted to this installation (members: ${members}; granted: none)`,
+      );
+    // actions/create-github-app-token: with any permission-* input the token
+    // holds only those; with none, all the installation's.
+    const narrowed = administration !== undefined || members !== undefined;
+    const asked = narrowed ? members : gate.members === "read" ? "read" : undefined;
+    // Without `owner:` the token is limited to the repository; under the
+    // stricter reading it then holds no organization permission.
+    const holdsMembers =
+      scope === "owner" || this.orgPermissionsInRepositoryTokens === "kept" ? asked : undefined;
     const token = `ghs_gate${this.people.size}_${administration ?? gate.administration}`;
     this.people.set(token, {
       login: "dkim-gate[bot]",
       type: "Bot",
       via: "gate-app",
       administration: administration ?? gate.administration,
+      ...(holdsMembers ? { members: holdsMembers } : {}),
     });
     return token;
   }
@@ -1947,6 +1988,11 @@ export class GitHubFake {
       };
     }
     if ((m = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/.exec(path))) {
+      // GitHub Docs, "Get team membership for a user": an installation token
+      // needs "Members" organization permissions (read); GITHUB_TOKEN can never
+      // hold it (docs/design.md#gate-token).
+      if (actor.via !== "person" && actor.members !== "read")
+        throw new HttpError(403, "Resource not accessible by integration");
       const members = m[1] === this.owner ? this.teams.get(m[2]!) : undefined;
       if (!members?.has(m[3]!)) throw new HttpError(404, "Not Found");
       return {

@@ -329,6 +329,7 @@ export class WorkflowRunner {
       event_name: event.name,
       run_id: String(run.id),
       repository: `${this.opts.github.owner}/${this.opts.github.repo}`,
+      repository_owner: this.opts.github.owner,
       ref: "refs/heads/main",
       // GITHUB_TOKEN: the workflow's own, never the App's (docs/design.md#gate-token).
       token: this.opts.github.workflowToken(),
@@ -760,9 +761,14 @@ export class WorkflowRunner {
         throw new Error(
           `${file} job ${jobId}: permission-administration ${JSON.stringify(administration)} is not read or write`,
         );
+      const members = given["permission-members"];
+      if (members !== undefined && members !== "read")
+        throw new Error(
+          `${file} job ${jobId}: permission-members ${JSON.stringify(members)} is not read (the gate only reads team memberships)`,
+        );
       writeFileSync(
         outputFile,
-        `token=${this.opts.github.mintAppToken(given["client-id"], given["private-key"], administration || undefined)}\n`,
+        `token=${this.opts.github.mintAppToken(given["client-id"], given["private-key"], administration || undefined, members || undefined, given.owner && !given.repositories ? "owner" : "repository")}\n`,
       );
       return true;
     }

@@ -291,6 +291,75 @@ describe("attack: the pull-request approval gate (issue 24)", function () {
     ).to.match(/^approval gate: job in dkim-production; PR #\d+ .* and has no bypass actor; from /);
   });
 
+  describe("code owners named as a team: the gate reads memberships with the gate App's Members: read", function () {
+    const GATE_APP = { clientId: "Iv23liGate", privateKey: "gate-key" };
+    const TEAM_CODEOWNERS = [
+      "/approvals/          @example-jp/dkim-approvers",
+      "/.github/CODEOWNERS  @example-jp/dkim-approvers",
+      "",
+    ].join("\n");
+
+    async function teamApprovedMerge(
+      reading: "owner-scoped-only" | "kept",
+      members: "read" | "none",
+    ): Promise<string> {
+      await fake.close();
+      fake = await startGitHubFake({
+        files: { ".github/CODEOWNERS": TEAM_CODEOWNERS, "README.md": "hello\n" },
+        gateApp: { ...GATE_APP, administration: "write", members },
+        orgPermissionsInRepositoryTokens: reading,
+      });
+      app = client("t");
+      fake.protectAsDocumented({ approval: "pull-request", requiredApprovals: 2 });
+      fake.actions.setEnvironment(ENV, { branchPatterns: ["main"] });
+      fake.setTeam("dkim-approvers", ["alice", "bob"]);
+      const pr = await openRequest();
+      await approve(pr, "alice");
+      await approve(pr, "bob");
+      return mergeAs(pr, as("carol"));
+    }
+    /** What actions/create-github-app-token hands the gated job. */
+    const gateToken = (members: "read" | undefined, scope: "repository" | "owner") =>
+      client(fake.mintAppToken(GATE_APP.clientId, GATE_APP.privateKey, "write", members, scope));
+    const passes =
+      /^approval gate: job in dkim-production; PR #\d+ .* approved on [0-9a-f]{7} by alice, bob; /;
+    const membersRefusal = (login: string) =>
+      `${PREFIX}cannot read whether ${login} is a member of @example-jp/dkim-approvers, a code owner of ${FILE} (403); give the gate App the Members: read organization permission; the gated job mints its token with permission-members: read (docs/design.md#gate-token)`;
+
+    it("passes with the token the gated jobs mint (owner-scoped, permission-members: read), under both readings of a repository-limited token", async () => {
+      for (const reading of ["owner-scoped-only", "kept"] as const) {
+        const merged = await teamApprovedMerge(reading, "read");
+        expect(
+          await gate(merged, "main", SELECTOR, undefined, gateToken("read", "owner")),
+        ).to.match(passes);
+      }
+    });
+
+    it("refuses, never guessing 'not a member', when the token cannot read memberships", async () => {
+      // The token asks only for Administration (as before this fix): no Members.
+      let merged = await teamApprovedMerge("kept", "read");
+      expect(
+        await gate(merged, "main", SELECTOR, undefined, gateToken(undefined, "owner")),
+      ).to.equal(membersRefusal("alice"));
+      // Limited to the repository, under the stricter reading: Members dropped.
+      merged = await teamApprovedMerge("owner-scoped-only", "read");
+      expect(
+        await gate(merged, "main", SELECTOR, undefined, gateToken("read", "repository")),
+      ).to.equal(membersRefusal("alice"));
+      // The gate App installed without Members: GitHub refuses to mint the token.
+      await teamApprovedMerge("kept", "none");
+      expect(() => gateToken("read", "owner")).to.throw(/permissions requested are not granted/);
+    });
+
+    it("a reviewer outside the team is not counted (404 is 'no membership')", async () => {
+      const merged = await teamApprovedMerge("kept", "read");
+      fake.setTeam("dkim-approvers", ["alice"]);
+      expect(await gate(merged, "main", SELECTOR, undefined, gateToken("read", "owner"))).to.match(
+        /has 1 of 2 required approvals .* \(not counted: bob/,
+      );
+    });
+  });
+
   it("an approvals file pushed straight to the default branch: GitHub refuses the push (422); pushed by an admin, the gate refuses", async () => {
     expect(
       await refusal(

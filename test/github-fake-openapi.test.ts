@@ -83,6 +83,12 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
         ".github/CODEOWNERS": "/dns/ @example-jp/dns-team\n",
         "dns/a.example.jp/old-1.zone": "x\n",
       },
+      gateApp: {
+        clientId: "Iv23liGate",
+        privateKey: "gate-key",
+        administration: "write",
+        members: "read",
+      },
     });
   });
   after(async () => fake?.close());
@@ -225,7 +231,16 @@ describe("the GitHub fake against GitHub's OpenAPI description", function () {
         runId: String(prRun.id),
         octokit,
         idToken: (aud) => fetchIdToken(fake.actions.runnerEnv(prJob.id), aud),
-        pullRequest: { requiredApprovals: 1, octokit, selector: "new-1" },
+        pullRequest: {
+          requiredApprovals: 1,
+          // The gate App's token as the gated jobs mint it (docs/design.md#gate-token).
+          octokit: createOctokit({
+            token: fake.mintAppToken("Iv23liGate", "gate-key", "write", "read", "owner"),
+            baseUrl: fake.url,
+            pacing: { retryAfterBaseMs: 1, writeIntervalMs: 0 },
+          }),
+          selector: "new-1",
+        },
       }),
     ).to.match(/approved on [0-9a-f]{7} by alice, frank/);
 

@@ -303,6 +303,41 @@ describe("sandbox (end to end)", function () {
     }
   });
 
+  it("pull-request approval under faults: a first switch SES leaves PENDING twice is proven by the canary once SES verifies; team code owners read with the gate App's Members: read", async function () {
+    this.timeout(600_000);
+    // Seed 42 at 20 %: news.example's first activation from Easy DKIM meets SES
+    // stuck PENDING on both tries, with Easy DKIM no way back
+    // (docs/design.md#unproven-activation); the approvers are a team
+    // (docs/design.md#gate-token).
+    const out = mkdtempSync(join(tmpdir(), "sandbox-pr-faults-"));
+    const lines: string[] = [];
+    try {
+      const r = await runSandbox({
+        out,
+        years: 0.1,
+        naive: false,
+        approval: "pull-request",
+        faults: { rate: 0.2, seed: 42 },
+        print: (l) => lines.push(l),
+      });
+      expect(r.ok, r.verdict).to.equal(true);
+      expect(r.failed).to.equal(0);
+      expect(r.canary.swapsWithoutCanary).to.equal(0);
+      const text = lines.join("\n");
+      expect(text).to.match(/news-\d{8} did not verify twice \(SES not SUCCESS after 30 min/);
+      expect(text).to.match(
+        /news\.example: SES signs with news-\d{8} in every Region, verified after its activation was recorded; proven now \(canary\)/,
+      );
+      expect(r.canary.passed).to.be.at.least(1);
+      // One approval PR per decision: the proof after SES verified asked nobody again.
+      const activated = r.rotations.filter((x) => x.activatedAt);
+      expect(activated).to.have.length.at.least(1);
+      for (const x of activated) expect(x.costs?.approvalPrs, x.to).to.equal(1);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it("refuses to delete a directory that is not its own output", async () => {
     const dir = mkdtempSync(join(tmpdir(), "not-sandbox-"));
     try {

@@ -411,6 +411,9 @@ describe("workflows", () => {
         "permission-administration": "write",
         "permission-contents": "read",
         "permission-pull-requests": "read",
+        // Team code owners: an organization permission, so the token is the owner's.
+        "permission-members": "read",
+        owner: "${{ github.repository_owner }}",
       });
       const action = steps.find((s) => s.uses === ACTION)!;
       expect(action.with?.["gate-token"], `${file} ${id}`).to.equal(

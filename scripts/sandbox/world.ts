@@ -50,6 +50,7 @@ export const SANDBOX_APP = {
     clientId: "Iv23liSandboxGateApp",
     privateKey: "sandbox-gate-app-private-key",
     administration: "write" as const,
+    members: "read" as const,
   },
 };
 

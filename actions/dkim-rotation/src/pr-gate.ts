@@ -188,16 +188,26 @@ export async function confirmPullRequestApproval(
   for (const login of new Set(reviews.map((r) => r.user?.login ?? ""))) {
     if (!login || owners.users.includes(login)) continue;
     for (const t of owners.orgTeams) {
+      let state: string;
       try {
-        const m = await octokit.rest.teams.getMembershipForUserInOrg({
-          org: t.org,
-          team_slug: t.slug,
-          username: login,
-        });
-        if (m.data.state === "active") teamMember.add(login);
-      } catch {
-        // Not a member, or not readable: not counted (a refusal names the fix).
+        state = (
+          await octokit.rest.teams.getMembershipForUserInOrg({
+            org: t.org,
+            team_slug: t.slug,
+            username: login,
+          })
+        ).data.state;
+      } catch (err) {
+        // 404 is GitHub's answer for "no membership"; anything else (403
+        // without Members: read) leaves the question open: refuse, never guess.
+        if ((err as { status?: number }).status === 404) continue;
+        return refuse(
+          `cannot read whether ${login} is a member of @${t.org}/${t.slug}, a code owner of ${path} (${statusOf(err)})`,
+          `give the gate App the Members: read organization permission; the gated job mints its token with permission-members: read (docs/design.md#gate-token)`,
+        );
       }
+      // A pending invitation is no membership (GitHub Docs, "Get team membership for a user").
+      if (state === "active") teamMember.add(login);
     }
   }
   const head = pr.head.sha;
@@ -214,7 +224,7 @@ export async function confirmPullRequestApproval(
   if (tally.counted.length < g.requiredApprovals)
     return refuse(
       `PR #${pr.number} has ${tally.counted.length} of ${g.requiredApprovals} required approvals of its last commit ${head.slice(0, 7)} by code owners of ${path}${tally.notCounted.length ? ` (not counted: ${tally.notCounted.join("; ")})` : ""}`,
-      `have ${g.requiredApprovals} code owners of ${path} (${[...owners.users.map((u) => `@${u}`), ...owners.orgTeams.map((t) => `@${t.org}/${t.slug}`)].join(", ")}) approve a new request PR${owners.orgTeams.length ? "; a team's members are read with the token's Members: read permission" : ""}`,
+      `have ${g.requiredApprovals} code owners of ${path} (${[...owners.users.map((u) => `@${u}`), ...owners.orgTeams.map((t) => `@${t.org}/${t.slug}`)].join(", ")}) approve a new request PR`,
     );
   return `PR #${pr.number} from ${branch}, merged as ${added.slice(0, 7)}, approved on ${head.slice(0, 7)} by ${tally.counted.join(", ")}; ${defaultBranch} requires ${count} code-owner approvals of the last push, dismisses stale ones, and has no bypass actor`;
 }
