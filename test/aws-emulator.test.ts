@@ -356,6 +356,8 @@ describe("AWS emulator", function () {
         clock,
         lookupTxt: zone.lookup,
         sesRequestsPerSecond: 1000,
+        // As the sandbox runs it: messages reach onMessage only (scripts/sandbox/run.ts).
+        retainSentMessages: false,
         onMessage: (e) => void sent.push({ selector: e.selector, raw: e.raw }),
       });
       ses.destroy();
@@ -385,6 +387,7 @@ describe("AWS emulator", function () {
       expect(out.MessageId).to.match(/^[0-9a-f]+-[0-9a-f-]{36}-000000$/);
 
       expect(sent).to.have.length(2);
+      expect(() => aws.ses.sent()).to.throw(/does not keep sent messages/);
       const resolver = async (name: string, rrtype: string) => {
         const found = zone.records.get(name);
         if (rrtype !== "TXT" || !found)

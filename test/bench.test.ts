@@ -168,3 +168,18 @@ describe("bench (npm run bench) at a tiny size", function () {
     expect(run.stdout).to.equal("");
   });
 });
+
+describe("bench: the sandbox section's command", function () {
+  it("runs the sandbox as package.json's `sandbox` script spells it, V8 flags included", async () => {
+    const { sandboxCommand } = await import("../scripts/bench/sandbox-time");
+    const { readFileSync } = await import("node:fs");
+    const pkg = JSON.parse(
+      readFileSync(fileURLToPath(new URL("../package.json", import.meta.url)), "utf8"),
+    ) as { scripts: { sandbox: string } };
+    expect(sandboxCommand()).to.deep.equal([
+      process.execPath,
+      ...pkg.scripts.sandbox.split(" ").slice(1),
+    ]);
+    expect(sandboxCommand()).to.include("--max-old-space-size=512");
+  });
+});

@@ -40,12 +40,27 @@ export interface SandboxTimeFigures {
   beforeWallSeconds: number;
 }
 
+/**
+ * `npm run sandbox` as package.json spells it (with its V8 flags), started
+ * with this Node: the bench measures what a user runs, without npm's start-up.
+ */
+export function sandboxCommand(): string[] {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
+    scripts: Record<string, string>;
+  };
+  const [node, ...rest] = pkg.scripts.sandbox!.split(/\s+/);
+  if (node !== "node")
+    throw new Error(
+      `package.json scripts.sandbox: expected "node …", got "${pkg.scripts.sandbox}"`,
+    );
+  return [process.execPath, ...rest];
+}
+
 function runOnce(years: number): Promise<SandboxRun> {
   const out = mkdtempSync(join(tmpdir(), "dkim-bench-sandbox-"));
   const timeFile = join(out, "time.txt");
   const sandboxOut = join(out, "out");
-  const node = [process.execPath, "--import", "tsx", "scripts/dkim.ts", "sandbox"];
-  const args = [...node, "--years", String(years), "--out", sandboxOut];
+  const args = [...sandboxCommand(), "--years", String(years), "--out", sandboxOut];
   const gnu = existsSync(GNU_TIME);
   const [cmd, ...rest] = gnu ? [GNU_TIME, "-f", "%U %S %M", "-o", timeFile, ...args] : args;
   return new Promise((resolve, reject) => {

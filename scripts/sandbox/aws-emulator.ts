@@ -170,6 +170,12 @@ export interface AwsEmulatorOptions {
   allowForceDelete?: boolean;
   /** Every message SES accepts, as it leaves SES (signed when DKIM is SUCCESS/TEMPORARY_FAILURE). */
   onMessage?: (event: SentMessage) => void | Promise<void>;
+  /**
+   * Keep every sent message for `ses.sent()` (default true, for tests). A
+   * long run that reads them through `onMessage` turns this off: two
+   * simulated years send ~10,000 messages, each held with its bytes.
+   */
+  retainSentMessages?: boolean;
   /** Every Easy DKIM key SES makes, to be served at `<token>.<zone>` (the Region's SigningHostedZone). */
   onEasyDkimKey?: (key: EasyDkimKey) => void | Promise<void>;
   /** Every BYODKIM key set, as SES takes it (the sandbox audits each swap against DNS). */
@@ -438,6 +444,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     timings: { ...DEFAULT_DKIM_TIMINGS, ...options.dkim },
     ...(options.sesQuirks ? { quirks: options.sesQuirks } : {}),
     lookupTxt: options.lookupTxt ?? resolverLookup(options.dnsServers),
+    retainSent: options.retainSentMessages ?? true,
     onMessage: async (event) => {
       // SES receiving stores what reaches a recipient its active rule set names.
       const drop = switches.dropInbound;
@@ -473,6 +480,15 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     Math.max(1, Math.ceil(options.route53?.requestsPerSecond ?? 5)),
   );
   const callLog: CallRecord[] = [];
+  // The call log lasts the whole run: a Region parsed from the Authorization
+  // header is a slice that holds the whole header, so keep one copy per name.
+  const regionNames = new Map<string, string>();
+  const regionName = (region: string): string => {
+    const known = regionNames.get(region);
+    if (known !== undefined) return known;
+    regionNames.set(region, region);
+    return region;
+  };
   let faultPlan: AwsEmulatorFaults | undefined;
   let decider: FaultDecider<AwsFaultKind> | undefined;
   let faultLog: FaultEvent[] = [];
@@ -659,7 +675,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       // S3 bodies are opaque bytes (aws-chunked is S3's to decode), never gunzipped here.
       const body = service === "s3" ? await readRawBody(req) : await readBody(req);
       const scope = parseAuthorization(req.headers.authorization, service);
-      record.region = scope.region;
+      record.region = regionName(scope.region);
       const region = scope.region;
       await advance();
       const now = clock.now();
@@ -1007,7 +1023,13 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     ses: {
       identities: (region) => ses.views(region),
       identity: (region, name) => ses.view(region, name),
-      sent: () => [...ses.sent],
+      sent: () => {
+        if (options.retainSentMessages === false)
+          throw new Error(
+            "ses.sent(): this emulator does not keep sent messages (retainSentMessages: false)",
+          );
+        return [...ses.sent];
+      },
       easyDkimPublicKey: (region, name) => ses.easyDkimPublicKey(region, name),
       setSwitches: (next) => {
         for (const k of Object.keys(switches) as (keyof SesSwitches)[]) delete switches[k];

@@ -260,6 +260,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         ...(options.sesQuirks ? { emptyExternalTokens: true, temporaryFailureEvery: 5 } : {}),
         easyDkimSwitchBack: options.easyDkimSwitchBack ?? "new-tokens",
       },
+      // The mail stream takes each message from onMessage; nothing reads ses.sent().
+      retainSentMessages: false,
       onMessage: (e) => {
         // Canaries are the pipeline's own proof, counted per swap, not customer mail.
         if (e.to.includes(SANDBOX_CANARY.address)) return;

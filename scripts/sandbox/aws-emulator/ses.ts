@@ -392,6 +392,8 @@ export interface SesBackendOptions {
   timings: DkimTimings;
   quirks?: SesQuirks;
   lookupTxt: LookupTxt;
+  /** Keep each sent message in `sent` (AwsEmulatorOptions.retainSentMessages). */
+  retainSent: boolean;
   onMessage?: (event: SentMessage) => void | Promise<void>;
   /**
    * SES publishes each Easy DKIM key at `<token>.<zone>` (the Region's
@@ -949,7 +951,7 @@ export class SesBackend {
       sentAt: now,
       ...(wrongKeyUsed ? { wrongKey: true } : {}),
     };
-    this.sent.push(event);
+    if (this.options.retainSent) this.sent.push(event);
     await this.options.onMessage?.(event);
     return { MessageId: messageId };
   }
