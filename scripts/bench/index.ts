@@ -734,9 +734,14 @@ export function renderTables(r: BenchReport): string {
         ],
       ),
       `added ${st.addedMs} ms (× ${st.ratio}); bundle ${st.bundleMB} MB (${st.bundleBytes} bytes in ${st.bundleFiles} files, every chunk); status loads ${st.loadedMB} MB (the entry and the chunks it imports statically); decision: ${st.decision}`,
+      ...(st.cpu
+        ? [
+            `CPU (user + sys, GNU time): status ${st.cpu.actionMedianMs} ms, node -e 0 ${st.cpu.nodeMedianMs} ms, added ${st.cpu.addedMs} ms`,
+          ]
+        : []),
       ...(st.baseline
         ? [
-            `baseline ${st.baseline.commit}, alternated with it: added ${st.baseline.addedMs} ms; bundle ${st.baseline.bundleBytes} bytes, status loads ${st.baseline.loadedBytes} bytes`,
+            `baseline ${st.baseline.commit}, alternated with it: added ${st.baseline.addedMs} ms${st.baseline.addedCpuMs === undefined ? "" : ` (CPU ${st.baseline.addedCpuMs} ms)`}; bundle ${st.baseline.bundleBytes} bytes, status loads ${st.baseline.loadedBytes} bytes`,
           ]
         : []),
       "",

@@ -5,7 +5,15 @@
  * to files), versus bare `node -e 0`. Alternated, after one warm-up each.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { median, progress, round } from "./common";
@@ -53,6 +61,12 @@ export interface StartupFigures {
   actionRunsMs: number[];
   nodeMedianMs: number;
   nodeRunsMs: number[];
+  /**
+   * Median CPU time (user + sys, from GNU time, when installed) of the action
+   * and of `node -e 0`, and the difference: steadier than wall time on a
+   * shared machine.
+   */
+  cpu?: { actionMedianMs: number; nodeMedianMs: number; addedMs: number };
   addedMs: number;
   ratio: number;
   /** Every dist/*.js file: the entry and all chunks. */
@@ -71,6 +85,8 @@ export interface StartupFigures {
     medianMs: number;
     runsMs: number[];
     addedMs: number;
+    /** Its median CPU time over `node -e 0`'s, when GNU time is installed. */
+    addedCpuMs?: number;
     bundleBytes: number;
     loadedBytes: number;
   };
@@ -95,19 +111,47 @@ function extractBaseline(commit: string): { entry: string; cleanup: () => void }
   };
 }
 
+const GNU_TIME = "/usr/bin/time";
+
+interface Timed {
+  ms: number;
+  /** user + sys, when GNU time is installed. */
+  cpuMs?: number;
+}
+
+/** One run, wall-timed; under GNU time (the same for every command compared) for its CPU time. */
 function runTimed(
   args: string[],
   env: NodeJS.ProcessEnv,
-): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
+): Promise<Timed & { code: number | null; stdout: string; stderr: string }> {
+  const timeFile = existsSync(GNU_TIME)
+    ? join(mkdtempSync(join(tmpdir(), "bench-startup-time-")), "time.txt")
+    : undefined;
+  const [cmd, ...rest] = timeFile
+    ? [GNU_TIME, "-f", "%U %S", "-o", timeFile, process.execPath, ...args]
+    : [process.execPath, ...args];
   return new Promise((resolve, reject) => {
     const t = performance.now();
-    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd!, rest, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ ms: performance.now() - t, code, stdout, stderr }));
+    child.on("close", (code) => {
+      const ms = performance.now() - t;
+      let cpuMs: number | undefined;
+      if (timeFile) {
+        const [user, sys] = readFileSync(timeFile, "utf8")
+          .trim()
+          .split(/\s+/)
+          .slice(-2)
+          .map(Number);
+        cpuMs = ((user ?? NaN) + (sys ?? NaN)) * 1000;
+        rmSync(dirname(timeFile), { recursive: true, force: true });
+      }
+      resolve({ ms, cpuMs, code, stdout, stderr });
+    });
   });
 }
 
@@ -143,17 +187,17 @@ export async function measureStartup(
       throw new Error(
         `action status failed (exit ${r.code}): ${(r.stdout.match(/^::error.*$/m)?.[0] ?? r.stderr).slice(0, 300)}`,
       );
-    return r.ms;
+    return r;
   };
-  const bare = async () => (await runTimed(["-e", "0"], { PATH: process.env.PATH })).ms;
+  const bare = () => runTimed(["-e", "0"], { PATH: process.env.PATH });
   const old = opts.baseline === undefined ? undefined : extractBaseline(opts.baseline);
   try {
     await action();
     await bare();
     if (old) await action(old.entry);
-    const actionRuns: number[] = [];
-    const nodeRuns: number[] = [];
-    const oldRuns: number[] = [];
+    const actionRuns: Timed[] = [];
+    const nodeRuns: Timed[] = [];
+    const oldRuns: Timed[] = [];
     for (let i = 0; i < opts.repeats; i++) {
       nodeRuns.push(await bare());
       actionRuns.push(await action());
@@ -162,16 +206,30 @@ export async function measureStartup(
     progress(`startup: ${opts.repeats} × (action status, node -e 0${old ? ", baseline" : ""})`);
     const outputs = readFileSync(outputFile, "utf8");
     const decision = /"kind":"([a-z-]+)"/.exec(outputs)?.[1] ?? "(no decisions output)";
-    const a = median(actionRuns);
-    const b = median(nodeRuns);
+    const a = median(actionRuns.map((r) => r.ms));
+    const b = median(nodeRuns.map((r) => r.ms));
+    const cpuOf = (runs: Timed[]) =>
+      runs.every((r) => r.cpuMs !== undefined && Number.isFinite(r.cpuMs))
+        ? median(runs.map((r) => r.cpuMs!))
+        : undefined;
+    const [aCpu, bCpu, oldCpu] = [cpuOf(actionRuns), cpuOf(nodeRuns), cpuOf(oldRuns)];
     const sizes = bundleSizes();
     const oldSizes = old ? bundleSizes(old.entry) : undefined;
     return {
       repeats: opts.repeats,
       actionMedianMs: round(a, 1),
-      actionRunsMs: actionRuns.map((x) => round(x, 1)),
+      actionRunsMs: actionRuns.map((x) => round(x.ms, 1)),
       nodeMedianMs: round(b, 1),
-      nodeRunsMs: nodeRuns.map((x) => round(x, 1)),
+      nodeRunsMs: nodeRuns.map((x) => round(x.ms, 1)),
+      ...(aCpu !== undefined && bCpu !== undefined
+        ? {
+            cpu: {
+              actionMedianMs: round(aCpu, 1),
+              nodeMedianMs: round(bCpu, 1),
+              addedMs: round(aCpu - bCpu, 1),
+            },
+          }
+        : {}),
       addedMs: round(a - b, 1),
       ratio: round(a / b, 2),
       bundleBytes: sizes.totalBytes,
@@ -185,9 +243,12 @@ export async function measureStartup(
         ? {
             baseline: {
               commit: opts.baseline,
-              medianMs: round(median(oldRuns), 1),
-              runsMs: oldRuns.map((x) => round(x, 1)),
-              addedMs: round(median(oldRuns) - b, 1),
+              medianMs: round(median(oldRuns.map((r) => r.ms)), 1),
+              runsMs: oldRuns.map((x) => round(x.ms, 1)),
+              addedMs: round(median(oldRuns.map((r) => r.ms)) - b, 1),
+              ...(oldCpu !== undefined && bCpu !== undefined
+                ? { addedCpuMs: round(oldCpu - bCpu, 1) }
+                : {}),
               bundleBytes: oldSizes.totalBytes,
               loadedBytes: oldSizes.loadedBytes,
             },

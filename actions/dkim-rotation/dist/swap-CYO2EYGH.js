@@ -1,3 +1,3 @@
 import { createRequire as __dkimCreateRequire } from 'node:module';
 const require = __dkimCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-42MKOEQ4.js";import"./chunk-QLEKZAUJ.js";import"./chunk-DR56LOVD.js";import"./chunk-OFLJXVXY.js";import"./chunk-POMNULAG.js";import"./chunk-WPHV7DLO.js";import"./chunk-PXY4A5DK.js";import"./chunk-YXZBWGRW.js";import"./chunk-7CGTBPER.js";import"./chunk-X5BK4QIE.js";import"./chunk-24IWAB54.js";import"./chunk-26B36JUF.js";import"./chunk-LFPHRO4A.js";export{a as ActivationFailedError,c as EASY_DKIM,d as pollUntilSettled,b as putKey};
+import{a,b,c,d}from"./chunk-42MKOEQ4.js";import"./chunk-QLEKZAUJ.js";import"./chunk-DR56LOVD.js";import"./chunk-OFLJXVXY.js";import"./chunk-POMNULAG.js";import"./chunk-WPHV7DLO.js";import"./chunk-PXY4A5DK.js";import"./chunk-YXZBWGRW.js";import"./chunk-7CGTBPER.js";import"./chunk-LFPHRO4A.js";export{a as ActivationFailedError,c as EASY_DKIM,d as pollUntilSettled,b as putKey};
