@@ -7,3 +7,5 @@ export declare function actionBuildOptions(root: string, entry: string): BuildOp
 export declare const JOI_STUB: string;
 /** The stand-in bundled for bowser (browser user agents), as module source. */
 export declare const BOWSER_STUB: string;
+/** After the build: each built-in's one-line chunk inlined as a require() in its importers; returns how many. */
+export declare function inlineBuiltinChunks(outdir: string): number;

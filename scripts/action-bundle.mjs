@@ -3,6 +3,7 @@
  * (scripts/build-action.mjs) and the start-up profile
  * (scripts/bench/profile.ts), so the profile measures the bundle that ships.
  */
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { join } from "node:path";
 
@@ -167,6 +168,48 @@ const builtinsByRequire = {
     }));
   },
 };
+
+/**
+ * A built-in's one-line module (above) used by several commands becomes a
+ * chunk of its own, a file of about 250 bytes, and Node's ESM loader spends
+ * about a millisecond on every file it resolves, reads, compiles and links:
+ * `status` loaded ten such files (docs/design.md#action-bundle). After the
+ * build, each import of such a chunk becomes `var x=()=>require("node:…")`
+ * in the importer (every chunk has the banner's `require`; the importer
+ * calls `x()` where it called the chunk's lazy wrapper, and Node caches the
+ * built-in), and the chunk is deleted. A chunk or an import of another shape
+ * is left alone, or stops the build, never half rewritten.
+ */
+const BUILTIN_CHUNK =
+  /^import\{\w+ as (\w+),\w+ as (\w+)\}from"\.\/[\w-]+\.js";var (\w+)=\2\(\(\w+,(\w+)\)=>\{(?:"use strict";)?\4\.exports=\1\("(node:[\w/]+)"\)\}\);export\{\3 as (\w+)\};\s*$/;
+export function inlineBuiltinChunks(outdir) {
+  const files = readdirSync(outdir).filter((f) => f.endsWith(".js"));
+  const banner = `${ACTION_BANNER}\n`;
+  const text = new Map(files.map((f) => [f, readFileSync(join(outdir, f), "utf8")]));
+  const chunks = new Map();
+  for (const [f, t] of text) {
+    const m = t.startsWith(banner) ? BUILTIN_CHUNK.exec(t.slice(banner.length)) : null;
+    if (m) chunks.set(f, { builtin: m[5], exported: m[6] });
+  }
+  for (const [f, t] of text) {
+    if (chunks.has(f)) continue;
+    const out = t
+      .replace(/import\s*"\.\/([\w-]+\.js)";/g, (all, file) => (chunks.has(file) ? "" : all))
+      .replace(/import\{([^}]*)\}from\s*"\.\/([\w-]+\.js)";/g, (all, specs, file) => {
+        const chunk = chunks.get(file);
+        if (!chunk) return all;
+        const [name, local = name] = specs.trim().split(/\s+as\s+/);
+        if (name !== chunk.exported || !/^[\w$]+$/.test(local) || !t.startsWith(banner))
+          throw new Error(`${f}: an import of ${file} this build cannot inline: {${specs}}`);
+        return `var ${local}=()=>require("${chunk.builtin}");`;
+      });
+    for (const c of chunks.keys())
+      if (out.includes(`"./${c}"`)) throw new Error(`${f}: ${c} is still imported`);
+    if (out !== t) writeFileSync(join(outdir, f), out);
+  }
+  for (const f of chunks.keys()) rmSync(join(outdir, f));
+  return chunks.size;
+}
 
 /** Options for bundling `entry` (absolute or relative to `root`) for the action's runtime. */
 export function actionBuildOptions(root, entry) {

@@ -20,7 +20,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from "node
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { actionBuildOptions } from "./action-bundle.mjs";
+import { actionBuildOptions, inlineBuiltinChunks } from "./action-bundle.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -55,6 +55,7 @@ async function buildOnce(outdir) {
     preserveSymlinks: true,
     logLevel: "warning",
   });
+  inlineBuiltinChunks(outdir);
 }
 
 function listFiles(dir) {

@@ -14,10 +14,12 @@ import { build } from "esbuild";
 import { generateDkimKeyPair } from "../actions/dkim-rotation/src/engine/keys";
 import { probeSignature } from "../actions/dkim-rotation/src/engine/probe";
 import { dkimRecordValue } from "../actions/dkim-rotation/src/engine/record";
+import { ESLint } from "eslint";
 import {
   actionBuildOptions,
   BOWSER_STUB,
   ACTION_BANNER,
+  inlineBuiltinChunks,
   JOI_STUB,
 } from "../scripts/action-bundle.mjs";
 import { BUNDLE, bundleSizes } from "../scripts/bench/startup";
@@ -100,6 +102,52 @@ describe("action bundle (dist/, split into chunks)", function () {
       for (const m of body.matchAll(/\b__(?:dirname|filename)\b/g)) found.push(`${f}: ${m[0]}`);
     }
     expect(found).to.deep.equal([]);
+  });
+
+  it("no built-in is a chunk of its own: each import of one is a require() in its importer", async function () {
+    // A built-in's one-line module, as esbuild makes it a chunk when several commands share it.
+    const builtinChunk =
+      /^import\{[^}]*\}from"\.\/[\w-]+\.js";var \w+=\w+\(\(\w+,\w+\)=>\{(?:"use strict";)?\w+\.exports=\w+\("node:[\w/]+"\)\}\);export\{\w+ as \w+\};\s*$/;
+    const shaped = (dir: string) =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith(".js"))
+        .filter((f) =>
+          builtinChunk.test(readFileSync(join(dir, f), "utf8").slice(ACTION_BANNER.length + 1)),
+        );
+    expect(shaped(DIST)).to.deep.equal([]);
+    // esbuild alone makes such chunks; inlineBuiltinChunks removes every one and every import of it.
+    const out = mkdtempSync(join(tmpdir(), "dkim-bundle-inline-"));
+    try {
+      await build({
+        ...actionBuildOptions(ROOT, "actions/dkim-rotation/src/index.ts"),
+        outdir: out,
+        minify: true,
+        preserveSymlinks: true,
+        logLevel: "error",
+      });
+      const before = shaped(out);
+      expect(before.length).to.be.greaterThan(0);
+      expect(inlineBuiltinChunks(out)).to.equal(before.length);
+      expect(shaped(out)).to.deep.equal([]);
+      for (const f of readdirSync(out).filter((n) => n.endsWith(".js")))
+        for (const c of before)
+          expect(readFileSync(join(out, f), "utf8"), f).to.not.include(`"./${c}"`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it("lint refuses classic zod and a named zod/mini import in the action's sources", async function () {
+    const eslint = new ESLint({ cwd: ROOT });
+    const problems = async (code: string) => {
+      const [r] = await eslint.lintText(code, {
+        filePath: join(ROOT, "actions/dkim-rotation/src/engine/config.ts"),
+      });
+      return r!.messages.filter((m) => m.ruleId === "no-restricted-syntax").length;
+    };
+    expect(await problems('import * as z from "zod/mini";\nexport const a = z;\n')).to.equal(0);
+    expect(await problems('import * as z from "zod";\nexport const a = z;\n')).to.equal(1);
+    expect(await problems('import { z } from "zod/mini";\nexport const a = z;\n')).to.equal(1);
   });
 
   it("check-dist fails on a missing chunk and on an extra one, naming each", function () {

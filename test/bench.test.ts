@@ -6,6 +6,7 @@
  * no throttling surfaced, every selector verified on both servers).
  */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import type { BenchReport } from "../scripts/bench/index";
@@ -61,6 +62,8 @@ describe("bench (npm run bench) at a tiny size", function () {
       "4",
       "--startup-repeats",
       "1",
+      "--startup-baseline",
+      "HEAD",
     ]);
     stderr = run.stderr;
     expect(run.code, run.stderr.slice(-2000)).to.equal(0);
@@ -138,6 +141,16 @@ describe("bench (npm run bench) at a tiny size", function () {
     expect(st.decision).to.equal("idle");
     expect(st.actionMedianMs).to.be.greaterThan(st.nodeMedianMs);
     expect(st.bundleBytes).to.be.greaterThan(100_000);
+    // HEAD's committed dist/, alternated with the working tree's, as --startup-baseline asks.
+    expect(st.baseline!.commit).to.equal("HEAD");
+    expect(st.baseline!.runsMs).to.have.length(1);
+    expect(st.baseline!.medianMs).to.be.greaterThan(st.nodeMedianMs);
+    expect(st.baseline!.bundleBytes).to.be.greaterThan(100_000);
+    // CPU time (user + sys) from GNU time, where it is installed.
+    if (existsSync("/usr/bin/time")) {
+      expect(st.cpu!.actionMedianMs).to.be.greaterThan(st.cpu!.nodeMedianMs);
+      expect(st.baseline!.addedCpuMs).to.be.a("number");
+    }
   });
 
   it("times the KMS custody path: the planner's generate and the activator's decrypt", () => {

@@ -479,6 +479,42 @@ describe("config", () => {
   });
 
   describe("parseProjectConfig (the Pulumi program's entry)", () => {
+    // Pinned whole: the bounds, the default and "whole number" come from the
+    // schema's checks (numberRule), read the same under zod/mini as under classic zod.
+    const pinned: [values: Record<string, unknown>, message: string][] = [
+      [
+        { identities: [{ domain: "example.jp", selectorPrefix: "mail", rotationDays: 10 }] },
+        "Pulumi.prod.yaml: identity example.jp: field ses-dkim-rotation:identities[0].rotationDays: 10 is below the allowed range: it must be at least 30 (hint: a whole number from 30 to 3650 (default 365))",
+      ],
+      [
+        { identities: [{ domain: "example.jp", selectorPrefix: "mail" }], deletionRecoveryDays: 3 },
+        "Pulumi.prod.yaml: field ses-dkim-rotation:deletionRecoveryDays: must be at least 7 days (a deleted key must stay recoverable) (hint: a whole number from 7 to 30 (default 30))",
+      ],
+      [
+        {
+          identities: [{ domain: "example.jp", selectorPrefix: "mail" }],
+          sesRequestsPerSecond: "x",
+        },
+        'Pulumi.prod.yaml: field ses-dkim-rotation:sesRequestsPerSecond: "x" is a string, not a number (hint: write the number without quotes: a number from 0.1 to 1000 (default 1))',
+      ],
+      [
+        { identities: [{ domain: "example.jp", selectorPrefix: "mail" }], githubOwnerId: 1.5 },
+        "Pulumi.prod.yaml: field ses-dkim-rotation:githubOwnerId: 1.5 is not a whole number (hint: a whole number from 0 to 9007199254740991)",
+      ],
+    ];
+    for (const [values, message] of pinned)
+      it(`words a number out of range exactly (${/field ses-dkim-rotation:([^:]+):/.exec(message)![1]})`, () => {
+        expect(() =>
+          parseProjectConfig(values, {
+            file: "Pulumi.prod.yaml",
+            project: P,
+            defaultRegion: "us-east-1",
+          }),
+        )
+          .to.throw(InputError)
+          .with.property("message", message);
+      });
+
     it("gives the same errors for values handed in directly", () => {
       expect(() =>
         parseProjectConfig(

@@ -79,6 +79,7 @@ export interface BenchOptions {
   dnsSelectors: number;
   dnsConcurrency: number;
   startupRepeats: number;
+  startupBaseline?: string;
   sandboxRepeats: number;
   years: number;
   /** Fleet sizes of the scale section (plan and verify with 0 and `scaleDue` due). */
@@ -194,6 +195,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     .option("--dns-selectors <n>", "selectors to verify in the DNS section", positiveInt)
     .option("--dns-concurrency <n>", "verifications in flight", positiveInt, 64)
     .option("--startup-repeats <n>", "repeats of the start-up comparison", positiveInt)
+    .option(
+      "--startup-baseline <commit>",
+      "also time that commit's committed dist/, alternated with the current one",
+    )
     .option("--sandbox-repeats <n>", "runs of the timed default sandbox (median)", positiveInt)
     .option("--years <n>", "simulated years for the rotation section", (v) => {
       const n = Number(v);
@@ -224,6 +229,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     dnsSelectors?: number;
     dnsConcurrency: number;
     startupRepeats?: number;
+    startupBaseline?: string;
     sandboxRepeats?: number;
     years?: number;
     scaleSizes?: number[];
@@ -253,6 +259,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     dnsSelectors: o.dnsSelectors ?? (smoke ? 100 : 1000),
     dnsConcurrency: o.dnsConcurrency,
     startupRepeats: o.startupRepeats ?? repeats,
+    startupBaseline: o.startupBaseline,
     sandboxRepeats: o.sandboxRepeats ?? (smoke ? 1 : 3),
     // 0.37 years (135 days) still holds one rotation per domain (day ~114, live by ~131).
     years: o.years ?? (smoke ? 0.37 : 2),
@@ -714,10 +721,29 @@ export function renderTables(r: BenchReport): string {
         ["command", "median ms", "runs ms"],
         [
           [st.command, st.actionMedianMs, st.actionRunsMs.join(" ")],
+          ...(st.baseline
+            ? [
+                [
+                  `the same, ${st.baseline.commit}'s dist/`,
+                  st.baseline.medianMs,
+                  st.baseline.runsMs.join(" "),
+                ],
+              ]
+            : []),
           ["node -e 0", st.nodeMedianMs, st.nodeRunsMs.join(" ")],
         ],
       ),
       `added ${st.addedMs} ms (× ${st.ratio}); bundle ${st.bundleMB} MB (${st.bundleBytes} bytes in ${st.bundleFiles} files, every chunk); status loads ${st.loadedMB} MB (the entry and the chunks it imports statically); decision: ${st.decision}`,
+      ...(st.cpu
+        ? [
+            `CPU (user + sys, GNU time): status ${st.cpu.actionMedianMs} ms, node -e 0 ${st.cpu.nodeMedianMs} ms, added ${st.cpu.addedMs} ms`,
+          ]
+        : []),
+      ...(st.baseline
+        ? [
+            `baseline ${st.baseline.commit}, alternated with it: added ${st.baseline.addedMs} ms${st.baseline.addedCpuMs === undefined ? "" : ` (CPU ${st.baseline.addedCpuMs} ms)`}; bundle ${st.baseline.bundleBytes} bytes, status loads ${st.baseline.loadedBytes} bytes`,
+          ]
+        : []),
       "",
     );
   }
@@ -881,6 +907,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         report.startup = await measureStartup(world, await fleets.get("idle", 1), {
           repeats: opts.startupRepeats,
           rate: opts.rate,
+          baseline: opts.startupBaseline,
         });
     } finally {
       await world.close();

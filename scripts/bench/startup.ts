@@ -4,8 +4,17 @@
  * runner starts it (inputs as INPUT_* variables, outputs and the job summary
  * to files), versus bare `node -e 0`. Alternated, after one warm-up each.
  */
-import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { median, progress, round } from "./common";
 import { REPO_ROOT } from "./fleet";
@@ -52,6 +61,12 @@ export interface StartupFigures {
   actionRunsMs: number[];
   nodeMedianMs: number;
   nodeRunsMs: number[];
+  /**
+   * Median CPU time (user + sys, from GNU time, when installed) of the action
+   * and of `node -e 0`, and the difference: steadier than wall time on a
+   * shared machine.
+   */
+  cpu?: { actionMedianMs: number; nodeMedianMs: number; addedMs: number };
   addedMs: number;
   ratio: number;
   /** Every dist/*.js file: the entry and all chunks. */
@@ -64,28 +79,86 @@ export interface StartupFigures {
   command: string;
   /** The action's `decisions` output, to show the run did real work. */
   decision: string;
+  /** The same runs of another commit's committed bundle, alternated with these (`--startup-baseline`). */
+  baseline?: {
+    commit: string;
+    medianMs: number;
+    runsMs: number[];
+    addedMs: number;
+    /** Its median CPU time over `node -e 0`'s, when GNU time is installed. */
+    addedCpuMs?: number;
+    bundleBytes: number;
+    loadedBytes: number;
+  };
 }
 
+/**
+ * Another commit's committed `dist/`, extracted into a temporary folder whose
+ * package.json says `"type": "module"` as the repository's does, so that
+ * both bundles run side by side under the same load.
+ */
+function extractBaseline(commit: string): { entry: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "bench-startup-baseline-"));
+  const tar = execFileSync("git", ["archive", commit, "actions/dkim-rotation/dist"], {
+    cwd: REPO_ROOT,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  execFileSync("tar", ["-x", "-C", dir], { input: tar });
+  writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
+  return {
+    entry: join(dir, "actions/dkim-rotation/dist/index.js"),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+const GNU_TIME = "/usr/bin/time";
+
+interface Timed {
+  ms: number;
+  /** user + sys, when GNU time is installed. */
+  cpuMs?: number;
+}
+
+/** One run, wall-timed; under GNU time (the same for every command compared) for its CPU time. */
 function runTimed(
   args: string[],
   env: NodeJS.ProcessEnv,
-): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
+): Promise<Timed & { code: number | null; stdout: string; stderr: string }> {
+  const timeFile = existsSync(GNU_TIME)
+    ? join(mkdtempSync(join(tmpdir(), "bench-startup-time-")), "time.txt")
+    : undefined;
+  const [cmd, ...rest] = timeFile
+    ? [GNU_TIME, "-f", "%U %S", "-o", timeFile, process.execPath, ...args]
+    : [process.execPath, ...args];
   return new Promise((resolve, reject) => {
     const t = performance.now();
-    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd!, rest, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ ms: performance.now() - t, code, stdout, stderr }));
+    child.on("close", (code) => {
+      const ms = performance.now() - t;
+      let cpuMs: number | undefined;
+      if (timeFile) {
+        const [user, sys] = readFileSync(timeFile, "utf8")
+          .trim()
+          .split(/\s+/)
+          .slice(-2)
+          .map(Number);
+        cpuMs = ((user ?? NaN) + (sys ?? NaN)) * 1000;
+        rmSync(dirname(timeFile), { recursive: true, force: true });
+      }
+      resolve({ ms, cpuMs, code, stdout, stderr });
+    });
   });
 }
 
 export async function measureStartup(
   world: World,
   fleet: Fleet,
-  opts: { repeats: number; rate: number },
+  opts: { repeats: number; rate: number; baseline?: string },
 ): Promise<StartupFigures> {
   const stack = world.stackFile(fleet, 1, [HOME_REGION], opts.rate);
   const outputFile = join(world.workspace, "bench-github-output");
@@ -105,46 +178,84 @@ export async function measureStartup(
     "INPUT_REQUESTS-PER-SECOND": String(opts.rate),
     "INPUT_DRY-RUN": "false",
   };
-  const action = async () => {
+  const action = async (entry = BUNDLE) => {
     writeFileSync(outputFile, "");
     writeFileSync(summaryFile, "");
     fleet.emulator.setSesRateLimit(opts.rate);
-    const r = await runTimed([BUNDLE], env);
+    const r = await runTimed([entry], env);
     if (r.code !== 0 || /^::error/m.test(r.stdout))
       throw new Error(
         `action status failed (exit ${r.code}): ${(r.stdout.match(/^::error.*$/m)?.[0] ?? r.stderr).slice(0, 300)}`,
       );
-    return r.ms;
+    return r;
   };
-  const bare = async () => (await runTimed(["-e", "0"], { PATH: process.env.PATH })).ms;
-  await action();
-  await bare();
-  const actionRuns: number[] = [];
-  const nodeRuns: number[] = [];
-  for (let i = 0; i < opts.repeats; i++) {
-    nodeRuns.push(await bare());
-    actionRuns.push(await action());
+  const bare = () => runTimed(["-e", "0"], { PATH: process.env.PATH });
+  const old = opts.baseline === undefined ? undefined : extractBaseline(opts.baseline);
+  try {
+    await action();
+    await bare();
+    if (old) await action(old.entry);
+    const actionRuns: Timed[] = [];
+    const nodeRuns: Timed[] = [];
+    const oldRuns: Timed[] = [];
+    for (let i = 0; i < opts.repeats; i++) {
+      nodeRuns.push(await bare());
+      actionRuns.push(await action());
+      if (old) oldRuns.push(await action(old.entry));
+    }
+    progress(`startup: ${opts.repeats} × (action status, node -e 0${old ? ", baseline" : ""})`);
+    const outputs = readFileSync(outputFile, "utf8");
+    const decision = /"kind":"([a-z-]+)"/.exec(outputs)?.[1] ?? "(no decisions output)";
+    const a = median(actionRuns.map((r) => r.ms));
+    const b = median(nodeRuns.map((r) => r.ms));
+    const cpuOf = (runs: Timed[]) =>
+      runs.every((r) => r.cpuMs !== undefined && Number.isFinite(r.cpuMs))
+        ? median(runs.map((r) => r.cpuMs!))
+        : undefined;
+    const [aCpu, bCpu, oldCpu] = [cpuOf(actionRuns), cpuOf(nodeRuns), cpuOf(oldRuns)];
+    const sizes = bundleSizes();
+    const oldSizes = old ? bundleSizes(old.entry) : undefined;
+    return {
+      repeats: opts.repeats,
+      actionMedianMs: round(a, 1),
+      actionRunsMs: actionRuns.map((x) => round(x.ms, 1)),
+      nodeMedianMs: round(b, 1),
+      nodeRunsMs: nodeRuns.map((x) => round(x.ms, 1)),
+      ...(aCpu !== undefined && bCpu !== undefined
+        ? {
+            cpu: {
+              actionMedianMs: round(aCpu, 1),
+              nodeMedianMs: round(bCpu, 1),
+              addedMs: round(aCpu - bCpu, 1),
+            },
+          }
+        : {}),
+      addedMs: round(a - b, 1),
+      ratio: round(a / b, 2),
+      bundleBytes: sizes.totalBytes,
+      bundleMB: round(sizes.totalBytes / 1e6, 2),
+      bundleFiles: sizes.files,
+      loadedBytes: sizes.loadedBytes,
+      loadedMB: round(sizes.loadedBytes / 1e6, 2),
+      command: "node actions/dkim-rotation/dist/index.js (INPUT_COMMAND=status, 1 identity)",
+      decision,
+      ...(opts.baseline && oldSizes
+        ? {
+            baseline: {
+              commit: opts.baseline,
+              medianMs: round(median(oldRuns.map((r) => r.ms)), 1),
+              runsMs: oldRuns.map((x) => round(x.ms, 1)),
+              addedMs: round(median(oldRuns.map((r) => r.ms)) - b, 1),
+              ...(oldCpu !== undefined && bCpu !== undefined
+                ? { addedCpuMs: round(oldCpu - bCpu, 1) }
+                : {}),
+              bundleBytes: oldSizes.totalBytes,
+              loadedBytes: oldSizes.loadedBytes,
+            },
+          }
+        : {}),
+    };
+  } finally {
+    old?.cleanup();
   }
-  progress(`startup: ${opts.repeats} × (action status, node -e 0)`);
-  const outputs = readFileSync(outputFile, "utf8");
-  const decision = /"kind":"([a-z-]+)"/.exec(outputs)?.[1] ?? "(no decisions output)";
-  const a = median(actionRuns);
-  const b = median(nodeRuns);
-  const sizes = bundleSizes();
-  return {
-    repeats: opts.repeats,
-    actionMedianMs: round(a, 1),
-    actionRunsMs: actionRuns.map((x) => round(x, 1)),
-    nodeMedianMs: round(b, 1),
-    nodeRunsMs: nodeRuns.map((x) => round(x, 1)),
-    addedMs: round(a - b, 1),
-    ratio: round(a / b, 2),
-    bundleBytes: sizes.totalBytes,
-    bundleMB: round(sizes.totalBytes / 1e6, 2),
-    bundleFiles: sizes.files,
-    loadedBytes: sizes.loadedBytes,
-    loadedMB: round(sizes.loadedBytes / 1e6, 2),
-    command: "node actions/dkim-rotation/dist/index.js (INPUT_COMMAND=status, 1 identity)",
-    decision,
-  };
 }

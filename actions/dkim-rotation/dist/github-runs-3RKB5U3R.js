@@ -1,3 +1,3 @@
 import { createRequire as __dkimCreateRequire } from 'node:module';
 const require = __dkimCreateRequire(import.meta.url);
-import{a,b,c,d,e}from"./chunk-662GGYRE.js";import"./chunk-ZVS66QQU.js";import"./chunk-2NYQ372I.js";import"./chunk-YFVD6TZ7.js";import"./chunk-PXY4A5DK.js";import"./chunk-YXZBWGRW.js";import"./chunk-X5BK4QIE.js";import"./chunk-A2F6IBPC.js";import"./chunk-MYKQUIOW.js";import"./chunk-26B36JUF.js";import"./chunk-LFPHRO4A.js";export{a as ACTIVATE_WORKFLOW,c as GATED_JOB_NAMES,e as GitHubRuns,b as ROLLBACK_WORKFLOW,d as parseGatedJobName};
+import{a,b,c,d,e}from"./chunk-662GGYRE.js";import"./chunk-ZVS66QQU.js";import"./chunk-2NYQ372I.js";import"./chunk-YFVD6TZ7.js";import"./chunk-PXY4A5DK.js";import"./chunk-YXZBWGRW.js";import"./chunk-LFPHRO4A.js";export{a as ACTIVATE_WORKFLOW,c as GATED_JOB_NAMES,e as GitHubRuns,b as ROLLBACK_WORKFLOW,d as parseGatedJobName};

@@ -6,7 +6,7 @@
  * derivation of that file's path, its bot branch and its contents: the verify
  * job that writes the request and the gate that reads it back both use them.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
 
 /** The decisions a gated job carries out. */
 export const APPROVAL_KINDS = ["activate", "retire", "rollback"] as const;
@@ -54,39 +54,35 @@ export function parseApprovalFilePath(
 }
 
 /** Each authoritative nameserver's answer for the selector's record when the request was written. */
-const nameserverEvidence = z
-  .object({
-    nameserver: z.string().min(1),
-    address: z.string().min(1).optional(),
-    /** Whether the answer carried exactly the record's public key. */
-    serves: z.boolean(),
-    detail: z.string().optional(),
-  })
-  .strict();
+const nameserverEvidence = z.strictObject({
+  nameserver: z.string().check(z.minLength(1)),
+  address: z.optional(z.string().check(z.minLength(1))),
+  /** Whether the answer carried exactly the record's public key. */
+  serves: z.boolean(),
+  detail: z.optional(z.string()),
+});
+
+const text = () => z.string().check(z.minLength(1));
 
 /** What the approvals file holds: what is being decided, and the evidence. */
-export const approvalFileSchema = z
-  .object({
-    version: z.literal(1),
-    kind: z.enum(APPROVAL_KINDS),
-    domain: z.string().min(1),
-    /** The selector being activated or retired, or the rollback's target. */
-    selector: z.string().min(1),
-    /** SHA-256 fingerprint of the selector's public key (the same as the record file's). */
-    fingerprint: z.string().min(1),
-    regions: z.array(z.string().min(1)).min(1),
-    /** What SES signs with now, per Region, and the way back. */
-    signsNow: z.string().min(1),
-    wayBack: z.string().min(1),
-    /** A rollback's reason, as the requester gave it. */
-    reason: z.string().optional(),
-    evidence: z
-      .object({
-        checkedAt: z.string().min(1),
-        nameservers: z.array(nameserverEvidence),
-        probe: z.string().min(1),
-      })
-      .strict(),
-  })
-  .strict();
+export const approvalFileSchema = z.strictObject({
+  version: z.literal(1),
+  kind: z.enum(APPROVAL_KINDS),
+  domain: text(),
+  /** The selector being activated or retired, or the rollback's target. */
+  selector: text(),
+  /** SHA-256 fingerprint of the selector's public key (the same as the record file's). */
+  fingerprint: text(),
+  regions: z.array(text()).check(z.minLength(1)),
+  /** What SES signs with now, per Region, and the way back. */
+  signsNow: text(),
+  wayBack: text(),
+  /** A rollback's reason, as the requester gave it. */
+  reason: z.optional(z.string()),
+  evidence: z.strictObject({
+    checkedAt: text(),
+    nameservers: z.array(nameserverEvidence),
+    probe: text(),
+  }),
+});
 export type ApprovalFile = z.output<typeof approvalFileSchema>;

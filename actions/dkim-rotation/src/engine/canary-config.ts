@@ -3,7 +3,7 @@
  * (docs/design.md#canary), apart from canary.ts so config.ts can import it
  * without the engine's mail code.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
 
 /**
  * Regions where SES receives mail and the MX target is
@@ -19,48 +19,52 @@ export const CANARY_HEADER = "X-DKIM-Canary";
 const regionPattern = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
 /** The stack file's `canary:` block. */
-export const canarySchema = z
-  .object({
-    /** The receiving Region: its rule set stores the canary in `bucket`. */
-    region: z.enum(SES_RECEIVING_REGIONS, {
-      error: `must be a Region where SES receives mail: ${SES_RECEIVING_REGIONS.join(", ")}`,
-    }),
-    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+export const canarySchema = z.strictObject({
+  /** The receiving Region: its rule set stores the canary in `bucket`. */
+  region: z.enum(SES_RECEIVING_REGIONS, {
+    error: `must be a Region where SES receives mail: ${SES_RECEIVING_REGIONS.join(", ")}`,
+  }),
+  bucket: z.string().check(
+    z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
       error: "must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)",
     }),
-    prefix: z
-      .string()
-      .regex(/^[A-Za-z0-9!_.*'()/-]{1,100}\/$/, {
+  ),
+  prefix: z._default(
+    z.string().check(
+      z.regex(/^[A-Za-z0-9!_.*'()/-]{1,100}\/$/, {
         error: "must be an S3 key prefix of safe characters ending in / (e.g. canary/)",
-      })
-      .default("canary/"),
-    /** The sender is `<localPart>@<identity domain>`. */
-    localPart: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, {
+      }),
+    ),
+    "canary/",
+  ),
+  /** The sender is `<localPart>@<identity domain>`. */
+  localPart: z._default(
+    z.string().check(
+      z.regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, {
         error: "must be an e-mail local part (letters, digits, . _ + -)",
-      })
-      .default("dkim-canary"),
-    /** The receiving address; its domain's MX points at inbound-smtp.<region>.amazonaws.com. */
-    address: z.email({ error: "must be an e-mail address on the receiving domain" }),
-    windowMinutes: z.number().int().min(1).max(60).default(10),
-    /** Sending Regions to prove; default every Region of each identity. */
-    regions: z
+      }),
+    ),
+    "dkim-canary",
+  ),
+  /** The receiving address; its domain's MX points at inbound-smtp.<region>.amazonaws.com. */
+  address: z.email({ error: "must be an e-mail address on the receiving domain" }),
+  windowMinutes: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(60)), 10),
+  /** Sending Regions to prove; default every Region of each identity. */
+  regions: z.optional(
+    z
       .array(
-        z.string().regex(regionPattern, { error: "must be an AWS region such as ap-northeast-1" }),
+        z
+          .string()
+          .check(z.regex(regionPattern, { error: "must be an AWS region such as ap-northeast-1" })),
       )
-      .min(1)
-      .optional(),
-    ruleSet: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
-      .default("ses-dkim-rotation"),
-    rule: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
-      .default("dkim-canary"),
-  })
-  .strict();
+      .check(z.minLength(1)),
+  ),
+  ruleSet: z._default(
+    z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)),
+    "ses-dkim-rotation",
+  ),
+  rule: z._default(z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)), "dkim-canary"),
+});
 
 export type CanaryConfig = z.output<typeof canarySchema>;
 

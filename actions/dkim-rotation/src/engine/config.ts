@@ -10,7 +10,7 @@
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { domainToASCII, domainToUnicode } from "node:url";
-import * as z from "zod";
+import * as z from "zod/mini";
 import { canarySchema, type CanaryConfig } from "./canary-config";
 import { InputError } from "./errors";
 import { SES_SELECTOR_PATTERN } from "./selector";
@@ -86,14 +86,17 @@ function validALabels(value: string): boolean {
   return !unicode.split(".").some((label) => label.startsWith("xn--"));
 }
 const domainName = (error: string) =>
-  z.string().superRefine((value, ctx) => {
-    if (!domainPattern.test(value)) ctx.addIssue({ code: "custom", message: error });
-    else if (!validALabels(value))
-      ctx.addIssue({
-        code: "custom",
-        message: "has a label that is not a valid IDNA A-label (xn-- must be followed by punycode)",
-      });
-  });
+  z.string().check(
+    z.superRefine((value, ctx) => {
+      if (!domainPattern.test(value)) ctx.addIssue({ code: "custom", message: error });
+      else if (!validALabels(value))
+        ctx.addIssue({
+          code: "custom",
+          message:
+            "has a label that is not a valid IDNA A-label (xn-- must be followed by punycode)",
+        });
+    }),
+  );
 const regionPattern = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const hostnamePattern =
   /^(?=.{1,253}\.?$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
@@ -161,103 +164,121 @@ export const TSIG_ALGORITHMS = [
 ] as const;
 export const DEFAULT_TOPIC_NAME = "ses-dkim-rotation-notifications";
 
-const nameserverEntry = z.string().superRefine((entry, ctx) => {
-  const parsed = parseNameserver(entry);
-  if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
-});
+const nameserverEntry = z.string().check(
+  z.superRefine((entry, ctx) => {
+    const parsed = parseNameserver(entry);
+    if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
+  }),
+);
 
-export const identitySchema = z
-  .object({
-    domain: domainName("must be a lower-case domain name without a trailing dot"),
-    selectorPrefix: z
-      .string()
-      .max(MAX_PREFIX_LENGTH, { error: `must be at most ${MAX_PREFIX_LENGTH} characters` })
-      .regex(SES_SELECTOR_PATTERN, {
-        error: "must match SES's selector pattern: letters, digits and inner hyphens only",
-      }),
-    regions: z
+/** A whole number from `min` to `max` (zod's int, gte and lte checks). */
+const wholeNumber = (min: number, max: number) =>
+  z.number().check(z.int(), z.minimum(min), z.maximum(max));
+
+export const identitySchema = z.strictObject({
+  domain: domainName("must be a lower-case domain name without a trailing dot"),
+  selectorPrefix: z.string().check(
+    z.maxLength(MAX_PREFIX_LENGTH, { error: `must be at most ${MAX_PREFIX_LENGTH} characters` }),
+    z.regex(SES_SELECTOR_PATTERN, {
+      error: "must match SES's selector pattern: letters, digits and inner hyphens only",
+    }),
+  ),
+  regions: z.optional(
+    z
       .array(
-        z.string().regex(regionPattern, { error: "must be an AWS region such as ap-northeast-1" }),
+        z
+          .string()
+          .check(z.regex(regionPattern, { error: "must be an AWS region such as ap-northeast-1" })),
       )
-      .min(1, { error: "must list at least one region" })
-      .optional(),
-    keyBits: z
-      .union([z.literal(1024), z.literal(2048)], {
-        error: "must be 1024 or 2048 (the only RSA sizes SES accepts)",
-      })
-      .default(2048),
-    rotationDays: z.number().int().min(30).max(3650).default(365),
-    dnsLeadDays: z.number().int().min(0).max(180).default(14),
-    alertDays: z.number().int().min(1).max(365).default(30),
-    graceDays: z
-      .number()
-      .int()
-      .min(4, {
+      .check(z.minLength(1, { error: "must list at least one region" })),
+  ),
+  keyBits: z._default(
+    z.union([z.literal(1024), z.literal(2048)], {
+      error: "must be 1024 or 2048 (the only RSA sizes SES accepts)",
+    }),
+    2048,
+  ),
+  rotationDays: z._default(wholeNumber(30, 3650), 365),
+  dnsLeadDays: z._default(wholeNumber(0, 180), 14),
+  alertDays: z._default(wholeNumber(1, 365), 30),
+  graceDays: z._default(
+    z.number().check(
+      z.int(),
+      z.minimum(4, {
         // RFC 6376 §3.6.1 gives no number; SMTP retries for 4–5 days and
         // dkim-rotate keeps old keys 88 h, Microsoft 365 96 h.
         error: "must be at least 4 days (SMTP retries and late verifiers need the old key)",
-      })
-      .max(90)
-      .default(7),
-    recordTtl: z.number().int().min(60).max(86400).default(3600),
-    nameservers: z.array(nameserverEntry).min(1).optional(),
-    // Who puts the record into DNS once its PR is merged (docs/operations.md#publishers).
-    publisher: z
-      .enum(PUBLISHER_KINDS, { error: `must be one of ${PUBLISHER_KINDS.join(", ")}` })
-      .default("manual"),
-    rfc2136: z
-      .object({
-        // The zone's primary: the one server RFC 2136 updates go to (§4.1).
-        server: nameserverEntry,
-        keyName: z.string().regex(hostnamePattern, {
+      }),
+      z.maximum(90),
+    ),
+    7,
+  ),
+  recordTtl: z._default(wholeNumber(60, 86400), 3600),
+  nameservers: z.optional(z.array(nameserverEntry).check(z.minLength(1))),
+  // Who puts the record into DNS once its PR is merged (docs/operations.md#publishers).
+  publisher: z._default(
+    z.enum(PUBLISHER_KINDS, { error: `must be one of ${PUBLISHER_KINDS.join(", ")}` }),
+    "manual",
+  ),
+  rfc2136: z.optional(
+    z.strictObject({
+      // The zone's primary: the one server RFC 2136 updates go to (§4.1).
+      server: nameserverEntry,
+      keyName: z.string().check(
+        z.regex(hostnamePattern, {
           error: "must be the TSIG key's name as the primary knows it, e.g. dkim-rotation.",
         }),
-        algorithm: z
-          .enum(TSIG_ALGORITHMS, { error: `must be one of ${TSIG_ALGORITHMS.join(", ")}` })
-          .default("hmac-sha256"),
-        secretName: z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, {
+      ),
+      algorithm: z._default(
+        z.enum(TSIG_ALGORITHMS, { error: `must be one of ${TSIG_ALGORITHMS.join(", ")}` }),
+        "hmac-sha256",
+      ),
+      secretName: z.string().check(
+        z.regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, {
           error: "must be a Secrets Manager secret name",
         }),
-        /** The zone to update; the identity's domain when absent. */
-        zone: domainName("must be a lower-case domain name without a trailing dot").optional(),
-      })
-      .strict()
-      .optional(),
-    route53: z
-      .object({
-        // Route 53 hosted zone IDs: "Z" and up to 32 upper-case letters and digits.
-        hostedZoneId: z.string().regex(/^Z[A-Z0-9]{1,32}$/, {
+      ),
+      /** The zone to update; the identity's domain when absent. */
+      zone: z.optional(domainName("must be a lower-case domain name without a trailing dot")),
+    }),
+  ),
+  route53: z.optional(
+    z.strictObject({
+      // Route 53 hosted zone IDs: "Z" and up to 32 upper-case letters and digits.
+      hostedZoneId: z.string().check(
+        z.regex(/^Z[A-Z0-9]{1,32}$/, {
           error: "must be a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ",
         }),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
+      ),
+    }),
+  ),
+});
 
-export const notificationsSchema = z
-  .object({
-    // SNS topic names: 1–256 letters, digits, hyphens and underscores.
-    topicName: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,256}$/, {
+export const notificationsSchema = z.strictObject({
+  // SNS topic names: 1–256 letters, digits, hyphens and underscores.
+  topicName: z._default(
+    z.string().check(
+      z.regex(/^[A-Za-z0-9_-]{1,256}$/, {
         error: "must be 1–256 letters, digits, hyphens or underscores (SNS topic names)",
-      })
-      .default(DEFAULT_TOPIC_NAME),
-    dnsTeamEmails: z.array(z.email()).default([]),
-    escalationEmails: z.array(z.email()).default([]),
-    approverEmails: z.array(z.email()).default([]),
-    reminderDays: z
-      .array(z.number().int().min(1).max(180))
-      .max(5, { error: "must list at most 5 reminders" })
-      .default([7, 2]),
-    /** AWS Chatbot posts every message to this Slack channel (infra/ only). */
-    chatbot: z
-      .object({ slackTeamId: z.string().min(1), slackChannelId: z.string().min(1) })
-      .strict()
-      .optional(),
-  })
-  .strict();
+      }),
+    ),
+    DEFAULT_TOPIC_NAME,
+  ),
+  dnsTeamEmails: z._default(z.array(z.email()), []),
+  escalationEmails: z._default(z.array(z.email()), []),
+  approverEmails: z._default(z.array(z.email()), []),
+  reminderDays: z._default(
+    z.array(wholeNumber(1, 180)).check(z.maxLength(5, { error: "must list at most 5 reminders" })),
+    [7, 2],
+  ),
+  /** AWS Chatbot posts every message to this Slack channel (infra/ only). */
+  chatbot: z.optional(
+    z.strictObject({
+      slackTeamId: z.string().check(z.minLength(1)),
+      slackChannelId: z.string().check(z.minLength(1)),
+    }),
+  ),
+});
 
 /** Default cap on one aggregate report, compressed and inflated (docs/design.md#dmarc-aggregate-reports). */
 export const DEFAULT_MAX_REPORT_BYTES = 10 * 1024 * 1024;
@@ -268,40 +289,40 @@ export const DEFAULT_MAX_REPORT_BYTES = 10 * 1024 * 1024;
  * (docs/design.md#dmarc-aggregate-reports). Without the block, production
  * proof from reports is off and retirement waits for graceDays only.
  */
-export const dmarcReportsSchema = z
-  .object({
-    // S3 bucket names: 3–63 lower-case letters, digits, dots and hyphens (S3 user guide, "Bucket naming rules").
-    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+export const dmarcReportsSchema = z.strictObject({
+  // S3 bucket names: 3–63 lower-case letters, digits, dots and hyphens (S3 user guide, "Bucket naming rules").
+  bucket: z.string().check(
+    z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
       error: "must be an S3 bucket name: 3–63 lower-case letters, digits, dots and hyphens",
     }),
-    prefix: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/, {
+  ),
+  prefix: z._default(
+    z.string().check(
+      z.regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/, {
         error: "must be an S3 key prefix ending in /, e.g. dmarc/",
-      })
-      .default("dmarc/"),
-    region: z.string().regex(regionPattern, { error: "must be an AWS region such as us-east-1" }),
-    /** The `rua` mailbox SES receives for (infra/ makes its receipt rule); absent: reports arrive another way. */
-    ruaAddress: z.email().optional(),
-    /** SES receipt rule set the rua rule joins (infra/ only; the canary's rules share it). */
-    ruleSetName: z
+      }),
+    ),
+    "dmarc/",
+  ),
+  region: z
+    .string()
+    .check(z.regex(regionPattern, { error: "must be an AWS region such as us-east-1" })),
+  /** The `rua` mailbox SES receives for (infra/ makes its receipt rule); absent: reports arrive another way. */
+  ruaAddress: z.optional(z.email()),
+  /** SES receipt rule set the rua rule joins (infra/ only; the canary's rules share it). */
+  ruleSetName: z.optional(
+    z
       .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be an SES receipt rule set name" })
-      .optional(),
-    /** Failure share (0–1) of the newest selector's DKIM results above which the alarm fires. */
-    failureShareAlarm: z.number().gt(0).lt(1).default(0.02),
-    /** Fewer messages than this for the newest selector are not judged (one bad receiver is noise). */
-    minMessages: z.number().int().min(1).max(1_000_000).default(20),
-    /** Retirement waits until the old selector has not been seen in reports for this many days. */
-    quietDays: z.number().int().min(1).max(90).default(7),
-    maxReportBytes: z
-      .number()
-      .int()
-      .min(1024)
-      .max(100 * 1024 * 1024)
-      .default(DEFAULT_MAX_REPORT_BYTES),
-  })
-  .strict();
+      .check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be an SES receipt rule set name" })),
+  ),
+  /** Failure share (0–1) of the newest selector's DKIM results above which the alarm fires. */
+  failureShareAlarm: z._default(z.number().check(z.gt(0), z.lt(1)), 0.02),
+  /** Fewer messages than this for the newest selector are not judged (one bad receiver is noise). */
+  minMessages: z._default(wholeNumber(1, 1_000_000), 20),
+  /** Retirement waits until the old selector has not been seen in reports for this many days. */
+  quietDays: z._default(wholeNumber(1, 90), 7),
+  maxReportBytes: z._default(wholeNumber(1024, 100 * 1024 * 1024), DEFAULT_MAX_REPORT_BYTES),
+});
 
 export type DmarcReportsConfig = z.output<typeof dmarcReportsSchema>;
 
@@ -337,59 +358,69 @@ export const DEFAULT_BRANCH_PULL_REQUEST = {
 };
 
 export const githubSchema = z
-  .object({
-    owner: z.string().regex(/^[A-Za-z0-9-]+$/, { error: "must be a GitHub user or organisation" }),
-    repo: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "must be a repository name" }),
-    environment: z.string().min(1).default(DEFAULT_ENVIRONMENT),
+  .strictObject({
+    owner: z
+      .string()
+      .check(z.regex(/^[A-Za-z0-9-]+$/, { error: "must be a GitHub user or organisation" })),
+    repo: z.string().check(z.regex(/^[A-Za-z0-9._-]+$/, { error: "must be a repository name" })),
+    environment: z._default(z.string().check(z.minLength(1)), DEFAULT_ENVIRONMENT),
     /** The `publish` job's environment (main only); never the gated one. */
-    publisherEnvironment: z.string().min(1).default(DEFAULT_PUBLISHER_ENVIRONMENT),
-    manageRepository: z.boolean().default(false),
+    publisherEnvironment: z._default(
+      z.string().check(z.minLength(1)),
+      DEFAULT_PUBLISHER_ENVIRONMENT,
+    ),
+    manageRepository: z._default(z.boolean(), false),
     /**
      * Who approves a gated job: the environment's required reviewers
      * (public repositories, or Enterprise), or a reviewed pull request that
      * adds an approvals file (every plan; docs/design.md#approval-by-pull-request).
      */
-    approval: z.enum(["environment", "pull-request"]).default("environment"),
+    approval: z._default(z.enum(["environment", "pull-request"]), "environment"),
     /** Approvals from code owners of the approvals file a request PR needs (pull-request mode). */
-    requiredApprovals: z.number().int().min(1).max(10).default(2),
+    requiredApprovals: z._default(wholeNumber(1, 10), 2),
     /**
      * records-per-pr: how many new records one record PR carries (1: one PR
      * per record, from `dkim/<domain>/<selector>`; more: `dkim-batch/…`
      * branches, docs/design.md#bulk-onboarding).
      */
-    recordsPerPr: z.number().int().min(1).max(MAX_RECORDS_PER_PR).default(1),
+    recordsPerPr: z._default(wholeNumber(1, MAX_RECORDS_PER_PR), 1),
     /** The DKIM GitHub App's id: the only actor the record-branch ruleset lets push (docs/design.md#bot-branches). */
-    appId: z.number().int().positive().optional(),
-    reviewers: z
-      .object({
-        users: z.array(z.number().int()).default([]),
-        teams: z.array(z.number().int()).default([]),
-      })
-      .default({ users: [], teams: [] }),
+    appId: z.optional(z.number().check(z.int(), z.positive())),
+    reviewers: z._default(
+      z.object({
+        users: z._default(z.array(z.number().check(z.int())), []),
+        teams: z._default(z.array(z.number().check(z.int())), []),
+      }),
+      { users: [], teams: [] },
+    ),
     /**
      * Pin the gated jobs to the tool's reusable workflows: the activator
      * trusts only `sub`s carrying `job_workflow_ref:<repository>/.github/
      * workflows/<file>@<ref>` (docs/design.md#github-oidc-subject).
      */
-    workflowPin: z
-      .object({
-        repository: z.string().regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/, {
-          error: "must be OWNER/REPO of the repository holding the reusable workflows",
-        }),
-        ref: z.string().regex(/^(refs\/(heads|tags)\/[A-Za-z0-9._/-]+|[0-9a-f]{40})$/, {
-          error: "must be refs/heads/<branch>, refs/tags/<tag> or a 40-hex commit",
-        }),
-      })
-      .strict()
-      .optional(),
+    workflowPin: z.optional(
+      z.strictObject({
+        repository: z.string().check(
+          z.regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/, {
+            error: "must be OWNER/REPO of the repository holding the reusable workflows",
+          }),
+        ),
+        ref: z.string().check(
+          z.regex(/^(refs\/(heads|tags)\/[A-Za-z0-9._/-]+|[0-9a-f]{40})$/, {
+            error: "must be refs/heads/<branch>, refs/tags/<tag> or a 40-hex commit",
+          }),
+        ),
+      }),
+    ),
   })
-  .strict()
   // One environment for both would let the publish job assume the activator
   // role, and the gated jobs the publisher role (docs/design.md#publishers).
-  .refine((g) => g.publisherEnvironment !== g.environment, {
-    error: "must differ from github.environment (the gated environment); e.g. dkim-dns",
-    path: ["publisherEnvironment"],
-  });
+  .check(
+    z.refine((g) => g.publisherEnvironment !== g.environment, {
+      error: "must differ from github.environment (the gated environment); e.g. dkim-dns",
+      path: ["publisherEnvironment"],
+    }),
+  );
 
 /** The reusable workflow that defines each gated job (docs/design.md#github-approval-gate). */
 export const GATED_WORKFLOW_FILE = {
@@ -513,45 +544,46 @@ export const ESTATE_ONLY_KEYS = [
 ] as const;
 
 /** Top-level project keys (without the `<project>:` prefix). */
-const projectSchema = z
-  .object({
-    identities: z.array(z.unknown()).min(1, { error: "must list at least one identity" }),
-    kmsKeyId: z.string().min(1).default("alias/ses-dkim-rotation"),
-    secretPrefix: z
-      .string()
-      .regex(/^[a-z0-9-]+$/)
-      .default("dkim"),
-    deletionRecoveryDays: z
-      .number()
-      .int()
-      .min(7, {
+const projectSchema = z.strictObject({
+  identities: z
+    .array(z.unknown())
+    .check(z.minLength(1, { error: "must list at least one identity" })),
+  kmsKeyId: z._default(z.string().check(z.minLength(1)), "alias/ses-dkim-rotation"),
+  secretPrefix: z._default(z.string().check(z.regex(/^[a-z0-9-]+$/)), "dkim"),
+  deletionRecoveryDays: z._default(
+    z.number().check(
+      z.int(),
+      z.minimum(7, {
         error: "must be at least 7 days (a deleted key must stay recoverable)",
-      })
-      .max(30)
-      .default(30),
-    metricsNamespace: z.string().min(1).default("SesDkimRotation"),
-    // SES's own limit (1/s) is checked where the endpoint is known (context.ts):
-    // faster pacing is for the sandbox emulator only.
-    sesRequestsPerSecond: z
-      .number()
-      .min(MIN_REQUESTS_PER_SECOND, {
+      }),
+      z.maximum(30),
+    ),
+    30,
+  ),
+  metricsNamespace: z._default(z.string().check(z.minLength(1)), "SesDkimRotation"),
+  // SES's own limit (1/s) is checked where the endpoint is known (context.ts):
+  // faster pacing is for the sandbox emulator only.
+  sesRequestsPerSecond: z._default(
+    z.number().check(
+      z.minimum(MIN_REQUESTS_PER_SECOND, {
         error: `must be at least ${MIN_REQUESTS_PER_SECOND} (one call per ${1 / MIN_REQUESTS_PER_SECOND} s; slower, a fleet run takes days)`,
-      })
-      .max(EMULATOR_MAX_REQUESTS_PER_SECOND)
-      .default(1),
-    dnsTeam: z.string().min(1).optional(),
-    alertEmails: z.array(z.email()).default([]),
-    github: githubSchema.optional(),
-    notifications: notificationsSchema.optional(),
-    dmarcReports: dmarcReportsSchema.optional(),
-    canary: canarySchema.optional(),
-    githubOwnerId: z.number().int().positive().optional(),
-    githubRepositoryId: z.number().int().positive().optional(),
-    // Read only by the Pulumi program (infra/config.ts validates them); named
-    // here so that a misspelt key is an error, not a setting silently ignored.
-    ...Object.fromEntries(ESTATE_ONLY_KEYS.map((k) => [k, z.unknown().optional()])),
-  })
-  .strict();
+      }),
+      z.maximum(EMULATOR_MAX_REQUESTS_PER_SECOND),
+    ),
+    1,
+  ),
+  dnsTeam: z.optional(z.string().check(z.minLength(1))),
+  alertEmails: z._default(z.array(z.email()), []),
+  github: z.optional(githubSchema),
+  notifications: z.optional(notificationsSchema),
+  dmarcReports: z.optional(dmarcReportsSchema),
+  canary: z.optional(canarySchema),
+  githubOwnerId: z.optional(z.number().check(z.int(), z.positive())),
+  githubRepositoryId: z.optional(z.number().check(z.int(), z.positive())),
+  // Read only by the Pulumi program (infra/config.ts validates them); named
+  // here so that a misspelt key is an error, not a setting silently ignored.
+  ...Object.fromEntries(ESTATE_ONLY_KEYS.map((k) => [k, z.optional(z.unknown())])),
+});
 
 const EXAMPLE_HINT = `see ${DEFAULT_CONFIG_FILE} in the repository for a complete example`;
 
@@ -563,23 +595,47 @@ function shown(input: unknown): string {
   return Array.isArray(input) ? `a list of ${input.length}` : "a map";
 }
 
-/** The number schema under optional/default wrappers, with its bounds and default. */
+/**
+ * The number schema under optional/default wrappers, with its bounds and
+ * default, folded from its checks as classic zod's `minValue`, `maxValue`
+ * and `isInt` fold them (an int check bounds it to the safe integers).
+ */
 function numberRule(schema: unknown): { min?: number; max?: number; int: boolean; def?: unknown } {
-  let node = schema as { def?: { type?: string; defaultValue?: unknown }; unwrap?: () => unknown };
-  let def: unknown;
-  while (node?.def && (node.def.type === "default" || node.def.type === "optional")) {
-    if (node.def.type === "default") def = node.def.defaultValue;
-    node = node.unwrap!() as typeof node;
-  }
-  const n = node as {
-    def?: { type?: string };
-    minValue?: number;
-    maxValue?: number;
-    isInt?: boolean;
+  type Node = {
+    _zod: {
+      def: {
+        type?: string;
+        defaultValue?: unknown;
+        innerType?: Node;
+        checks?: Node[];
+        check?: string;
+        value?: unknown;
+        format?: string;
+      };
+    };
   };
-  if (n?.def?.type !== "number") return { int: false };
-  const finite = (v?: number | null) => (v !== null && Number.isFinite(v) ? v : undefined);
-  return { min: finite(n.minValue), max: finite(n.maxValue), int: !!n.isInt, def };
+  let node = schema as Node | undefined;
+  let def: unknown;
+  while (node && (node._zod.def.type === "default" || node._zod.def.type === "optional")) {
+    if (node._zod.def.type === "default") def = node._zod.def.defaultValue;
+    node = node._zod.def.innerType;
+  }
+  if (node?._zod.def.type !== "number") return { int: false };
+  let min = Number.NEGATIVE_INFINITY;
+  let max = Number.POSITIVE_INFINITY;
+  let int = false;
+  for (const check of node._zod.def.checks ?? []) {
+    const c = check._zod.def;
+    if (c.check === "greater_than") min = Math.max(min, Number(c.value));
+    else if (c.check === "less_than") max = Math.min(max, Number(c.value));
+    else if (c.check === "number_format" && c.format?.includes("int")) {
+      int = true;
+      min = Math.max(min, Number.MIN_SAFE_INTEGER);
+      max = Math.min(max, Number.MAX_SAFE_INTEGER);
+    }
+  }
+  const finite = (v: number) => (Number.isFinite(v) ? v : undefined);
+  return { min: finite(min), max: finite(max), int, def };
 }
 
 /**

@@ -1,3 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-const require = __dkimCreateRequire(import.meta.url);
-import{g as a,h as b,i as c,j as d,k as e,l as f,m as g,n as h,o as i}from"./chunk-MGGPHOMD.js";import"./chunk-L2LNQEM7.js";import"./chunk-XHUDIZBS.js";import"./chunk-YXZBWGRW.js";import"./chunk-X5BK4QIE.js";import"./chunk-24IWAB54.js";import"./chunk-26B36JUF.js";import"./chunk-LFPHRO4A.js";export{a as PROBE_IN_GATED_JOB,c as activationRequest,i as approvalTitle,b as describeSigningNow,g as readApprovalFile,f as renderApprovalFile,d as retirementRequest,e as rollbackRequest,h as sameDecision};

@@ -1,3 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-const require = __dkimCreateRequire(import.meta.url);
-import{a,b,c}from"./chunk-3NE5HTX7.js";import"./chunk-4QAQR4XM.js";import"./chunk-AIWXV7JS.js";import"./chunk-WO4PHEEJ.js";import"./chunk-L2LNQEM7.js";import"./chunk-XHUDIZBS.js";import"./chunk-WPHV7DLO.js";import"./chunk-YFVD6TZ7.js";import"./chunk-PXY4A5DK.js";import"./chunk-YXZBWGRW.js";import"./chunk-7CGTBPER.js";import"./chunk-X5BK4QIE.js";import"./chunk-24IWAB54.js";import"./chunk-26B36JUF.js";import"./chunk-LFPHRO4A.js";export{c as awaitingAutomaticPublication,a as followUp,b as publishMerged};

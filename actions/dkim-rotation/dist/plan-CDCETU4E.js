@@ -1,0 +1,3 @@
+import { createRequire as __dkimCreateRequire } from 'node:module';
+const require = __dkimCreateRequire(import.meta.url);
+import{d as a,e as b,f as c,g as d,h as e,i as f,j as g,k as h}from"./chunk-WB22STUL.js";import"./chunk-LY6R7TCQ.js";import"./chunk-IAIFZJIT.js";import"./chunk-JUMLIUE5.js";import"./chunk-JIBHREYX.js";import"./chunk-POMNULAG.js";import"./chunk-WPHV7DLO.js";import"./chunk-YFVD6TZ7.js";import"./chunk-PXY4A5DK.js";import"./chunk-YXZBWGRW.js";import"./chunk-7CGTBPER.js";import"./chunk-LFPHRO4A.js";export{b as KEY_CONCURRENCY,c as applyDecision,d as createKeyAndPropose,f as proposeRecordFor,g as proposeRemovalFor,h as publishMetrics,e as renderRotation,a as runPlan};

@@ -1,3 +1,0 @@
-import { createRequire as __dkimCreateRequire } from 'node:module';
-const require = __dkimCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-655S5LCJ.js";import"./chunk-4QAQR4XM.js";import"./chunk-WO4PHEEJ.js";import"./chunk-L2LNQEM7.js";import"./chunk-XHUDIZBS.js";import"./chunk-WPHV7DLO.js";import"./chunk-PXY4A5DK.js";import"./chunk-YXZBWGRW.js";import"./chunk-7CGTBPER.js";import"./chunk-X5BK4QIE.js";import"./chunk-24IWAB54.js";import"./chunk-26B36JUF.js";import"./chunk-LFPHRO4A.js";export{a as ActivationFailedError,c as EASY_DKIM,d as pollUntilSettled,b as putKey};

@@ -1,0 +1,3 @@
+import { createRequire as __dkimCreateRequire } from 'node:module';
+const require = __dkimCreateRequire(import.meta.url);
+import{a,b,c,d}from"./chunk-2YLBDZCO.js";import"./chunk-LY6R7TCQ.js";import"./chunk-JUMLIUE5.js";import"./chunk-JIBHREYX.js";import"./chunk-POMNULAG.js";import"./chunk-WPHV7DLO.js";import"./chunk-PXY4A5DK.js";import"./chunk-YXZBWGRW.js";import"./chunk-7CGTBPER.js";import"./chunk-LFPHRO4A.js";export{a as ActivationFailedError,c as EASY_DKIM,d as pollUntilSettled,b as putKey};
