@@ -194,5 +194,6 @@ describe("bench: the sandbox section's command", function () {
       ...pkg.scripts.sandbox.split(" ").slice(1),
     ]);
     expect(sandboxCommand()).to.include("--max-old-space-size=512");
+    expect(sandboxCommand()).to.include("--max-semi-space-size=16");
   });
 });
