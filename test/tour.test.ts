@@ -185,6 +185,10 @@ describe("README tour: a served local world, every step as written", function ()
       region: "ap-northeast-1",
       endpoint,
       credentials: { accessKeyId: "AKIASANDBOXEXAMPLE00", secretAccessKey: "x" },
+      // The served emulator throttles SES control-plane calls at AWS's 1 request/s
+      // (docs/design.md#ses-throttling), and the world's own jobs share that quota:
+      // retry a TooManyRequestsException as the product's clients do.
+      maxAttempts: 10,
     });
     try {
       const got = await ses.send(new GetEmailIdentityCommand({ EmailIdentity: "news.example" }));
