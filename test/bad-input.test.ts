@@ -504,7 +504,7 @@ describe("bad-input corpus", function () {
       {
         name: "a 10 MB file",
         write: (f) => writeFileSync(f, `${stack(identity())}#${"x".repeat(10 * 1024 * 1024)}\n`),
-        names: ["(file)", "bytes; a stack file is a few KB"],
+        names: ["(file)", "bytes; a stack file is at most 8388608"],
       },
       {
         name: "a directory given as the config",

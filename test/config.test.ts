@@ -413,6 +413,20 @@ describe("config", () => {
       );
     });
 
+    it("reads the stack file of a 10,000-identity fleet (over 1 MiB)", function () {
+      this.timeout(20_000);
+      const identities = Array.from({ length: 10_000 }, (_, i) => ({
+        domain: `d${i}.fleet.example.jp`,
+        selectorPrefix: "mail",
+        nameservers: ["127.0.0.1:5300"],
+      }));
+      const text = stack(identities);
+      expect(Buffer.byteLength(text)).to.be.above(1024 * 1024);
+      const config = loadConfig(writeStack(text));
+      expect(config.identities).to.have.length(10_000);
+      expect(config.identities[9_999]!.domain).to.equal("d9999.fleet.example.jp");
+    });
+
     it("accepts a minimal stack file and 1024-bit keys", () => {
       const config = loadConfig(
         writeStack(one({ keyBits: 1024, nameservers: ["127.0.0.1:5300"] })),
