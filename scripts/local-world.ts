@@ -8,6 +8,7 @@
  * clients); everything is closed in reverse order, once.
  */
 import { queryTxt } from "../actions/dkim-rotation/src/adapters/dns";
+import { pooledResolverFactory } from "./dns-channels";
 import {
   startAwsEmulator,
   type AwsEmulator,
@@ -66,10 +67,15 @@ export async function startLocalWorld(options: LocalWorldOptions = {}): Promise<
     const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
     const amazonses = new AmazonSesKeyZone(() => servers);
     const resolver = options.sesResolver ?? (() => addresses[0]!);
+    const sesResolvers = pooledResolverFactory();
     const startEmulator = async (o: AwsEmulatorOptions = {}): Promise<AwsEmulator> => {
       const emulator = await startAwsEmulator({
         lookupTxt: (name) =>
-          queryTxt(resolver(), name, { timeout: options.sesLookupTimeoutMs ?? 500, tries: 2 }),
+          queryTxt(resolver(), name, {
+            timeout: options.sesLookupTimeoutMs ?? 500,
+            tries: 2,
+            createResolver: sesResolvers,
+          }),
         ...o,
         onEasyDkimKey: async (key: EasyDkimKey) => {
           amazonses.publish(key.zone, key.tokens, key.publicKey);

@@ -34,8 +34,10 @@ import { dkimVerify } from "mailauth";
 import {
   startAwsEmulator,
   type AwsEmulator,
+  type SentMessage,
   type TxtLookupResult,
 } from "../scripts/sandbox/aws-emulator";
+import { AwsApiError } from "../scripts/sandbox/aws-emulator/common";
 import {
   generateDkimKeyPair,
   sesPrivateKeyToPem,
@@ -349,8 +351,12 @@ describe("AWS emulator", function () {
       });
     }
 
-    it("sends unsigned while PENDING and signed with d= and s= after SUCCESS", async function () {
-      const sent: { selector: string | null; raw: Buffer }[] = [];
+    /**
+     * A fresh emulator that hands every message to the returned list, with
+     * example.com verified (and signing) with Easy DKIM, as a domain must be to send.
+     */
+    async function sendingEmulator(): Promise<SentMessage[]> {
+      const sent: SentMessage[] = [];
       await aws.close();
       aws = await startAwsEmulator({
         clock,
@@ -358,15 +364,19 @@ describe("AWS emulator", function () {
         sesRequestsPerSecond: 1000,
         // As the sandbox runs it: messages reach onMessage only (scripts/sandbox/run.ts).
         retainSentMessages: false,
-        onMessage: (e) => void sent.push({ selector: e.selector, raw: e.raw }),
+        onMessage: (e) => void sent.push(e),
       });
       ses.destroy();
       ses = sesClient(aws);
       await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: "example.com" }));
-      // Verified (and signing) with Easy DKIM first, as a domain must be to send.
       await zone.publishEasyDkim(aws, REGION, "example.com");
       clock.move(5 * MINUTE);
       await aws.advance();
+      return sent;
+    }
+
+    it("sends unsigned while PENDING and signed with d= and s= after SUCCESS", async function () {
+      const sent = await sendingEmulator();
       expect(aws.ses.identity(REGION, "example.com")?.status).to.equal("SUCCESS");
       await ses.send(putExternal("example.com", "s1", key2.sesPrivateKey));
       const message = (subject: string) =>
@@ -420,6 +430,47 @@ describe("AWS emulator", function () {
       expect(sent[1]!.raw.toString("latin1")).to.match(
         /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.com;/m,
       );
+    });
+
+    it("sends in process (the sandbox's senders) as over the wire: signed, logged, refused alike", async function () {
+      const sent = await sendingEmulator();
+      await ses.send(putExternal("example.com", "s1", key2.sesPrivateKey));
+      zone.publish("example.com", "s1", key2.publicKey);
+      clock.move(5 * MINUTE);
+      const raw = (from: string) =>
+        Buffer.from(
+          `From: <${from}>\r\nTo: rcpt@example.org\r\nSubject: s\r\nDate: ${clock.now().toUTCString()}\r\n\r\nhello\r\n`,
+        );
+      const input = (from: string) => ({
+        FromEmailAddress: from,
+        Destination: { ToAddresses: ["rcpt@example.org"] },
+        Content: { Raw: { Data: raw(from) } },
+      });
+      // The in-process send runs the checks due first, as a request does: s1 is SUCCESS by then.
+      const out = await aws.ses.sendEmail(REGION, input("noreply@example.com"));
+      await ses.send(new SendEmailCommand(input("noreply@example.com")));
+      expect(out.MessageId).to.match(/^[0-9a-f]+-[0-9a-f-]{36}-000000$/);
+      expect(sent.map((m) => m.selector)).to.deep.equal(["s1", "s1"]);
+      const error = await aws.ses.sendEmail(REGION, input("noreply@unverified.example")).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(AwsApiError).and.to.include({ code: "MessageRejected" });
+      let wireError: unknown;
+      await ses.send(new SendEmailCommand(input("noreply@unverified.example"))).catch((e) => {
+        wireError = e;
+      });
+      expect(wireError).to.include({ name: "MessageRejected" });
+      // Logged as requests are: two SendEmail each way, and the control-plane count without them.
+      expect(aws.callCount({ service: "ses", operation: "SendEmail", outcome: "ok" })).to.equal(2);
+      expect(
+        aws.callCount({ service: "ses", operation: "SendEmail", errorCode: "MessageRejected" }),
+      ).to.equal(2);
+      expect(aws.sesControlPlaneCalls()).to.equal(
+        aws.callCount({ service: "ses" }) -
+          aws.callCount({ service: "ses", operation: "SendEmail" }),
+      );
+      expect(aws.sesControlPlaneCalls()).to.equal(2);
     });
 
     it("keeps DKIM per Region: the same domain in two Regions is two identities", async function () {

@@ -220,6 +220,13 @@ export type EmulatedService =
   "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm" | "sts" | "sns" | "route53" | "s3";
 
 /** One request the emulator received, whatever its outcome. */
+/** SES v2 SendEmail's request, raw content only (what the sandbox's senders send). */
+export interface SendEmailInput {
+  FromEmailAddress: string;
+  Destination: { ToAddresses: string[] };
+  Content: { Raw: { Data: Uint8Array } };
+}
+
 export interface CallRecord {
   service: EmulatedService;
   operation: string;
@@ -256,7 +263,17 @@ export interface AwsEmulator {
   setSesRateLimit(requestsPerSecond: number, burst?: number): void;
   calls(filter?: CallFilter): CallRecord[];
   callCount(filter?: CallFilter): number;
+  /** SES control-plane requests so far: every SES request but SendEmail (whose quota is separate). */
+  sesControlPlaneCalls(): number;
   ses: {
+    /**
+     * SES v2 SendEmail without the wire, for the sandbox's simulated senders
+     * (docs/design.md#sandbox-mail-in-process): the same checks, signing,
+     * call log entry and clock as a SendEmail request; only the HTTP, the
+     * SigV4 signature and the JSON are skipped. Rejects as the API would
+     * (AwsApiError with its code).
+     */
+    sendEmail(region: string, input: SendEmailInput): Promise<{ MessageId: string }>;
     identities(region?: string): IdentityView[];
     identity(region: string, name: string): IdentityView | undefined;
     sent(): SentMessage[];
@@ -480,6 +497,8 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     Math.max(1, Math.ceil(options.route53?.requestsPerSecond ?? 5)),
   );
   const callLog: CallRecord[] = [];
+  /** SES requests other than SendEmail, counted as they arrive (the sandbox asks after every run). */
+  let sesControlPlane = 0;
   // The call log lasts the whole run: a Region parsed from the Authorization
   // header is a slice that holds the whole header, so keep one copy per name.
   const regionNames = new Map<string, string>();
@@ -594,6 +613,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       status: 200,
     };
     callLog.push(record);
+    if (service === "ses" && operation !== "SendEmail") sesControlPlane++;
 
     /** An injected timeout after the work was done: the answer is lost, the connection reset. */
     let dropResponse = false;
@@ -1020,7 +1040,36 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     },
     calls: (filter) => callLog.filter((c) => matches(c, filter)).map((c) => ({ ...c })),
     callCount: (filter) => callLog.filter((c) => matches(c, filter)).length,
+    sesControlPlaneCalls: () => sesControlPlane,
     ses: {
+      sendEmail: async (region, input) => {
+        const record: CallRecord = {
+          service: "ses",
+          operation: "SendEmail",
+          region: regionName(region),
+          at: new Date(),
+          simulatedAt: clock.now(),
+          status: 200,
+        };
+        callLog.push(record);
+        try {
+          await advance();
+          const now = clock.now();
+          record.simulatedAt = now;
+          // The request as the SDK serializes it: the raw message base64 in JSON.
+          const body = {
+            ...input,
+            Content: { Raw: { Data: Buffer.from(input.Content.Raw.Data).toString("base64") } },
+          };
+          return (await ses.sendEmail(region, now, body)) as { MessageId: string };
+        } catch (err) {
+          if (err instanceof AwsApiError) {
+            record.status = err.status;
+            record.errorCode = err.code;
+          }
+          throw err;
+        }
+      },
       identities: (region) => ses.views(region),
       identity: (region, name) => ses.view(region, name),
       sent: () => {

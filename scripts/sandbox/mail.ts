@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { SendEmailCommand, SESv2Client } from "@aws-sdk/client-sesv2";
+import { SESv2Client } from "@aws-sdk/client-sesv2";
 import {
   DAY_MS,
   HOUR_MS,
@@ -20,6 +20,7 @@ import {
 } from "../../actions/dkim-rotation/src/engine/clock";
 import type { ProjectConfig } from "../../actions/dkim-rotation/src/engine/config";
 import { queryTxt } from "../../actions/dkim-rotation/src/adapters/dns";
+import { pooledResolverFactory } from "../dns-channels";
 import type { AwsEmulator, SentMessage } from "./aws-emulator";
 import type { VerifyRequest, VerifyResponse } from "./mail-verifier";
 import type { ReceiverVerify, Receivers } from "./receivers";
@@ -124,13 +125,12 @@ export class MailStream {
     const before = this.sentBefore + this.sent.length;
     this.sending++;
     try {
-      await this.client(region).send(
-        new SendEmailCommand({
-          FromEmailAddress: `notify@${domain}`,
-          Destination: { ToAddresses: ["customer@inbox.example"] },
-          Content: { Raw: { Data: Buffer.from(raw) } },
-        }),
-      );
+      // In process (docs/design.md#sandbox-mail-in-process): the product's own SES calls keep the SDK and the wire.
+      await this.opts.emulator().ses.sendEmail(region, {
+        FromEmailAddress: `notify@${domain}`,
+        Destination: { ToAddresses: ["customer@inbox.example"] },
+        Content: { Raw: { Data: Buffer.from(raw) } },
+      });
     } finally {
       this.sending--;
     }
@@ -207,6 +207,9 @@ export class MailStream {
 
 export type TxtCache = Map<string, { until: number; answer: TxtAnswer }>;
 
+/** The mail stream's and the receivers' lookups share a channel per server. */
+const receiverResolvers = pooledResolverFactory();
+
 /** A recipient's resolver caches answers for their TTL (3600 s in these zones). */
 export async function resolveCached(
   cache: TxtCache,
@@ -217,7 +220,11 @@ export async function resolveCached(
   const key = name.toLowerCase();
   const hit = cache.get(key);
   if (hit && hit.until > now) return hit.answer;
-  const got = await queryTxt(resolverAddress, name, { timeout: 500, tries: 2 });
+  const got = await queryTxt(resolverAddress, name, {
+    timeout: 500,
+    tries: 2,
+    createResolver: receiverResolvers,
+  });
   const answer: TxtAnswer = got === "NXDOMAIN" ? "ENOTFOUND" : got === "NODATA" ? "ENODATA" : got;
   // RFC 2308: negative answers are cached for the SOA minimum (300 s here).
   cache.set(key, { until: now + (typeof answer === "string" ? 5 * MINUTE_MS : HOUR_MS), answer });
