@@ -38,6 +38,7 @@ import {
   type TxtLookupResult,
 } from "../scripts/sandbox/aws-emulator";
 import { AwsApiError } from "../scripts/sandbox/aws-emulator/common";
+import { signRelaxed, signRelaxedAll } from "../actions/dkim-rotation/src/engine/probe";
 import {
   generateDkimKeyPair,
   sesPrivateKeyToPem,
@@ -429,6 +430,25 @@ describe("AWS emulator", function () {
       expect(pass?.selector).to.equal("s1");
       expect(sent[1]!.raw.toString("latin1")).to.match(
         /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.com;/m,
+      );
+    });
+
+    it("signs twice in one pass exactly as one signature after the other (the identity's, then amazonses.com's)", async function () {
+      const pem = (k: DkimKeyPair) => sesPrivateKeyToPem(k.sesPrivateKey);
+      const at = new Date("2027-01-01T00:00:00Z");
+      const unsigned = Buffer.from(
+        "From: <a@example.com>\r\nTo: b@example.org\r\nSubject: s\r\nDate: Fri, 01 Jan 2027 00:00:00 GMT\r\n\r\nhello\r\n",
+      );
+      const own = { domain: "example.com", selector: "s1", privateKey: pem(key2) };
+      const ses = { domain: "amazonses.com", selector: "sesapnortheast1", privateKey: pem(key1) };
+      const first = await signRelaxed(unsigned, { ...own, at });
+      const inner = Buffer.concat([Buffer.from(first.signatures), unsigned]);
+      const second = await signRelaxed(inner, { ...ses, at });
+      const oneAfterOther = Buffer.concat([Buffer.from(second.signatures), inner]);
+      const both = await signRelaxedAll(unsigned, [ses, own], at);
+      expect(both.errors ?? []).to.deep.equal([]);
+      expect(Buffer.concat([Buffer.from(both.signatures), unsigned]).toString("latin1")).to.equal(
+        oneAfterOther.toString("latin1"),
       );
     });
 

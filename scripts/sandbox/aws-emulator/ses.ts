@@ -25,7 +25,7 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { promisify } from "node:util";
-import { signRelaxed } from "../../../actions/dkim-rotation/src/engine/probe";
+import { signRelaxedAll } from "../../../actions/dkim-rotation/src/engine/probe";
 import {
   AwsApiError,
   epochSeconds,
@@ -38,18 +38,26 @@ import {
 /** The PEM text of each signing key, made once (a 2-year sandbox signs ~10,000 messages). */
 const PEM_OF = new WeakMap<KeyObject, string>();
 
-/** One rsa-sha256 relaxed signature of `domain`/`selector` prepended to `raw`. */
+/**
+ * rsa-sha256 relaxed signatures prepended to `raw`, in `signers`' order (the
+ * first is the outermost header), made in one pass over the message.
+ */
 async function signedWith(
   raw: Buffer,
-  key: KeyObject,
-  domain: string,
-  selector: string,
+  signers: readonly { key: KeyObject; domain: string; selector: string }[],
   at: Date,
 ): Promise<Buffer> {
   // mailauth takes PEM only (and parses it per message); export each key once.
-  let pem = PEM_OF.get(key);
-  if (!pem) PEM_OF.set(key, (pem = key.export({ type: "pkcs1", format: "pem" }).toString()));
-  const signed = await signRelaxed(raw, { domain, selector, privateKey: pem, at });
+  const pemOf = (key: KeyObject) => {
+    let pem = PEM_OF.get(key);
+    if (!pem) PEM_OF.set(key, (pem = key.export({ type: "pkcs1", format: "pem" }).toString()));
+    return pem;
+  };
+  const signed = await signRelaxedAll(
+    raw,
+    signers.map((s) => ({ domain: s.domain, selector: s.selector, privateKey: pemOf(s.key) })),
+    at,
+  );
   if (signed.errors?.length)
     throw new AwsApiError("InternalFailure", "DKIM signing failed inside the emulator.", 500);
   return Buffer.concat([Buffer.from(signed.signatures), raw]);
@@ -914,6 +922,15 @@ export class SesBackend {
 
     let selector: string | null = null;
     let wrongKeyUsed = false;
+    // SES also signs every message as amazonses.com (the receipt's dkimVerdict can pass on it):
+    // that header comes first, above the identity's own.
+    const signers = [
+      {
+        key: await amazonSesKey(),
+        domain: AMAZONSES_DOMAIN,
+        selector: amazonSesSelector(region),
+      },
+    ];
     if (
       domainIdentity &&
       domainIdentity.signingEnabled &&
@@ -927,18 +944,11 @@ export class SesBackend {
           ? wrong(region, domainIdentity.name, domainIdentity.selector)
           : wrong === true);
       const key = useWrong ? await wrongKey() : await this.signingKeyOf(domainIdentity);
-      raw = await signedWith(raw, key, domainIdentity.name, domainIdentity.selector, now);
+      signers.push({ key, domain: domainIdentity.name, selector: domainIdentity.selector });
       selector = domainIdentity.selector;
       wrongKeyUsed = useWrong;
     }
-    // SES also signs every message as amazonses.com (the receipt's dkimVerdict can pass on it).
-    raw = await signedWith(
-      raw,
-      await amazonSesKey(),
-      AMAZONSES_DOMAIN,
-      amazonSesSelector(region),
-      now,
-    );
+    raw = await signedWith(raw, signers, now);
     const event: SentMessage = {
       region,
       messageId,

@@ -61,19 +61,41 @@ function probeMessage(domain: string, at: Date): Buffer {
  */
 export function signRelaxed(
   raw: Buffer,
-  key: { domain: string; selector: string; privateKey: string | Buffer; at: Date },
+  key: DkimSigner & { at: Date },
 ): Promise<{ signatures: string; errors?: { message: string }[] }> {
-  const signature = {
-    signingDomain: key.domain,
-    selector: key.selector,
-    privateKey: key.privateKey,
-  };
-  return dkimSign(raw, {
-    ...signature,
+  return signRelaxedAll(raw, [key], key.at);
+}
+
+export interface DkimSigner {
+  domain: string;
+  selector: string;
+  privateKey: string | Buffer;
+}
+
+/**
+ * Several signatures in one pass over the message (the emulated SES signs
+ * with the identity's key and amazonses.com's): the header lines come out in
+ * `signers`' order, byte for byte what signing one after the other (last
+ * signer first) prepends, since neither signs the other's DKIM-Signature.
+ */
+export function signRelaxedAll(
+  raw: Buffer,
+  signers: readonly DkimSigner[],
+  at: Date,
+): Promise<{ signatures: string; errors?: { message: string }[] }> {
+  const signatureData = signers.map((k) => ({
+    signingDomain: k.domain,
+    selector: k.selector,
+    privateKey: k.privateKey,
     algorithm: "rsa-sha256",
     canonicalization: "relaxed/relaxed",
-    signTime: key.at,
-    signatureData: [{ ...signature, algorithm: "rsa-sha256", canonicalization: "relaxed/relaxed" }],
+  }));
+  return dkimSign(raw, {
+    ...signatureData[0],
+    algorithm: "rsa-sha256",
+    canonicalization: "relaxed/relaxed",
+    signTime: at,
+    signatureData,
   } as Parameters<typeof dkimSign>[1]);
 }
 
