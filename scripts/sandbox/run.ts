@@ -746,6 +746,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
         await advanceTo(next);
         reportProgress();
         await dailyReports();
+        // What a run does next (a workflow) overlaps the worker's verifying of the hour's mail.
+        stream.handOff();
         const merged = team.reviewDue(clock.t);
         if (merged.length) {
           ledger.onMerged(merged);
