@@ -26,7 +26,7 @@ import {
 import { rollBack } from "./rollback";
 import type { DnsVerification } from "./ports";
 import { sendOnce } from "./notify";
-import { type CanaryVerdict, canaryRegions, runCanaries } from "./canary";
+import { type CanaryVerdict, canaryRegions, proofOf, runCanaries } from "./canary";
 
 /**
  * What must hold before a swap to `selector`, read without any private key:
@@ -158,7 +158,7 @@ export async function runActivate(
         if (!proof.ok) return failed(secret, proof);
         canary = proof.verdicts;
       }
-      const proven = ctx.config.canary ? "canary" : "ses";
+      const proven = proofOf(ctx);
       if (key.state !== "active") {
         // A run swapped every Region and died before recording it. SES's
         // LastSuccessTimestamp moves on every re-check, so it cannot date the
@@ -283,12 +283,7 @@ export async function runActivate(
       const at = mode === "rollback" && key.activatedAt ? key.activatedAt : ctx.clock.now();
       // An `unverified` key proven by this activation says so; a rollback
       // proves nothing (no canary), so its tag stays.
-      const proof =
-        mode === "activate" && key.proof === "unverified"
-          ? ctx.config.canary
-            ? "canary"
-            : "ses"
-          : undefined;
+      const proof = mode === "activate" && key.proof === "unverified" ? proofOf(ctx) : undefined;
       await ctx.keys.markState(domain, selector, "active", at, proof);
       event("record", `activation of ${selector} recorded`);
       if (mode === "rollback" && leaving && keys.some((k) => k.selector === leaving)) {

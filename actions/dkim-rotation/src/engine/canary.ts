@@ -14,6 +14,7 @@ import { MINUTE_MS } from "./clock";
 import { CANARY_HEADER, type CanaryConfig } from "./canary-config";
 import type { IdentityConfig } from "./config";
 import type { EngineContext } from "./engine-context";
+import type { KeyProof } from "./key-store-schema";
 import type { CanaryPort } from "./ports";
 import { verifyAgainstServers } from "./probe";
 import { summarizeDns } from "./snapshot";
@@ -29,6 +30,14 @@ export interface CanaryVerdict {
   check?: CanaryCheck;
   /** One line: what was proven, or which check failed. */
   line: string;
+}
+
+/**
+ * What proves an activation of this stack: the canary where a `canary` block
+ * is configured, else SES's own SUCCESS (docs/design.md#unproven-activation).
+ */
+export function proofOf(ctx: Pick<EngineContext, "config">): Exclude<KeyProof, "unverified"> {
+  return ctx.config.canary ? "canary" : "ses";
 }
 
 /** Sending Regions of `identity` the canary proves (among `swapped`). */
