@@ -219,7 +219,6 @@ export interface AwsEmulatorOptions {
 export type EmulatedService =
   "ses" | "secretsmanager" | "kms" | "monitoring" | "ssm" | "sts" | "sns" | "route53" | "s3";
 
-/** One request the emulator received, whatever its outcome. */
 /** SES v2 SendEmail's request, raw content only (what the sandbox's senders send). */
 export interface SendEmailInput {
   FromEmailAddress: string;
@@ -227,6 +226,7 @@ export interface SendEmailInput {
   Content: { Raw: { Data: Uint8Array } };
 }
 
+/** One request the emulator received, whatever its outcome. */
 export interface CallRecord {
   service: EmulatedService;
   operation: string;
@@ -499,6 +499,20 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
   const callLog: CallRecord[] = [];
   /** SES requests other than SendEmail, counted as they arrive (the sandbox asks after every run). */
   let sesControlPlane = 0;
+  /** Log a request as it arrives, over the wire or in process; its outcome is filled in later. */
+  const logCall = (service: EmulatedService, operation: string, region: string): CallRecord => {
+    const record: CallRecord = {
+      service,
+      operation,
+      region,
+      at: new Date(),
+      simulatedAt: clock.now(),
+      status: 200,
+    };
+    callLog.push(record);
+    if (service === "ses" && operation !== "SendEmail") sesControlPlane++;
+    return record;
+  };
   // The call log lasts the whole run: a Region parsed from the Authorization
   // header is a slice that holds the whole header, so keep one copy per name.
   const regionNames = new Map<string, string>();
@@ -604,16 +618,8 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       route = sesRoute(method, url.pathname);
       operation = route?.operation ?? `${method} ${url.pathname}`;
     }
-    const record: CallRecord = {
-      service,
-      operation,
-      region: "",
-      at: new Date(),
-      simulatedAt: clock.now(),
-      status: 200,
-    };
-    callLog.push(record);
-    if (service === "ses" && operation !== "SendEmail") sesControlPlane++;
+    // The Region is read from the Authorization header below.
+    const record = logCall(service, operation, "");
 
     /** An injected timeout after the work was done: the answer is lost, the connection reset. */
     let dropResponse = false;
@@ -1043,15 +1049,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     sesControlPlaneCalls: () => sesControlPlane,
     ses: {
       sendEmail: async (region, input) => {
-        const record: CallRecord = {
-          service: "ses",
-          operation: "SendEmail",
-          region: regionName(region),
-          at: new Date(),
-          simulatedAt: clock.now(),
-          status: 200,
-        };
-        callLog.push(record);
+        const record = logCall("ses", "SendEmail", regionName(region));
         try {
           await advance();
           const now = clock.now();

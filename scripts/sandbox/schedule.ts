@@ -11,14 +11,14 @@
  *   SES control-plane calls (the emulator's log, without SendEmail).
  */
 import { CronExpressionParser } from "cron-parser";
-
-type CronIterator = ReturnType<typeof CronExpressionParser.parse>;
 import type { SimClock } from "../../actions/dkim-rotation/src/engine/clock";
 import type { RunEnvironment } from "../../actions/dkim-rotation/src/main";
 import { inProcessHost } from "../action-host";
 import type { GitHubFake } from "../github-fake";
 import { WorkflowRunner, type RunRecord, type WorkflowEvent } from "../workflow-runner";
 import type { AwsEmulator } from "./aws-emulator";
+
+type CronIterator = ReturnType<typeof CronExpressionParser.parse>;
 
 /** What one delivered event (or one approval that released jobs) cost. */
 export interface RunCost {
@@ -180,5 +180,3 @@ export class WorkflowSchedule {
     }
   }
 }
-
-/** SES calls other than the mail stream's own SendEmail. */

@@ -38,6 +38,13 @@ import {
 /** The PEM text of each signing key, made once (a 2-year sandbox signs ~10,000 messages). */
 const PEM_OF = new WeakMap<KeyObject, string>();
 
+/** mailauth takes PEM only (and parses it per message): export each key once. */
+function pemOf(key: KeyObject): string {
+  let pem = PEM_OF.get(key);
+  if (!pem) PEM_OF.set(key, (pem = key.export({ type: "pkcs1", format: "pem" }).toString()));
+  return pem;
+}
+
 /**
  * rsa-sha256 relaxed signatures prepended to `raw`, in `signers`' order (the
  * first is the outermost header), made in one pass over the message.
@@ -47,12 +54,6 @@ async function signedWith(
   signers: readonly { key: KeyObject; domain: string; selector: string }[],
   at: Date,
 ): Promise<Buffer> {
-  // mailauth takes PEM only (and parses it per message); export each key once.
-  const pemOf = (key: KeyObject) => {
-    let pem = PEM_OF.get(key);
-    if (!pem) PEM_OF.set(key, (pem = key.export({ type: "pkcs1", format: "pem" }).toString()));
-    return pem;
-  };
   const signed = await signRelaxedAll(
     raw,
     signers.map((s) => ({ domain: s.domain, selector: s.selector, privateKey: pemOf(s.key) })),
